@@ -1,0 +1,14 @@
+//! netdiag-core: the pure diagnosis core of netdiag.
+//!
+//! Everything here is plain data and pure functions: the layer model, the cause catalogue,
+//! parsers for the resolver configuration, the classification of observations into findings,
+//! the walk policy, the verdict with its fix, rollback and runbook, and report rendering.
+//! There is no I/O, no clock and no async here: probes pass observations in, reports come out.
+//! That is what keeps the diagnosis testable on plain data.
+
+pub mod cause;
+pub mod layer;
+pub mod observe;
+
+pub use cause::Cause;
+pub use layer::Layer;

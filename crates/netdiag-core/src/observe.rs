@@ -1,0 +1,389 @@
+//! Observations: the facts probes record, as plain data.
+//!
+//! Probes (in `netdiag-probe`) turn the world into these values; the classifiers in
+//! [`crate::diagnose`] turn them into findings. Nothing here decides a verdict, and nothing here
+//! does I/O. A refused port is an observation, not an error.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// An ICMP (or ICMPv6) error the kernel queued on a socket (`IP_RECVERR` / `MSG_ERRQUEUE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpError {
+    /// True for ICMPv6, false for ICMP (v4).
+    pub v6: bool,
+    /// ICMP type (v4: 3 = destination unreachable, 11 = time exceeded; v6: 1, 3, ...).
+    pub icmp_type: u8,
+    /// ICMP code.
+    pub code: u8,
+    /// The address of the host or router that sent the error (`SO_EE_OFFENDER`).
+    pub offender: Option<IpAddr>,
+    /// The errno the kernel mapped it to (`ee_errno`).
+    pub errno: i32,
+    /// `ee_info`: for "fragmentation needed" / "packet too big", the next-hop MTU.
+    pub info: u32,
+}
+
+/// What an ICMP error means, independent of the IP version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpKind {
+    /// No route to the network (v4 code 0, 6, 11; v6 code 0 "no route").
+    NetUnreachable,
+    /// The host could not be reached (v4 code 1, 7, 12; v6 code 3 "address unreachable").
+    HostUnreachable,
+    /// The protocol is not served (v4 code 2).
+    ProtocolUnreachable,
+    /// Nothing listens on the port (v4 code 3; v6 code 4).
+    PortUnreachable,
+    /// A filter rejected the packet (v4 codes 9, 10, 13; v6 codes 1, 5, 6).
+    AdminProhibited,
+    /// The packet is too big and DF was set (v4 type 3 code 4; v6 type 2). `info` is the MTU.
+    FragmentationNeeded,
+    /// The TTL / hop limit ran out (v4 type 11; v6 type 3).
+    TimeExceeded,
+    /// Anything else.
+    Other,
+}
+
+impl IcmpError {
+    /// Classifies the type/code pair.
+    pub fn kind(&self) -> IcmpKind {
+        if self.v6 {
+            match (self.icmp_type, self.code) {
+                (1, 0) => IcmpKind::NetUnreachable,
+                (1, 1) | (1, 5) | (1, 6) => IcmpKind::AdminProhibited,
+                (1, 3) | (1, 2) => IcmpKind::HostUnreachable,
+                (1, 4) => IcmpKind::PortUnreachable,
+                (2, _) => IcmpKind::FragmentationNeeded,
+                (3, _) => IcmpKind::TimeExceeded,
+                _ => IcmpKind::Other,
+            }
+        } else {
+            match (self.icmp_type, self.code) {
+                (3, 0) | (3, 6) | (3, 11) => IcmpKind::NetUnreachable,
+                (3, 1) | (3, 7) | (3, 12) => IcmpKind::HostUnreachable,
+                (3, 2) => IcmpKind::ProtocolUnreachable,
+                (3, 3) => IcmpKind::PortUnreachable,
+                (3, 4) => IcmpKind::FragmentationNeeded,
+                (3, 9) | (3, 10) | (3, 13) => IcmpKind::AdminProhibited,
+                (11, _) => IcmpKind::TimeExceeded,
+                _ => IcmpKind::Other,
+            }
+        }
+    }
+
+    /// A short human description, e.g. `ICMP type 3 code 13 (communication administratively prohibited) from 10.0.1.1`.
+    pub fn describe(&self) -> String {
+        let name = match self.kind() {
+            IcmpKind::NetUnreachable => "network unreachable",
+            IcmpKind::HostUnreachable => "host unreachable",
+            IcmpKind::ProtocolUnreachable => "protocol unreachable",
+            IcmpKind::PortUnreachable => "port unreachable",
+            IcmpKind::AdminProhibited => "communication administratively prohibited",
+            IcmpKind::FragmentationNeeded => "fragmentation needed / packet too big",
+            IcmpKind::TimeExceeded => "time exceeded",
+            IcmpKind::Other => "other",
+        };
+        let family = if self.v6 { "ICMPv6" } else { "ICMP" };
+        match self.offender {
+            Some(from) => format!(
+                "{family} type {} code {} ({name}) from {from}",
+                self.icmp_type, self.code
+            ),
+            None => format!(
+                "{family} type {} code {} ({name})",
+                self.icmp_type, self.code
+            ),
+        }
+    }
+}
+
+/// One file the resolver layer read (or tried to read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// The path as given.
+    pub path: String,
+    /// The text, or why it could not be read.
+    pub content: Result<String, String>,
+}
+
+/// The resolver configuration files as read from disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverFiles {
+    /// resolv.conf.
+    pub resolv_conf: ConfigFile,
+    /// The hosts file.
+    pub hosts: ConfigFile,
+    /// nsswitch.conf.
+    pub nsswitch: ConfigFile,
+    /// Proxy-related environment variables that were set (name, value), for evidence.
+    pub proxy_env: Vec<(String, String)>,
+}
+
+/// DNS record types the walk asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RecordType {
+    /// IPv4 address.
+    A,
+    /// IPv6 address.
+    Aaaa,
+}
+
+impl RecordType {
+    /// `A` or `AAAA`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordType::A => "A",
+            RecordType::Aaaa => "AAAA",
+        }
+    }
+}
+
+/// A DNS response code, as the wire says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rcode {
+    /// NOERROR.
+    NoError,
+    /// FORMERR.
+    FormErr,
+    /// SERVFAIL.
+    ServFail,
+    /// NXDOMAIN.
+    NxDomain,
+    /// NOTIMP.
+    NotImp,
+    /// REFUSED.
+    Refused,
+    /// Any other code.
+    Other(u16),
+}
+
+impl Rcode {
+    /// The mnemonic, e.g. `NXDOMAIN`.
+    pub fn name(self) -> String {
+        match self {
+            Rcode::NoError => "NOERROR".into(),
+            Rcode::FormErr => "FORMERR".into(),
+            Rcode::ServFail => "SERVFAIL".into(),
+            Rcode::NxDomain => "NXDOMAIN".into(),
+            Rcode::NotImp => "NOTIMP".into(),
+            Rcode::Refused => "REFUSED".into(),
+            Rcode::Other(n) => format!("RCODE{n}"),
+        }
+    }
+}
+
+/// One DNS question sent to one nameserver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsQuestion {
+    /// The fully qualified candidate name, with a trailing dot.
+    pub name: String,
+    /// A or AAAA.
+    pub record_type: RecordType,
+    /// The nameserver asked.
+    pub server: SocketAddr,
+    /// Whether the CD (checking disabled) bit was set.
+    pub checking_disabled: bool,
+}
+
+/// What came back for one [`DnsQuestion`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnsOutcome {
+    /// A response arrived.
+    Response {
+        /// The response code.
+        rcode: Rcode,
+        /// Addresses of the requested type in the answer section.
+        addresses: Vec<IpAddr>,
+        /// CNAME targets followed in the answer section, in order.
+        cnames: Vec<String>,
+        /// The AD (authentic data) bit.
+        authentic_data: bool,
+        /// The answer was truncated over UDP and re-asked over TCP.
+        via_tcp: bool,
+        /// Time from the first send to the answer.
+        latency: Duration,
+    },
+    /// Nothing came back before the deadline.
+    Timeout {
+        /// How long the probe waited.
+        waited: Duration,
+    },
+    /// The network said no: an ICMP error (e.g. port unreachable) or a local socket error.
+    Unreachable {
+        /// The ICMP error, when one was received.
+        icmp: Option<IcmpError>,
+        /// The errno.
+        errno: i32,
+        /// Human text for the errno.
+        message: String,
+        /// Time until the error.
+        latency: Duration,
+    },
+    /// A reply arrived that is not a valid DNS response to the question.
+    Malformed {
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// One question and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsExchange {
+    /// What was asked.
+    pub question: DnsQuestion,
+    /// What came back.
+    pub outcome: DnsOutcome,
+}
+
+/// The kind of route the kernel chose (`rtm_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteKind {
+    /// An ordinary route.
+    Unicast,
+    /// The address is one of this host's own.
+    Local,
+    /// Broadcast.
+    Broadcast,
+    /// Multicast.
+    Multicast,
+    /// A blackhole route: packets are silently discarded.
+    Blackhole,
+    /// An unreachable route: the kernel answers host unreachable.
+    Unreachable,
+    /// A prohibit route: the kernel answers administratively prohibited.
+    Prohibit,
+    /// Anything else (raw `rtm_type`).
+    Other(u8),
+}
+
+/// The kernel's answer to "how would you send to this address?" (RTM_GETROUTE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteOutcome {
+    /// The kernel chose a route.
+    Route {
+        /// The route type.
+        kind: RouteKind,
+        /// The next hop, when not directly connected.
+        gateway: Option<IpAddr>,
+        /// The output interface name (or index as text when the name is unknown).
+        interface: Option<String>,
+        /// The source address the kernel would use.
+        source: Option<IpAddr>,
+        /// The routing table.
+        table: Option<u32>,
+    },
+    /// The kernel refused: no route (errno, e.g. ENETUNREACH).
+    NoRoute {
+        /// The errno.
+        errno: i32,
+        /// Human text for the errno.
+        message: String,
+    },
+    /// The route could not be looked up at all (netlink unavailable).
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The route to one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteObservation {
+    /// The destination.
+    pub destination: IpAddr,
+    /// What the kernel said.
+    pub outcome: RouteOutcome,
+}
+
+/// How one TCP connect attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectOutcome {
+    /// The handshake completed.
+    Connected {
+        /// The local address of the connection.
+        local: Option<SocketAddr>,
+        /// Set when the peer reset the connection right after the handshake.
+        reset_after_connect: bool,
+    },
+    /// ECONNREFUSED with no ICMP error queued: a RST answered the SYN.
+    Refused,
+    /// No answer before the deadline.
+    TimedOut,
+    /// An ICMP error ended the attempt (read through `IP_RECVERR`).
+    Icmp(IcmpError),
+    /// Any other local error (errno and text), e.g. ENETUNREACH from the local stack.
+    Error {
+        /// The errno.
+        errno: i32,
+        /// Human text.
+        message: String,
+    },
+}
+
+/// One TCP connect attempt to one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectObservation {
+    /// The address connected to.
+    pub address: SocketAddr,
+    /// How it ended.
+    pub outcome: ConnectOutcome,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// How one UDP probe ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UdpOutcome {
+    /// A datagram came back.
+    Reply {
+        /// Its size in bytes.
+        bytes: usize,
+    },
+    /// An ICMP error came back (port unreachable, admin prohibited, ...).
+    Icmp(IcmpError),
+    /// ECONNREFUSED without a queued ICMP error (the kernel saw port unreachable).
+    Refused,
+    /// Nothing came back before the deadline.
+    NoResponse,
+    /// A local error.
+    Error {
+        /// The errno.
+        errno: i32,
+        /// Human text.
+        message: String,
+    },
+}
+
+/// One UDP probe to one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpObservation {
+    /// The address probed.
+    pub address: SocketAddr,
+    /// What the probe sent, e.g. "DNS query . NS" or "1 empty datagram".
+    pub payload: String,
+    /// Whether a reply is expected from a healthy service (a known protocol was spoken).
+    pub reply_expected: bool,
+    /// How it ended.
+    pub outcome: UdpOutcome,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// A listening TCP socket on this host (from /proc/net/tcp or sock_diag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    /// The bound address and port.
+    pub local: SocketAddr,
+    /// The owning process, e.g. `nginx (pid 812)`, when visible.
+    pub process: Option<String>,
+}
+
+/// Facts about this host that explain local failures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// TCP listeners on the target port, when the target is this host.
+    pub listeners: Vec<Listener>,
+    /// Whether the listener inventory could be read, and if not, why.
+    pub listeners_unavailable: Option<String>,
+}

@@ -1,0 +1,11 @@
+//! netdiag-probe: the I/O side of netdiag.
+//!
+//! One module per layer turns the world into [`netdiag_core::observe`] values, each with a
+//! deadline. Probes record facts (errno, ICMP type/code and sender, rcode, latency); they never
+//! decide a verdict. `sys` holds the few `unsafe` socket calls and is the only module allowed to.
+
+pub mod listeners;
+#[allow(unsafe_code)]
+pub mod sys;
+pub mod tcp;
+pub mod udp;
