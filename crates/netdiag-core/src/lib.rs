@@ -12,3 +12,12 @@ pub mod observe;
 
 pub use cause::Cause;
 pub use layer::Layer;
+pub mod diagnose;
+pub mod fix;
+pub mod hosts;
+pub mod render;
+pub mod report;
+pub mod resolvconf;
+pub mod search;
+pub mod target;
+pub mod walk;

@@ -1,0 +1,1233 @@
+//! The dns layer: does the name resolve the way libc would resolve it, per nameserver, and how fast?
+//!
+//! The walk asks every nameserver directly for each candidate name (search list and ndots, in
+//! glibc's order) and records rcode, answers and latency per server. This module replays glibc's
+//! choices on those facts: the first server that gives a definitive answer (addresses, NXDOMAIN or
+//! NODATA) decides; SERVFAIL and REFUSED make libc move on to the next server; silence makes it
+//! wait `timeout` seconds first. That is how a dead first nameserver turns into "everything is
+//! slow" (`dns_nameserver_unreachable`) even though names still resolve.
+
+use super::{human, ms, Failure, FixContext, LayerFindings};
+use crate::cause::Cause;
+use crate::diagnose::resolver::ResolverSetup;
+use crate::hosts::HostsEntry;
+use crate::layer::Layer;
+use crate::observe::{DnsExchange, DnsOutcome, IcmpKind, Rcode, RecordType};
+use crate::report::{Row, RowVerdict, Warning};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// A lookup that takes longer than this is a failure people notice.
+pub const SLOW_FAIL: Duration = Duration::from_millis(1000);
+/// A lookup that takes longer than this is worth a warning.
+pub const SLOW_WARN: Duration = Duration::from_millis(250);
+
+/// All exchanges for one candidate name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CandidateQueries {
+    /// The fully qualified candidate name (trailing dot).
+    pub name: String,
+    /// Every exchange for it, any server, any type, CD clear.
+    pub exchanges: Vec<DnsExchange>,
+}
+
+/// What the walk gathered for the dns layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsObservations {
+    /// The name as typed.
+    pub name: String,
+    /// Hosts-file entries for it.
+    pub hosts_matches: Vec<HostsEntry>,
+    /// The nameservers libc uses, in order.
+    pub servers: Vec<SocketAddr>,
+    /// Candidates in the order they were tried.
+    pub candidates: Vec<CandidateQueries>,
+    /// Re-asks with the CD bit set after a SERVFAIL.
+    pub cd_retries: Vec<DnsExchange>,
+    /// The record types asked (A, AAAA or both).
+    pub record_types: Vec<RecordType>,
+    /// resolv.conf's timeout per try.
+    pub timeout: Duration,
+    /// resolv.conf `rotate`.
+    pub rotate: bool,
+}
+
+/// One server's combined answer (A and AAAA) for one candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerStatus {
+    /// Addresses came back.
+    Addresses(Vec<IpAddr>, Duration),
+    /// NXDOMAIN.
+    NxDomain(Duration),
+    /// NOERROR with no address.
+    NoData(Duration),
+    /// SERVFAIL.
+    ServFail(Duration),
+    /// REFUSED.
+    Refused(Duration),
+    /// Another rcode.
+    OtherRcode(Rcode, Duration),
+    /// An ICMP error or socket error.
+    Unreachable(String),
+    /// No answer in time.
+    Timeout(Duration),
+    /// A garbled answer.
+    Malformed(String),
+    /// Not asked (e.g. a server already known dead).
+    NotAsked,
+}
+
+impl ServerStatus {
+    /// Whether libc stops at this answer (it does for addresses, NXDOMAIN and NODATA).
+    pub fn is_definitive(&self) -> bool {
+        matches!(
+            self,
+            ServerStatus::Addresses(..) | ServerStatus::NxDomain(_) | ServerStatus::NoData(_)
+        )
+    }
+
+    /// Short text, e.g. `NXDOMAIN in 3 ms`.
+    pub fn describe(&self) -> String {
+        match self {
+            ServerStatus::Addresses(a, d) => {
+                let list: Vec<String> = a.iter().map(|x| x.to_string()).collect();
+                format!("{} in {}", list.join(", "), human(*d))
+            }
+            ServerStatus::NxDomain(d) => format!("NXDOMAIN in {}", human(*d)),
+            ServerStatus::NoData(d) => format!("NOERROR, no address (NODATA) in {}", human(*d)),
+            ServerStatus::ServFail(d) => format!("SERVFAIL in {}", human(*d)),
+            ServerStatus::Refused(d) => format!("REFUSED in {}", human(*d)),
+            ServerStatus::OtherRcode(r, d) => format!("{} in {}", r.name(), human(*d)),
+            ServerStatus::Unreachable(m) => m.clone(),
+            ServerStatus::Timeout(d) => format!("no answer in {}", human(*d)),
+            ServerStatus::Malformed(m) => format!("malformed answer: {m}"),
+            ServerStatus::NotAsked => "not asked (no answer earlier)".to_string(),
+        }
+    }
+
+    fn latency(&self) -> Duration {
+        match self {
+            ServerStatus::Addresses(_, d)
+            | ServerStatus::NxDomain(d)
+            | ServerStatus::NoData(d)
+            | ServerStatus::ServFail(d)
+            | ServerStatus::Refused(d)
+            | ServerStatus::OtherRcode(_, d)
+            | ServerStatus::Timeout(d) => *d,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Silent servers make libc wait. `NotAsked` is a server the walk stopped asking because it
+    /// already stayed silent for an earlier candidate.
+    fn is_silent(&self) -> bool {
+        matches!(self, ServerStatus::Timeout(_) | ServerStatus::NotAsked)
+    }
+}
+
+/// Combines one server's A and AAAA exchanges for one candidate.
+pub fn server_status(exchanges: &[DnsExchange], name: &str, server: SocketAddr) -> ServerStatus {
+    let mine: Vec<&DnsExchange> = exchanges
+        .iter()
+        .filter(|e| {
+            e.question.server == server && e.question.name == name && !e.question.checking_disabled
+        })
+        .collect();
+    if mine.is_empty() {
+        return ServerStatus::NotAsked;
+    }
+    let mut addresses = Vec::new();
+    let mut latency = Duration::ZERO;
+    let mut nx = false;
+    let mut all_noerror = true;
+    let mut error: Option<ServerStatus> = None;
+    let rank = |s: &ServerStatus| match s {
+        ServerStatus::ServFail(_) => 6,
+        ServerStatus::Refused(_) => 5,
+        ServerStatus::OtherRcode(..) => 4,
+        ServerStatus::Unreachable(_) => 3,
+        ServerStatus::Timeout(_) => 2,
+        ServerStatus::Malformed(_) => 1,
+        _ => 0,
+    };
+    for e in mine {
+        let candidate_error = match &e.outcome {
+            DnsOutcome::Response {
+                rcode,
+                addresses: a,
+                latency: l,
+                ..
+            } => {
+                latency = latency.max(*l);
+                match rcode {
+                    Rcode::NoError => {
+                        addresses.extend(a.iter().copied());
+                        None
+                    }
+                    Rcode::NxDomain => {
+                        nx = true;
+                        None
+                    }
+                    Rcode::ServFail => Some(ServerStatus::ServFail(*l)),
+                    Rcode::Refused => Some(ServerStatus::Refused(*l)),
+                    other => Some(ServerStatus::OtherRcode(*other, *l)),
+                }
+            }
+            DnsOutcome::Timeout { waited } => Some(ServerStatus::Timeout(*waited)),
+            DnsOutcome::Unreachable { icmp, message, .. } => {
+                Some(ServerStatus::Unreachable(match icmp {
+                    Some(i) if i.kind() == IcmpKind::PortUnreachable => {
+                        format!(
+                            "{} (nothing listens on port {})",
+                            i.describe(),
+                            server.port()
+                        )
+                    }
+                    Some(i) => i.describe(),
+                    None => message.clone(),
+                }))
+            }
+            DnsOutcome::Malformed { detail } => Some(ServerStatus::Malformed(detail.clone())),
+        };
+        if let Some(err) = candidate_error {
+            all_noerror = false;
+            if error.as_ref().is_none_or(|cur| rank(&err) > rank(cur)) {
+                error = Some(err);
+            }
+        }
+    }
+    if !addresses.is_empty() {
+        addresses.dedup();
+        return ServerStatus::Addresses(addresses, latency);
+    }
+    if nx {
+        return ServerStatus::NxDomain(latency);
+    }
+    match error {
+        Some(e) => e,
+        None if all_noerror => ServerStatus::NoData(latency),
+        None => ServerStatus::NoData(latency),
+    }
+}
+
+/// libc's pick for one candidate: the index of the first server with a definitive answer.
+pub fn libc_pick(statuses: &[ServerStatus]) -> Option<usize> {
+    statuses.iter().position(ServerStatus::is_definitive)
+}
+
+/// Whether the walk can stop asking further candidates: libc has addresses, or no server
+/// answered at all (glibc stops searching on a timeout, too).
+pub fn candidate_ends_search(c: &CandidateQueries, servers: &[SocketAddr]) -> bool {
+    let statuses: Vec<ServerStatus> = servers
+        .iter()
+        .map(|s| server_status(&c.exchanges, &c.name, *s))
+        .collect();
+    match libc_pick(&statuses) {
+        Some(i) => matches!(statuses[i], ServerStatus::Addresses(..)),
+        None => statuses.iter().all(|s| {
+            matches!(
+                s,
+                ServerStatus::Timeout(_) | ServerStatus::Unreachable(_) | ServerStatus::NotAsked
+            )
+        }),
+    }
+}
+
+fn types_text(types: &[RecordType]) -> String {
+    types.iter().map(|t| t.name()).collect::<Vec<_>>().join("/")
+}
+
+/// Classifies the dns layer. Returns the addresses libc would return, in order.
+pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, LayerFindings) {
+    let mut findings = LayerFindings::default();
+    let types = types_text(&obs.record_types);
+    let base_context = FixContext {
+        host: obs.name.clone(),
+        resolv_conf: setup.resolv_conf_path.clone(),
+        hosts_file: setup.hosts_path.clone(),
+        dns_timeout: Some(obs.timeout),
+        ..FixContext::default()
+    };
+    let wanted_family = |ip: &IpAddr| match ip {
+        IpAddr::V4(_) => obs.record_types.contains(&RecordType::A),
+        IpAddr::V6(_) => obs.record_types.contains(&RecordType::Aaaa),
+    };
+    let hosts_addrs: Vec<IpAddr> = obs
+        .hosts_matches
+        .iter()
+        .map(|h| h.address)
+        .filter(wanted_family)
+        .collect();
+    let files_first = setup.order.files_before_dns();
+    let hosts_answers = files_first && !hosts_addrs.is_empty();
+    if !obs.hosts_matches.is_empty() {
+        let lines: Vec<String> = obs
+            .hosts_matches
+            .iter()
+            .map(|h| {
+                format!(
+                    "{}:{}: {} {}",
+                    setup.hosts_path, h.line, h.address, obs.name
+                )
+            })
+            .collect();
+        let (result, verdict) = if hosts_answers {
+            (
+                format!(
+                    "{} (hosts file answers before DNS: {})",
+                    join(&hosts_addrs),
+                    setup.order.describe()
+                ),
+                RowVerdict::Warn,
+            )
+        } else {
+            (
+                format!(
+                    "{} (consulted after DNS: {})",
+                    join(&hosts_addrs),
+                    setup.order.describe()
+                ),
+                RowVerdict::Pass,
+            )
+        };
+        findings.rows.push(
+            Row::new(
+                Layer::Dns,
+                format!("hosts file lookup {}", obs.name),
+                result,
+                verdict,
+                Cause::Ok,
+            )
+            .with_evidence(lines),
+        );
+    }
+
+    // Per candidate: per-server statuses and libc's pick.
+    let mut resolved: Option<(usize, usize, Vec<IpAddr>)> = None;
+    let mut per_candidate: Vec<Vec<ServerStatus>> = Vec::new();
+    for (ci, c) in obs.candidates.iter().enumerate() {
+        let statuses: Vec<ServerStatus> = obs
+            .servers
+            .iter()
+            .map(|s| server_status(&c.exchanges, &c.name, *s))
+            .collect();
+        if resolved.is_none() {
+            if let Some(pick) = libc_pick(&statuses) {
+                if let ServerStatus::Addresses(a, _) = &statuses[pick] {
+                    resolved = Some((ci, pick, a.clone()));
+                }
+            }
+        }
+        per_candidate.push(statuses);
+    }
+
+    // Rows: one per earlier candidate (compressed), one per server for the deciding candidate.
+    let deciding = resolved
+        .as_ref()
+        .map(|r| r.0)
+        .unwrap_or_else(|| obs.candidates.len().saturating_sub(1));
+    for (ci, c) in obs.candidates.iter().enumerate() {
+        let statuses = &per_candidate[ci];
+        if ci != deciding {
+            let pick = libc_pick(statuses);
+            let result = match pick {
+                Some(p) => format!("{} from {}", statuses[p].describe(), obs.servers[p].ip()),
+                None => statuses
+                    .first()
+                    .map(ServerStatus::describe)
+                    .unwrap_or_default(),
+            };
+            let ev: Vec<String> = obs
+                .servers
+                .iter()
+                .zip(statuses)
+                .map(|(s, st)| format!("{}: {}", s.ip(), st.describe()))
+                .collect();
+            findings.rows.push(
+                Row::new(
+                    Layer::Dns,
+                    format!("{types} {} (search list candidate)", c.name),
+                    result,
+                    RowVerdict::Pass,
+                    Cause::Ok,
+                )
+                .with_evidence(ev)
+                .with_duration_ms(statuses.iter().map(|s| ms(s.latency())).max().unwrap_or(0)),
+            );
+            continue;
+        }
+        for (si, server) in obs.servers.iter().enumerate() {
+            let st = &statuses[si];
+            let mut ev = Vec::new();
+            for e in c.exchanges.iter().filter(|e| e.question.server == *server) {
+                ev.push(exchange_text(e));
+            }
+            for e in obs
+                .cd_retries
+                .iter()
+                .filter(|e| e.question.server == *server && e.question.name == c.name)
+            {
+                ev.push(exchange_text(e));
+            }
+            let verdict = match st {
+                ServerStatus::Addresses(..) => RowVerdict::Pass,
+                ServerStatus::NotAsked => RowVerdict::Skip,
+                _ => RowVerdict::Warn,
+            };
+            findings.rows.push(
+                Row::new(
+                    Layer::Dns,
+                    format!("{types} {} via {}", c.name, server.ip()),
+                    st.describe(),
+                    verdict,
+                    Cause::Ok,
+                )
+                .with_evidence(ev)
+                .with_duration_ms(ms(st.latency())),
+            );
+        }
+    }
+
+    if hosts_answers {
+        findings.warnings.push(Warning {
+            cause: Cause::DnsHostsOverride,
+            message: format!(
+                "{} pins {} to {}; DNS is not asked for it ({})",
+                setup.hosts_path,
+                obs.name,
+                join(&hosts_addrs),
+                setup.order.describe()
+            ),
+        });
+        if let Some((_, _, dns_addrs)) = &resolved {
+            let dns_set: Vec<IpAddr> = dns_addrs.clone();
+            if !hosts_addrs.iter().all(|a| dns_set.contains(a)) {
+                findings.warnings.push(Warning {
+                    cause: Cause::DnsHostsOverride,
+                    message: format!(
+                        "DNS says {} is {}, but the hosts file's {} wins: a stale hosts entry sends traffic to the wrong address",
+                        obs.name,
+                        join(&dns_set),
+                        join(&hosts_addrs)
+                    ),
+                });
+            }
+        }
+        mark_last_hosts_row(&mut findings);
+        return (hosts_addrs, findings);
+    }
+
+    let Some((ci, pick, addresses)) = resolved else {
+        // libc may still find it in the hosts file after DNS (e.g. `hosts: dns files`).
+        if !hosts_addrs.is_empty() && setup.order.position("files").is_some() {
+            findings.warnings.push(Warning {
+                cause: Cause::DnsHostsOverride,
+                message: format!(
+                    "DNS has no address for {}; the hosts file answers {}",
+                    obs.name,
+                    join(&hosts_addrs)
+                ),
+            });
+            return (hosts_addrs, findings);
+        }
+        findings.failure = Some(classify_failure(obs, &per_candidate, base_context));
+        mark_failure(&mut findings);
+        return (Vec::new(), findings);
+    };
+    let addresses: Vec<IpAddr> = addresses.into_iter().filter(wanted_family).collect();
+    let statuses = &per_candidate[ci];
+    let answering = obs.servers[pick];
+
+    // Silent servers libc asks before the one that answers: every lookup waits for them.
+    let stalls: Vec<usize> = if obs.rotate {
+        (0..statuses.len())
+            .filter(|&i| statuses[i].is_silent())
+            .collect()
+    } else {
+        (0..pick).filter(|&i| statuses[i].is_silent()).collect()
+    };
+    if let Some(&dead) = stalls.first() {
+        let dead_ip = obs.servers[dead].ip();
+        let stall = obs.timeout * stalls.len() as u32;
+        let how = if obs.rotate {
+            "with 'options rotate', libc starts with each nameserver in turn, so a share of lookups"
+                .to_string()
+        } else {
+            format!("libc asks {dead_ip} first for every lookup and")
+        };
+        findings.failure = Some(Failure {
+            cause: Cause::DnsNameserverUnreachable,
+            summary: format!(
+                "Nameserver {dead_ip} does not answer: {} resolves only after libc waits {} for it, on every lookup.",
+                obs.name,
+                human(stall)
+            ),
+            root_cause: format!(
+                "{dead_ip} ({}): {}. {how} waits the resolv.conf timeout ({}) before asking {} , which answered {}.",
+                setup.resolv_conf_path,
+                statuses[dead].describe(),
+                human(obs.timeout),
+                answering.ip(),
+                statuses[pick].describe()
+            ),
+            context: FixContext {
+                nameserver: Some(dead_ip),
+                other_nameservers: obs.servers.iter().map(|s| s.ip()).filter(|ip| *ip != dead_ip).collect(),
+                name: Some(obs.candidates[ci].name.clone()),
+                ..base_context.clone()
+            },
+        });
+        mark_server_row(
+            &mut findings,
+            dead_ip,
+            RowVerdict::Fail,
+            Cause::DnsNameserverUnreachable,
+        );
+        return (addresses, findings);
+    }
+    for (i, st) in statuses.iter().enumerate() {
+        let ip = obs.servers[i].ip();
+        match st {
+            ServerStatus::Unreachable(_) | ServerStatus::Timeout(_) => {
+                let when = if i < pick {
+                    "libc skips it after the error"
+                } else {
+                    "libc only asks it when the earlier ones fail"
+                };
+                findings.warnings.push(Warning {
+                    cause: Cause::DnsNameserverUnreachable,
+                    message: format!("nameserver {ip} does not answer ({}); {when}, so there is no working backup", st.describe()),
+                });
+            }
+            ServerStatus::ServFail(_)
+            | ServerStatus::Refused(_)
+            | ServerStatus::OtherRcode(..)
+            | ServerStatus::NxDomain(_)
+            | ServerStatus::NoData(_) => {
+                findings.warnings.push(Warning {
+                    cause: Cause::DnsInconsistentNameservers,
+                    message: format!(
+                        "nameserver {ip} answers {} for {} while {} answers {}",
+                        st.describe(),
+                        obs.candidates[ci].name,
+                        answering.ip(),
+                        statuses[pick].describe()
+                    ),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    // Search list amplification.
+    if ci > 0 {
+        let wasted = ci * obs.record_types.len();
+        let tried: Vec<&str> = obs.candidates[..ci]
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        findings.warnings.push(Warning {
+            cause: Cause::DnsSearchExpansion,
+            message: format!(
+                "{} took {} extra queries first ({}): the search list and ndots:{} expand it; query {}. (trailing dot) or lower ndots",
+                obs.name,
+                wasted,
+                tried.join(", "),
+                setup.resolv_conf.options.ndots,
+                obs.name.trim_end_matches('.')
+            ),
+        });
+    }
+
+    // Latency as libc experiences it: every candidate up to the one that answered.
+    let total: Duration = per_candidate[..=ci]
+        .iter()
+        .map(|sts| libc_pick(sts).map(|p| sts[p].latency()).unwrap_or_default())
+        .sum();
+    if total >= SLOW_FAIL {
+        findings.failure = Some(Failure {
+            cause: Cause::DnsSlow,
+            summary: format!("{} resolves, but the lookup takes {}.", obs.name, human(total)),
+            root_cause: format!(
+                "{} answered {} for {}; with the search list that is {} per lookup before any connection starts.",
+                answering.ip(),
+                statuses[pick].describe(),
+                obs.candidates[ci].name,
+                human(total)
+            ),
+            context: FixContext {
+                nameserver: Some(answering.ip()),
+                other_nameservers: obs.servers.iter().map(|s| s.ip()).filter(|ip| *ip != answering.ip()).collect(),
+                name: Some(obs.candidates[ci].name.clone()),
+                ..base_context
+            },
+        });
+        mark_server_row(
+            &mut findings,
+            answering.ip(),
+            RowVerdict::Fail,
+            Cause::DnsSlow,
+        );
+    } else if total >= SLOW_WARN {
+        findings.warnings.push(Warning {
+            cause: Cause::DnsSlow,
+            message: format!(
+                "looking up {} takes {} via {}",
+                obs.name,
+                human(total),
+                answering.ip()
+            ),
+        });
+    }
+    (addresses, findings)
+}
+
+fn classify_failure(
+    obs: &DnsObservations,
+    per_candidate: &[Vec<ServerStatus>],
+    ctx: FixContext,
+) -> Failure {
+    let servers_text = obs
+        .servers
+        .iter()
+        .map(|s| s.ip().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let as_is = format!("{}.", obs.name.trim_end_matches('.'));
+    let focus = obs
+        .candidates
+        .iter()
+        .position(|c| c.name == as_is)
+        .unwrap_or(obs.candidates.len().saturating_sub(1));
+    let tried: Vec<&str> = obs.candidates.iter().map(|c| c.name.as_str()).collect();
+    let Some(statuses) = per_candidate.get(focus) else {
+        return Failure {
+            cause: Cause::DnsTimeout,
+            summary: format!(
+                "{} could not be looked up: no nameserver was asked.",
+                obs.name
+            ),
+            root_cause: "No query was sent (no nameserver, or no time left).".to_string(),
+            context: ctx,
+        };
+    };
+    let focus_name = obs.candidates[focus].name.clone();
+    let ctx = FixContext {
+        name: Some(focus_name.clone()),
+        nameserver: obs.servers.first().map(|s| s.ip()),
+        other_nameservers: obs.servers.iter().skip(1).map(|s| s.ip()).collect(),
+        ..ctx
+    };
+    let detail = obs
+        .servers
+        .iter()
+        .zip(statuses)
+        .map(|(s, st)| format!("{}: {}", s.ip(), st.describe()))
+        .collect::<Vec<_>>()
+        .join("; ");
+
+    let all_silent = per_candidate.iter().flatten().all(|s| {
+        matches!(
+            s,
+            ServerStatus::Timeout(_) | ServerStatus::Unreachable(_) | ServerStatus::NotAsked
+        )
+    });
+    if all_silent {
+        return Failure {
+            cause: Cause::DnsTimeout,
+            summary: format!("No nameserver answers: {} cannot be resolved ({servers_text}).", obs.name),
+            root_cause: format!(
+                "Every nameserver in {} failed to answer {}: {detail}. libc gives up after timeout x attempts per server.",
+                ctx.resolv_conf, focus_name
+            ),
+            context: ctx,
+        };
+    }
+    let disagreeing: Vec<String> = obs
+        .servers
+        .iter()
+        .zip(statuses)
+        .filter(|(_, st)| matches!(st, ServerStatus::Addresses(..)))
+        .map(|(s, st)| format!("{} has it ({})", s.ip(), st.describe()))
+        .collect();
+    let disagree_text = if disagreeing.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Note: {}; libc never asks it because an earlier nameserver answered definitively.",
+            disagreeing.join(", ")
+        )
+    };
+    if let Some(p) = libc_pick(statuses) {
+        let server = obs.servers[p].ip();
+        let ctx = FixContext {
+            nameserver: Some(server),
+            ..ctx
+        };
+        let any_nodata = per_candidate
+            .iter()
+            .any(|sts| libc_pick(sts).is_some_and(|i| matches!(sts[i], ServerStatus::NoData(_))));
+        return match &statuses[p] {
+            ServerStatus::NoData(_) => Failure {
+                cause: Cause::DnsNodata,
+                summary: format!("{} exists but has no {} record.", obs.name, types_text(&obs.record_types)),
+                root_cause: format!("{server} answered NOERROR with an empty answer for {focus_name} ({}): the name exists (other record types) but has no address.{disagree_text} Tried: {}.", types_text(&obs.record_types), tried.join(", ")),
+                context: ctx,
+            },
+            _ if any_nodata => Failure {
+                cause: Cause::DnsNodata,
+                summary: format!("{} has no {} record under any candidate name.", obs.name, types_text(&obs.record_types)),
+                root_cause: format!("No candidate name has an address; some exist without one (NODATA). Tried: {}. {detail}.{disagree_text}", tried.join(", ")),
+                context: ctx,
+            },
+            _ => Failure {
+                cause: Cause::DnsNxdomain,
+                summary: format!("{} does not exist in DNS (NXDOMAIN from {server}).", obs.name),
+                root_cause: format!("{server} answered NXDOMAIN for every name libc tried: {}. {detail}.{disagree_text}", tried.join(", ")),
+                context: ctx,
+            },
+        };
+    }
+    // No definitive answer: the best error decides.
+    let dnssec = obs.cd_retries.iter().find(|e| {
+        e.question.name == focus_name
+            && matches!(&e.outcome, DnsOutcome::Response { rcode: Rcode::NoError, addresses, .. } if !addresses.is_empty())
+    });
+    if let Some(retry) = dnssec {
+        let server = retry.question.server.ip();
+        return Failure {
+            cause: Cause::DnsDnssecFailure,
+            summary: format!("DNSSEC validation of {} fails at {server}: SERVFAIL, but it answers with checking disabled.", obs.name),
+            root_cause: format!("{server} answered SERVFAIL for {focus_name}; asked again with the CD bit it answered {}: the records exist, their DNSSEC signatures or chain of trust do not validate. {detail}.", exchange_text(retry)),
+            context: FixContext { nameserver: Some(server), ..ctx },
+        };
+    }
+    let first_of = |pred: fn(&ServerStatus) -> bool| {
+        obs.servers
+            .iter()
+            .zip(statuses)
+            .find(|(_, st)| pred(st))
+            .map(|(s, _)| s.ip())
+    };
+    if let Some(server) = first_of(|s| matches!(s, ServerStatus::ServFail(_))) {
+        return Failure {
+            cause: Cause::DnsServfail,
+            summary: format!("{server} answers SERVFAIL for {}: the nameserver cannot resolve it.", obs.name),
+            root_cause: format!("{detail}. SERVFAIL stays with the CD bit set, so it is not DNSSEC: the nameserver's upstream or the zone's authoritative servers are failing."),
+            context: FixContext { nameserver: Some(server), ..ctx },
+        };
+    }
+    if let Some(server) = first_of(|s| matches!(s, ServerStatus::Refused(_))) {
+        return Failure {
+            cause: Cause::DnsRefused,
+            summary: format!("{server} refuses to answer queries for {} (REFUSED).", obs.name),
+            root_cause: format!("{detail}. The nameserver does not allow recursion for this client (ACL) or is not authoritative for the zone."),
+            context: FixContext { nameserver: Some(server), ..ctx },
+        };
+    }
+    Failure {
+        cause: Cause::DnsServfail,
+        summary: format!("No nameserver gives a usable answer for {}.", obs.name),
+        root_cause: format!("{detail}."),
+        context: ctx,
+    }
+}
+
+fn join(addrs: &[IpAddr]) -> String {
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One exchange as evidence, e.g. `A example.com. @10.0.0.2 → NOERROR 192.0.2.7 in 4 ms`.
+pub fn exchange_text(e: &DnsExchange) -> String {
+    let q = &e.question;
+    let cd = if q.checking_disabled { " +cd" } else { "" };
+    let head = format!("{} {} @{}{cd}", q.record_type.name(), q.name, q.server.ip());
+    match &e.outcome {
+        DnsOutcome::Response {
+            rcode,
+            addresses,
+            cnames,
+            authentic_data,
+            via_tcp,
+            latency,
+        } => {
+            let mut parts = vec![rcode.name()];
+            if !cnames.is_empty() {
+                parts.push(format!("CNAME {}", cnames.join(" -> ")));
+            }
+            if !addresses.is_empty() {
+                parts.push(join(addresses));
+            } else if *rcode == Rcode::NoError {
+                parts.push("(empty answer)".to_string());
+            }
+            if *authentic_data {
+                parts.push("AD".to_string());
+            }
+            if *via_tcp {
+                parts.push("(truncated over UDP, retried over TCP)".to_string());
+            }
+            format!("{head} -> {} in {}", parts.join(" "), human(*latency))
+        }
+        DnsOutcome::Timeout { waited } => format!("{head} -> no answer in {}", human(*waited)),
+        DnsOutcome::Unreachable {
+            icmp,
+            message,
+            latency,
+            ..
+        } => match icmp {
+            Some(i) => format!("{head} -> {} after {}", i.describe(), human(*latency)),
+            None => format!("{head} -> {message} after {}", human(*latency)),
+        },
+        DnsOutcome::Malformed { detail } => format!("{head} -> malformed reply: {detail}"),
+    }
+}
+
+fn mark_server_row(
+    findings: &mut LayerFindings,
+    server: IpAddr,
+    verdict: RowVerdict,
+    cause: Cause,
+) {
+    let suffix = format!(" via {server}");
+    if let Some(row) = findings
+        .rows
+        .iter_mut()
+        .rev()
+        .find(|r| r.test.ends_with(&suffix))
+    {
+        row.verdict = verdict;
+        row.cause = cause;
+    } else {
+        mark_failure(findings);
+    }
+}
+
+fn mark_failure(findings: &mut LayerFindings) {
+    let Some(cause) = findings.failure.as_ref().map(|f| f.cause) else {
+        return;
+    };
+    let server = findings.failure.as_ref().and_then(|f| f.context.nameserver);
+    let suffix = server.map(|s| format!(" via {s}"));
+    let idx = suffix
+        .as_ref()
+        .and_then(|suf| {
+            findings
+                .rows
+                .iter()
+                .rposition(|r| r.test.ends_with(suf.as_str()))
+        })
+        .or_else(|| {
+            if findings.rows.is_empty() {
+                None
+            } else {
+                Some(findings.rows.len() - 1)
+            }
+        });
+    match idx {
+        Some(i) => {
+            findings.rows[i].verdict = RowVerdict::Fail;
+            findings.rows[i].cause = cause;
+        }
+        None => findings.rows.push(Row::new(
+            Layer::Dns,
+            "lookup",
+            "no nameserver asked",
+            RowVerdict::Fail,
+            cause,
+        )),
+    }
+}
+
+fn mark_last_hosts_row(findings: &mut LayerFindings) {
+    if let Some(row) = findings
+        .rows
+        .iter_mut()
+        .find(|r| r.test.starts_with("hosts file lookup"))
+    {
+        row.cause = Cause::DnsHostsOverride;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::resolver;
+    use crate::observe::{ConfigFile, DnsQuestion, IcmpError, ResolverFiles};
+
+    const S1: &str = "10.0.0.1:53";
+    const S2: &str = "10.0.0.2:53";
+
+    fn setup(resolv: &str, hosts: &str) -> ResolverSetup {
+        let files = ResolverFiles {
+            resolv_conf: ConfigFile {
+                path: "/etc/resolv.conf".into(),
+                content: Ok(resolv.into()),
+            },
+            hosts: ConfigFile {
+                path: "/etc/hosts".into(),
+                content: Ok(hosts.into()),
+            },
+            nsswitch: ConfigFile {
+                path: "/etc/nsswitch.conf".into(),
+                content: Ok("hosts: files dns\n".into()),
+            },
+            proxy_env: vec![],
+        };
+        resolver::classify(&files, true).0
+    }
+
+    fn ex(name: &str, server: &str, t: RecordType, cd: bool, outcome: DnsOutcome) -> DnsExchange {
+        DnsExchange {
+            question: DnsQuestion {
+                name: name.into(),
+                record_type: t,
+                server: server.parse().unwrap(),
+                checking_disabled: cd,
+            },
+            outcome,
+        }
+    }
+
+    fn resp(rcode: Rcode, addrs: &[&str], ms: u64) -> DnsOutcome {
+        DnsOutcome::Response {
+            rcode,
+            addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+            cnames: vec![],
+            authentic_data: false,
+            via_tcp: false,
+            latency: Duration::from_millis(ms),
+        }
+    }
+
+    fn timeout() -> DnsOutcome {
+        DnsOutcome::Timeout {
+            waited: Duration::from_secs(2),
+        }
+    }
+
+    fn obs(name: &str, servers: &[&str], candidates: Vec<CandidateQueries>) -> DnsObservations {
+        DnsObservations {
+            name: name.into(),
+            hosts_matches: vec![],
+            servers: servers.iter().map(|s| s.parse().unwrap()).collect(),
+            candidates,
+            cd_retries: vec![],
+            record_types: vec![RecordType::A, RecordType::Aaaa],
+            timeout: Duration::from_secs(5),
+            rotate: false,
+        }
+    }
+
+    fn cand(name: &str, exchanges: Vec<DnsExchange>) -> CandidateQueries {
+        CandidateQueries {
+            name: name.into(),
+            exchanges,
+        }
+    }
+
+    fn both(name: &str, server: &str, a: DnsOutcome, aaaa: DnsOutcome) -> Vec<DnsExchange> {
+        vec![
+            ex(name, server, RecordType::A, false, a),
+            ex(name, server, RecordType::Aaaa, false, aaaa),
+        ]
+    }
+
+    fn cause_of(o: &DnsObservations, s: &ResolverSetup) -> Option<Cause> {
+        classify(o, s).1.failure.map(|f| f.cause)
+    }
+
+    #[test]
+    fn healthy_answer() {
+        let s = setup("nameserver 10.0.0.1\n", "");
+        let o = obs(
+            "api.test",
+            &[S1],
+            vec![cand(
+                "api.test.",
+                both(
+                    "api.test.",
+                    S1,
+                    resp(Rcode::NoError, &["192.0.2.7"], 3),
+                    resp(Rcode::NoError, &[], 3),
+                ),
+            )],
+        );
+        let (addrs, f) = classify(&o, &s);
+        assert_eq!(addrs, vec!["192.0.2.7".parse::<IpAddr>().unwrap()]);
+        assert!(f.failure.is_none() && f.warnings.is_empty(), "{f:?}");
+    }
+
+    #[test]
+    fn nxdomain() {
+        let s = setup("nameserver 10.0.0.1\n", "");
+        let o = obs(
+            "nope.test",
+            &[S1],
+            vec![cand(
+                "nope.test.",
+                both(
+                    "nope.test.",
+                    S1,
+                    resp(Rcode::NxDomain, &[], 3),
+                    resp(Rcode::NxDomain, &[], 3),
+                ),
+            )],
+        );
+        assert_eq!(cause_of(&o, &s), Some(Cause::DnsNxdomain));
+    }
+
+    #[test]
+    fn nodata() {
+        let s = setup("nameserver 10.0.0.1\n", "");
+        let o = obs(
+            "txt.test",
+            &[S1],
+            vec![cand(
+                "txt.test.",
+                both(
+                    "txt.test.",
+                    S1,
+                    resp(Rcode::NoError, &[], 3),
+                    resp(Rcode::NoError, &[], 3),
+                ),
+            )],
+        );
+        assert_eq!(cause_of(&o, &s), Some(Cause::DnsNodata));
+    }
+
+    #[test]
+    fn servfail_vs_dnssec() {
+        let s = setup("nameserver 10.0.0.1\n", "");
+        let mut o = obs(
+            "x.test",
+            &[S1],
+            vec![cand(
+                "x.test.",
+                both(
+                    "x.test.",
+                    S1,
+                    resp(Rcode::ServFail, &[], 3),
+                    resp(Rcode::ServFail, &[], 3),
+                ),
+            )],
+        );
+        o.cd_retries = vec![ex(
+            "x.test.",
+            S1,
+            RecordType::A,
+            true,
+            resp(Rcode::ServFail, &[], 3),
+        )];
+        assert_eq!(cause_of(&o, &s), Some(Cause::DnsServfail));
+        o.cd_retries = vec![ex(
+            "x.test.",
+            S1,
+            RecordType::A,
+            true,
+            resp(Rcode::NoError, &["192.0.2.1"], 3),
+        )];
+        assert_eq!(cause_of(&o, &s), Some(Cause::DnsDnssecFailure));
+    }
+
+    #[test]
+    fn refused_and_timeout() {
+        let s = setup("nameserver 10.0.0.1\n", "");
+        let o = obs(
+            "x.test",
+            &[S1],
+            vec![cand(
+                "x.test.",
+                both(
+                    "x.test.",
+                    S1,
+                    resp(Rcode::Refused, &[], 3),
+                    resp(Rcode::Refused, &[], 3),
+                ),
+            )],
+        );
+        assert_eq!(cause_of(&o, &s), Some(Cause::DnsRefused));
+        let o = obs(
+            "x.test",
+            &[S1, S2],
+            vec![cand(
+                "x.test.",
+                [
+                    both("x.test.", S1, timeout(), timeout()),
+                    both("x.test.", S2, timeout(), timeout()),
+                ]
+                .concat(),
+            )],
+        );
+        assert_eq!(cause_of(&o, &s), Some(Cause::DnsTimeout));
+    }
+
+    #[test]
+    fn dead_first_nameserver_stalls_every_lookup() {
+        let s = setup("nameserver 10.0.0.1\nnameserver 10.0.0.2\n", "");
+        let ex_all = [
+            both("x.test.", S1, timeout(), timeout()),
+            both(
+                "x.test.",
+                S2,
+                resp(Rcode::NoError, &["192.0.2.1"], 2),
+                resp(Rcode::NoError, &[], 2),
+            ),
+        ]
+        .concat();
+        let o = obs("x.test", &[S1, S2], vec![cand("x.test.", ex_all)]);
+        let (addrs, f) = classify(&o, &s);
+        assert_eq!(addrs.len(), 1);
+        let failure = f.failure.expect("failure");
+        assert_eq!(failure.cause, Cause::DnsNameserverUnreachable);
+        assert_eq!(
+            failure.context.nameserver,
+            Some("10.0.0.1".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn dead_second_nameserver_is_a_warning() {
+        let s = setup("nameserver 10.0.0.1\nnameserver 10.0.0.2\n", "");
+        let ex_all = [
+            both(
+                "x.test.",
+                S1,
+                resp(Rcode::NoError, &["192.0.2.1"], 2),
+                resp(Rcode::NoError, &[], 2),
+            ),
+            both("x.test.", S2, timeout(), timeout()),
+        ]
+        .concat();
+        let o = obs("x.test", &[S1, S2], vec![cand("x.test.", ex_all)]);
+        let (_, f) = classify(&o, &s);
+        assert!(f.failure.is_none());
+        assert_eq!(f.warnings[0].cause, Cause::DnsNameserverUnreachable);
+    }
+
+    #[test]
+    fn icmp_unreachable_first_server_does_not_stall() {
+        let s = setup("nameserver 10.0.0.1\nnameserver 10.0.0.2\n", "");
+        let unreach = || DnsOutcome::Unreachable {
+            icmp: Some(IcmpError {
+                v6: false,
+                icmp_type: 3,
+                code: 3,
+                offender: Some("10.0.0.1".parse().unwrap()),
+                errno: 111,
+                info: 0,
+            }),
+            errno: 111,
+            message: "Connection refused".into(),
+            latency: Duration::from_millis(1),
+        };
+        let ex_all = [
+            both("x.test.", S1, unreach(), unreach()),
+            both(
+                "x.test.",
+                S2,
+                resp(Rcode::NoError, &["192.0.2.1"], 2),
+                resp(Rcode::NoError, &[], 2),
+            ),
+        ]
+        .concat();
+        let o = obs("x.test", &[S1, S2], vec![cand("x.test.", ex_all)]);
+        let (_, f) = classify(&o, &s);
+        assert!(f.failure.is_none());
+        assert!(f.warnings[0].message.contains("port unreachable"));
+    }
+
+    #[test]
+    fn slow_and_search_expansion() {
+        let s = setup(
+            "nameserver 10.0.0.1\nsearch corp.test\noptions ndots:5\n",
+            "",
+        );
+        let o = obs(
+            "api.ext",
+            &[S1],
+            vec![
+                cand(
+                    "api.ext.corp.test.",
+                    both(
+                        "api.ext.corp.test.",
+                        S1,
+                        resp(Rcode::NxDomain, &[], 600),
+                        resp(Rcode::NxDomain, &[], 600),
+                    ),
+                ),
+                cand(
+                    "api.ext.",
+                    both(
+                        "api.ext.",
+                        S1,
+                        resp(Rcode::NoError, &["192.0.2.9"], 700),
+                        resp(Rcode::NoError, &[], 5),
+                    ),
+                ),
+            ],
+        );
+        let (addrs, f) = classify(&o, &s);
+        assert_eq!(addrs.len(), 1);
+        assert_eq!(f.failure.map(|x| x.cause), Some(Cause::DnsSlow));
+        assert!(f
+            .warnings
+            .iter()
+            .any(|w| w.cause == Cause::DnsSearchExpansion));
+    }
+
+    #[test]
+    fn hosts_override() {
+        let s = setup("nameserver 10.0.0.1\n", "10.9.9.9 api.test\n");
+        let mut o = obs(
+            "api.test",
+            &[S1],
+            vec![cand(
+                "api.test.",
+                both(
+                    "api.test.",
+                    S1,
+                    resp(Rcode::NoError, &["192.0.2.7"], 3),
+                    resp(Rcode::NoError, &[], 3),
+                ),
+            )],
+        );
+        o.hosts_matches = crate::hosts::lookup_hosts(&s.hosts_text, "api.test");
+        let (addrs, f) = classify(&o, &s);
+        assert_eq!(addrs, vec!["10.9.9.9".parse::<IpAddr>().unwrap()]);
+        assert!(f.failure.is_none());
+        assert_eq!(f.warnings.len(), 2, "{:?}", f.warnings);
+        assert!(f
+            .rows
+            .iter()
+            .any(|r| r.evidence.iter().any(|e| e.contains("/etc/hosts:1"))));
+    }
+
+    #[test]
+    fn nxdomain_from_first_server_wins_even_if_second_has_it() {
+        let s = setup("nameserver 10.0.0.1\nnameserver 10.0.0.2\n", "");
+        let ex_all = [
+            both(
+                "x.test.",
+                S1,
+                resp(Rcode::NxDomain, &[], 2),
+                resp(Rcode::NxDomain, &[], 2),
+            ),
+            both(
+                "x.test.",
+                S2,
+                resp(Rcode::NoError, &["192.0.2.1"], 2),
+                resp(Rcode::NoError, &[], 2),
+            ),
+        ]
+        .concat();
+        let o = obs("x.test", &[S1, S2], vec![cand("x.test.", ex_all)]);
+        let (_, f) = classify(&o, &s);
+        let failure = f.failure.expect("failure");
+        assert_eq!(failure.cause, Cause::DnsNxdomain);
+        assert!(failure.root_cause.contains("10.0.0.2 has it"));
+    }
+}

@@ -1,0 +1,357 @@
+//! The resolver layer: is the local resolver configuration usable?
+//!
+//! Reads resolv.conf, the hosts file and the `hosts:` line of nsswitch.conf as libc would, and
+//! fails only on what changes lookups: nameservers libc ignores (`resolver_config_invalid`) or
+//! none at all (`resolver_no_nameservers`, where libc silently falls back to 127.0.0.1).
+//! For an IP-address target nothing is looked up, so problems here are only warnings.
+
+use super::{Failure, FixContext, LayerFindings};
+use crate::cause::Cause;
+use crate::hosts::{parse_nsswitch_hosts, HostsLookupOrder};
+use crate::layer::Layer;
+use crate::observe::ResolverFiles;
+use crate::report::{Row, RowVerdict, Warning};
+use crate::resolvconf::{parse_resolv_conf, ResolvConf};
+
+/// The resolver configuration as libc will use it, plus the layer's findings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverSetup {
+    /// resolv.conf, parsed.
+    pub resolv_conf: ResolvConf,
+    /// The hosts lookup order.
+    pub order: HostsLookupOrder,
+    /// Hosts file text (empty when unreadable).
+    pub hosts_text: String,
+    /// Paths, for evidence and fixes.
+    pub resolv_conf_path: String,
+    /// Path of the hosts file.
+    pub hosts_path: String,
+}
+
+/// Redacts credentials in a proxy URL (`http://user:secret@proxy:3128` → `http://user:***@proxy:3128`).
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), url),
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}{user}:***@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Classifies the resolver configuration. `needs_dns` is false for IP-address targets.
+pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, LayerFindings) {
+    let mut findings = LayerFindings::default();
+    let path = files.resolv_conf.path.clone();
+    let (conf, read_error) = match &files.resolv_conf.content {
+        Ok(text) => (parse_resolv_conf(text), None),
+        Err(e) => (ResolvConf::default(), Some(e.clone())),
+    };
+    let context = FixContext {
+        resolv_conf: path.clone(),
+        hosts_file: files.hosts.path.clone(),
+        ..FixContext::default()
+    };
+
+    // resolv.conf row.
+    let mut evidence = Vec::new();
+    if let Some(e) = &read_error {
+        evidence.push(format!("{path}: cannot read: {e}"));
+    }
+    for ns in &conf.nameservers {
+        evidence.push(format!(
+            "{path}:{}: nameserver {}",
+            ns.line,
+            ns.address.ip()
+        ));
+    }
+    if !conf.search.is_empty() {
+        evidence.push(format!("search list: {}", conf.search.join(" ")));
+    }
+    let o = &conf.options;
+    evidence.push(format!(
+        "options: ndots:{} timeout:{} attempts:{}{}{}{}{}",
+        o.ndots,
+        o.timeout_secs,
+        o.attempts,
+        if o.rotate { " rotate" } else { "" },
+        if o.edns0 { " edns0" } else { "" },
+        if o.single_request {
+            " single-request"
+        } else {
+            ""
+        },
+        if o.trust_ad { " trust-ad" } else { "" },
+    ));
+    for issue in &conf.issues {
+        evidence.push(format!(
+            "{path}:{}: '{}': {}",
+            issue.line, issue.text, issue.problem
+        ));
+    }
+    let severe: Vec<_> = conf.issues.iter().filter(|i| i.severe).collect();
+    let effective = conf.effective_nameservers();
+    let servers_text: Vec<String> = effective
+        .iter()
+        .map(|n| n.address.ip().to_string())
+        .collect();
+    let result = if effective.is_empty() {
+        "no usable nameserver (libc falls back to 127.0.0.1)".to_string()
+    } else {
+        format!("nameservers {}", servers_text.join(", "))
+    };
+
+    let mut failure: Option<Failure> = None;
+    let mut row_cause = Cause::Ok;
+    if !severe.is_empty() {
+        let first = severe[0];
+        row_cause = Cause::ResolverConfigInvalid;
+        failure = Some(Failure {
+            cause: Cause::ResolverConfigInvalid,
+            summary: format!(
+                "{path} line {} is ignored by libc: {}.",
+                first.line, first.problem
+            ),
+            root_cause: format!(
+                "{path}:{}: '{}': {}. {} of {} nameserver lines are usable{}.",
+                first.line,
+                first.text,
+                first.problem,
+                conf.nameservers.len(),
+                conf.nameservers.len() + severe.len(),
+                if effective.is_empty() {
+                    "; with none, libc asks 127.0.0.1"
+                } else {
+                    ""
+                }
+            ),
+            context: FixContext {
+                line: Some(first.line),
+                ..context.clone()
+            },
+        });
+    } else if effective.is_empty() {
+        row_cause = Cause::ResolverNoNameservers;
+        let why = match &read_error {
+            Some(e) => format!("{path} cannot be read ({e})"),
+            None => format!("{path} has no nameserver line"),
+        };
+        failure = Some(Failure {
+            cause: Cause::ResolverNoNameservers,
+            summary: format!("No nameserver is configured: {why}, so libc asks 127.0.0.1:53."),
+            root_cause: format!("{why}. glibc then sends every query to 127.0.0.1:53, which only works if a local resolver listens there."),
+            context: context.clone(),
+        });
+    } else if conf.content_lines > 0 && conf.recognised_lines == 0 {
+        row_cause = Cause::ResolverConfigInvalid;
+    }
+    for issue in conf.issues.iter().filter(|i| !i.severe) {
+        let cause = if issue.problem.contains("only the first") {
+            Cause::ResolverTooManyNameservers
+        } else {
+            Cause::ResolverConfigInvalid
+        };
+        findings.warnings.push(Warning {
+            cause,
+            message: format!("{path}:{}: {}", issue.line, issue.problem),
+        });
+    }
+
+    let mut verdict = if failure.is_some() {
+        RowVerdict::Fail
+    } else if conf.issues.is_empty() {
+        RowVerdict::Pass
+    } else {
+        RowVerdict::Warn
+    };
+    if !needs_dns && failure.is_some() {
+        // Nothing is looked up for an address target: keep the problem visible, but as a warning.
+        if let Some(f) = failure.take() {
+            findings.warnings.push(Warning {
+                cause: f.cause,
+                message: f.summary,
+            });
+        }
+        verdict = RowVerdict::Warn;
+    }
+    findings.rows.push(
+        Row::new(
+            Layer::Resolver,
+            format!("resolv.conf {path}"),
+            result,
+            verdict,
+            row_cause,
+        )
+        .with_evidence(evidence),
+    );
+
+    // nsswitch row.
+    let (order, ns_evidence) = match &files.nsswitch.content {
+        Ok(text) => {
+            let order = parse_nsswitch_hosts(text);
+            let ev = match order.line {
+                Some(l) => format!("{}:{l}: hosts: {}", files.nsswitch.path, order.describe()),
+                None => format!(
+                    "{}: no hosts: line; glibc default '{}'",
+                    files.nsswitch.path,
+                    order.describe()
+                ),
+            };
+            (order, ev)
+        }
+        Err(e) => {
+            let order = HostsLookupOrder::glibc_default();
+            let ev = format!(
+                "{}: cannot read ({e}); glibc default '{}'",
+                files.nsswitch.path,
+                order.describe()
+            );
+            (order, ev)
+        }
+    };
+    let mut ns_ev = vec![ns_evidence];
+    if order.position("dns").is_none() && needs_dns {
+        ns_ev.push("'dns' is not on the hosts: line: libc never asks a nameserver".to_string());
+    }
+    if order.position("resolve").is_some() {
+        ns_ev.push("'resolve' (systemd-resolved) is on the hosts: line: lookups may go through resolved's own upstreams".to_string());
+    }
+    let hosts_text = files.hosts.content.clone().unwrap_or_default();
+    match &files.hosts.content {
+        Ok(_) => ns_ev.push(format!("hosts file {} read", files.hosts.path)),
+        Err(e) => ns_ev.push(format!(
+            "hosts file {}: cannot read ({e})",
+            files.hosts.path
+        )),
+    }
+    let ns_verdict = if order.position("dns").is_none() && needs_dns {
+        RowVerdict::Warn
+    } else {
+        RowVerdict::Pass
+    };
+    findings.rows.push(
+        Row::new(
+            Layer::Resolver,
+            "hosts lookup order (nsswitch.conf)",
+            order.describe(),
+            ns_verdict,
+            Cause::Ok,
+        )
+        .with_evidence(ns_ev),
+    );
+
+    // Proxy environment: the walk connects directly; show what curl and friends would do.
+    if !files.proxy_env.is_empty() {
+        let ev: Vec<String> = files
+            .proxy_env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", redact_url(v)))
+            .collect();
+        findings.rows.push(
+            Row::new(
+                Layer::Resolver,
+                "proxy environment",
+                format!("{} proxy variable(s) set", ev.len()),
+                RowVerdict::Pass,
+                Cause::Ok,
+            )
+            .with_evidence(ev),
+        );
+    }
+
+    findings.failure = failure;
+    let setup = ResolverSetup {
+        resolv_conf: conf,
+        order,
+        hosts_text,
+        resolv_conf_path: path,
+        hosts_path: files.hosts.path.clone(),
+    };
+    (setup, findings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::ConfigFile;
+
+    fn files(resolv: &str) -> ResolverFiles {
+        ResolverFiles {
+            resolv_conf: ConfigFile {
+                path: "/etc/resolv.conf".into(),
+                content: Ok(resolv.into()),
+            },
+            hosts: ConfigFile {
+                path: "/etc/hosts".into(),
+                content: Ok("127.0.0.1 localhost\n".into()),
+            },
+            nsswitch: ConfigFile {
+                path: "/etc/nsswitch.conf".into(),
+                content: Ok("hosts: files dns\n".into()),
+            },
+            proxy_env: vec![("https_proxy".into(), "http://bob:hunter2@proxy:3128".into())],
+        }
+    }
+
+    #[test]
+    fn healthy() {
+        let (setup, f) = classify(&files("nameserver 10.0.0.2\n"), true);
+        assert!(f.failure.is_none());
+        assert_eq!(setup.resolv_conf.nameservers.len(), 1);
+        assert!(setup.order.files_before_dns());
+        assert_eq!(f.rows[0].verdict, RowVerdict::Pass);
+        assert!(f.rows[2].evidence[0].contains("bob:***@proxy"));
+        assert!(!f.rows[2].evidence[0].contains("hunter2"));
+    }
+
+    #[test]
+    fn no_nameservers() {
+        let (_, f) = classify(&files("search corp.example\n"), true);
+        assert_eq!(
+            f.failure.map(|x| x.cause),
+            Some(Cause::ResolverNoNameservers)
+        );
+    }
+
+    #[test]
+    fn unreadable_means_no_nameservers() {
+        let mut fl = files("");
+        fl.resolv_conf.content = Err("No such file or directory".into());
+        let (_, f) = classify(&fl, true);
+        assert_eq!(
+            f.failure.map(|x| x.cause),
+            Some(Cause::ResolverNoNameservers)
+        );
+    }
+
+    #[test]
+    fn invalid_nameserver_line() {
+        let (_, f) = classify(&files("nameserver dns.corp\nnameserver 10.0.0.2\n"), true);
+        let failure = f.failure.expect("failure");
+        assert_eq!(failure.cause, Cause::ResolverConfigInvalid);
+        assert_eq!(failure.context.line, Some(1));
+        assert!(failure.root_cause.contains("dns.corp"));
+    }
+
+    #[test]
+    fn address_target_only_warns() {
+        let (_, f) = classify(&files(""), false);
+        assert!(f.failure.is_none());
+        assert_eq!(f.warnings[0].cause, Cause::ResolverNoNameservers);
+        assert_eq!(f.rows[0].verdict, RowVerdict::Warn);
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact_url("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(
+            redact_url("http://u:p@proxy:3128"),
+            "http://u:***@proxy:3128"
+        );
+        assert_eq!(redact_url("u:p@proxy"), "u:***@proxy");
+    }
+}

@@ -1,0 +1,501 @@
+//! The tcp layer: does the handshake complete, and if not, exactly how did it fail?
+//!
+//! A RST is not a timeout, and an ICMP admin-prohibited from a router is not a server that is
+//! down. The probe records errno plus the queued ICMP error (type, code, sender); this module
+//! names the cause. A refusal on one of this host's own addresses is checked against the
+//! listener inventory: a service bound to 127.0.0.1 is why the port is closed from outside.
+
+use super::{errno_name, human, ms, Failure, FixContext, LayerFindings};
+use crate::cause::Cause;
+use crate::layer::Layer;
+use crate::observe::{
+    ConnectObservation, ConnectOutcome, HostFacts, IcmpKind, RouteKind, RouteObservation,
+    RouteOutcome,
+};
+use crate::report::{Row, RowVerdict, Warning};
+use std::net::{IpAddr, SocketAddr};
+
+/// The cause of one failed attempt, with a sentence of explanation.
+fn attempt_cause(
+    o: &ConnectObservation,
+    facts: &HostFacts,
+    local: bool,
+) -> Option<(Cause, String)> {
+    let addr = o.address;
+    let took = human(o.elapsed);
+    Some(match &o.outcome {
+        ConnectOutcome::Connected { reset_after_connect: false, .. } => return None,
+        ConnectOutcome::Connected { reset_after_connect: true, .. } => (
+            Cause::TcpReset,
+            format!("{addr} completed the handshake and then reset the connection at once (RST) before any data"),
+        ),
+        ConnectOutcome::Refused => {
+            if local {
+                if let Some(l) = loopback_listener(facts, addr) {
+                    let who = l.process.as_deref().map(|p| format!(" by {p}")).unwrap_or_default();
+                    return Some((
+                        Cause::ListenerBoundToLoopback,
+                        format!(
+                            "{addr} refused (RST in {took}): port {} is held{who} on {} only, a loopback address; connections to {} are refused",
+                            addr.port(),
+                            l.local,
+                            addr.ip()
+                        ),
+                    ));
+                }
+            }
+            (Cause::TcpRefused, format!("{addr} answered the SYN with a RST in {took}: nothing listens on port {}", addr.port()))
+        }
+        ConnectOutcome::TimedOut => (
+            Cause::TcpTimeout,
+            format!("{addr}: no answer to the SYN in {took} (no SYN-ACK, no RST, no ICMP error): a firewall drops it, or the host is down"),
+        ),
+        ConnectOutcome::Icmp(icmp) => {
+            let from = icmp.offender.map(|o| o.to_string()).unwrap_or_else(|| "an unknown sender".into());
+            let who = match icmp.offender {
+                Some(o) if o == addr.ip() => "the target host itself".to_string(),
+                Some(_) => format!("router {from}"),
+                None => "a router".to_string(),
+            };
+            match icmp.kind() {
+                IcmpKind::AdminProhibited => (
+                    Cause::TcpAdminProhibited,
+                    format!("{who} answered the SYN to {addr} with {} in {took}: a firewall rule rejects the flow", icmp.describe()),
+                ),
+                IcmpKind::HostUnreachable => (
+                    Cause::HostUnreachable,
+                    format!("{who} answered the SYN to {addr} with {} in {took}: it cannot deliver to {} (no ARP/ND answer, host down) or a rule rejects with that code", icmp.describe(), addr.ip()),
+                ),
+                IcmpKind::NetUnreachable => (
+                    Cause::NetUnreachable,
+                    format!("{who} answered the SYN to {addr} with {} in {took}: that router has no route to {}", icmp.describe(), addr.ip()),
+                ),
+                IcmpKind::PortUnreachable | IcmpKind::ProtocolUnreachable => (
+                    Cause::TcpRefused,
+                    format!("{who} answered the SYN to {addr} with {} in {took}: a firewall REJECT rule (iptables' default reject-with), not the service; a closed port answers with a RST", icmp.describe()),
+                ),
+                IcmpKind::TimeExceeded => (
+                    Cause::HostUnreachable,
+                    format!("{who} answered the SYN to {addr} with {} in {took}: the TTL ran out, a routing loop", icmp.describe()),
+                ),
+                IcmpKind::FragmentationNeeded | IcmpKind::Other => (
+                    Cause::HostUnreachable,
+                    format!("{who} answered the SYN to {addr} with {} in {took}", icmp.describe()),
+                ),
+            }
+        }
+        ConnectOutcome::Error { errno, message } => match *errno {
+            101 => (Cause::NoRoute, format!("connect to {addr}: {} ({message}): this host's kernel has no route", errno_name(*errno))),
+            113 => (
+                Cause::HostUnreachable,
+                format!("connect to {addr}: {} ({message}) without an ICMP error: this host got no ARP/ND answer from the next hop or the target", errno_name(*errno)),
+            ),
+            1 | 13 => (
+                Cause::TcpAdminProhibited,
+                format!("connect to {addr}: {} ({message}): this host's own firewall (OUTPUT chain) or a prohibit route refused to send the SYN", errno_name(*errno)),
+            ),
+            104 => (Cause::TcpReset, format!("connect to {addr}: {} ({message})", errno_name(*errno))),
+            111 => (Cause::TcpRefused, format!("{addr} refused the connection ({message})")),
+            110 => (Cause::TcpTimeout, format!("connect to {addr}: {} ({message})", errno_name(*errno))),
+            _ => (Cause::HostUnreachable, format!("connect to {addr} failed: {} {errno} ({message})", errno_name(*errno))),
+        },
+    })
+}
+
+fn loopback_listener(facts: &HostFacts, addr: SocketAddr) -> Option<&crate::observe::Listener> {
+    if addr.ip().is_loopback() {
+        return None;
+    }
+    let wildcard = facts.listeners.iter().any(|l| {
+        l.local.port() == addr.port()
+            && (l.local.ip().is_unspecified() || l.local.ip() == addr.ip())
+    });
+    if wildcard {
+        return None;
+    }
+    facts
+        .listeners
+        .iter()
+        .find(|l| l.local.port() == addr.port() && l.local.ip().is_loopback())
+}
+
+fn route_of(routes: &[RouteObservation], ip: IpAddr) -> Option<&RouteOutcome> {
+    routes
+        .iter()
+        .find(|r| r.destination == ip)
+        .map(|r| &r.outcome)
+}
+
+/// Whether the route says the address is this host's own.
+pub fn is_local(routes: &[RouteObservation], ip: IpAddr) -> bool {
+    ip.is_loopback()
+        || matches!(
+            route_of(routes, ip),
+            Some(RouteOutcome::Route {
+                kind: RouteKind::Local,
+                ..
+            })
+        )
+}
+
+/// Classifies the connect attempts. `host` is the target host as typed.
+pub fn classify(
+    attempts: &[ConnectObservation],
+    routes: &[RouteObservation],
+    facts: &HostFacts,
+    host: &str,
+) -> LayerFindings {
+    let mut findings = LayerFindings::default();
+    let mut failures: Vec<(usize, Cause, String)> = Vec::new();
+    for (i, o) in attempts.iter().enumerate() {
+        let local = is_local(routes, o.address.ip());
+        let cause = attempt_cause(o, facts, local);
+        let (result, verdict, row_cause) = match (&o.outcome, &cause) {
+            (ConnectOutcome::Connected { local: l, .. }, None) => {
+                let from = l.map(|l| format!(" from {l}")).unwrap_or_default();
+                (
+                    format!("connected in {}{from}", human(o.elapsed)),
+                    RowVerdict::Pass,
+                    Cause::Ok,
+                )
+            }
+            (_, Some((c, text))) => {
+                failures.push((i, *c, text.clone()));
+                (short_result(o), RowVerdict::Fail, *c)
+            }
+            (_, None) => (short_result(o), RowVerdict::Pass, Cause::Ok),
+        };
+        let mut evidence = Vec::new();
+        if let Some((_, text)) = &cause {
+            evidence.push(text.clone());
+        }
+        if let Some(r) = route_of(routes, o.address.ip()) {
+            evidence.push(format!("route: {}", super::route::describe_route(r)));
+        }
+        if local && cause.is_some() {
+            if facts.listeners.is_empty() {
+                match &facts.listeners_unavailable {
+                    Some(why) => evidence.push(format!(
+                        "listeners on port {}: unknown ({why})",
+                        o.address.port()
+                    )),
+                    None => evidence.push(format!(
+                        "listeners on port {} on this host: none",
+                        o.address.port()
+                    )),
+                }
+            }
+            for l in &facts.listeners {
+                let who = l
+                    .process
+                    .as_deref()
+                    .map(|p| format!(" ({p})"))
+                    .unwrap_or_default();
+                evidence.push(format!("listener on this host: {}{who}", l.local));
+            }
+        }
+        findings.rows.push(
+            Row::new(
+                Layer::Tcp,
+                format!("connect {}", o.address),
+                result,
+                verdict,
+                row_cause,
+            )
+            .with_evidence(evidence)
+            .with_duration_ms(ms(o.elapsed)),
+        );
+    }
+    let any_ok = attempts.iter().any(|o| {
+        matches!(
+            o.outcome,
+            ConnectOutcome::Connected {
+                reset_after_connect: false,
+                ..
+            }
+        )
+    });
+    if any_ok {
+        for (i, cause, text) in &failures {
+            findings.warnings.push(Warning {
+                cause: *cause,
+                message: format!("{text}; other addresses of {host} connect"),
+            });
+            findings.rows[*i].verdict = RowVerdict::Warn;
+        }
+        return findings;
+    }
+    if let Some((i, cause, text)) = failures.first() {
+        let o = &attempts[*i];
+        let (source, interface, gateway) = match route_of(routes, o.address.ip()) {
+            Some(RouteOutcome::Route {
+                source,
+                interface,
+                gateway,
+                ..
+            }) => (*source, interface.clone(), *gateway),
+            _ => (None, None, None),
+        };
+        let offender = match &o.outcome {
+            ConnectOutcome::Icmp(icmp) => icmp.offender,
+            _ => None,
+        };
+        let listener = if *cause == Cause::ListenerBoundToLoopback {
+            loopback_listener(facts, o.address)
+        } else {
+            None
+        };
+        let others = if failures.len() > 1 {
+            let rest: Vec<String> = failures[1..]
+                .iter()
+                .map(|(j, c, _)| format!("{} {}", attempts[*j].address, c.code()))
+                .collect();
+            format!(" Other addresses: {}.", rest.join(", "))
+        } else {
+            String::new()
+        };
+        let summary = match cause {
+            Cause::TcpRefused => format!(
+                "{} refuses connections on port {}: nothing listens there, or a firewall rejects.",
+                o.address.ip(),
+                o.address.port()
+            ),
+            Cause::TcpTimeout => format!(
+                "Connections to {} time out: the SYN is dropped without an answer.",
+                o.address
+            ),
+            Cause::TcpAdminProhibited => match offender {
+                Some(r) => format!(
+                    "A firewall at {r} rejects connections to {} (ICMP admin prohibited).",
+                    o.address
+                ),
+                None => format!("A firewall rejects connections to {}.", o.address),
+            },
+            Cause::HostUnreachable => match offender {
+                Some(r) => format!("{r} reports host {} unreachable.", o.address.ip()),
+                None => format!("Host {} is unreachable from here.", o.address.ip()),
+            },
+            Cause::NetUnreachable => match offender {
+                Some(r) => format!("Router {r} has no route to {}.", o.address.ip()),
+                None => format!("No network route to {}.", o.address.ip()),
+            },
+            Cause::TcpReset => {
+                format!("{} accepts connections and resets them at once.", o.address)
+            }
+            Cause::ListenerBoundToLoopback => {
+                format!(
+                    "The service on port {} listens on loopback only, so {} refuses connections.",
+                    o.address.port(),
+                    o.address.ip()
+                )
+            }
+            Cause::NoRoute => format!("This host has no route to {}.", o.address.ip()),
+            other => other.meaning().to_string(),
+        };
+        findings.failure = Some(Failure {
+            cause: *cause,
+            summary,
+            root_cause: format!("{text}.{others}"),
+            context: FixContext {
+                host: host.to_string(),
+                port: Some(o.address.port()),
+                protocol: "tcp",
+                address: Some(o.address.ip()),
+                offender,
+                source,
+                interface,
+                gateway,
+                listener: listener.map(|l| l.local),
+                process: listener.and_then(|l| l.process.clone()),
+                target_is_local: is_local(routes, o.address.ip()),
+                ..FixContext::default()
+            },
+        });
+    }
+    findings
+}
+
+fn short_result(o: &ConnectObservation) -> String {
+    let took = human(o.elapsed);
+    match &o.outcome {
+        ConnectOutcome::Connected {
+            reset_after_connect: true,
+            ..
+        } => format!("connected, then reset (RST) in {took}"),
+        ConnectOutcome::Connected { .. } => format!("connected in {took}"),
+        ConnectOutcome::Refused => format!("refused (RST) in {took}"),
+        ConnectOutcome::TimedOut => format!("no answer in {took}"),
+        ConnectOutcome::Icmp(i) => format!("{} in {took}", i.describe()),
+        ConnectOutcome::Error { errno, message } => {
+            format!("{} ({message}) in {took}", errno_name(*errno))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{IcmpError, Listener};
+    use std::time::Duration;
+
+    fn attempt(addr: &str, outcome: ConnectOutcome) -> ConnectObservation {
+        ConnectObservation {
+            address: addr.parse().unwrap(),
+            outcome,
+            elapsed: Duration::from_millis(3),
+        }
+    }
+
+    fn icmp(t: u8, c: u8, from: &str) -> ConnectOutcome {
+        ConnectOutcome::Icmp(IcmpError {
+            v6: false,
+            icmp_type: t,
+            code: c,
+            offender: Some(from.parse().unwrap()),
+            errno: 113,
+            info: 0,
+        })
+    }
+
+    fn cause(
+        attempts: &[ConnectObservation],
+        routes: &[RouteObservation],
+        facts: &HostFacts,
+    ) -> Option<Cause> {
+        classify(attempts, routes, facts, "h")
+            .failure
+            .map(|f| f.cause)
+    }
+
+    #[test]
+    fn table_of_outcomes() {
+        let none = HostFacts::default();
+        let cases = [
+            (ConnectOutcome::Refused, Some(Cause::TcpRefused)),
+            (ConnectOutcome::TimedOut, Some(Cause::TcpTimeout)),
+            (icmp(3, 13, "10.0.1.1"), Some(Cause::TcpAdminProhibited)),
+            (icmp(3, 10, "10.0.1.1"), Some(Cause::TcpAdminProhibited)),
+            (icmp(3, 1, "10.0.1.1"), Some(Cause::HostUnreachable)),
+            (icmp(3, 0, "10.0.1.1"), Some(Cause::NetUnreachable)),
+            (icmp(3, 3, "10.0.2.2"), Some(Cause::TcpRefused)),
+            (
+                ConnectOutcome::Connected {
+                    local: None,
+                    reset_after_connect: true,
+                },
+                Some(Cause::TcpReset),
+            ),
+            (
+                ConnectOutcome::Connected {
+                    local: None,
+                    reset_after_connect: false,
+                },
+                None,
+            ),
+            (
+                ConnectOutcome::Error {
+                    errno: 101,
+                    message: "Network is unreachable".into(),
+                },
+                Some(Cause::NoRoute),
+            ),
+            (
+                ConnectOutcome::Error {
+                    errno: 1,
+                    message: "Operation not permitted".into(),
+                },
+                Some(Cause::TcpAdminProhibited),
+            ),
+        ];
+        for (outcome, expected) in cases {
+            let got = cause(&[attempt("10.0.2.2:8080", outcome.clone())], &[], &none);
+            assert_eq!(got, expected, "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn icmp_sender_is_named() {
+        let f = classify(
+            &[attempt("10.0.2.2:8080", icmp(3, 13, "10.0.1.1"))],
+            &[],
+            &HostFacts::default(),
+            "h",
+        );
+        let failure = f.failure.expect("failure");
+        assert_eq!(failure.context.offender, Some("10.0.1.1".parse().unwrap()));
+        assert!(failure.root_cause.contains("router 10.0.1.1"));
+        assert!(failure.summary.contains("10.0.1.1"));
+    }
+
+    #[test]
+    fn listener_on_loopback_explains_refusal_on_own_address() {
+        let routes = vec![RouteObservation {
+            destination: "10.0.2.2".parse().unwrap(),
+            outcome: RouteOutcome::Route {
+                kind: RouteKind::Local,
+                gateway: None,
+                interface: Some("lo".into()),
+                source: None,
+                table: Some(255),
+            },
+        }];
+        let facts = HostFacts {
+            listeners: vec![Listener {
+                local: "127.0.0.1:8080".parse().unwrap(),
+                process: Some("app (pid 7)".into()),
+            }],
+            listeners_unavailable: None,
+        };
+        let f = classify(
+            &[attempt("10.0.2.2:8080", ConnectOutcome::Refused)],
+            &routes,
+            &facts,
+            "h",
+        );
+        let failure = f.failure.expect("failure");
+        assert_eq!(failure.cause, Cause::ListenerBoundToLoopback);
+        assert_eq!(
+            failure.context.listener,
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        // The same refusal on a remote address says nothing about local listeners.
+        assert_eq!(
+            cause(
+                &[attempt("10.0.2.2:8080", ConnectOutcome::Refused)],
+                &[],
+                &facts
+            ),
+            Some(Cause::TcpRefused)
+        );
+        // Probing 127.0.0.1 itself: refused is just refused.
+        assert_eq!(
+            cause(
+                &[attempt("127.0.0.1:8080", ConnectOutcome::Refused)],
+                &routes,
+                &facts
+            ),
+            Some(Cause::TcpRefused)
+        );
+    }
+
+    #[test]
+    fn one_good_address_is_enough() {
+        let f = classify(
+            &[
+                attempt("[2001:db8::1]:443", ConnectOutcome::TimedOut),
+                attempt(
+                    "192.0.2.1:443",
+                    ConnectOutcome::Connected {
+                        local: None,
+                        reset_after_connect: false,
+                    },
+                ),
+            ],
+            &[],
+            &HostFacts::default(),
+            "h",
+        );
+        assert!(f.failure.is_none());
+        assert_eq!(f.warnings[0].cause, Cause::TcpTimeout);
+    }
+}

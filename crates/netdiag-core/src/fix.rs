@@ -1,0 +1,490 @@
+//! Fix, pre-state, rollback and runbook text for every cause.
+//!
+//! One place per cause: a newcomer looking for what netdiag tells people to do about
+//! `tcp_admin_prohibited` finds it in [`remedy`]'s match arm of that name. Fixes are printed,
+//! never applied. Every firewall change is scoped to the flow's own source and destination, never
+//! to 0.0.0.0/0, and comes with the command that captures the state before it and the one that
+//! undoes it.
+
+use crate::cause::Cause;
+use crate::diagnose::FixContext;
+use crate::report::Fix;
+
+/// What a person should do about a failure.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Remedy {
+    /// The fix.
+    pub fix: Fix,
+    /// Commands that capture the state before the change.
+    pub prestate: Vec<String>,
+    /// How to undo the fix.
+    pub rollback: Vec<String>,
+    /// Markdown runbook entry.
+    pub runbook: String,
+}
+
+fn or(v: Option<impl ToString>, placeholder: &str) -> String {
+    v.map(|x| x.to_string())
+        .unwrap_or_else(|| placeholder.to_string())
+}
+
+fn runbook(symptom: &str, check: &[&str], fix: &str) -> String {
+    let checks: Vec<String> = check.iter().map(|c| format!("    {c}")).collect();
+    format!(
+        "### {symptom}\n\n**Check**\n\n{}\n\n**Fix**: {fix}\n",
+        checks.join("\n")
+    )
+}
+
+/// Builds the remedy for a cause in its context.
+pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
+    let addr = or(ctx.address, "TARGET_IP");
+    let port = or(ctx.port, "PORT");
+    let proto = if ctx.protocol.is_empty() {
+        "tcp"
+    } else {
+        ctx.protocol
+    };
+    let src = or(ctx.source, "SOURCE_IP");
+    let rc = if ctx.resolv_conf.is_empty() {
+        "/etc/resolv.conf".to_string()
+    } else {
+        ctx.resolv_conf.clone()
+    };
+    let ns = or(ctx.nameserver, "NAMESERVER_IP");
+    let name = ctx
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("{}.", ctx.host.trim_end_matches('.')));
+    let backup = format!("cp -a {rc} {rc}.bak.$(date +%s)");
+    let restore = format!("cp -a {rc}.bak.<timestamp> {rc}   # the copy made before the change");
+    match cause {
+        Cause::Ok => Remedy::default(),
+        Cause::ResolverConfigInvalid => Remedy {
+            fix: Fix {
+                description: format!(
+                    "Edit {rc}{}: a nameserver line takes one IP address (no name, no port); fix or remove the line libc ignores.",
+                    ctx.line.map(|l| format!(" line {l}")).unwrap_or_default()
+                ),
+                commands: vec![
+                    format!("sed -n '{}p' {rc}", ctx.line.unwrap_or(1)),
+                    format!("# replace it with: nameserver <IP address of your resolver>"),
+                    "getent ahosts <name>   # verify with libc after the edit".to_string(),
+                ],
+            },
+            prestate: vec![backup, format!("cat {rc}")],
+            rollback: vec![restore],
+            runbook: runbook(
+                "Names resolve strangely or not at all; resolv.conf looks right at a glance",
+                &[&format!("grep -n nameserver {rc}"), "netdiag check <name>"],
+                "nameserver lines take an IP address only; libc silently skips anything else.",
+            ),
+        },
+        Cause::ResolverNoNameservers => Remedy {
+            fix: Fix {
+                description: format!("Add the resolver's address to {rc} (or fix what manages it: systemd-resolved, NetworkManager, DHCP, the container runtime)."),
+                commands: vec![
+                    format!("echo 'nameserver <RESOLVER_IP>' >> {rc}"),
+                    "resolvectl status 2>/dev/null || nmcli dev show 2>/dev/null | grep DNS".to_string(),
+                ],
+            },
+            prestate: vec![backup, format!("ls -l {rc}; cat {rc}")],
+            rollback: vec![restore],
+            runbook: runbook(
+                "Every lookup fails; resolv.conf is empty, missing or has only search/options",
+                &[&format!("cat {rc}"), "ss -lunp 'sport = :53'   # is anything listening on 127.0.0.1:53?"],
+                "give libc a nameserver; find out which tool owns resolv.conf so the change survives.",
+            ),
+        },
+        Cause::ResolverTooManyNameservers => Remedy {
+            fix: Fix {
+                description: format!("Keep at most 3 nameserver lines in {rc}; libc ignores the rest."),
+                commands: vec![format!("grep -n '^nameserver' {rc}")],
+            },
+            prestate: vec![backup],
+            rollback: vec![restore],
+            runbook: runbook("Backup nameservers never used", &[&format!("grep -c '^nameserver' {rc}")], "libc uses the first three nameservers only."),
+        },
+        Cause::DnsNxdomain => Remedy {
+            fix: Fix {
+                description: format!("The name does not exist at {ns}. Check the spelling, then create the record in the zone (or fix the delegation), or use the name that exists."),
+                commands: vec![
+                    format!("dig @{ns} {name} A +norecurse"),
+                    format!("dig +trace {name}   # where the authoritative chain says it does not exist"),
+                    format!("dig SOA {name}"),
+                ],
+            },
+            prestate: vec![format!("dig @{ns} {name} ANY +noall +answer +authority")],
+            rollback: vec!["delete the record you added (zone change), or revert the zone file / DNS provider change".to_string()],
+            runbook: runbook(
+                "'Could not resolve host' / NXDOMAIN",
+                &[&format!("dig @{ns} {name}"), &format!("dig +trace {name}")],
+                "NXDOMAIN is authoritative: the record is missing or in another zone; a typo or a wrong search domain is the usual cause.",
+            ),
+        },
+        Cause::DnsNodata => Remedy {
+            fix: Fix {
+                description: format!("{name} exists but has no address record: add an A (and/or AAAA) record, or connect with the address family that has one."),
+                commands: vec![format!("dig @{ns} {name} ANY"), format!("dig @{ns} {name} A"), format!("dig @{ns} {name} AAAA")],
+            },
+            prestate: vec![format!("dig @{ns} {name} ANY +noall +answer")],
+            rollback: vec!["remove the added record".to_string()],
+            runbook: runbook(
+                "Name exists but 'no address associated with hostname'",
+                &[&format!("dig {name} A"), &format!("dig {name} AAAA")],
+                "the name has other records (TXT, MX, ...) but no A/AAAA.",
+            ),
+        },
+        Cause::DnsServfail => Remedy {
+            fix: Fix {
+                description: format!("{ns} cannot resolve the name: check its upstream forwarders and the zone's authoritative servers; meanwhile point resolv.conf at a working resolver."),
+                commands: vec![
+                    format!("dig @{ns} {name} +cd   # SERVFAIL even with checking disabled: not DNSSEC"),
+                    format!("dig +trace {name}"),
+                    "journalctl -u unbound -u named -u dnsmasq -u systemd-resolved --since -15min   # on the resolver".to_string(),
+                ],
+            },
+            prestate: vec![format!("cat {rc}"), format!("dig @{ns} {name}")],
+            rollback: vec![restore],
+            runbook: runbook(
+                "SERVFAIL from the resolver",
+                &[&format!("dig @{ns} {name}"), &format!("dig @{ns} {name} +cd"), &format!("dig +trace {name}")],
+                "SERVFAIL with and without +cd is a broken upstream or zone; with an answer under +cd it is DNSSEC.",
+            ),
+        },
+        Cause::DnsDnssecFailure => Remedy {
+            fix: Fix {
+                description: format!("DNSSEC validation of {name} fails at {ns}: have the zone owner fix the signatures / DS record (expired RRSIG, DS mismatch after a key roll). Do not turn validation off globally; if you must, add a negative trust anchor for this zone only, temporarily."),
+                commands: vec![
+                    format!("dig @{ns} {name} +dnssec +multi"),
+                    format!("dig @{ns} {name} +cd"),
+                    format!("delv @{ns} {name}   # says which signature fails"),
+                    format!("unbound-control insecure_add {}   # temporary negative trust anchor on an unbound resolver", name.trim_end_matches('.')),
+                ],
+            },
+            prestate: vec![format!("dig @{ns} {name} +dnssec +cd +multi")],
+            rollback: vec![format!("unbound-control insecure_remove {}", name.trim_end_matches('.'))],
+            runbook: runbook(
+                "SERVFAIL that disappears with +cd",
+                &[&format!("dig @{ns} {name}"), &format!("dig @{ns} {name} +cd"), &format!("delv {name}")],
+                "the zone's DNSSEC chain is broken; the zone owner must re-sign or fix the DS at the parent.",
+            ),
+        },
+        Cause::DnsRefused => Remedy {
+            fix: Fix {
+                description: format!("{ns} refuses this client: allow the client's network in the resolver's ACL (e.g. unbound access-control, BIND allow-recursion, dnsmasq listen/interface options), or use a resolver meant for this network."),
+                commands: vec![
+                    format!("dig @{ns} {name}"),
+                    format!("# on the resolver, unbound:   access-control: {src}/32 allow"),
+                    format!("# BIND:   allow-recursion {{ {src}/32; }};"),
+                ],
+            },
+            prestate: vec!["copy the resolver's configuration before editing its ACL".to_string()],
+            rollback: vec!["restore the resolver's previous ACL and reload it".to_string()],
+            runbook: runbook(
+                "REFUSED from the resolver",
+                &[&format!("dig @{ns} {name}")],
+                "the resolver's access control does not include this client, or it is authoritative-only.",
+            ),
+        },
+        Cause::DnsTimeout => Remedy {
+            fix: Fix {
+                description: format!("No nameserver answers: check that the resolver runs and that UDP and TCP port 53 to it are open (local firewall, security group), or point {rc} at a resolver that works."),
+                commands: vec![
+                    format!("dig @{ns} {name} +tries=1 +time=2"),
+                    format!("dig @{ns} {name} +tcp +tries=1 +time=2"),
+                    format!("ip route get {ns}"),
+                    "iptables -S OUTPUT | grep -w 53; nft list ruleset | grep -w 53".to_string(),
+                ],
+            },
+            prestate: vec![format!("cat {rc}")],
+            rollback: vec![restore],
+            runbook: runbook(
+                "Every lookup hangs, then fails",
+                &[&format!("dig @{ns} {name} +tries=1 +time=2"), &format!("ip route get {ns}")],
+                "the nameserver is down or port 53 is filtered on the way.",
+            ),
+        },
+        Cause::DnsNameserverUnreachable => {
+            let others: Vec<String> = ctx.other_nameservers.iter().map(|o| format!("nameserver {o}")).collect();
+            let timeout = ctx.dns_timeout.map(|t| t.as_secs()).unwrap_or(5);
+            Remedy {
+                fix: Fix {
+                    description: format!(
+                        "Remove (or repair) the dead nameserver {ns} in {rc}, so libc stops waiting {timeout} s for it on every lookup. Until then, 'options timeout:1 attempts:2' shortens the stall."
+                    ),
+                    commands: vec![
+                        format!("dig @{ns} {name} +tries=1 +time=2   # confirm it does not answer"),
+                        format!("sed -i.bak '/^nameserver[[:space:]]*{}$/d' {rc}", ns.replace('.', "\\.")),
+                        format!("# resulting servers: {}", if others.is_empty() { "add a working one".to_string() } else { others.join(", ") }),
+                    ],
+                },
+                prestate: vec![backup],
+                rollback: vec![format!("mv {rc}.bak {rc}"), restore],
+                runbook: runbook(
+                    "Everything is slow; each new connection pauses ~5 s first",
+                    &[&format!("time getent ahosts {}", ctx.host), &format!("for s in $(awk '/^nameserver/{{print $2}}' {rc}); do dig @$s {name} +tries=1 +time=2 | grep -E 'status|timed out'; done")],
+                    "a dead first nameserver makes libc wait timeout x attempts before the next one answers; remove it or put a working server first.",
+                ),
+            }
+        }
+        Cause::DnsSlow => Remedy {
+            fix: Fix {
+                description: format!("Lookups via {ns} are slow: use a closer resolver or a local cache (nscd, systemd-resolved, node-local DNS in Kubernetes), and query fully qualified names to skip the search list."),
+                commands: vec![format!("dig @{ns} {name} | grep 'Query time'"), format!("time getent ahosts {}", ctx.host)],
+            },
+            prestate: vec![format!("cat {rc}")],
+            rollback: vec![restore],
+            runbook: runbook(
+                "Requests are slow before they start",
+                &[&format!("dig @{ns} {name} | grep 'Query time'")],
+                "the resolver or its upstream is slow or far away; cache closer to the client.",
+            ),
+        },
+        Cause::DnsSearchExpansion => Remedy {
+            fix: Fix {
+                description: format!("Query the name fully qualified ({}.) or lower ndots (Kubernetes: dnsConfig options ndots: \"2\").", ctx.host.trim_end_matches('.')),
+                commands: vec![format!("getent ahosts {}.", ctx.host.trim_end_matches('.'))],
+            },
+            prestate: vec![format!("cat {rc}")],
+            rollback: vec![restore],
+            runbook: runbook("Many NXDOMAIN queries per lookup", &[&format!("grep -E 'search|ndots' {rc}")], "use FQDNs with a trailing dot or lower ndots."),
+        },
+        Cause::DnsHostsOverride => Remedy {
+            fix: Fix {
+                description: format!("Remove or correct the {} entry for {} if DNS should decide.", or(Some(ctx.hosts_file.clone()).filter(|s| !s.is_empty()), "/etc/hosts"), ctx.host),
+                commands: vec![format!("grep -n -w '{}' /etc/hosts", ctx.host)],
+            },
+            prestate: vec!["cp -a /etc/hosts /etc/hosts.bak.$(date +%s)".to_string()],
+            rollback: vec!["cp -a /etc/hosts.bak.<timestamp> /etc/hosts".to_string()],
+            runbook: runbook("Resolves to an old address", &["getent ahosts NAME", "dig NAME"], "a hosts entry overrides DNS."),
+        },
+        Cause::DnsInconsistentNameservers => Remedy {
+            fix: Fix {
+                description: "Make every nameserver in resolv.conf serve the same view (or keep only the ones that do).".to_string(),
+                commands: vec![format!("for s in $(awk '/^nameserver/{{print $2}}' {rc}); do echo $s; dig +short @$s {name}; done")],
+            },
+            prestate: vec![format!("cat {rc}")],
+            rollback: vec![restore],
+            runbook: runbook("Resolves on some tries only", &["dig @each-nameserver NAME"], "nameservers disagree (split horizon)."),
+        },
+        Cause::NoRoute => {
+            let dev = or(ctx.interface.clone(), "DEV");
+            Remedy {
+                fix: Fix {
+                    description: format!("Add a route to {addr} (or a default route) through the right gateway, or bring the interface up; check for unreachable/prohibit/blackhole routes and policy rules."),
+                    commands: vec![
+                        format!("ip route get {addr}"),
+                        "ip rule show; ip route show table all | grep -E 'unreachable|prohibit|blackhole|default'".to_string(),
+                        format!("ip route add {addr}/32 via <GATEWAY_IP> dev {dev}   # or: ip route add default via <GATEWAY_IP>"),
+                    ],
+                },
+                prestate: vec!["ip route show table all > /tmp/routes.before; ip rule show > /tmp/rules.before".to_string()],
+                rollback: vec![format!("ip route del {addr}/32")],
+                runbook: runbook(
+                    "'Network is unreachable' immediately",
+                    &[&format!("ip route get {addr}"), "ip link show"],
+                    "no route on this host: add the route or default gateway, or bring the link up.",
+                ),
+            }
+        }
+        Cause::NetUnreachable => {
+            let router = or(ctx.offender, "ROUTER_IP");
+            Remedy {
+                fix: Fix {
+                    description: format!("Router {router} has no route to {addr}: add the route on {router} (or fix the route advertisement: VPN, peering, transit gateway). Nothing is wrong on this host."),
+                    commands: vec![
+                        format!("# on {router}: ip route get {addr}"),
+                        format!("# on {router}: ip route add <DESTINATION_CIDR> via <NEXT_HOP>"),
+                        format!("traceroute -T -p {port} -n {addr}"),
+                    ],
+                },
+                prestate: vec![format!("# on {router}: ip route show table all > /tmp/routes.before")],
+                rollback: vec![format!("# on {router}: ip route del <DESTINATION_CIDR> via <NEXT_HOP>")],
+                runbook: runbook(
+                    "ICMP network unreachable from a router",
+                    &[&format!("traceroute -n {addr}"), &format!("ip route get {addr}")],
+                    "the router that sent the ICMP error lacks a route; fix routing there.",
+                ),
+            }
+        }
+        Cause::TcpRefused => Remedy {
+            fix: Fix {
+                description: format!("Nothing accepts {proto}/{port} on {addr}: start the service, or make it listen on {addr}:{port} (not only 127.0.0.1), or remove the REJECT rule if a firewall answered."),
+                commands: vec![
+                    format!("ss -ltnp 'sport = :{port}'   # on {addr}: is anything listening, and on which address?"),
+                    format!("systemctl status <service>   # on {addr}"),
+                    format!("iptables -S | grep -w {port}; nft list ruleset | grep -w {port}   # a REJECT rule?"),
+                ],
+            },
+            prestate: vec![format!("ss -ltnp > /tmp/listeners.before   # on {addr}")],
+            rollback: vec!["systemctl stop <service>   # if you started it only to test".to_string()],
+            runbook: runbook(
+                "'Connection refused' at once",
+                &[&format!("ss -ltnp 'sport = :{port}'"), &format!("nc -vz {addr} {port}")],
+                "a RST means the host is up and nothing listens on the port (or a REJECT rule answers): start or rebind the service.",
+            ),
+        },
+        Cause::TcpTimeout => Remedy {
+            fix: Fix {
+                description: format!("The SYN to {addr}:{port} is dropped silently: find the DROP rule (host firewall on {addr}, security group, NACL, router) and allow {proto}/{port} from {src} only."),
+                commands: vec![
+                    format!("traceroute -T -p {port} -n {addr}   # where the path goes quiet"),
+                    format!("tcpdump -ni any 'host {addr} and port {port}'   # on {addr}: does the SYN arrive?"),
+                    format!("iptables -I INPUT -p {proto} -s {src}/32 --dport {port} -j ACCEPT   # on {addr}, if its own firewall drops it"),
+                    format!("nft insert rule inet filter input ip saddr {src} {proto} dport {port} accept   # nftables equivalent"),
+                ],
+            },
+            prestate: vec![format!("iptables-save > /tmp/iptables.before; nft list ruleset > /tmp/nft.before   # on {addr}")],
+            rollback: vec![
+                format!("iptables -D INPUT -p {proto} -s {src}/32 --dport {port} -j ACCEPT"),
+                "nft -a list chain inet filter input; nft delete rule inet filter input handle <HANDLE>".to_string(),
+            ],
+            runbook: runbook(
+                "Connection hangs, then 'timed out'",
+                &[&format!("nc -vz -w 3 {addr} {port}"), &format!("traceroute -T -p {port} {addr}")],
+                "silence is a DROP (firewall, security group) or a dead host; find where the SYN stops and allow it there for this source only.",
+            ),
+        },
+        Cause::TcpAdminProhibited | Cause::UdpAdminProhibited => {
+            let router = or(ctx.offender, "FIREWALL_IP");
+            Remedy {
+                fix: Fix {
+                    description: format!("A REJECT rule at {router} (ICMP admin prohibited) blocks {proto}/{port} to {addr}: allow this flow there, from {src} to {addr} only. The server may be perfectly healthy."),
+                    commands: vec![
+                        format!("# on {router}: iptables -S | grep -E 'REJECT.*(admin|prohib)'; nft list ruleset | grep -E 'reject'"),
+                        format!("# on {router}: iptables -I FORWARD -p {proto} -s {src}/32 -d {addr}/32 --dport {port} -j ACCEPT"),
+                        format!("# nftables: nft insert rule inet filter forward ip saddr {src} ip daddr {addr} {proto} dport {port} accept"),
+                    ],
+                },
+                prestate: vec![format!("# on {router}: iptables-save > /tmp/iptables.before; nft list ruleset > /tmp/nft.before")],
+                rollback: vec![format!("# on {router}: iptables -D FORWARD -p {proto} -s {src}/32 -d {addr}/32 --dport {port} -j ACCEPT")],
+                runbook: runbook(
+                    "ICMP 'administratively prohibited'",
+                    &[&format!("nc -vz {addr} {port}"), "netdiag check tcp://HOST:PORT   # names the router that rejects"],
+                    "a firewall rejects on purpose; the ICMP sender is the firewall to change, not the server.",
+                ),
+            }
+        }
+        Cause::HostUnreachable => {
+            let router = or(ctx.offender, "ROUTER_IP");
+            Remedy {
+                fix: Fix {
+                    description: format!("{router} cannot deliver to {addr}: check that the host is up and owns {addr} (ARP/ND on its subnet), or remove a REJECT --reject-with icmp-host-unreachable rule at {router}."),
+                    commands: vec![
+                        format!("# on {router}: ip neigh show {addr}   # FAILED/INCOMPLETE means no ARP answer"),
+                        format!("# on {router}: iptables -S | grep host-unreach"),
+                        format!("ip route get {addr}"),
+                    ],
+                },
+                prestate: vec![format!("# on {router}: ip neigh show > /tmp/neigh.before")],
+                rollback: vec!["none needed for a read-only check; undo any rule you removed with iptables-restore < /tmp/iptables.before".to_string()],
+                runbook: runbook(
+                    "'No route to host'",
+                    &[&format!("ip neigh show {addr}"), &format!("traceroute -n {addr}")],
+                    "the last router cannot reach the host (down, wrong IP, no ARP) or rejects with host-unreachable.",
+                ),
+            }
+        }
+        Cause::TcpReset => Remedy {
+            fix: Fix {
+                description: format!("{addr}:{port} accepts and then resets: check the service's logs (connection limits, TCP wrappers, a crashed worker) and any middlebox that resets flows."),
+                commands: vec![
+                    format!("tcpdump -ni any 'host {addr} and port {port} and tcp[tcpflags] & tcp-rst != 0'"),
+                    format!("ss -tnp 'dport = :{port}'"),
+                ],
+            },
+            prestate: vec![format!("ss -tnp > /tmp/sockets.before   # on {addr}")],
+            rollback: vec!["restart only the service you changed".to_string()],
+            runbook: runbook("'Connection reset by peer' right after connecting", &[&format!("curl -v telnet://{addr}:{port}")], "the listener accepts then closes with RST: the application or a middlebox rejects the client."),
+        },
+        Cause::ListenerBoundToLoopback => {
+            let listener = or(ctx.listener, "127.0.0.1:PORT");
+            let process = ctx.process.clone().unwrap_or_else(|| "the service".to_string());
+            Remedy {
+                fix: Fix {
+                    description: format!("{process} listens on {listener} only; make it listen on {addr}:{port} (or 0.0.0.0 / [::] plus a firewall rule scoped to its clients) and restart it."),
+                    commands: vec![
+                        format!("ss -ltnp 'sport = :{port}'"),
+                        "# change the bind address in the service's configuration, e.g. listen/bind/host = 0.0.0.0 (nginx: listen 0.0.0.0:PORT; redis: bind; postgres: listen_addresses)".to_string(),
+                        "systemctl restart <service>".to_string(),
+                    ],
+                },
+                prestate: vec![format!("ss -ltnp > /tmp/listeners.before"), "cp -a <service config> <service config>.bak".to_string()],
+                rollback: vec!["restore the configuration from the .bak copy and restart the service".to_string()],
+                runbook: runbook(
+                    "Works on the server with curl localhost, refused from anywhere else",
+                    &[&format!("ss -ltnp 'sport = :{port}'")],
+                    "the service is bound to 127.0.0.1/::1; bind it to the external address.",
+                ),
+            }
+        }
+        Cause::UdpPortUnreachable => Remedy {
+            fix: Fix {
+                description: format!("Nothing listens on udp/{port} at {addr}: start the service or make it listen on {addr}."),
+                commands: vec![format!("ss -lunp 'sport = :{port}'   # on {addr}")],
+            },
+            prestate: vec![format!("ss -lunp > /tmp/udp-listeners.before   # on {addr}")],
+            rollback: vec!["stop the service again if it was started only to test".to_string()],
+            runbook: runbook("UDP service gets no answers; ICMP port unreachable", &[&format!("ss -lunp 'sport = :{port}'")], "start or rebind the UDP service."),
+        },
+        Cause::UdpNoResponse => Remedy {
+            fix: Fix {
+                description: format!("No reply and no ICMP error from {addr}:{port}: check that the service runs, and that udp/{port} is allowed both ways (firewalls often drop UDP silently; replies need their own allow on stateless filters)."),
+                commands: vec![
+                    format!("tcpdump -ni any 'host {addr} and udp port {port}'   # on {addr}: does the datagram arrive, does a reply leave?"),
+                    format!("iptables -I INPUT -p udp -s {src}/32 --dport {port} -j ACCEPT   # on {addr}, if its own firewall drops it"),
+                ],
+            },
+            prestate: vec![format!("iptables-save > /tmp/iptables.before   # on {addr}")],
+            rollback: vec![format!("iptables -D INPUT -p udp -s {src}/32 --dport {port} -j ACCEPT")],
+            runbook: runbook("UDP request gets nothing back", &[&format!("tcpdump -ni any udp port {port}")], "a silent drop on the way or a dead service."),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_cause_has_a_fix_and_runbook() {
+        let ctx = FixContext {
+            host: "api.test".into(),
+            port: Some(443),
+            protocol: "tcp",
+            ..FixContext::default()
+        };
+        for cause in Cause::ALL {
+            let r = remedy(*cause, &ctx);
+            assert!(!r.fix.description.is_empty(), "{cause}");
+            assert!(!r.fix.commands.is_empty(), "{cause}");
+            assert!(!r.rollback.is_empty(), "{cause}");
+            assert!(r.runbook.starts_with("### "), "{cause}");
+            let all = format!("{:?}", r);
+            assert!(
+                !all.contains("0.0.0.0/0") && !all.contains("::/0"),
+                "{cause} opens the world"
+            );
+        }
+    }
+
+    #[test]
+    fn firewall_fix_is_scoped_to_the_flow() {
+        let ctx = FixContext {
+            port: Some(8080),
+            protocol: "tcp",
+            address: Some("10.0.2.2".parse().unwrap()),
+            source: Some("10.0.1.2".parse().unwrap()),
+            offender: Some("10.0.1.1".parse().unwrap()),
+            ..FixContext::default()
+        };
+        let r = remedy(Cause::TcpAdminProhibited, &ctx);
+        assert!(r
+            .fix
+            .commands
+            .iter()
+            .any(|c| c.contains("-s 10.0.1.2/32 -d 10.0.2.2/32 --dport 8080")));
+        assert!(r.fix.description.contains("10.0.1.1"));
+    }
+}

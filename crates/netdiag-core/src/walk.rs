@@ -1,0 +1,619 @@
+//! The walk policy: which layers run for a target, in which order, and where it stops.
+//!
+//! The walk is generic over [`Prober`], the one small interface to the I/O side, so the policy
+//! (order, stop at the first failing layer, skip the rest, pick the verdict) is tested here with
+//! a scripted prober on plain data. The real prober lives in `netdiag-probe` and owns every
+//! deadline; the walk never waits itself.
+
+use crate::cause::Cause;
+use crate::diagnose::dns::{
+    self, candidate_ends_search, server_status, CandidateQueries, DnsObservations, ServerStatus,
+};
+use crate::diagnose::{human, resolver, route, tcp, udp, Failure, LayerFindings};
+use crate::fix::remedy;
+use crate::hosts::lookup_hosts;
+use crate::layer::Layer;
+use crate::observe::{
+    ConnectObservation, ConnectOutcome, DnsExchange, DnsQuestion, HostFacts, RecordType,
+    ResolverFiles, RouteObservation, UdpObservation,
+};
+use crate::report::{Report, Row, RowVerdict, TargetInfo, Verdict, Warning, SCHEMA};
+use crate::search::candidate_names;
+use crate::target::{Host, Scheme, Target};
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+
+/// The I/O side of the walk. Each method runs its probes concurrently and within the deadline
+/// the implementation owns; none may fail: what went wrong is an observation.
+pub trait Prober {
+    /// Reads resolv.conf, the hosts file, nsswitch.conf and the proxy environment.
+    fn resolver_files(&mut self) -> ResolverFiles;
+    /// Sends every question (concurrently) and returns one exchange per question, in order.
+    fn query(&mut self, questions: &[DnsQuestion]) -> Vec<DnsExchange>;
+    /// Asks the kernel for the route to each destination.
+    fn routes(&mut self, destinations: &[IpAddr]) -> Vec<RouteObservation>;
+    /// Connects to every address concurrently.
+    fn connect(&mut self, addresses: &[SocketAddr]) -> Vec<ConnectObservation>;
+    /// Sends a UDP probe to every address concurrently.
+    fn udp(&mut self, addresses: &[SocketAddr]) -> Vec<UdpObservation>;
+    /// Facts about this host relevant to a local failure on `port` (listeners).
+    fn host_facts(&mut self, port: u16) -> HostFacts;
+}
+
+/// Address family restriction (`-4` / `-6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 only.
+    V4,
+    /// IPv6 only.
+    V6,
+}
+
+/// Options of one walk.
+#[derive(Debug, Clone, Default)]
+pub struct WalkOptions {
+    /// `-4` / `-6`.
+    pub family: Option<Family>,
+    /// RFC 3339 start time, written into the report.
+    pub started_at: String,
+}
+
+/// How many candidate names and addresses the walk looks at, at most.
+const MAX_CANDIDATES: usize = 8;
+const MAX_ADDRESSES: usize = 16;
+
+/// The layers walked for a scheme, in order.
+pub fn plan(scheme: Scheme) -> Vec<Layer> {
+    match scheme {
+        Scheme::Dns => vec![Layer::Resolver, Layer::Dns],
+        Scheme::Udp => vec![Layer::Resolver, Layer::Dns, Layer::Route, Layer::Udp],
+        Scheme::Tcp | Scheme::Http | Scheme::Https => {
+            vec![Layer::Resolver, Layer::Dns, Layer::Route, Layer::Tcp]
+        }
+    }
+}
+
+struct State {
+    rows: Vec<Row>,
+    warnings: Vec<Warning>,
+}
+
+impl State {
+    fn absorb(&mut self, f: LayerFindings) -> Option<Failure> {
+        self.rows.extend(f.rows);
+        self.warnings.extend(f.warnings);
+        f.failure
+    }
+}
+
+/// Walks the layers for `target` and returns the report (its `duration_ms` is left at 0 for
+/// the caller, who owns the clock).
+pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Report {
+    let layers = plan(target.scheme);
+    let mut st = State {
+        rows: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let failure = run_layers(target, opts, prober, &mut st);
+    if let Some(f) = &failure {
+        let failed_layer = f.cause.layer();
+        // Later layers are shown as skipped.
+        let done: HashSet<Layer> = st.rows.iter().map(|r| r.layer).collect();
+        for layer in &layers {
+            if !done.contains(layer) && Some(*layer) > failed_layer.or(Some(Layer::Resolver)) {
+                st.rows.push(Row::new(
+                    *layer,
+                    "not run",
+                    format!(
+                        "skipped: the {} layer failed",
+                        failed_layer.map(|l| l.name()).unwrap_or("previous")
+                    ),
+                    RowVerdict::Skip,
+                    Cause::Ok,
+                ));
+            }
+        }
+    }
+    let verdict = match failure {
+        Some(f) => {
+            let r = remedy(f.cause, &f.context);
+            Verdict {
+                layer: f.cause.layer(),
+                cause: f.cause,
+                summary: f.summary,
+                root_cause: f.root_cause,
+                fix: r.fix,
+                rollback: r.rollback,
+                prestate: r.prestate,
+                runbook: r.runbook,
+            }
+        }
+        None => Verdict {
+            layer: None,
+            cause: Cause::Ok,
+            summary: healthy_summary(target, &st.rows),
+            root_cause: String::new(),
+            fix: Default::default(),
+            rollback: Vec::new(),
+            prestate: Vec::new(),
+            runbook: String::new(),
+        },
+    };
+    Report {
+        schema: SCHEMA,
+        target: TargetInfo::from(target),
+        started_at: opts.started_at.clone(),
+        duration_ms: 0,
+        layers: st.rows,
+        verdict,
+        warnings: st.warnings,
+    }
+}
+
+fn healthy_summary(target: &Target, rows: &[Row]) -> String {
+    let last = rows
+        .iter()
+        .rev()
+        .find(|r| r.verdict == RowVerdict::Pass || r.verdict == RowVerdict::Warn);
+    let layers: Vec<&str> = {
+        let mut v: Vec<&str> = Vec::new();
+        for r in rows {
+            if !v.contains(&r.layer.name()) {
+                v.push(r.layer.name());
+            }
+        }
+        v
+    };
+    match last {
+        Some(r) => format!(
+            "{} is healthy: {} passed; {}: {}.",
+            target.authority(),
+            layers.join(", "),
+            r.test,
+            r.result
+        ),
+        None => format!("{} is healthy.", target.authority()),
+    }
+}
+
+fn run_layers(
+    target: &Target,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+    st: &mut State,
+) -> Option<Failure> {
+    let needs_dns = matches!(target.host, Host::Name(_));
+    let files = prober.resolver_files();
+    let (setup, findings) = resolver::classify(&files, needs_dns);
+    if let Some(f) = st.absorb(findings) {
+        return Some(f);
+    }
+
+    // dns
+    let addresses: Vec<IpAddr> = match &target.host {
+        Host::Ip(ip) => {
+            st.rows.push(Row::new(
+                Layer::Dns,
+                format!("resolve {ip}"),
+                "address literal: nothing to resolve",
+                RowVerdict::Pass,
+                Cause::Ok,
+            ));
+            vec![*ip]
+        }
+        Host::Name(name) => {
+            let obs = gather_dns(name, &setup, opts, prober);
+            let (addrs, findings) = dns::classify(&obs, &setup);
+            if let Some(f) = st.absorb(findings) {
+                return Some(f);
+            }
+            addrs
+        }
+    };
+    let mut addresses: Vec<IpAddr> = addresses
+        .into_iter()
+        .filter(|a| match opts.family {
+            Some(Family::V4) => a.is_ipv4(),
+            Some(Family::V6) => a.is_ipv6(),
+            None => true,
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    addresses.retain(|a| seen.insert(*a));
+    addresses.truncate(MAX_ADDRESSES);
+    if addresses.is_empty() {
+        let fam = match opts.family {
+            Some(Family::V4) => "IPv4",
+            Some(Family::V6) => "IPv6",
+            None => "any",
+        };
+        let f = Failure {
+            cause: Cause::DnsNodata,
+            summary: format!("{} has no {fam} address.", target.host_text()),
+            root_cause: format!(
+                "The name resolved, but to no {fam} address (the -4/-6 flag restricts the family)."
+            ),
+            context: Default::default(),
+        };
+        st.rows.push(Row::new(
+            Layer::Dns,
+            format!("{fam} addresses of {}", target.host_text()),
+            "none",
+            RowVerdict::Fail,
+            Cause::DnsNodata,
+        ));
+        return Some(f);
+    }
+    if target.scheme == Scheme::Dns {
+        return None;
+    }
+    let Some(port) = target.port else { return None };
+
+    // route
+    let routes = prober.routes(&addresses);
+    let (usable, findings) = route::classify(&routes, &target.host_text());
+    if let Some(f) = st.absorb(findings) {
+        return Some(f);
+    }
+    let sockets: Vec<SocketAddr> = usable.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
+
+    match target.scheme {
+        Scheme::Udp => {
+            let probes = prober.udp(&sockets);
+            st.absorb(udp::classify(&probes, &target.host_text()))
+        }
+        _ => {
+            let attempts = prober.connect(&sockets);
+            let local_refusal = attempts.iter().any(|a| {
+                matches!(a.outcome, ConnectOutcome::Refused)
+                    && tcp::is_local(&routes, a.address.ip())
+                    && !a.address.ip().is_loopback()
+            });
+            let any_local_failure = attempts.iter().any(|a| {
+                !matches!(
+                    a.outcome,
+                    ConnectOutcome::Connected {
+                        reset_after_connect: false,
+                        ..
+                    }
+                ) && tcp::is_local(&routes, a.address.ip())
+            });
+            let facts = if local_refusal || any_local_failure {
+                prober.host_facts(port)
+            } else {
+                HostFacts::default()
+            };
+            st.absorb(tcp::classify(
+                &attempts,
+                &routes,
+                &facts,
+                &target.host_text(),
+            ))
+        }
+    }
+}
+
+fn gather_dns(
+    name: &str,
+    setup: &resolver::ResolverSetup,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+) -> DnsObservations {
+    let conf = &setup.resolv_conf;
+    let mut servers: Vec<SocketAddr> = conf
+        .effective_nameservers()
+        .iter()
+        .map(|n| n.address)
+        .collect();
+    if servers.is_empty() {
+        // glibc's fallback when no nameserver is configured.
+        servers.push(SocketAddr::from(([127, 0, 0, 1], 53)));
+    }
+    let mut record_types = Vec::new();
+    if opts.family != Some(Family::V6) {
+        record_types.push(RecordType::A);
+    }
+    if opts.family != Some(Family::V4) && !conf.options.no_aaaa {
+        record_types.push(RecordType::Aaaa);
+    }
+    let hosts_matches = if setup.order.position("files").is_some() {
+        lookup_hosts(&setup.hosts_text, name)
+    } else {
+        Vec::new()
+    };
+    let mut candidates = candidate_names(name, &conf.search, conf.options.ndots);
+    let hosts_answers = setup.order.files_before_dns() && !hosts_matches.is_empty();
+    if hosts_answers {
+        // libc will not ask DNS; ask once for the name itself so a stale entry shows up.
+        candidates = vec![format!("{}.", name.trim_end_matches('.'))];
+    }
+    if setup.order.position("dns").is_none() {
+        candidates.clear();
+    }
+    candidates.truncate(MAX_CANDIDATES);
+
+    let mut dead: HashSet<SocketAddr> = HashSet::new();
+    let mut tried = Vec::new();
+    let mut cd_retries = Vec::new();
+    for cand in candidates {
+        let questions: Vec<DnsQuestion> = servers
+            .iter()
+            .filter(|s| !dead.contains(*s))
+            .flat_map(|s| {
+                record_types.iter().map(|t| DnsQuestion {
+                    name: cand.clone(),
+                    record_type: *t,
+                    server: *s,
+                    checking_disabled: false,
+                })
+            })
+            .collect();
+        if questions.is_empty() {
+            break;
+        }
+        let exchanges = prober.query(&questions);
+        let cq = CandidateQueries {
+            name: cand.clone(),
+            exchanges,
+        };
+        // SERVFAIL: ask again with checking disabled to tell DNSSEC from a broken upstream.
+        let retry: Vec<DnsQuestion> = servers
+            .iter()
+            .filter(|s| {
+                matches!(
+                    server_status(&cq.exchanges, &cand, **s),
+                    ServerStatus::ServFail(_)
+                )
+            })
+            .map(|s| DnsQuestion {
+                name: cand.clone(),
+                record_type: record_types[0],
+                server: *s,
+                checking_disabled: true,
+            })
+            .collect();
+        if !retry.is_empty() {
+            cd_retries.extend(prober.query(&retry));
+        }
+        for s in &servers {
+            if matches!(
+                server_status(&cq.exchanges, &cand, *s),
+                ServerStatus::Timeout(_)
+            ) {
+                dead.insert(*s);
+            }
+        }
+        let ends = candidate_ends_search(&cq, &servers);
+        tried.push(cq);
+        if ends {
+            break;
+        }
+    }
+    DnsObservations {
+        name: name.to_string(),
+        hosts_matches,
+        servers,
+        candidates: tried,
+        cd_retries,
+        record_types,
+        timeout: std::time::Duration::from_secs(u64::from(conf.options.timeout_secs)),
+        rotate: conf.options.rotate,
+    }
+}
+
+/// One line for people, e.g. for progress output: `dns: 192.0.2.7 in 4 ms`.
+pub fn row_line(row: &Row) -> String {
+    format!(
+        "{}: {} -> {} [{}] ({})",
+        row.layer,
+        row.test,
+        row.result,
+        row.verdict.name(),
+        human(std::time::Duration::from_millis(row.duration_ms))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{ConfigFile, DnsOutcome, Rcode, RouteKind, RouteOutcome};
+    use crate::target::parse_target;
+    use std::time::Duration;
+
+    /// A prober that answers from a script: names → addresses, and a fixed connect outcome.
+    struct Scripted {
+        resolv: String,
+        hosts: String,
+        answers: Vec<(&'static str, Rcode, Vec<IpAddr>)>,
+        connect: ConnectOutcome,
+        queries: usize,
+    }
+
+    impl Prober for Scripted {
+        fn resolver_files(&mut self) -> ResolverFiles {
+            ResolverFiles {
+                resolv_conf: ConfigFile {
+                    path: "/etc/resolv.conf".into(),
+                    content: Ok(self.resolv.clone()),
+                },
+                hosts: ConfigFile {
+                    path: "/etc/hosts".into(),
+                    content: Ok(self.hosts.clone()),
+                },
+                nsswitch: ConfigFile {
+                    path: "/etc/nsswitch.conf".into(),
+                    content: Ok("hosts: files dns".into()),
+                },
+                proxy_env: vec![],
+            }
+        }
+        fn query(&mut self, questions: &[DnsQuestion]) -> Vec<DnsExchange> {
+            self.queries += questions.len();
+            questions
+                .iter()
+                .map(|q| {
+                    let hit = self.answers.iter().find(|(n, _, _)| *n == q.name);
+                    let (rcode, addrs) = match hit {
+                        Some((_, r, a)) => (
+                            *r,
+                            a.iter()
+                                .copied()
+                                .filter(|ip| ip.is_ipv4() == (q.record_type == RecordType::A))
+                                .collect(),
+                        ),
+                        None => (Rcode::NxDomain, vec![]),
+                    };
+                    DnsExchange {
+                        question: q.clone(),
+                        outcome: DnsOutcome::Response {
+                            rcode,
+                            addresses: addrs,
+                            cnames: vec![],
+                            authentic_data: false,
+                            via_tcp: false,
+                            latency: Duration::from_millis(2),
+                        },
+                    }
+                })
+                .collect()
+        }
+        fn routes(&mut self, destinations: &[IpAddr]) -> Vec<RouteObservation> {
+            destinations
+                .iter()
+                .map(|d| RouteObservation {
+                    destination: *d,
+                    outcome: RouteOutcome::Route {
+                        kind: RouteKind::Unicast,
+                        gateway: None,
+                        interface: Some("eth0".into()),
+                        source: None,
+                        table: Some(254),
+                    },
+                })
+                .collect()
+        }
+        fn connect(&mut self, addresses: &[SocketAddr]) -> Vec<ConnectObservation> {
+            addresses
+                .iter()
+                .map(|a| ConnectObservation {
+                    address: *a,
+                    outcome: self.connect.clone(),
+                    elapsed: Duration::from_millis(1),
+                })
+                .collect()
+        }
+        fn udp(&mut self, _addresses: &[SocketAddr]) -> Vec<UdpObservation> {
+            vec![]
+        }
+        fn host_facts(&mut self, _port: u16) -> HostFacts {
+            HostFacts::default()
+        }
+    }
+
+    fn prober(connect: ConnectOutcome) -> Scripted {
+        Scripted {
+            resolv: "nameserver 10.0.0.53\nsearch corp.test\n".into(),
+            hosts: String::new(),
+            answers: vec![(
+                "api.test.",
+                Rcode::NoError,
+                vec!["192.0.2.7".parse().unwrap()],
+            )],
+            connect,
+            queries: 0,
+        }
+    }
+
+    fn run(input: &str, p: &mut Scripted) -> Report {
+        let t = parse_target(input).expect("target");
+        walk(&t, &WalkOptions::default(), p)
+    }
+
+    #[test]
+    fn healthy_walk_passes_every_layer() {
+        let mut p = prober(ConnectOutcome::Connected {
+            local: None,
+            reset_after_connect: false,
+        });
+        let r = run("tcp://api.test:443", &mut p);
+        assert!(r.healthy(), "{:?}", r.verdict);
+        assert_eq!(r.exit_code(), 0);
+        let layers: Vec<&str> = r.layers.iter().map(|l| l.layer.name()).collect();
+        assert!(
+            layers.contains(&"resolver")
+                && layers.contains(&"dns")
+                && layers.contains(&"route")
+                && layers.contains(&"tcp")
+        );
+        // ndots:1 and a dotted name: the name itself first, so one round of A+AAAA only.
+        assert_eq!(p.queries, 2);
+    }
+
+    #[test]
+    fn stops_at_first_failure_and_skips_the_rest() {
+        let mut p = prober(ConnectOutcome::Refused);
+        p.answers.clear();
+        let r = run("tcp://api.test:443", &mut p);
+        assert_eq!(r.verdict.layer, Some(Layer::Dns));
+        assert_eq!(r.verdict.cause, Cause::DnsNxdomain);
+        let skipped: Vec<&str> = r
+            .layers
+            .iter()
+            .filter(|l| l.verdict == RowVerdict::Skip)
+            .map(|l| l.layer.name())
+            .collect();
+        assert_eq!(skipped, vec!["route", "tcp"]);
+        assert!(!r.verdict.fix.commands.is_empty());
+        assert_eq!(r.exit_code(), 1);
+    }
+
+    #[test]
+    fn tcp_failure_names_layer_and_fix() {
+        let mut p = prober(ConnectOutcome::Refused);
+        let r = run("api.test:8080", &mut p);
+        assert_eq!(
+            (r.verdict.layer, r.verdict.cause),
+            (Some(Layer::Tcp), Cause::TcpRefused)
+        );
+        assert!(r
+            .verdict
+            .fix
+            .commands
+            .iter()
+            .any(|c| c.contains("ss -ltnp 'sport = :8080'")));
+    }
+
+    #[test]
+    fn bare_host_is_resolution_only() {
+        let mut p = prober(ConnectOutcome::Refused);
+        let r = run("api.test", &mut p);
+        assert!(r.healthy());
+        assert!(r
+            .layers
+            .iter()
+            .all(|l| l.layer == Layer::Resolver || l.layer == Layer::Dns));
+    }
+
+    #[test]
+    fn address_literal_skips_dns_questions() {
+        let mut p = prober(ConnectOutcome::TimedOut);
+        let r = run("tcp://192.0.2.1:22", &mut p);
+        assert_eq!(p.queries, 0);
+        assert_eq!(r.verdict.cause, Cause::TcpTimeout);
+    }
+
+    #[test]
+    fn family_filter_without_matching_address_is_nodata() {
+        let mut p = prober(ConnectOutcome::Refused);
+        let t = parse_target("tcp://api.test:443").expect("target");
+        let r = walk(
+            &t,
+            &WalkOptions {
+                family: Some(Family::V6),
+                started_at: String::new(),
+            },
+            &mut p,
+        );
+        assert_eq!(r.verdict.cause, Cause::DnsNodata);
+    }
+}
