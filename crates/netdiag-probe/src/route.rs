@@ -1,0 +1,147 @@
+//! The route probe: asks the kernel which route it would use for an address (RTM_GETROUTE),
+//! exactly what `ip route get ADDR` prints. Works unprivileged.
+//!
+//! It never changes routes. A netlink error such as ENETUNREACH is an observation ("no route"),
+//! not a failure of netdiag.
+
+use netdiag_core::observe::{RouteKind, RouteObservation, RouteOutcome};
+use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_REQUEST};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Looks up the route for each destination.
+pub fn lookup_all(destinations: &[IpAddr]) -> Vec<RouteObservation> {
+    destinations.iter().map(|d| RouteObservation { destination: *d, outcome: lookup(*d) }).collect()
+}
+
+/// Looks up the route for one destination.
+pub fn lookup(destination: IpAddr) -> RouteOutcome {
+    match ask_kernel(destination) {
+        Ok(outcome) => outcome,
+        Err(reason) => RouteOutcome::Unavailable { reason },
+    }
+}
+
+fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
+    let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
+    socket.bind_auto().map_err(|e| format!("netlink bind: {e}"))?;
+    socket.connect(&SocketAddr::new(0, 0)).map_err(|e| format!("netlink connect: {e}"))?;
+    set_receive_timeout(&socket, Duration::from_secs(2));
+
+    let mut message = RouteMessage::default();
+    message.header.address_family = match destination {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    message.header.destination_prefix_length = if destination.is_ipv4() { 32 } else { 128 };
+    message.attributes.push(RouteAttribute::Destination(RouteAddress::from(destination)));
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST;
+    header.sequence_number = 1;
+    let mut request = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetRoute(message)));
+    request.finalize();
+    let mut buf = vec![0u8; request.buffer_len()];
+    request.serialize(&mut buf);
+    socket.send(&buf, 0).map_err(|e| format!("netlink send: {e}"))?;
+
+    let (reply, _) = socket.recv_from_full().map_err(|e| format!("netlink receive: {e}"))?;
+    let mut offset = 0;
+    // A reply to a non-dump request is one message (or an error); bound the loop anyway.
+    for _ in 0..16 {
+        if offset >= reply.len() {
+            break;
+        }
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&reply[offset..]).map_err(|e| format!("netlink decode: {e}"))?;
+        let len = msg.header.length as usize;
+        match msg.payload {
+            NetlinkPayload::Error(err) => {
+                if let Some(code) = err.code {
+                    let errno = -code.get();
+                    return Ok(RouteOutcome::NoRoute { errno, message: std::io::Error::from_raw_os_error(errno).to_string() });
+                }
+            }
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) => return Ok(describe(&route)),
+            _ => {}
+        }
+        if len == 0 {
+            break;
+        }
+        offset += len;
+    }
+    Err("the kernel sent no route message".to_string())
+}
+
+fn set_receive_timeout(socket: &Socket, timeout: Duration) {
+    let sock = socket2::SockRef::from(socket);
+    let _ = sock.set_read_timeout(Some(timeout));
+}
+
+fn describe(route: &RouteMessage) -> RouteOutcome {
+    let kind = match route.header.kind {
+        RouteType::Unicast => RouteKind::Unicast,
+        RouteType::Local => RouteKind::Local,
+        RouteType::Broadcast => RouteKind::Broadcast,
+        RouteType::Multicast => RouteKind::Multicast,
+        RouteType::BlackHole => RouteKind::Blackhole,
+        RouteType::Unreachable => RouteKind::Unreachable,
+        RouteType::Prohibit => RouteKind::Prohibit,
+        other => RouteKind::Other(u8::from(other)),
+    };
+    let mut gateway = None;
+    let mut interface = None;
+    let mut source = None;
+    let mut table = Some(u32::from(route.header.table));
+    for attr in &route.attributes {
+        match attr {
+            RouteAttribute::Gateway(a) => gateway = ip_of(a),
+            RouteAttribute::PrefSource(a) => source = ip_of(a),
+            RouteAttribute::Oif(index) => interface = Some(interface_name(*index)),
+            RouteAttribute::Table(t) => table = Some(*t),
+            _ => {}
+        }
+    }
+    RouteOutcome::Route { kind, gateway, interface, source, table }
+}
+
+fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+/// The interface name for an index, from sysfs (no unsafe `if_indextoname` needed).
+pub fn interface_name(index: u32) -> String {
+    if let Ok(entries) = std::fs::read_dir("/sys/class/net") {
+        for entry in entries.flatten().take(4096) {
+            let path = entry.path().join("ifindex");
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                if text.trim().parse::<u32>().ok() == Some(index) {
+                    return entry.file_name().to_string_lossy().into_owned();
+                }
+            }
+        }
+    }
+    format!("if{index}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_local() {
+        match lookup("127.0.0.1".parse().unwrap()) {
+            RouteOutcome::Route { kind, interface, .. } => {
+                assert_eq!(kind, RouteKind::Local);
+                assert_eq!(interface.as_deref(), Some("lo"));
+            }
+            RouteOutcome::Unavailable { reason } => eprintln!("netlink unavailable here: {reason}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
