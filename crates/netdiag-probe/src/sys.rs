@@ -5,7 +5,7 @@
 //!
 //! Each `unsafe` block is one system call on a borrowed, open descriptor with buffers that
 //! outlive the call; everything the kernel hands back is copied into byte slices first and then
-//! decoded by safe, pure functions ([`parse_control`], [`parse_extended_err`]) that are
+//! decoded by safe, pure functions (`parse_control`, `parse_extended_err`) that are
 //! property-tested. This module must never grow logic: no classification, no waiting policy,
 //! no verdicts. It turns kernel structures into [`IcmpError`] values and nothing more.
 
