@@ -15,3 +15,24 @@ pub mod tcp;
 pub mod udp;
 
 pub use prober::{ConfigPaths, SystemProber};
+
+/// The kernel's text for an errno, without Rust's redundant " (os error N)" suffix (the errno is
+/// recorded next to it).
+pub(crate) fn errno_message(errno: i32) -> String {
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    match text.strip_suffix(&format!(" (os error {errno})")) {
+        Some(stripped) => stripped.to_owned(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errno_message_is_the_bare_kernel_text() {
+        assert_eq!(
+            super::errno_message(libc::ECONNREFUSED),
+            "Connection refused"
+        );
+    }
+}

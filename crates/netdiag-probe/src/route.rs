@@ -60,7 +60,7 @@ fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
             NetlinkPayload::Error(err) => {
                 if let Some(code) = err.code {
                     let errno = -code.get();
-                    return Ok(RouteOutcome::NoRoute { errno, message: std::io::Error::from_raw_os_error(errno).to_string() });
+                    return Ok(RouteOutcome::NoRoute { errno, message: crate::errno_message(errno) });
                 }
             }
             NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) => return Ok(describe(&route)),
