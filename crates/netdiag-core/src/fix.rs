@@ -310,7 +310,11 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
         }
         Cause::TcpRefused => Remedy {
             fix: Fix {
-                description: format!("Nothing accepts {proto}/{port} on {addr}: start the service, or make it listen on {addr}:{port} (not only 127.0.0.1), or remove the REJECT rule if a firewall answered."),
+                description: if ctx.address.is_some_and(|a| a.is_loopback()) {
+                    format!("Nothing accepts {proto}/{port} on {addr}: start the service (or check its port), or remove the REJECT rule if a firewall answered.")
+                } else {
+                    format!("Nothing accepts {proto}/{port} on {addr}: start the service, or make it listen on {addr}:{port} (not only on 127.0.0.1), or remove the REJECT rule if a firewall answered.")
+                },
                 commands: vec![
                     format!("ss -ltnp 'sport = :{port}'   # on {addr}: is anything listening, and on which address?"),
                     format!("systemctl status <service>   # on {addr}"),

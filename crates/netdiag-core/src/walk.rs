@@ -247,7 +247,7 @@ fn run_layers(
     if target.scheme == Scheme::Dns {
         return None;
     }
-    let Some(port) = target.port else { return None };
+    let port = target.port?;
 
     // route
     let routes = prober.routes(&addresses);

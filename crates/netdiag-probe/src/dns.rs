@@ -16,13 +16,21 @@ use std::time::{Duration, Instant};
 /// Asks every question concurrently; one exchange per question, in order.
 pub fn query_all(questions: &[DnsQuestion], deadline: Instant) -> Vec<DnsExchange> {
     std::thread::scope(|scope| {
-        let handles: Vec<_> = questions.iter().map(|q| scope.spawn(move || ask(q, deadline))).collect();
+        let handles: Vec<_> = questions
+            .iter()
+            .map(|q| scope.spawn(move || ask(q, deadline)))
+            .collect();
         handles
             .into_iter()
             .zip(questions)
             .map(|(h, q)| {
-                let outcome = h.join().unwrap_or_else(|_| DnsOutcome::Malformed { detail: "probe thread panicked".to_string() });
-                DnsExchange { question: q.clone(), outcome }
+                let outcome = h.join().unwrap_or_else(|_| DnsOutcome::Malformed {
+                    detail: "probe thread panicked".to_string(),
+                });
+                DnsExchange {
+                    question: q.clone(),
+                    outcome,
+                }
             })
             .collect()
     })
@@ -31,7 +39,10 @@ pub fn query_all(questions: &[DnsQuestion], deadline: Instant) -> Vec<DnsExchang
 fn next_id() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let mixed = nanos ^ (std::process::id() << 7) ^ COUNTER.fetch_add(0x9e37, Ordering::Relaxed);
     (mixed ^ (mixed >> 16)) as u16
 }
@@ -47,7 +58,8 @@ pub fn encode_query(q: &DnsQuestion, id: u16) -> Result<Vec<u8>, String> {
     msg.metadata.recursion_desired = true;
     msg.metadata.checking_disabled = q.checking_disabled;
     msg.add_query(Query::query(name, wire_type));
-    msg.to_vec().map_err(|e| format!("cannot encode query: {e}"))
+    msg.to_vec()
+        .map_err(|e| format!("cannot encode query: {e}"))
 }
 
 /// What a response says, or why it is not a response to our question.
@@ -58,7 +70,11 @@ pub fn decode_response(bytes: &[u8], id: u16, q: &DnsQuestion) -> Result<Decoded
     }
     if let Some(first) = msg.queries.first() {
         let asked = q.name.trim_end_matches('.').to_ascii_lowercase();
-        let got = first.name().to_ascii().trim_end_matches('.').to_ascii_lowercase();
+        let got = first
+            .name()
+            .to_ascii()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
         if asked != got {
             return Err(format!("answer is for another question ({got})"));
         }
@@ -82,7 +98,13 @@ pub fn decode_response(bytes: &[u8], id: u16, q: &DnsQuestion) -> Result<Decoded
             _ => {}
         }
     }
-    Ok(Decoded { rcode, addresses, cnames, authentic_data: msg.metadata.authentic_data, truncated: msg.metadata.truncation })
+    Ok(Decoded {
+        rcode,
+        addresses,
+        cnames,
+        authentic_data: msg.metadata.authentic_data,
+        truncated: msg.metadata.truncation,
+    })
 }
 
 /// A decoded response.
@@ -131,7 +153,11 @@ fn ask(q: &DnsQuestion, deadline: Instant) -> DnsOutcome {
     }
     // One retransmission halfway, as a lost datagram is not a dead server.
     let total = deadline.saturating_duration_since(start);
-    let mut resend_at = if total > Duration::from_millis(1500) { Some(start + total / 2) } else { None };
+    let mut resend_at = if total > Duration::from_millis(1500) {
+        Some(start + total / 2)
+    } else {
+        None
+    };
     let mut buf = vec![0u8; 4096];
     for _ in 0..64 {
         let now = Instant::now();
@@ -139,7 +165,9 @@ fn ask(q: &DnsQuestion, deadline: Instant) -> DnsOutcome {
             break;
         }
         let wake = resend_at.map(|r| r.min(deadline)).unwrap_or(deadline);
-        let wait = wake.saturating_duration_since(now).max(Duration::from_millis(1));
+        let wait = wake
+            .saturating_duration_since(now)
+            .max(Duration::from_millis(1));
         let _ = socket.set_read_timeout(Some(wait));
         match socket.recv(&mut buf) {
             Ok(n) => match decode_response(&buf[..n], id, q) {
@@ -156,7 +184,12 @@ fn ask(q: &DnsQuestion, deadline: Instant) -> DnsOutcome {
                 }
                 Err(_) => continue,
             },
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
                 if resend_at.is_some_and(|r| Instant::now() >= r) {
                     resend_at = None;
                     let _ = socket.send(&packet);
@@ -166,32 +199,44 @@ fn ask(q: &DnsQuestion, deadline: Instant) -> DnsOutcome {
             Err(e) => return unreachable(e, Some(&socket)),
         }
     }
-    DnsOutcome::Timeout { waited: start.elapsed() }
+    DnsOutcome::Timeout {
+        waited: start.elapsed(),
+    }
 }
 
 fn queued_icmp_error(socket: &UdpSocket) -> Option<netdiag_core::observe::IcmpError> {
-    crate::sys::read_icmp_error(&socket2::SockRef::from(socket)).ok().flatten()
+    crate::sys::read_icmp_error(&socket2::SockRef::from(socket))
+        .ok()
+        .flatten()
 }
 
 fn ask_tcp(q: &DnsQuestion, deadline: Instant, start: Instant) -> DnsOutcome {
     let id = next_id();
-    let fail = |detail: String| DnsOutcome::Malformed { detail: format!("truncated over UDP; TCP retry failed: {detail}") };
+    let fail = |detail: String| DnsOutcome::Malformed {
+        detail: format!("truncated over UDP; TCP retry failed: {detail}"),
+    };
     let packet = match encode_query(q, id) {
         Ok(p) => p,
         Err(e) => return fail(e),
     };
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
-        return DnsOutcome::Timeout { waited: start.elapsed() };
+        return DnsOutcome::Timeout {
+            waited: start.elapsed(),
+        };
     }
     let mut stream = match TcpStream::connect_timeout(&q.server, remaining) {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
-    let remaining = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+    let remaining = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
     let _ = stream.set_read_timeout(Some(remaining));
     let _ = stream.set_write_timeout(Some(remaining));
-    let Ok(len) = u16::try_from(packet.len()) else { return fail("query too large".into()) };
+    let Ok(len) = u16::try_from(packet.len()) else {
+        return fail("query too large".into());
+    };
     let mut framed = len.to_be_bytes().to_vec();
     framed.extend_from_slice(&packet);
     if let Err(e) = stream.write_all(&framed) {
@@ -199,8 +244,13 @@ fn ask_tcp(q: &DnsQuestion, deadline: Instant, start: Instant) -> DnsOutcome {
     }
     let mut len_buf = [0u8; 2];
     if let Err(e) = stream.read_exact(&mut len_buf) {
-        return if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
-            DnsOutcome::Timeout { waited: start.elapsed() }
+        return if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ) {
+            DnsOutcome::Timeout {
+                waited: start.elapsed(),
+            }
         } else {
             fail(e.to_string())
         };
@@ -228,7 +278,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn question(server: SocketAddr) -> DnsQuestion {
-        DnsQuestion { name: "ok.test.".into(), record_type: RecordType::A, server, checking_disabled: true }
+        DnsQuestion {
+            name: "ok.test.".into(),
+            record_type: RecordType::A,
+            server,
+            checking_disabled: true,
+        }
     }
 
     #[test]
@@ -250,7 +305,10 @@ mod tests {
         let server = probe.local_addr().expect("addr");
         drop(probe);
         let out = ask(&question(server), Instant::now() + Duration::from_secs(2));
-        assert!(matches!(out, DnsOutcome::Unreachable { errno: 111, .. }), "{out:?}");
+        assert!(
+            matches!(out, DnsOutcome::Unreachable { errno: 111, .. }),
+            "{out:?}"
+        );
     }
 
     #[test]

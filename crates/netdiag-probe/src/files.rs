@@ -37,34 +37,68 @@ pub enum ConfigFileError {
 
 /// Reads a configuration file as text, bounded in size.
 pub fn read_config(path: &str) -> Result<String, ConfigFileError> {
-    let file = std::fs::File::open(path).map_err(|source| ConfigFileError::Unreadable { path: path.to_string(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| ConfigFileError::Unreadable {
+        path: path.to_string(),
+        source,
+    })?;
     let mut bytes = Vec::new();
     file.take(MAX_CONFIG_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|source| ConfigFileError::Unreadable { path: path.to_string(), source })?;
+        .map_err(|source| ConfigFileError::Unreadable {
+            path: path.to_string(),
+            source,
+        })?;
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(ConfigFileError::TooLarge { path: path.to_string() });
+        return Err(ConfigFileError::TooLarge {
+            path: path.to_string(),
+        });
     }
     if bytes.contains(&0) {
-        return Err(ConfigFileError::NotText { path: path.to_string() });
+        return Err(ConfigFileError::NotText {
+            path: path.to_string(),
+        });
     }
-    String::from_utf8(bytes).map_err(|_| ConfigFileError::NotText { path: path.to_string() })
+    String::from_utf8(bytes).map_err(|_| ConfigFileError::NotText {
+        path: path.to_string(),
+    })
 }
 
 fn config_file(path: &str) -> ConfigFile {
-    ConfigFile { path: path.to_string(), content: read_config(path).map_err(|e| e.to_string()) }
+    ConfigFile {
+        path: path.to_string(),
+        content: read_config(path).map_err(|e| e.to_string()),
+    }
 }
 
 /// The proxy variables curl honours, in both cases.
-pub const PROXY_VARIABLES: [&str; 8] = ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"];
+pub const PROXY_VARIABLES: [&str; 8] = [
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
 
 /// Reads the three files and the proxy environment.
 pub fn resolver_files(resolv_conf: &str, hosts: &str, nsswitch: &str) -> ResolverFiles {
     let proxy_env = PROXY_VARIABLES
         .iter()
-        .filter_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()).map(|v| (k.to_string(), v)))
+        .filter_map(|k| {
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| (k.to_string(), v))
+        })
         .collect();
-    ResolverFiles { resolv_conf: config_file(resolv_conf), hosts: config_file(hosts), nsswitch: config_file(nsswitch), proxy_env }
+    ResolverFiles {
+        resolv_conf: config_file(resolv_conf),
+        hosts: config_file(hosts),
+        nsswitch: config_file(nsswitch),
+        proxy_env,
+    }
 }
 
 #[cfg(test)]
@@ -77,11 +111,20 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("dir");
         let bin = dir.join("bin");
         std::fs::write(&bin, [0u8, 159, 146, 150]).expect("write");
-        assert!(matches!(read_config(&bin.to_string_lossy()), Err(ConfigFileError::NotText { .. })));
-        assert!(matches!(read_config("/nonexistent/netdiag"), Err(ConfigFileError::Unreadable { .. })));
+        assert!(matches!(
+            read_config(&bin.to_string_lossy()),
+            Err(ConfigFileError::NotText { .. })
+        ));
+        assert!(matches!(
+            read_config("/nonexistent/netdiag"),
+            Err(ConfigFileError::Unreadable { .. })
+        ));
         let ok = dir.join("ok");
         std::fs::write(&ok, "nameserver 127.0.0.1\n").expect("write");
-        assert_eq!(read_config(&ok.to_string_lossy()).expect("text"), "nameserver 127.0.0.1\n");
+        assert_eq!(
+            read_config(&ok.to_string_lossy()).expect("text"),
+            "nameserver 127.0.0.1\n"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

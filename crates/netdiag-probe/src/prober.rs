@@ -5,7 +5,10 @@
 //! needs, and the check as a whole never runs past its deadline.
 
 use crate::{dns, files, listeners, route, tcp, udp};
-use netdiag_core::observe::{ConnectObservation, DnsExchange, DnsQuestion, HostFacts, ResolverFiles, RouteObservation, UdpObservation};
+use netdiag_core::observe::{
+    ConnectObservation, DnsExchange, DnsQuestion, HostFacts, ResolverFiles, RouteObservation,
+    UdpObservation,
+};
 use netdiag_core::walk::Prober;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -23,7 +26,11 @@ pub struct ConfigPaths {
 
 impl Default for ConfigPaths {
     fn default() -> Self {
-        ConfigPaths { resolv_conf: "/etc/resolv.conf".into(), hosts: "/etc/hosts".into(), nsswitch: "/etc/nsswitch.conf".into() }
+        ConfigPaths {
+            resolv_conf: "/etc/resolv.conf".into(),
+            hosts: "/etc/hosts".into(),
+            nsswitch: "/etc/nsswitch.conf".into(),
+        }
     }
 }
 
@@ -59,7 +66,12 @@ impl SystemProber {
             connect: timeout,
             udp: timeout.mul_f64(0.5).min(Duration::from_secs(3)),
         };
-        SystemProber { paths, deadline, budgets, files_override: None }
+        SystemProber {
+            paths,
+            deadline,
+            budgets,
+            files_override: None,
+        }
     }
 
     fn until(&self, cap: Duration) -> Instant {
@@ -74,7 +86,11 @@ impl Prober for SystemProber {
     fn resolver_files(&mut self) -> ResolverFiles {
         match &self.files_override {
             Some(f) => f.clone(),
-            None => files::resolver_files(&self.paths.resolv_conf, &self.paths.hosts, &self.paths.nsswitch),
+            None => files::resolver_files(
+                &self.paths.resolv_conf,
+                &self.paths.hosts,
+                &self.paths.nsswitch,
+            ),
         }
     }
 
@@ -96,8 +112,14 @@ impl Prober for SystemProber {
 
     fn host_facts(&mut self, port: u16) -> HostFacts {
         match listeners::tcp_listeners(port) {
-            Ok(listeners) => HostFacts { listeners, listeners_unavailable: None },
-            Err(why) => HostFacts { listeners: Vec::new(), listeners_unavailable: Some(why) },
+            Ok(listeners) => HostFacts {
+                listeners,
+                listeners_unavailable: None,
+            },
+            Err(why) => HostFacts {
+                listeners: Vec::new(),
+                listeners_unavailable: Some(why),
+            },
         }
     }
 }

@@ -14,7 +14,13 @@ use std::time::Duration;
 
 /// Looks up the route for each destination.
 pub fn lookup_all(destinations: &[IpAddr]) -> Vec<RouteObservation> {
-    destinations.iter().map(|d| RouteObservation { destination: *d, outcome: lookup(*d) }).collect()
+    destinations
+        .iter()
+        .map(|d| RouteObservation {
+            destination: *d,
+            outcome: lookup(*d),
+        })
+        .collect()
 }
 
 /// Looks up the route for one destination.
@@ -27,8 +33,12 @@ pub fn lookup(destination: IpAddr) -> RouteOutcome {
 
 fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
     let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
-    socket.bind_auto().map_err(|e| format!("netlink bind: {e}"))?;
-    socket.connect(&SocketAddr::new(0, 0)).map_err(|e| format!("netlink connect: {e}"))?;
+    socket
+        .bind_auto()
+        .map_err(|e| format!("netlink bind: {e}"))?;
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .map_err(|e| format!("netlink connect: {e}"))?;
     set_receive_timeout(&socket, Duration::from_secs(2));
 
     let mut message = RouteMessage::default();
@@ -37,33 +47,48 @@ fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
         IpAddr::V6(_) => AddressFamily::Inet6,
     };
     message.header.destination_prefix_length = if destination.is_ipv4() { 32 } else { 128 };
-    message.attributes.push(RouteAttribute::Destination(RouteAddress::from(destination)));
+    message
+        .attributes
+        .push(RouteAttribute::Destination(RouteAddress::from(destination)));
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST;
     header.sequence_number = 1;
-    let mut request = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetRoute(message)));
+    let mut request = NetlinkMessage::new(
+        header,
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetRoute(message)),
+    );
     request.finalize();
     let mut buf = vec![0u8; request.buffer_len()];
     request.serialize(&mut buf);
-    socket.send(&buf, 0).map_err(|e| format!("netlink send: {e}"))?;
+    socket
+        .send(&buf, 0)
+        .map_err(|e| format!("netlink send: {e}"))?;
 
-    let (reply, _) = socket.recv_from_full().map_err(|e| format!("netlink receive: {e}"))?;
+    let (reply, _) = socket
+        .recv_from_full()
+        .map_err(|e| format!("netlink receive: {e}"))?;
     let mut offset = 0;
     // A reply to a non-dump request is one message (or an error); bound the loop anyway.
     for _ in 0..16 {
         if offset >= reply.len() {
             break;
         }
-        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&reply[offset..]).map_err(|e| format!("netlink decode: {e}"))?;
+        let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&reply[offset..])
+            .map_err(|e| format!("netlink decode: {e}"))?;
         let len = msg.header.length as usize;
         match msg.payload {
             NetlinkPayload::Error(err) => {
                 if let Some(code) = err.code {
                     let errno = -code.get();
-                    return Ok(RouteOutcome::NoRoute { errno, message: crate::errno_message(errno) });
+                    return Ok(RouteOutcome::NoRoute {
+                        errno,
+                        message: crate::errno_message(errno),
+                    });
                 }
             }
-            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) => return Ok(describe(&route)),
+            NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(route)) => {
+                return Ok(describe(&route))
+            }
             _ => {}
         }
         if len == 0 {
@@ -103,7 +128,13 @@ fn describe(route: &RouteMessage) -> RouteOutcome {
             _ => {}
         }
     }
-    RouteOutcome::Route { kind, gateway, interface, source, table }
+    RouteOutcome::Route {
+        kind,
+        gateway,
+        interface,
+        source,
+        table,
+    }
 }
 
 fn ip_of(a: &RouteAddress) -> Option<IpAddr> {
@@ -136,7 +167,9 @@ mod tests {
     #[test]
     fn loopback_is_local() {
         match lookup("127.0.0.1".parse().unwrap()) {
-            RouteOutcome::Route { kind, interface, .. } => {
+            RouteOutcome::Route {
+                kind, interface, ..
+            } => {
                 assert_eq!(kind, RouteKind::Local);
                 assert_eq!(interface.as_deref(), Some("lo"));
             }

@@ -1,0 +1,137 @@
+//! `netdiag check`: resolve the flags into a validated configuration, run the walk with the
+//! system prober, render the report.
+
+use crate::cli::{parse_duration, CheckArgs, FormatArg};
+use netdiag_core::render::{render, Format};
+use netdiag_core::report::{rfc3339_utc, Report};
+use netdiag_core::target::{parse_target, Target};
+use netdiag_core::walk::{walk, Family, Prober, WalkOptions};
+use netdiag_probe::files::read_config;
+use netdiag_probe::{ConfigPaths, SystemProber};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A bad flag or input: exit status 2 with this one-line message.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InputError(pub String);
+
+/// Everything `check` needs, validated.
+#[derive(Debug)]
+pub struct CheckConfig {
+    /// The target.
+    pub target: Target,
+    /// Output format.
+    pub format: Format,
+    /// Deadline for the whole check.
+    pub timeout: Duration,
+    /// Config file paths.
+    pub paths: ConfigPaths,
+    /// -4 / -6.
+    pub family: Option<Family>,
+}
+
+/// Maps the CLI format onto the renderer's.
+pub fn format_of(f: FormatArg) -> Format {
+    match f {
+        FormatArg::Table => Format::Table,
+        FormatArg::Json => Format::Json,
+        FormatArg::Markdown => Format::Markdown,
+    }
+}
+
+fn named_file(flag: &str, path: &Option<String>, default: &str) -> Result<String, InputError> {
+    match path {
+        Some(p) => {
+            // A file the user named must be usable text; a typo is an input error, not a diagnosis.
+            read_config(p).map_err(|e| InputError(format!("{flag} {e}")))?;
+            Ok(p.clone())
+        }
+        None => Ok(default.to_string()),
+    }
+}
+
+/// Validates the arguments.
+pub fn resolve(args: &CheckArgs) -> Result<CheckConfig, InputError> {
+    let target = parse_target(&args.target)
+        .map_err(|e| InputError(format!("invalid target '{}': {e}", printable(&args.target))))?;
+    let timeout =
+        parse_duration(&args.timeout).map_err(|e| InputError(format!("--timeout: {e}")))?;
+    let defaults = ConfigPaths::default();
+    let paths = ConfigPaths {
+        resolv_conf: named_file("--resolv-conf", &args.resolv_conf, &defaults.resolv_conf)?,
+        hosts: named_file("--hosts-file", &args.hosts_file, &defaults.hosts)?,
+        nsswitch: named_file("--nsswitch-conf", &args.nsswitch_conf, &defaults.nsswitch)?,
+    };
+    if let Some(ca) = &args.cacert {
+        let text = read_config(ca).map_err(|e| InputError(format!("--cacert {e}")))?;
+        if !text.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(InputError(format!(
+                "--cacert {ca}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file"
+            )));
+        }
+    }
+    if let Some(sni) = &args.sni {
+        netdiag_core::target::validate_name(&sni.to_ascii_lowercase())
+            .map_err(|why| InputError(format!("--sni '{}': {why}", printable(sni))))?;
+    }
+    let family = match (args.ipv4, args.ipv6) {
+        (true, _) => Some(Family::V4),
+        (_, true) => Some(Family::V6),
+        _ => None,
+    };
+    if let (Some(fam), netdiag_core::target::Host::Ip(ip)) = (family, &target.host) {
+        if (fam == Family::V4) != ip.is_ipv4() {
+            return Err(InputError(format!(
+                "{} conflicts with the target address {ip}",
+                if fam == Family::V4 { "-4" } else { "-6" }
+            )));
+        }
+    }
+    Ok(CheckConfig {
+        target,
+        format: format_of(args.format),
+        timeout,
+        paths,
+        family,
+    })
+}
+
+/// Shortens and cleans user text for an error message.
+pub fn printable(s: &str) -> String {
+    let cleaned: String = s
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(100)
+        .collect();
+    if s.chars().count() > 100 {
+        format!("{cleaned}...")
+    } else {
+        cleaned
+    }
+}
+
+/// Runs the walk with any prober and fills in the clock fields.
+pub fn run_with(target: &Target, family: Option<Family>, prober: &mut dyn Prober) -> Report {
+    let started = Instant::now();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut report = walk(
+        target,
+        &WalkOptions {
+            family,
+            started_at: rfc3339_utc(now),
+        },
+        prober,
+    );
+    report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    report
+}
+
+/// `netdiag check`: returns the rendered report and the exit status.
+pub fn run(config: &CheckConfig) -> (String, i32) {
+    let mut prober = SystemProber::new(config.paths.clone(), config.timeout);
+    let report = run_with(&config.target, config.family, &mut prober);
+    (render(&report, config.format), report.exit_code())
+}

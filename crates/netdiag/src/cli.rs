@@ -1,0 +1,149 @@
+//! Command-line arguments, parsed into a dumb struct first and resolved into a validated
+//! configuration second (see `check::CheckConfig`), so no flag logic leaks into the walk.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// netdiag: walks the network layers for a target that "can't connect" and names the first
+/// failing layer, its cause, the evidence, and the fix.
+#[derive(Debug, Parser)]
+#[command(name = "netdiag", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_CODES: &str = "Exit status: 0 healthy (warnings allowed), 1 a layer failed, 2 usage error or bad input, 3 internal error.";
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Walk resolver -> dns -> route -> tcp/udp for TARGET and stop at the first failing layer.
+    Check(CheckArgs),
+    /// Print the cause catalogue: every cause code with its layer and meaning.
+    Causes(CausesArgs),
+    /// Start throwaway faults on loopback (no root, no network) and show how netdiag reports them.
+    Demo(DemoArgs),
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// The report table.
+    Table,
+    /// JSON, schema netdiag.report/v1.
+    Json,
+    /// Markdown.
+    #[value(alias = "md")]
+    Markdown,
+}
+
+/// `netdiag check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// https://host[:port][/path], http://..., tcp://host:port, udp://host:port, host:port or host.
+    pub target: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+    /// Extra CA certificate(s) to trust, PEM (used by the tls layer).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<String>,
+    /// Deadline for the whole check, e.g. 10s, 500ms, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub timeout: String,
+    /// Read this file instead of /etc/resolv.conf.
+    #[arg(long, value_name = "FILE")]
+    pub resolv_conf: Option<String>,
+    /// Read this file instead of /etc/hosts.
+    #[arg(long, value_name = "FILE")]
+    pub hosts_file: Option<String>,
+    /// Read this file instead of /etc/nsswitch.conf.
+    #[arg(long, value_name = "FILE")]
+    pub nsswitch_conf: Option<String>,
+    /// Ignore proxy environment variables.
+    #[arg(long)]
+    pub no_proxy: bool,
+    /// IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// IPv6 only.
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Server name to send in TLS SNI (used by the tls layer).
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+}
+
+/// `netdiag causes`.
+#[derive(Debug, Args)]
+pub struct CausesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+}
+
+/// `netdiag demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Output format for the reports.
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+}
+
+/// Parses a duration such as `10s`, `500ms`, `1.5s`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration '{text}': use e.g. 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "s" | "" => value,
+        "m" => value * 60.0,
+        _ => {
+            return Err(format!(
+                "invalid duration '{text}': unknown unit '{unit}' (use ms, s or m)"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!(
+            "invalid duration '{text}': it must be greater than zero"
+        ));
+    }
+    if secs > 3600.0 {
+        return Err(format!("invalid duration '{text}': at most 1 hour"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in [
+            "", "0s", "-1s", "abc", "10h", "1e9", "99999m", "NaNs", "1..2s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
