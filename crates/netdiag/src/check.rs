@@ -57,6 +57,16 @@ pub fn resolve(args: &CheckArgs) -> Result<CheckConfig, InputError> {
     let timeout =
         parse_duration(&args.timeout).map_err(|e| InputError(format!("--timeout: {e}")))?;
     let defaults = ConfigPaths::default();
+    if let Some(path) = &args.resolv_conf {
+        let text = read_config(path).map_err(|e| InputError(format!("--resolv-conf {e}")))?;
+        let parsed = netdiag_core::resolvconf::parse_resolv_conf(&text);
+        if parsed.content_lines > 0 && parsed.recognised_lines == 0 {
+            return Err(InputError(format!(
+                "--resolv-conf {path}: not a resolv.conf (none of its {} lines is a nameserver, search, domain or options line)",
+                parsed.content_lines
+            )));
+        }
+    }
     let paths = ConfigPaths {
         resolv_conf: named_file("--resolv-conf", &args.resolv_conf, &defaults.resolv_conf)?,
         hosts: named_file("--hosts-file", &args.hosts_file, &defaults.hosts)?,

@@ -134,7 +134,7 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
                 ..context.clone()
             },
         });
-    } else if effective.is_empty() {
+    } else if effective.is_empty() && !(conf.content_lines > 0 && conf.recognised_lines == 0) {
         row_cause = Cause::ResolverNoNameservers;
         let why = match &read_error {
             Some(e) => format!("{path} cannot be read ({e})"),
@@ -148,6 +148,12 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
         });
     } else if conf.content_lines > 0 && conf.recognised_lines == 0 {
         row_cause = Cause::ResolverConfigInvalid;
+        failure = Some(Failure {
+            cause: Cause::ResolverConfigInvalid,
+            summary: format!("{path} is not a resolv.conf: libc recognises none of its lines."),
+            root_cause: format!("{path} has {} lines and none is a nameserver, search, domain or options directive; libc ignores them all.", conf.content_lines),
+            context: context.clone(),
+        });
     }
     for issue in conf.issues.iter().filter(|i| !i.severe) {
         let cause = if issue.problem.contains("only the first") {
@@ -335,6 +341,15 @@ mod tests {
         assert_eq!(failure.cause, Cause::ResolverConfigInvalid);
         assert_eq!(failure.context.line, Some(1));
         assert!(failure.root_cause.contains("dns.corp"));
+    }
+
+    #[test]
+    fn garbage_is_invalid_not_empty() {
+        let (_, f) = classify(&files("hello world\nthis is not a resolver config\n"), true);
+        assert_eq!(
+            f.failure.map(|x| x.cause),
+            Some(Cause::ResolverConfigInvalid)
+        );
     }
 
     #[test]
