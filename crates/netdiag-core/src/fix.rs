@@ -308,6 +308,26 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                 ),
             }
         }
+        Cause::TcpRefused if ctx.offender.is_some() => {
+            let fw = or(ctx.offender, "FIREWALL_IP");
+            Remedy {
+                fix: Fix {
+                    description: format!("A REJECT rule at {fw} answers for {addr}:{port} with ICMP port unreachable: allow {proto}/{port} from {src} to {addr} there. The service itself was never reached."),
+                    commands: vec![
+                        format!("# on {fw}: iptables -S | grep -w REJECT; nft list ruleset | grep -w reject"),
+                        format!("# on {fw}: iptables -I FORWARD -p {proto} -s {src}/32 -d {addr}/32 --dport {port} -j ACCEPT   # INPUT if {fw} is {addr}"),
+                        format!("# nftables: nft insert rule inet filter forward ip saddr {src} ip daddr {addr} {proto} dport {port} accept"),
+                    ],
+                },
+                prestate: vec![format!("# on {fw}: iptables-save > /tmp/iptables.before; nft list ruleset > /tmp/nft.before")],
+                rollback: vec![format!("# on {fw}: iptables -D FORWARD -p {proto} -s {src}/32 -d {addr}/32 --dport {port} -j ACCEPT")],
+                runbook: runbook(
+                    "'Connection refused', but the service is running",
+                    &[&format!("nc -vz {addr} {port}"), &format!("tcpdump -ni any 'icmp and host {addr}'")],
+                    "an ICMP port unreachable for TCP comes from a firewall REJECT rule, not from the server (a closed port answers with a RST).",
+                ),
+            }
+        }
         Cause::TcpRefused => Remedy {
             fix: Fix {
                 description: if ctx.address.is_some_and(|a| a.is_loopback()) {

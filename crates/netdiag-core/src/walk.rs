@@ -94,7 +94,22 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
         rows: Vec::new(),
         warnings: Vec::new(),
     };
-    let failure = run_layers(target, opts, prober, &mut st);
+    let mut failure = run_layers(target, opts, prober, &mut st);
+    // An address pinned in the hosts file is part of the story of any later failure.
+    if let Some(f) = failure.as_mut() {
+        if f.cause.layer() > Some(Layer::Dns) {
+            if let Some(w) = st
+                .warnings
+                .iter()
+                .find(|w| w.cause == Cause::DnsHostsOverride)
+            {
+                f.root_cause.push_str(&format!(
+                    " Note: the address came from the hosts file, not DNS: {}.",
+                    w.message
+                ));
+            }
+        }
+    }
     if let Some(f) = &failure {
         let failed_layer = f.cause.layer();
         // Later layers are shown as skipped.

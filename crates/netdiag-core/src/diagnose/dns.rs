@@ -67,8 +67,8 @@ pub enum ServerStatus {
     Refused(Duration),
     /// Another rcode.
     OtherRcode(Rcode, Duration),
-    /// An ICMP error or socket error.
-    Unreachable(String),
+    /// An ICMP error or socket error, and how long it took to arrive.
+    Unreachable(String, Duration),
     /// No answer in time.
     Timeout(Duration),
     /// A garbled answer.
@@ -98,7 +98,10 @@ impl ServerStatus {
             ServerStatus::ServFail(d) => format!("SERVFAIL in {}", human(*d)),
             ServerStatus::Refused(d) => format!("REFUSED in {}", human(*d)),
             ServerStatus::OtherRcode(r, d) => format!("{} in {}", r.name(), human(*d)),
-            ServerStatus::Unreachable(m) => m.clone(),
+            ServerStatus::Unreachable(m, d) if *d >= SLOW_WARN => {
+                format!("{m} after {}", human(*d))
+            }
+            ServerStatus::Unreachable(m, _) => m.clone(),
             ServerStatus::Timeout(d) => format!("no answer in {}", human(*d)),
             ServerStatus::Malformed(m) => format!("malformed answer: {m}"),
             ServerStatus::NotAsked => "not asked (no answer earlier)".to_string(),
@@ -113,15 +116,23 @@ impl ServerStatus {
             | ServerStatus::ServFail(d)
             | ServerStatus::Refused(d)
             | ServerStatus::OtherRcode(_, d)
-            | ServerStatus::Timeout(d) => *d,
+            | ServerStatus::Timeout(d)
+            | ServerStatus::Unreachable(_, d) => *d,
             _ => Duration::ZERO,
         }
     }
 
     /// Silent servers make libc wait. `NotAsked` is a server the walk stopped asking because it
     /// already stayed silent for an earlier candidate.
+    ///
+    /// An ICMP error that takes long to arrive (a router's ARP timeout before "host unreachable")
+    /// stalls libc just the same.
     fn is_silent(&self) -> bool {
-        matches!(self, ServerStatus::Timeout(_) | ServerStatus::NotAsked)
+        match self {
+            ServerStatus::Timeout(_) | ServerStatus::NotAsked => true,
+            ServerStatus::Unreachable(_, d) => *d >= SLOW_WARN,
+            _ => false,
+        }
     }
 }
 
@@ -145,7 +156,7 @@ pub fn server_status(exchanges: &[DnsExchange], name: &str, server: SocketAddr) 
         ServerStatus::ServFail(_) => 6,
         ServerStatus::Refused(_) => 5,
         ServerStatus::OtherRcode(..) => 4,
-        ServerStatus::Unreachable(_) => 3,
+        ServerStatus::Unreachable(..) => 3,
         ServerStatus::Timeout(_) => 2,
         ServerStatus::Malformed(_) => 1,
         _ => 0,
@@ -174,8 +185,13 @@ pub fn server_status(exchanges: &[DnsExchange], name: &str, server: SocketAddr) 
                 }
             }
             DnsOutcome::Timeout { waited } => Some(ServerStatus::Timeout(*waited)),
-            DnsOutcome::Unreachable { icmp, message, .. } => {
-                Some(ServerStatus::Unreachable(match icmp {
+            DnsOutcome::Unreachable {
+                icmp,
+                message,
+                latency: l,
+                ..
+            } => {
+                let text = match icmp {
                     Some(i) if i.kind() == IcmpKind::PortUnreachable => {
                         format!(
                             "{} (nothing listens on port {})",
@@ -185,7 +201,8 @@ pub fn server_status(exchanges: &[DnsExchange], name: &str, server: SocketAddr) 
                     }
                     Some(i) => i.describe(),
                     None => message.clone(),
-                }))
+                };
+                Some(ServerStatus::Unreachable(text, *l))
             }
             DnsOutcome::Malformed { detail } => Some(ServerStatus::Malformed(detail.clone())),
         };
@@ -227,7 +244,7 @@ pub fn candidate_ends_search(c: &CandidateQueries, servers: &[SocketAddr]) -> bo
         None => statuses.iter().all(|s| {
             matches!(
                 s,
-                ServerStatus::Timeout(_) | ServerStatus::Unreachable(_) | ServerStatus::NotAsked
+                ServerStatus::Timeout(_) | ServerStatus::Unreachable(..) | ServerStatus::NotAsked
             )
         }),
     }
@@ -448,7 +465,13 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
     };
     if let Some(&dead) = stalls.first() {
         let dead_ip = obs.servers[dead].ip();
-        let stall = obs.timeout * stalls.len() as u32;
+        let stall: Duration = stalls
+            .iter()
+            .map(|&i| match &statuses[i] {
+                ServerStatus::Unreachable(_, d) => *d,
+                _ => obs.timeout,
+            })
+            .sum();
         let how = if obs.rotate {
             "with 'options rotate', libc starts with each nameserver in turn, so a share of lookups"
                 .to_string()
@@ -463,7 +486,7 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
                 human(stall)
             ),
             root_cause: format!(
-                "{dead_ip} ({}): {}. {how} waits the resolv.conf timeout ({}) before asking {} , which answered {}.",
+                "{dead_ip} ({}): {}. {how} waits for it (up to the resolv.conf timeout of {}) before asking {}, which answered {}.",
                 setup.resolv_conf_path,
                 statuses[dead].describe(),
                 human(obs.timeout),
@@ -488,7 +511,7 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
     for (i, st) in statuses.iter().enumerate() {
         let ip = obs.servers[i].ip();
         match st {
-            ServerStatus::Unreachable(_) | ServerStatus::Timeout(_) => {
+            ServerStatus::Unreachable(..) | ServerStatus::Timeout(_) => {
                 let when = if i < pick {
                     "libc skips it after the error"
                 } else {
@@ -629,7 +652,7 @@ fn classify_failure(
     let all_silent = per_candidate.iter().flatten().all(|s| {
         matches!(
             s,
-            ServerStatus::Timeout(_) | ServerStatus::Unreachable(_) | ServerStatus::NotAsked
+            ServerStatus::Timeout(_) | ServerStatus::Unreachable(..) | ServerStatus::NotAsked
         )
     });
     if all_silent {
@@ -1138,6 +1161,39 @@ mod tests {
         let (_, f) = classify(&o, &s);
         assert!(f.failure.is_none());
         assert!(f.warnings[0].message.contains("port unreachable"));
+    }
+
+    #[test]
+    fn late_icmp_error_from_first_nameserver_stalls_too() {
+        let s = setup("nameserver 10.0.0.1\nnameserver 10.0.0.2\n", "");
+        let late = || DnsOutcome::Unreachable {
+            icmp: Some(IcmpError {
+                v6: false,
+                icmp_type: 3,
+                code: 1,
+                offender: Some("10.0.9.1".parse().unwrap()),
+                errno: 113,
+                info: 0,
+            }),
+            errno: 113,
+            message: "No route to host".into(),
+            latency: Duration::from_millis(3000),
+        };
+        let ex_all = [
+            both("x.test.", S1, late(), late()),
+            both(
+                "x.test.",
+                S2,
+                resp(Rcode::NoError, &["192.0.2.1"], 2),
+                resp(Rcode::NoError, &[], 2),
+            ),
+        ]
+        .concat();
+        let o = obs("x.test", &[S1, S2], vec![cand("x.test.", ex_all)]);
+        let (_, f) = classify(&o, &s);
+        let failure = f.failure.expect("failure");
+        assert_eq!(failure.cause, Cause::DnsNameserverUnreachable);
+        assert!(failure.summary.contains("3.0 s"), "{}", failure.summary);
     }
 
     #[test]

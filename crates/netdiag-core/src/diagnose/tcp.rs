@@ -255,11 +255,10 @@ pub fn classify(
             String::new()
         };
         let summary = match cause {
-            Cause::TcpRefused => format!(
-                "{} refuses connections on port {}: nothing listens there, or a firewall rejects.",
-                o.address.ip(),
-                o.address.port()
-            ),
+            Cause::TcpRefused => match offender {
+                Some(r) => format!("A firewall REJECT at {r} refuses connections to {} (ICMP port unreachable, not the server's RST).", o.address),
+                None => format!("{} refuses connections on port {}: nothing listens there.", o.address.ip(), o.address.port()),
+            },
             Cause::TcpTimeout => format!(
                 "Connections to {} time out: the SYN is dropped without an answer.",
                 o.address
