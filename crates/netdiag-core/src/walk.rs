@@ -339,8 +339,14 @@ fn gather_dns(
     let mut candidates = candidate_names(name, &conf.search, conf.options.ndots);
     let hosts_answers = setup.order.files_before_dns() && !hosts_matches.is_empty();
     if hosts_answers {
-        // libc will not ask DNS; ask once for the name itself so a stale entry shows up.
-        candidates = vec![format!("{}.", name.trim_end_matches('.'))];
+        // libc will not ask DNS; ask once for the name itself so a stale entry shows up
+        // (never for localhost, which no nameserver should be asked about).
+        let bare = name.trim_end_matches('.');
+        candidates = if bare == "localhost" || bare.ends_with(".localhost") {
+            Vec::new()
+        } else {
+            vec![format!("{bare}.")]
+        };
     }
     if setup.order.position("dns").is_none() {
         candidates.clear();

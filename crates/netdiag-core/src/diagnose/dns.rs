@@ -406,29 +406,39 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
     }
 
     if hosts_answers {
-        findings.warnings.push(Warning {
-            cause: Cause::DnsHostsOverride,
-            message: format!(
-                "{} pins {} to {}; DNS is not asked for it ({})",
+        let localhost = obs.name.trim_end_matches('.') == "localhost"
+            || obs.name.trim_end_matches('.').ends_with(".localhost");
+        let dns_addrs: Vec<IpAddr> = resolved.as_ref().map(|r| r.2.clone()).unwrap_or_default();
+        let agrees = !dns_addrs.is_empty() && hosts_addrs.iter().all(|a| dns_addrs.contains(a));
+        let message = if dns_addrs.is_empty() {
+            format!(
+                "{} pins {} to {} and DNS has no address for it: it resolves only on hosts with this entry ({})",
                 setup.hosts_path,
                 obs.name,
                 join(&hosts_addrs),
                 setup.order.describe()
-            ),
-        });
-        if let Some((_, _, dns_addrs)) = &resolved {
-            let dns_set: Vec<IpAddr> = dns_addrs.clone();
-            if !hosts_addrs.iter().all(|a| dns_set.contains(a)) {
-                findings.warnings.push(Warning {
-                    cause: Cause::DnsHostsOverride,
-                    message: format!(
-                        "DNS says {} is {}, but the hosts file's {} wins: a stale hosts entry sends traffic to the wrong address",
-                        obs.name,
-                        join(&dns_set),
-                        join(&hosts_addrs)
-                    ),
-                });
-            }
+            )
+        } else {
+            format!(
+                "DNS says {} is {}, but {} pins it to {} and wins ({}): a stale hosts entry sends traffic to the wrong address",
+                obs.name,
+                join(&dns_addrs),
+                setup.hosts_path,
+                join(&hosts_addrs),
+                setup.order.describe()
+            )
+        };
+        if !localhost && !agrees {
+            findings.warnings.push(Warning {
+                cause: Cause::DnsHostsOverride,
+                message,
+            });
+        } else if let Some(row) = findings
+            .rows
+            .iter_mut()
+            .find(|r| r.test.starts_with("hosts file lookup"))
+        {
+            row.verdict = RowVerdict::Pass;
         }
         mark_last_hosts_row(&mut findings);
         return (hosts_addrs, findings);
@@ -1255,7 +1265,8 @@ mod tests {
         let (addrs, f) = classify(&o, &s);
         assert_eq!(addrs, vec!["10.9.9.9".parse::<IpAddr>().unwrap()]);
         assert!(f.failure.is_none());
-        assert_eq!(f.warnings.len(), 2, "{:?}", f.warnings);
+        assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
+        assert!(f.warnings[0].message.contains("stale"));
         assert!(f
             .rows
             .iter()
