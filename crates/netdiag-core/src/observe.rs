@@ -387,3 +387,290 @@ pub struct HostFacts {
     /// Whether the listener inventory could be read, and if not, why.
     pub listeners_unavailable: Option<String>,
 }
+
+/// A proxy that applies to the target, and where the setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySetting {
+    /// The proxy URL with credentials redacted, e.g. `http://bob:***@proxy.corp:3128`.
+    pub url: String,
+    /// Proxy host (name or address).
+    pub host: String,
+    /// Proxy port.
+    pub port: u16,
+    /// Where it came from: `https_proxy`, `HTTP_PROXY`, `all_proxy`, `--proxy`.
+    pub source: String,
+    /// Whether credentials are configured (they are sent as Proxy-Authorization, never shown).
+    pub has_credentials: bool,
+}
+
+/// What the proxy said to `CONNECT host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyConnectOutcome {
+    /// The proxy answered with a status line.
+    Status {
+        /// HTTP status code, e.g. 200, 403, 407, 502.
+        code: u16,
+        /// Reason phrase.
+        reason: String,
+        /// `Proxy-Authenticate` header values (the scheme and realm: no secrets).
+        authenticate: Vec<String>,
+        /// `Server` / `Via` header, to name the proxy software.
+        server: Option<String>,
+        /// Time from sending CONNECT to the status line.
+        latency: Duration,
+    },
+    /// The proxy closed or reset the connection without a status line.
+    Closed {
+        /// What happened (e.g. "connection reset", "closed after 0 bytes").
+        detail: String,
+    },
+    /// No answer before the deadline.
+    TimedOut,
+    /// The answer is not HTTP.
+    Garbled {
+        /// The first bytes, printable.
+        first_bytes: String,
+    },
+}
+
+/// The proxy walk: resolve the proxy, connect to it, ask it to CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyObservation {
+    /// The proxy used.
+    pub setting: ProxySetting,
+    /// The proxy's addresses, or why its name did not resolve.
+    pub resolved: Result<Vec<IpAddr>, String>,
+    /// TCP to the proxy (one per address tried, in order).
+    pub connect: Vec<ConnectObservation>,
+    /// The CONNECT exchange, when TCP to the proxy succeeded.
+    pub tunnel: Option<ProxyConnectOutcome>,
+    /// When the proxy failed: a direct TCP attempt to the target, to tell "the proxy is the
+    /// problem" from "the service is down".
+    pub direct: Vec<ConnectObservation>,
+}
+
+/// One certificate of the chain the server sent, as a person needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// Subject DN, e.g. `CN=api.example.com, O=Example`.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// Not valid before, seconds since the Unix epoch.
+    pub not_before: i64,
+    /// Not valid after, seconds since the Unix epoch.
+    pub not_after: i64,
+    /// DNS names and IP addresses in the subjectAltName extension.
+    pub sans: Vec<String>,
+    /// Key type and size, e.g. `RSA 2048`, `EC P-256`, `Ed25519`.
+    pub key: String,
+    /// Signature algorithm, e.g. `sha256WithRSAEncryption`.
+    pub signature: String,
+    /// Whether subject == issuer and the signature verifies with its own key (self-signed).
+    pub self_signed: bool,
+    /// Basic constraints CA flag.
+    pub is_ca: bool,
+    /// The organisation (O=) of the issuer, for chain heuristics.
+    pub issuer_organization: Option<String>,
+}
+
+/// Why certificate verification failed (what the verifier said, recorded, not enforced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertProblem {
+    /// Expired.
+    Expired,
+    /// Not yet valid.
+    NotYetValid,
+    /// Not valid for the name asked.
+    NameMismatch,
+    /// The issuer is not trusted (or unknown).
+    UnknownIssuer,
+    /// Revoked, bad signature, unsupported algorithm, ...: the verifier's words.
+    Other(String),
+}
+
+/// A completed TLS handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSession {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub version: String,
+    /// Negotiated cipher suite name.
+    pub cipher: String,
+    /// Negotiated key exchange group, when known.
+    pub key_exchange: Option<String>,
+    /// ALPN protocol chosen by the server.
+    pub alpn: Option<String>,
+    /// The chain as sent, leaf first.
+    pub chain: Vec<CertificateInfo>,
+    /// The verifier's verdict on the chain and name (`None` when it passed).
+    pub problem: Option<CertProblem>,
+    /// Which trust store was used, e.g. `system (/etc/ssl/certs, 140 roots) + --cacert ca.pem`.
+    pub trust_store: String,
+    /// Trusted roots' subject DNs (names only), for the chain heuristics.
+    pub trusted_organizations: Vec<String>,
+    /// Whether the server stapled an OCSP response.
+    pub ocsp_stapled: bool,
+    /// Whether the server asked for a client certificate (CertificateRequest).
+    pub client_cert_requested: bool,
+    /// Handshake time.
+    pub latency: Duration,
+}
+
+/// How the TLS layer ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsOutcome {
+    /// The handshake completed (see `problem` for certificate findings).
+    Handshake(TlsSession),
+    /// The server answered with something that is not TLS.
+    NotTls {
+        /// What it spoke, e.g. `HTTP/1.1 400 Bad Request`, `SSH-2.0-OpenSSH_9.2`.
+        spoke: String,
+    },
+    /// The server speaks only older TLS versions (found with a hand-built ClientHello).
+    LegacyOnly {
+        /// The versions it accepted, e.g. `["TLSv1.0"]`.
+        versions: Vec<String>,
+    },
+    /// The server demanded a client certificate and aborted without one.
+    ClientCertRequired {
+        /// The alert or error seen.
+        detail: String,
+    },
+    /// The handshake failed with an alert or error.
+    Failed {
+        /// The TLS alert description, if one was received (e.g. `handshake_failure`).
+        alert: Option<String>,
+        /// The error text.
+        detail: String,
+    },
+    /// The server reset or closed the connection during the handshake.
+    Closed {
+        /// What happened.
+        detail: String,
+    },
+    /// No answer before the deadline.
+    TimedOut,
+}
+
+/// The TLS probe of one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsObservation {
+    /// The address.
+    pub address: SocketAddr,
+    /// The SNI sent (`None` for an IP-address target without `--sni`).
+    pub sni: Option<String>,
+    /// How it ended.
+    pub outcome: TlsOutcome,
+    /// Time since the walk started the TLS layer for this address.
+    pub elapsed: Duration,
+}
+
+/// Phase timings like `curl -w`, each from the start of the request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpTimings {
+    /// TCP connected.
+    pub connect: Option<Duration>,
+    /// TLS handshake done.
+    pub tls: Option<Duration>,
+    /// First response byte.
+    pub first_byte: Option<Duration>,
+    /// Whole response read.
+    pub total: Option<Duration>,
+}
+
+/// How the HTTP exchange ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpOutcome {
+    /// A response head arrived.
+    Response {
+        /// `HTTP/1.1` or `HTTP/2`.
+        version: String,
+        /// Status code.
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+        /// `Location` header, for redirects.
+        location: Option<String>,
+        /// `Server` header.
+        server: Option<String>,
+        /// Body bytes read (bounded).
+        body_bytes: u64,
+    },
+    /// The server reset the connection (before or while answering).
+    Reset {
+        /// Bytes received before the reset.
+        after_bytes: u64,
+    },
+    /// The server closed without a response.
+    Closed,
+    /// No (complete) answer before the deadline.
+    TimedOut {
+        /// Whether any byte of the response arrived.
+        got_first_byte: bool,
+    },
+    /// Not HTTP.
+    Garbled {
+        /// The first bytes, printable.
+        first_bytes: String,
+    },
+    /// A local error.
+    Error {
+        /// What went wrong.
+        detail: String,
+    },
+}
+
+/// One HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpObservation {
+    /// The URL requested (no credentials).
+    pub url: String,
+    /// The address used.
+    pub address: SocketAddr,
+    /// How it ended.
+    pub outcome: HttpOutcome,
+    /// Phase timings.
+    pub timings: HttpTimings,
+}
+
+/// One size tried by the path-MTU probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MtuProbe {
+    /// IP packet size tried, in bytes.
+    pub size: u32,
+    /// What happened.
+    pub result: MtuProbeResult,
+}
+
+/// The result of sending one probe of a given size with DF set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MtuProbeResult {
+    /// It got through (an answer came back).
+    Passed,
+    /// The kernel or a router said it is too big (EMSGSIZE or ICMP frag-needed / packet-too-big).
+    TooBig {
+        /// The MTU reported, when known.
+        mtu: Option<u32>,
+        /// The router that said so.
+        from: Option<IpAddr>,
+    },
+    /// Nothing came back.
+    Lost,
+}
+
+/// The path-MTU walk to one address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MtuObservation {
+    /// The address.
+    pub address: SocketAddr,
+    /// How it was measured, e.g. "TCP with MSS probing", "UDP DNS queries with DF".
+    pub method: String,
+    /// The local interface MTU on the route.
+    pub interface_mtu: Option<u32>,
+    /// The path MTU the kernel learned (IP_MTU after the probes).
+    pub kernel_path_mtu: Option<u32>,
+    /// Every size tried, in order.
+    pub probes: Vec<MtuProbe>,
+    /// Why the probe could not run, if it could not.
+    pub unavailable: Option<String>,
+}
