@@ -99,6 +99,18 @@ catalogue! {
     /// A router has no route.
     NetUnreachable => ("net_unreachable", Layer::Route,
         "A router on the path answered ICMP network unreachable: it has no route to the destination network."),
+    /// The proxy cannot be reached.
+    ProxyUnreachable => ("proxy_unreachable", Layer::Proxy,
+        "The configured proxy cannot be reached: its name does not resolve, or TCP to it times out or is unreachable."),
+    /// The proxy port refuses connections.
+    ProxyRefused => ("proxy_refused", Layer::Proxy,
+        "TCP to the proxy is refused: nothing listens on the proxy's port."),
+    /// 407.
+    ProxyAuthRequired => ("proxy_auth_required", Layer::Proxy,
+        "The proxy answered 407 Proxy Authentication Required: credentials are missing or wrong."),
+    /// CONNECT failed.
+    ProxyConnectFailed => ("proxy_connect_failed", Layer::Proxy,
+        "The proxy refused or failed the CONNECT to the target (403 by policy, 502/503/504 when it cannot reach the target)."),
     /// RST in answer to SYN.
     TcpRefused => ("tcp_refused", Layer::Tcp,
         "The connection was refused: the host answered the SYN with a RST (nothing listens on the port), or a firewall REJECT answered for it."),
@@ -126,6 +138,66 @@ catalogue! {
     /// ICMP admin prohibited for UDP.
     UdpAdminProhibited => ("udp_admin_prohibited", Layer::Udp,
         "A firewall answered the datagram with ICMP 'administratively prohibited': a rule rejects this flow."),
+    /// Large packets vanish on the path.
+    MtuBlackhole => ("mtu_blackhole", Layer::Mtu,
+        "Packets larger than the path MTU vanish without an ICMP 'fragmentation needed': small requests work, large ones hang."),
+    /// Warning: a smaller path MTU that works.
+    MtuPathReduced => ("mtu_path_reduced", Layer::Mtu,
+        "The path MTU is smaller than the interface MTU, and routers say so (ICMP fragmentation needed flows): healthy, noted."),
+    /// Plaintext where TLS was expected.
+    TlsNotTls => ("tls_not_tls", Layer::Tls,
+        "The server answered the TLS ClientHello with plaintext (e.g. HTTP or SSH): the port does not speak TLS."),
+    /// Only old TLS versions.
+    TlsProtocolMismatch => ("tls_protocol_mismatch", Layer::Tls,
+        "The server speaks only TLS versions this client refuses (TLS 1.0/1.1), or no version in common."),
+    /// Expired certificate.
+    TlsCertExpired => ("tls_cert_expired", Layer::Tls,
+        "The server's certificate has expired."),
+    /// Not yet valid.
+    TlsCertNotYetValid => ("tls_cert_not_yet_valid", Layer::Tls,
+        "The server's certificate is not valid yet (its notBefore is in the future, or this host's clock is wrong)."),
+    /// Name mismatch.
+    TlsNameMismatch => ("tls_name_mismatch", Layer::Tls,
+        "The certificate is not valid for the name asked: it is missing from its subjectAltName list."),
+    /// Untrusted issuer.
+    TlsUntrustedIssuer => ("tls_untrusted_issuer", Layer::Tls,
+        "The certificate chains to an issuer this host does not trust (a private CA missing from the trust store)."),
+    /// Self-signed.
+    TlsSelfSigned => ("tls_self_signed", Layer::Tls,
+        "The server presents a self-signed certificate."),
+    /// Missing intermediate.
+    TlsIncompleteChain => ("tls_incomplete_chain", Layer::Tls,
+        "The server sends its certificate without the intermediate that links it to a trusted root."),
+    /// Client certificate required.
+    TlsClientCertRequired => ("tls_client_cert_required", Layer::Tls,
+        "The server demands a client certificate (mutual TLS) and aborts the handshake without one."),
+    /// Other handshake failures.
+    TlsHandshakeFailure => ("tls_handshake_failure", Layer::Tls,
+        "The TLS handshake failed for another reason (an alert such as handshake_failure, a reset during the handshake)."),
+    /// Warning: expires soon.
+    TlsCertExpiringSoon => ("tls_cert_expiring_soon", Layer::Tls,
+        "The server's certificate expires within 14 days."),
+    /// 5xx.
+    Http5xx => ("http_5xx", Layer::Http,
+        "The server answered with a 5xx status: the service (or a gateway in front of it) is failing."),
+    /// 4xx.
+    Http4xx => ("http_4xx", Layer::Http,
+        "The server answered with a 4xx status: the request is refused (wrong path, auth, or policy)."),
+    /// No response in time.
+    HttpTimeout => ("http_timeout", Layer::Http,
+        "The connection works but the server sent no (complete) response before the deadline."),
+    /// Slow first byte.
+    HttpSlow => ("http_slow", Layer::Http,
+        "The server answers, but the first byte takes longer than the slow threshold."),
+    /// Reset after accept.
+    ConnectionReset => ("connection_reset", Layer::Http,
+        "The server accepted the connection and then reset it instead of answering."),
+    /// Warning: a redirect not followed.
+    HttpRedirect => ("http_redirect", Layer::Http,
+        "The server answered with a redirect; netdiag reports it and follows it only with -L."),
+    /// Not HTTP.
+    HttpNotHttp => ("http_not_http", Layer::Http,
+        "The server answered the HTTP request with something that is not HTTP."),
 }
 
 impl Cause {

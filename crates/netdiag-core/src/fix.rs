@@ -464,6 +464,223 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             rollback: vec![format!("iptables -D INPUT -p udp -s {src}/32 --dport {port} -j ACCEPT")],
             runbook: runbook("UDP request gets nothing back", &[&format!("tcpdump -ni any udp port {port}")], "a silent drop on the way or a dead service."),
         },
+
+        Cause::ProxyUnreachable | Cause::ProxyRefused => {
+            let proxy = ctx.proxy.clone().unwrap_or_else(|| "PROXY_HOST:PORT".to_string());
+            Remedy {
+                fix: Fix {
+                    description: format!(
+                        "The proxy {proxy} is not reachable: fix the proxy setting (variable {}) or the proxy service; if the direct path works, exempt {} with no_proxy.",
+                        ctx.proxy_source.clone().unwrap_or_else(|| "https_proxy".to_string()),
+                        ctx.host
+                    ),
+                    commands: vec![
+                        "env | grep -i _proxy".to_string(),
+                        format!("nc -vz -w 3 {}", proxy.replace(':', " ")),
+                        format!("export no_proxy=\"$no_proxy,{}\"   # if {} should be reached directly", ctx.host, ctx.host),
+                    ],
+                },
+                prestate: vec!["env | grep -i _proxy > /tmp/proxy-env.before".to_string()],
+                rollback: vec!["restore the variables from /tmp/proxy-env.before (export ...)".to_string()],
+                runbook: runbook(
+                    "Everything through the proxy fails; direct access may work",
+                    &["env | grep -i _proxy", "curl -v --noproxy '*' https://HOST/"],
+                    "the proxy is down or mis-set; fix it or exempt the target with no_proxy.",
+                ),
+            }
+        }
+        Cause::ProxyAuthRequired => Remedy {
+            fix: Fix {
+                description: "The proxy demands authentication (407): put credentials in the proxy URL (http://user:password@proxy:port) or use the proxy's supported scheme (see Proxy-Authenticate).".to_string(),
+                commands: vec![
+                    "export https_proxy='http://USER:PASSWORD@PROXY_HOST:PORT'".to_string(),
+                    format!("curl -v -x \"$https_proxy\" https://{}/ -o /dev/null", ctx.host),
+                ],
+            },
+            prestate: vec!["env | grep -i _proxy > /tmp/proxy-env.before".to_string()],
+            rollback: vec!["restore the variables from /tmp/proxy-env.before".to_string()],
+            runbook: runbook("407 Proxy Authentication Required", &["curl -v -x $https_proxy https://HOST/"], "give the client proxy credentials."),
+        },
+        Cause::ProxyConnectFailed => Remedy {
+            fix: Fix {
+                description: format!(
+                    "The proxy refuses or fails CONNECT to {}:{port}: a 403 is the proxy's policy (ask for {} to be allowed, e.g. squid http_access / tinyproxy ConnectPort and Allow); a 502/503/504 means the proxy cannot reach the target itself.",
+                    ctx.host, ctx.host
+                ),
+                commands: vec![format!("curl -v -x \"$https_proxy\" https://{}:{port}/ -o /dev/null", ctx.host), "grep -E '^(http_access|acl)' /etc/squid/squid.conf   # on the proxy".to_string()],
+            },
+            prestate: vec!["copy the proxy's configuration before changing its ACL".to_string()],
+            rollback: vec!["restore the proxy configuration and reload it".to_string()],
+            runbook: runbook("CONNECT refused by the proxy", &["curl -v -x $https_proxy https://HOST/"], "proxy ACL or the proxy's own path to the target."),
+        },
+        Cause::MtuBlackhole | Cause::MtuPathReduced => {
+            let dev = or(ctx.interface.clone(), "DEV");
+            let mtu = ctx.mtu.map(|m| m.to_string()).unwrap_or_else(|| "MTU".to_string());
+            let mss = ctx.mtu.map(|m| m.saturating_sub(40).to_string()).unwrap_or_else(|| "MSS".to_string());
+            Remedy {
+                fix: Fix {
+                    description: format!(
+                        "Packets above {mtu} bytes are lost on the path to {addr} without an ICMP 'fragmentation needed'. Lower the interface MTU to {mtu}, or clamp TCP MSS to {mss} on the router/tunnel, and let ICMP type 3 code 4 (ICMPv6 type 2) through the firewalls on the path."
+                    ),
+                    commands: vec![
+                        format!("ip link set dev {dev} mtu {mtu}"),
+                        format!("iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -d {addr} -j TCPMSS --set-mss {mss}   # on the router or tunnel endpoint"),
+                        "iptables -I INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT   # on firewalls that drop it".to_string(),
+                        format!("tracepath -n {addr}   # shows where the MTU drops"),
+                    ],
+                },
+                prestate: vec![format!("ip link show dev {dev} | grep -o 'mtu [0-9]*' > /tmp/mtu.before"), "iptables-save -t mangle > /tmp/mangle.before".to_string()],
+                rollback: vec![
+                    format!("ip link set dev {dev} mtu $(awk '{{print $2}}' /tmp/mtu.before)"),
+                    format!("iptables -t mangle -D FORWARD -p tcp --tcp-flags SYN,RST SYN -d {addr} -j TCPMSS --set-mss {mss}"),
+                ],
+                runbook: runbook(
+                    "Small requests work, large ones hang (after a VPN/CNI/tunnel change)",
+                    &[&format!("ping -M do -s 1472 {addr}; ping -M do -s 1372 {addr}"), &format!("tracepath -n {addr}")],
+                    "a tunnel lowered the path MTU and ICMP frag-needed is dropped: lower the MTU or clamp MSS (VXLAN 1450, WireGuard 1420, IPsec ~1436).",
+                ),
+            }
+        }
+        Cause::TlsNotTls => Remedy {
+            fix: Fix {
+                description: format!("{addr}:{port} speaks plaintext, not TLS: use http:// (or the right port for TLS), or enable TLS on the listener."),
+                commands: vec![format!("curl -v http://{}:{port}/", ctx.host), format!("openssl s_client -connect {addr}:{port} -servername {} </dev/null", ctx.host)],
+            },
+            prestate: vec!["copy the listener's configuration before enabling TLS on it".to_string()],
+            rollback: vec!["restore the listener configuration".to_string()],
+            runbook: runbook("'wrong version number' / 'packet length too long'", &[&format!("openssl s_client -connect {addr}:{port}")], "the port speaks plaintext: wrong scheme or port."),
+        },
+        Cause::TlsProtocolMismatch => Remedy {
+            fix: Fix {
+                description: format!("{addr}:{port} only speaks {}: enable TLS 1.2 and 1.3 on the server (TLS 1.0/1.1 are deprecated by RFC 8996). Do not lower the client's minimum version.", ctx.tls_versions.clone().unwrap_or_else(|| "old TLS versions".to_string())),
+                commands: vec![
+                    format!("openssl s_client -connect {addr}:{port} -tls1_2 </dev/null"),
+                    "# nginx: ssl_protocols TLSv1.2 TLSv1.3;   apache: SSLProtocol -all +TLSv1.2 +TLSv1.3".to_string(),
+                ],
+            },
+            prestate: vec!["copy the server's TLS configuration".to_string()],
+            rollback: vec!["restore the server's TLS configuration and reload".to_string()],
+            runbook: runbook("'unsupported protocol' / 'protocol version' alert", &[&format!("openssl s_client -connect {addr}:{port} -tls1_2")], "the server is stuck on TLS 1.0/1.1."),
+        },
+        Cause::TlsCertExpired | Cause::TlsCertNotYetValid | Cause::TlsCertExpiringSoon => Remedy {
+            fix: Fix {
+                description: if cause == Cause::TlsCertNotYetValid {
+                    "The certificate is not valid yet: check this host's clock first (timedatectl), then the certificate's notBefore.".to_string()
+                } else {
+                    format!("Renew the certificate for {} and reload the server (check that the renewal job runs).", ctx.host)
+                },
+                commands: vec![
+                    format!("openssl s_client -connect {addr}:{port} -servername {} </dev/null 2>/dev/null | openssl x509 -noout -dates -subject", ctx.host),
+                    "timedatectl status | grep -i synchronized".to_string(),
+                    "certbot renew --cert-name <NAME> && systemctl reload nginx   # if certbot manages it".to_string(),
+                ],
+            },
+            prestate: vec!["cp -a /path/to/cert.pem /path/to/cert.pem.bak".to_string()],
+            rollback: vec!["restore cert.pem.bak and reload the server".to_string()],
+            runbook: runbook("'certificate has expired'", &[&format!("openssl s_client -connect {addr}:{port} | openssl x509 -noout -dates")], "renew the certificate; automate renewal and alert 14 days ahead."),
+        },
+        Cause::TlsNameMismatch => Remedy {
+            fix: Fix {
+                description: format!("The certificate does not cover {}: reissue it with {} in subjectAltName, or connect with a name it lists ({}).", ctx.host, ctx.host, ctx.sans.clone().unwrap_or_default()),
+                commands: vec![format!("openssl s_client -connect {addr}:{port} -servername {} </dev/null 2>/dev/null | openssl x509 -noout -ext subjectAltName", ctx.host)],
+            },
+            prestate: vec!["cp -a /path/to/cert.pem /path/to/cert.pem.bak".to_string()],
+            rollback: vec!["restore cert.pem.bak and reload the server".to_string()],
+            runbook: runbook("'certificate is not valid for name'", &["openssl x509 -noout -ext subjectAltName"], "the SAN list lacks the name clients use (or SNI selects another certificate)."),
+        },
+        Cause::TlsUntrustedIssuer | Cause::TlsSelfSigned => Remedy {
+            fix: Fix {
+                description: "The issuer is not trusted here: use a certificate from a CA clients trust, or add the private CA's root to this host's trust store (never disable verification).".to_string(),
+                commands: vec![
+                    "cp private-root-ca.pem /usr/local/share/ca-certificates/private-root-ca.crt && update-ca-certificates".to_string(),
+                    format!("netdiag check https://{}:{port}/ --cacert private-root-ca.pem   # verify with the CA first", ctx.host),
+                ],
+            },
+            prestate: vec!["ls /usr/local/share/ca-certificates/ > /tmp/ca.before".to_string()],
+            rollback: vec!["rm /usr/local/share/ca-certificates/private-root-ca.crt && update-ca-certificates --fresh".to_string()],
+            runbook: runbook("'unable to get local issuer certificate' / 'self-signed certificate'", &[&format!("openssl s_client -connect {addr}:{port} -showcerts")], "trust the right CA, or get a certificate from one clients trust."),
+        },
+        Cause::TlsIncompleteChain => Remedy {
+            fix: Fix {
+                description: "The server sends its certificate without the intermediate CA: configure the full chain (leaf + intermediates) on the server.".to_string(),
+                commands: vec![
+                    "cat leaf.pem intermediate.pem > fullchain.pem   # nginx: ssl_certificate fullchain.pem; apache: SSLCertificateChainFile".to_string(),
+                    format!("openssl s_client -connect {addr}:{port} -servername {} -showcerts </dev/null | grep -c 'BEGIN CERTIFICATE'", ctx.host),
+                ],
+            },
+            prestate: vec!["cp -a /path/to/cert.pem /path/to/cert.pem.bak".to_string()],
+            rollback: vec!["restore cert.pem.bak and reload the server".to_string()],
+            runbook: runbook("Works in browsers, fails in curl/Java/Go ('unable to get local issuer')", &["openssl s_client -showcerts"], "browsers fetch missing intermediates, other clients do not: serve the full chain."),
+        },
+        Cause::TlsClientCertRequired => Remedy {
+            fix: Fix {
+                description: "The server requires a client certificate (mutual TLS): present one the server trusts (curl --cert/--key), or relax the server's client verification for this path.".to_string(),
+                commands: vec![format!("curl -v --cert client.pem --key client-key.pem https://{}:{port}/", ctx.host)],
+            },
+            prestate: vec!["copy the server's client-verification settings".to_string()],
+            rollback: vec!["restore the server's client-verification settings".to_string()],
+            runbook: runbook("'certificate required' alert / handshake fails only for some clients", &[&format!("openssl s_client -connect {addr}:{port} </dev/null | grep -i 'Acceptable client certificate CA names'")], "mutual TLS: the client needs a certificate."),
+        },
+        Cause::TlsHandshakeFailure => Remedy {
+            fix: Fix {
+                description: "The TLS handshake fails: compare the server's protocols, ciphers and groups with a modern client's, and check the server log for the alert reason.".to_string(),
+                commands: vec![format!("openssl s_client -connect {addr}:{port} -servername {} -tls1_3 </dev/null", ctx.host), format!("openssl s_client -connect {addr}:{port} -servername {} -tls1_2 </dev/null", ctx.host)],
+            },
+            prestate: vec!["copy the server's TLS configuration".to_string()],
+            rollback: vec!["restore the server's TLS configuration".to_string()],
+            runbook: runbook("TLS alert handshake_failure", &["openssl s_client -connect HOST:PORT"], "no common parameters, or the server rejects this client."),
+        },
+        Cause::Http5xx => Remedy {
+            fix: Fix {
+                description: format!("The server (or a gateway in front of it) answers {}: the network path is fine; look at the service and its upstreams.", ctx.http_status.map(|s| s.to_string()).unwrap_or_else(|| "5xx".to_string())),
+                commands: vec![format!("curl -sv {} -o /dev/null", ctx.url.clone().unwrap_or_default()), "journalctl -u <service> --since -15min   # on the server".to_string(), "kubectl logs deploy/<name> --since=15m   # if it runs in Kubernetes".to_string()],
+            },
+            prestate: vec!["save the service's recent logs before restarting anything".to_string()],
+            rollback: vec!["roll back the last deploy of the service if it started then".to_string()],
+            runbook: runbook("502/503/504 from the service", &["curl -sv URL"], "an application or upstream failure, not the network."),
+        },
+        Cause::Http4xx => Remedy {
+            fix: Fix {
+                description: format!("The server refuses the request with {}: check the path, credentials and the server's access policy.", ctx.http_status.map(|s| s.to_string()).unwrap_or_else(|| "4xx".to_string())),
+                commands: vec![format!("curl -sv {} -o /dev/null", ctx.url.clone().unwrap_or_default())],
+            },
+            prestate: vec!["none: nothing is changed by checking".to_string()],
+            rollback: vec!["none".to_string()],
+            runbook: runbook("4xx from the service", &["curl -sv URL"], "wrong path, missing auth, or a policy (WAF) denies the client."),
+        },
+        Cause::HttpTimeout | Cause::HttpSlow => Remedy {
+            fix: Fix {
+                description: "The connection and TLS are fine but the application is slow to answer: check the service's latency, its upstreams (database), and saturation.".to_string(),
+                commands: vec![format!("curl -s -o /dev/null -w 'connect %{{time_connect}} tls %{{time_appconnect}} first-byte %{{time_starttransfer}} total %{{time_total}}\\n' {}", ctx.url.clone().unwrap_or_default())],
+            },
+            prestate: vec!["capture the service's metrics and logs for the slow period".to_string()],
+            rollback: vec!["none".to_string()],
+            runbook: runbook("Requests hang after connecting", &["curl -w '%{time_starttransfer}' URL"], "an application stall, not the network."),
+        },
+        Cause::ConnectionReset => Remedy {
+            fix: Fix {
+                description: "The server accepts the connection and resets it: check the service's logs (crash, connection limits) and middleboxes (load balancer idle/limit rules, IPS).".to_string(),
+                commands: vec![format!("tcpdump -ni any 'host {addr} and port {port} and tcp[tcpflags] & tcp-rst != 0'")],
+            },
+            prestate: vec!["save the service's logs".to_string()],
+            rollback: vec!["none".to_string()],
+            runbook: runbook("'Connection reset by peer' on requests", &["curl -v URL"], "the application or a middlebox resets the flow."),
+        },
+        Cause::HttpNotHttp => Remedy {
+            fix: Fix {
+                description: format!("{addr}:{port} does not speak HTTP: check the port and scheme (is it TLS, gRPC, a database?)."),
+                commands: vec![format!("curl -v {} -o /dev/null", ctx.url.clone().unwrap_or_default()), format!("nc -v {addr} {port} </dev/null | head -c 200 | xxd | head")],
+            },
+            prestate: vec!["none".to_string()],
+            rollback: vec!["none".to_string()],
+            runbook: runbook("'Received HTTP/0.9 when not allowed' / garbage reply", &["nc -v HOST PORT"], "wrong port or protocol."),
+        },
+        Cause::HttpRedirect => Remedy {
+            fix: Fix { description: "Follow the redirect (-L) or use the final URL.".to_string(), commands: vec![format!("curl -sv {} -o /dev/null", ctx.url.clone().unwrap_or_default())] },
+            prestate: vec!["none".to_string()],
+            rollback: vec!["none".to_string()],
+            runbook: runbook("Unexpected redirect", &["curl -sv URL"], "the service moved or forces HTTPS."),
+        },
     }
 }
 

@@ -15,10 +15,18 @@ pub enum Layer {
     Dns,
     /// The kernel's route to each address.
     Route,
+    /// The HTTP(S) proxy that applies to the target, and its CONNECT.
+    Proxy,
     /// TCP handshake.
     Tcp,
     /// UDP exchange.
     Udp,
+    /// Whether full-size packets cross the path.
+    Mtu,
+    /// The TLS handshake and certificate.
+    Tls,
+    /// The HTTP exchange.
+    Http,
 }
 
 impl Layer {
@@ -28,8 +36,12 @@ impl Layer {
             Layer::Resolver => "resolver",
             Layer::Dns => "dns",
             Layer::Route => "route",
+            Layer::Proxy => "proxy",
             Layer::Tcp => "tcp",
             Layer::Udp => "udp",
+            Layer::Mtu => "mtu",
+            Layer::Tls => "tls",
+            Layer::Http => "http",
         }
     }
 
@@ -47,6 +59,12 @@ impl Layer {
             }
             Layer::Tcp => "Does the TCP handshake complete? If not, exactly how did it fail?",
             Layer::Udp => "Does the UDP service answer, or does an ICMP error say why not?",
+            Layer::Proxy => {
+                "When a proxy applies to this target: is the proxy reachable and does CONNECT work?"
+            }
+            Layer::Mtu => "Do full-size packets cross the path, or does the path black-hole them?",
+            Layer::Tls => "Does the handshake succeed and is the certificate valid for this name?",
+            Layer::Http => "Does the server answer with a healthy status in reasonable time?",
         }
     }
 

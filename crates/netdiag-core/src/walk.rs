@@ -9,13 +9,16 @@ use crate::cause::Cause;
 use crate::diagnose::dns::{
     self, candidate_ends_search, server_status, CandidateQueries, DnsObservations, ServerStatus,
 };
-use crate::diagnose::{human, resolver, route, tcp, udp, Failure, LayerFindings};
+use crate::diagnose::{
+    http, human, mtu, proxy, resolver, route, tcp, tls, udp, Failure, LayerFindings,
+};
 use crate::fix::remedy;
 use crate::hosts::lookup_hosts;
 use crate::layer::Layer;
 use crate::observe::{
-    ConnectObservation, ConnectOutcome, DnsExchange, DnsQuestion, HostFacts, RecordType,
-    ResolverFiles, RouteObservation, UdpObservation,
+    ConnectObservation, ConnectOutcome, DnsExchange, DnsQuestion, HostFacts, HttpObservation,
+    HttpOutcome, MtuObservation, ProxyObservation, ProxySetting, RecordType, ResolverFiles,
+    RouteObservation, TlsObservation, TlsOutcome, UdpObservation,
 };
 use crate::report::{Report, Row, RowVerdict, TargetInfo, Verdict, Warning, SCHEMA};
 use crate::search::candidate_names;
@@ -38,6 +41,34 @@ pub trait Prober {
     fn udp(&mut self, addresses: &[SocketAddr]) -> Vec<UdpObservation>;
     /// Facts about this host relevant to a local failure on `port` (listeners).
     fn host_facts(&mut self, port: u16) -> HostFacts;
+    /// Resolves the proxy, connects to it and, when `tunnel` is set, asks it to
+    /// `CONNECT host:port`. The open connection is kept for the TLS and HTTP layers.
+    fn proxy(
+        &mut self,
+        setting: &ProxySetting,
+        host: &str,
+        port: u16,
+        tunnel: bool,
+    ) -> ProxyObservation;
+    /// TLS handshake with `address` (through the proxy tunnel when one is open). The session
+    /// is kept for the HTTP layer.
+    fn tls(&mut self, address: SocketAddr, sni: Option<&str>) -> TlsObservation;
+    /// One HTTP request, over the kept TLS session or proxy connection, or a new connection.
+    fn http(&mut self, address: SocketAddr, request: &HttpRequest) -> HttpObservation;
+    /// The path MTU to `address`: `active` sends probes (used when a large exchange stalled);
+    /// otherwise it reads what the kernel learned on the kept connection.
+    fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation;
+}
+
+/// What the http layer asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// The URL, for the report.
+    pub url: String,
+    /// The Host header.
+    pub host_header: String,
+    /// The request target: a path, or the absolute URL when sent to a forward proxy.
+    pub target: String,
 }
 
 /// Address family restriction (`-4` / `-6`).
@@ -56,6 +87,16 @@ pub struct WalkOptions {
     pub family: Option<Family>,
     /// RFC 3339 start time, written into the report.
     pub started_at: String,
+    /// Seconds since the Unix epoch at the start (certificate validity is judged against it).
+    pub now_unix: i64,
+    /// The proxy that applies to this target (from the environment or `--proxy`).
+    pub proxy: Option<ProxySetting>,
+    /// `--sni`: the TLS server name to send and verify instead of the target host.
+    pub sni: Option<String>,
+    /// `--slow`: first-byte time above which HTTP is `http_slow` (default 2 s).
+    pub slow: Option<std::time::Duration>,
+    /// `--mtu`: probe the path MTU actively even when nothing stalled.
+    pub probe_mtu: bool,
 }
 
 /// How many candidate names and addresses the walk looks at, at most.
@@ -205,6 +246,7 @@ fn run_layers(
     }
 
     // dns
+    let proxied = opts.proxy.is_some() && matches!(target.scheme, Scheme::Http | Scheme::Https);
     let addresses: Vec<IpAddr> = match &target.host {
         Host::Ip(ip) => {
             st.rows.push(Row::new(
@@ -218,7 +260,26 @@ fn run_layers(
         }
         Host::Name(name) => {
             let obs = gather_dns(name, &setup, opts, prober);
-            let (addrs, findings) = dns::classify(&obs, &setup);
+            let (addrs, mut findings) = dns::classify(&obs, &setup);
+            if proxied {
+                // The proxy resolves the target itself; a local DNS problem is only a warning.
+                if let Some(f) = findings.failure.take() {
+                    for r in findings
+                        .rows
+                        .iter_mut()
+                        .filter(|r| r.verdict == RowVerdict::Fail)
+                    {
+                        r.verdict = RowVerdict::Warn;
+                    }
+                    findings.warnings.push(Warning {
+                        cause: f.cause,
+                        message: format!(
+                            "{} (not fatal: the proxy resolves {name} itself)",
+                            f.summary
+                        ),
+                    });
+                }
+            }
             if let Some(f) = st.absorb(findings) {
                 return Some(f);
             }
@@ -236,7 +297,7 @@ fn run_layers(
     let mut seen = HashSet::new();
     addresses.retain(|a| seen.insert(*a));
     addresses.truncate(MAX_ADDRESSES);
-    if addresses.is_empty() {
+    if addresses.is_empty() && !proxied {
         let fam = match opts.family {
             Some(Family::V4) => "IPv4",
             Some(Family::V6) => "IPv6",
@@ -263,49 +324,254 @@ fn run_layers(
         return None;
     }
     let port = target.port?;
+    let host = target.host_text();
+
+    if let (Some(setting), Scheme::Http | Scheme::Https) = (&opts.proxy, target.scheme) {
+        return walk_via_proxy(target, opts, prober, st, setting, &addresses, port);
+    }
 
     // route
     let routes = prober.routes(&addresses);
-    let (usable, findings) = route::classify(&routes, &target.host_text());
+    let (usable, findings) = route::classify(&routes, &host);
     if let Some(f) = st.absorb(findings) {
         return Some(f);
     }
     let sockets: Vec<SocketAddr> = usable.iter().map(|ip| SocketAddr::new(*ip, port)).collect();
 
-    match target.scheme {
-        Scheme::Udp => {
-            let probes = prober.udp(&sockets);
-            st.absorb(udp::classify(&probes, &target.host_text()))
+    if target.scheme == Scheme::Udp {
+        let probes = prober.udp(&sockets);
+        return st.absorb(udp::classify(&probes, &host));
+    }
+
+    let attempts = prober.connect(&sockets);
+    let any_local_failure = attempts.iter().any(|a| {
+        !matches!(
+            a.outcome,
+            ConnectOutcome::Connected {
+                reset_after_connect: false,
+                ..
+            }
+        ) && tcp::is_local(&routes, a.address.ip())
+    });
+    let facts = if any_local_failure {
+        prober.host_facts(port)
+    } else {
+        HostFacts::default()
+    };
+    if let Some(f) = st.absorb(tcp::classify(&attempts, &routes, &facts, &host)) {
+        return Some(f);
+    }
+    let Some(address) = attempts
+        .iter()
+        .find(|a| {
+            matches!(
+                a.outcome,
+                ConnectOutcome::Connected {
+                    reset_after_connect: false,
+                    ..
+                }
+            )
+        })
+        .map(|a| a.address)
+    else {
+        return None;
+    };
+    if target.scheme == Scheme::Tcp {
+        if opts.probe_mtu {
+            return st.absorb(mtu::classify(&prober.mtu(address, true)));
         }
-        _ => {
-            let attempts = prober.connect(&sockets);
-            let local_refusal = attempts.iter().any(|a| {
-                matches!(a.outcome, ConnectOutcome::Refused)
-                    && tcp::is_local(&routes, a.address.ip())
-                    && !a.address.ip().is_loopback()
-            });
-            let any_local_failure = attempts.iter().any(|a| {
-                !matches!(
-                    a.outcome,
-                    ConnectOutcome::Connected {
-                        reset_after_connect: false,
-                        ..
-                    }
-                ) && tcp::is_local(&routes, a.address.ip())
-            });
-            let facts = if local_refusal || any_local_failure {
-                prober.host_facts(port)
-            } else {
-                HostFacts::default()
-            };
-            st.absorb(tcp::classify(
-                &attempts,
-                &routes,
-                &facts,
-                &target.host_text(),
-            ))
+        return None;
+    }
+    session_layers(target, opts, prober, st, address, None)
+}
+
+/// The layers above the transport for http(s): mtu, tls, http. The mtu layer is measured
+/// passively on a healthy session (what the kernel learned) and actively only when a large
+/// exchange stalls, which is how a black hole shows itself: small packets pass, the certificate
+/// flight or the response never arrives.
+fn session_layers(
+    target: &Target,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+    st: &mut State,
+    address: SocketAddr,
+    via_proxy: Option<&ProxySetting>,
+) -> Option<Failure> {
+    let host = target.host_text();
+    let port = address.port();
+    let mtu_at = st.rows.len();
+    if target.scheme == Scheme::Https {
+        let sni = opts.sni.clone().or_else(|| match &target.host {
+            Host::Name(n) => Some(n.clone()),
+            Host::Ip(_) => None,
+        });
+        let obs = prober.tls(address, sni.as_deref());
+        let verify_name = sni.clone().unwrap_or_else(|| host.clone());
+        let timed_out = matches!(obs.outcome, TlsOutcome::TimedOut);
+        let failure = st.absorb(tls::classify(&obs, opts.now_unix, &verify_name, port));
+        if let Some(f) = failure {
+            if timed_out && via_proxy.is_none() {
+                if let Some(m) = mtu_after_stall(prober, st, address, mtu_at) {
+                    return Some(m);
+                }
+            }
+            return Some(f);
         }
     }
+    let request = http_request(target, via_proxy.is_some() && target.scheme == Scheme::Http);
+    let obs = prober.http(address, &request);
+    let timed_out = matches!(obs.outcome, HttpOutcome::TimedOut { .. });
+    let slow = opts.slow.unwrap_or(http::DEFAULT_SLOW);
+    let mut findings = http::classify(&obs, slow, &host);
+    if let (Some(setting), HttpOutcome::Response { status: 407, .. }) = (via_proxy, &obs.outcome) {
+        // A forward proxy answers 407 itself: that is the proxy layer's failure.
+        if let Some(f) = findings.failure.as_mut() {
+            f.cause = Cause::ProxyAuthRequired;
+            f.summary = format!(
+                "The proxy {}:{} demands authentication (407).",
+                setting.host, setting.port
+            );
+            f.context.proxy = Some(format!("{}:{}", setting.host, setting.port));
+        }
+        if let Some(r) = findings.rows.last_mut() {
+            r.cause = Cause::ProxyAuthRequired;
+        }
+    }
+    let failure = st.absorb(findings);
+    if let Some(f) = failure {
+        if timed_out && via_proxy.is_none() {
+            if let Some(m) = mtu_after_stall(prober, st, address, mtu_at) {
+                return Some(m);
+            }
+        }
+        return Some(f);
+    }
+    if via_proxy.is_none() {
+        let mtu_obs = prober.mtu(address, opts.probe_mtu);
+        let findings = mtu::classify(&mtu_obs);
+        let rows: Vec<Row> = findings.rows;
+        st.warnings.extend(findings.warnings);
+        for (i, r) in rows.into_iter().enumerate() {
+            st.rows.insert(mtu_at + i, r);
+        }
+        if let Some(f) = findings.failure {
+            return Some(f);
+        }
+    }
+    None
+}
+
+/// After a stall, probe the path MTU; a black hole is the root cause, reported in walk order.
+fn mtu_after_stall(
+    prober: &mut dyn Prober,
+    st: &mut State,
+    address: SocketAddr,
+    at: usize,
+) -> Option<Failure> {
+    let obs = prober.mtu(address, true);
+    let findings = mtu::classify(&obs);
+    st.warnings.extend(findings.warnings);
+    let failure = findings.failure;
+    for (i, r) in findings.rows.into_iter().enumerate() {
+        st.rows.insert(at + i, r);
+    }
+    if failure.is_some() {
+        // The stalled layer is a symptom: show it as skipped-by-cause rather than a second failure.
+        for r in st.rows.iter_mut().skip(at + 1) {
+            if r.verdict == RowVerdict::Fail {
+                r.verdict = RowVerdict::Warn;
+            }
+        }
+    }
+    failure
+}
+
+fn http_request(target: &Target, absolute_form: bool) -> HttpRequest {
+    let path = target.path.clone().unwrap_or_else(|| "/".to_string());
+    let default_port = if target.scheme == Scheme::Https {
+        443
+    } else {
+        80
+    };
+    let host_header = match target.port {
+        Some(p) if p != default_port => target.authority(),
+        _ => target.host.to_string(),
+    };
+    let url = format!("{}://{}{}", target.scheme.name(), host_header, path);
+    let request_target = if absolute_form { url.clone() } else { path };
+    HttpRequest {
+        url,
+        host_header,
+        target: request_target,
+    }
+}
+
+fn walk_via_proxy(
+    target: &Target,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+    st: &mut State,
+    setting: &ProxySetting,
+    addresses: &[IpAddr],
+    port: u16,
+) -> Option<Failure> {
+    let host = target.host_text();
+    st.rows.push(Row::new(
+        Layer::Route,
+        format!("route to {host}"),
+        format!(
+            "not used: the proxy {}:{} connects to the target",
+            setting.host, setting.port
+        ),
+        RowVerdict::Skip,
+        Cause::Ok,
+    ));
+    let tunnel = target.scheme == Scheme::Https;
+    let mut obs = prober.proxy(setting, &host, port, tunnel);
+    let authority = target.authority();
+    if proxy::classify(&obs, &authority, &host).failure.is_some() && !addresses.is_empty() {
+        // Is the proxy the problem, or the service? Try the direct path once.
+        let sockets: Vec<SocketAddr> = addresses
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect();
+        obs.direct = prober.connect(&sockets);
+    }
+    if let Some(f) = st.absorb(proxy::classify(&obs, &authority, &host)) {
+        return Some(f);
+    }
+    let proxy_addr = obs
+        .connect
+        .iter()
+        .find(|c| matches!(c.outcome, ConnectOutcome::Connected { .. }))
+        .map(|c| c.address)
+        .unwrap_or_else(|| {
+            SocketAddr::new(
+                addresses
+                    .first()
+                    .copied()
+                    .unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                port,
+            )
+        });
+    st.rows.push(Row::new(
+        Layer::Tcp,
+        format!("{} via proxy {}:{}", authority, setting.host, setting.port),
+        if tunnel {
+            "tunnel established (CONNECT 2xx)".to_string()
+        } else {
+            "requests forwarded by the proxy".to_string()
+        },
+        RowVerdict::Pass,
+        Cause::Ok,
+    ));
+    // TLS and HTTP run through the proxy connection; the address is the proxy's.
+    let address = if tunnel {
+        SocketAddr::new(proxy_addr.ip(), proxy_addr.port())
+    } else {
+        proxy_addr
+    };
+    session_layers(target, opts, prober, st, address, Some(setting))
 }
 
 fn gather_dns(
@@ -448,6 +714,11 @@ mod tests {
         answers: Vec<(&'static str, Rcode, Vec<IpAddr>)>,
         connect: ConnectOutcome,
         queries: usize,
+        proxy_status: u16,
+        tls: TlsOutcome,
+        http: HttpOutcome,
+        requests: Vec<HttpRequest>,
+        mtu_active: Vec<bool>,
     }
 
     impl Prober for Scripted {
@@ -529,6 +800,75 @@ mod tests {
         fn host_facts(&mut self, _port: u16) -> HostFacts {
             HostFacts::default()
         }
+        fn proxy(
+            &mut self,
+            setting: &ProxySetting,
+            _host: &str,
+            _port: u16,
+            _tunnel: bool,
+        ) -> ProxyObservation {
+            ProxyObservation {
+                setting: setting.clone(),
+                resolved: Ok(vec!["10.0.0.3".parse().unwrap()]),
+                connect: vec![ConnectObservation {
+                    address: "10.0.0.3:3128".parse().unwrap(),
+                    outcome: self.connect.clone(),
+                    elapsed: Duration::from_millis(1),
+                }],
+                tunnel: Some(crate::observe::ProxyConnectOutcome::Status {
+                    code: self.proxy_status,
+                    reason: "x".into(),
+                    authenticate: vec![],
+                    server: None,
+                    latency: Duration::from_millis(1),
+                }),
+                direct: vec![],
+            }
+        }
+        fn tls(&mut self, address: SocketAddr, sni: Option<&str>) -> TlsObservation {
+            TlsObservation {
+                address,
+                sni: sni.map(String::from),
+                outcome: self.tls.clone(),
+                elapsed: Duration::from_millis(1),
+            }
+        }
+        fn http(&mut self, address: SocketAddr, request: &HttpRequest) -> HttpObservation {
+            self.requests.push(request.clone());
+            HttpObservation {
+                url: request.url.clone(),
+                address,
+                outcome: self.http.clone(),
+                timings: Default::default(),
+            }
+        }
+        fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {
+            self.mtu_active.push(active);
+            MtuObservation {
+                address,
+                method: "scripted".into(),
+                interface_mtu: Some(1500),
+                kernel_path_mtu: None,
+                probes: if active {
+                    vec![
+                        crate::observe::MtuProbe {
+                            size: 1500,
+                            result: crate::observe::MtuProbeResult::Lost,
+                        },
+                        crate::observe::MtuProbe {
+                            size: 1400,
+                            result: crate::observe::MtuProbeResult::Passed,
+                        },
+                    ]
+                } else {
+                    vec![crate::observe::MtuProbe {
+                        size: 1500,
+                        result: crate::observe::MtuProbeResult::Passed,
+                    }]
+                },
+                unavailable: None,
+            }
+        }
     }
 
     fn prober(connect: ConnectOutcome) -> Scripted {
@@ -542,6 +882,18 @@ mod tests {
             )],
             connect,
             queries: 0,
+            proxy_status: 200,
+            tls: TlsOutcome::TimedOut,
+            http: HttpOutcome::Response {
+                version: "HTTP/1.1".into(),
+                status: 200,
+                reason: "OK".into(),
+                location: None,
+                server: None,
+                body_bytes: 2,
+            },
+            requests: vec![],
+            mtu_active: vec![],
         }
     }
 
@@ -623,6 +975,91 @@ mod tests {
         assert_eq!(r.verdict.cause, Cause::TcpTimeout);
     }
 
+    fn connected() -> ConnectOutcome {
+        ConnectOutcome::Connected {
+            local: None,
+            reset_after_connect: false,
+        }
+    }
+
+    #[test]
+    fn http_target_walks_to_http_and_reads_mtu_passively() {
+        let mut p = prober(connected());
+        let r = run("http://api.test:8080/health", &mut p);
+        assert!(r.healthy(), "{:?}", r.verdict);
+        assert_eq!(p.requests[0].target, "/health");
+        assert_eq!(p.requests[0].host_header, "api.test:8080");
+        assert_eq!(p.mtu_active, vec![false]);
+        let order: Vec<&str> = r.layers.iter().map(|l| l.layer.name()).collect();
+        let pos = |n: &str| order.iter().position(|x| *x == n).unwrap();
+        assert!(
+            pos("tcp") < pos("mtu") && pos("mtu") < pos("http"),
+            "{order:?}"
+        );
+        p.http = HttpOutcome::Response {
+            version: "HTTP/1.1".into(),
+            status: 503,
+            reason: "Service Unavailable".into(),
+            location: None,
+            server: None,
+            body_bytes: 0,
+        };
+        let r = run("http://api.test:8080/", &mut p);
+        assert_eq!(
+            (r.verdict.layer, r.verdict.cause),
+            (Some(Layer::Http), Cause::Http5xx)
+        );
+    }
+
+    #[test]
+    fn tls_stall_turns_into_an_mtu_black_hole() {
+        let mut p = prober(connected());
+        p.tls = TlsOutcome::TimedOut;
+        let r = run("https://api.test/", &mut p);
+        assert_eq!(
+            (r.verdict.layer, r.verdict.cause),
+            (Some(Layer::Mtu), Cause::MtuBlackhole)
+        );
+        assert_eq!(p.mtu_active, vec![true]);
+    }
+
+    #[test]
+    fn proxy_failure_is_the_proxy_layer() {
+        let mut p = prober(connected());
+        p.proxy_status = 407;
+        let t = parse_target("https://api.test/").expect("target");
+        let setting = ProxySetting {
+            url: "http://proxy:3128".into(),
+            host: "proxy".into(),
+            port: 3128,
+            source: "https_proxy".into(),
+            has_credentials: false,
+        };
+        let r = walk(
+            &t,
+            &WalkOptions {
+                proxy: Some(setting.clone()),
+                ..WalkOptions::default()
+            },
+            &mut p,
+        );
+        assert_eq!(
+            (r.verdict.layer, r.verdict.cause),
+            (Some(Layer::Proxy), Cause::ProxyAuthRequired)
+        );
+        // tcp targets never go through an HTTP proxy.
+        let t = parse_target("tcp://api.test:5432").expect("target");
+        let r = walk(
+            &t,
+            &WalkOptions {
+                proxy: Some(setting),
+                ..WalkOptions::default()
+            },
+            &mut p,
+        );
+        assert!(r.healthy());
+    }
+
     #[test]
     fn family_filter_without_matching_address_is_nodata() {
         let mut p = prober(ConnectOutcome::Refused);
@@ -631,7 +1068,7 @@ mod tests {
             &t,
             &WalkOptions {
                 family: Some(Family::V6),
-                started_at: String::new(),
+                ..WalkOptions::default()
             },
             &mut p,
         );

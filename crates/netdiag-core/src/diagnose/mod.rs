@@ -6,9 +6,13 @@
 //! every rule is tested on plain data beside the code.
 
 pub mod dns;
+pub mod http;
+pub mod mtu;
+pub mod proxy;
 pub mod resolver;
 pub mod route;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 use crate::cause::Cause;
@@ -56,6 +60,20 @@ pub struct FixContext {
     pub dns_timeout: Option<Duration>,
     /// Whether the target address is this host's own.
     pub target_is_local: bool,
+    /// The proxy, `host:port`.
+    pub proxy: Option<String>,
+    /// Where the proxy setting came from.
+    pub proxy_source: Option<String>,
+    /// A path MTU that works.
+    pub mtu: Option<u32>,
+    /// TLS versions the server speaks.
+    pub tls_versions: Option<String>,
+    /// SANs of the certificate.
+    pub sans: Option<String>,
+    /// HTTP status.
+    pub http_status: Option<u16>,
+    /// The URL requested.
+    pub url: Option<String>,
 }
 
 /// The failure a layer found.

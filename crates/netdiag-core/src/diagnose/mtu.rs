@@ -1,0 +1,189 @@
+//! The mtu layer: do full-size packets cross the path, or does the path black-hole them?
+//!
+//! A smaller path MTU is healthy when routers say so (ICMP fragmentation needed / packet too
+//! big): the kernel learns it and adapts. It is a fault only when large packets vanish without
+//! that ICMP while small ones pass, which is what a tunnel plus an over-eager firewall does.
+//! Never report a black hole on a path where frag-needed flows.
+
+use super::{Failure, FixContext, LayerFindings};
+use crate::cause::Cause;
+use crate::layer::Layer;
+use crate::observe::{MtuObservation, MtuProbeResult};
+use crate::report::{Row, RowVerdict, Warning};
+
+/// The usual suspect for a path MTU, by size.
+pub fn likely_encapsulation(mtu: u32) -> &'static str {
+    match mtu {
+        1500.. => "no encapsulation",
+        1492..=1499 => "PPPoE (1492)",
+        1480..=1491 => "GRE or IP-in-IP (1476-1480)",
+        1450..=1479 => "VXLAN/Geneve overlay (1450)",
+        1436..=1449 => "IPsec ESP (about 1436-1446)",
+        1420..=1435 => "WireGuard (1420)",
+        1280..=1419 => "nested tunnels or a very small link (IPv6 minimum is 1280)",
+        _ => "a very small link MTU",
+    }
+}
+
+/// Classifies the path-MTU probes.
+pub fn classify(obs: &MtuObservation) -> LayerFindings {
+    let mut f = LayerFindings::default();
+    let addr = obs.address;
+    let test = format!("path MTU to {addr} ({})", obs.method);
+    if let Some(why) = &obs.unavailable {
+        f.rows.push(Row::new(
+            Layer::Mtu,
+            test,
+            format!("not measured: {why}"),
+            RowVerdict::Warn,
+            Cause::Ok,
+        ));
+        return f;
+    }
+    let mut ev: Vec<String> = obs
+        .probes
+        .iter()
+        .map(|p| match &p.result {
+            MtuProbeResult::Passed => format!("{} bytes: passed", p.size),
+            MtuProbeResult::TooBig { mtu, from } => format!(
+                "{} bytes: too big{}{}",
+                p.size,
+                mtu.map(|m| format!(", MTU {m}")).unwrap_or_default(),
+                from.map(|r| format!(" (ICMP from {r})"))
+                    .unwrap_or_default()
+            ),
+            MtuProbeResult::Lost => format!("{} bytes: lost, no ICMP", p.size),
+        })
+        .collect();
+    if let Some(m) = obs.interface_mtu {
+        ev.push(format!("interface MTU {m}"));
+    }
+    if let Some(m) = obs.kernel_path_mtu {
+        ev.push(format!("kernel path MTU {m}"));
+    }
+    let largest_pass = obs
+        .probes
+        .iter()
+        .filter(|p| p.result == MtuProbeResult::Passed)
+        .map(|p| p.size)
+        .max();
+    let icmp_seen = obs
+        .probes
+        .iter()
+        .any(|p| matches!(p.result, MtuProbeResult::TooBig { from: Some(_), .. }));
+    let lost_above = obs
+        .probes
+        .iter()
+        .filter(|p| p.result == MtuProbeResult::Lost && largest_pass.is_some_and(|l| p.size > l))
+        .map(|p| p.size)
+        .min();
+    match (largest_pass, lost_above) {
+        (Some(ok), Some(lost)) if !icmp_seen => {
+            let encaps = likely_encapsulation(ok);
+            f.rows.push(
+                Row::new(
+                    Layer::Mtu,
+                    test,
+                    format!("black hole above {ok} bytes"),
+                    RowVerdict::Fail,
+                    Cause::MtuBlackhole,
+                )
+                .with_evidence(ev),
+            );
+            f.failure = Some(Failure {
+                cause: Cause::MtuBlackhole,
+                summary: format!("Packets larger than {ok} bytes to {addr} vanish: small requests work, large ones hang."),
+                root_cause: format!("{ok}-byte packets pass, {lost}-byte packets are lost, and no router sends ICMP 'fragmentation needed'; the path MTU is about {ok} (likely {encaps}) and the ICMP that would tell the sender is dropped."),
+                context: FixContext { address: Some(addr.ip()), port: Some(addr.port()), mtu: Some(ok), ..FixContext::default() },
+            });
+        }
+        (Some(ok), _) => {
+            let reduced = obs.interface_mtu.is_some_and(|m| ok < m) || icmp_seen;
+            if reduced {
+                f.warnings.push(Warning {
+                    cause: Cause::MtuPathReduced,
+                    message: format!(
+                        "path MTU to {addr} is {ok} ({}); routers report it, so the kernel adapts",
+                        likely_encapsulation(ok)
+                    ),
+                });
+            }
+            f.rows.push(
+                Row::new(
+                    Layer::Mtu,
+                    test,
+                    format!("{ok}-byte packets cross the path"),
+                    if reduced {
+                        RowVerdict::Warn
+                    } else {
+                        RowVerdict::Pass
+                    },
+                    Cause::Ok,
+                )
+                .with_evidence(ev),
+            );
+        }
+        (None, _) => {
+            f.rows.push(
+                Row::new(
+                    Layer::Mtu,
+                    test,
+                    "no probe size was answered".to_string(),
+                    RowVerdict::Warn,
+                    Cause::Ok,
+                )
+                .with_evidence(ev),
+            );
+        }
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::MtuProbe;
+
+    fn obs(probes: Vec<(u32, MtuProbeResult)>) -> MtuObservation {
+        MtuObservation {
+            address: "192.0.2.1:443".parse().unwrap(),
+            method: "test".into(),
+            interface_mtu: Some(1500),
+            kernel_path_mtu: None,
+            probes: probes
+                .into_iter()
+                .map(|(size, result)| MtuProbe { size, result })
+                .collect(),
+            unavailable: None,
+        }
+    }
+
+    #[test]
+    fn black_hole_vs_reduced() {
+        let hole = classify(&obs(vec![
+            (1500, MtuProbeResult::Lost),
+            (1400, MtuProbeResult::Passed),
+            (1450, MtuProbeResult::Lost),
+            (1420, MtuProbeResult::Passed),
+        ]));
+        assert_eq!(
+            hole.failure.as_ref().map(|f| f.cause),
+            Some(Cause::MtuBlackhole)
+        );
+        assert_eq!(hole.failure.and_then(|f| f.context.mtu), Some(1420));
+        let reduced = classify(&obs(vec![
+            (
+                1500,
+                MtuProbeResult::TooBig {
+                    mtu: Some(1400),
+                    from: Some("10.0.0.1".parse().unwrap()),
+                },
+            ),
+            (1400, MtuProbeResult::Passed),
+        ]));
+        assert!(reduced.failure.is_none());
+        assert_eq!(reduced.warnings[0].cause, Cause::MtuPathReduced);
+        let healthy = classify(&obs(vec![(1500, MtuProbeResult::Passed)]));
+        assert!(healthy.failure.is_none() && healthy.warnings.is_empty());
+    }
+}
