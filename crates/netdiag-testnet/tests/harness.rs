@@ -17,7 +17,8 @@ const SEC: Duration = Duration::from_secs(1);
 
 /// client 10.77.1.2 — 10.77.1.1 router 10.77.2.1 — 10.77.2.2 server
 struct Lab {
-    net: Testnet,
+    /// Owns the scenario: dropping it tears everything down.
+    _net: Testnet,
     client: Node,
     router: Node,
     server: Node,
@@ -33,7 +34,7 @@ fn lab(tag: &str) -> Result<Lab> {
     client.default_route(ROUTER_IN)?;
     server.default_route("10.77.2.1")?;
     Ok(Lab {
-        net,
+        _net: net,
         client,
         router,
         server,
