@@ -172,6 +172,11 @@ impl Testnet {
         )?;
         node.sysctl("net.ipv4.icmp_ratelimit", "0")?;
         node.sysctl("net.ipv6.icmp.ratelimit", "0")?;
+        // No duplicate address detection on interfaces created later: with it, link-local
+        // addresses stay tentative for a second or two and the first IPv6 packets of a test
+        // (neighbour discovery, forwarding) fail.
+        node.sysctl("net.ipv6.conf.default.accept_dad", "0")?;
+        node.sysctl("net.ipv6.conf.all.accept_dad", "0")?;
         Ok(node)
     }
 

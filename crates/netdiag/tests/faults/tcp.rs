@@ -232,3 +232,38 @@ fn listener_bound_to_loopback() -> Result<()> {
     assert_mentions(&run, "127.0.0.1");
     Ok(())
 }
+
+/// The same router fault over IPv6: ICMPv6 "administratively prohibited" (type 1, code 1) read
+/// through IPV6_RECVERR, sent by the router's fd77:1::1.
+#[test]
+fn tcp_admin_prohibited_at_router_ipv6() -> Result<()> {
+    require_netns!();
+    let lab = lab("tcpadm6")?;
+    lab.client.add_address("eth0", "fd77:1::2/64")?;
+    lab.router.add_address("eth0", "fd77:1::1/64")?;
+    lab.router.add_address("eth1", "fd77:2::1/64")?;
+    lab.server.add_address("eth0", "fd77:2::2/64")?;
+    lab.client.default_route("fd77:1::1")?;
+    lab.server.default_route("fd77:2::1")?;
+    lab.server.listen_tcp("[fd77:2::2]:8080")?;
+    assert_eq!(
+        lab.client.tcp_connect("[fd77:2::2]:8080", PROBE)?,
+        TcpConnect::Established
+    );
+    lab.router.run(
+        "ip6tables -w -A FORWARD -p tcp --dport 8080 -j REJECT --reject-with adm-prohibited",
+    )?;
+    // 3 s, not 1: the first ICMPv6 error can arrive while connect() still holds the socket, so
+    // the kernel records it as a soft error and only the SYN retransmitted after 1 s fails it.
+    assert_eq!(
+        lab.client
+            .tcp_connect("[fd77:2::2]:8080", Duration::from_secs(3))?,
+        TcpConnect::Failed("Permission denied (os error 13)".into()),
+        "Linux maps ICMPv6 admin-prohibited to EACCES"
+    );
+
+    let run = lab.check(&lab.client, "tcp://[fd77:2::2]:8080", &[])?;
+    assert_diagnosis(&run, 1, Some("tcp"), "tcp_admin_prohibited");
+    assert_mentions(&run, "fd77:1::1");
+    Ok(())
+}
