@@ -5,8 +5,8 @@
 //! - dnsmasq with `--no-resolv` and no upstream answers **REFUSED** for any name it has no local
 //!   data for, *including other types of a name it knows* (AAAA of a name with only an A record).
 //!   [`Dnsmasq::authoritative_for`] (`--local=/zone/`) turns that into NXDOMAIN / NODATA.
-//! - dnsmasq relays an upstream's REFUSED as REFUSED, and sends **nothing** when its upstream is
-//!   dead (the client times out; no SERVFAIL).
+//! - dnsmasq relays an upstream's REFUSED as REFUSED and its SERVFAIL as SERVFAIL, but sends
+//!   **nothing** when its upstream is dead (the client times out after 30 s of dig; no SERVFAIL).
 //! - unbound answers SERVFAIL (also with CD=1) when its stub zone's server refuses.
 //! - unbound with a trust anchor for a zone that is served unsigned answers SERVFAIL with CD=0 and
 //!   the data with CD=1: a DNSSEC validation failure.
