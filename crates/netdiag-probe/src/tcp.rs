@@ -153,8 +153,9 @@ fn wait_for_all(attempts: &mut [Attempt], deadline: Instant) {
             }
             let attempt = &mut attempts[i];
             if let State::Pending(sock) = &attempt.state {
-                let outcome = settle(sock, attempt.started.elapsed());
-                attempt.state = finished(outcome, attempt.started);
+                if let Some(outcome) = settle(sock, attempt.started.elapsed()) {
+                    attempt.state = finished(outcome, attempt.started);
+                }
             }
         }
         if remaining.is_zero() {
@@ -164,11 +165,20 @@ fn wait_for_all(attempts: &mut [Attempt], deadline: Instant) {
 }
 
 /// The socket became writable or reported an error: the handshake is over one way or another.
-fn settle(sock: &Socket, handshake: Duration) -> ConnectOutcome {
+///
+/// `None` means the attempt is still in SYN_SENT: poll also wakes for an ICMP error queued as a
+/// *soft* error (it arrived while the kernel held the socket, so `SO_ERROR` stays clear and the
+/// connect would only fail after the next SYN retransmission). That queued error is first-hand
+/// evidence already, so it settles the attempt; anything else keeps it pending.
+fn settle(sock: &Socket, handshake: Duration) -> Option<ConnectOutcome> {
     match sock.take_error() {
-        Ok(None) => connected(sock, handshake),
-        Ok(Some(e)) => failed(sock, &e),
-        Err(e) => io_error(&e),
+        Ok(None) if sock.peer_addr().is_ok() => Some(connected(sock, handshake)),
+        Ok(None) => match sys::read_icmp_error(sock) {
+            Ok(Some(icmp)) => Some(ConnectOutcome::Icmp(icmp)),
+            _ => None,
+        },
+        Ok(Some(e)) => Some(failed(sock, &e)),
+        Err(e) => Some(io_error(&e)),
     }
 }
 
