@@ -59,6 +59,13 @@ pub struct TlsConfig {
 /// the handshake's deadline; the HTTP layer sets its own.
 pub type TlsStream = rustls::StreamOwned<ClientConnection, TcpStream>;
 
+/// Starts reading the system trust store in the background. Optional: call it when a walk that
+/// will reach the TLS layer begins (while DNS and TCP run), so the first [`handshake`] does not
+/// wait for the store; without it, the first handshake reads the store itself (once per process).
+pub fn preload_trust_store() {
+    trust::preload();
+}
+
 /// How many of the server's first bytes are kept to show what it spoke.
 const FIRST_BYTES_KEPT: usize = 1024;
 /// A bound on read/process passes of one handshake (a real one takes a handful).

@@ -167,6 +167,10 @@ fn rustls_server(
         .with_single_cert_with_ocsp(chain, private_key(key), ocsp)
         .unwrap();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    serve_tls(config)
+}
+
+fn serve_tls(config: ServerConfig) -> TestServer {
     let config = Arc::new(config);
     TestServer::start(move |stream| {
         let Ok(conn) = ServerConnection::new(config.clone()) else {
@@ -381,6 +385,33 @@ fn healthy_chain_is_trusted_and_the_stream_is_handed_on() {
 
     // The connection is good for the HTTP layer: the server's first data arrives on it.
     let mut stream = stream.expect("a verified connection is handed on");
+    let mut got = vec![0u8; GREETING.len()];
+    stream.read_exact(&mut got).unwrap();
+    assert_eq!(got, GREETING);
+}
+
+#[test]
+fn tls12_only_server_reports_its_tls12_parameters() {
+    let pki = pki();
+    let leaf = leaf(Some(&pki.intermediate), &["localhost"], VALID);
+    let chain = vec![leaf.cert.der().clone(), pki.intermediate.der().clone()];
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, private_key(&leaf.key))
+        .unwrap();
+    let server = serve_tls(config);
+    trust::preload();
+    let (obs, stream) = probe(server.addr, &cfg(Some("localhost"), Some(pki.root.pem())));
+    let s = session(&obs);
+    assert_eq!(s.version, "TLSv1.2");
+    assert_eq!(s.cipher, "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384");
+    assert_eq!(s.key_exchange.as_deref(), Some("X25519"));
+    assert_eq!(s.alpn, None, "the server offers no ALPN");
+    assert!(!s.ocsp_stapled);
+    assert_eq!(s.problem, None);
+    let mut stream = stream.expect("handed on");
     let mut got = vec![0u8; GREETING.len()];
     stream.read_exact(&mut got).unwrap();
     assert_eq!(got, GREETING);

@@ -67,8 +67,22 @@ pub(crate) fn build(extra_roots_pem: Option<&str>) -> Trust {
     }
 }
 
+/// Starts reading the system store on a background thread, so that the first handshake does not
+/// pay for it (reading the bundle and scanning the certificate directory takes several ms).
+pub(crate) fn preload() {
+    if SYSTEM.get().is_none() {
+        // If the thread cannot be spawned, the first handshake reads the store itself.
+        let _ = std::thread::Builder::new()
+            .name("netdiag-trust-preload".to_owned())
+            .spawn(|| {
+                system_roots();
+            });
+    }
+}
+
+static SYSTEM: OnceLock<SystemRoots> = OnceLock::new();
+
 fn system_roots() -> &'static SystemRoots {
-    static SYSTEM: OnceLock<SystemRoots> = OnceLock::new();
     SYSTEM.get_or_init(load_system_roots)
 }
 
@@ -115,12 +129,13 @@ fn load_system_roots() -> SystemRoots {
 
 fn system_store_place() -> String {
     let probe = openssl_probe::probe();
-    let places: Vec<String> = probe
-        .cert_file
-        .iter()
-        .chain(probe.cert_dir.iter())
-        .map(|p| p.display().to_string())
-        .collect();
+    let mut places: Vec<String> = Vec::new();
+    for place in probe.cert_file.iter().chain(probe.cert_dir.iter()) {
+        let place = place.display().to_string();
+        if !places.contains(&place) {
+            places.push(place);
+        }
+    }
     if places.is_empty() {
         "no CA bundle found".to_owned()
     } else {
