@@ -102,7 +102,7 @@ pub fn handshake(
     reconnect: &dyn Fn() -> io::Result<TcpStream>,
 ) -> (TlsObservation, Option<TlsStream>) {
     let started = Instant::now();
-    let (outcome, sni, established) = run(stream, address, cfg, deadline, reconnect, started);
+    let (outcome, sni, established) = run(stream, address, cfg, deadline, reconnect);
     let observation = TlsObservation {
         address,
         sni,
@@ -118,7 +118,6 @@ fn run(
     cfg: &TlsConfig,
     deadline: Instant,
     reconnect: &dyn Fn() -> io::Result<TcpStream>,
-    started: Instant,
 ) -> (TlsOutcome, Option<String>, Option<TlsStream>) {
     let (server_name, sni) = match server_name(cfg, address) {
         Ok(named) => named,
@@ -149,8 +148,10 @@ fn run(
     };
 
     let mut io = Recording::new(stream);
+    // The handshake's own time, without the setup above (the trust store may be read first).
+    let handshake_started = Instant::now();
     let mut result = drive(&mut conn, &mut io, deadline);
-    let latency = started.elapsed();
+    let latency = handshake_started.elapsed();
     if result.is_ok()
         && client_auth.requested()
         && conn.protocol_version() == Some(ProtocolVersion::TLSv1_3)
