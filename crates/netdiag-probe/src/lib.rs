@@ -12,6 +12,7 @@ pub mod route;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
 
 pub use prober::{ConfigPaths, SystemProber};

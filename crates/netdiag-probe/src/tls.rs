@@ -1,0 +1,536 @@
+//! The TLS layer probe: one handshake over an already-connected stream (plain TCP or a proxy
+//! tunnel), recorded as a [`TlsObservation`].
+//!
+//! What it tells apart, each from first-hand evidence:
+//! - a completed handshake, with version, suite, group, ALPN, OCSP staple, the chain as sent and
+//!   the verifier's verdict on it, recorded rather than enforced, so an expired or untrusted
+//!   certificate is still described in full (`inspect`);
+//! - plaintext where TLS was expected: the first bytes the server sent are kept (a recording
+//!   reader under rustls) and shown, e.g. `HTTP/1.1 400 Bad Request` or `SSH-2.0-…`;
+//! - a server that speaks only TLS 1.0/1.1, which rustls cannot speak: a hand-built ClientHello
+//!   on fresh connections names the versions it does speak (`legacy`);
+//! - a server that demands a client certificate (it sent a CertificateRequest, we sent none, and
+//!   it aborted: during the handshake for TLS 1.2, on the first read after it for TLS 1.3);
+//! - other handshake failures with the alert, resets and closes, and the deadline.
+//!
+//! Trust is the system store plus `--cacert` (`trust`). Crypto is ring only, passed to every
+//! builder, so no process-level provider is ever needed (STACK.md pitfall 3).
+//!
+//! This module must never decide a verdict (that is `netdiag_core`'s job), never wait past the
+//! deadline, never send application data, and never hand on a connection whose certificate
+//! failed verification: the inspecting configuration is for inspection only.
+
+mod cert;
+mod inspect;
+mod legacy;
+mod trust;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netdiag_core::observe::{CertProblem, TlsObservation, TlsOutcome, TlsSession};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::ServerName;
+use rustls::{CertificateError, ClientConfig, ClientConnection, ProtocolVersion};
+
+use inspect::{RecordingClientAuth, RecordingVerifier};
+use wire::FirstRecord;
+
+/// What the TLS layer needs besides the stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// The name to send as SNI and to verify the certificate against: the target's host name,
+    /// or `--sni`. `None` (an IP-address target without `--sni`) verifies against the address's
+    /// IP and sends no SNI; an IP literal here does the same for that IP.
+    pub sni: Option<String>,
+    /// Extra trusted roots: the text of the `--cacert` file (PEM, any number of certificates).
+    pub extra_roots_pem: Option<String>,
+    /// ALPN protocols to offer, in order of preference, e.g. `[b"h2", b"http/1.1"]`.
+    pub alpn: Vec<Vec<u8>>,
+}
+
+/// An established TLS connection for the HTTP layer. Its socket keeps the read/write timeouts of
+/// the handshake's deadline; the HTTP layer sets its own.
+pub type TlsStream = rustls::StreamOwned<ClientConnection, TcpStream>;
+
+/// Starts reading the system trust store in the background. Optional: call it when a walk that
+/// will reach the TLS layer begins (while DNS and TCP run), so the first [`handshake`] does not
+/// wait for the store; without it, the first handshake reads the store itself (once per process).
+pub fn preload_trust_store() {
+    trust::preload();
+}
+
+/// How many of the server's first bytes are kept to show what it spoke.
+const FIRST_BYTES_KEPT: usize = 1024;
+/// A bound on read/process passes of one handshake (a real one takes a handful).
+const MAX_HANDSHAKE_PASSES: usize = 1000;
+/// How long to wait, after a TLS 1.3 handshake in which the server asked for a client
+/// certificate, for its verdict on our empty one: a few handshake times, within these bounds.
+const CLIENT_AUTH_VERDICT_MIN: Duration = Duration::from_millis(200);
+const CLIENT_AUTH_VERDICT_MAX: Duration = Duration::from_secs(1);
+
+/// Runs a TLS handshake over `stream` (already connected to `address`) and records how it went.
+///
+/// Returns the observation and, only when the handshake completed *and* the certificate passed
+/// verification, the established stream for the HTTP layer. Every wait ends at `deadline`.
+/// `reconnect` opens a fresh connection to the same place (through the same proxy, if any); it
+/// is called at most twice, only after a failed handshake, for the legacy-version probe, and
+/// should itself respect the deadline.
+///
+/// Outcomes (the core maps each to a cause):
+/// - `Handshake`: completed; `problem` is the verifier's verdict on chain and name (`None` =
+///   trusted and valid for the name); `client_cert_requested` when the server asked for one and
+///   went on without it.
+/// - `NotTls`: the server's first bytes are not a TLS record; `spoke` is their first line.
+/// - `LegacyOnly`: the server only chose versions below TLS 1.2 (named, oldest first).
+/// - `ClientCertRequired`: the server asked for a client certificate, got none and aborted
+///   (alert `certificate_required`, `handshake_failure` or `bad_certificate`, or a close).
+/// - `Failed`: any other handshake failure; `alert` is the alert the server sent, if any.
+/// - `Closed`: the server closed or reset the connection during the handshake.
+/// - `TimedOut`: the deadline passed first.
+pub fn handshake(
+    stream: TcpStream,
+    address: SocketAddr,
+    cfg: &TlsConfig,
+    deadline: Instant,
+    reconnect: &dyn Fn() -> io::Result<TcpStream>,
+) -> (TlsObservation, Option<TlsStream>) {
+    let started = Instant::now();
+    let (outcome, sni, established) = run(stream, address, cfg, deadline, reconnect);
+    let observation = TlsObservation {
+        address,
+        sni,
+        outcome,
+        elapsed: started.elapsed(),
+    };
+    (observation, established)
+}
+
+fn run(
+    stream: TcpStream,
+    address: SocketAddr,
+    cfg: &TlsConfig,
+    deadline: Instant,
+    reconnect: &dyn Fn() -> io::Result<TcpStream>,
+) -> (TlsOutcome, Option<String>, Option<TlsStream>) {
+    let (server_name, sni) = match server_name(cfg, address) {
+        Ok(named) => named,
+        Err(detail) => return (failed(None, detail), cfg.sni.clone(), None),
+    };
+    let trust = trust::build(cfg.extra_roots_pem.as_deref());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = Arc::new(trust.roots);
+    let inner = match WebPkiServerVerifier::builder_with_provider(roots, provider.clone()).build() {
+        Ok(inner) => inner,
+        Err(e) => return (setup_failed(e), sni, None),
+    };
+    let verifier = Arc::new(RecordingVerifier::new(inner));
+    let client_auth = Arc::new(RecordingClientAuth::default());
+    let builder =
+        match ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions() {
+            Ok(builder) => builder,
+            Err(e) => return (setup_failed(e), sni, None),
+        };
+    let mut config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_client_cert_resolver(client_auth.clone());
+    config.alpn_protocols = cfg.alpn.clone();
+    let mut conn = match ClientConnection::new(Arc::new(config), server_name) {
+        Ok(conn) => conn,
+        Err(e) => return (setup_failed(e), sni, None),
+    };
+
+    let mut io = Recording::new(stream);
+    // The handshake's own time, without the setup above (the trust store may be read first).
+    let handshake_started = Instant::now();
+    let mut result = drive(&mut conn, &mut io, deadline);
+    let latency = handshake_started.elapsed();
+    if result.is_ok()
+        && client_auth.requested()
+        && conn.protocol_version() == Some(ProtocolVersion::TLSv1_3)
+    {
+        // TLS 1.3 ends the handshake on our side before the server has judged our (empty)
+        // certificate; its verdict comes as the next record.
+        let window = (latency * 3).clamp(CLIENT_AUTH_VERDICT_MIN, CLIENT_AUTH_VERDICT_MAX);
+        result =
+            await_client_auth_verdict(&mut conn, &mut io, deadline.min(Instant::now() + window));
+    }
+
+    if let Err(stop) = result {
+        let what = Failure {
+            stop,
+            first: &io.first,
+            received: io.received,
+            cert_requested: client_auth.requested(),
+        };
+        return (
+            classify(what, sni.as_deref(), deadline, reconnect),
+            sni,
+            None,
+        );
+    }
+
+    let presented = verifier.take();
+    let chain_der = if presented.chain.is_empty() {
+        conn.peer_certificates()
+            .map(<[_]>::to_vec)
+            .unwrap_or_default()
+    } else {
+        presented.chain
+    };
+    let problem = match &presented.verdict {
+        Some(Ok(())) => None,
+        Some(Err(e)) => Some(cert_problem(e)),
+        None => Some(CertProblem::Other(
+            "the server's certificate was never verified".to_owned(),
+        )),
+    };
+    let session = TlsSession {
+        version: conn
+            .protocol_version()
+            .map(protocol_name)
+            .unwrap_or_default(),
+        cipher: conn
+            .negotiated_cipher_suite()
+            .map(|suite| format!("{:?}", suite.suite()))
+            .unwrap_or_default(),
+        key_exchange: conn
+            .negotiated_key_exchange_group()
+            .map(|group| format!("{:?}", group.name())),
+        alpn: conn
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        chain: chain_der.iter().map(|der| cert::describe(der)).collect(),
+        problem,
+        trust_store: trust.description,
+        trusted_organizations: trust.organizations,
+        ocsp_stapled: presented.ocsp_stapled,
+        client_cert_requested: client_auth.requested(),
+        latency,
+    };
+    // Only a connection whose certificate passed is good for real data.
+    let established = if session.problem.is_none() {
+        let stream = io.stream;
+        let _ = arm(&stream, deadline);
+        Some(TlsStream::new(conn, stream))
+    } else {
+        None
+    };
+    (TlsOutcome::Handshake(session), sni, established)
+}
+
+/// The name to verify against, and the SNI actually sent (DNS names only).
+fn server_name(
+    cfg: &TlsConfig,
+    address: SocketAddr,
+) -> Result<(ServerName<'static>, Option<String>), String> {
+    match &cfg.sni {
+        None => Ok((ServerName::IpAddress(address.ip().into()), None)),
+        Some(name) => match ServerName::try_from(name.clone()) {
+            Ok(server_name @ ServerName::DnsName(_)) => Ok((server_name, Some(name.clone()))),
+            Ok(server_name) => Ok((server_name, None)),
+            Err(_) => Err(format!(
+                "the server name {name:?} is neither a DNS name nor an IP address, so it can be \
+                 neither sent as SNI nor verified"
+            )),
+        },
+    }
+}
+
+/// Why the handshake loop stopped early.
+#[derive(Debug)]
+enum Stop {
+    TimedOut,
+    Eof,
+    Io(io::Error),
+    Tls(rustls::Error),
+    TooLong,
+}
+
+fn io_stop(e: io::Error) -> Stop {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Stop::TimedOut,
+        _ => Stop::Io(e),
+    }
+}
+
+/// Moves handshake bytes until the handshake completes, fails, or the deadline passes.
+fn drive(conn: &mut ClientConnection, io: &mut Recording, deadline: Instant) -> Result<(), Stop> {
+    for _ in 0..MAX_HANDSHAKE_PASSES {
+        flush(conn, io, deadline)?;
+        if !conn.is_handshaking() {
+            return Ok(());
+        }
+        read_and_process(conn, io, deadline)?;
+    }
+    Err(Stop::TooLong)
+}
+
+fn flush(conn: &mut ClientConnection, io: &mut Recording, deadline: Instant) -> Result<(), Stop> {
+    // Bounded: each pass writes at least one byte of a finite queue, or stops.
+    while conn.wants_write() {
+        arm(&io.stream, deadline).map_err(io_stop)?;
+        match conn.write_tls(io) {
+            Ok(0) => return Err(Stop::Eof),
+            Ok(_) => {}
+            Err(e) => return Err(io_stop(e)),
+        }
+    }
+    Ok(())
+}
+
+fn read_and_process(
+    conn: &mut ClientConnection,
+    io: &mut Recording,
+    until: Instant,
+) -> Result<(), Stop> {
+    arm(&io.stream, until).map_err(io_stop)?;
+    match conn.read_tls(io) {
+        Ok(0) => return Err(Stop::Eof),
+        Ok(_) => {}
+        Err(e) => return Err(io_stop(e)),
+    }
+    if let Err(e) = conn.process_new_packets() {
+        // rustls queued an alert saying why; telling the server is a courtesy, not a wait.
+        let _ = flush(conn, io, until);
+        return Err(Stop::Tls(e));
+    }
+    Ok(())
+}
+
+/// After a TLS 1.3 handshake with a CertificateRequest: reads until `until` for the server's
+/// verdict. Silence or any record that is not an alert (a session ticket, data) means the server
+/// went on without a certificate.
+fn await_client_auth_verdict(
+    conn: &mut ClientConnection,
+    io: &mut Recording,
+    until: Instant,
+) -> Result<(), Stop> {
+    flush(conn, io, until).or_else(ignore_timeout)?;
+    read_and_process(conn, io, until).or_else(ignore_timeout)
+}
+
+fn ignore_timeout(stop: Stop) -> Result<(), Stop> {
+    match stop {
+        Stop::TimedOut => Ok(()),
+        other => Err(other),
+    }
+}
+
+/// Sets the socket's read and write timeouts to what is left until `until`.
+fn arm(stream: &TcpStream, until: Instant) -> io::Result<()> {
+    let left = until.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    stream.set_read_timeout(Some(left))?;
+    stream.set_write_timeout(Some(left))
+}
+
+/// The facts a failed handshake leaves.
+struct Failure<'a> {
+    stop: Stop,
+    /// The server's first bytes.
+    first: &'a [u8],
+    /// How many bytes the server sent in all.
+    received: u64,
+    /// Whether a CertificateRequest arrived.
+    cert_requested: bool,
+}
+
+fn classify(
+    failure: Failure<'_>,
+    sni: Option<&str>,
+    deadline: Instant,
+    reconnect: &dyn Fn() -> io::Result<TcpStream>,
+) -> TlsOutcome {
+    let first = wire::first_record(failure.first);
+    if first == FirstRecord::NotTls {
+        return TlsOutcome::NotTls {
+            spoke: wire::printable_summary(failure.first),
+        };
+    }
+    let alert = match &failure.stop {
+        Stop::Tls(rustls::Error::AlertReceived(description)) => Some(u8::from(*description)),
+        _ => None,
+    };
+    if failure.cert_requested {
+        if let Some(detail) = client_cert_refusal(&failure.stop, alert) {
+            return TlsOutcome::ClientCertRequired { detail };
+        }
+    }
+    if matches!(failure.stop, Stop::TimedOut) {
+        return TlsOutcome::TimedOut;
+    }
+
+    // Did the server skip TLS 1.2/1.3? Either it chose an older version in its ServerHello, or
+    // it refused before any ServerHello (an alert such as protocol_version, or a close).
+    let mut notes = Vec::new();
+    let known_max = match first {
+        FirstRecord::ServerHello { version, .. } if version < 0x0303 => Some(version),
+        _ => None,
+    };
+    let refused_before_hello = !matches!(first, FirstRecord::ServerHello { .. });
+    if known_max.is_some() || refused_before_hello {
+        let survey = legacy::survey(known_max, sni, deadline, reconnect);
+        if !survey.legacy_versions.is_empty() {
+            return TlsOutcome::LegacyOnly {
+                versions: survey.legacy_versions,
+            };
+        }
+        if let Some(suite) = survey.tls12_legacy_suite {
+            notes.push(format!(
+                "the server speaks TLSv1.2 only with cipher suites rustls does not offer \
+                 (it chose 0x{suite:04x})"
+            ));
+        }
+        notes.extend(survey.notes);
+    }
+    let with_notes = |detail: String| {
+        if notes.is_empty() {
+            detail
+        } else {
+            format!("{detail} (legacy probe: {})", notes.join("; "))
+        }
+    };
+    match failure.stop {
+        Stop::Eof => TlsOutcome::Closed {
+            detail: with_notes(closed_detail("closed", failure.received)),
+        },
+        Stop::Io(e) if is_reset(&e) => TlsOutcome::Closed {
+            detail: with_notes(closed_detail("reset", failure.received)),
+        },
+        Stop::Io(e) => failed(None, with_notes(format!("socket error: {e}"))),
+        Stop::Tls(e) => failed(alert.map(wire::alert_name), with_notes(tls_error_text(&e))),
+        Stop::TooLong => failed(
+            None,
+            format!("the handshake did not finish in {MAX_HANDSHAKE_PASSES} reads"),
+        ),
+        Stop::TimedOut => TlsOutcome::TimedOut,
+    }
+}
+
+/// When the server asked for a client certificate: does the way it ended say "we needed one"?
+fn client_cert_refusal(stop: &Stop, alert: Option<u8>) -> Option<String> {
+    const ASKED: &str = "the server asked for a client certificate (CertificateRequest), none \
+                         was sent, and it";
+    match (stop, alert) {
+        (Stop::Tls(_), Some(code @ (116 | 40 | 42))) => Some(format!(
+            "{ASKED} answered with alert {}",
+            wire::alert_name(code)
+        )),
+        (Stop::Eof, _) => Some(format!("{ASKED} closed the connection")),
+        (Stop::Io(e), _) if is_reset(e) => Some(format!("{ASKED} reset the connection")),
+        _ => None,
+    }
+}
+
+fn closed_detail(how: &str, received: u64) -> String {
+    if received == 0 {
+        format!("the server {how} the connection without answering the ClientHello")
+    } else {
+        format!("the server {how} the connection after sending {received} bytes of the handshake")
+    }
+}
+
+fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+fn tls_error_text(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::AlertReceived(description) => format!(
+            "the server sent alert {}",
+            wire::alert_name(u8::from(*description))
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn failed(alert: Option<String>, detail: String) -> TlsOutcome {
+    TlsOutcome::Failed { alert, detail }
+}
+
+fn setup_failed(e: impl std::fmt::Display) -> TlsOutcome {
+    failed(
+        None,
+        format!("netdiag could not set up its TLS client: {e}"),
+    )
+}
+
+/// The verifier's error as a certificate problem.
+fn cert_problem(e: &rustls::Error) -> CertProblem {
+    match e {
+        rustls::Error::InvalidCertificate(cert_error) => match cert_error {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                CertProblem::Expired
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                CertProblem::NotYetValid
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                CertProblem::NameMismatch
+            }
+            CertificateError::UnknownIssuer => CertProblem::UnknownIssuer,
+            other => CertProblem::Other(format!("{other:?}")),
+        },
+        other => CertProblem::Other(other.to_string()),
+    }
+}
+
+fn protocol_name(version: ProtocolVersion) -> String {
+    match version {
+        ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+        ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+        other => wire::version_name(u16::from(other)),
+    }
+}
+
+/// The socket, keeping the first bytes the server sent so a non-TLS answer can be shown.
+struct Recording {
+    stream: TcpStream,
+    first: Vec<u8>,
+    received: u64,
+}
+
+impl Recording {
+    fn new(stream: TcpStream) -> Recording {
+        Recording {
+            stream,
+            first: Vec::new(),
+            received: 0,
+        }
+    }
+}
+
+impl Read for Recording {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        let room = FIRST_BYTES_KEPT.saturating_sub(self.first.len());
+        self.first.extend_from_slice(&buf[..n.min(room)]);
+        self.received += n as u64;
+        Ok(n)
+    }
+}
+
+impl Write for Recording {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
