@@ -6,6 +6,7 @@
 
 pub mod dns;
 pub mod files;
+pub mod http;
 pub mod listeners;
 pub mod prober;
 pub mod route;
