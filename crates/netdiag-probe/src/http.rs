@@ -258,7 +258,7 @@ impl<S: Read + Write + IoTimeout> Exchange<'_, S> {
         for _ in 0..=MAX_INTERIM {
             let head = loop {
                 match parse_head(buf) {
-                    Parsed::Complete(head) => break head,
+                    Parsed::Complete(head) => break *head,
                     Parsed::NotHttp => {
                         return Err(HttpOutcome::Garbled {
                             first_bytes: printable(buf),
@@ -343,8 +343,12 @@ pub(crate) struct Head {
     pub(crate) server: Option<String>,
     /// Every `Proxy-Authenticate` value.
     pub(crate) proxy_authenticate: Vec<String>,
+    /// Every `WWW-Authenticate` value.
+    pub(crate) www_authenticate: Vec<String>,
     /// The `Via` header.
     pub(crate) via: Option<String>,
+    /// The `Proxy-agent` header (what tinyproxy names itself with on a `CONNECT` answer).
+    pub(crate) proxy_agent: Option<String>,
     /// `Content-Length`, when present and valid.
     pub(crate) content_length: Option<u64>,
     /// Whether the last transfer coding is `chunked`.
@@ -356,7 +360,7 @@ pub(crate) struct Head {
 /// What a buffer holds so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Parsed {
-    Complete(Head),
+    Complete(Box<Head>),
     Partial,
     NotHttp,
 }
@@ -405,18 +409,20 @@ pub(crate) fn parse_head(buf: &[u8]) -> Parsed {
         Some(Some(first)) if lengths.iter().all(|l| *l == Some(*first)) => Some(*first),
         _ => None,
     };
-    Parsed::Complete(Head {
+    Parsed::Complete(Box::new(Head {
         version: format!("HTTP/1.{minor}"),
         status: code,
         reason: response.reason.unwrap_or_default().to_owned(),
         location: find("location"),
         server: find("server"),
         proxy_authenticate: all("proxy-authenticate"),
+        www_authenticate: all("www-authenticate"),
         via: find("via"),
+        proxy_agent: find("proxy-agent"),
         content_length,
         chunked,
         length,
-    })
+    }))
 }
 
 /// How the body is framed, and how far reading it has come.
