@@ -726,11 +726,16 @@ mod tests {
         }
     }
 
-    /// Starts tinyproxy with `extra` config lines, or returns `None` when it is not installed
-    /// (the test then passes vacuously and says so; `.ci/run` installs it).
+    /// Starts tinyproxy with `extra` config lines, or returns `None` when it is not installed:
+    /// on a developer machine the test then passes vacuously and says so; under `CI=true` a
+    /// missing tinyproxy fails the test, so CI cannot skip the real-proxy checks unnoticed.
     fn tinyproxy(extra: &str) -> Option<Tinyproxy> {
         let which = Command::new("tinyproxy").arg("-v").output();
         if which.is_err() {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "tinyproxy is not installed; .ci/run must `apt-get install -y tinyproxy-bin`"
+            );
             eprintln!("tinyproxy not installed: skipping the real-proxy test");
             return None;
         }
