@@ -9,6 +9,7 @@
 pub mod cause;
 pub mod layer;
 pub mod observe;
+pub mod proxyenv;
 
 pub use cause::Cause;
 pub use layer::Layer;

@@ -6,8 +6,10 @@
 
 pub mod dns;
 pub mod files;
+pub mod http;
 pub mod listeners;
 pub mod prober;
+pub mod proxy;
 pub mod route;
 #[allow(unsafe_code)]
 pub mod sys;
