@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod files;
 pub mod listeners;
+pub mod mtu;
 pub mod prober;
 pub mod route;
 #[allow(unsafe_code)]
