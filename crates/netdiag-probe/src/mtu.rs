@@ -53,6 +53,8 @@ const CONNECT_BUDGET: Duration = Duration::from_secs(2);
 /// Bounds on the wait for an acknowledgement: one retransmission timeout plus two round trips.
 const MIN_WAIT: Duration = Duration::from_millis(100);
 const MAX_WAIT: Duration = Duration::from_secs(2);
+/// Linux's smallest retransmission timeout (`TCP_RTO_MIN`).
+const RTO_MIN: Duration = Duration::from_millis(200);
 /// How often TCP_INFO is read while waiting.
 const STEP: Duration = Duration::from_millis(5);
 /// Connections opened per [`probe`], counting those whose size the service's MSS ruled out.
@@ -328,10 +330,15 @@ fn option_len(info: &sys::TcpInfo) -> u32 {
 /// One retransmission timeout plus two round trips: long enough for one retransmission of a
 /// segment lost by chance and its acknowledgement, short enough that a black-holed size costs
 /// a fraction of a second on a LAN.
+///
+/// The timeout counted is at most [`RTO_MIN`] plus four round trips (what RFC 6298 gives a
+/// fresh sample): a new connection inherits its RTO from the kernel's per-destination TCP
+/// metrics, which a handshake that needed a SYN retransmission inflates to seconds, and a
+/// retransmission that late would not be waited for anyway.
 fn ack_wait(info: &sys::TcpInfo) -> Duration {
     let rto = Duration::from_micros(u64::from(info.rto_us));
     let rtt = Duration::from_micros(u64::from(info.rtt_us));
-    (rto + rtt * 2).clamp(MIN_WAIT, MAX_WAIT)
+    (rto.min(RTO_MIN + rtt * 4) + rtt * 2).clamp(MIN_WAIT, MAX_WAIT)
 }
 
 /// Opens a TCP connection whose segments carry at most `mss` bytes (before options) and waits
@@ -828,7 +835,10 @@ mod tests {
         info.rto_us = 200_000;
         info.rtt_us = 10_000;
         assert_eq!(ack_wait(&info), Duration::from_millis(220));
-        info.rto_us = u32::MAX;
+        // An RTO inherited from inflated TCP metrics is not waited for.
+        info.rto_us = 2_676_000;
+        assert_eq!(ack_wait(&info), Duration::from_millis(260));
+        info.rtt_us = u32::MAX;
         assert_eq!(ack_wait(&info), MAX_WAIT);
     }
 }
