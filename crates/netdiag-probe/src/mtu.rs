@@ -65,11 +65,13 @@ const TCP_CLOSE: u8 = 7;
 const TCP_HEADER: u32 = 20;
 const TIMESTAMP_OPTION: u32 = 12;
 
-/// Active probe of the path MTU to `address`, a TCP service that accepted a connection moments
+/// Active probe of the path MTU to `requested`, a TCP service that accepted a connection moments
 /// ago. Sends at most [`MAX_PROBES`] full-size segments, each on its own connection, and never
 /// waits past `deadline`. Failures of the target are data in the observation; `unavailable` is
 /// set only when not a single size could be tried.
-pub fn probe(address: SocketAddr, deadline: Instant) -> MtuObservation {
+pub fn probe(requested: SocketAddr, deadline: Instant) -> MtuObservation {
+    // A v4-mapped IPv6 address is IPv4 on the wire: IPv4 headers, IPv4 sockets.
+    let address = SocketAddr::new(requested.ip().to_canonical(), requested.port());
     let family = Family::of(address);
     let interface_mtu = interface_mtu(address.ip());
     let cached_before = kernel_path_mtu(address);
@@ -145,7 +147,7 @@ pub fn probe(address: SocketAddr, deadline: Instant) -> MtuObservation {
         None
     };
     MtuObservation {
-        address,
+        address: requested,
         method,
         interface_mtu,
         kernel_path_mtu: kernel_path_mtu(address),
@@ -805,6 +807,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn v4_mapped_address_is_probed_as_ipv4() {
+        let (_listener, address) = silent_listener("127.0.0.1").unwrap();
+        let IpAddr::V4(v4) = address.ip() else {
+            unreachable!()
+        };
+        let mapped = SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), address.port());
+        let obs = probe(mapped, Instant::now() + Duration::from_secs(5));
+        assert_eq!(obs.address, mapped);
+        assert!(obs.method.contains("sizes 1200.."), "{}", obs.method);
+        assert_eq!(obs.unavailable, None);
     }
 
     #[test]
