@@ -171,7 +171,8 @@ pub fn passive(stream: &TcpStream) -> MtuObservation {
         unavailable: None,
     };
     let peer = match stream.peer_addr() {
-        Ok(peer) => peer,
+        // A v4-mapped peer is IPv4 on the wire (IPv4 headers, IPv4 route).
+        Ok(peer) => SocketAddr::new(peer.ip().to_canonical(), peer.port()),
         Err(e) => {
             obs.unavailable = Some(format!("the connection has no peer: {}", describe(&e)));
             return obs;
