@@ -8,6 +8,7 @@ pub mod dns;
 pub mod files;
 pub mod http;
 pub mod listeners;
+pub mod mtu;
 pub mod prober;
 pub mod proxy;
 pub mod route;

@@ -1,7 +1,10 @@
 //! The few socket calls that socket2 does not cover, and the only module allowed `unsafe`.
 //!
 //! What lives here: `IP_RECVERR`/`IPV6_RECVERR` (so the kernel queues ICMP errors on a socket),
-//! reading one entry of that error queue with `recvmsg(MSG_ERRQUEUE)`, and `poll(2)`.
+//! reading one entry of that error queue with `recvmsg(MSG_ERRQUEUE)`, `poll(2)`, and for the
+//! path-MTU probe `IP_MTU`/`IPV6_MTU` (the kernel's path MTU for a connected socket),
+//! `IP_MTU_DISCOVER`/`IPV6_MTU_DISCOVER = *_PMTUDISC_PROBE` (DF set, cached path MTU ignored)
+//! and `TCP_INFO` (copied as bytes, decoded by the pure [`parse_tcp_info`]).
 //!
 //! Each `unsafe` block is one system call on a borrowed, open descriptor with buffers that
 //! outlive the call; everything the kernel hands back is copied into byte slices first and then
@@ -76,6 +79,130 @@ pub(crate) fn poll(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<us
         return Err(err);
     }
     Ok(usize::try_from(rc).unwrap_or(0))
+}
+
+/// The path MTU the kernel holds for a connected socket (`IP_MTU`, or `IPV6_MTU` when `v6`):
+/// the route's MTU lowered by any path MTU learned from ICMP and still cached.
+pub(crate) fn path_mtu(sock: &Socket, v6: bool) -> io::Result<u32> {
+    let value = if v6 {
+        get_int_option(sock, libc::SOL_IPV6, libc::IPV6_MTU)?
+    } else {
+        get_int_option(sock, libc::SOL_IP, libc::IP_MTU)?
+    };
+    u32::try_from(value).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "negative MTU"))
+}
+
+/// Sets `IP_MTU_DISCOVER` (or `IPV6_MTU_DISCOVER`) to `*_PMTUDISC_PROBE`: packets leave with DF
+/// (IPv6 never fragments in transit anyway) at the size asked for, even above a path MTU the
+/// kernel has cached, so a router on the path answers again with its frag-needed/packet-too-big.
+pub(crate) fn set_pmtudisc_probe(sock: &Socket, v6: bool) -> io::Result<()> {
+    if v6 {
+        set_int_option(
+            sock,
+            libc::SOL_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_PROBE,
+        )
+    } else {
+        set_int_option(
+            sock,
+            libc::SOL_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_PROBE,
+        )
+    }
+}
+
+/// The fields of `struct tcp_info` (linux/tcp.h) the path-MTU probe reads.
+///
+/// Fields past the first 104 bytes (2.6 era) are `None` when the kernel's struct is shorter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TcpInfo {
+    /// `tcpi_state`: 1 = ESTABLISHED, 7 = CLOSE (e.g. after a reset), 8 = CLOSE_WAIT.
+    pub(crate) state: u8,
+    /// `tcpi_options`: bit 0 = timestamps negotiated (12 option bytes in every segment).
+    pub(crate) options: u8,
+    /// `tcpi_rto`, microseconds.
+    pub(crate) rto_us: u32,
+    /// `tcpi_snd_mss`: payload bytes per segment, after TCP options.
+    pub(crate) snd_mss: u32,
+    /// `tcpi_unacked`: segments sent and not yet acknowledged.
+    pub(crate) unacked: u32,
+    /// `tcpi_pmtu`: the path MTU the connection uses (lowered by ICMP frag-needed).
+    pub(crate) pmtu: u32,
+    /// `tcpi_rtt`: smoothed round-trip time, microseconds.
+    pub(crate) rtt_us: u32,
+    /// `tcpi_total_retrans`.
+    pub(crate) total_retrans: u32,
+    /// `tcpi_bytes_acked` (Linux 4.1+): bytes acknowledged by the peer, the SYN counting as one.
+    pub(crate) bytes_acked: Option<u64>,
+}
+
+/// `tcpi_options` bit for negotiated timestamps.
+pub(crate) const TCPI_OPT_TIMESTAMPS: u8 = 1;
+
+/// Reads `TCP_INFO` into a byte buffer and decodes it with [`parse_tcp_info`].
+pub(crate) fn tcp_info(sock: &Socket) -> io::Result<TcpInfo> {
+    let mut buf = [0u8; 256];
+    let mut len = libc::socklen_t::try_from(buf.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "buffer size"))?;
+    // SAFETY: the descriptor is open for as long as `sock` is borrowed; `optval` points to a
+    // live, writable stack buffer of exactly `len` bytes; the kernel writes at most `len` bytes
+    // and stores the length it wrote in `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            buf.as_mut_ptr().cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let used = usize::try_from(len).unwrap_or(0).min(buf.len());
+    parse_tcp_info(&buf[..used])
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "TCP_INFO too short"))
+}
+
+/// Decodes the bytes the kernel wrote for `TCP_INFO`, trusting only the length it reported.
+/// Offsets follow linux/tcp.h, which only ever appends fields. `None` when even the original
+/// fields are missing.
+pub(crate) fn parse_tcp_info(buf: &[u8]) -> Option<TcpInfo> {
+    Some(TcpInfo {
+        state: *buf.first()?,
+        options: *buf.get(5)?,
+        rto_us: ne_u32(buf, 8)?,
+        snd_mss: ne_u32(buf, 16)?,
+        unacked: ne_u32(buf, 24)?,
+        pmtu: ne_u32(buf, 60)?,
+        rtt_us: ne_u32(buf, 68)?,
+        total_retrans: ne_u32(buf, 100)?,
+        bytes_acked: ne_u64(buf, 120),
+    })
+}
+
+fn get_int_option(sock: &Socket, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "option size"))?;
+    // SAFETY: the descriptor is open for as long as `sock` is borrowed; `optval` points to a
+    // live `c_int` on our stack and `optlen` to its size; getsockopt writes at most that much.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            std::ptr::from_mut(&mut value).cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(value)
+    }
 }
 
 fn set_int_option(
@@ -272,6 +399,11 @@ fn ne_u32(buf: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(bytes))
 }
 
+fn ne_u64(buf: &[u8], at: usize) -> Option<u64> {
+    let bytes: [u8; 8] = buf.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_ne_bytes(bytes))
+}
+
 fn ne_i32(buf: &[u8], at: usize) -> Option<i32> {
     let bytes: [u8; 4] = buf.get(at..at.checked_add(4)?)?.try_into().ok()?;
     Some(i32::from_ne_bytes(bytes))
@@ -349,36 +481,28 @@ mod tests {
         assert_eq!(read_icmp_error(&sock).unwrap(), None);
     }
 
-    fn get_int_option(sock: &Socket, level: libc::c_int, name: libc::c_int) -> libc::c_int {
-        let mut value: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: open descriptor; `value` and `len` are live stack variables of the sizes given.
-        let rc = unsafe {
-            libc::getsockopt(
-                sock.as_raw_fd(),
-                level,
-                name,
-                std::ptr::from_mut(&mut value).cast::<libc::c_void>(),
-                &mut len,
-            )
-        };
-        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
-        value
-    }
-
     #[test]
     fn recverr_is_set_on_tcp_v4_and_both_levels_on_v6() {
         let v4 = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
         enable_recverr(&v4, false).unwrap();
-        assert_eq!(get_int_option(&v4, libc::SOL_IP, libc::IP_RECVERR), 1);
+        assert_eq!(
+            get_int_option(&v4, libc::SOL_IP, libc::IP_RECVERR).unwrap(),
+            1
+        );
 
         let Ok(v6) = Socket::new(Domain::IPV6, Type::STREAM, None) else {
             eprintln!("skipped: no IPv6");
             return;
         };
         enable_recverr(&v6, true).unwrap();
-        assert_eq!(get_int_option(&v6, libc::SOL_IPV6, libc::IPV6_RECVERR), 1);
-        assert_eq!(get_int_option(&v6, libc::SOL_IP, libc::IP_RECVERR), 1);
+        assert_eq!(
+            get_int_option(&v6, libc::SOL_IPV6, libc::IPV6_RECVERR).unwrap(),
+            1
+        );
+        assert_eq!(
+            get_int_option(&v6, libc::SOL_IP, libc::IP_RECVERR).unwrap(),
+            1
+        );
     }
 
     #[test]
@@ -502,12 +626,90 @@ mod tests {
         }
     }
 
+    #[test]
+    fn path_mtu_of_a_connected_loopback_socket_is_the_loopback_mtu() {
+        let sock = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+        let target: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        sock.connect(&target.into()).unwrap();
+        let mtu = path_mtu(&sock, false).unwrap();
+        let lo: u32 = std::fs::read_to_string("/sys/class/net/lo/mtu")
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(mtu);
+        // IPv4 caps a route's MTU at 65535 (IP_MAX_MTU), below loopback's 65536.
+        assert_eq!(mtu, lo.min(65535));
+        // An unconnected socket has no route, hence no path MTU.
+        let unconnected = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+        assert!(path_mtu(&unconnected, false).is_err());
+    }
+
+    #[test]
+    fn pmtudisc_probe_is_set_on_v4_and_v6() {
+        let v4 = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+        set_pmtudisc_probe(&v4, false).unwrap();
+        assert_eq!(
+            get_int_option(&v4, libc::SOL_IP, libc::IP_MTU_DISCOVER).unwrap(),
+            libc::IP_PMTUDISC_PROBE
+        );
+        let Ok(v6) = Socket::new(Domain::IPV6, Type::DGRAM, None) else {
+            eprintln!("skipped: no IPv6");
+            return;
+        };
+        set_pmtudisc_probe(&v6, true).unwrap();
+        assert_eq!(
+            get_int_option(&v6, libc::SOL_IPV6, libc::IPV6_MTU_DISCOVER).unwrap(),
+            libc::IPV6_PMTUDISC_PROBE
+        );
+    }
+
+    #[test]
+    fn tcp_info_of_a_loopback_connection_counts_the_acked_bytes() {
+        use std::io::Read;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listener.local_addr().unwrap();
+        let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        sock.connect(&target.into()).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let info = tcp_info(&sock).unwrap();
+        assert_eq!(info.state, 1, "ESTABLISHED");
+        assert!(info.snd_mss > 0 && info.pmtu >= 1280, "{info:?}");
+        assert_eq!(info.bytes_acked, Some(1), "the SYN counts as one byte");
+        sock.send(b"hello").unwrap();
+        let mut buf = [0u8; 5];
+        peer.read_exact(&mut buf).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut info = tcp_info(&sock).unwrap();
+        while info.bytes_acked != Some(6) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            info = tcp_info(&sock).unwrap();
+        }
+        assert_eq!(info.bytes_acked, Some(6));
+        assert_eq!(info.unacked, 0);
+    }
+
+    #[test]
+    fn short_tcp_info_keeps_the_old_fields_and_drops_the_new() {
+        let mut buf = vec![0u8; 104];
+        buf[0] = 1;
+        buf[5] = TCPI_OPT_TIMESTAMPS;
+        buf[16..20].copy_from_slice(&1448u32.to_ne_bytes());
+        buf[60..64].copy_from_slice(&1500u32.to_ne_bytes());
+        let info = parse_tcp_info(&buf).unwrap();
+        assert_eq!((info.state, info.snd_mss, info.pmtu), (1, 1448, 1500));
+        assert_eq!(info.bytes_acked, None);
+        buf.resize(128, 0);
+        buf[120..128].copy_from_slice(&7u64.to_ne_bytes());
+        assert_eq!(parse_tcp_info(&buf).unwrap().bytes_acked, Some(7));
+        assert_eq!(parse_tcp_info(&buf[..103]), None);
+    }
+
     proptest! {
         #[test]
         fn control_parsing_never_panics(buf in proptest::collection::vec(any::<u8>(), 0..600)) {
             let _ = decode_control(&buf);
             let _ = parse_extended_err(&buf);
             prop_assert!(parse_control(&buf).len() <= MAX_CMSGS);
+            let _ = parse_tcp_info(&buf);
         }
     }
 }
