@@ -361,7 +361,7 @@ fn run_layers(
     if let Some(f) = st.absorb(tcp::classify(&attempts, &routes, &facts, &host)) {
         return Some(f);
     }
-    let Some(address) = attempts
+    let address = attempts
         .iter()
         .find(|a| {
             matches!(
@@ -372,10 +372,7 @@ fn run_layers(
                 }
             )
         })
-        .map(|a| a.address)
-    else {
-        return None;
-    };
+        .map(|a| a.address)?;
     if target.scheme == Scheme::Tcp {
         if opts.probe_mtu {
             return st.absorb(mtu::classify(&prober.mtu(address, true)));

@@ -3,14 +3,20 @@
 //! It owns the walk's clock. The whole check gets one deadline (`--timeout`); each layer's
 //! probes get a slice of what remains, so a dead nameserver cannot eat the time the TCP probe
 //! needs, and the check as a whole never runs past its deadline.
+//!
+//! Above the transport it keeps one session, like curl: the proxy connection (or CONNECT
+//! tunnel), the TLS stream on top of it, and the HTTP request over that, with curl-style phase
+//! timings measured from the session's start.
 
-use crate::{dns, files, listeners, route, tcp, udp};
+use crate::http::IoTimeout;
+use crate::{dns, files, http, listeners, mtu, proxy, route, tcp, tls, udp};
 use netdiag_core::observe::{
-    ConnectObservation, DnsExchange, DnsQuestion, HostFacts, ResolverFiles, RouteObservation,
-    UdpObservation,
+    ConnectObservation, DnsExchange, DnsQuestion, HostFacts, HttpObservation, HttpOutcome,
+    HttpTimings, MtuObservation, ProxyObservation, ProxySetting, ResolverFiles, RouteObservation,
+    TlsObservation, UdpObservation,
 };
-use netdiag_core::walk::Prober;
-use std::net::{IpAddr, SocketAddr};
+use netdiag_core::walk::{HttpRequest, Prober};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// Where the resolver configuration is read from.
@@ -43,6 +49,38 @@ pub struct Budgets {
     pub connect: Duration,
     /// Longest wait for a UDP reply.
     pub udp: Duration,
+    /// Longest active path-MTU probe.
+    pub mtu: Duration,
+}
+
+/// The stream the session layers share.
+enum SessionStream {
+    None,
+    /// A TCP connection: to the server, to a forward proxy, or a CONNECT tunnel.
+    Plain(TcpStream),
+    /// TLS on top of one of those.
+    Tls(Box<tls::TlsStream>),
+}
+
+impl std::fmt::Debug for SessionStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SessionStream::None => "None",
+            SessionStream::Plain(_) => "Plain",
+            SessionStream::Tls(_) => "Tls",
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Session {
+    started: Option<Instant>,
+    stream: SessionStream,
+    /// A second handle on the TCP socket, for the passive path-MTU reading.
+    socket: Option<TcpStream>,
+    timings: HttpTimings,
+    /// The proxy in use and whether it is a CONNECT tunnel (else a forward proxy).
+    proxy: Option<(ProxySetting, bool)>,
 }
 
 /// The prober used by `netdiag check`.
@@ -53,6 +91,11 @@ pub struct SystemProber {
     budgets: Budgets,
     /// Overrides resolver files entirely (used by `netdiag demo`).
     pub files_override: Option<ResolverFiles>,
+    /// `--cacert` text: extra trusted roots for the tls layer.
+    pub extra_roots_pem: Option<String>,
+    /// Credentials of the proxy URL, sent as `Proxy-Authorization`; never reported.
+    pub proxy_credentials: Option<(String, String)>,
+    session: Session,
 }
 
 impl SystemProber {
@@ -65,12 +108,22 @@ impl SystemProber {
             dns_query: (timeout.mul_f64(0.4)).min(Duration::from_secs(5)),
             connect: timeout,
             udp: timeout.mul_f64(0.5).min(Duration::from_secs(3)),
+            mtu: timeout.mul_f64(0.4).min(Duration::from_secs(4)),
         };
         SystemProber {
             paths,
             deadline,
             budgets,
             files_override: None,
+            extra_roots_pem: None,
+            proxy_credentials: None,
+            session: Session {
+                started: None,
+                stream: SessionStream::None,
+                socket: None,
+                timings: HttpTimings::default(),
+                proxy: None,
+            },
         }
     }
 
@@ -79,6 +132,34 @@ impl SystemProber {
         let reserve = Duration::from_millis(50);
         let hard = self.deadline.checked_sub(reserve).unwrap_or(self.deadline);
         (Instant::now() + cap).min(hard)
+    }
+
+    fn session_start(&mut self) -> Instant {
+        *self.session.started.get_or_insert_with(Instant::now)
+    }
+
+    fn credentials(&self) -> Option<(&str, &str)> {
+        self.proxy_credentials
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), p.as_str()))
+    }
+
+    /// A new TCP connection to `address` for the session, timed as `connect`.
+    fn open(&mut self, address: SocketAddr) -> std::io::Result<TcpStream> {
+        let started = self.session_start();
+        let left = self
+            .until(self.budgets.connect)
+            .saturating_duration_since(Instant::now());
+        let stream = TcpStream::connect_timeout(&address, left.max(Duration::from_millis(1)))?;
+        self.session.timings.connect = Some(started.elapsed());
+        Ok(stream)
+    }
+}
+
+impl IoTimeout for tls::TlsStream {
+    fn set_io_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+        self.sock.set_read_timeout(Some(timeout))?;
+        self.sock.set_write_timeout(Some(timeout))
     }
 }
 
@@ -122,4 +203,145 @@ impl Prober for SystemProber {
             },
         }
     }
+
+    fn proxy(
+        &mut self,
+        setting: &ProxySetting,
+        host: &str,
+        port: u16,
+        tunnel: bool,
+    ) -> ProxyObservation {
+        let started = self.session_start();
+        let deadline = self.until(self.budgets.connect);
+        let (observation, stream) = if tunnel {
+            proxy::connect_via(setting, self.credentials(), host, port, deadline)
+        } else {
+            let resolved = proxy::resolve_proxy(&setting.host, setting.port, deadline);
+            proxy::connect_proxy(setting, resolved, deadline)
+        };
+        if let Some(s) = stream {
+            self.session.timings.connect = Some(started.elapsed());
+            self.session.socket = s.try_clone().ok();
+            self.session.stream = SessionStream::Plain(s);
+            self.session.proxy = Some((setting.clone(), tunnel));
+        }
+        observation
+    }
+
+    fn tls(&mut self, address: SocketAddr, sni: Option<&str>) -> TlsObservation {
+        let started = self.session_start();
+        let deadline = self.until(self.budgets.connect);
+        let stream = match std::mem::replace(&mut self.session.stream, SessionStream::None) {
+            SessionStream::Plain(s) => Ok(s),
+            _ => self.open(address),
+        };
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                return TlsObservation {
+                    address,
+                    sni: sni.map(String::from),
+                    outcome: netdiag_core::observe::TlsOutcome::Closed {
+                        detail: format!("cannot connect for the handshake: {e}"),
+                    },
+                    elapsed: started.elapsed(),
+                }
+            }
+        };
+        if self.session.socket.is_none() {
+            self.session.socket = stream.try_clone().ok();
+        }
+        let cfg = tls::TlsConfig {
+            sni: sni.map(String::from),
+            extra_roots_pem: self.extra_roots_pem.clone(),
+            alpn: vec![b"http/1.1".to_vec()],
+        };
+        // A fresh connection to the same place, for the legacy-version probe.
+        let proxy = self.session.proxy.clone();
+        let credentials = self.proxy_credentials.clone();
+        let reconnect = move || -> std::io::Result<TcpStream> {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            match &proxy {
+                Some((setting, true)) => {
+                    let creds = credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+                    let host = cfg_host(sni, address);
+                    proxy::connect_via(setting, creds, &host, address.port(), deadline)
+                        .1
+                        .ok_or_else(|| {
+                            std::io::Error::other("the proxy did not open a second tunnel")
+                        })
+                }
+                _ => TcpStream::connect_timeout(&address, left),
+            }
+        };
+        let (observation, established) =
+            tls::handshake(stream, address, &cfg, deadline, &reconnect);
+        if let Some(s) = established {
+            self.session.timings.tls = Some(started.elapsed());
+            self.session.stream = SessionStream::Tls(Box::new(s));
+        }
+        observation
+    }
+
+    fn http(&mut self, address: SocketAddr, request: &HttpRequest) -> HttpObservation {
+        let started = self.session_start();
+        let deadline = self.until(self.deadline.saturating_duration_since(Instant::now()));
+        let forward_proxy = matches!(self.session.proxy, Some((_, false)));
+        let credentials = if forward_proxy {
+            self.proxy_credentials.clone()
+        } else {
+            None
+        };
+        let req = http::HttpRequest {
+            url: &request.url,
+            address,
+            host_header: &request.host_header,
+            target: &request.target,
+            proxy_credentials: credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
+        };
+        let timings = self.session.timings.clone();
+        match std::mem::replace(&mut self.session.stream, SessionStream::None) {
+            SessionStream::Tls(mut s) => http::request(&mut *s, &req, started, timings, deadline),
+            SessionStream::Plain(mut s) => http::request(&mut s, &req, started, timings, deadline),
+            SessionStream::None => match self.open(address) {
+                Ok(mut s) => {
+                    self.session.socket = s.try_clone().ok();
+                    let timings = self.session.timings.clone();
+                    http::request(&mut s, &req, started, timings, deadline)
+                }
+                Err(e) => HttpObservation {
+                    url: request.url.clone(),
+                    address,
+                    outcome: HttpOutcome::Error {
+                        detail: format!("cannot connect for the request: {e}"),
+                    },
+                    timings,
+                },
+            },
+        }
+    }
+
+    fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {
+        if active {
+            return mtu::probe(address, self.until(self.budgets.mtu));
+        }
+        match &self.session.socket {
+            Some(s) => mtu::passive(s),
+            None => MtuObservation {
+                address,
+                method: "kernel path MTU of the session".into(),
+                interface_mtu: None,
+                kernel_path_mtu: None,
+                probes: Vec::new(),
+                unavailable: Some("no open connection to read it from".into()),
+            },
+        }
+    }
+}
+
+fn cfg_host(sni: Option<&str>, address: SocketAddr) -> String {
+    sni.map(String::from)
+        .unwrap_or_else(|| address.ip().to_string())
 }

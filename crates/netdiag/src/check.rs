@@ -28,6 +28,16 @@ pub struct CheckConfig {
     pub paths: ConfigPaths,
     /// -4 / -6.
     pub family: Option<Family>,
+    /// `--cacert` PEM text.
+    pub cacert_pem: Option<String>,
+    /// `--sni`.
+    pub sni: Option<String>,
+    /// The proxy that applies (from the environment or `--proxy`), with its credentials.
+    pub proxy: Option<netdiag_core::proxyenv::Proxy>,
+    /// `--slow`.
+    pub slow: Duration,
+    /// `--mtu`.
+    pub probe_mtu: bool,
 }
 
 /// Maps the CLI format onto the renderer's.
@@ -72,6 +82,7 @@ pub fn resolve(args: &CheckArgs) -> Result<CheckConfig, InputError> {
         hosts: named_file("--hosts-file", &args.hosts_file, &defaults.hosts)?,
         nsswitch: named_file("--nsswitch-conf", &args.nsswitch_conf, &defaults.nsswitch)?,
     };
+    let mut cacert_pem = None;
     if let Some(ca) = &args.cacert {
         let text = read_config(ca).map_err(|e| InputError(format!("--cacert {e}")))?;
         if !text.contains("-----BEGIN CERTIFICATE-----") {
@@ -79,6 +90,7 @@ pub fn resolve(args: &CheckArgs) -> Result<CheckConfig, InputError> {
                 "--cacert {ca}: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file"
             )));
         }
+        cacert_pem = Some(text);
     }
     if let Some(sni) = &args.sni {
         netdiag_core::target::validate_name(&sni.to_ascii_lowercase())
@@ -97,12 +109,35 @@ pub fn resolve(args: &CheckArgs) -> Result<CheckConfig, InputError> {
             )));
         }
     }
+    let slow = match &args.slow {
+        Some(text) => parse_duration(text).map_err(|e| InputError(format!("--slow: {e}")))?,
+        None => netdiag_core::diagnose::http::DEFAULT_SLOW,
+    };
+    let env: Vec<(String, String)> = netdiag_probe::files::PROXY_VARIABLES
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    let port = target.port.unwrap_or(0);
+    let proxy = netdiag_core::proxyenv::select(
+        target.scheme.name(),
+        &target.host_text(),
+        port,
+        &env,
+        args.proxy.as_deref(),
+        args.no_proxy,
+    )
+    .map_err(|e| InputError(e.to_string()))?;
     Ok(CheckConfig {
         target,
         format: format_of(args.format),
         timeout,
         paths,
         family,
+        cacert_pem,
+        sni: args.sni.clone(),
+        proxy,
+        slow,
+        probe_mtu: args.mtu,
     })
 }
 
@@ -121,27 +156,43 @@ pub fn printable(s: &str) -> String {
 }
 
 /// Runs the walk with any prober and fills in the clock fields.
-pub fn run_with(target: &Target, family: Option<Family>, prober: &mut dyn Prober) -> Report {
+pub fn run_with(target: &Target, options: WalkOptions, prober: &mut dyn Prober) -> Report {
     let started = Instant::now();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let mut report = walk(
-        target,
-        &WalkOptions {
-            family,
-            started_at: rfc3339_utc(now),
-        },
-        prober,
-    );
+    let options = WalkOptions {
+        started_at: rfc3339_utc(now),
+        now_unix: i64::try_from(now).unwrap_or(i64::MAX),
+        ..options
+    };
+    let mut report = walk(target, &options, prober);
     report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     report
 }
 
 /// `netdiag check`: returns the rendered report and the exit status.
 pub fn run(config: &CheckConfig) -> (String, i32) {
+    if config.target.scheme == netdiag_core::target::Scheme::Https {
+        // Reading the system trust store takes milliseconds; do it while DNS and TCP run.
+        netdiag_probe::tls::preload_trust_store();
+    }
     let mut prober = SystemProber::new(config.paths.clone(), config.timeout);
-    let report = run_with(&config.target, config.family, &mut prober);
+    prober.extra_roots_pem = config.cacert_pem.clone();
+    prober.proxy_credentials = config
+        .proxy
+        .as_ref()
+        .and_then(|p| p.credentials.as_ref())
+        .map(|c| (c.user.clone(), c.password.clone()));
+    let options = WalkOptions {
+        family: config.family,
+        proxy: config.proxy.as_ref().map(|p| p.setting.clone()),
+        sni: config.sni.clone(),
+        slow: Some(config.slow),
+        probe_mtu: config.probe_mtu,
+        ..WalkOptions::default()
+    };
+    let report = run_with(&config.target, options, &mut prober);
     (render(&report, config.format), report.exit_code())
 }

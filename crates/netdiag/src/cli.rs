@@ -18,7 +18,7 @@ const EXIT_CODES: &str = "Exit status: 0 healthy (warnings allowed), 1 a layer f
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Walk resolver -> dns -> route -> tcp/udp for TARGET and stop at the first failing layer.
+    /// Walk resolver -> dns -> route -> proxy -> tcp/udp -> mtu -> tls -> http for TARGET and stop at the first failing layer.
     Check(CheckArgs),
     /// Print the cause catalogue: every cause code with its layer and meaning.
     Causes(CausesArgs),
@@ -64,6 +64,15 @@ pub struct CheckArgs {
     /// Ignore proxy environment variables.
     #[arg(long)]
     pub no_proxy: bool,
+    /// Use this HTTP proxy for http(s) targets (overrides https_proxy/http_proxy/all_proxy).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// First-byte time above which HTTP is reported as slow (default 2s).
+    #[arg(long, value_name = "DURATION")]
+    pub slow: Option<String>,
+    /// Probe the path MTU actively even when nothing stalled (sends a few full-size segments).
+    #[arg(long)]
+    pub mtu: bool,
     /// IPv4 only.
     #[arg(short = '4', conflicts_with = "ipv6")]
     pub ipv4: bool,

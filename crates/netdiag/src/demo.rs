@@ -16,10 +16,13 @@ use netdiag_core::observe::{
     ConfigFile, ConnectObservation, DnsExchange, DnsQuestion, HostFacts, ResolverFiles,
     RouteObservation, UdpObservation,
 };
+use netdiag_core::observe::{
+    HttpObservation, MtuObservation, ProxyObservation, ProxySetting, TlsObservation,
+};
 use netdiag_core::render::{render, Format};
 use netdiag_core::report::Report;
 use netdiag_core::target::parse_target;
-use netdiag_core::walk::Prober;
+use netdiag_core::walk::{HttpRequest, Prober, WalkOptions};
 use netdiag_core::Cause;
 use netdiag_probe::{ConfigPaths, SystemProber};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -76,6 +79,24 @@ impl Prober for DemoProber {
     }
     fn host_facts(&mut self, port: u16) -> HostFacts {
         self.inner.host_facts(port)
+    }
+    fn proxy(
+        &mut self,
+        setting: &ProxySetting,
+        host: &str,
+        port: u16,
+        tunnel: bool,
+    ) -> ProxyObservation {
+        self.inner.proxy(setting, host, port, tunnel)
+    }
+    fn tls(&mut self, address: SocketAddr, sni: Option<&str>) -> TlsObservation {
+        self.inner.tls(address, sni)
+    }
+    fn http(&mut self, address: SocketAddr, request: &HttpRequest) -> HttpObservation {
+        self.inner.http(address, request)
+    }
+    fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {
+        self.inner.mtu(address, active)
     }
 }
 
@@ -360,7 +381,7 @@ pub fn run(format: Format) -> (String, i32) {
                 (IpAddr::V4(DEAD_DNS), fx.dead_dns_port),
             ],
         };
-        let report = run_with(&target, None, &mut prober);
+        let report = run_with(&target, WalkOptions::default(), &mut prober);
         let ok = report.verdict.cause == sc.expect;
         if !ok {
             mismatches.push(format!(

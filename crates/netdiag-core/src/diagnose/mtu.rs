@@ -40,6 +40,9 @@ pub fn classify(obs: &MtuObservation) -> LayerFindings {
         ));
         return f;
     }
+    if obs.probes.is_empty() {
+        return passive(obs, test);
+    }
     let mut ev: Vec<String> = obs
         .probes
         .iter()
@@ -136,6 +139,42 @@ pub fn classify(obs: &MtuObservation) -> LayerFindings {
             );
         }
     }
+    f
+}
+
+/// No probe was sent: report what the kernel learned on the live connection. A path MTU below
+/// the interface's means routers said so (ICMP frag-needed reached us): healthy, noted.
+fn passive(obs: &MtuObservation, test: String) -> LayerFindings {
+    let mut f = LayerFindings::default();
+    let mut ev = vec![obs.method.clone()];
+    if let Some(m) = obs.interface_mtu {
+        ev.push(format!("interface MTU {m}"));
+    }
+    let (result, verdict) = match (obs.kernel_path_mtu, obs.interface_mtu) {
+        // IP_MTU is capped at 65535 while loopback's MTU is 65536: not a reduction.
+        (Some(path), Some(iface)) if path < iface.min(65535) => {
+            f.warnings.push(Warning {
+                cause: Cause::MtuPathReduced,
+                message: format!("path MTU to {} is {path} < interface MTU {iface} ({}); the kernel learned it from ICMP and adapts", obs.address, likely_encapsulation(path)),
+            });
+            (
+                format!(
+                    "path MTU {path} (interface {iface}): reduced on the path, learned from ICMP"
+                ),
+                RowVerdict::Warn,
+            )
+        }
+        (Some(path), _) => (
+            format!("path MTU {path}: full-size packets crossed the session"),
+            RowVerdict::Pass,
+        ),
+        (None, _) => (
+            "path MTU not known for this session".to_string(),
+            RowVerdict::Pass,
+        ),
+    };
+    f.rows
+        .push(Row::new(Layer::Mtu, test, result, verdict, Cause::Ok).with_evidence(ev));
     f
 }
 

@@ -166,7 +166,7 @@ pub fn classify(obs: &ProxyObservation, target: &str, host: &str) -> LayerFindin
             } else if !ok {
                 let why = match code {
                     403 => "the proxy's policy forbids this destination or port",
-                    502 | 503 | 504 => "the proxy could not reach the target itself",
+                    502..=504 => "the proxy could not reach the target itself",
                     _ => "the proxy refused the tunnel",
                 };
                 fail(

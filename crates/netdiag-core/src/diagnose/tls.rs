@@ -142,6 +142,11 @@ pub fn classify(obs: &TlsObservation, now_unix: i64, name: &str, port: u16) -> L
                     format!("The certificate is not valid for {name}: it lists {sans}."),
                     format!("{leaf_text} covers only: {sans}. The name asked ({name}) is not among them."),
                 ),
+                CertProblem::Other(text) if leaf.is_some_and(|l| l.self_signed) && text.contains("CaUsedAsEndEntity") => (
+                    Cause::TlsSelfSigned,
+                    format!("{addr} presents a self-signed CA certificate as its server certificate."),
+                    format!("{leaf_text} signs itself and is marked CA:TRUE, so verifiers refuse it as a server certificate even when trusted (CaUsedAsEndEntity): issue a leaf certificate from a CA instead."),
+                ),
                 CertProblem::UnknownIssuer if s.chain.len() == 1 && leaf.is_some_and(|l| l.self_signed) => (
                     Cause::TlsSelfSigned,
                     format!("{addr} presents a self-signed certificate."),
@@ -162,7 +167,10 @@ pub fn classify(obs: &TlsObservation, now_unix: i64, name: &str, port: u16) -> L
                     format!("The certificate of {name} is issued by a CA this host does not trust."),
                     format!("{leaf_text}: no path to a root in the trust store ({}).", s.trust_store),
                 ),
-                CertProblem::Other(text) => (Cause::TlsHandshakeFailure, format!("The certificate of {name} is rejected: {text}."), format!("The verifier rejected {leaf_text}: {text}.")),
+                CertProblem::Other(text) => {
+                    let text = text.trim_start_matches("Other(OtherError(").trim_end_matches("))");
+                    (Cause::TlsHandshakeFailure, format!("The certificate of {name} is rejected: {text}."), format!("The verifier rejected {leaf_text}: {text}."))
+                }
             };
             let c = FixContext { sans: Some(sans), ..ctx };
             fail(&mut f, format!("{} handshake done; certificate rejected: {}", s.version, cause.code()), ev, cause, summary, root, c);
