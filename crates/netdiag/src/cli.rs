@@ -19,7 +19,7 @@ const EXIT_CODES: &str = "Exit status: 0 healthy (warnings allowed), 1 a layer f
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Walk resolver -> dns -> route -> proxy -> tcp/udp -> mtu -> tls -> http for TARGET and stop at the first failing layer.
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Print the cause catalogue: every cause code with its layer and meaning.
     Causes(CausesArgs),
     /// Start throwaway faults on loopback (no root, no network) and show how netdiag reports them.
