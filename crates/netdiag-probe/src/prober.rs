@@ -81,6 +81,8 @@ struct Session {
     timings: HttpTimings,
     /// The proxy in use and whether it is a CONNECT tunnel (else a forward proxy).
     proxy: Option<(ProxySetting, bool)>,
+    /// Connections the tcp layer completed, reused by the session like curl reuses its one.
+    spare: Vec<(SocketAddr, TcpStream, Duration)>,
 }
 
 /// The prober used by `netdiag check`.
@@ -123,6 +125,7 @@ impl SystemProber {
                 socket: None,
                 timings: HttpTimings::default(),
                 proxy: None,
+                spare: Vec::new(),
             },
         }
     }
@@ -144,8 +147,20 @@ impl SystemProber {
             .map(|(u, p)| (u.as_str(), p.as_str()))
     }
 
-    /// A new TCP connection to `address` for the session, timed as `connect`.
+    /// The session's TCP connection to `address`: the one the tcp layer completed, or a new
+    /// one, timed as `connect`.
     fn open(&mut self, address: SocketAddr) -> std::io::Result<TcpStream> {
+        if let Some(i) = self
+            .session
+            .spare
+            .iter()
+            .position(|(a, _, _)| *a == address)
+        {
+            let (_, stream, took) = self.session.spare.swap_remove(i);
+            self.session.spare.clear();
+            self.session.timings.connect = Some(took);
+            return Ok(stream);
+        }
         let started = self.session_start();
         let left = self
             .until(self.budgets.connect)
@@ -184,7 +199,18 @@ impl Prober for SystemProber {
     }
 
     fn connect(&mut self, addresses: &[SocketAddr]) -> Vec<ConnectObservation> {
-        tcp::connect_all(addresses, self.until(self.budgets.connect))
+        self.session_start();
+        let results = tcp::connect_all_keeping(addresses, self.until(self.budgets.connect));
+        let mut observations = Vec::with_capacity(results.len());
+        for (observation, stream) in results {
+            if let Some(s) = stream {
+                self.session
+                    .spare
+                    .push((observation.address, s, observation.elapsed));
+            }
+            observations.push(observation);
+        }
+        observations
     }
 
     fn udp(&mut self, addresses: &[SocketAddr]) -> Vec<UdpObservation> {
@@ -251,6 +277,9 @@ impl Prober for SystemProber {
         if self.session.socket.is_none() {
             self.session.socket = stream.try_clone().ok();
         }
+        // Like curl: no Nagle delay on the session (a request written in pieces would otherwise
+        // wait for the server's delayed ACK, ~40 ms).
+        let _ = stream.set_nodelay(true);
         let cfg = tls::TlsConfig {
             sni: sni.map(String::from),
             extra_roots_pem: self.extra_roots_pem.clone(),
@@ -304,9 +333,13 @@ impl Prober for SystemProber {
         let timings = self.session.timings.clone();
         match std::mem::replace(&mut self.session.stream, SessionStream::None) {
             SessionStream::Tls(mut s) => http::request(&mut *s, &req, started, timings, deadline),
-            SessionStream::Plain(mut s) => http::request(&mut s, &req, started, timings, deadline),
+            SessionStream::Plain(mut s) => {
+                let _ = s.set_nodelay(true);
+                http::request(&mut s, &req, started, timings, deadline)
+            }
             SessionStream::None => match self.open(address) {
                 Ok(mut s) => {
+                    let _ = s.set_nodelay(true);
                     self.session.socket = s.try_clone().ok();
                     let timings = self.session.timings.clone();
                     http::request(&mut s, &req, started, timings, deadline)

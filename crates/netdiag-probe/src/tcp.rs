@@ -35,6 +35,19 @@ use crate::{errno_message, sys};
 /// - `Error`: any other errno, typically from the local stack (no route, prohibit route,
 ///   no socket could be created).
 pub fn connect_all(addrs: &[SocketAddr], deadline: Instant) -> Vec<ConnectObservation> {
+    connect_all_keeping(addrs, deadline)
+        .into_iter()
+        .map(|(observation, _)| observation)
+        .collect()
+}
+
+/// Like [`connect_all`], and hands back every connection that completed cleanly (blocking mode,
+/// no timeouts set), so the layers above can use the very connection the tcp layer tested,
+/// as curl would, instead of opening a second one.
+pub fn connect_all_keeping(
+    addrs: &[SocketAddr],
+    deadline: Instant,
+) -> Vec<(ConnectObservation, Option<std::net::TcpStream>)> {
     let mut attempts: Vec<Attempt> = addrs
         .iter()
         .map(|&address| Attempt::start(address))
@@ -47,11 +60,16 @@ pub fn connect_all(addrs: &[SocketAddr], deadline: Instant) -> Vec<ConnectObserv
                 State::Done { outcome, elapsed } => (outcome, elapsed),
                 State::Pending(sock) => (timed_out(&sock), attempt.started.elapsed()),
             };
-            ConnectObservation {
+            let kept = attempt
+                .kept
+                .filter(|sock| sock.set_nonblocking(false).is_ok())
+                .map(std::net::TcpStream::from);
+            let observation = ConnectObservation {
                 address: attempt.address,
                 outcome,
                 elapsed,
-            }
+            };
+            (observation, kept)
         })
         .collect()
 }
@@ -60,6 +78,8 @@ struct Attempt {
     address: SocketAddr,
     started: Instant,
     state: State,
+    /// The socket of a clean, completed handshake, kept for the caller.
+    kept: Option<Socket>,
 }
 
 enum State {
@@ -75,13 +95,20 @@ enum State {
 impl Attempt {
     fn start(address: SocketAddr) -> Attempt {
         let started = Instant::now();
+        let mut kept = None;
         let state = match open(address) {
             Err(e) => State::Done {
                 outcome: io_error(&e),
                 elapsed: started.elapsed(),
             },
             Ok(sock) => match sock.connect(&address.into()) {
-                Ok(()) => finished(connected(&sock, started.elapsed()), started),
+                Ok(()) => {
+                    let outcome = connected(&sock, started.elapsed());
+                    if is_clean(&outcome) {
+                        kept = Some(sock);
+                    }
+                    finished(outcome, started)
+                }
                 Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => State::Pending(sock),
                 Err(e) => finished(failed(&sock, &e), started),
             },
@@ -90,8 +117,19 @@ impl Attempt {
             address,
             started,
             state,
+            kept,
         }
     }
+}
+
+fn is_clean(outcome: &ConnectOutcome) -> bool {
+    matches!(
+        outcome,
+        ConnectOutcome::Connected {
+            reset_after_connect: false,
+            ..
+        }
+    )
 }
 
 fn finished(outcome: ConnectOutcome, started: Instant) -> State {
@@ -154,7 +192,13 @@ fn wait_for_all(attempts: &mut [Attempt], deadline: Instant) {
             let attempt = &mut attempts[i];
             if let State::Pending(sock) = &attempt.state {
                 if let Some(outcome) = settle(sock, attempt.started.elapsed()) {
-                    attempt.state = finished(outcome, attempt.started);
+                    let clean = is_clean(&outcome);
+                    let done = finished(outcome, attempt.started);
+                    if let State::Pending(sock) = std::mem::replace(&mut attempt.state, done) {
+                        if clean {
+                            attempt.kept = Some(sock);
+                        }
+                    }
                 }
             }
         }

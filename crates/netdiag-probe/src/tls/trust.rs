@@ -89,7 +89,23 @@ fn system_roots() -> &'static SystemRoots {
 /// Reads the system store the way rustls-native-certs does (SSL_CERT_FILE / SSL_CERT_DIR, else
 /// the distribution's bundle), naming where it looked.
 fn load_system_roots() -> SystemRoots {
-    let loaded = rustls_native_certs::load_native_certs();
+    // The bundle file alone is one read; the hashed directory beside it is hundreds of opens
+    // and usually holds the same roots. Read the directory only when the bundle gives nothing.
+    let bundle = std::env::var_os("SSL_CERT_FILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| openssl_probe::probe().cert_file)
+        .filter(|p| p.is_file());
+    let loaded = match bundle {
+        Some(file) => {
+            let from_file = rustls_native_certs::load_certs_from_paths(Some(&file), None);
+            if from_file.certs.is_empty() {
+                rustls_native_certs::load_native_certs()
+            } else {
+                from_file
+            }
+        }
+        None => rustls_native_certs::load_native_certs(),
+    };
     let place = system_store_place();
     let mut roots = RootCertStore::empty();
     let mut organizations = BTreeSet::new();
