@@ -258,6 +258,30 @@ struct Scenario {
     resolv_conf: String,
     timeout: Duration,
     expect: Cause,
+    /// `--slow` for this scenario.
+    slow: Option<Duration>,
+    /// Trust the demo CA (`--cacert`).
+    demo_ca: bool,
+}
+
+impl Scenario {
+    fn new(
+        title: &'static str,
+        target: String,
+        resolv_conf: &str,
+        timeout: Duration,
+        expect: Cause,
+    ) -> Scenario {
+        Scenario {
+            title,
+            target,
+            resolv_conf: resolv_conf.to_string(),
+            timeout,
+            expect,
+            slow: None,
+            demo_ca: false,
+        }
+    }
 }
 
 fn files(resolv_conf: &str) -> ResolverFiles {
@@ -293,69 +317,124 @@ pub fn run(format: Format) -> (String, i32) {
     let dead_first =
         format!("nameserver {DEAD_DNS}\nnameserver {DEMO_DNS}\noptions timeout:2 attempts:1\n");
     let t = Duration::from_secs(3);
+    let http = match crate::demo_servers::http() {
+        Ok(h) => h,
+        Err(e) => {
+            return (
+                format!("netdiag demo: cannot start the loopback HTTP server: {e}\n"),
+                3,
+            )
+        }
+    };
+    let (tls, demo_ca) = match crate::demo_servers::expired_tls() {
+        Ok(t) => t,
+        Err(e) => return (format!("netdiag demo: {e}\n"), 3),
+    };
+    let (hp, tp) = (http.addr.port(), tls.addr.port());
     let scenarios = vec![
+        Scenario::new(
+            "a healthy TCP service",
+            format!("tcp://ok.demo:{}", fx.healthy_port),
+            &good,
+            t,
+            Cause::Ok,
+        ),
+        Scenario::new(
+            "nothing listens on the port",
+            format!("tcp://127.0.0.1:{}", fx.closed_port),
+            &good,
+            t,
+            Cause::TcpRefused,
+        ),
+        Scenario::new(
+            "SYNs silently dropped (a full accept queue stands in for a firewall DROP)",
+            format!("127.0.0.1:{}", fx.silent_port),
+            &good,
+            Duration::from_millis(1500),
+            Cause::TcpTimeout,
+        ),
+        Scenario::new(
+            "the name does not exist",
+            format!("tcp://missing.demo:{}", fx.healthy_port),
+            &good,
+            t,
+            Cause::DnsNxdomain,
+        ),
+        Scenario::new(
+            "the nameserver cannot resolve the name",
+            "broken.demo".into(),
+            &good,
+            t,
+            Cause::DnsServfail,
+        ),
+        Scenario::new(
+            "DNSSEC validation fails (SERVFAIL, but an answer with CD set)",
+            "bogus.demo".into(),
+            &good,
+            t,
+            Cause::DnsDnssecFailure,
+        ),
+        Scenario::new(
+            "a dead first nameserver makes every lookup slow",
+            format!("tcp://ok.demo:{}", fx.healthy_port),
+            &dead_first,
+            Duration::from_secs(2),
+            Cause::DnsNameserverUnreachable,
+        ),
+        Scenario::new(
+            "nothing listens on the UDP port",
+            format!("udp://127.0.0.1:{}", fx.closed_udp_port),
+            &good,
+            t,
+            Cause::UdpPortUnreachable,
+        ),
+        Scenario::new(
+            "no nameserver configured",
+            "ok.demo".into(),
+            "search demo\n",
+            t,
+            Cause::ResolverNoNameservers,
+        ),
+        Scenario::new(
+            "a healthy web service",
+            format!("http://ok.demo:{hp}/"),
+            &good,
+            t,
+            Cause::Ok,
+        ),
+        Scenario::new(
+            "the network is fine, the service answers 503",
+            format!("http://ok.demo:{hp}/broken"),
+            &good,
+            t,
+            Cause::Http5xx,
+        ),
         Scenario {
-            title: "a healthy TCP service",
-            target: format!("tcp://ok.demo:{}", fx.healthy_port),
-            resolv_conf: good.clone(),
-            timeout: t,
-            expect: Cause::Ok,
+            slow: Some(Duration::from_millis(300)),
+            ..Scenario::new(
+                "the first byte is slow (threshold 300 ms here)",
+                format!("http://127.0.0.1:{hp}/slow"),
+                &good,
+                t,
+                Cause::HttpSlow,
+            )
         },
+        Scenario::new(
+            "https:// to a port that speaks plain HTTP",
+            format!("https://127.0.0.1:{hp}/"),
+            &good,
+            t,
+            Cause::TlsNotTls,
+        ),
         Scenario {
-            title: "nothing listens on the port",
-            target: format!("tcp://127.0.0.1:{}", fx.closed_port),
-            resolv_conf: good.clone(),
-            timeout: t,
-            expect: Cause::TcpRefused,
-        },
-        Scenario {
-            title: "SYNs silently dropped (a full accept queue stands in for a firewall DROP)",
-            target: format!("127.0.0.1:{}", fx.silent_port),
-            resolv_conf: good.clone(),
-            timeout: Duration::from_millis(1500),
-            expect: Cause::TcpTimeout,
-        },
-        Scenario {
-            title: "the name does not exist",
-            target: format!("tcp://missing.demo:{}", fx.healthy_port),
-            resolv_conf: good.clone(),
-            timeout: t,
-            expect: Cause::DnsNxdomain,
-        },
-        Scenario {
-            title: "the nameserver cannot resolve the name",
-            target: "broken.demo".into(),
-            resolv_conf: good.clone(),
-            timeout: t,
-            expect: Cause::DnsServfail,
-        },
-        Scenario {
-            title: "DNSSEC validation fails (SERVFAIL, but an answer with CD set)",
-            target: "bogus.demo".into(),
-            resolv_conf: good.clone(),
-            timeout: t,
-            expect: Cause::DnsDnssecFailure,
-        },
-        Scenario {
-            title: "a dead first nameserver makes every lookup slow",
-            target: format!("tcp://ok.demo:{}", fx.healthy_port),
-            resolv_conf: dead_first,
-            timeout: Duration::from_secs(2),
-            expect: Cause::DnsNameserverUnreachable,
-        },
-        Scenario {
-            title: "nothing listens on the UDP port",
-            target: format!("udp://127.0.0.1:{}", fx.closed_udp_port),
-            resolv_conf: good.clone(),
-            timeout: t,
-            expect: Cause::UdpPortUnreachable,
-        },
-        Scenario {
-            title: "no nameserver configured",
-            target: "ok.demo".into(),
-            resolv_conf: "search demo\n".into(),
-            timeout: t,
-            expect: Cause::ResolverNoNameservers,
+            demo_ca: true,
+            ..Scenario::new(
+                "the certificate expired (issuer trusted via --cacert)",
+                format!("https://localhost:{tp}/"),
+                &good,
+                t,
+                Cause::TlsCertExpired,
+            )
         },
     ];
 
@@ -373,15 +452,23 @@ pub fn run(format: Format) -> (String, i32) {
             mismatches.push(format!("{}: bad demo target {}", sc.title, sc.target));
             continue;
         };
+        let mut inner = SystemProber::new(ConfigPaths::default(), sc.timeout);
+        if sc.demo_ca {
+            inner.extra_roots_pem = Some(demo_ca.clone());
+        }
         let mut prober = DemoProber {
-            inner: SystemProber::new(ConfigPaths::default(), sc.timeout),
+            inner,
             files: files(&sc.resolv_conf),
             dns_ports: vec![
                 (IpAddr::V4(DEMO_DNS), fx.dns_port),
                 (IpAddr::V4(DEAD_DNS), fx.dead_dns_port),
             ],
         };
-        let report = run_with(&target, WalkOptions::default(), &mut prober);
+        let options = WalkOptions {
+            slow: sc.slow,
+            ..WalkOptions::default()
+        };
+        let report = run_with(&target, options, &mut prober);
         let ok = report.verdict.cause == sc.expect;
         if !ok {
             mismatches.push(format!(
@@ -409,6 +496,8 @@ pub fn run(format: Format) -> (String, i32) {
         reports.push(report);
     }
     drop(fx);
+    drop(http);
+    drop(tls);
     if format == Format::Json {
         out = serde_json::to_string_pretty(&reports).unwrap_or_default();
         out.push('\n');

@@ -10,6 +10,7 @@ mod causes;
 mod check;
 mod cli;
 mod demo;
+mod demo_servers;
 
 use clap::Parser;
 use std::io::Write;
