@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Time-to-verdict benchmark: netdiag against `nc -z` and `curl` on the same loopback targets.
-# Sends traffic only to loopback. Needs hyperfine, nc (netcat-openbsd), curl, python3; dnsmasq and
-# root for the name-resolution case (skipped otherwise). Prints hyperfine's markdown tables.
+# Sends traffic only to loopback. Needs hyperfine, nc (netcat-openbsd), curl, openssl, python3;
+# dnsmasq and root for the name-resolution case (skipped otherwise). Prints markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
@@ -13,46 +13,58 @@ trap cleanup EXIT
 
 printf 'nameserver 127.0.0.1\n' > "$work/resolv.conf"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 50); do nc -z 127.0.0.1 "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 # A loopback HTTP server (healthy TCP and HTTP target).
 port=$(free_port)
 python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work" >/dev/null 2>&1 &
 pids+=($!)
-for _ in $(seq 50); do nc -z 127.0.0.1 "$port" 2>/dev/null && break; sleep 0.1; done
+wait_port "$port"
 closed=$(free_port)
 
+# A loopback HTTPS server with a CA-signed leaf for localhost.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ca.key" -out "$work/ca.pem" \
+  -days 2 -subj "/CN=bench root/O=netdiag bench" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/leaf.key" -out "$work/leaf.csr" \
+  -subj "/CN=localhost" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$work/ext.cnf"
+openssl x509 -req -in "$work/leaf.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -out "$work/leaf.pem" \
+  -days 2 -extfile "$work/ext.cnf" 2>/dev/null
+tport=$(free_port)
+openssl s_server -accept "127.0.0.1:$tport" -cert "$work/leaf.pem" -key "$work/leaf.key" -www -quiet >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$tport"
+
 runs=${RUNS:-40}
-echo "## healthy TCP on loopback (port $port)"
-hyperfine -N --warmup 5 --runs "$runs" --style none --export-markdown "$work/tcp.md" \
-  "nc -z 127.0.0.1 $port" \
-  "$ND check tcp://127.0.0.1:$port --resolv-conf $work/resolv.conf --format json" >/dev/null
-cat "$work/tcp.md"
+bench() { # title, then commands
+  local title=$1; shift
+  echo; echo "## $title"
+  hyperfine -N -i --warmup 5 --runs "$runs" --style none --export-markdown "$work/out.md" "$@" >/dev/null 2>&1
+  cat "$work/out.md"
+}
+bench "healthy TCP on loopback" "nc -z 127.0.0.1 $port" \
+  "$ND check tcp://127.0.0.1:$port --resolv-conf $work/resolv.conf --format json"
+bench "refused port on loopback" "nc -z 127.0.0.1 $closed" \
+  "$ND check tcp://127.0.0.1:$closed --resolv-conf $work/resolv.conf --format json"
+bench "healthy HTTP on loopback (full request)" "curl -s -o /dev/null http://127.0.0.1:$port/" \
+  "$ND check http://127.0.0.1:$port/ --resolv-conf $work/resolv.conf --format json"
+bench "healthy HTTPS on loopback (full request, CA via --cacert)" \
+  "curl -s -o /dev/null --cacert $work/ca.pem https://localhost:$tport/" \
+  "$ND check https://localhost:$tport/ --cacert $work/ca.pem --resolv-conf $work/resolv.conf --format json"
 
-echo; echo "## refused port on loopback (port $closed)"
-hyperfine -N --warmup 5 --runs "$runs" -i --style none --export-markdown "$work/refused.md" \
-  "nc -z 127.0.0.1 $closed" \
-  "$ND check tcp://127.0.0.1:$closed --resolv-conf $work/resolv.conf --format json" >/dev/null
-cat "$work/refused.md"
-
-echo; echo "## healthy HTTP target on loopback (netdiag walks resolver..tcp; curl does the full request)"
-hyperfine -N --warmup 5 --runs "$runs" --style none --export-markdown "$work/http.md" \
-  "curl -s -o /dev/null http://127.0.0.1:$port/" \
-  "$ND check http://127.0.0.1:$port/ --resolv-conf $work/resolv.conf --format json" >/dev/null
-cat "$work/http.md"
-
-if [ "$(id -u)" = 0 ] && command -v dnsmasq >/dev/null; then
-  # A real DNS server on a loopback address of its own (port 53 needs root).
-  dnsmasq --no-daemon --no-resolv --no-hosts --conf-file=/dev/null --bind-interfaces \
-    --listen-address=127.0.77.53 --port=53 --host-record=bench.test,127.0.0.1 --pid-file= >/dev/null 2>&1 &
-  pids+=($!)
-  printf 'nameserver 127.0.77.53\n' > "$work/resolv-dns.conf"
-  for _ in $(seq 50); do dig +short +time=1 @127.0.77.53 bench.test >/dev/null 2>&1 && break; sleep 0.1; done
-  echo; echo "## name resolution + TCP (dnsmasq on 127.0.77.53): dig + nc -z vs netdiag"
-  hyperfine -N --warmup 5 --runs "$runs" --style none --export-markdown "$work/dns.md" \
-    "sh -c 'dig +short @127.0.77.53 bench.test A >/dev/null && nc -z 127.0.0.1 $port'" \
-    "$ND check tcp://bench.test:$port --resolv-conf $work/resolv-dns.conf --format json" >/dev/null
-  cat "$work/dns.md"
-fi
-
-echo; echo "## peak memory (max RSS, KiB) of one healthy check"
-/usr/bin/time -f '%M' "$ND" check "tcp://127.0.0.1:$port" --resolv-conf "$work/resolv.conf" --format json 2>&1 >/dev/null | tail -1
+# 200 targets: 150 listening and 50 closed loopback ports, one netdiag run against nc -z each.
+targets=$work/targets; : > "$targets"; ports=()
+for i in $(seq 150); do p=$(free_port); ports+=("$p"); done
+for p in "${ports[@]}"; do
+  python3 -c "import socket,time,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1',$p)); s.listen(64); time.sleep(600)" &
+  pids+=($!); echo "tcp://127.0.0.1:$p" >> "$targets"
+done
+for i in $(seq 50); do echo "tcp://127.0.0.1:$(free_port)" >> "$targets"; done
+sleep 1
+cut -d/ -f3 "$targets" | tr ':' ' ' > "$work/nc-list"
+bench "200 loopback targets (150 open, 50 closed)" \
+  "sh -c 'while read h p; do nc -z \$h \$p; done < $work/nc-list'" \
+  "$ND check --targets $targets --resolv-conf $work/resolv.conf --format json"
+echo; echo "## peak memory (max RSS, KiB)"
+printf 'one healthy check: '; /usr/bin/time -f '%M' "$ND" check "tcp://127.0.0.1:$port" --resolv-conf "$work/resolv.conf" --format json 2>&1 >/dev/null | tail -1
+printf '200 targets: '; /usr/bin/time -f '%M' "$ND" check --targets "$targets" --resolv-conf "$work/resolv.conf" --format json 2>&1 >/dev/null | tail -1

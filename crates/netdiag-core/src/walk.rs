@@ -398,9 +398,11 @@ fn session_layers(
     let port = address.port();
     let mtu_at = st.rows.len();
     if target.scheme == Scheme::Https {
+        // An address target is verified against its own IP (and sends no SNI); through a proxy
+        // the connection's address is the proxy's, so the name must always be the target's.
         let sni = opts.sni.clone().or_else(|| match &target.host {
             Host::Name(n) => Some(n.clone()),
-            Host::Ip(_) => None,
+            Host::Ip(ip) => Some(ip.to_string()),
         });
         let obs = prober.tls(address, sni.as_deref());
         let verify_name = sni.clone().unwrap_or_else(|| host.clone());

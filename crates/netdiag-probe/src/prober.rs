@@ -137,6 +137,14 @@ impl SystemProber {
         (Instant::now() + cap).min(hard)
     }
 
+    /// What a TLS handshake or an HTTP exchange may use: the time left, less a reserve for the
+    /// active path-MTU probe that a stall triggers (a black hole shows itself as a stall).
+    fn stall_budget(&self) -> Duration {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let reserve = (left.mul_f64(0.3)).min(Duration::from_millis(1500));
+        left.saturating_sub(reserve)
+    }
+
     fn session_start(&mut self) -> Instant {
         *self.session.started.get_or_insert_with(Instant::now)
     }
@@ -256,7 +264,7 @@ impl Prober for SystemProber {
 
     fn tls(&mut self, address: SocketAddr, sni: Option<&str>) -> TlsObservation {
         let started = self.session_start();
-        let deadline = self.until(self.budgets.connect);
+        let deadline = self.until(self.stall_budget());
         let stream = match std::mem::replace(&mut self.session.stream, SessionStream::None) {
             SessionStream::Plain(s) => Ok(s),
             _ => self.open(address),
@@ -316,7 +324,7 @@ impl Prober for SystemProber {
 
     fn http(&mut self, address: SocketAddr, request: &HttpRequest) -> HttpObservation {
         let started = self.session_start();
-        let deadline = self.until(self.deadline.saturating_duration_since(Instant::now()));
+        let deadline = self.until(self.stall_budget());
         let forward_proxy = matches!(self.session.proxy, Some((_, false)));
         let credentials = if forward_proxy {
             self.proxy_credentials.clone()

@@ -60,10 +60,33 @@ fn named_file(flag: &str, path: &Option<String>, default: &str) -> Result<String
     }
 }
 
-/// Validates the arguments.
-pub fn resolve(args: &CheckArgs) -> Result<CheckConfig, InputError> {
-    let target = parse_target(&args.target)
-        .map_err(|e| InputError(format!("invalid target '{}': {e}", printable(&args.target))))?;
+/// At most this many targets in one run.
+pub const MAX_TARGETS: usize = 10_000;
+
+/// The targets named on the command line and in `--targets FILE` (one per line, `#` comments).
+fn target_texts(args: &CheckArgs) -> Result<Vec<String>, InputError> {
+    let mut texts: Vec<String> = args.targets.clone();
+    if let Some(path) = &args.targets_file {
+        let text = read_config(path).map_err(|e| InputError(format!("--targets {e}")))?;
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if !line.is_empty() {
+                texts.push(line.to_string());
+            }
+        }
+    }
+    if texts.is_empty() {
+        return Err(InputError("no target: give TARGET (e.g. https://host/) or --targets FILE".into()));
+    }
+    if texts.len() > MAX_TARGETS {
+        return Err(InputError(format!("{} targets: at most {MAX_TARGETS} per run", texts.len())));
+    }
+    Ok(texts)
+}
+
+/// Validates the arguments: one configuration per target, all checked before anything runs.
+pub fn resolve(args: &CheckArgs) -> Result<Vec<CheckConfig>, InputError> {
+    let texts = target_texts(args)?;
     let timeout =
         parse_duration(&args.timeout).map_err(|e| InputError(format!("--timeout: {e}")))?;
     let defaults = ConfigPaths::default();
@@ -101,14 +124,6 @@ pub fn resolve(args: &CheckArgs) -> Result<CheckConfig, InputError> {
         (_, true) => Some(Family::V6),
         _ => None,
     };
-    if let (Some(fam), netdiag_core::target::Host::Ip(ip)) = (family, &target.host) {
-        if (fam == Family::V4) != ip.is_ipv4() {
-            return Err(InputError(format!(
-                "{} conflicts with the target address {ip}",
-                if fam == Family::V4 { "-4" } else { "-6" }
-            )));
-        }
-    }
     let slow = match &args.slow {
         Some(text) => parse_duration(text).map_err(|e| InputError(format!("--slow: {e}")))?,
         None => netdiag_core::diagnose::http::DEFAULT_SLOW,
@@ -117,28 +132,41 @@ pub fn resolve(args: &CheckArgs) -> Result<CheckConfig, InputError> {
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
-    let port = target.port.unwrap_or(0);
-    let proxy = netdiag_core::proxyenv::select(
-        target.scheme.name(),
-        &target.host_text(),
-        port,
-        &env,
-        args.proxy.as_deref(),
-        args.no_proxy,
-    )
-    .map_err(|e| InputError(e.to_string()))?;
-    Ok(CheckConfig {
-        target,
-        format: format_of(args.format),
-        timeout,
-        paths,
-        family,
-        cacert_pem,
-        sni: args.sni.clone(),
-        proxy,
-        slow,
-        probe_mtu: args.mtu,
-    })
+    let mut configs = Vec::with_capacity(texts.len());
+    for text in &texts {
+        let target = parse_target(text)
+            .map_err(|e| InputError(format!("invalid target '{}': {e}", printable(text))))?;
+        if let (Some(fam), netdiag_core::target::Host::Ip(ip)) = (family, &target.host) {
+            if (fam == Family::V4) != ip.is_ipv4() {
+                return Err(InputError(format!(
+                    "{} conflicts with the target address {ip}",
+                    if fam == Family::V4 { "-4" } else { "-6" }
+                )));
+            }
+        }
+        let proxy = netdiag_core::proxyenv::select(
+            target.scheme.name(),
+            &target.host_text(),
+            target.port.unwrap_or(0),
+            &env,
+            args.proxy.as_deref(),
+            args.no_proxy,
+        )
+        .map_err(|e| InputError(e.to_string()))?;
+        configs.push(CheckConfig {
+            target,
+            format: format_of(args.format),
+            timeout,
+            paths: paths.clone(),
+            family,
+            cacert_pem: cacert_pem.clone(),
+            sni: args.sni.clone(),
+            proxy,
+            slow,
+            probe_mtu: args.mtu,
+        });
+    }
+    Ok(configs)
 }
 
 /// Shortens and cleans user text for an error message.
@@ -172,8 +200,8 @@ pub fn run_with(target: &Target, options: WalkOptions, prober: &mut dyn Prober) 
     report
 }
 
-/// `netdiag check`: returns the rendered report and the exit status.
-pub fn run(config: &CheckConfig) -> (String, i32) {
+/// Walks one target with the system prober.
+pub fn check_one(config: &CheckConfig) -> Report {
     if config.target.scheme == netdiag_core::target::Scheme::Https {
         // Reading the system trust store takes milliseconds; do it while DNS and TCP run.
         netdiag_probe::tls::preload_trust_store();
@@ -193,6 +221,49 @@ pub fn run(config: &CheckConfig) -> (String, i32) {
         probe_mtu: config.probe_mtu,
         ..WalkOptions::default()
     };
-    let report = run_with(&config.target, options, &mut prober);
-    (render(&report, config.format), report.exit_code())
+    run_with(&config.target, options, &mut prober)
+}
+
+/// At most this many targets are walked at once.
+pub const MAX_CONCURRENT: usize = 64;
+
+/// Walks every target, at most [`MAX_CONCURRENT`] at a time, keeping the input order. Each
+/// walk owns its deadline, so the whole run takes about as long as the slowest target.
+pub fn check_all(configs: &[CheckConfig]) -> Vec<Report> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Report>>> = Mutex::new(vec![None; configs.len()]);
+    let workers = configs.len().clamp(1, MAX_CONCURRENT);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(config) = configs.get(i) else { break };
+                let report = check_one(config);
+                if let Ok(mut r) = results.lock() {
+                    r[i] = Some(report);
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_default().into_iter().flatten().collect()
+}
+
+/// `netdiag check`: returns the rendered output and the exit status.
+pub fn run(configs: &[CheckConfig]) -> (String, i32) {
+    let Some(first) = configs.first() else {
+        return (String::new(), 2);
+    };
+    if configs.len() == 1 {
+        let report = check_one(first);
+        return (render(&report, first.format), report.exit_code());
+    }
+    let started = Instant::now();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let reports = check_all(configs);
+    let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let code = if reports.iter().all(|r| r.healthy()) { 0 } else { 1 };
+    let out = netdiag_core::render::render_many(&reports, first.format, &rfc3339_utc(now), duration_ms);
+    (out, code)
 }

@@ -41,8 +41,13 @@ pub enum FormatArg {
 /// `netdiag check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// https://host[:port][/path], http://..., tcp://host:port, udp://host:port, host:port or host.
-    pub target: String,
+    /// One or more targets: https://host[:port][/path], http://..., tcp://host:port,
+    /// udp://host:port, host:port or host. Several targets are checked concurrently.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Read more targets from FILE, one per line (`#` starts a comment).
+    #[arg(long = "targets", value_name = "FILE")]
+    pub targets_file: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,

@@ -31,7 +31,7 @@ fn main() {
     };
     let (output, code) = match cli.command {
         cli::Command::Check(args) => match check::resolve(&args) {
-            Ok(config) => check::run(&config),
+            Ok(configs) => check::run(&configs),
             Err(e) => {
                 eprintln!("netdiag: {e}");
                 std::process::exit(2);
