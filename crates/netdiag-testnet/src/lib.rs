@@ -40,17 +40,23 @@
 
 mod dns;
 mod error;
+mod http;
 mod net;
+mod pki;
 mod probe;
 mod process;
+mod proxy;
 mod run;
 mod servers;
 mod tempdir;
 
 pub use dns::{Dig, Dnsmasq, Unbound};
 pub use error::{Error, Result};
+pub use http::HttpServer;
 pub use net::{Link, Node, Testnet};
+pub use pki::{LeafFiles, Pki, Signer, Validity};
 pub use probe::{dns_query, TcpConnect, UdpExchange};
+pub use proxy::Tinyproxy;
 pub use run::Run;
 pub use tempdir::TempDir;
 

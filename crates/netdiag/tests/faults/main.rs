@@ -15,6 +15,7 @@
 
 mod common;
 mod dns;
+mod http;
 mod input;
 mod resolver;
 mod route;
