@@ -315,6 +315,19 @@ fn head_complete(buf: &[u8]) -> bool {
     buf[start..].windows(4).any(|w| w == b"\r\n\r\n")
 }
 
+/// Whether what arrived so far can still be an HTTP request: a method token (upper-case letters)
+/// then a space. A TLS ClientHello (first byte 0x16) cannot; a real server answers such bytes
+/// with 400 at once instead of waiting for a blank line that never comes.
+fn could_be_http(buf: &[u8]) -> bool {
+    let start = buf
+        .iter()
+        .position(|b| *b != b'\r' && *b != b'\n')
+        .unwrap_or(buf.len());
+    let rest = &buf[start..];
+    let method_len = rest.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    method_len == rest.len() || (method_len > 0 && rest[method_len] == b' ')
+}
+
 fn handle(stream: TcpStream, spec: &HttpServer, tls: Option<Arc<ServerConfig>>, done: &AtomicBool) {
     let deadline = Instant::now() + CONNECTION_LIMIT;
     let until = || done.load(Ordering::Relaxed) || Instant::now() >= deadline;
@@ -334,6 +347,13 @@ fn handle(stream: TcpStream, spec: &HttpServer, tls: Option<Arc<ServerConfig>>, 
     let mut buf = [0u8; 4096];
     while !head_complete(&head) {
         if until() || head.len() > MAX_HEAD {
+            return;
+        }
+        if !could_be_http(&head) {
+            let bad = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            if conn.write_all(bad, &until).is_ok() {
+                conn.finish(&until);
+            }
             return;
         }
         match conn.read_some(&mut buf, &until) {
@@ -391,6 +411,15 @@ mod tests {
         assert!(!head_complete(b"\r\n\r\n\r\n"));
         assert!(!head_complete(b"GET / HTTP/1.1\r\nHost: x\r\n"));
         assert!(head_complete(b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    }
+
+    #[test]
+    fn a_tls_client_hello_is_not_http() {
+        assert!(could_be_http(b""));
+        assert!(could_be_http(b"\r\nGE"));
+        assert!(could_be_http(b"GET / HTTP/1.1\r\n"));
+        assert!(!could_be_http(b"\x16\x03\x01\x02\x00\x01"));
+        assert!(!could_be_http(b"get / HTTP/1.1\r\n"));
     }
 
     #[test]

@@ -20,4 +20,5 @@ mod input;
 mod resolver;
 mod route;
 mod tcp;
+mod tls;
 mod udp;
