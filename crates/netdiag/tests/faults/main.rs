@@ -17,6 +17,7 @@ mod common;
 mod dns;
 mod http;
 mod input;
+mod proxy;
 mod resolver;
 mod route;
 mod tcp;
