@@ -17,6 +17,7 @@ mod common;
 mod dns;
 mod http;
 mod input;
+mod mtu;
 mod proxy;
 mod resolver;
 mod route;
