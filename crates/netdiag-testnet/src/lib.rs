@@ -4,7 +4,10 @@
 //! can only be trusted if they are checked against the kernel doing the real thing. Mocks would
 //! test our idea of the kernel. So a test builds a tiny network of namespaces joined by veth pairs,
 //! runs real servers in it (dnsmasq, unbound, listeners), breaks it on purpose (iptables, missing
-//! routes, dead nameservers) and runs the real `netdiag` binary inside it.
+//! routes, dead nameservers) and runs the real `netdiag` binary inside it. For the upper layers it
+//! also runs tinyproxy ([`Tinyproxy`]), any server program that listens on TCP
+//! ([`Node::spawn_server`], e.g. `openssl s_server`), its own HTTP(S) server with slow, silent and
+//! resetting behaviours ([`HttpServer`]), and generates certificates per scenario ([`Pki`]).
 //!
 //! A test reads like the fault it creates:
 //!
@@ -40,17 +43,23 @@
 
 mod dns;
 mod error;
+mod http;
 mod net;
+mod pki;
 mod probe;
 mod process;
+mod proxy;
 mod run;
 mod servers;
 mod tempdir;
 
 pub use dns::{Dig, Dnsmasq, Unbound};
 pub use error::{Error, Result};
+pub use http::HttpServer;
 pub use net::{Link, Node, Testnet};
+pub use pki::{LeafFiles, Pki, Signer, Validity};
 pub use probe::{dns_query, TcpConnect, UdpExchange};
+pub use proxy::Tinyproxy;
 pub use run::Run;
 pub use tempdir::TempDir;
 

@@ -5,8 +5,11 @@
 //! `Drop`, so it also runs while a failing test unwinds.
 
 use crate::dns::{Dig, Dnsmasq, Unbound};
+use crate::http::{self, HttpServer};
+use crate::pki::Pki;
 use crate::probe::{self, TcpConnect, UdpExchange};
 use crate::process::{self, run_ok};
+use crate::proxy::Tinyproxy;
 use crate::run::Run;
 use crate::servers::{self, ServerHandle, TcpMode};
 use crate::tempdir::TempDir;
@@ -211,6 +214,11 @@ impl Testnet {
         lock(&self.shared.dir).write(&format!("{n}-{name}"), contents)
     }
 
+    /// Generates a throwaway root and intermediate CA in the scenario's temp dir (see [`Pki`]).
+    pub fn pki(&self) -> Result<Pki> {
+        Pki::new(&self.dir())
+    }
+
     /// Writes a resolv.conf with these lines (e.g. `["nameserver 10.77.2.2"]`).
     pub fn resolv_conf(&self, lines: &[&str]) -> Result<PathBuf> {
         self.write_file("resolv.conf", &lines_to_file(lines))
@@ -328,17 +336,36 @@ impl Node {
     }
 
     /// Runs a program inside the namespace and returns what happened, whatever the exit status.
+    /// Proxy variables of the test's own environment are removed.
     pub fn command(&self, program: &str, args: &[&str], timeout: Duration) -> Result<Run> {
+        self.command_env(program, args, &[], timeout)
+    }
+
+    /// [`Node::command`] with extra environment variables, e.g.
+    /// `[("https_proxy", "http://10.77.1.1:3128")]`: only these proxy variables are set.
+    pub fn command_env(
+        &self,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<Run> {
         let mut cmd = self.exec_command(program);
         cmd.args(args);
         for var in PROXY_VARS {
             cmd.env_remove(var);
         }
+        cmd.envs(env.iter().copied());
         Run::from_command(cmd, timeout)
     }
 
     /// Runs the netdiag binary inside the namespace (see [`Testnet::set_netdiag`]).
     pub fn netdiag(&self, args: &[&str]) -> Result<Run> {
+        self.netdiag_env(args, &[])
+    }
+
+    /// [`Node::netdiag`] with extra environment variables (a proxy setting, say).
+    pub fn netdiag_env(&self, args: &[&str], env: &[(&str, &str)]) -> Result<Run> {
         let binary = std::env::var_os("NETDIAG_BIN")
             .map(PathBuf::from)
             .or_else(|| lock(&self.shared.netdiag).clone())
@@ -348,7 +375,7 @@ impl Node {
                 )
             })?;
         let program = binary.to_string_lossy().into_owned();
-        self.command(&program, args, NETDIAG_TIMEOUT)
+        self.command_env(&program, args, env, NETDIAG_TIMEOUT)
     }
 
     /// Sets a sysctl inside the namespace (`net.*` keys are per namespace).
@@ -421,6 +448,52 @@ impl Node {
             .map_err(|e| Error::io(format!("spawn `{line}`"), e))?;
         lock(&self.shared.children).push((format!("{}/{label}", self.name), child));
         Ok(log)
+    }
+
+    /// [`Node::spawn`] for a server program: returns once it accepts TCP connections on `addr`
+    /// (polled with a connect, bounded by a 10 s deadline), or with its log if it exited.
+    /// Whatever the program prints goes to `<label>.log` in the scenario's temp dir.
+    pub fn spawn_server(
+        &self,
+        label: &str,
+        program: &str,
+        args: &[&str],
+        addr: &str,
+    ) -> Result<()> {
+        let target = parse_addr(addr)?;
+        let log = self.spawn_child(label, program, args)?;
+        let started = Instant::now();
+        loop {
+            self.check_alive(label, &log)?;
+            let probe = probe::tcp_connect(&self.ns, target, Duration::from_millis(200), None)?;
+            if probe == TcpConnect::Established {
+                return Ok(());
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                let output = std::fs::read_to_string(&log).unwrap_or_default();
+                return Err(Error::Setup(format!(
+                    "{label} in {} does not accept connections on {addr} after {READY_TIMEOUT:?} \
+                     (last connect: {probe:?}): {}",
+                    self.name,
+                    output.trim()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts tinyproxy (foreground, `-d`) with this configuration and waits until it accepts
+    /// connections. Its log is `tinyproxy-<addr>.log` in the scenario's temp dir.
+    pub fn tinyproxy(&self, config: Tinyproxy) -> Result<()> {
+        let label = format!("tinyproxy-{}", config.address());
+        let conf = self
+            .shared
+            .dir()
+            .join(format!("{}-{label}.conf", self.name));
+        std::fs::write(&conf, config.render())
+            .map_err(|e| Error::io(format!("write {}", conf.display()), e))?;
+        let conf = conf.to_string_lossy().into_owned();
+        self.spawn_server(&label, "tinyproxy", &["-d", "-c", &conf], &config.address())
     }
 
     /// Errors out if the child labelled `label` has already exited, with its log attached.
@@ -528,6 +601,14 @@ impl Node {
     pub fn listen_tcp_reset(&self, addr: &str) -> Result<()> {
         let addr = parse_addr(addr)?;
         let server = servers::tcp(&self.ns, addr, TcpMode::Reset)?;
+        self.add_server(server);
+        Ok(())
+    }
+
+    /// An HTTP server on `addr` (plain, or TLS with [`HttpServer::tls`]) that answers as `spec`
+    /// says. Ready when this returns.
+    pub fn http(&self, addr: &str, spec: HttpServer) -> Result<()> {
+        let server = http::serve(&self.ns, parse_addr(addr)?, spec)?;
         self.add_server(server);
         Ok(())
     }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 const START_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often a server looks at its stop flag.
-const TICK: Duration = Duration::from_millis(50);
+pub(crate) const TICK: Duration = Duration::from_millis(50);
 
 /// A held connection is dropped after this long, so a forgotten client cannot pile them up.
 const HOLD_LIMIT: Duration = Duration::from_secs(30);
@@ -81,7 +81,7 @@ impl ServerHandle {
 
 /// Starts `body` on a thread inside `ns`. `body` binds its sockets, then calls `ready` and
 /// serves until the flag is set. Returns once the sockets are bound, or with the bind error.
-fn start<F>(ns: &str, what: &str, body: F) -> Result<ServerHandle>
+pub(crate) fn start<F>(ns: &str, what: &str, body: F) -> Result<ServerHandle>
 where
     F: FnOnce(&AtomicBool, &dyn Fn(io::Result<()>)) + Send + 'static,
 {
@@ -123,7 +123,7 @@ where
 }
 
 /// Waits until `fd` is readable or one tick passed.
-fn wait_readable(fd: &impl AsFd) {
+pub(crate) fn wait_readable(fd: &impl AsFd) {
     let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
     let tick = u16::try_from(TICK.as_millis()).unwrap_or(u16::MAX);
     let _ = nix::poll::poll(&mut fds, PollTimeout::from(tick));

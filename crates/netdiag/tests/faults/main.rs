@@ -2,9 +2,11 @@
 //! `verdict.layer`, `verdict.cause` and the evidence of `netdiag check … --format json`.
 //!
 //! Faults are built in network namespaces by `netdiag-testnet` (see its crate docs): a client, a
-//! router and a server joined by veth pairs, real dnsmasq/unbound, real listeners, iptables. Each
-//! test first checks that the fault is really in place with an independent probe (std sockets or
-//! `dig`), so a failure says whether the bench or netdiag is wrong.
+//! router and a server joined by veth pairs (two routers for the path-MTU tests), real
+//! dnsmasq/unbound, tinyproxy and `openssl s_server`, the harness's own listeners and HTTP(S)
+//! server, certificates generated per test, iptables. Each test first checks that the fault is
+//! really in place with an independent probe (std sockets, `dig`, `curl`, `openssl s_client`,
+//! `ping -M do`), so a failure says whether the bench or netdiag is wrong.
 //!
 //! Namespace tests need root and `NETDIAG_NETNS_TESTS=1` (`.ci/run` sets both); otherwise they
 //! print "skipped: needs root and NETDIAG_NETNS_TESTS=1" and pass, so `cargo test` stays hermetic.
@@ -15,8 +17,12 @@
 
 mod common;
 mod dns;
+mod http;
 mod input;
+mod mtu;
+mod proxy;
 mod resolver;
 mod route;
 mod tcp;
+mod tls;
 mod udp;

@@ -1,0 +1,288 @@
+//! mtu layer: do full-size packets cross the path, or does the path black-hole them?
+//!
+//! Four namespaces, so that neither end's MSS hides the small link:
+//!
+//! ```text
+//! client 10.77.1.2 —1500— 10.77.1.1 r1 10.77.3.1 —1400— 10.77.3.2 r2 10.77.2.1 —1500— 10.77.2.2 server
+//! ```
+//!
+//! Both ends advertise an MSS of 1460, so each sends 1500-byte packets that only the routers
+//! around the 1400 link can refuse: r1 for the client's packets, r2 for the server's. A router
+//! that refuses one says so with ICMP fragmentation-needed (healthy: the sender's kernel adapts)
+//! unless a firewall drops that ICMP (a black hole: large packets vanish, small ones pass).
+//! The server answers every request with 64 KiB, so a response needs full-size segments.
+//!
+//! Independent probes: `ping -M do` (DF set) of 1500 and 1400 bytes, and curl for the large
+//! response; the path MTUs they teach the kernels are flushed before netdiag runs.
+
+use crate::common::{assert_diagnosis, assert_mentions, check, NETDIAG};
+use netdiag_testnet::{require_netns, HttpServer, Node, Result, Run, Testnet};
+use std::time::Duration;
+
+const URL: &str = "http://10.77.2.2:8080/";
+const SMALL_URL: &str = "http://10.77.2.2:8081/";
+const BODY: usize = 64 * 1024;
+const DROP_FRAG_NEEDED: &str =
+    "iptables -w -A OUTPUT -p icmp --icmp-type fragmentation-needed -j DROP; \
+     iptables -w -A FORWARD -p icmp --icmp-type fragmentation-needed -j DROP";
+
+struct MtuLab {
+    net: Testnet,
+    client: Node,
+    r1: Node,
+    r2: Node,
+    server: Node,
+}
+
+fn mtu_lab(tag: &str) -> Result<MtuLab> {
+    let net = Testnet::new(tag)?;
+    net.set_netdiag(NETDIAG);
+    let client = net.host("c")?;
+    let r1 = net.router("ra")?;
+    let r2 = net.router("rb")?;
+    let server = net.host("s")?;
+    net.link(&client, "10.77.1.2/24", &r1, "10.77.1.1/24")?;
+    let middle = net.link(&r1, "10.77.3.1/24", &r2, "10.77.3.2/24")?;
+    net.link(&r2, "10.77.2.1/24", &server, "10.77.2.2/24")?;
+    r1.run(&format!("ip link set dev {} mtu 1400", middle.a))?;
+    r2.run(&format!("ip link set dev {} mtu 1400", middle.b))?;
+    client.default_route("10.77.1.1")?;
+    r1.route("10.77.2.0/24", "10.77.3.2")?;
+    r2.route("10.77.1.0/24", "10.77.3.1")?;
+    server.default_route("10.77.2.1")?;
+    server.http("10.77.2.2:8080", HttpServer::status(200).body_size(BODY))?;
+    server.http("10.77.2.2:8081", HttpServer::status(200))?;
+    Ok(MtuLab {
+        net,
+        client,
+        r1,
+        r2,
+        server,
+    })
+}
+
+impl MtuLab {
+    /// One DF ping of `size` bytes of IP packet from the client to the server.
+    fn ping_df(&self, size: u32) -> Result<Run> {
+        let payload = (size - 28).to_string();
+        let run = self.client.command(
+            "ping",
+            &[
+                "-n",
+                "-c",
+                "1",
+                "-W",
+                "1",
+                "-M",
+                "do",
+                "-s",
+                &payload,
+                "10.77.2.2",
+            ],
+            Duration::from_secs(5),
+        )?;
+        // Forget what ping taught the client: with a cached path MTU of 1400 its next SYN would
+        // advertise an MSS of 1360, and the server would never send a full-size segment.
+        self.client.run("ip route flush cache")?;
+        Ok(run)
+    }
+
+    /// Forgets the path MTUs that the probes taught the client's and the server's kernels, so
+    /// netdiag starts from nothing. It matters for the server too: once it knows the path MTU to
+    /// the client is 1400, it advertises an MSS of 1360 on new connections, and the client never
+    /// sends a packet larger than 1400 to it again.
+    fn forget_path_mtus(&self) -> Result<()> {
+        self.client.run("ip route flush cache")?;
+        self.server.run("ip route flush cache")?;
+        Ok(())
+    }
+
+    /// curl from the client: `%{http_code} %{size_download}`.
+    fn curl(&self, url: &str, max_time: &str) -> Result<Run> {
+        self.client.command(
+            "curl",
+            &[
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{size_download}",
+                "--max-time",
+                max_time,
+                url,
+            ],
+            Duration::from_secs(10),
+        )
+    }
+
+    fn check(&self, extra: &[&str]) -> Result<Run> {
+        check(&self.net, &self.client, URL, extra)
+    }
+}
+
+/// The largest size in the mtu row's "black hole above N bytes" result.
+fn black_hole_above(run: &Run) -> Option<u32> {
+    run.rows_of("mtu")
+        .filter_map(|row| row.get("result")?.as_str())
+        .find_map(|r| {
+            r.strip_prefix("black hole above ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+}
+
+/// A smaller path MTU that routers announce is healthy: the 64 KiB response arrives because r2
+/// tells the server (frag-needed) during netdiag's own GET, and the mtu row says 1400.
+#[test]
+fn mtu_path_reduced_with_frag_needed_is_healthy() -> Result<()> {
+    require_netns!();
+    let lab = mtu_lab("mtuok")?;
+    let big = lab.ping_df(1500)?;
+    assert!(
+        big.stdout.contains("Frag needed") && big.stdout.contains("mtu = 1400"),
+        "frag-needed comes back{big}"
+    );
+    assert_eq!(lab.ping_df(1400)?.status, Some(0), "1400 bytes pass");
+    let download = lab.curl(URL, "3")?;
+    assert_eq!(download.stdout, format!("200 {BODY}"), "curl{download}");
+    let learned = lab.server.run("ip route get 10.77.1.2")?;
+    assert!(
+        learned.contains("mtu 1400"),
+        "the server learned the path MTU from r2's frag-needed: {learned}"
+    );
+    lab.forget_path_mtus()?;
+
+    // Frag-needed is an ICMP destination unreachable (type 3 code 4); the routers send no other.
+    let before = lab.r2.icmp_unreachables_sent()?;
+    let run = lab.check(&["--mtu"])?;
+    assert_diagnosis(&run, 0, None, "ok");
+    assert!(run.rows_of("mtu").count() > 0, "an mtu row{run}");
+    assert!(
+        run.warning_causes().contains(&"mtu_path_reduced"),
+        "mtu_path_reduced warning{run}"
+    );
+    assert_mentions(&run, "1400");
+    assert!(
+        lab.r2.icmp_unreachables_sent()? > before,
+        "r2 told the server during netdiag's GET"
+    );
+    Ok(())
+}
+
+/// The same healthy path seen by the active probe itself: with a small response the server never
+/// learns the path MTU, so the probe's 1500-byte segment reaches r1, which answers with
+/// frag-needed; the probe names r1 and the size it announced.
+#[test]
+fn mtu_path_reduced_probe_hears_frag_needed() -> Result<()> {
+    require_netns!();
+    let lab = mtu_lab("mtuprobeok")?;
+    let before = lab.r1.icmp_unreachables_sent()?;
+    let run = check(&lab.net, &lab.client, SMALL_URL, &["--mtu"])?;
+    assert_diagnosis(&run, 0, None, "ok");
+    assert!(
+        run.warning_causes().contains(&"mtu_path_reduced"),
+        "mtu_path_reduced warning{run}"
+    );
+    assert_mentions(&run, "MTU 1400");
+    assert_mentions(&run, "10.77.1.1");
+    assert!(
+        lab.r1.icmp_unreachables_sent()? > before,
+        "r1 answered the probe with frag-needed"
+    );
+    Ok(())
+}
+
+/// Without `--mtu` the healthy reduced path costs nothing: the walk passes and reads the path
+/// MTU passively.
+#[test]
+fn mtu_path_reduced_passive_is_exit_0() -> Result<()> {
+    require_netns!();
+    let lab = mtu_lab("mtupassive")?;
+    let run = lab.check(&[])?;
+    assert_diagnosis(&run, 0, None, "ok");
+    assert!(run.rows_of("mtu").count() > 0, "an mtu row{run}");
+    Ok(())
+}
+
+/// The classic black hole: both routers drop the frag-needed they would send. Small requests
+/// work; the 64 KiB response stalls (r2 drops the server's full-size segments silently), which
+/// makes the walk probe actively; the probe measures client→server, where r1 drops them.
+///
+/// netdiag today answers `http` / `http_timeout` here, with the mtu row "not measured: the
+/// deadline came before the search ended": the GET is given the whole remaining deadline, so the
+/// probe that should follow the stall has none left. The probe itself finds this hole when it
+/// has time (see the next test).
+#[test]
+#[ignore = "netdiag bug: the stalled GET uses the whole --timeout, so the MTU probe after the \
+            stall has no time left; verdict is http/http_timeout instead of mtu/mtu_blackhole"]
+fn mtu_blackhole() -> Result<()> {
+    require_netns!();
+    let lab = mtu_lab("mtubh")?;
+    lab.r1.run(DROP_FRAG_NEEDED)?;
+    lab.r2.run(DROP_FRAG_NEEDED)?;
+    let big = lab.ping_df(1500)?;
+    assert_ne!(big.status, Some(0), "1500 bytes vanish{big}");
+    assert!(
+        !big.stdout.contains("Frag needed"),
+        "no frag-needed comes back{big}"
+    );
+    assert_eq!(lab.ping_df(1400)?.status, Some(0), "1400 bytes pass");
+    let small = lab.curl(SMALL_URL, "2")?;
+    assert!(
+        small.stdout.starts_with("200 "),
+        "a small response arrives{small}"
+    );
+    let large = lab.curl(URL, "2")?;
+    assert_eq!(large.status, Some(28), "the large response stalls{large}");
+    lab.forget_path_mtus()?;
+
+    let run = lab.check(&["--timeout", "6s"])?;
+    assert_diagnosis(&run, 1, Some("mtu"), "mtu_blackhole");
+    let above = black_hole_above(&run);
+    assert!(
+        above.is_some_and(|n| (1396..=1400).contains(&n)),
+        "the largest size that passes is about 1400, got {above:?}{run}"
+    );
+    Ok(())
+}
+
+/// Only the client→server direction is a black hole (r1 drops the frag-needed it would send to
+/// the client; r2 still tells the server), as for uploads. The service answers with a small
+/// response, so nothing stalls and `--mtu` asks for the active probe. (With the large response
+/// the server would learn the path MTU from r2 during netdiag's own GET and advertise an MSS of
+/// 1360 to the probe's connections: TCP to it then never sends a packet the hole could eat.)
+#[test]
+fn mtu_blackhole_client_to_server_found_with_mtu_flag() -> Result<()> {
+    require_netns!();
+    let lab = mtu_lab("mtubhup")?;
+    lab.r1.run(DROP_FRAG_NEEDED)?;
+    let big = lab.ping_df(1500)?;
+    assert_ne!(big.status, Some(0), "1500 bytes vanish{big}");
+    assert!(
+        !big.stdout.contains("Frag needed"),
+        "no frag-needed comes back{big}"
+    );
+    assert_eq!(lab.ping_df(1400)?.status, Some(0), "1400 bytes pass");
+    let small = lab.curl(SMALL_URL, "2")?;
+    assert!(
+        small.stdout.starts_with("200 "),
+        "the response arrives{small}"
+    );
+    lab.forget_path_mtus()?;
+
+    let run = check(
+        &lab.net,
+        &lab.client,
+        SMALL_URL,
+        &["--mtu", "--timeout", "6s"],
+    )?;
+    assert_diagnosis(&run, 1, Some("mtu"), "mtu_blackhole");
+    let above = black_hole_above(&run);
+    assert!(
+        above.is_some_and(|n| (1396..=1400).contains(&n)),
+        "the largest size that passes is about 1400, got {above:?}{run}"
+    );
+    Ok(())
+}
