@@ -215,8 +215,6 @@ fn mtu_path_reduced_passive_is_exit_0() -> Result<()> {
 /// probe that should follow the stall has none left. The probe itself finds this hole when it
 /// has time (see the next test).
 #[test]
-#[ignore = "netdiag bug: the stalled GET uses the whole --timeout, so the MTU probe after the \
-            stall has no time left; verdict is http/http_timeout instead of mtu/mtu_blackhole"]
 fn mtu_blackhole() -> Result<()> {
     require_netns!();
     let lab = mtu_lab("mtubh")?;

@@ -108,8 +108,6 @@ fn proxy_healthy_https_is_exit_0() -> Result<()> {
 /// The same healthy path with the plain `https://10.77.2.2/` target: the certificate lists
 /// 10.77.2.2, and curl through the proxy accepts it.
 #[test]
-#[ignore = "netdiag bug: through a CONNECT tunnel, an IP-literal target's certificate is verified \
-            against the proxy's address (10.77.1.1) and reported as tls_name_mismatch"]
 fn proxy_healthy_https_ip_target_is_exit_0() -> Result<()> {
     require_netns!();
     let p = proxy_lab("proxyokip")?;
