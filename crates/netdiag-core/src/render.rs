@@ -178,7 +178,12 @@ pub const MULTI_SCHEMA: &str = "netdiag.reports/v1";
 
 /// Several reports: one summary table (table, Markdown) or one JSON document holding every
 /// report in input order.
-pub fn render_many(reports: &[Report], format: Format, started_at: &str, duration_ms: u64) -> String {
+pub fn render_many(
+    reports: &[Report],
+    format: Format,
+    started_at: &str,
+    duration_ms: u64,
+) -> String {
     let healthy = reports.iter().filter(|r| r.healthy()).count();
     match format {
         Format::Json => {
@@ -189,27 +194,47 @@ pub fn render_many(reports: &[Report], format: Format, started_at: &str, duratio
                 "summary": {"total": reports.len(), "healthy": healthy, "failed": reports.len() - healthy},
                 "reports": reports,
             });
-            serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize reports: {e}\"}}"))
+            serde_json::to_string_pretty(&doc)
+                .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize reports: {e}\"}}"))
         }
         Format::Table => {
             let mut t = Table::new();
-            t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic).set_width(160);
+            t.load_preset(UTF8_FULL_CONDENSED)
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(160);
             t.set_header(vec!["Target", "Verdict", "Layer", "Cause", "Summary", "ms"]);
             for r in reports {
                 t.add_row(vec![
                     r.target.input.clone(),
-                    if r.healthy() { "PASS".to_string() } else { "FAIL".to_string() },
-                    r.verdict.layer.map(|l| l.name().to_string()).unwrap_or_default(),
+                    if r.healthy() {
+                        "PASS".to_string()
+                    } else {
+                        "FAIL".to_string()
+                    },
+                    r.verdict
+                        .layer
+                        .map(|l| l.name().to_string())
+                        .unwrap_or_default(),
                     r.verdict.cause.code().to_string(),
                     r.verdict.summary.clone(),
                     r.duration_ms.to_string(),
                 ]);
             }
-            format!("netdiag check: {} targets, {healthy} healthy, {} failed ({duration_ms} ms)\n{t}\n", reports.len(), reports.len() - healthy)
+            format!(
+                "netdiag check: {} targets, {healthy} healthy, {} failed ({duration_ms} ms)\n{t}\n",
+                reports.len(),
+                reports.len() - healthy
+            )
         }
         Format::Markdown => {
-            let mut out = format!("## netdiag check: {} targets, {healthy} healthy, {} failed ({duration_ms} ms)\n\n", reports.len(), reports.len() - healthy);
-            out.push_str("| Target | Verdict | Layer | Cause | Summary | ms |\n|---|---|---|---|---|---|\n");
+            let mut out = format!(
+                "## netdiag check: {} targets, {healthy} healthy, {} failed ({duration_ms} ms)\n\n",
+                reports.len(),
+                reports.len() - healthy
+            );
+            out.push_str(
+                "| Target | Verdict | Layer | Cause | Summary | ms |\n|---|---|---|---|---|---|\n",
+            );
             for r in reports {
                 out.push_str(&format!(
                     "| {} | {} | {} | `{}` | {} | {} |\n",
@@ -294,11 +319,14 @@ mod tests {
     #[test]
     fn many_reports_render_one_document() {
         let reports = vec![report(), report()];
-        let v: serde_json::Value = serde_json::from_str(&render_many(&reports, Format::Json, "t", 5)).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_str(&render_many(&reports, Format::Json, "t", 5)).expect("json");
         assert_eq!(v["schema"], MULTI_SCHEMA);
         assert_eq!(v["summary"]["failed"], 2);
         assert_eq!(v["reports"][1]["verdict"]["cause"], "tcp_refused");
-        assert!(render_many(&reports, Format::Table, "t", 5).contains("2 targets, 0 healthy, 2 failed"));
+        assert!(
+            render_many(&reports, Format::Table, "t", 5).contains("2 targets, 0 healthy, 2 failed")
+        );
     }
 
     #[test]

@@ -28,8 +28,7 @@ const MAX_FDS_PER_PID: usize = 65536;
 /// `Err` means the inventory itself could not be read (no `/proc/net/tcp`), which is different
 /// from "nothing listens". A missing `/proc/net/tcp6` (IPv6 disabled) is not an error.
 pub fn tcp_listeners(port: u16) -> Result<Vec<Listener>, String> {
-    let mut entries = read_table("/proc/net/tcp", true)?;
-    entries.extend(read_table("/proc/net/tcp6", false)?);
+    let entries = listening_sockets()?;
     let listening: Vec<ProcTcpEntry> = entries
         .into_iter()
         .filter(|e| e.state == TCP_LISTEN && e.local.port() == port)
@@ -67,6 +66,29 @@ pub fn local_addresses() -> Vec<IpAddr> {
     out
 }
 
+/// Every listening TCP socket, read at most once a second per process: many targets checked
+/// at once (`netdiag check --targets`) share one read of the tables, which the kernel has to
+/// generate in full for every reader.
+fn listening_sockets() -> Result<Vec<ProcTcpEntry>, String> {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    type Cached = Option<(Instant, Vec<ProcTcpEntry>)>;
+    static CACHE: Mutex<Cached> = Mutex::new(None);
+    let mut cache = CACHE
+        .lock()
+        .map_err(|_| "listener cache poisoned".to_string())?;
+    if let Some((at, entries)) = cache.as_ref() {
+        if at.elapsed() < Duration::from_secs(1) {
+            return Ok(entries.clone());
+        }
+    }
+    let mut entries = read_table("/proc/net/tcp", true)?;
+    entries.extend(read_table("/proc/net/tcp6", false)?);
+    entries.retain(|e| e.state == TCP_LISTEN);
+    *cache = Some((Instant::now(), entries.clone()));
+    Ok(entries)
+}
+
 fn read_table(path: &str, required: bool) -> Result<Vec<ProcTcpEntry>, String> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -74,7 +96,12 @@ fn read_table(path: &str, required: bool) -> Result<Vec<ProcTcpEntry>, String> {
         Err(e) => return Err(format!("cannot read {path}: {e}")),
     };
     let mut entries = Vec::new();
-    for line in BufReader::new(file).lines().take(MAX_LINES) {
+    // One large read per call: the kernel regenerates the table from the start on every
+    // read, so small reads make a busy host's table quadratic to read.
+    for line in BufReader::with_capacity(1 << 20, file)
+        .lines()
+        .take(MAX_LINES)
+    {
         let line = line.map_err(|e| format!("cannot read {path}: {e}"))?;
         entries.extend(parse_proc_net_tcp_line(&line));
     }

@@ -76,10 +76,15 @@ fn target_texts(args: &CheckArgs) -> Result<Vec<String>, InputError> {
         }
     }
     if texts.is_empty() {
-        return Err(InputError("no target: give TARGET (e.g. https://host/) or --targets FILE".into()));
+        return Err(InputError(
+            "no target: give TARGET (e.g. https://host/) or --targets FILE".into(),
+        ));
     }
     if texts.len() > MAX_TARGETS {
-        return Err(InputError(format!("{} targets: at most {MAX_TARGETS} per run", texts.len())));
+        return Err(InputError(format!(
+            "{} targets: at most {MAX_TARGETS} per run",
+            texts.len()
+        )));
     }
     Ok(texts)
 }
@@ -247,7 +252,12 @@ pub fn check_all(configs: &[CheckConfig]) -> Vec<Report> {
             });
         }
     });
-    results.into_inner().unwrap_or_default().into_iter().flatten().collect()
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// `netdiag check`: returns the rendered output and the exit status.
@@ -260,10 +270,18 @@ pub fn run(configs: &[CheckConfig]) -> (String, i32) {
         return (render(&report, first.format), report.exit_code());
     }
     let started = Instant::now();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let reports = check_all(configs);
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let code = if reports.iter().all(|r| r.healthy()) { 0 } else { 1 };
-    let out = netdiag_core::render::render_many(&reports, first.format, &rfc3339_utc(now), duration_ms);
+    let code = if reports.iter().all(|r| r.healthy()) {
+        0
+    } else {
+        1
+    };
+    let out =
+        netdiag_core::render::render_many(&reports, first.format, &rfc3339_utc(now), duration_ms);
     (out, code)
 }

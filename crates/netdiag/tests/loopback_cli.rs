@@ -335,12 +335,29 @@ fn causes_lists_the_catalogue_and_docs_match() {
 fn several_targets_one_document_and_worst_exit_code() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let open = listener.local_addr().expect("addr").port();
-    let closed = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let dir = tempdir("multi");
     let list = dir.join("targets");
-    std::fs::write(&list, format!("# comment\ntcp://127.0.0.1:{open}\n\n127.0.0.1:{closed}   # closed\n")).expect("write");
+    std::fs::write(
+        &list,
+        format!("# comment\ntcp://127.0.0.1:{open}\n\n127.0.0.1:{closed}   # closed\n"),
+    )
+    .expect("write");
     let out = netdiag()
-        .args(["check", &format!("tcp://127.0.0.1:{open}"), "--targets", &list.to_string_lossy(), "--format", "json", "--resolv-conf", &loopback_resolv_conf(&dir)])
+        .args([
+            "check",
+            &format!("tcp://127.0.0.1:{open}"),
+            "--targets",
+            &list.to_string_lossy(),
+            "--format",
+            "json",
+            "--resolv-conf",
+            &loopback_resolv_conf(&dir),
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
@@ -351,5 +368,9 @@ fn several_targets_one_document_and_worst_exit_code() {
     assert_eq!(v["reports"][2]["verdict"]["cause"], "tcp_refused");
     assert_eq!(v["reports"][0]["verdict"]["cause"], "ok");
     // One bad target in the list stops everything before any probe: exit 2.
-    assert_bad_input(&["check", &format!("tcp://127.0.0.1:{open}"), "tcp://bad:99999"]);
+    assert_bad_input(&[
+        "check",
+        &format!("tcp://127.0.0.1:{open}"),
+        "tcp://bad:99999",
+    ]);
 }
