@@ -15,6 +15,7 @@ pub use cause::Cause;
 pub use layer::Layer;
 pub mod diagnose;
 pub mod fix;
+pub mod hostfacts;
 pub mod hosts;
 pub mod render;
 pub mod report;

@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod files;
 pub mod http;
+pub mod kernel;
 pub mod listeners;
 pub mod mtu;
 pub mod prober;
@@ -16,6 +17,7 @@ pub mod route;
 pub mod sys;
 pub mod tcp;
 pub mod tls;
+pub mod trace;
 pub mod udp;
 
 pub use prober::{ConfigPaths, SystemProber};

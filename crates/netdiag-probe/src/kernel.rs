@@ -1,0 +1,364 @@
+//! The kernel-state probe: reads what the host's kernel knows about one destination's path
+//! (conntrack fill and drops, reverse-path filtering, the next hop's neighbour entry, the
+//! interface's state) into [`KernelFacts`].
+//!
+//! Why: a timeout that the kernel itself causes (a full conntrack table, strict rp_filter with
+//! an asymmetric route, a next hop that never answered ARP, a down link) looks exactly like a
+//! remote drop from the socket's point of view. The kernel exposes each of these without
+//! privileges: `/proc/sys`, `/proc/net/stat`, sysfs and an RTM_GETNEIGH dump.
+//!
+//! It must never change anything (no sysctl writes, no neighbour flushes), never block past
+//! its netlink timeout, and never decide a verdict: [`netdiag_core::hostfacts::classify`] does.
+//! A part that cannot be read is `None` with a note, never an error.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use netdiag_core::hostfacts::{
+    parse_admin_up, parse_conntrack_stat, ConntrackFacts, InterfaceFacts, KernelFacts,
+    NeighbourFacts, NeighbourState, RpFilterFacts,
+};
+use netdiag_core::observe::{RouteKind, RouteOutcome};
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState as NudState,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+/// How long the neighbour dump may take in total.
+const NETLINK_BUDGET: Duration = Duration::from_secs(2);
+
+/// Reads the kernel's state for traffic to `destination`.
+///
+/// `gateway` and `interface` override what the kernel's route lookup says (pass `None` to use
+/// the route). `interface` is the interface packets *from* the destination arrive on; when it
+/// differs from the interface of the route back, the route is asymmetric for rp_filter.
+pub fn facts(destination: IpAddr, gateway: Option<IpAddr>, interface: Option<&str>) -> KernelFacts {
+    let mut facts = KernelFacts::default();
+    let (route_interface, route_gateway, local) = match crate::route::lookup(destination) {
+        RouteOutcome::Route {
+            kind,
+            gateway,
+            interface,
+            ..
+        } => (interface, gateway, kind == RouteKind::Local),
+        RouteOutcome::NoRoute { message, .. } => {
+            facts
+                .notes
+                .push(format!("no route to {destination}: {message}"));
+            (None, None, false)
+        }
+        RouteOutcome::Unavailable { reason } => {
+            facts
+                .notes
+                .push(format!("route lookup unavailable: {reason}"));
+            (None, None, false)
+        }
+    };
+    let arrival = interface
+        .map(str::to_string)
+        .or_else(|| route_interface.clone());
+
+    match conntrack(Path::new("/proc")) {
+        Ok(ct) => facts.conntrack = Some(ct),
+        Err(note) => facts.notes.push(note),
+    }
+
+    if let Some(name) = &arrival {
+        if destination.is_ipv4() {
+            facts.rp_filter = rp_filter(name, route_interface.clone());
+            if facts.rp_filter.is_none() {
+                facts.notes.push(format!("rp_filter of {name} unreadable"));
+            }
+        }
+        match interface_facts(name) {
+            Some(link) => facts.interface = Some(link),
+            None => facts
+                .notes
+                .push(format!("no interface {name} in /sys/class/net")),
+        }
+    }
+
+    // The neighbour that matters is on the interface the packets leave by.
+    let out_interface = interface.map(str::to_string).or(route_interface);
+    if let (Some(name), false) = (&out_interface, local) {
+        let next_hop = gateway.or(route_gateway).unwrap_or(destination);
+        match neighbour(next_hop, name) {
+            Ok(n) => facts.neighbour = Some(n),
+            Err(note) => facts.notes.push(note),
+        }
+    }
+    facts
+}
+
+/// Reads conntrack count, max and drop counters under `proc` (normally `/proc`).
+///
+/// The count and drops are per network namespace; the max is global on kernels that keep it
+/// read-only outside the initial namespace.
+pub fn conntrack(proc: &Path) -> Result<ConntrackFacts, String> {
+    let sys = proc.join("sys/net/netfilter");
+    let read_number = |name: &str| -> Result<u64, String> {
+        let text = std::fs::read_to_string(sys.join(name)).map_err(|e| {
+            format!("conntrack not available ({name}: {e}; is the nf_conntrack module loaded?)")
+        })?;
+        text.trim()
+            .parse()
+            .map_err(|_| format!("conntrack: {name} is not a number: {:?}", text.trim()))
+    };
+    let count = read_number("nf_conntrack_count")?;
+    let max = read_number("nf_conntrack_max")?;
+    let drops = std::fs::read_to_string(proc.join("net/stat/nf_conntrack"))
+        .ok()
+        .and_then(|text| parse_conntrack_stat(&text));
+    Ok(ConntrackFacts {
+        count,
+        max,
+        drops,
+        drops_increase: None,
+    })
+}
+
+fn read_small(path: &Path) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| t.trim().to_string())
+}
+
+fn valid_interface_name(name: &str) -> bool {
+    // IFNAMSIZ is 16 including the NUL; no path separators may reach a sysfs path.
+    !name.is_empty() && name.len() < 16 && !name.contains('/') && name != "." && name != ".."
+}
+
+fn rp_filter(interface: &str, route_interface: Option<String>) -> Option<RpFilterFacts> {
+    if !valid_interface_name(interface) {
+        return None;
+    }
+    let conf = Path::new("/proc/sys/net/ipv4/conf");
+    let value = |name: &str| {
+        read_small(&conf.join(name).join("rp_filter"))?
+            .parse::<u8>()
+            .ok()
+    };
+    Some(RpFilterFacts {
+        interface: interface.to_string(),
+        all: value("all")?,
+        on_interface: value(interface),
+        route_interface,
+    })
+}
+
+/// Reads `operstate`, `carrier`, `flags` and `mtu` of one interface from sysfs.
+pub fn interface_facts(name: &str) -> Option<InterfaceFacts> {
+    if !valid_interface_name(name) {
+        return None;
+    }
+    let dir = Path::new("/sys/class/net").join(name);
+    let operstate = read_small(&dir.join("operstate"))?;
+    // Reading `carrier` of an administratively down interface fails with EINVAL: unknown.
+    let carrier = read_small(&dir.join("carrier")).and_then(|c| match c.as_str() {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    });
+    let admin_up = read_small(&dir.join("flags"))
+        .and_then(|f| parse_admin_up(&f))
+        .unwrap_or(false);
+    let mtu = read_small(&dir.join("mtu")).and_then(|m| m.parse().ok());
+    Some(InterfaceFacts {
+        name: name.to_string(),
+        operstate,
+        carrier,
+        admin_up,
+        mtu,
+    })
+}
+
+/// The neighbour entry for `address` on `interface`, from an RTM_GETNEIGH dump (what
+/// `ip neigh show to ADDR dev IF` prints). No entry at all is [`NeighbourState::Absent`].
+pub fn neighbour(address: IpAddr, interface: &str) -> Result<NeighbourFacts, String> {
+    if !valid_interface_name(interface) {
+        return Err(format!("neighbour: invalid interface name {interface:?}"));
+    }
+    let index: u32 = read_small(&Path::new("/sys/class/net").join(interface).join("ifindex"))
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| format!("neighbour: no interface {interface}"))?;
+    let entries = dump_neighbours(address.is_ipv4())?;
+    let found = entries
+        .into_iter()
+        .find(|(ifindex, addr, _, _)| *ifindex == index && *addr == address);
+    let (state, lladdr) = match found {
+        Some((_, _, state, lladdr)) => (state, lladdr),
+        None => (NeighbourState::Absent, None),
+    };
+    Ok(NeighbourFacts {
+        address,
+        interface: interface.to_string(),
+        state,
+        lladdr,
+    })
+}
+
+type NeighbourEntry = (u32, IpAddr, NeighbourState, Option<String>);
+
+fn dump_neighbours(v4: bool) -> Result<Vec<NeighbourEntry>, String> {
+    let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
+    socket
+        .bind_auto()
+        .map_err(|e| format!("netlink bind: {e}"))?;
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .map_err(|e| format!("netlink connect: {e}"))?;
+    let _ = socket2::SockRef::from(&socket).set_read_timeout(Some(Duration::from_millis(500)));
+
+    let mut message = NeighbourMessage::default();
+    message.header.family = if v4 {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = 1;
+    let mut request = NetlinkMessage::new(
+        header,
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetNeighbour(message)),
+    );
+    request.finalize();
+    let mut buf = vec![0u8; request.buffer_len()];
+    request.serialize(&mut buf);
+    socket
+        .send(&buf, 0)
+        .map_err(|e| format!("netlink send: {e}"))?;
+
+    let started = Instant::now();
+    let mut out = Vec::new();
+    // A dump arrives as several datagrams ending with NLMSG_DONE; bound datagrams and time.
+    for _ in 0..1024 {
+        if started.elapsed() > NETLINK_BUDGET {
+            return Err("neighbour dump: no end of dump within 2 s".to_string());
+        }
+        let (reply, _) = socket
+            .recv_from_full()
+            .map_err(|e| format!("netlink receive: {e}"))?;
+        let mut offset = 0;
+        while offset < reply.len() {
+            let Some(rest) = reply.get(offset..) else {
+                break;
+            };
+            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest)
+                .map_err(|e| format!("netlink decode: {e}"))?;
+            let len = msg.header.length as usize;
+            match msg.payload {
+                NetlinkPayload::Done(_) => return Ok(out),
+                NetlinkPayload::Error(err) => {
+                    if let Some(code) = err.code {
+                        return Err(format!(
+                            "neighbour dump: {}",
+                            crate::errno_message(-code.get())
+                        ));
+                    }
+                }
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNeighbour(n)) => {
+                    if let Some(entry) = entry_of(&n) {
+                        out.push(entry);
+                    }
+                }
+                _ => {}
+            }
+            if len == 0 {
+                break;
+            }
+            offset = offset.saturating_add(len);
+        }
+    }
+    Err("neighbour dump: too many messages".to_string())
+}
+
+fn entry_of(n: &NeighbourMessage) -> Option<NeighbourEntry> {
+    let mut address = None;
+    let mut lladdr = None;
+    for attr in &n.attributes {
+        match attr {
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                address = Some(IpAddr::V4(*a));
+            }
+            NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                address = Some(IpAddr::V6(*a));
+            }
+            NeighbourAttribute::LinkLayerAddress(bytes) => {
+                lladdr = Some(
+                    bytes
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                );
+            }
+            _ => {}
+        }
+    }
+    Some((n.header.ifindex, address?, state_of(n.header.state), lladdr))
+}
+
+fn state_of(state: NudState) -> NeighbourState {
+    match state {
+        NudState::Incomplete => NeighbourState::Incomplete,
+        NudState::Reachable => NeighbourState::Reachable,
+        NudState::Stale => NeighbourState::Stale,
+        NudState::Delay => NeighbourState::Delay,
+        NudState::Probe => NeighbourState::Probe,
+        NudState::Failed => NeighbourState::Failed,
+        NudState::Noarp => NeighbourState::Noarp,
+        NudState::Permanent => NeighbourState::Permanent,
+        NudState::None => NeighbourState::Absent,
+        other => NeighbourState::Other(u16::from(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_facts_read_without_privileges() {
+        let facts = facts("127.0.0.1".parse().unwrap(), None, None);
+        // Loopback is a local route: no neighbour entry is looked up.
+        assert_eq!(facts.neighbour, None);
+        if let Some(link) = &facts.interface {
+            assert_eq!(link.name, "lo");
+            assert!(link.admin_up, "{link:?}");
+        }
+    }
+
+    #[test]
+    fn conntrack_reads_a_fake_proc_tree() {
+        let dir = std::env::temp_dir().join(format!("ndtks-proc-{}", std::process::id()));
+        let sys = dir.join("sys/net/netfilter");
+        std::fs::create_dir_all(&sys).unwrap();
+        std::fs::create_dir_all(dir.join("net/stat")).unwrap();
+        std::fs::write(sys.join("nf_conntrack_count"), "63\n").unwrap();
+        std::fs::write(sys.join("nf_conntrack_max"), "64\n").unwrap();
+        std::fs::write(
+            dir.join("net/stat/nf_conntrack"),
+            "entries insert_failed drop early_drop\n0000003f 00000000 00000005 00000000\n",
+        )
+        .unwrap();
+        let ct = conntrack(&dir).unwrap();
+        assert_eq!((ct.count, ct.max), (63, 64));
+        assert_eq!(ct.drops.map(|d| d.total()), Some(5));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let missing = conntrack(&dir).unwrap_err();
+        assert!(missing.contains("nf_conntrack module"), "{missing}");
+    }
+
+    #[test]
+    fn interface_names_never_escape_sysfs() {
+        assert_eq!(interface_facts("../../etc"), None);
+        assert_eq!(interface_facts(""), None);
+        assert!(neighbour("10.0.0.1".parse().unwrap(), "a/b").is_err());
+    }
+}
