@@ -198,6 +198,18 @@ catalogue! {
     /// Not HTTP.
     HttpNotHttp => ("http_not_http", Layer::Http,
         "The server answered the HTTP request with something that is not HTTP."),
+    /// The outgoing interface is down.
+    InterfaceDown => ("interface_down", Layer::Route,
+        "The interface the route uses is down (administratively, or no carrier): nothing leaves this host that way."),
+    /// The next hop does not answer ARP/ND.
+    NeighborFailed => ("neighbor_failed", Layer::Route,
+        "The next hop (gateway, or the target on a connected subnet) does not answer ARP/neighbour discovery: its entry is FAILED/INCOMPLETE."),
+    /// Strict reverse-path filtering drops the replies.
+    RpFilterStrictAsymmetric => ("rp_filter_strict_asymmetric", Layer::Route,
+        "Strict reverse-path filtering (rp_filter=1) drops replies that arrive on another interface than the route back would use."),
+    /// The conntrack table is full.
+    ConntrackTableFull => ("conntrack_table_full", Layer::Tcp,
+        "The connection-tracking table is full (or dropping entries): new flows are dropped on this host before they leave."),
 }
 
 impl Cause {

@@ -465,6 +465,21 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             runbook: runbook("UDP request gets nothing back", &[&format!("tcpdump -ni any udp port {port}")], "a silent drop on the way or a dead service."),
         },
 
+        Cause::InterfaceDown | Cause::NeighborFailed | Cause::RpFilterStrictAsymmetric | Cause::ConntrackTableFull => {
+            let (fix, rollback) = ctx.host_fix.clone().unwrap_or_else(|| ("see the evidence".to_string(), "none".to_string()));
+            let (symptom, check): (&str, &[&str]) = match cause {
+                Cause::InterfaceDown => ("Network is unreachable / everything times out on one path", &["ip -br link", "ip route get TARGET"]),
+                Cause::NeighborFailed => ("No route to host on a directly connected subnet", &["ip neigh show", "arping -I DEV TARGET"]),
+                Cause::RpFilterStrictAsymmetric => ("Replies never arrive although the server answers", &["sysctl net.ipv4.conf.all.rp_filter", "ip route get SOURCE"]),
+                _ => ("New connections time out under load; 'nf_conntrack: table full, dropping packet' in dmesg", &["cat /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max", "dmesg | grep conntrack"]),
+            };
+            Remedy {
+                fix: Fix { description: cause.meaning().to_string(), commands: vec![fix] },
+                prestate: vec!["sysctl -a 2>/dev/null | grep -E 'rp_filter|conntrack_max' > /tmp/sysctl.before; ip -d link > /tmp/links.before; ip neigh > /tmp/neigh.before".to_string()],
+                rollback: vec![rollback],
+                runbook: runbook(symptom, check, cause.meaning()),
+            }
+        }
         Cause::ProxyUnreachable | Cause::ProxyRefused => {
             let proxy = ctx.proxy.clone().unwrap_or_else(|| "PROXY_HOST:PORT".to_string());
             Remedy {

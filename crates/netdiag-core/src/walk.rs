@@ -13,8 +13,10 @@ use crate::diagnose::{
     http, human, mtu, proxy, resolver, route, tcp, tls, udp, Failure, LayerFindings,
 };
 use crate::fix::remedy;
+use crate::hostfacts::{self, KernelFacts, PathTrace, Severity};
 use crate::hosts::lookup_hosts;
 use crate::layer::Layer;
+use crate::observe::RouteOutcome;
 use crate::observe::{
     ConnectObservation, ConnectOutcome, DnsExchange, DnsQuestion, HostFacts, HttpObservation,
     HttpOutcome, MtuObservation, ProxyObservation, ProxySetting, RecordType, ResolverFiles,
@@ -58,6 +60,11 @@ pub trait Prober {
     /// The path MTU to `address`: `active` sends probes (used when a large exchange stalled);
     /// otherwise it reads what the kernel learned on the kept connection.
     fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation;
+    /// Kernel state that explains local failures: interface, neighbour entry of the next hop,
+    /// rp_filter, conntrack. Read-only.
+    fn kernel_facts(&mut self, destination: IpAddr, route: Option<&RouteOutcome>) -> KernelFacts;
+    /// TTL-limited probes to the same port and protocol: where on the path the flow stops.
+    fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace;
 }
 
 /// What the http layer asks for.
@@ -136,6 +143,9 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
         warnings: Vec::new(),
     };
     let mut failure = run_layers(target, opts, prober, &mut st);
+    if let Some(f) = failure.as_mut() {
+        explain_locally(target, prober, &mut st, f);
+    }
     // An address pinned in the hosts file is part of the story of any later failure.
     if let Some(f) = failure.as_mut() {
         if f.cause.layer() > Some(Layer::Dns) {
@@ -203,6 +213,131 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
         layers: st.rows,
         verdict,
         warnings: st.warnings,
+    }
+}
+
+/// After a route, tcp or udp failure: what this host's kernel and the path say about it. A
+/// down interface, a FAILED neighbour entry, strict rp_filter on an asymmetric route or a full
+/// conntrack table is the cause when present; a silent drop is located hop by hop.
+fn explain_locally(target: &Target, prober: &mut dyn Prober, st: &mut State, f: &mut Failure) {
+    let layer = f.cause.layer();
+    // Only failures where nothing came back, or the local stack refused, can be this host's
+    // doing; a RST or an ICMP error from elsewhere already names who answered.
+    let local_kind = matches!(
+        f.cause,
+        Cause::NoRoute | Cause::HostUnreachable | Cause::TcpTimeout | Cause::UdpNoResponse
+    ) && f.context.offender.is_none();
+    if !matches!(layer, Some(Layer::Route | Layer::Tcp | Layer::Udp)) || !local_kind {
+        return;
+    }
+    let Some(address) = f.context.address else {
+        return;
+    };
+    if address.is_loopback() {
+        return;
+    }
+    let row_layer = layer.unwrap_or(Layer::Route);
+    let route = RouteOutcome::Route {
+        kind: crate::observe::RouteKind::Unicast,
+        gateway: f.context.gateway,
+        interface: f.context.interface.clone(),
+        source: f.context.source,
+        table: None,
+    };
+    let facts = prober.kernel_facts(address, f.context.interface.as_ref().map(|_| &route));
+    let findings = hostfacts::classify(&facts);
+    let mut ev: Vec<String> = findings
+        .iter()
+        .map(|h| format!("{}: {}", h.code, h.text))
+        .collect();
+    ev.extend(facts.notes.iter().cloned());
+    let deciding = findings.iter().find(|h| h.severity == Severity::Fail);
+    st.rows.push(
+        Row::new(
+            row_layer,
+            format!("kernel state for {address}"),
+            match deciding {
+                Some(h) => h.code.to_string(),
+                None if findings.is_empty() => "nothing wrong on this host".to_string(),
+                None => format!("{} note(s)", findings.len()),
+            },
+            if deciding.is_some() {
+                RowVerdict::Fail
+            } else {
+                RowVerdict::Pass
+            },
+            deciding
+                .and_then(|h| Cause::from_code(h.code))
+                .unwrap_or(Cause::Ok),
+        )
+        .with_evidence(ev),
+    );
+    for h in findings.iter().filter(|h| h.severity == Severity::Warn) {
+        st.warnings.push(Warning {
+            cause: Cause::from_code(h.code).unwrap_or(f.cause),
+            message: h.text.clone(),
+        });
+    }
+    if let Some(h) = deciding {
+        if let Some(cause) = Cause::from_code(h.code) {
+            f.root_cause = format!(
+                "{}. The symptom was {}: {}",
+                h.text.trim_end_matches('.'),
+                f.cause.code(),
+                f.root_cause
+            );
+            f.summary = format!("{} ({})", cause.meaning().trim_end_matches('.'), h.text);
+            f.cause = cause;
+            f.context.host_fix = Some((h.fix.clone(), h.rollback.clone()));
+            return;
+        }
+    }
+    // A silent drop: find the last hop that still answers.
+    let silent = matches!(f.cause, Cause::TcpTimeout | Cause::UdpNoResponse);
+    if silent {
+        if let Some(port) = target.port.or(f.context.port) {
+            let trace = prober.locate(
+                SocketAddr::new(address, port),
+                f.cause == Cause::UdpNoResponse,
+            );
+            let sentence = hostfacts::describe_path(&trace);
+            let mut ev: Vec<String> = Vec::new();
+            let last_answer = trace.hops.iter().rposition(|h| h.responder.is_some());
+            for (i, h) in trace.hops.iter().enumerate() {
+                if last_answer.is_some_and(|l| i > l + 1) || (last_answer.is_none() && i > 0) {
+                    let first = trace.hops.get(i).map(|h| h.ttl).unwrap_or(0);
+                    let last = trace.hops.last().map(|h| h.ttl).unwrap_or(first);
+                    ev.push(format!("hops {first}-{last}: no answer"));
+                    break;
+                }
+                ev.push(match (h.responder, h.rtt) {
+                    (Some(r), Some(t)) => format!("hop {}: {r} in {}", h.ttl, human(t)),
+                    (Some(r), None) => format!("hop {}: {r}", h.ttl),
+                    _ => format!("hop {}: no answer", h.ttl),
+                });
+            }
+            st.rows.push(
+                Row::new(
+                    row_layer,
+                    format!(
+                        "where on the path ({} to port {port}, TTL-limited)",
+                        if f.cause == Cause::UdpNoResponse {
+                            "udp"
+                        } else {
+                            "tcp"
+                        }
+                    ),
+                    sentence.clone(),
+                    RowVerdict::Fail,
+                    f.cause,
+                )
+                .with_evidence(ev),
+            );
+            f.root_cause = format!("{} Path: {sentence}.", f.root_cause);
+            if let Some((_, router)) = trace.last_responding {
+                f.context.offender = f.context.offender.or(Some(router));
+            }
+        }
     }
 }
 
@@ -839,6 +974,21 @@ mod tests {
                 address,
                 outcome: self.http.clone(),
                 timings: Default::default(),
+            }
+        }
+        fn kernel_facts(
+            &mut self,
+            _destination: IpAddr,
+            _route: Option<&RouteOutcome>,
+        ) -> KernelFacts {
+            KernelFacts::default()
+        }
+        fn locate(&mut self, _destination: SocketAddr, _udp: bool) -> PathTrace {
+            PathTrace {
+                hops: vec![],
+                reached: false,
+                last_responding: None,
+                first_silent: Some(1),
             }
         }
         fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {

@@ -9,7 +9,9 @@
 //! timings measured from the session's start.
 
 use crate::http::IoTimeout;
-use crate::{dns, files, http, listeners, mtu, proxy, route, tcp, tls, udp};
+use crate::{dns, files, http, kernel, listeners, mtu, proxy, route, tcp, tls, trace, udp};
+use netdiag_core::hostfacts::{KernelFacts, PathTrace};
+use netdiag_core::observe::RouteOutcome;
 use netdiag_core::observe::{
     ConnectObservation, DnsExchange, DnsQuestion, HostFacts, HttpObservation, HttpOutcome,
     HttpTimings, MtuObservation, ProxyObservation, ProxySetting, ResolverFiles, RouteObservation,
@@ -108,7 +110,8 @@ impl SystemProber {
         // the transport what remains.
         let budgets = Budgets {
             dns_query: (timeout.mul_f64(0.4)).min(Duration::from_secs(5)),
-            connect: timeout,
+            // A silent connect leaves the rest of the budget to locate the drop hop by hop.
+            connect: timeout.mul_f64(0.6),
             udp: timeout.mul_f64(0.5).min(Duration::from_secs(3)),
             mtu: timeout.mul_f64(0.4).min(Duration::from_secs(4)),
         };
@@ -176,6 +179,13 @@ impl SystemProber {
         let stream = TcpStream::connect_timeout(&address, left.max(Duration::from_millis(1)))?;
         self.session.timings.connect = Some(started.elapsed());
         Ok(stream)
+    }
+}
+
+impl SystemProber {
+    /// What is left for the locate probe after a silent connect.
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
     }
 }
 
@@ -362,6 +372,44 @@ impl Prober for SystemProber {
                 },
             },
         }
+    }
+
+    fn kernel_facts(&mut self, destination: IpAddr, route: Option<&RouteOutcome>) -> KernelFacts {
+        let gateway = match route {
+            Some(RouteOutcome::Route { gateway, .. }) => *gateway,
+            _ => None,
+        };
+        let mut facts = kernel::facts(destination, gateway, None);
+        if route.is_none() && facts.interface.is_none() {
+            // No route at all. A link that went down takes its routes with it; name the
+            // Ethernet-like interfaces that are down as evidence only, since an idle spare
+            // (a bridge with no members, an unused NIC) is down for good reasons too.
+            if let Ok(entries) = std::fs::read_dir("/sys/class/net") {
+                let mut names: Vec<String> = entries
+                    .flatten()
+                    .take(256)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                for name in names.iter().filter(|n| n.as_str() != "lo") {
+                    let ethernet = std::fs::read_to_string(format!("/sys/class/net/{name}/type"))
+                        .is_ok_and(|t| t.trim() == "1");
+                    if ethernet && kernel::interface_facts(name).is_some_and(|i| i.down()) {
+                        facts.notes.push(format!("interface {name} is down: if the route to {destination} went through it, bring it up (ip link set {name} up)"));
+                    }
+                }
+            }
+        }
+        facts
+    }
+
+    fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace {
+        let proto = if udp {
+            trace::Proto::Udp
+        } else {
+            trace::Proto::Tcp
+        };
+        trace::locate(destination, proto, 16, self.until(self.remaining()))
     }
 
     fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {

@@ -12,6 +12,8 @@
 use crate::check::run_with;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
+use netdiag_core::hostfacts::{KernelFacts, PathTrace};
+use netdiag_core::observe::RouteOutcome;
 use netdiag_core::observe::{
     ConfigFile, ConnectObservation, DnsExchange, DnsQuestion, HostFacts, ResolverFiles,
     RouteObservation, UdpObservation,
@@ -97,6 +99,12 @@ impl Prober for DemoProber {
     }
     fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {
         self.inner.mtu(address, active)
+    }
+    fn kernel_facts(&mut self, destination: IpAddr, route: Option<&RouteOutcome>) -> KernelFacts {
+        self.inner.kernel_facts(destination, route)
+    }
+    fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace {
+        self.inner.locate(destination, udp)
     }
 }
 

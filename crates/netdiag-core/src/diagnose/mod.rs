@@ -74,6 +74,8 @@ pub struct FixContext {
     pub http_status: Option<u16>,
     /// The URL requested.
     pub url: Option<String>,
+    /// A fix command worked out from host facts (kernel state), with its rollback.
+    pub host_fix: Option<(String, String)>,
 }
 
 /// The failure a layer found.
