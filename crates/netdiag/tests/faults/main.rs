@@ -17,6 +17,7 @@
 
 mod common;
 mod dns;
+mod host;
 mod http;
 mod input;
 mod mtu;

@@ -1,0 +1,83 @@
+//! Host-side truth and where on the path: kernel state that is the cause (interface without
+//! carrier, a next hop nobody answers ARP for), the hop after which a silent drop happens, and
+//! several targets checked at once.
+
+use crate::common::*;
+use netdiag_testnet::{require_netns, Result, TcpConnect};
+
+const ADDR: &str = "10.77.2.2:8080";
+
+#[test]
+fn silent_drop_at_server_is_located_after_the_first_router() -> Result<()> {
+    require_netns!();
+    let lab = lab("hostloc")?;
+    lab.server.listen_tcp(ADDR)?;
+    lab.server
+        .run("iptables -w -A INPUT -p tcp --dport 8080 -j DROP")?;
+    assert_eq!(lab.client.tcp_connect(ADDR, PROBE)?, TcpConnect::TimedOut);
+
+    let run = lab.check(&lab.client, "tcp://10.77.2.2:8080", &["--timeout", "4s"])?;
+    assert_diagnosis(&run, 1, Some("tcp"), "tcp_timeout");
+    assert!(
+        run.mentions(&format!("dropped after {ROUTER_IN} (hop 1)")),
+        "{run}"
+    );
+    Ok(())
+}
+
+#[test]
+fn interface_without_carrier_is_the_cause() -> Result<()> {
+    require_netns!();
+    let lab = lab("hostcarrier")?;
+    lab.server.listen_tcp(ADDR)?;
+    // The router's end of the client link goes down: the client's interface loses carrier and
+    // keeps its routes (marked linkdown), so the walk gets as far as the connect.
+    lab.router.run("ip link set eth0 down")?;
+    assert_ne!(
+        lab.client.tcp_connect(ADDR, PROBE)?,
+        TcpConnect::Established
+    );
+
+    let run = lab.check(&lab.client, "tcp://10.77.2.2:8080", &["--timeout", "3s"])?;
+    assert_diagnosis(&run, 1, Some("route"), "interface_down");
+    assert!(run.mentions("no carrier"), "{run}");
+    Ok(())
+}
+
+#[test]
+fn next_hop_without_arp_answer_is_neighbor_failed() -> Result<()> {
+    require_netns!();
+    let lab = lab("hostneigh")?;
+    // 10.77.1.99 is on the client's own subnet and nobody owns it.
+    let run = lab.check(&lab.client, "tcp://10.77.1.99:8080", &["--timeout", "5s"])?;
+    assert_diagnosis(&run, 1, Some("route"), "neighbor_failed");
+    assert!(run.mentions("10.77.1.99"), "{run}");
+    Ok(())
+}
+
+#[test]
+fn many_targets_in_one_run() -> Result<()> {
+    require_netns!();
+    let lab = lab("hostmany")?;
+    lab.server.listen_tcp(ADDR)?;
+    let list = lab.net.write_file(
+        "targets",
+        "# web tier\ntcp://10.77.2.2:8080\ntcp://10.77.2.2:8081\nudp://10.77.2.2:9999\n",
+    )?;
+    let run = lab.check(
+        &lab.client,
+        "tcp://10.77.2.2:8080",
+        &["--targets", &list.to_string_lossy()],
+    )?;
+    assert_eq!(run.status, Some(1), "{run}");
+    let json = run.json.as_ref().expect("json");
+    assert_eq!(json["schema"], "netdiag.reports/v1");
+    assert_eq!(json["summary"]["total"], 4);
+    assert_eq!(json["summary"]["healthy"], 2);
+    assert_eq!(json["reports"][2]["verdict"]["cause"], "tcp_refused");
+    assert_eq!(
+        json["reports"][3]["verdict"]["cause"],
+        "udp_port_unreachable"
+    );
+    Ok(())
+}
