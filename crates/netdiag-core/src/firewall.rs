@@ -42,7 +42,11 @@ pub fn iptables_uses_nf_tables(save: &str) -> bool {
 /// Everything the kernel runs, as one ruleset: the iptables views plus the nft tables, leaving
 /// out the nft copies of tables that iptables-nft made when `iptables_on_nf_tables` (the
 /// `iptables-save` view of those is complete, the nft view shows opaque `xt` expressions).
-pub fn combine(iptables: &[Ruleset], nft: Option<&Ruleset>, iptables_on_nf_tables: bool) -> Ruleset {
+pub fn combine(
+    iptables: &[Ruleset],
+    nft: Option<&Ruleset>,
+    iptables_on_nf_tables: bool,
+) -> Ruleset {
     let mut out = Ruleset::default();
     for r in iptables {
         out.tables.extend(r.tables.iter().cloned());

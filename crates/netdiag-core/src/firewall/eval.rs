@@ -298,7 +298,9 @@ fn rule_matches(matches: &[Match], flow: &Flow, hook: Hook) -> Tri {
         let result = match test(&m.test, flow, hook) {
             Tri::Yes if m.negated => Tri::No,
             Tri::No if m.negated => Tri::Yes,
-            Tri::Maybe(r) if m.negated => Tri::Maybe(r.into_iter().map(|r| format!("! {r}")).collect()),
+            Tri::Maybe(r) if m.negated => {
+                Tri::Maybe(r.into_iter().map(|r| format!("! {r}")).collect())
+            }
             other => other,
         };
         match result {
@@ -332,12 +334,12 @@ fn proto_number(flow: &Flow) -> u8 {
 }
 
 fn iface_matches(patterns: &[String], name: &str) -> bool {
-    patterns.iter().any(|p| {
-        match p.strip_suffix('+').or_else(|| p.strip_suffix('*')) {
+    patterns.iter().any(
+        |p| match p.strip_suffix('+').or_else(|| p.strip_suffix('*')) {
             Some(prefix) => name.starts_with(prefix),
             None => p == name,
-        }
-    })
+        },
+    )
 }
 
 fn ports(ranges: &[(u16, u16)], port: Option<u16>, flow: &Flow, what: &str) -> Tri {

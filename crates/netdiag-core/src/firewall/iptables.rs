@@ -54,7 +54,9 @@ pub fn parse_iptables_save(text: &str, family: IpFamily) -> Result<Ruleset, Pars
             return Err(err(format!("`{}` outside a table", clip(line))));
         };
         if let Some(decl) = line.strip_prefix(':') {
-            table.chains.push(parse_chain_decl(decl, &table.name).map_err(err)?);
+            table
+                .chains
+                .push(parse_chain_decl(decl, &table.name).map_err(err)?);
             continue;
         }
         let (counters, rest) = split_counters(line).map_err(err)?;
@@ -246,7 +248,11 @@ fn port_range(s: &str) -> Option<(u16, u16)> {
     match s.split_once(':') {
         Some((a, b)) => {
             let lo = if a.is_empty() { 0 } else { a.parse().ok()? };
-            let hi = if b.is_empty() { u16::MAX } else { b.parse().ok()? };
+            let hi = if b.is_empty() {
+                u16::MAX
+            } else {
+                b.parse().ok()?
+            };
             Some((lo, hi))
         }
         None => {
@@ -262,9 +268,31 @@ fn port_list(s: &str) -> Option<Vec<(u16, u16)>> {
 
 /// Targets that do not end the traversal.
 pub(super) const NON_TERMINATING: &[&str] = &[
-    "LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TCPMSS", "CLASSIFY", "DSCP",
-    "TOS", "TTL", "HL", "TRACE", "AUDIT", "SET", "CHECKSUM", "SECMARK", "CONNSECMARK", "TEE",
-    "IDLETIMER", "LED", "HMARK", "RATEEST", "TCPOPTSTRIP",
+    "LOG",
+    "NFLOG",
+    "ULOG",
+    "MARK",
+    "CONNMARK",
+    "CT",
+    "NOTRACK",
+    "TCPMSS",
+    "CLASSIFY",
+    "DSCP",
+    "TOS",
+    "TTL",
+    "HL",
+    "TRACE",
+    "AUDIT",
+    "SET",
+    "CHECKSUM",
+    "SECMARK",
+    "CONNSECMARK",
+    "TEE",
+    "IDLETIMER",
+    "LED",
+    "HMARK",
+    "RATEEST",
+    "TCPOPTSTRIP",
 ];
 
 fn is_short_option(t: &str) -> bool {
@@ -353,8 +381,15 @@ fn parse_rule_args(args: &[String], family: IpFamily, chains: &[String]) -> Pars
                 let module = value(i);
                 let module_known = matches!(
                     module,
-                    "tcp" | "udp" | "icmp" | "icmp6" | "icmpv6" | "multiport" | "conntrack"
-                        | "state" | "comment"
+                    "tcp"
+                        | "udp"
+                        | "icmp"
+                        | "icmp6"
+                        | "icmpv6"
+                        | "multiport"
+                        | "conntrack"
+                        | "state"
+                        | "comment"
                 );
                 if !module_known {
                     // Everything up to the next short option belongs to this module.
@@ -364,7 +399,11 @@ fn parse_rule_args(args: &[String], family: IpFamily, chains: &[String]) -> Pars
                         .take_while(|t| !is_short_option(t))
                         .map(String::as_str)
                         .collect();
-                    let text = format!("{}-m {module} {}", if negated { "! " } else { "" }, rest.join(" "));
+                    let text = format!(
+                        "{}-m {module} {}",
+                        if negated { "! " } else { "" },
+                        rest.join(" ")
+                    );
                     negated = false;
                     push(unknown(text.trim_end().to_owned()), &mut negated);
                     i += 2 + rest.len();
@@ -411,8 +450,12 @@ fn parse_rule_args(args: &[String], family: IpFamily, chains: &[String]) -> Pars
                 let vals = values(i);
                 let joined = vals.join(" ");
                 let test = match opt {
-                    "--dport" | "--destination-port" => port_range(&joined).map(|r| Test::Dport(vec![r])),
-                    "--sport" | "--source-port" => port_range(&joined).map(|r| Test::Sport(vec![r])),
+                    "--dport" | "--destination-port" => {
+                        port_range(&joined).map(|r| Test::Dport(vec![r]))
+                    }
+                    "--sport" | "--source-port" => {
+                        port_range(&joined).map(|r| Test::Sport(vec![r]))
+                    }
                     "--dports" | "--destination-ports" => port_list(&joined).map(Test::Dport),
                     "--sports" | "--source-ports" => port_list(&joined).map(Test::Sport),
                     "--ctstate" | "--state" => Some(Test::CtState(
@@ -426,7 +469,8 @@ fn parse_rule_args(args: &[String], family: IpFamily, chains: &[String]) -> Pars
                     }
                     _ => None,
                 };
-                let test = test.unwrap_or_else(|| unknown(format!("{opt} {joined}").trim_end().to_owned()));
+                let test = test
+                    .unwrap_or_else(|| unknown(format!("{opt} {joined}").trim_end().to_owned()));
                 push(test, &mut negated);
                 i += 1 + vals.len();
             }

@@ -18,8 +18,7 @@ use super::{
 
 /// Parses the output of `nft -j list ruleset`.
 pub fn parse_nft_json(text: &str) -> Result<Ruleset, ParseError> {
-    let root: Value =
-        serde_json::from_str(text).map_err(|e| ParseError::NftJson(e.to_string()))?;
+    let root: Value = serde_json::from_str(text).map_err(|e| ParseError::NftJson(e.to_string()))?;
     let items = root
         .get("nftables")
         .and_then(Value::as_array)
@@ -189,8 +188,8 @@ fn vals(v: &Value, sets: &SetLookup<'_>, depth: usize) -> Result<Vec<Val>, Strin
             if let Some(p) = o.get("prefix") {
                 let addr = p.get("addr").and_then(Value::as_str).unwrap_or("");
                 let len = p.get("len").and_then(Value::as_u64).unwrap_or(0);
-                let cidr =
-                    parse_cidr(&format!("{addr}/{len}")).ok_or_else(|| format!("bad prefix {p}"))?;
+                let cidr = parse_cidr(&format!("{addr}/{len}"))
+                    .ok_or_else(|| format!("bad prefix {p}"))?;
                 vec![Val::Prefix(cidr)]
             } else if let Some(Value::Array(r)) = o.get("range") {
                 match (r.first(), r.get(1)) {
@@ -254,7 +253,10 @@ fn cidrs(vs: &[Val]) -> Option<Vec<Cidr>> {
     vs.iter()
         .map(|v| match v {
             Val::Prefix(c) => Some(*c),
-            Val::Str(s) => s.parse::<IpAddr>().ok().and_then(|a| parse_cidr(&a.to_string())),
+            Val::Str(s) => s
+                .parse::<IpAddr>()
+                .ok()
+                .and_then(|a| parse_cidr(&a.to_string())),
             _ => None,
         })
         .collect()
@@ -353,7 +355,11 @@ fn parse_match(m: &Value, sets: &SetLookup<'_>, text: &str) -> Vec<Match> {
                 }
             }
             "icmp" | "icmpv6" => {
-                out.push(plain(Test::Proto(vec![if proto == "icmp" { 1 } else { 58 }])));
+                out.push(plain(Test::Proto(vec![if proto == "icmp" {
+                    1
+                } else {
+                    58
+                }])));
                 match field {
                     "type" if !ordered => strings(&vs).map(Test::IcmpType),
                     _ => None,
