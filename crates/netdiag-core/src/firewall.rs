@@ -545,3 +545,16 @@ pub struct FirewallVerdict {
     /// outcome stays certain (a later rule blocks anyway): a fix must go before these too.
     pub uncertain_blockers: Vec<Uncertain>,
 }
+
+/// What the firewall does with one flow, with the evidence and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FirewallReport {
+    /// The flow asked about.
+    pub flow: Flow,
+    /// The walk through every table read; `None` when no source could be read at all.
+    pub verdict: Option<FirewallVerdict>,
+    /// The scoped fix, rollback and pre-state (empty when accepted or unknown).
+    pub fix: ScopedFix,
+    /// Sources that could not be read or parsed, and what was left out and why.
+    pub notes: Vec<String>,
+}
