@@ -6,6 +6,8 @@
 //! inside the namespace by re-executing this test binary under `ip netns exec` with
 //! `NETDIAG_FW_CHILD` set, because the firewall tools read the namespace they run in.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
