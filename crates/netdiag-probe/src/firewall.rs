@@ -119,6 +119,14 @@ pub fn explain_rulesets(flow: &Flow, sources: &Rulesets) -> FirewallReport {
                 .to_owned(),
         );
     }
+    if on_nf_tables && legacy_tables_loaded() {
+        // The kernel runs those too, but iptables-save showed the nf_tables side only.
+        notes.push(
+            "legacy iptables tables are also loaded (/proc/net/ip_tables_names) and were not \
+             read; run iptables-legacy-save to see them"
+                .to_owned(),
+        );
+    }
     if !any {
         return FirewallReport {
             flow: flow.clone(),
@@ -136,6 +144,11 @@ pub fn explain_rulesets(flow: &Flow, sources: &Rulesets) -> FirewallReport {
         fix,
         notes,
     }
+}
+
+/// Whether any legacy (x_tables) IPv4 table is loaded next to the nf_tables ones.
+fn legacy_tables_loaded() -> bool {
+    std::fs::read_to_string("/proc/net/ip_tables_names").is_ok_and(|s| !s.trim().is_empty())
 }
 
 /// Root, or CAP_NET_ADMIN in the effective set (from `/proc/self/status`; if that cannot be read

@@ -393,12 +393,15 @@ fn parse_rule_args(args: &[String], family: IpFamily, chains: &[String]) -> Pars
                 );
                 if !module_known {
                     // Everything up to the next short option belongs to this module.
-                    let rest: Vec<&str> = args
-                        .iter()
-                        .skip(i + 2)
-                        .take_while(|t| !is_short_option(t))
-                        .map(String::as_str)
-                        .collect();
+                    // (A `!` belongs to it unless a short option follows.)
+                    let mut rest: Vec<&str> = Vec::new();
+                    for (j, t) in args.iter().enumerate().skip(i + 2) {
+                        let next_short = args.get(j + 1).is_some_and(|n| is_short_option(n));
+                        if is_short_option(t) || (t == "!" && next_short) {
+                            break;
+                        }
+                        rest.push(t);
+                    }
                     let text = format!(
                         "{}-m {module} {}",
                         if negated { "! " } else { "" },

@@ -596,6 +596,34 @@ fn unevaluable_iptables_matches_are_kept_as_text() {
 }
 
 #[test]
+fn negation_after_an_unknown_module_stays_with_its_option() {
+    let text = "*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -m set --match-set x dst ! -d 10.0.0.0/8 -j DROP\nCOMMIT\n";
+    let rs = parse_iptables_save(text, IpFamily::V4).unwrap();
+    let v = evaluate(
+        &rs,
+        &flow(
+            FlowHook::Output,
+            Proto::Tcp,
+            "10.0.0.1",
+            "10.0.0.2",
+            Some(1),
+        ),
+    );
+    assert_eq!(short(&v), "accepted", "{v:?}");
+    let v = evaluate(
+        &rs,
+        &flow(
+            FlowHook::Output,
+            Proto::Tcp,
+            "10.0.0.1",
+            "192.0.2.1",
+            Some(1),
+        ),
+    );
+    assert_eq!(short(&v), "possible[OUTPUT#1] else accepted");
+}
+
+#[test]
 fn parse_errors_name_the_line() {
     let e = parse_iptables_save(
         "*filter\n:INPUT ACCEPT [0:0]\n-A NOPE -j DROP\n",
