@@ -14,6 +14,7 @@ pub mod proxyenv;
 pub use cause::Cause;
 pub use layer::Layer;
 pub mod diagnose;
+pub mod firewall;
 pub mod fix;
 pub mod hostfacts;
 pub mod hosts;

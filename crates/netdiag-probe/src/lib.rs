@@ -6,6 +6,7 @@
 
 pub mod dns;
 pub mod files;
+pub mod firewall;
 pub mod http;
 pub mod kernel;
 pub mod listeners;
