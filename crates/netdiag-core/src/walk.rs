@@ -12,6 +12,7 @@ use crate::diagnose::dns::{
 use crate::diagnose::{
     http, human, mtu, proxy, resolver, route, tcp, tls, udp, Failure, LayerFindings,
 };
+use crate::firewall;
 use crate::fix::remedy;
 use crate::hostfacts::{self, KernelFacts, PathTrace, Severity};
 use crate::hosts::lookup_hosts;
@@ -65,6 +66,9 @@ pub trait Prober {
     fn kernel_facts(&mut self, destination: IpAddr, route: Option<&RouteOutcome>) -> KernelFacts;
     /// TTL-limited probes to the same port and protocol: where on the path the flow stops.
     fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace;
+    /// What this host's own firewall (iptables and nftables) does with `flow`. Read-only;
+    /// needs CAP_NET_ADMIN, and says so in the report's notes otherwise.
+    fn local_firewall(&mut self, flow: &firewall::Flow) -> firewall::FirewallReport;
 }
 
 /// What the http layer asks for.
@@ -144,6 +148,7 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
     };
     let mut failure = run_layers(target, opts, prober, &mut st);
     if let Some(f) = failure.as_mut() {
+        check_local_firewall(target, prober, &mut st, f);
         explain_locally(target, prober, &mut st, f);
     }
     // An address pinned in the hosts file is part of the story of any later failure.
@@ -182,7 +187,14 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
     }
     let verdict = match failure {
         Some(f) => {
-            let r = remedy(f.cause, &f.context);
+            let mut r = remedy(f.cause, &f.context);
+            if let Some(scoped) = &f.context.firewall_fix {
+                // The local rule is known: its scoped exception is the fix, first.
+                r.fix.description = format!("This host's firewall blocks the flow; insert an exception for exactly this flow before the blocking rule. {}", r.fix.description);
+                r.fix.commands = scoped.fix.iter().cloned().chain(r.fix.commands).collect();
+                r.prestate = scoped.prestate.iter().cloned().chain(r.prestate).collect();
+                r.rollback = scoped.rollback.clone();
+            }
             Verdict {
                 layer: f.cause.layer(),
                 cause: f.cause,
@@ -336,6 +348,134 @@ fn explain_locally(target: &Target, prober: &mut dyn Prober, st: &mut State, f: 
             f.root_cause = format!("{} Path: {sentence}.", f.root_cause);
             if let Some((_, router)) = trace.last_responding {
                 f.context.offender = f.context.offender.or(Some(router));
+            }
+        }
+    }
+}
+
+/// After a tcp or udp failure: does this host's own firewall block the flow? Evaluates the
+/// OUTPUT path (and INPUT when the target is this host) through iptables and nftables.
+fn check_local_firewall(target: &Target, prober: &mut dyn Prober, st: &mut State, f: &mut Failure) {
+    let relevant = matches!(
+        f.cause,
+        Cause::TcpTimeout
+            | Cause::TcpAdminProhibited
+            | Cause::TcpRefused
+            | Cause::HostUnreachable
+            | Cause::UdpNoResponse
+            | Cause::UdpAdminProhibited
+            | Cause::UdpPortUnreachable
+    );
+    let (Some(address), Some(port)) = (f.context.address, target.port.or(f.context.port)) else {
+        return;
+    };
+    if !relevant || f.cause == Cause::TcpRefused && f.context.offender.is_none() {
+        return;
+    }
+    let family = if address.is_ipv4() {
+        firewall::IpFamily::V4
+    } else {
+        firewall::IpFamily::V6
+    };
+    let unspecified = if address.is_ipv4() {
+        IpAddr::from([0, 0, 0, 0])
+    } else {
+        IpAddr::from([0u16; 8])
+    };
+    let proto = if target.scheme == Scheme::Udp {
+        firewall::Proto::Udp
+    } else {
+        firewall::Proto::Tcp
+    };
+    let source = f.context.source.unwrap_or(unspecified);
+    let mut hooks = vec![firewall::FlowHook::Output];
+    if f.context.target_is_local {
+        hooks.push(firewall::FlowHook::Input);
+    }
+    for hook in hooks {
+        let flow = firewall::Flow {
+            family,
+            hook,
+            proto,
+            src: source,
+            dst: address,
+            sport: None,
+            dport: Some(port),
+            iif: None,
+            oif: f.context.interface.clone(),
+        };
+        let report = prober.local_firewall(&flow);
+        let hook_name = match hook {
+            firewall::FlowHook::Output => "OUTPUT",
+            firewall::FlowHook::Input => "INPUT",
+            firewall::FlowHook::Forward => "FORWARD",
+        };
+        let test = format!("this host's firewall ({hook_name}) for {flow}");
+        let Some(verdict) = &report.verdict else {
+            st.rows.push(
+                Row::new(
+                    f.cause.layer().unwrap_or(Layer::Tcp),
+                    test,
+                    "not read".to_string(),
+                    RowVerdict::Warn,
+                    Cause::Ok,
+                )
+                .with_evidence(report.notes.clone()),
+            );
+            continue;
+        };
+        let mut ev: Vec<String> = verdict.trail.iter().take(12).cloned().collect();
+        ev.extend(report.notes.iter().cloned());
+        let layer = f.cause.layer().unwrap_or(Layer::Tcp);
+        match (&verdict.outcome, &verdict.deciding_rule) {
+            (outcome, Some(rule)) if outcome.is_blocked() => {
+                let action = match outcome {
+                    firewall::Outcome::Rejected { with } => format!("rejects it ({with})"),
+                    _ => "drops it".to_string(),
+                };
+                ev.insert(0, format!("deciding rule: {rule}"));
+                st.rows.push(
+                    Row::new(
+                        layer,
+                        test,
+                        format!("{action}: {rule}"),
+                        RowVerdict::Fail,
+                        f.cause,
+                    )
+                    .with_evidence(ev),
+                );
+                f.root_cause = format!(
+                    "{} This host's own firewall {action} in {hook_name}: {rule}.",
+                    f.root_cause
+                );
+                f.summary = format!("{} This host's firewall {action}.", f.summary);
+                f.context.firewall_fix = Some(report.fix.clone());
+                return;
+            }
+            (firewall::Outcome::Possible { .. }, _) => {
+                st.rows.push(
+                    Row::new(
+                        layer,
+                        test,
+                        "possibly blocked: rules that could not be evaluated might match"
+                            .to_string(),
+                        RowVerdict::Warn,
+                        Cause::Ok,
+                    )
+                    .with_evidence(ev),
+                );
+            }
+            _ => {
+                st.rows.push(
+                    Row::new(
+                        layer,
+                        test,
+                        "accepts the flow: the block is not on this host".to_string(),
+                        RowVerdict::Pass,
+                        Cause::Ok,
+                    )
+                    .with_evidence(ev),
+                );
             }
         }
     }
@@ -982,6 +1122,14 @@ mod tests {
             _route: Option<&RouteOutcome>,
         ) -> KernelFacts {
             KernelFacts::default()
+        }
+        fn local_firewall(&mut self, flow: &firewall::Flow) -> firewall::FirewallReport {
+            firewall::FirewallReport {
+                flow: flow.clone(),
+                verdict: None,
+                fix: Default::default(),
+                notes: vec!["scripted".into()],
+            }
         }
         fn locate(&mut self, _destination: SocketAddr, _udp: bool) -> PathTrace {
             PathTrace {

@@ -403,6 +403,13 @@ impl Prober for SystemProber {
         facts
     }
 
+    fn local_firewall(
+        &mut self,
+        flow: &netdiag_core::firewall::Flow,
+    ) -> netdiag_core::firewall::FirewallReport {
+        crate::firewall::explain(flow, self.until(Duration::from_secs(2)))
+    }
+
     fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace {
         let proto = if udp {
             trace::Proto::Udp

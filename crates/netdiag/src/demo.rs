@@ -106,6 +106,12 @@ impl Prober for DemoProber {
     fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace {
         self.inner.locate(destination, udp)
     }
+    fn local_firewall(
+        &mut self,
+        flow: &netdiag_core::firewall::Flow,
+    ) -> netdiag_core::firewall::FirewallReport {
+        self.inner.local_firewall(flow)
+    }
 }
 
 /// The loopback fixtures, removed when dropped.

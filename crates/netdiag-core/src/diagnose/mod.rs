@@ -76,6 +76,8 @@ pub struct FixContext {
     pub url: Option<String>,
     /// A fix command worked out from host facts (kernel state), with its rollback.
     pub host_fix: Option<(String, String)>,
+    /// The scoped exception for a blocking rule of this host's firewall.
+    pub firewall_fix: Option<crate::firewall::ScopedFix>,
 }
 
 /// The failure a layer found.
