@@ -183,8 +183,9 @@ fn ends_unquoted_value(b: u8) -> bool {
         )
 }
 
+/// A header value runs to the end of the line, or to the quote or Markdown backtick around it.
 fn ends_header_value(b: u8) -> bool {
-    matches!(b, b'\n' | b'\r' | b'"' | b'\\')
+    matches!(b, b'\n' | b'\r' | b'"' | b'\\' | b'`')
 }
 
 fn key_values(text: &str) -> (String, usize) {
@@ -412,6 +413,12 @@ mod tests {
                 "header quoted in json evidence",
                 r#"["Authorization: Bearer abc.def", "next"]"#,
                 r#"["Authorization: ***", "next"]"#,
+                Some(KeyValue),
+            ),
+            (
+                "header quoted in markdown",
+                "- `Authorization: Bearer abc.def` sent",
+                "- `Authorization: ***` sent",
                 Some(KeyValue),
             ),
             (

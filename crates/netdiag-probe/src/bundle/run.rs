@@ -76,6 +76,9 @@ pub(crate) fn run(argv: &[&str], cap: usize, deadline: Instant) -> CommandText {
     if !out.is_empty() && !out.ends_with(b"\n") {
         text.push('\n');
     }
+    if out.is_empty() && status.is_some_and(|s| s.success()) {
+        text.push_str("(no output)\n");
+    }
     if truncated {
         text.push_str(&format!("[output truncated at {cap} bytes]\n"));
     }
