@@ -558,6 +558,7 @@ mod tests {
             "&",
             "/",
             "x",
+            "`",
         ]);
         prop::collection::vec(pieces, 0..24).prop_map(|v| v.concat())
     }

@@ -1,6 +1,8 @@
 //! Evidence bundles written for real into a temporary directory: the listed files exist, a failing
 //! root-only command degrades to an error file, and no planted secret survives in any byte.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly on a broken fixture
+
 use netdiag_probe::bundle::{write_bundle, BundleOptions, CaptureOutcome};
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -84,8 +84,9 @@ fn has_cap_net_raw() -> Result<bool, String> {
     Ok(caps & (1 << 13) != 0)
 }
 
-/// Starts `tcpdump -i any -n -U -s 256 -c max_packets -w DIR/capture.pcap FILTER`, waiting until
-/// it is listening (or up to two seconds) so the probes that follow are captured.
+/// Starts `tcpdump -i any -n -U --immediate-mode -s 256 -c max_packets -w DIR/capture.pcap
+/// FILTER`, waiting until it is listening (or up to two seconds) so the probes that follow are
+/// captured.
 pub fn start_capture(dir: &Path, filter: &str, max_packets: u32, deadline: Instant) -> Capture {
     let unavailable = |why: String| Capture {
         state: State::Unavailable(why),
@@ -103,7 +104,9 @@ pub fn start_capture(dir: &Path, filter: &str, max_packets: u32, deadline: Insta
     }
     let pcap = dir.join("capture.pcap");
     let spawned = Command::new("tcpdump")
-        .args(["-i", "any", "-n", "-U", "-s"])
+        // --immediate-mode: without it libpcap hands packets over in blocks (up to a second
+        // late), and a capture stopped right after the probes would hold none of them.
+        .args(["-i", "any", "-n", "-U", "--immediate-mode", "-s"])
         .arg(SNAP_LENGTH.to_string())
         .arg("-c")
         .arg(max_packets.to_string())
@@ -201,7 +204,17 @@ impl Capture {
             }
         }
         if !finished_by_count {
-            // `-U` flushes every packet as it is written, so a kill loses nothing captured.
+            // SIGTERM first (through kill(1): signals need `unsafe` here) so tcpdump writes
+            // what it holds; SIGKILL if it lingers. `-U` already flushed each packet written.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let linger = Instant::now() + Duration::from_millis(300);
+            while Instant::now() < linger && matches!(child.try_wait(), Ok(None)) {
+                thread::sleep(Duration::from_millis(10));
+            }
             let _ = child.kill();
         }
         let _ = child.wait();
@@ -266,17 +279,32 @@ mod tests {
     #[test]
     fn capture_always_finishes_with_a_note() {
         // Whatever this machine has (tcpdump or not, root or not), finishing is bounded and
-        // either yields a pcap or says why not.
+        // either yields a pcap of the flow or says why not.
         let dir = std::env::temp_dir().join(format!("netdiag-capture-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
         let start = Instant::now();
-        let deadline = start + Duration::from_secs(3);
-        let cap = start_capture(&dir, "host 127.0.0.1 and port 9", 10, deadline);
+        let deadline = start + Duration::from_secs(5);
+        let filter = capture_filter("127.0.0.1".parse().unwrap(), port);
+        let cap = start_capture(&dir, &filter, 50, deadline);
+        let _conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let out = cap.finish().unwrap();
-        assert!(start.elapsed() < Duration::from_secs(6));
+        assert!(start.elapsed() < Duration::from_secs(8));
+        match &out.pcap {
+            Some(pcap) => {
+                // pcap magic (either byte order), then at least the SYN's record after the
+                // 24-byte global header.
+                assert!(pcap.len() > 24 + 16, "{out:?}");
+                let magic = &pcap[..4];
+                assert!(magic == [0xd4, 0xc3, 0xb2, 0xa1] || magic == [0xa1, 0xb2, 0xc3, 0xd4]);
+                assert!(out.note.contains("not redacted"), "{}", out.note);
+            }
+            None => assert!(out.note.starts_with("no packet capture"), "{out:?}"),
+        }
         assert!(
-            out.pcap.is_some() || out.note.starts_with("no packet capture"),
-            "{out:?}"
+            !dir.join("capture.pcap").exists(),
+            "the scratch pcap is removed"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
