@@ -68,7 +68,15 @@ impl Default for BundleOptions {
             hosts: PathBuf::from("/etc/hosts"),
             nsswitch: PathBuf::from("/etc/nsswitch.conf"),
             proc_root: PathBuf::from("/proc"),
-            environment: std::env::vars().collect(),
+            // vars_os: `vars()` panics on a variable that is not UTF-8.
+            environment: std::env::vars_os()
+                .map(|(k, v)| {
+                    (
+                        k.to_string_lossy().into_owned(),
+                        v.to_string_lossy().into_owned(),
+                    )
+                })
+                .collect(),
             command_timeout: Duration::from_secs(5),
             max_output: 4 * 1024 * 1024,
             capture: None,
