@@ -9,7 +9,8 @@
 //!   closing quote when quoted inside JSON);
 //! - key/value pairs whose key contains `password`, `passwd`, `secret`, `token`, `api_key`,
 //!   `apikey`, `api-key` or `authorization`, written `key=value`, `key: value` or
-//!   `"key": "value"`;
+//!   `"key": "value"` (an unquoted JSON number, boolean or null is kept, so a redacted report
+//!   is still valid JSON);
 //! - the password of `user:password@` in URLs (the user is kept);
 //! - `Bearer <token>`;
 //! - PEM private key blocks (the BEGIN/END lines are kept, the body is replaced);
@@ -210,6 +211,7 @@ fn key_values(text: &str) -> (String, usize) {
         let header = key.contains("authorization");
         // Separator: optional closing quote of a JSON/YAML key, blanks, `=` or `:`, blanks.
         let mut j = i;
+        let json_key = j < bytes.len() && bytes[j] == b'"';
         if j < bytes.len() && (bytes[j] == b'"' || bytes[j] == b'\'') {
             j += 1;
         }
@@ -249,7 +251,10 @@ fn key_values(text: &str) -> (String, usize) {
             (j, e)
         };
         let value = &text[value_start..value_end];
-        if !value.is_empty() && value != MASK {
+        // A JSON secret is a string: an unquoted value after `"key":` is a number, boolean or
+        // null (`"token_count": 3`), and masking it would make the report invalid JSON.
+        let json_scalar = json_key && value_start == j;
+        if !value.is_empty() && value != MASK && !json_scalar {
             out.push_str(&text[copied..value_start]);
             out.push_str(MASK);
             copied = value_end;
@@ -499,6 +504,12 @@ mod tests {
                 "net.ipv4.tcp_mtu_probing = 0",
                 None,
             ),
+            (
+                "json scalar kept so the document stays valid",
+                r#"{"token_count": 3, "secret": null}"#,
+                r#"{"token_count": 3, "secret": null}"#,
+                None,
+            ),
             ("empty value", "password=", "password=", None),
             (
                 "already masked",
@@ -517,6 +528,20 @@ mod tests {
             eprintln!("case: {name}");
             check(input, expected, *kind);
         }
+    }
+
+    #[test]
+    fn redacted_json_stays_valid_json() {
+        let doc = r#"{"evidence": ["Authorization: Bearer abc.def", "GET /?token=x&a=1"],
+            "password": "hunter2", "token_count": 2, "proxy": "http://bob:pw@proxy:3128",
+            "nested": {"api_key": "k", "secret": false}}"#;
+        let r = redact(doc);
+        let parsed: serde_json::Value = serde_json::from_str(&r.text).unwrap();
+        assert_eq!(parsed["password"], "***");
+        assert_eq!(parsed["token_count"], 2);
+        assert_eq!(parsed["evidence"][0], "Authorization: ***");
+        assert_eq!(parsed["proxy"], "http://bob:***@proxy:3128");
+        assert!(!r.text.contains("hunter2") && !r.text.contains("abc.def"));
     }
 
     #[test]
