@@ -10,6 +10,7 @@ pub mod cause;
 pub mod layer;
 pub mod observe;
 pub mod proxyenv;
+pub mod redact;
 
 pub use cause::Cause;
 pub use layer::Layer;

@@ -4,6 +4,7 @@
 //! deadline. Probes record facts (errno, ICMP type/code and sender, rcode, latency); they never
 //! decide a verdict. `sys` holds the few `unsafe` socket calls and is the only module allowed to.
 
+pub mod bundle;
 pub mod dns;
 pub mod files;
 pub mod firewall;
