@@ -261,27 +261,128 @@ pub fn check_all(configs: &[CheckConfig]) -> Vec<Report> {
 }
 
 /// `netdiag check`: returns the rendered output and the exit status.
-pub fn run(configs: &[CheckConfig]) -> (String, i32) {
+pub fn run(configs: &[CheckConfig], evidence: Option<&str>) -> Result<(String, i32), InputError> {
     let Some(first) = configs.first() else {
-        return (String::new(), 2);
+        return Ok((String::new(), 2));
     };
-    if configs.len() == 1 {
-        let report = check_one(first);
-        return (render(&report, first.format), report.exit_code());
-    }
+    let capture = match evidence {
+        Some(dest) => Some(start_capture(dest, configs, first.timeout)?),
+        None => None,
+    };
     let started = Instant::now();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let reports = check_all(configs);
+    let reports = if configs.len() == 1 {
+        vec![check_one(first)]
+    } else {
+        check_all(configs)
+    };
     let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let code = if reports.iter().all(|r| r.healthy()) {
         0
     } else {
         1
     };
-    let out =
-        netdiag_core::render::render_many(&reports, first.format, &rfc3339_utc(now), duration_ms);
-    (out, code)
+    let render_as = |format| match reports.as_slice() {
+        [one] => render(one, format),
+        many => netdiag_core::render::render_many(many, format, &rfc3339_utc(now), duration_ms),
+    };
+    if let (Some(dest), Some((capture, _dir))) = (evidence, capture) {
+        let outcome = capture.finish().ok();
+        let options = netdiag_probe::bundle::BundleOptions {
+            resolv_conf: first.paths.resolv_conf.clone().into(),
+            hosts: first.paths.hosts.clone().into(),
+            nsswitch: first.paths.nsswitch.clone().into(),
+            capture: outcome,
+            ..netdiag_probe::bundle::BundleOptions::default()
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let summary = netdiag_probe::bundle::write_bundle(
+            std::path::Path::new(dest),
+            &render_as(Format::Json),
+            &render_as(Format::Markdown),
+            &options,
+            deadline,
+        )
+        .map_err(|e| InputError(format!("--evidence: {e}")))?;
+        eprintln!(
+            "netdiag: evidence bundle written to {} ({} files)",
+            summary.path.display(),
+            summary.files.len()
+        );
+    }
+    Ok((render_as(first.format), code))
+}
+
+/// Starts the bounded packet capture for `--evidence` (its file goes to a private temporary
+/// directory; the bundle copies the pcap). The destination is checked first, so a wrong path
+/// fails before any probe.
+fn start_capture(
+    dest: &str,
+    configs: &[CheckConfig],
+    timeout: Duration,
+) -> Result<(netdiag_probe::bundle::Capture, TempDir), InputError> {
+    let lower = dest.to_ascii_lowercase();
+    let path = std::path::Path::new(dest);
+    if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
+        if path.exists() {
+            return Err(InputError(format!(
+                "--evidence {dest}: already exists; netdiag never overwrites a bundle"
+            )));
+        }
+    } else if path.is_file() || path.read_dir().is_ok_and(|mut d| d.next().is_some()) {
+        return Err(InputError(format!(
+            "--evidence {dest}: exists and is not an empty directory"
+        )));
+    }
+    let dir = TempDir::new().map_err(|e| {
+        InputError(format!(
+            "--evidence: cannot create a temporary directory: {e}"
+        ))
+    })?;
+    let ports: Vec<String> = configs
+        .iter()
+        .filter_map(|c| c.target.port)
+        .map(|p| format!("port {p}"))
+        .collect();
+    let mut filter = if ports.is_empty() {
+        "port 53".to_string()
+    } else {
+        ports.join(" or ")
+    };
+    if configs
+        .iter()
+        .any(|c| matches!(c.target.host, netdiag_core::target::Host::Name(_)))
+    {
+        filter = format!("{filter} or port 53");
+    }
+    let deadline = Instant::now() + timeout + Duration::from_secs(2);
+    Ok((
+        netdiag_probe::bundle::start_capture(&dir.0, &filter, 200, deadline),
+        dir,
+    ))
+}
+
+/// A private temporary directory, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> std::io::Result<TempDir> {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path =
+            std::env::temp_dir().join(format!("netdiag-capture-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path)?;
+        Ok(TempDir(path))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

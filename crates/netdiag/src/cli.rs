@@ -78,6 +78,11 @@ pub struct CheckArgs {
     /// Probe the path MTU actively even when nothing stalled (sends a few full-size segments).
     #[arg(long)]
     pub mtu: bool,
+    /// Write an evidence bundle (report, resolver files, addresses, routes, rules, neighbours,
+    /// listeners, firewall, conntrack, and a bounded packet capture when privileged) to DIR or
+    /// FILE.tar.gz. Secrets are redacted.
+    #[arg(long, value_name = "DIR|FILE.tar.gz")]
+    pub evidence: Option<String>,
     /// IPv4 only.
     #[arg(short = '4', conflicts_with = "ipv6")]
     pub ipv4: bool,

@@ -31,7 +31,13 @@ fn main() {
     };
     let (output, code) = match cli.command {
         cli::Command::Check(args) => match check::resolve(&args) {
-            Ok(configs) => check::run(&configs),
+            Ok(configs) => match check::run(&configs, args.evidence.as_deref()) {
+                Ok(done) => done,
+                Err(e) => {
+                    eprintln!("netdiag: {e}");
+                    std::process::exit(2);
+                }
+            },
             Err(e) => {
                 eprintln!("netdiag: {e}");
                 std::process::exit(2);

@@ -64,7 +64,28 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Like [`Lab::check`], with extra environment variables for netdiag.
+    pub(crate) fn check_env(
+        &self,
+        node: &Node,
+        target: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Run> {
+        let args = check_args(&self.net, target, extra)?;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        node.netdiag_env(&args, env)
+    }
+}
+
 pub(crate) fn check(net: &Testnet, node: &Node, target: &str, extra: &[&str]) -> Result<Run> {
+    let args = check_args(net, target, extra)?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    node.netdiag(&args)
+}
+
+fn check_args(net: &Testnet, target: &str, extra: &[&str]) -> Result<Vec<String>> {
     let mut args: Vec<String> = ["check", target, "--format", "json"]
         .iter()
         .map(|s| s.to_string())
@@ -78,8 +99,7 @@ pub(crate) fn check(net: &Testnet, node: &Node, target: &str, extra: &[&str]) ->
         let path = net.hosts_file(&["127.0.0.1 localhost"])?;
         args.extend(["--hosts-file".into(), path.to_string_lossy().into_owned()]);
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    node.netdiag(&args)
+    Ok(args)
 }
 
 /// The `--timeout` the run was given, or netdiag's default of 10 s.

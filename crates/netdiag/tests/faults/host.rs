@@ -81,3 +81,90 @@ fn many_targets_in_one_run() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn local_output_reject_rule_is_named_with_a_scoped_fix() -> Result<()> {
+    require_netns!();
+    let lab = lab("hostfw")?;
+    lab.server.listen_tcp(ADDR)?;
+    lab.client.run(
+        "iptables -w -A OUTPUT -p tcp -d 10.77.2.2 --dport 8080 -j REJECT --reject-with icmp-admin-prohibited",
+    )?;
+    assert_ne!(
+        lab.client.tcp_connect(ADDR, PROBE)?,
+        TcpConnect::Established
+    );
+
+    let run = lab.check(&lab.client, "tcp://10.77.2.2:8080", &["--timeout", "4s"])?;
+    assert_eq!(run.status, Some(1), "{run}");
+    assert_eq!(run.layer(), Some("tcp"), "{run}");
+    assert!(run.mentions("OUTPUT"), "{run}");
+    assert!(run.mentions("REJECT"), "{run}");
+    let fix = run
+        .json
+        .as_ref()
+        .map(|j| j["verdict"]["fix"]["commands"].to_string())
+        .unwrap_or_default();
+    assert!(
+        fix.contains("10.77.2.2/32") && fix.contains("--dport 8080"),
+        "{fix}"
+    );
+    assert!(!fix.contains("0.0.0.0/0"), "{fix}");
+    Ok(())
+}
+
+#[test]
+fn evidence_bundle_holds_the_prestate_and_no_secret() -> Result<()> {
+    require_netns!();
+    let lab = lab("hostbundle")?;
+    let bundle = lab.net.dir().join("case.tar.gz");
+    let bundle_text = bundle.to_string_lossy().into_owned();
+    let run = lab.check_env(
+        &lab.client,
+        "tcp://10.77.2.2:8080",
+        &["--evidence", &bundle_text],
+        &[("https_proxy", "http://bob:hunter2@10.77.1.1:3128")],
+    )?;
+    assert_eq!(run.status, Some(1), "{run}");
+    let out = std::process::Command::new("tar")
+        .args(["-xzf", &bundle_text, "-C"])
+        .arg(lab.net.dir())
+        .output()
+        .expect("tar runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let root = lab.net.dir().join("case");
+    for file in [
+        "report.json",
+        "report.md",
+        "resolv.conf",
+        "hosts",
+        "addresses.txt",
+        "routes.txt",
+        "rules.txt",
+        "neighbours.txt",
+        "listeners.txt",
+        "firewall-iptables.txt",
+        "firewall-nft.txt",
+        "conntrack.txt",
+        "environment.txt",
+        "MANIFEST.txt",
+    ] {
+        assert!(root.join(file).exists(), "{file} missing from the bundle");
+    }
+    for entry in std::fs::read_dir(&root).expect("bundle directory") {
+        let bytes = std::fs::read(entry.expect("entry").path()).expect("readable");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("hunter2"),
+            "a secret leaked into the bundle"
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("report.json")).expect("report.json"))
+            .expect("json");
+    assert_eq!(report["verdict"]["cause"], "tcp_refused");
+    Ok(())
+}
