@@ -266,6 +266,35 @@ fn tls_protocol_mismatch() -> Result<()> {
     Ok(())
 }
 
+/// No cipher suite in common: the server offers only CBC suites, which rustls (and every modern
+/// client) refuses, so the handshake ends with an alert that is neither a version nor a
+/// certificate problem.
+#[test]
+fn tls_handshake_failure_no_common_cipher() -> Result<()> {
+    require_netns!();
+    let t = tls_lab("tlsnocipher")?;
+    let leaf = t.leaf(&[NAME], Validity::Current, Signer::Intermediate)?;
+    let intermediate = path(t.pki.intermediate_pem());
+    t.s_server(
+        &leaf,
+        &[
+            "-cert_chain",
+            &intermediate,
+            "-tls1_2",
+            "-cipher",
+            "ECDHE-ECDSA-AES128-SHA@SECLEVEL=0",
+        ],
+    )?;
+    let cbc = t.s_client(&["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA@SECLEVEL=0"])?;
+    assert_output(&cbc, "Protocol  : TLSv1.2\n");
+    let aead = t.s_client(&["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"])?;
+    assert_ne!(aead.status, Some(0), "an AEAD-only client is refused{aead}");
+
+    let run = t.check_trusting_root()?;
+    assert_diagnosis(&run, 1, Some("tls"), "tls_handshake_failure");
+    Ok(())
+}
+
 /// Mutual TLS: the server demands a client certificate and aborts without one.
 #[test]
 fn tls_client_cert_required() -> Result<()> {
