@@ -66,14 +66,28 @@ pub fn local_addresses() -> Vec<IpAddr> {
     out
 }
 
-/// Every listening TCP socket, read at most once a second per process: many targets checked
-/// at once (`netdiag check --targets`) share one read of the tables, which the kernel has to
-/// generate in full for every reader.
+static SHARED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lets concurrent checks in this process share one read of the socket tables per second.
+/// Called by the multi-target run (`netdiag check --targets`): the kernel generates the whole
+/// table for every reader, so 200 targets reading it at once queue behind each other. A single
+/// check always reads fresh.
+pub fn share_inventory_between_checks() {
+    SHARED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Every listening TCP socket (shared between checks, see [`share_inventory_between_checks`]).
 fn listening_sockets() -> Result<Vec<ProcTcpEntry>, String> {
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
     type Cached = Option<(Instant, Vec<ProcTcpEntry>)>;
     static CACHE: Mutex<Cached> = Mutex::new(None);
+    if !SHARED.load(std::sync::atomic::Ordering::SeqCst) {
+        let mut entries = read_table("/proc/net/tcp", true)?;
+        entries.extend(read_table("/proc/net/tcp6", false)?);
+        entries.retain(|e| e.state == TCP_LISTEN);
+        return Ok(entries);
+    }
     let mut cache = CACHE
         .lock()
         .map_err(|_| "listener cache poisoned".to_string())?;
@@ -98,10 +112,7 @@ fn read_table(path: &str, required: bool) -> Result<Vec<ProcTcpEntry>, String> {
     let mut entries = Vec::new();
     // One large read per call: the kernel regenerates the table from the start on every
     // read, so small reads make a busy host's table quadratic to read.
-    for line in BufReader::with_capacity(1 << 20, file)
-        .lines()
-        .take(MAX_LINES)
-    {
+    for line in BufReader::new(file).lines().take(MAX_LINES) {
         let line = line.map_err(|e| format!("cannot read {path}: {e}"))?;
         entries.extend(parse_proc_net_tcp_line(&line));
     }

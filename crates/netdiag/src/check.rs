@@ -239,6 +239,7 @@ pub fn check_all(configs: &[CheckConfig]) -> Vec<Report> {
     use std::sync::Mutex;
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Report>>> = Mutex::new(vec![None; configs.len()]);
+    netdiag_probe::listeners::share_inventory_between_checks();
     let workers = configs.len().clamp(1, MAX_CONCURRENT);
     std::thread::scope(|scope| {
         for _ in 0..workers {
