@@ -294,6 +294,8 @@ mod tests {
                 cause: Cause::DnsSlow,
                 message: "m".into(),
             }],
+            redirect: None,
+            followed: vec![],
         }
     }
 

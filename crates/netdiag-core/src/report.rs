@@ -169,6 +169,12 @@ pub struct Report {
     pub verdict: Verdict,
     /// Warnings.
     pub warnings: Vec<Warning>,
+    /// Where a 3xx response pointed (`Location`), when the http layer got one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
+    /// The redirects followed to get here (`-L`), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub followed: Vec<String>,
 }
 
 impl Report {

@@ -128,6 +128,7 @@ pub fn plan(scheme: Scheme) -> Vec<Layer> {
 struct State {
     rows: Vec<Row>,
     warnings: Vec<Warning>,
+    redirect: Option<String>,
 }
 
 impl State {
@@ -145,6 +146,7 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
     let mut st = State {
         rows: Vec::new(),
         warnings: Vec::new(),
+        redirect: None,
     };
     let mut failure = run_layers(target, opts, prober, &mut st);
     if let Some(f) = failure.as_mut() {
@@ -225,6 +227,8 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
         layers: st.rows,
         verdict,
         warnings: st.warnings,
+        redirect: st.redirect,
+        followed: Vec::new(),
     }
 }
 
@@ -694,6 +698,14 @@ fn session_layers(
     }
     let request = http_request(target, via_proxy.is_some() && target.scheme == Scheme::Http);
     let obs = prober.http(address, &request);
+    if let HttpOutcome::Response {
+        status: 300..=399,
+        location: Some(location),
+        ..
+    } = &obs.outcome
+    {
+        st.redirect = Some(location.clone());
+    }
     let timed_out = matches!(obs.outcome, HttpOutcome::TimedOut { .. });
     let slow = opts.slow.unwrap_or(http::DEFAULT_SLOW);
     let mut findings = http::classify(&obs, slow, &host);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct InputError(pub String);
 
 /// Everything `check` needs, validated.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CheckConfig {
     /// The target.
     pub target: Target,
@@ -38,6 +38,8 @@ pub struct CheckConfig {
     pub slow: Duration,
     /// `--mtu`.
     pub probe_mtu: bool,
+    /// `-L`.
+    pub follow: bool,
 }
 
 /// Maps the CLI format onto the renderer's.
@@ -169,6 +171,7 @@ pub fn resolve(args: &CheckArgs) -> Result<Vec<CheckConfig>, InputError> {
             proxy,
             slow,
             probe_mtu: args.mtu,
+            follow: args.follow,
         });
     }
     Ok(configs)
@@ -205,8 +208,62 @@ pub fn run_with(target: &Target, options: WalkOptions, prober: &mut dyn Prober) 
     report
 }
 
-/// Walks one target with the system prober.
+/// At most this many redirects are followed with `-L`.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Resolves a `Location` against the URL it came from (absolute, scheme-relative or a path).
+fn redirect_target(from: &Target, location: &str) -> Option<Target> {
+    let loc = location.trim();
+    let url = if loc.contains("://") {
+        loc.to_string()
+    } else if let Some(rest) = loc.strip_prefix("//") {
+        format!("{}://{rest}", from.scheme.name())
+    } else if loc.starts_with('/') {
+        format!("{}://{}{loc}", from.scheme.name(), from.authority())
+    } else {
+        let base = from.path.clone().unwrap_or_else(|| "/".into());
+        let dir = base.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        format!("{}://{}{dir}/{loc}", from.scheme.name(), from.authority())
+    };
+    parse_target(&url).ok().filter(|t| {
+        matches!(
+            t.scheme,
+            netdiag_core::target::Scheme::Http | netdiag_core::target::Scheme::Https
+        )
+    })
+}
+
+/// Walks one target, following redirects with `-L`: every hop is walked in full, and the last
+/// report records the chain in `followed`.
 pub fn check_one(config: &CheckConfig) -> Report {
+    let mut report = check_single(config);
+    if !config.follow {
+        return report;
+    }
+    let mut followed = Vec::new();
+    let mut current = config.target.clone();
+    for _ in 0..MAX_REDIRECTS {
+        let Some(next) = report
+            .redirect
+            .as_deref()
+            .and_then(|l| redirect_target(&current, l))
+        else {
+            break;
+        };
+        followed.push(format!("{} -> {}", current.input, next.input));
+        let hop = CheckConfig {
+            target: next.clone(),
+            ..config.clone()
+        };
+        report = check_single(&hop);
+        current = next;
+    }
+    report.followed = followed;
+    report
+}
+
+/// Walks one target with the system prober.
+fn check_single(config: &CheckConfig) -> Report {
     if config.target.scheme == netdiag_core::target::Scheme::Https {
         // Reading the system trust store takes milliseconds; do it while DNS and TCP run.
         netdiag_probe::tls::preload_trust_store();

@@ -75,6 +75,9 @@ pub struct CheckArgs {
     /// First-byte time above which HTTP is reported as slow (default 2s).
     #[arg(long, value_name = "DURATION")]
     pub slow: Option<String>,
+    /// Follow HTTP redirects (at most 5), checking every hop; without it a redirect is reported.
+    #[arg(short = 'L', long = "location")]
+    pub follow: bool,
     /// Probe the path MTU actively even when nothing stalled (sends a few full-size segments).
     #[arg(long)]
     pub mtu: bool,

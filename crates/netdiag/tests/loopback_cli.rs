@@ -374,3 +374,64 @@ fn several_targets_one_document_and_worst_exit_code() {
         "tcp://bad:99999",
     ]);
 }
+
+/// A tiny HTTP server: `/a` redirects to `/b`, `/b` answers 503. Serves `n` requests, then stops.
+fn redirecting_server(n: usize) -> u16 {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for _ in 0..n {
+            let Ok((mut conn, _)) = listener.accept() else {
+                return;
+            };
+            let mut buf = [0u8; 2048];
+            let len = conn.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..len]);
+            let reply = if head.starts_with("GET /a ") {
+                "HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            } else {
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            };
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn redirects_are_reported_and_followed_only_with_l() {
+    let dir = tempdir("redirect");
+    let rc = loopback_resolv_conf(&dir);
+    let port = redirecting_server(3);
+    let url = format!("http://127.0.0.1:{port}/a");
+    let out = netdiag()
+        .args(["check", &url, "--format", "json", "--resolv-conf", &rc])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let v = json_of(&out);
+    assert_eq!(v["redirect"], "/b");
+    assert!(v["warnings"]
+        .as_array()
+        .is_some_and(|w| w.iter().any(|w| w["cause"] == "http_redirect")));
+    let out = netdiag()
+        .args([
+            "check",
+            "-L",
+            &url,
+            "--format",
+            "json",
+            "--resolv-conf",
+            &rc,
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let v = json_of(&out);
+    assert_eq!(v["verdict"]["cause"], "http_5xx");
+    assert_eq!(
+        v["followed"][0],
+        format!("{url} -> http://127.0.0.1:{port}/b")
+    );
+}
