@@ -52,15 +52,29 @@ bench "healthy HTTPS on loopback (full request, CA via --cacert)" \
   "curl -s -o /dev/null --cacert $work/ca.pem https://localhost:$tport/" \
   "$ND check https://localhost:$tport/ --cacert $work/ca.pem --resolv-conf $work/resolv.conf --format json"
 
-# 200 targets: 150 listening and 50 closed loopback ports, one netdiag run against nc -z each.
-targets=$work/targets; : > "$targets"; ports=()
-for i in $(seq 150); do p=$(free_port); ports+=("$p"); done
-for p in "${ports[@]}"; do
-  python3 -c "import socket,time,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1',$p)); s.listen(64); time.sleep(600)" &
-  pids+=($!); echo "tcp://127.0.0.1:$p" >> "$targets"
-done
-for i in $(seq 50); do echo "tcp://127.0.0.1:$(free_port)" >> "$targets"; done
-sleep 1
+# 200 targets: 150 listening loopback ports (one process accepting and closing on all of them)
+# and 50 closed ones; one netdiag run against nc -z for each in turn.
+targets=$work/targets
+python3 - "$targets" <<'PY' &
+import selectors, socket, sys, time
+sel = selectors.DefaultSelector()
+with open(sys.argv[1], "w") as f:
+    for _ in range(150):
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(128); s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        f.write("tcp://127.0.0.1:%d\n" % s.getsockname()[1])
+    for _ in range(50):
+        c = socket.socket(); c.bind(("127.0.0.1", 0)); f.write("tcp://127.0.0.1:%d\n" % c.getsockname()[1]); c.close()
+end = time.time() + 600
+while time.time() < end:
+    for key, _ in sel.select(timeout=1):
+        try:
+            conn, _ = key.fileobj.accept(); conn.close()
+        except OSError:
+            pass
+PY
+pids+=($!)
+for _ in $(seq 50); do [ "$(wc -l < "$targets" 2>/dev/null || echo 0)" -ge 200 ] && break; sleep 0.1; done
 cut -d/ -f3 "$targets" | tr ':' ' ' > "$work/nc-list"
 bench "200 loopback targets (150 open, 50 closed)" \
   "sh -c 'while read h p; do nc -z \$h \$p; done < $work/nc-list'" \

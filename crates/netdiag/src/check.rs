@@ -287,7 +287,7 @@ fn check_single(config: &CheckConfig) -> Report {
 }
 
 /// At most this many targets are walked at once.
-pub const MAX_CONCURRENT: usize = 64;
+pub const MAX_CONCURRENT: usize = 256;
 
 /// Walks every target, at most [`MAX_CONCURRENT`] at a time, keeping the input order. Each
 /// walk owns its deadline, so the whole run takes about as long as the slowest target.
