@@ -1,0 +1,12 @@
+//! netdiag-k8s: why can't this pod reach that one? Reads Kubernetes manifests, evaluates the
+//! NetworkPolicy API exactly as the reference defines it, and proposes the smallest policy that
+//! allows the one flow asked about.
+//!
+//! Pure except for [`load`] (file reads): the engine takes a [`load::Cluster`] and returns data,
+//! so every rule is table-tested without a cluster.
+
+pub mod check;
+pub mod fix;
+pub mod load;
+pub mod model;
+pub mod policy;

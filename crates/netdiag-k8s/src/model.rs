@@ -1,0 +1,287 @@
+//! The Kubernetes objects netdiag reads, as serde structs holding only the fields the diagnosis
+//! needs, under the API's own JSON field names.
+//!
+//! Why not k8s-openapi: it is far too heavy to build here, and the engine needs a dozen fields.
+//! Unknown fields are ignored (manifests carry much more); a field of the wrong type is an error,
+//! because silently reading a policy wrongly would give a wrong verdict.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Labels: a sorted map so that output and generated names are deterministic.
+pub type Labels = BTreeMap<String, String>;
+
+/// `metadata`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    /// `metadata.name`.
+    #[serde(default)]
+    pub name: String,
+    /// `metadata.namespace`; empty means `default` for namespaced kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// `metadata.labels`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: Labels,
+}
+
+impl ObjectMeta {
+    /// The namespace, with the API server's default.
+    pub fn ns(&self) -> &str {
+        match self.namespace.as_deref() {
+            Some(n) if !n.is_empty() => n,
+            _ => "default",
+        }
+    }
+}
+
+/// `v1 Namespace`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Namespace {
+    /// Metadata (name, labels).
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+}
+
+/// `v1 Pod`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Pod {
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// `spec`.
+    #[serde(default)]
+    pub spec: PodSpec,
+    /// `status`.
+    #[serde(default)]
+    pub status: PodStatus,
+}
+
+/// `v1 PodSpec` (the fields used).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    /// Host-network pods are not NetworkPolicy subjects.
+    #[serde(default)]
+    pub host_network: bool,
+    /// The node the pod runs on.
+    #[serde(default)]
+    pub node_name: Option<String>,
+    /// Containers (their ports resolve named ports).
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    /// Init containers (sidecars declare ports here too).
+    #[serde(default)]
+    pub init_containers: Vec<Container>,
+}
+
+/// `v1 Container` (ports only).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Container {
+    /// Container name.
+    #[serde(default)]
+    pub name: String,
+    /// Declared ports.
+    #[serde(default)]
+    pub ports: Vec<ContainerPort>,
+}
+
+/// `v1 ContainerPort`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerPort {
+    /// Port name (an IANA_SVC_NAME).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Port number.
+    pub container_port: u16,
+    /// Protocol, default TCP.
+    #[serde(default)]
+    pub protocol: Option<String>,
+}
+
+/// `v1 PodStatus` (addresses only).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    /// Primary pod IP.
+    #[serde(default)]
+    pub pod_ip: Option<String>,
+    /// All pod IPs (dual stack).
+    #[serde(default, rename = "podIPs")]
+    pub pod_ips: Vec<PodIp>,
+}
+
+/// One entry of `status.podIPs`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct PodIp {
+    /// The address.
+    pub ip: String,
+}
+
+/// `v1 Node` (addresses only: pod<->own node traffic is always allowed).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Node {
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// `status`.
+    #[serde(default)]
+    pub status: NodeStatus,
+}
+
+/// `v1 NodeStatus`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct NodeStatus {
+    /// `status.addresses`.
+    #[serde(default)]
+    pub addresses: Vec<NodeAddress>,
+}
+
+/// `v1 NodeAddress`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct NodeAddress {
+    /// InternalIP, ExternalIP, Hostname...
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// The address.
+    #[serde(default)]
+    pub address: String,
+}
+
+/// `v1 Service` (kept for the Service path; only read, not yet diagnosed).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Service {
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The raw spec, interpreted by the Service path.
+    #[serde(default)]
+    pub spec: serde_json::Value,
+}
+
+/// `discovery.k8s.io/v1 EndpointSlice` (kept for the Service path).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct EndpointSlice {
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+}
+
+/// `networking.k8s.io/v1 NetworkPolicy`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct NetworkPolicy {
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// `spec`.
+    #[serde(default)]
+    pub spec: NetworkPolicySpec,
+}
+
+/// `NetworkPolicySpec`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// Selects the pods in the policy's namespace that the policy applies to.
+    #[serde(default)]
+    pub pod_selector: LabelSelector,
+    /// Ingress rules; `None` and empty both mean "no rule".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<Vec<Rule>>,
+    /// Egress rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Vec<Rule>>,
+    /// Explicit policy types; `None` means defaulted (see `policy::effective_types`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_types: Option<Vec<String>>,
+}
+
+/// An ingress (`from`) or egress (`to`) rule: the two have the same shape.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Rule {
+    /// Ingress peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Vec<Peer>>,
+    /// Egress peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Vec<Peer>>,
+    /// Ports; missing or empty means all ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<PolicyPort>>,
+}
+
+/// `NetworkPolicyPeer`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Peer {
+    /// Pods (in the policy's namespace unless `namespace_selector` is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_selector: Option<LabelSelector>,
+    /// Namespaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// An address range (must not be combined with a selector).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_block: Option<IpBlock>,
+}
+
+/// `IPBlock`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct IpBlock {
+    /// The CIDR.
+    pub cidr: String,
+    /// CIDRs inside `cidr` that are not part of the block.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub except: Vec<String>,
+}
+
+/// `NetworkPolicyPort`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyPort {
+    /// TCP (default), UDP or SCTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// A number or a named port; `None` means every port of the protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<IntOrString>,
+    /// Inclusive end of a numeric range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_port: Option<u32>,
+}
+
+/// `IntOrString`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum IntOrString {
+    /// A number.
+    Int(i64),
+    /// A name (or a number written as a string, which the API rejects for ports).
+    Str(String),
+}
+
+/// `LabelSelector`. An empty selector selects everything.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    /// Exact label matches.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: Labels,
+    /// Expressions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+/// `LabelSelectorRequirement`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct LabelSelectorRequirement {
+    /// The label key.
+    pub key: String,
+    /// In, NotIn, Exists, DoesNotExist.
+    pub operator: String,
+    /// Values for In/NotIn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
