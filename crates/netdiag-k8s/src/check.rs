@@ -219,7 +219,7 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
     let fixes = if allowed {
         Vec::new()
     } else {
-        minimal_fix(&src, &dst, &flow, &result)
+        minimal_fix(c, &src, &dst, &flow, &result)
     };
     let (s, d) = (describe(&src), describe(&dst));
     let summary = match denied_by {

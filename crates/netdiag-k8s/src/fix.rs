@@ -2,15 +2,18 @@
 //!
 //! Rules it must never break: it never creates new isolation (an ingress-only fix has
 //! `policyTypes: [Ingress]`, an egress-only fix `[Egress]`, and it only selects pods that are
-//! already isolated in that direction, because a pod with the same labels is selected by the same
-//! isolating policies); it never opens other ports or protocols; it names a pod peer by its
+//! already isolated in that direction: the selector is *exact* (matchLabels for every label of the
+//! pod, plus `DoesNotExist` for every other label key used in that namespace), and a pod with the
+//! same labels is selected by the same isolating policies. A plain matchLabels would also select
+//! pods with extra labels, which a `DoesNotExist`/`NotIn` selector may have left unisolated); it never opens other ports or protocols; it names a pod peer by its
 //! namespace (`kubernetes.io/metadata.name`) AND its labels, never by an ipBlock, since pod IPs
 //! change. The exception is a host-network pod, whose traffic carries the node's address: only an
 //! ipBlock can name it.
 
+use crate::load::Cluster;
 use crate::model::{
-    IntOrString, IpBlock, LabelSelector, Labels, NetworkPolicy, NetworkPolicySpec, ObjectMeta,
-    Peer, PolicyPort, Rule,
+    IntOrString, IpBlock, LabelSelector, LabelSelectorRequirement, Labels, NetworkPolicy,
+    NetworkPolicySpec, ObjectMeta, Peer, Pod, PolicyPort, Rule,
 };
 use crate::policy::{Endpoint, FlowPort, FlowResult, NAMESPACE_NAME_LABEL};
 use std::net::IpAddr;
@@ -73,7 +76,33 @@ fn host_cidr(ip: IpAddr) -> String {
     }
 }
 
-fn peers_for(e: &Endpoint<'_>) -> Vec<Peer> {
+/// A selector that selects, among the pods in the manifests, exactly those in `pod`'s namespace
+/// with the same labels.
+fn exact_selector(c: &Cluster, pod: &Pod) -> LabelSelector {
+    let own = &pod.metadata.labels;
+    let mut absent: Vec<&String> = c
+        .pods
+        .iter()
+        .filter(|p| p.metadata.ns() == pod.metadata.ns())
+        .flat_map(|p| p.metadata.labels.keys())
+        .filter(|k| !own.contains_key(*k))
+        .collect();
+    absent.sort();
+    absent.dedup();
+    LabelSelector {
+        match_labels: own.clone(),
+        match_expressions: absent
+            .into_iter()
+            .map(|k| LabelSelectorRequirement {
+                key: k.clone(),
+                operator: "DoesNotExist".into(),
+                values: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+fn peers_for(c: &Cluster, e: &Endpoint<'_>) -> Vec<Peer> {
     match e {
         Endpoint::Pod(p) if !p.spec.host_network => {
             let mut ns = Labels::new();
@@ -83,10 +112,7 @@ fn peers_for(e: &Endpoint<'_>) -> Vec<Peer> {
                     match_labels: ns,
                     ..Default::default()
                 }),
-                pod_selector: Some(LabelSelector {
-                    match_labels: p.metadata.labels.clone(),
-                    ..Default::default()
-                }),
+                pod_selector: Some(exact_selector(c, p)),
                 ip_block: None,
             }]
         }
@@ -105,6 +131,7 @@ fn peers_for(e: &Endpoint<'_>) -> Vec<Peer> {
 }
 
 fn one(
+    c: &Cluster,
     subject: &Endpoint<'_>,
     peer: &Endpoint<'_>,
     src: &Endpoint<'_>,
@@ -115,7 +142,7 @@ fn one(
     let Endpoint::Pod(pod) = subject else {
         return None; // an address outside the cluster is never isolated
     };
-    let peers = peers_for(peer);
+    let peers = peers_for(c, peer);
     if peers.is_empty() {
         // An empty peer list would mean "everyone": no fix rather than a wide-open one.
         return None;
@@ -141,10 +168,7 @@ fn one(
             labels,
         },
         spec: NetworkPolicySpec {
-            pod_selector: LabelSelector {
-                match_labels: pod.metadata.labels.clone(),
-                ..Default::default()
-            },
+            pod_selector: exact_selector(c, pod),
             ingress: ingress.then(|| vec![rule.clone()]),
             egress: (!ingress).then(|| vec![rule]),
             policy_types: Some(vec![dir.to_string()]),
@@ -158,6 +182,7 @@ fn one(
 
 /// The policies that allow exactly `src -> dst:flow`, one per denying direction.
 pub fn minimal_fix(
+    c: &Cluster,
     src: &Endpoint<'_>,
     dst: &Endpoint<'_>,
     flow: &FlowPort,
@@ -165,10 +190,10 @@ pub fn minimal_fix(
 ) -> Vec<FixPolicy> {
     let mut out = Vec::new();
     if !result.egress.allowed {
-        out.extend(one(src, dst, src, dst, flow, false));
+        out.extend(one(c, src, dst, src, dst, flow, false));
     }
     if !result.ingress.allowed {
-        out.extend(one(dst, src, src, dst, flow, true));
+        out.extend(one(c, dst, src, src, dst, flow, true));
     }
     out
 }
