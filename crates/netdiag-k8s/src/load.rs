@@ -237,8 +237,24 @@ mod tests {
         .unwrap();
         assert_eq!(c.pods.len(), 1);
         assert_eq!(c.pods[0].metadata.labels["app"], "a");
+        assert_eq!(c.pods[0].metadata.ns(), "x");
         assert_eq!(c.notes.len(), 1);
         assert!(c.notes[0].contains("Deployment"));
+    }
+
+    #[test]
+    fn pod_addresses_use_the_api_field_names() {
+        let c = load(
+            "p.yaml",
+            "kind: Pod\nmetadata: {name: a}\nspec: {hostNetwork: true, nodeName: node-1}\nstatus: {podIP: 10.0.0.1, podIPs: [{ip: 10.0.0.1}, {ip: 'fd00::1'}]}\n",
+        )
+        .unwrap();
+        let p = &c.pods[0];
+        assert_eq!(p.status.pod_ip.as_deref(), Some("10.0.0.1"));
+        assert_eq!(p.status.pod_ips.len(), 2);
+        assert!(p.spec.host_network);
+        assert_eq!(crate::policy::pod_ips(p).len(), 2);
+        assert_eq!(p.metadata.ns(), "default");
     }
 
     #[test]

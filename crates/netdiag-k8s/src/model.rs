@@ -105,8 +105,8 @@ pub struct ContainerPort {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PodStatus {
-    /// Primary pod IP.
-    #[serde(default)]
+    /// Primary pod IP (`podIP`: camelCase would say `podIp`).
+    #[serde(default, rename = "podIP")]
     pub pod_ip: Option<String>,
     /// All pod IPs (dual stack).
     #[serde(default, rename = "podIPs")]

@@ -403,3 +403,14 @@ fn invalid_policies_are_listed_and_not_used() {
         assert!(flow(&c, "other/client", "shop/web", 8080, "TCP").allowed());
     }
 }
+
+#[test]
+fn ip_block_matches_pod_ips_in_this_model() {
+    let p = np(
+        "shop",
+        "p",
+        "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.1.0/24}}]}]}",
+    );
+    assert!(allowed(&p, "other/client", "shop/web", 8080));
+    assert!(!allowed(&p, "shop/api", "shop/web", 8080));
+}
