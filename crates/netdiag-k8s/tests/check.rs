@@ -174,7 +174,7 @@ fn huge_files_are_refused() {
         .unwrap()
         .set_len(65 * 1024 * 1024)
         .unwrap(); // sparse
-    let e = Cluster::load(&[f.clone()]).unwrap_err();
+    let e = Cluster::load(std::slice::from_ref(&f)).unwrap_err();
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(matches!(e, LoadError::TooLarge { .. }), "{e}");
     assert!(e.to_string().contains("huge.yaml"));
