@@ -174,6 +174,17 @@ fn validate_selector(s: &LabelSelector, at: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// IANA_SVC_NAME, as the API server checks it: a quoted number such as `"80"` is not a name.
+fn is_port_name(n: &str) -> bool {
+    (1..=15).contains(&n.len())
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && n.chars().any(|c| c.is_ascii_lowercase())
+        && !n.starts_with('-')
+        && !n.ends_with('-')
+        && !n.contains("--")
+}
+
 fn validate_port(p: &PolicyPort, at: &str) -> Result<(), String> {
     match protocol_of(&p.protocol) {
         "TCP" | "UDP" | "SCTP" => {}
@@ -196,9 +207,9 @@ fn validate_port(p: &PolicyPort, at: &str) -> Result<(), String> {
                 _ => Ok(()),
             }
         }
-        (Some(IntOrString::Str(name)), None) if name.is_empty() || name.len() > 15 => {
-            Err(format!("{at}: {name:?} is not a valid port name"))
-        }
+        (Some(IntOrString::Str(name)), None) if !is_port_name(name) => Err(format!(
+            "{at}: {name:?} is not a valid port name (IANA_SVC_NAME: 1-15 of a-z, 0-9, '-', with a letter)"
+        )),
         _ => Ok(()),
     }
 }

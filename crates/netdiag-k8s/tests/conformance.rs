@@ -387,6 +387,7 @@ fn invalid_policies_are_listed_and_not_used() {
         ("{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [11.0.0.0/24]}}]}]}", "not inside"),
         ("{podSelector: {matchExpressions: [{key: a, operator: In}]}}", "no values"),
         ("{podSelector: {matchExpressions: [{key: a, operator: NotIn, values: []}]}}", "no values"),
+        ("{podSelector: {}, ingress: [{ports: [{port: '8080'}]}]}", "not a valid port name"),
     ];
     for (spec, why) in bad {
         let c = cluster(&np("shop", "bad", spec));
