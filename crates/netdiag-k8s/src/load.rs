@@ -186,7 +186,15 @@ impl Cluster {
             .and_then(Value::as_str)
             .unwrap_or_default();
         fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
-            serde_json::from_value(v).map_err(|e| e.to_string())
+            serde_json::from_value(v).map_err(|e| {
+                let m = e.to_string();
+                if m.contains("expected a string") {
+                    // YAML 1.1 reads y/n/yes/no/on/off as booleans and 1.0 as a number.
+                    format!("{m} (quote values such as y, n, on, off or numbers where the API expects a string)")
+                } else {
+                    m
+                }
+            })
         }
         match kind.as_str() {
             k if k == "List" || k.ends_with("List") && v.get("items").is_some() => {
@@ -277,6 +285,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.starts_with("bad.yaml: Pod shop/web"), "{e}");
+    }
+
+    #[test]
+    fn unquoted_yaml_boolean_label_gets_a_hint() {
+        let e = load(
+            "b.yaml",
+            "kind: Pod\nmetadata: {name: a, labels: {enabled: yes}}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("Pod a") && e.contains("quote values"), "{e}");
     }
 
     #[test]
