@@ -37,11 +37,12 @@ pub enum CheckError {
     /// No such pod in the manifests.
     #[error("pod {0} is not in the manifests (is the Pod object, or its namespace, missing?)")]
     NoSuchPod(String),
-    /// `service:` targets.
-    #[error(
-        "{0}: service destinations are not supported yet; give the backing pod as namespace/pod"
-    )]
-    ServiceUnsupported(String),
+    /// `service:` as the source.
+    #[error("{0}: a Service can only be a destination; give the client pod as namespace/pod")]
+    ServiceSource(String),
+    /// No such Service, or no such Service port.
+    #[error("{0}")]
+    Service(String),
     /// A port that is neither a number nor a name declared on the destination.
     #[error("port {port:?}: {why}")]
     BadPort {
@@ -105,6 +106,9 @@ pub struct Verdict {
     pub fix: Fix,
     /// How to undo the fix.
     pub rollback: Vec<String>,
+    /// For a Service destination: where kube-proxy sends the connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded_to: Option<Vec<String>>,
 }
 
 /// The whole `k8s check` report.
@@ -135,7 +139,7 @@ impl CheckReport {
 
 fn endpoint<'a>(c: &'a Cluster, s: &str) -> Result<Endpoint<'a>, CheckError> {
     if s.starts_with("service:") {
-        return Err(CheckError::ServiceUnsupported(s.to_string()));
+        return Err(CheckError::ServiceSource(s.to_string()));
     }
     if let Ok(ip) = s
         .trim_start_matches('[')
@@ -176,38 +180,80 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
         return Err(CheckError::BadProtocol(req.protocol.clone()));
     }
     let src = endpoint(c, &req.from)?;
-    let dst = endpoint(c, &req.to)?;
-    let port = match req.port.parse::<u16>() {
-        Ok(0) => {
-            return Err(CheckError::BadPort {
-                port: req.port.clone(),
-                why: "must be 1-65535".into(),
-            })
-        }
-        Ok(n) => n,
-        Err(_) => match &dst {
-            Endpoint::Pod(p) => {
-                resolve_named_port(p, &req.port, &protocol).ok_or_else(|| CheckError::BadPort {
-                    port: req.port.clone(),
-                    why: format!(
-                        "no container of {} declares a {protocol} port with this name",
-                        describe(&dst)
-                    ),
-                })?
+    let (valid, invalid) = partition(c);
+    let mut forwarded_to = None;
+    let mut via = String::new();
+    let (dst, port) = if let Some(svc) = req.to.strip_prefix("service:") {
+        via = format!(" (via service:{svc})");
+        match crate::service::resolve(c, svc, &req.port, &protocol).map_err(CheckError::Service)? {
+            Err(f) => return Ok(service_failure(c, &src, req, f, invalid)),
+            Ok(fw) => {
+                forwarded_to = Some(fw.forwarded_to.clone());
+                // kube-proxy may pick any backend: the flow works when one admits it; when none
+                // does, the first backend is the one reported (and fixed).
+                let flow_to = |port: u16| FlowPort {
+                    port,
+                    protocol: protocol.clone(),
+                };
+                let mut candidates: Vec<(Endpoint<'_>, u16)> = fw
+                    .backends
+                    .iter()
+                    .map(|(p, port)| (Endpoint::Pod(p), *port))
+                    .chain(
+                        fw.external
+                            .iter()
+                            .map(|(ip, port)| (Endpoint::Ip(*ip), *port)),
+                    )
+                    .collect();
+                if candidates.is_empty() {
+                    return Err(CheckError::Service(format!(
+                        "{}: no backend address to evaluate",
+                        req.to
+                    )));
+                }
+                let pick = candidates
+                    .iter()
+                    .position(|(d, port)| evaluate(c, &valid, &src, d, &flow_to(*port)).allowed())
+                    .unwrap_or(0);
+                candidates.swap_remove(pick)
             }
-            Endpoint::Ip(_) => {
+        }
+    } else {
+        let dst = endpoint(c, &req.to)?;
+        let port = match req.port.parse::<u16>() {
+            Ok(0) => {
                 return Err(CheckError::BadPort {
                     port: req.port.clone(),
-                    why: "a port name needs a pod destination to resolve on".into(),
+                    why: "must be 1-65535".into(),
                 })
             }
-        },
+            Ok(n) => n,
+            Err(_) => match &dst {
+                Endpoint::Pod(p) => {
+                    resolve_named_port(p, &req.port, &protocol).ok_or_else(|| {
+                        CheckError::BadPort {
+                            port: req.port.clone(),
+                            why: format!(
+                                "no container of {} declares a {protocol} port with this name",
+                                describe(&dst)
+                            ),
+                        }
+                    })?
+                }
+                Endpoint::Ip(_) => {
+                    return Err(CheckError::BadPort {
+                        port: req.port.clone(),
+                        why: "a port name needs a pod destination to resolve on".into(),
+                    })
+                }
+            },
+        };
+        (dst, port)
     };
     let flow = FlowPort {
         port,
         protocol: protocol.clone(),
     };
-    let (valid, invalid) = partition(c);
     let result = evaluate(c, &valid, &src, &dst, &flow);
     let (cause, denied_by) = match (result.egress.allowed, result.ingress.allowed) {
         (true, true) => ("ok", None),
@@ -221,7 +267,7 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
     } else {
         minimal_fix(c, &src, &dst, &flow, &result)
     };
-    let (s, d) = (describe(&src), describe(&dst));
+    let (s, d) = (describe(&src), format!("{}{via}", describe(&dst)));
     let summary = match denied_by {
         None => format!("{s} -> {d} {port}/{protocol} is allowed by NetworkPolicy."),
         Some(dir) => {
@@ -275,10 +321,42 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
                 manifests: fixes.iter().map(|f| f.manifest()).collect(),
             },
             rollback: fixes.iter().map(|f| f.rollback.clone()).collect(),
+            forwarded_to,
         },
         invalid_policies: invalid,
         notes,
     })
+}
+
+/// The report when the Service forwards nowhere: layer `service`, no policy involved.
+fn service_failure(
+    c: &Cluster,
+    src: &Endpoint<'_>,
+    req: &CheckRequest,
+    f: crate::service::ServiceFailure,
+    invalid: Vec<InvalidPolicy>,
+) -> CheckReport {
+    CheckReport {
+        schema: SCHEMA,
+        flow: json!({"from": describe(src), "to": req.to, "port": req.port.parse::<u16>().map_or(json!(req.port), |n| json!(n)), "protocol": req.protocol.to_ascii_uppercase()}),
+        verdict: Verdict {
+            layer: Some("service"),
+            cause: f.cause,
+            allowed: false,
+            denied_by: None,
+            summary: format!("{}.", f.summary),
+            isolating_policies: PerDirection::default(),
+            allowing_policies: PerDirection::default(),
+            fix: Fix {
+                description: f.fix,
+                manifests: Vec::new(),
+            },
+            rollback: Vec::new(),
+            forwarded_to: Some(Vec::new()),
+        },
+        invalid_policies: invalid,
+        notes: c.notes.clone(),
+    }
 }
 
 fn list(v: &[String]) -> String {
@@ -328,6 +406,9 @@ pub fn render(r: &CheckReport, f: Format) -> String {
             for (k, val) in rows {
                 s.push_str(&format!("{k:<18} {val}\n"));
             }
+            if let Some(f) = &v.forwarded_to {
+                s.push_str(&format!("{:<18} {}\n", "forwarded to", list(f)));
+            }
             for i in &r.invalid_policies {
                 s.push_str(&format!(
                     "{:<18} {}: {}\n",
@@ -338,6 +419,9 @@ pub fn render(r: &CheckReport, f: Format) -> String {
                 s.push_str(&format!("{:<18} {n}\n", "note"));
             }
             s.push_str(&format!("\n{}\n", v.summary));
+            if v.fix.manifests.is_empty() && !v.fix.description.is_empty() {
+                s.push_str(&format!("\nFix: {}\n", v.fix.description));
+            }
             if !v.fix.manifests.is_empty() {
                 s.push_str(&format!("\nFix: {}\n", v.fix.description));
                 for m in &v.fix.manifests {

@@ -10,3 +10,4 @@ pub mod fix;
 pub mod load;
 pub mod model;
 pub mod policy;
+pub mod service;

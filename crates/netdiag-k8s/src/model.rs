@@ -111,6 +111,20 @@ pub struct PodStatus {
     /// All pod IPs (dual stack).
     #[serde(default, rename = "podIPs")]
     pub pod_ips: Vec<PodIp>,
+    /// Conditions (`Ready` decides whether a Service forwards to the pod).
+    #[serde(default)]
+    pub conditions: Vec<PodCondition>,
+}
+
+/// `v1 PodCondition`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct PodCondition {
+    /// Ready, ContainersReady, ...
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    /// "True", "False", "Unknown".
+    #[serde(default)]
+    pub status: String,
 }
 
 /// One entry of `status.podIPs`.
@@ -150,23 +164,100 @@ pub struct NodeAddress {
     pub address: String,
 }
 
-/// `v1 Service` (kept for the Service path; only read, not yet diagnosed).
+/// `v1 Service`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct Service {
     /// Metadata.
     #[serde(default)]
     pub metadata: ObjectMeta,
-    /// The raw spec, interpreted by the Service path.
+    /// `spec`.
     #[serde(default)]
-    pub spec: serde_json::Value,
+    pub spec: ServiceSpec,
 }
 
-/// `discovery.k8s.io/v1 EndpointSlice` (kept for the Service path).
+/// `v1 ServiceSpec` (the fields kube-proxy uses).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSpec {
+    /// ClusterIP, NodePort, LoadBalancer, ExternalName.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Pod selector; `None` (or empty) means endpoints are managed by hand.
+    #[serde(default)]
+    pub selector: Option<Labels>,
+    /// Ports.
+    #[serde(default)]
+    pub ports: Vec<ServicePort>,
+    /// For type ExternalName: a DNS CNAME, not a proxy.
+    #[serde(default)]
+    pub external_name: Option<String>,
+    /// Forward to pods that are not ready too.
+    #[serde(default)]
+    pub publish_not_ready_addresses: bool,
+}
+
+/// `v1 ServicePort`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePort {
+    /// Port name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The Service's port.
+    pub port: u16,
+    /// Target port on the pods (defaults to `port`).
+    #[serde(default)]
+    pub target_port: Option<IntOrString>,
+    /// Protocol, default TCP.
+    #[serde(default)]
+    pub protocol: Option<String>,
+}
+
+/// `discovery.k8s.io/v1 EndpointSlice`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct EndpointSlice {
-    /// Metadata.
+    /// Metadata (`kubernetes.io/service-name` names the Service).
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// Endpoints.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+    /// Ports.
+    #[serde(default)]
+    pub ports: Vec<EndpointPort>,
+}
+
+/// One EndpointSlice endpoint.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Endpoint {
+    /// Addresses.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// Conditions.
+    #[serde(default)]
+    pub conditions: EndpointConditions,
+}
+
+/// `EndpointConditions`: `ready: null` means unknown, which consumers treat as ready.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct EndpointConditions {
+    /// Ready.
+    #[serde(default)]
+    pub ready: Option<bool>,
+}
+
+/// `EndpointPort`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct EndpointPort {
+    /// Name (matches the Service port's name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Port.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Protocol.
+    #[serde(default)]
+    pub protocol: Option<String>,
 }
 
 /// `networking.k8s.io/v1 NetworkPolicy`.

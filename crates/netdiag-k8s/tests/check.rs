@@ -22,7 +22,9 @@ fn req(from: &str, to: &str, port: &str, protocol: &str) -> CheckRequest {
 #[test]
 fn directory_load_reads_yaml_json_and_lists() {
     let c = fixtures();
-    assert_eq!(c.pods.len(), 3);
+    assert_eq!(c.pods.len(), 4);
+    assert_eq!(c.services.len(), 8);
+    assert_eq!(c.endpoint_slices.len(), 1);
     assert_eq!(c.namespaces.len(), 2);
     assert_eq!(c.network_policies.len(), 4);
     assert!(c.notes.iter().any(|n| n.contains("Deployment shop/api")));
@@ -144,9 +146,17 @@ fn bad_input_is_an_error() {
         CheckError::NoSuchPod("web/nope".into())
     );
     assert!(matches!(
-        check(&c, &req("web/frontend", "service:shop/api", "80", "TCP")),
-        Err(CheckError::ServiceUnsupported(_))
+        check(&c, &req("service:shop/api", "shop/db", "80", "TCP")),
+        Err(CheckError::ServiceSource(_))
     ));
+    assert!(matches!(
+        check(&c, &req("web/frontend", "service:shop/nope", "80", "TCP")),
+        Err(CheckError::Service(_))
+    ));
+    let e = check(&c, &req("web/frontend", "service:shop/api", "81", "TCP"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("exposes: 80/TCP"), "{e}");
     assert!(matches!(
         check(&c, &req("web/frontend", "shop/db", "nope", "TCP")),
         Err(CheckError::BadPort { .. })
@@ -178,4 +188,82 @@ fn huge_files_are_refused() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(matches!(e, LoadError::TooLarge { .. }), "{e}");
     assert!(e.to_string().contains("huge.yaml"));
+}
+
+fn service_cause(
+    to: &str,
+    port: &str,
+    protocol: &str,
+) -> (&'static str, Option<&'static str>, String) {
+    let r = check(&fixtures(), &req("web/frontend", to, port, protocol)).unwrap();
+    (r.verdict.cause, r.verdict.layer, r.verdict.summary)
+}
+
+#[test]
+fn service_forwards_to_the_named_target_port_and_policy_applies_there() {
+    let r = check(
+        &fixtures(),
+        &req("web/frontend", "service:shop/api", "web", "TCP"),
+    )
+    .unwrap();
+    assert!(r.verdict.allowed, "{}", r.verdict.summary);
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["10.244.1.20:8080".to_string()])
+    );
+    assert_eq!(r.flow["port"], 8080);
+    let v: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+    assert_eq!(
+        v["verdict"]["forwarded_to"],
+        serde_json::json!(["10.244.1.20:8080"])
+    );
+}
+
+#[test]
+fn service_causes() {
+    let (cause, layer, summary) = service_cause("service:shop/db", "5432", "TCP");
+    assert_eq!(
+        (cause, layer),
+        ("svc_no_endpoints_selector_mismatch", Some("service"))
+    );
+    assert!(
+        summary.contains("shop/db: app=db (selector wants database)"),
+        "{summary}"
+    );
+    assert_eq!(
+        service_cause("service:shop/payments", "443", "TCP").0,
+        "svc_externalname_misread"
+    );
+    assert_eq!(
+        service_cause("service:shop/api-grpc", "9000", "TCP").0,
+        "svc_named_targetport_missing"
+    );
+    assert_eq!(
+        service_cause("service:shop/api-wrong-port", "80", "TCP").0,
+        "svc_targetport_mismatch"
+    );
+    assert_eq!(
+        service_cause("service:shop/dns", "53", "TCP").0,
+        "svc_wrong_protocol"
+    );
+    assert_eq!(
+        service_cause("service:shop/worker", "80", "TCP").0,
+        "svc_pods_not_ready"
+    );
+}
+
+#[test]
+fn selectorless_service_uses_its_endpoint_slices_and_policy_still_applies() {
+    let r = check(
+        &fixtures(),
+        &req("web/frontend", "service:shop/legacy", "5432", "TCP"),
+    )
+    .unwrap();
+    // The unready 10.9.9.9 is not forwarded to; 10.244.2.30 is the db pod, which default-deny isolates.
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["10.244.2.30:5432".to_string()])
+    );
+    assert_eq!(r.verdict.cause, "netpol_both_denied");
+    assert_eq!(r.verdict.fix.manifests.len(), 2);
 }

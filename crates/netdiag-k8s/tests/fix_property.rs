@@ -147,7 +147,7 @@ fn cluster() -> impl Strategy<Value = Cluster> {
                     },
                     status: PodStatus {
                         pod_ip: Some(format!("10.0.0.{i}")),
-                        pod_ips: vec![],
+                        ..Default::default()
                     },
                 });
             }

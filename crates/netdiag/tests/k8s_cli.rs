@@ -52,7 +52,7 @@ fn unknown_pod_exits_2_with_one_line() {
 }
 
 #[test]
-fn service_destination_is_not_supported_yet() {
+fn service_destination_is_followed_to_its_pods() {
     k8s(&[
         "--from",
         "web/frontend",
@@ -61,6 +61,18 @@ fn service_destination_is_not_supported_yet() {
         "--port",
         "80",
     ])
-    .code(2)
-    .stderr(predicates::str::contains("not supported yet"));
+    .code(0)
+    .stdout(predicates::str::contains("10.244.1.20:8080"));
+    k8s(&[
+        "--from",
+        "web/frontend",
+        "--to",
+        "service:shop/db",
+        "--port",
+        "5432",
+    ])
+    .code(1)
+    .stdout(predicates::str::contains(
+        "svc_no_endpoints_selector_mismatch",
+    ));
 }
