@@ -19,7 +19,7 @@ pub const SCHEMA: &str = "netdiag.k8s.check/v1";
 pub struct CheckRequest {
     /// `namespace/pod` or an IP.
     pub from: String,
-    /// `namespace/pod` or an IP (`service:ns/name` is not supported yet).
+    /// `namespace/pod`, `service:namespace/name` or an IP.
     pub to: String,
     /// A number, or a port name resolved on the destination pod.
     pub port: String,

@@ -252,7 +252,7 @@ pub fn resolve<'a>(
                 sel.join(","),
                 nearest_pods(c, svc, &selector)
             ),
-            fix: "make the Service's selector match the pods' labels (or the labels the selector)"
+            fix: "make the Service's selector match the pods' labels, or label the pods as the selector says"
                 .into(),
         }));
     }

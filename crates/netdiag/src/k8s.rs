@@ -57,10 +57,10 @@ pub struct K8sCheckArgs {
     /// Source: namespace/pod or an IP address.
     #[arg(long)]
     pub from: String,
-    /// Destination: namespace/pod or an IP address.
+    /// Destination: namespace/pod, service:namespace/name, or an IP address.
     #[arg(long)]
     pub to: String,
-    /// Destination port: a number, or a port name resolved on the destination pod.
+    /// Destination port: a number or a port name (resolved on the destination pod; for a Service, its port or port name).
     #[arg(long)]
     pub port: String,
     /// Protocol.
