@@ -24,6 +24,8 @@ pub enum Command {
     Causes(CausesArgs),
     /// Start throwaway faults on loopback (no root, no network) and show how netdiag reports them.
     Demo(DemoArgs),
+    /// Kubernetes: is a pod-to-pod flow allowed by NetworkPolicy, and the minimal fix.
+    K8s(crate::k8s::K8sArgs),
 }
 
 /// Output formats.

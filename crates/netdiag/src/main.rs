@@ -11,6 +11,7 @@ mod check;
 mod cli;
 mod demo;
 mod demo_servers;
+mod k8s;
 
 use clap::Parser;
 use std::io::Write;
@@ -45,6 +46,13 @@ fn main() {
         },
         cli::Command::Causes(args) => (causes::render(check::format_of(args.format)), 0),
         cli::Command::Demo(args) => demo::run(check::format_of(args.format)),
+        cli::Command::K8s(args) => match k8s::run(&args) {
+            Ok(done) => done,
+            Err(e) => {
+                eprintln!("netdiag: {e}");
+                std::process::exit(2);
+            }
+        },
     };
     let mut stdout = std::io::stdout().lock();
     if stdout

@@ -1,0 +1,199 @@
+//! The minimal fix: complete NetworkPolicy objects that allow exactly one denied flow.
+//!
+//! Rules it must never break: it never creates new isolation (an ingress-only fix has
+//! `policyTypes: [Ingress]`, an egress-only fix `[Egress]`, and it only selects pods that are
+//! already isolated in that direction: the selector is *exact* (matchLabels for every label of the
+//! pod, plus `DoesNotExist` for every other label key used in that namespace), and a pod with the
+//! same labels is selected by the same isolating policies. A plain matchLabels would also select
+//! pods with extra labels, which a `DoesNotExist`/`NotIn` selector may have left unisolated); it never opens other ports or protocols; it names a pod peer by its
+//! namespace (`kubernetes.io/metadata.name`) AND its labels, never by an ipBlock, since pod IPs
+//! change. The exception is a host-network pod, whose traffic carries the node's address: only an
+//! ipBlock can name it.
+
+use crate::load::Cluster;
+use crate::model::{
+    IntOrString, IpBlock, LabelSelector, LabelSelectorRequirement, Labels, NetworkPolicy,
+    NetworkPolicySpec, ObjectMeta, Peer, Pod, PolicyPort, Rule,
+};
+use crate::policy::{Endpoint, FlowPort, FlowResult, NAMESPACE_NAME_LABEL};
+use std::net::IpAddr;
+
+/// A generated policy and the command that removes it again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixPolicy {
+    /// The policy.
+    pub policy: NetworkPolicy,
+    /// `kubectl delete networkpolicy -n NS NAME`.
+    pub rollback: String,
+}
+
+impl FixPolicy {
+    /// The complete manifest, with `apiVersion` and `kind`.
+    pub fn manifest(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+        });
+        if let (Some(obj), Ok(serde_json::Value::Object(rest))) =
+            (v.as_object_mut(), serde_json::to_value(&self.policy))
+        {
+            obj.extend(rest);
+        }
+        v
+    }
+}
+
+fn endpoint_slug(e: &Endpoint<'_>) -> String {
+    match e {
+        Endpoint::Pod(p) => p.metadata.name.clone(),
+        Endpoint::Ip(ip) => ip.to_string(),
+    }
+}
+
+/// A DNS-1123 subdomain name of at most 63 characters (safe for every kubectl output).
+fn policy_name(src: &Endpoint<'_>, dst: &Endpoint<'_>, flow: &FlowPort, dir: &str) -> String {
+    let raw = format!(
+        "netdiag-allow-{}-{}-to-{}-{}-{}",
+        dir,
+        endpoint_slug(src),
+        endpoint_slug(dst),
+        flow.protocol,
+        flow.port
+    )
+    .to_ascii_lowercase();
+    let mut s: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    s.truncate(63);
+    s.trim_end_matches('-').to_string()
+}
+
+fn host_cidr(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(_) => format!("{ip}/32"),
+        IpAddr::V6(_) => format!("{ip}/128"),
+    }
+}
+
+/// A selector that selects, among the pods in the manifests, exactly those in `pod`'s namespace
+/// with the same labels.
+fn exact_selector(c: &Cluster, pod: &Pod) -> LabelSelector {
+    let own = &pod.metadata.labels;
+    let mut absent: Vec<&String> = c
+        .pods
+        .iter()
+        .filter(|p| p.metadata.ns() == pod.metadata.ns())
+        .flat_map(|p| p.metadata.labels.keys())
+        .filter(|k| !own.contains_key(*k))
+        .collect();
+    absent.sort();
+    absent.dedup();
+    LabelSelector {
+        match_labels: own.clone(),
+        match_expressions: absent
+            .into_iter()
+            .map(|k| LabelSelectorRequirement {
+                key: k.clone(),
+                operator: "DoesNotExist".into(),
+                values: Vec::new(),
+            })
+            .collect(),
+    }
+}
+
+fn peers_for(c: &Cluster, e: &Endpoint<'_>) -> Vec<Peer> {
+    match e {
+        Endpoint::Pod(p) if !p.spec.host_network => {
+            let mut ns = Labels::new();
+            ns.insert(NAMESPACE_NAME_LABEL.into(), p.metadata.ns().into());
+            vec![Peer {
+                namespace_selector: Some(LabelSelector {
+                    match_labels: ns,
+                    ..Default::default()
+                }),
+                pod_selector: Some(exact_selector(c, p)),
+                ip_block: None,
+            }]
+        }
+        _ => e
+            .ips()
+            .into_iter()
+            .map(|ip| Peer {
+                ip_block: Some(IpBlock {
+                    cidr: host_cidr(ip),
+                    except: Vec::new(),
+                }),
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+fn one(
+    c: &Cluster,
+    subject: &Endpoint<'_>,
+    peer: &Endpoint<'_>,
+    src: &Endpoint<'_>,
+    dst: &Endpoint<'_>,
+    flow: &FlowPort,
+    ingress: bool,
+) -> Option<FixPolicy> {
+    let Endpoint::Pod(pod) = subject else {
+        return None; // an address outside the cluster is never isolated
+    };
+    let peers = peers_for(c, peer);
+    if peers.is_empty() {
+        // An empty peer list would mean "everyone": no fix rather than a wide-open one.
+        return None;
+    }
+    let rule = Rule {
+        from: ingress.then(|| peers.clone()),
+        to: (!ingress).then(|| peers.clone()),
+        ports: Some(vec![PolicyPort {
+            protocol: Some(flow.protocol.clone()),
+            port: Some(IntOrString::Int(i64::from(flow.port))),
+            end_port: None,
+        }]),
+    };
+    let dir = if ingress { "Ingress" } else { "Egress" };
+    let name = policy_name(src, dst, flow, if ingress { "in" } else { "out" });
+    let ns = pod.metadata.ns().to_string();
+    let mut labels = Labels::new();
+    labels.insert("app.kubernetes.io/managed-by".into(), "netdiag".into());
+    let policy = NetworkPolicy {
+        metadata: ObjectMeta {
+            name: name.clone(),
+            namespace: Some(ns.clone()),
+            labels,
+        },
+        spec: NetworkPolicySpec {
+            pod_selector: exact_selector(c, pod),
+            ingress: ingress.then(|| vec![rule.clone()]),
+            egress: (!ingress).then(|| vec![rule]),
+            policy_types: Some(vec![dir.to_string()]),
+        },
+    };
+    Some(FixPolicy {
+        policy,
+        rollback: format!("kubectl delete networkpolicy -n {ns} {name}"),
+    })
+}
+
+/// The policies that allow exactly `src -> dst:flow`, one per denying direction.
+pub fn minimal_fix(
+    c: &Cluster,
+    src: &Endpoint<'_>,
+    dst: &Endpoint<'_>,
+    flow: &FlowPort,
+    result: &FlowResult,
+) -> Vec<FixPolicy> {
+    let mut out = Vec::new();
+    if !result.egress.allowed {
+        out.extend(one(c, src, dst, src, dst, flow, false));
+    }
+    if !result.ingress.allowed {
+        out.extend(one(c, dst, src, src, dst, flow, true));
+    }
+    out
+}

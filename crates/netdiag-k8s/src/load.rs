@@ -1,0 +1,307 @@
+//! Loading manifests: files and directories of YAML or JSON, single objects, multi-document YAML
+//! and `kind: List` (what `kubectl get -o yaml|json` prints), into a [`Cluster`].
+//!
+//! Nothing is silently dropped: an unknown kind becomes a note, and an object of a known kind that
+//! does not parse is an error naming the file and the object, because a policy read wrongly would
+//! give a wrong verdict. Files over 64 MiB are refused rather than read into memory.
+
+use crate::model::{EndpointSlice, Namespace, NetworkPolicy, Node, Pod, Service};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Largest manifest file read.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Deepest `kind: List` nesting and directory recursion followed.
+const MAX_DEPTH: usize = 16;
+
+/// Everything read from the manifests.
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    /// Namespaces.
+    pub namespaces: Vec<Namespace>,
+    /// Pods.
+    pub pods: Vec<Pod>,
+    /// Nodes.
+    pub nodes: Vec<Node>,
+    /// Services.
+    pub services: Vec<Service>,
+    /// EndpointSlices.
+    pub endpoint_slices: Vec<EndpointSlice>,
+    /// NetworkPolicies.
+    pub network_policies: Vec<NetworkPolicy>,
+    /// Things a person should know (ignored kinds, ...).
+    pub notes: Vec<String>,
+}
+
+/// Why manifests could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The path could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_FILE_BYTES`].
+    #[error("{path}: {size} bytes is larger than the 64 MiB limit for a manifest file")]
+    TooLarge {
+        /// The path.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// The file is not valid YAML/JSON.
+    #[error("{path}: not valid {format}: {message}")]
+    Syntax {
+        /// The path.
+        path: PathBuf,
+        /// YAML or JSON.
+        format: &'static str,
+        /// The parser's message (first line).
+        message: String,
+    },
+    /// An object of a known kind has a field of the wrong shape.
+    #[error("{path}: {object}: {message}")]
+    BadObject {
+        /// The path.
+        path: PathBuf,
+        /// `Kind ns/name`.
+        object: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+impl Cluster {
+    /// Loads every path (file or directory, recursively: `.yaml`, `.yml`, `.json`).
+    pub fn load(paths: &[PathBuf]) -> Result<Cluster, LoadError> {
+        let mut c = Cluster::default();
+        for p in paths {
+            c.load_path(p, 0)?;
+        }
+        Ok(c)
+    }
+
+    /// Parses one file's text (`name` is used in messages and picks JSON for `.json`).
+    pub fn load_str(&mut self, name: &Path, text: &str) -> Result<(), LoadError> {
+        let is_json = name.extension().is_some_and(|e| e == "json");
+        let docs: Vec<Value> = if is_json {
+            vec![serde_json::from_str(text).map_err(|e| LoadError::Syntax {
+                path: name.to_path_buf(),
+                format: "JSON",
+                message: first_line(&e.to_string()),
+            })?]
+        } else {
+            serde_saphyr::from_multiple::<Value>(text).map_err(|e| LoadError::Syntax {
+                path: name.to_path_buf(),
+                format: "YAML",
+                message: first_line(&e.to_string()),
+            })?
+        };
+        for (i, d) in docs.into_iter().enumerate() {
+            self.add_value(name, i, d, 0)?;
+        }
+        Ok(())
+    }
+
+    fn load_path(&mut self, p: &Path, depth: usize) -> Result<(), LoadError> {
+        let io = |source| LoadError::Io {
+            path: p.to_path_buf(),
+            source,
+        };
+        let meta = std::fs::metadata(p).map_err(io)?;
+        if meta.is_dir() {
+            if depth >= MAX_DEPTH {
+                return Ok(());
+            }
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(io)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            for e in entries {
+                let manifest = e
+                    .extension()
+                    .is_some_and(|x| x == "yaml" || x == "yml" || x == "json");
+                if e.is_dir() || manifest {
+                    self.load_path(&e, depth + 1)?;
+                }
+            }
+            return Ok(());
+        }
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(LoadError::TooLarge {
+                path: p.to_path_buf(),
+                size: meta.len(),
+            });
+        }
+        let text = std::fs::read_to_string(p).map_err(io)?;
+        self.load_str(p, &text)
+    }
+
+    fn add_value(
+        &mut self,
+        path: &Path,
+        doc: usize,
+        v: Value,
+        depth: usize,
+    ) -> Result<(), LoadError> {
+        if v.is_null() {
+            return Ok(()); // an empty document (e.g. a trailing `---`)
+        }
+        let kind = v
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let meta = v.get("metadata");
+        let name = meta
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let ns = meta
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str);
+        let object = match ns {
+            Some(ns) => format!("{kind} {ns}/{name} (document {})", doc + 1),
+            None => format!("{kind} {name} (document {})", doc + 1),
+        };
+        let bad = |message: String| LoadError::BadObject {
+            path: path.to_path_buf(),
+            object: object.clone(),
+            message,
+        };
+        if kind.is_empty() {
+            return Err(bad("no `kind`: not a Kubernetes object".into()));
+        }
+        let api = v
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
+            serde_json::from_value(v).map_err(|e| {
+                let m = e.to_string();
+                if m.contains("expected a string") {
+                    // YAML 1.1 reads y/n/yes/no/on/off as booleans and 1.0 as a number.
+                    format!("{m} (quote values such as y, n, on, off or numbers where the API expects a string)")
+                } else {
+                    m
+                }
+            })
+        }
+        match kind.as_str() {
+            k if k == "List" || k.ends_with("List") && v.get("items").is_some() => {
+                if depth >= MAX_DEPTH {
+                    return Err(bad("List nested too deeply".into()));
+                }
+                let Some(Value::Array(items)) = v.get("items").cloned() else {
+                    return Err(bad("`items` is not a list".into()));
+                };
+                for item in items {
+                    self.add_value(path, doc, item, depth + 1)?;
+                }
+            }
+            "Namespace" => self.namespaces.push(parse(v).map_err(bad)?),
+            "Pod" => self.pods.push(parse(v).map_err(bad)?),
+            "Node" => self.nodes.push(parse(v).map_err(bad)?),
+            "Service" => self.services.push(parse(v).map_err(bad)?),
+            "EndpointSlice" => self.endpoint_slices.push(parse(v).map_err(bad)?),
+            "NetworkPolicy" if api == "networking.k8s.io/v1" || api.is_empty() => {
+                self.network_policies.push(parse(v).map_err(bad)?)
+            }
+            _ => self.notes.push(format!(
+                "{}: ignored {object} (apiVersion {api:?}): not a kind netdiag k8s reads",
+                path.display()
+            )),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn load(name: &str, text: &str) -> Result<Cluster, LoadError> {
+        let mut c = Cluster::default();
+        c.load_str(Path::new(name), text)?;
+        Ok(c)
+    }
+
+    #[test]
+    fn multi_document_yaml_and_unknown_kind() {
+        let c = load(
+            "a.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: x, labels: {app: a}}\n---\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n",
+        )
+        .unwrap();
+        assert_eq!(c.pods.len(), 1);
+        assert_eq!(c.pods[0].metadata.labels["app"], "a");
+        assert_eq!(c.pods[0].metadata.ns(), "x");
+        assert_eq!(c.notes.len(), 1);
+        assert!(c.notes[0].contains("Deployment"));
+    }
+
+    #[test]
+    fn pod_addresses_use_the_api_field_names() {
+        let c = load(
+            "p.yaml",
+            "kind: Pod\nmetadata: {name: a}\nspec: {hostNetwork: true, nodeName: node-1}\nstatus: {podIP: 10.0.0.1, podIPs: [{ip: 10.0.0.1}, {ip: 'fd00::1'}]}\n",
+        )
+        .unwrap();
+        let p = &c.pods[0];
+        assert_eq!(p.status.pod_ip.as_deref(), Some("10.0.0.1"));
+        assert_eq!(p.status.pod_ips.len(), 2);
+        assert!(p.spec.host_network);
+        assert_eq!(crate::policy::pod_ips(p).len(), 2);
+        assert_eq!(p.metadata.ns(), "default");
+    }
+
+    #[test]
+    fn kubectl_list_json() {
+        let c = load(
+            "l.json",
+            r#"{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"x"}},{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"p","namespace":"x"},"spec":{"podSelector":{}}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.namespaces.len(), 1);
+        assert_eq!(c.network_policies.len(), 1);
+    }
+
+    #[test]
+    fn bad_object_names_file_and_object() {
+        let e = load(
+            "bad.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec: {containers: [{name: c, ports: [{containerPort: http}]}]}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("bad.yaml: Pod shop/web"), "{e}");
+    }
+
+    #[test]
+    fn unquoted_yaml_boolean_label_gets_a_hint() {
+        let e = load(
+            "b.yaml",
+            "kind: Pod\nmetadata: {name: a, labels: {enabled: yes}}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("Pod a") && e.contains("quote values"), "{e}");
+    }
+
+    #[test]
+    fn syntax_error_is_one_line() {
+        let e = load("s.json", "{nope").unwrap_err().to_string();
+        assert!(e.starts_with("s.json: not valid JSON"), "{e}");
+        assert!(!e.contains('\n'));
+    }
+}

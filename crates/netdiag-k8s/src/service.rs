@@ -1,0 +1,332 @@
+//! The Service path: `service:ns/name` + port -> the pod IPs and target port kube-proxy forwards
+//! to, or the reason it forwards nowhere. NetworkPolicy then applies to each backend pod at the
+//! target port (policies never see the Service's port or ClusterIP).
+//!
+//! Model: a selector Service forwards to pods in its namespace whose labels include the selector,
+//! that have an IP and are Ready (or all of them with `publishNotReadyAddresses`); a pod without
+//! any status conditions (hand-written manifests) counts as ready. A selector-less Service forwards
+//! to the addresses of the EndpointSlices labelled `kubernetes.io/service-name`.
+
+use crate::load::Cluster;
+use crate::model::{IntOrString, Labels, Pod, Service, ServicePort};
+use crate::policy::{pod_ips, protocol_of, resolve_named_port};
+
+/// Why a Service forwards nowhere (a contract §2 cause with its explanation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceFailure {
+    /// The cause code (`svc_*`).
+    pub cause: &'static str,
+    /// One sentence: what is wrong, with the evidence.
+    pub summary: String,
+    /// What to do.
+    pub fix: String,
+}
+
+/// Where a Service forwards a connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forwarding<'a> {
+    /// Backend pods (selector Services, or EndpointSlice addresses that are pods) with the port.
+    pub backends: Vec<(&'a Pod, u16)>,
+    /// EndpointSlice addresses that are no pod's, with the port.
+    pub external: Vec<(std::net::IpAddr, u16)>,
+    /// `ip:port` of every backend, as kube-proxy would program it.
+    pub forwarded_to: Vec<String>,
+}
+
+fn is_ready(p: &Pod) -> bool {
+    let c = &p.status.conditions;
+    c.is_empty() || c.iter().any(|c| c.kind == "Ready" && c.status == "True")
+}
+
+fn ip_port(ip: &str, port: u16) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// Finds the Service port the client uses; `Err` is bad input (no such port at all).
+fn service_port<'s>(
+    svc: &'s Service,
+    port: &str,
+    protocol: &str,
+) -> Result<Result<&'s ServicePort, ServiceFailure>, String> {
+    let by_port = |sp: &&ServicePort| match port.parse::<u16>() {
+        Ok(n) => sp.port == n,
+        Err(_) => sp.name.as_deref() == Some(port),
+    };
+    if let Some(sp) = svc
+        .spec
+        .ports
+        .iter()
+        .filter(by_port)
+        .find(|sp| protocol_of(&sp.protocol) == protocol)
+    {
+        return Ok(Ok(sp));
+    }
+    let id = format!("{}/{}", svc.metadata.ns(), svc.metadata.name);
+    if let Some(sp) = svc.spec.ports.iter().find(by_port) {
+        return Ok(Err(ServiceFailure {
+            cause: "svc_wrong_protocol",
+            summary: format!(
+                "service {id} exposes port {} as {}, not {protocol}",
+                sp.port,
+                protocol_of(&sp.protocol)
+            ),
+            fix: format!(
+                "connect with {} or add a {protocol} port to the Service",
+                protocol_of(&sp.protocol)
+            ),
+        }));
+    }
+    let have: Vec<String> = svc
+        .spec
+        .ports
+        .iter()
+        .map(|p| format!("{}/{}", p.port, protocol_of(&p.protocol)))
+        .collect();
+    Err(format!(
+        "service {id} has no port {port:?} (it exposes: {})",
+        if have.is_empty() {
+            "none".into()
+        } else {
+            have.join(", ")
+        }
+    ))
+}
+
+fn nearest_pods(c: &Cluster, svc: &Service, selector: &Labels) -> String {
+    // Nearest: most selector pairs matched, then most selector keys present, then the longest
+    // common prefix of the values (app=db vs app=database), then the Service's own namespace.
+    let score = |p: &Pod| {
+        let l = &p.metadata.labels;
+        let pairs = selector
+            .iter()
+            .filter(|(k, v)| l.get(*k) == Some(*v))
+            .count();
+        let keys = selector.keys().filter(|k| l.contains_key(*k)).count();
+        let prefix: usize = selector
+            .iter()
+            .filter_map(|(k, v)| {
+                l.get(k)
+                    .map(|h| h.chars().zip(v.chars()).take_while(|(a, b)| a == b).count())
+            })
+            .sum();
+        (pairs, keys, prefix, p.metadata.ns() == svc.metadata.ns())
+    };
+    let mut ranked: Vec<&Pod> = c.pods.iter().filter(|p| score(p).1 > 0).collect();
+    ranked.sort_by_key(|p| std::cmp::Reverse(score(p)));
+    let near: Vec<String> = ranked
+        .into_iter()
+        .take(3)
+        .map(|p| {
+            let diff: Vec<String> = selector
+                .iter()
+                .filter(|(k, v)| p.metadata.labels.get(*k) != Some(*v))
+                .map(|(k, v)| match p.metadata.labels.get(k) {
+                    Some(have) => format!("{k}={have} (selector wants {v})"),
+                    None => format!("no label {k} (selector wants {v})"),
+                })
+                .collect();
+            let other_ns = if p.metadata.ns() != svc.metadata.ns() {
+                " (in another namespace: a Service only selects pods in its own)"
+            } else {
+                ""
+            };
+            format!(
+                "{}/{}: {}{other_ns}",
+                p.metadata.ns(),
+                p.metadata.name,
+                diff.join(", ")
+            )
+        })
+        .collect();
+    if near.is_empty() {
+        "no pod carries any of the selector's labels".into()
+    } else {
+        format!("nearest pods: {}", near.join("; "))
+    }
+}
+
+/// Resolves `ns/name` and the client's port. `Err` is bad input (no such Service or port).
+pub fn resolve<'a>(
+    c: &'a Cluster,
+    ns_name: &str,
+    port: &str,
+    protocol: &str,
+) -> Result<Result<Forwarding<'a>, ServiceFailure>, String> {
+    let (ns, name) = ns_name
+        .split_once('/')
+        .ok_or_else(|| format!("service:{ns_name}: expected service:namespace/name"))?;
+    let svc = c
+        .services
+        .iter()
+        .find(|s| s.metadata.ns() == ns && s.metadata.name == name)
+        .ok_or_else(|| format!("service {ns}/{name} is not in the manifests"))?;
+    let id = format!("{ns}/{name}");
+    if svc.spec.kind.as_deref() == Some("ExternalName") {
+        return Ok(Err(ServiceFailure {
+            cause: "svc_externalname_misread",
+            summary: format!(
+                "service {id} is type ExternalName: its DNS name is a CNAME to {}, nothing proxies or forwards ports",
+                svc.spec.external_name.as_deref().unwrap_or("(empty)")
+            ),
+            fix: "connect to the external name's own port, or use a ClusterIP Service with a selector or EndpointSlices".into(),
+        }));
+    }
+    let sp = match service_port(svc, port, protocol)? {
+        Ok(sp) => sp,
+        Err(f) => return Ok(Err(f)),
+    };
+    let target = sp
+        .target_port
+        .clone()
+        .unwrap_or(IntOrString::Int(i64::from(sp.port)));
+    let selector = svc.spec.selector.clone().unwrap_or_default();
+    if selector.is_empty() {
+        let mut fw = Forwarding {
+            backends: Vec::new(),
+            external: Vec::new(),
+            forwarded_to: Vec::new(),
+        };
+        for es in c.endpoint_slices.iter().filter(|e| {
+            e.metadata.ns() == ns
+                && e.metadata
+                    .labels
+                    .get("kubernetes.io/service-name")
+                    .map(String::as_str)
+                    == Some(name)
+        }) {
+            let Some(p) = es
+                .ports
+                .iter()
+                .find(|p| p.name == sp.name && protocol_of(&p.protocol) == protocol)
+                .and_then(|p| p.port)
+            else {
+                continue;
+            };
+            for ep in &es.endpoints {
+                if ep.conditions.ready == Some(false) && !svc.spec.publish_not_ready_addresses {
+                    continue;
+                }
+                for a in &ep.addresses {
+                    fw.forwarded_to.push(ip_port(a, p));
+                    let ip: Option<std::net::IpAddr> = a.parse().ok();
+                    match c
+                        .pods
+                        .iter()
+                        .find(|pod| ip.is_some_and(|ip| pod_ips(pod).contains(&ip)))
+                    {
+                        Some(pod) => fw.backends.push((pod, p)),
+                        None => fw.external.extend(ip.map(|ip| (ip, p))),
+                    }
+                }
+            }
+        }
+        if fw.forwarded_to.is_empty() {
+            return Ok(Err(ServiceFailure {
+                cause: "svc_no_endpoints_selector_mismatch",
+                summary: format!("service {id} has no selector and no ready EndpointSlice address for port {}", sp.port),
+                fix: format!("create an EndpointSlice labelled kubernetes.io/service-name={name} in {ns}, or give the Service a selector"),
+            }));
+        }
+        return Ok(Ok(fw));
+    }
+    let selected: Vec<&Pod> = c
+        .pods
+        .iter()
+        .filter(|p| {
+            p.metadata.ns() == ns
+                && selector
+                    .iter()
+                    .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
+        })
+        .collect();
+    if selected.is_empty() {
+        let sel: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        return Ok(Err(ServiceFailure {
+            cause: "svc_no_endpoints_selector_mismatch",
+            summary: format!(
+                "service {id} selects {} but no pod in {ns} has those labels; {}",
+                sel.join(","),
+                nearest_pods(c, svc, &selector)
+            ),
+            fix: "make the Service's selector match the pods' labels, or label the pods as the selector says"
+                .into(),
+        }));
+    }
+    let ready: Vec<&Pod> = selected
+        .iter()
+        .copied()
+        .filter(|p| svc.spec.publish_not_ready_addresses || is_ready(p))
+        .filter(|p| !pod_ips(p).is_empty())
+        .collect();
+    if ready.is_empty() {
+        let names: Vec<String> = selected
+            .iter()
+            .map(|p| format!("{}/{}", p.metadata.ns(), p.metadata.name))
+            .collect();
+        return Ok(Err(ServiceFailure {
+            cause: "svc_pods_not_ready",
+            summary: format!("service {id} selects {} but none is Ready with an IP, so it has no endpoints", names.join(", ")),
+            fix: "look at the pods' readiness probes (kubectl describe pod); publishNotReadyAddresses: true forwards to unready pods".into(),
+        }));
+    }
+    let mut fw = Forwarding {
+        backends: Vec::new(),
+        external: Vec::new(),
+        forwarded_to: Vec::new(),
+    };
+    let mut missing = Vec::new();
+    for p in ready {
+        let port = match &target {
+            IntOrString::Int(n) => u16::try_from(*n).ok(),
+            IntOrString::Str(s) => resolve_named_port(p, s, protocol),
+        };
+        match port {
+            Some(port) => {
+                for ip in pod_ips(p) {
+                    fw.forwarded_to.push(ip_port(&ip.to_string(), port));
+                }
+                fw.backends.push((p, port));
+            }
+            None => missing.push(format!("{}/{}", p.metadata.ns(), p.metadata.name)),
+        }
+    }
+    if fw.backends.is_empty() {
+        return Ok(Err(ServiceFailure {
+            cause: "svc_named_targetport_missing",
+            summary: format!(
+                "service {id} targets port {target:?}/{protocol}, which no container of {} declares by that name and protocol",
+                missing.join(", ")
+            ),
+            fix: "name the container port as the Service's targetPort (same protocol), or use the number".into(),
+        }));
+    }
+    if let IntOrString::Int(n) = target {
+        let declared = fw.backends.iter().any(|(p, port)| {
+            p.spec
+                .containers
+                .iter()
+                .chain(&p.spec.init_containers)
+                .flat_map(|c| &c.ports)
+                .any(|cp| cp.container_port == *port && protocol_of(&cp.protocol) == protocol)
+        });
+        let any_declared = fw.backends.iter().any(|(p, _)| {
+            p.spec
+                .containers
+                .iter()
+                .chain(&p.spec.init_containers)
+                .any(|c| !c.ports.is_empty())
+        });
+        if !declared && any_declared {
+            return Ok(Err(ServiceFailure {
+                cause: "svc_targetport_mismatch",
+                summary: format!("service {id} forwards to targetPort {n}/{protocol}, which no container of its pods declares"),
+                fix: "set targetPort to the port the container listens on".into(),
+            }));
+        }
+    }
+    Ok(Ok(fw))
+}
