@@ -241,7 +241,7 @@ fn local_address(sock: &Socket) -> Option<SocketAddr> {
 /// middlebox) that resets right after accepting is caught, while a healthy check stays within a
 /// fraction of a millisecond of `nc -z` on loopback.
 fn reset_grace(handshake: Duration) -> Duration {
-    (handshake * 3).clamp(Duration::from_micros(200), Duration::from_millis(20))
+    (handshake * 3).clamp(Duration::from_micros(100), Duration::from_millis(20))
 }
 
 /// Peeks (never reads) until `grace` has passed: `ECONNRESET` means the peer reset right after

@@ -194,7 +194,7 @@ fn tcp_reset_after_handshake() -> Result<()> {
 
 /// A server that accepts and then resets (SO_LINGER 0 after accept). The reset arrives whenever
 /// the server's thread gets to run. The tcp probe watches a fresh connection for about three
-/// handshake round trips (at least 200 µs) so a healthy check stays close to `nc -z`: that
+/// handshake round trips (at least 100 µs) so a healthy check stays close to `nc -z`: that
 /// catches this reset in 14 of 15 runs on a loaded 2-core machine, which is not reliable enough
 /// to gate CI on. Resets that come later are the http layer's `connection_reset`. Run it with
 /// `cargo test -- --ignored`.
