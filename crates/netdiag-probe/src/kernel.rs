@@ -20,14 +20,11 @@ use netdiag_core::hostfacts::{
     NeighbourFacts, NeighbourState, RpFilterFacts,
 };
 use netdiag_core::observe::{RouteKind, RouteOutcome};
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState as NudState,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 /// How long the neighbour dump may take in total.
 const NETLINK_BUDGET: Duration = Duration::from_secs(2);
@@ -205,34 +202,17 @@ pub fn neighbour(address: IpAddr, interface: &str) -> Result<NeighbourFacts, Str
 type NeighbourEntry = (u32, IpAddr, NeighbourState, Option<String>);
 
 fn dump_neighbours(v4: bool) -> Result<Vec<NeighbourEntry>, String> {
-    let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
-    socket
-        .bind_auto()
-        .map_err(|e| format!("netlink bind: {e}"))?;
-    socket
-        .connect(&SocketAddr::new(0, 0))
-        .map_err(|e| format!("netlink connect: {e}"))?;
-    let _ = socket2::SockRef::from(&socket).set_read_timeout(Some(Duration::from_millis(500)));
-
     let mut message = NeighbourMessage::default();
     message.header.family = if v4 {
         AddressFamily::Inet
     } else {
         AddressFamily::Inet6
     };
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    header.sequence_number = 1;
-    let mut request = NetlinkMessage::new(
-        header,
-        NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetNeighbour(message)),
-    );
-    request.finalize();
-    let mut buf = vec![0u8; request.buffer_len()];
-    request.serialize(&mut buf);
-    socket
-        .send(&buf, 0)
-        .map_err(|e| format!("netlink send: {e}"))?;
+    let socket = crate::route::netlink_request(
+        RouteNetlinkMessage::GetNeighbour(message),
+        NLM_F_REQUEST | NLM_F_DUMP,
+        Duration::from_millis(500),
+    )?;
 
     let started = Instant::now();
     let mut out = Vec::new();

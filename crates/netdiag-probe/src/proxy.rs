@@ -46,7 +46,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::http::{
     basic_credentials, parse_head, printable, time_left, Parsed, ReadEnd, HEAD_LIMIT,
 };
-use crate::{errno_message, sys};
+use crate::sys;
 
 /// The whole proxy walk for an https:// (or any `CONNECT`-tunnelled) target: resolve the proxy,
 /// connect, `CONNECT target_host:target_port`. Returns the observation and, when the proxy
@@ -180,11 +180,11 @@ fn connect_one(address: SocketAddr, budget: Duration) -> (ConnectObservation, Op
         Some(Protocol::TCP),
     ) {
         Ok(sock) => sock,
-        Err(e) => return (observed(io_failure(&e)), None),
+        Err(e) => return (observed(crate::tcp::io_error(&e)), None),
     };
     // Before connect(): only then is an ICMP error answering the SYN queued with its sender.
     if let Err(e) = sys::enable_recverr(&sock, address.is_ipv6()) {
-        return (observed(io_failure(&e)), None);
+        return (observed(crate::tcp::io_error(&e)), None);
     }
     match sock.connect_timeout(&address.into(), budget) {
         Ok(()) => {
@@ -205,23 +205,10 @@ fn connect_one(address: SocketAddr, budget: Duration) -> (ConnectObservation, Op
                 (None, Some(libc::ECONNREFUSED)) => ConnectOutcome::Refused,
                 (None, Some(libc::ETIMEDOUT)) => ConnectOutcome::TimedOut,
                 (None, _) if e.kind() == std::io::ErrorKind::TimedOut => ConnectOutcome::TimedOut,
-                (None, _) => io_failure(&e),
+                (None, _) => crate::tcp::io_error(&e),
             };
             (observed(outcome), None)
         }
-    }
-}
-
-fn io_failure(err: &std::io::Error) -> ConnectOutcome {
-    match err.raw_os_error() {
-        Some(errno) => ConnectOutcome::Error {
-            errno,
-            message: errno_message(errno),
-        },
-        None => ConnectOutcome::Error {
-            errno: 0,
-            message: err.to_string(),
-        },
     }
 }
 

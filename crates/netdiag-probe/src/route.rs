@@ -31,7 +31,14 @@ pub fn lookup(destination: IpAddr) -> RouteOutcome {
     }
 }
 
-fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
+/// Opens a NETLINK_ROUTE socket, sends one request with `flags` and returns the socket for the
+/// replies, which then arrive within `timeout` per receive. Shared by the route lookup and the
+/// neighbour dump (`kernel.rs`).
+pub(crate) fn netlink_request(
+    message: RouteNetlinkMessage,
+    flags: u16,
+    timeout: Duration,
+) -> Result<Socket, String> {
     let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
     socket
         .bind_auto()
@@ -39,8 +46,21 @@ fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
     socket
         .connect(&SocketAddr::new(0, 0))
         .map_err(|e| format!("netlink connect: {e}"))?;
-    set_receive_timeout(&socket, Duration::from_secs(2));
+    set_receive_timeout(&socket, timeout);
+    let mut header = NetlinkHeader::default();
+    header.flags = flags;
+    header.sequence_number = 1;
+    let mut request = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(message));
+    request.finalize();
+    let mut buf = vec![0u8; request.buffer_len()];
+    request.serialize(&mut buf);
+    socket
+        .send(&buf, 0)
+        .map_err(|e| format!("netlink send: {e}"))?;
+    Ok(socket)
+}
 
+fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
     let mut message = RouteMessage::default();
     message.header.address_family = match destination {
         IpAddr::V4(_) => AddressFamily::Inet,
@@ -50,19 +70,11 @@ fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
     message
         .attributes
         .push(RouteAttribute::Destination(RouteAddress::from(destination)));
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST;
-    header.sequence_number = 1;
-    let mut request = NetlinkMessage::new(
-        header,
-        NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetRoute(message)),
-    );
-    request.finalize();
-    let mut buf = vec![0u8; request.buffer_len()];
-    request.serialize(&mut buf);
-    socket
-        .send(&buf, 0)
-        .map_err(|e| format!("netlink send: {e}"))?;
+    let socket = netlink_request(
+        RouteNetlinkMessage::GetRoute(message),
+        NLM_F_REQUEST,
+        Duration::from_secs(2),
+    )?;
 
     let (reply, _) = socket
         .recv_from_full()

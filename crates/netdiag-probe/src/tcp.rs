@@ -290,7 +290,8 @@ fn timed_out(sock: &Socket) -> ConnectOutcome {
     }
 }
 
-fn io_error(err: &std::io::Error) -> ConnectOutcome {
+/// A local error as an observation (also used by the proxy probe's own connect).
+pub(crate) fn io_error(err: &std::io::Error) -> ConnectOutcome {
     match err.raw_os_error() {
         Some(errno) => ConnectOutcome::Error {
             errno,
