@@ -1,0 +1,226 @@
+//! Reading `--resources`: files or directories of JSON exactly as the provider's CLI printed it.
+//! No provider knowledge here beyond [`Provider::detect`], which asks each provider module whether
+//! it recognises a document. Every error names the file.
+
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Largest single export read (a big estate's `describe-instances` is tens of MiB).
+pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
+/// Most files read from directories, so a wrong path (`/`) ends quickly with an error.
+pub const MAX_FILES: usize = 10_000;
+
+/// One parsed export.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Where it came from (for messages).
+    pub path: PathBuf,
+    /// The JSON as printed.
+    pub value: Value,
+}
+
+impl Document {
+    /// A document from JSON text (tests and callers that already hold the text).
+    pub fn from_str(path: impl Into<PathBuf>, text: &str) -> Result<Document, LoadError> {
+        let path = path.into();
+        let value = serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| {
+            LoadError::Json {
+                path: path.clone(),
+                line: e.line(),
+                column: e.column(),
+                why: e.to_string(),
+            }
+        })?;
+        Ok(Document { path, value })
+    }
+}
+
+/// A file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// Cannot read.
+    #[error("{}: {why}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        why: String,
+    },
+    /// Not JSON.
+    #[error("{}:{line}:{column}: not valid JSON ({why}); give the CLI's JSON output unchanged (e.g. --output json / --format=json)", path.display())]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// serde_json's message.
+        why: String,
+    },
+    /// Too big or too many.
+    #[error("{}: {why}", path.display())]
+    Limit {
+        /// The file or directory.
+        path: PathBuf,
+        /// Which limit.
+        why: String,
+    },
+    /// JSON, but not an export this provider understands (or a field has the wrong type).
+    #[error("{}: {why}", path.display())]
+    Shape {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the object (e.g. `SecurityGroups[3].IpPermissions[0].FromPort: expected a number`).
+        why: String,
+    },
+    /// No provider given and none recognised.
+    #[error("cannot tell the provider from the files; give --provider aws|gcp|azure")]
+    UnknownProvider,
+    /// Files from more than one provider.
+    #[error("the files mix providers ({0}); check one provider at a time or give --provider")]
+    MixedProviders(String),
+}
+
+/// Reads every path: a file, or a directory whose `.json` files are read (sorted, recursively).
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>, LoadError> {
+    let mut files = Vec::new();
+    for p in paths {
+        collect(p, &mut files, 0)?;
+    }
+    let mut docs = Vec::with_capacity(files.len());
+    for f in files {
+        docs.push(read(&f)?);
+    }
+    Ok(docs)
+}
+
+fn collect(path: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), LoadError> {
+    let meta = std::fs::metadata(path).map_err(|e| LoadError::Io {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    if !meta.is_dir() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    if depth > 8 {
+        return Err(LoadError::Limit {
+            path: path.to_path_buf(),
+            why: "directories nested more than 8 deep".into(),
+        });
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| LoadError::Io {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            collect(&e, out, depth + 1)?;
+        } else if e
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("json"))
+        {
+            out.push(e);
+        }
+        if out.len() > MAX_FILES {
+            return Err(LoadError::Limit {
+                path: path.to_path_buf(),
+                why: format!("more than {MAX_FILES} files"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<Document, LoadError> {
+    let io = |e: std::io::Error| LoadError::Io {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(LoadError::Limit {
+            path: path.to_path_buf(),
+            why: format!("{len} bytes; at most {MAX_FILE_BYTES} are read"),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    let text = String::from_utf8(bytes).map_err(|e| LoadError::Json {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        why: format!("not UTF-8 at byte {}", e.utf8_error().valid_up_to()),
+    })?;
+    Document::from_str(path, &text)
+}
+
+/// The three providers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Amazon Web Services (EC2/VPC).
+    Aws,
+    /// Google Cloud (Compute Engine VPC).
+    Gcp,
+    /// Microsoft Azure (NSGs).
+    Azure,
+}
+
+impl Provider {
+    /// Parses `aws`, `gcp` or `azure`.
+    pub fn parse(text: &str) -> Option<Provider> {
+        match text.to_ascii_lowercase().as_str() {
+            "aws" => Some(Provider::Aws),
+            "gcp" | "google" => Some(Provider::Gcp),
+            "azure" | "az" => Some(Provider::Azure),
+            _ => None,
+        }
+    }
+
+    /// Which provider printed these documents, from their shape alone.
+    pub fn detect(docs: &[Document]) -> Result<Provider, LoadError> {
+        let mut seen = Vec::new();
+        for d in docs {
+            let p = if crate::aws::recognizes(&d.value) {
+                Provider::Aws
+            } else if crate::gcp::recognizes(&d.value) {
+                Provider::Gcp
+            } else if crate::azure::recognizes(&d.value) {
+                Provider::Azure
+            } else {
+                continue;
+            };
+            if !seen.contains(&p) {
+                seen.push(p);
+            }
+        }
+        match seen.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(LoadError::UnknownProvider),
+            many => Err(LoadError::MixedProviders(
+                many.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Provider::Aws => "aws",
+            Provider::Gcp => "gcp",
+            Provider::Azure => "azure",
+        })
+    }
+}

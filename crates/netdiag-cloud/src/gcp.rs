@@ -1,0 +1,8 @@
+//! gcp: exports → estate → verdict. (Being written.)
+
+use serde_json::Value;
+
+/// Does this document look like something the gcp CLI prints?
+pub fn recognizes(_doc: &Value) -> bool {
+    false
+}

@@ -1,0 +1,305 @@
+//! The answer for one flow, shaped as contract §3's JSON verdict, plus the path evaluated on the
+//! way (one [`Step`] per resource looked at) so a person can see *why*.
+//!
+//! Providers fill a [`Verdict`]; rendering (table/JSON/Markdown) lives in `render` and knows no
+//! provider.
+
+use serde::Serialize;
+
+/// Where in the provider's model the decision was made (contract §3 `layer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum CloudLayer {
+    /// AWS security group, ingress side (the destination's SGs).
+    #[serde(rename = "sg")]
+    Sg,
+    /// AWS security group, egress side (the source's SGs).
+    #[serde(rename = "sg-egress")]
+    SgEgress,
+    /// AWS network ACL (either subnet, either direction, or the reply).
+    #[serde(rename = "nacl")]
+    Nacl,
+    /// Routing (AWS route tables, GCP routes).
+    #[serde(rename = "route")]
+    Route,
+    /// GCP VPC firewall rule, ingress.
+    #[serde(rename = "firewall")]
+    Firewall,
+    /// GCP VPC firewall rule, egress.
+    #[serde(rename = "firewall-egress")]
+    FirewallEgress,
+    /// GCP hierarchical / network firewall policy.
+    #[serde(rename = "hierarchical-policy")]
+    HierarchicalPolicy,
+    /// A block the tenant cannot change (GCP egress TCP 25, …).
+    #[serde(rename = "platform")]
+    Platform,
+    /// Azure NSG on the subnet.
+    #[serde(rename = "nsg-subnet")]
+    NsgSubnet,
+    /// Azure NSG on the NIC.
+    #[serde(rename = "nsg-nic")]
+    NsgNic,
+}
+
+impl CloudLayer {
+    /// The contract's name for the layer.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloudLayer::Sg => "sg",
+            CloudLayer::SgEgress => "sg-egress",
+            CloudLayer::Nacl => "nacl",
+            CloudLayer::Route => "route",
+            CloudLayer::Firewall => "firewall",
+            CloudLayer::FirewallEgress => "firewall-egress",
+            CloudLayer::HierarchicalPolicy => "hierarchical-policy",
+            CloudLayer::Platform => "platform",
+            CloudLayer::NsgSubnet => "nsg-subnet",
+            CloudLayer::NsgNic => "nsg-nic",
+        }
+    }
+}
+
+/// Contract §3 cause codes, plus `cloud_unknown` (added: the answer depends on data the exports lack).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloudCause {
+    /// Allowed end to end.
+    Ok,
+    /// No rule allows it (an implied/default deny decided).
+    #[serde(rename = "cloud_no_allow_rule")]
+    NoAllowRule,
+    /// An explicit deny rule matched first.
+    #[serde(rename = "cloud_deny_rule")]
+    DenyRule,
+    /// No route to the destination.
+    #[serde(rename = "cloud_no_route")]
+    NoRoute,
+    /// The chosen route is a blackhole (its target is gone) or inactive.
+    #[serde(rename = "cloud_blackhole_route")]
+    BlackholeRoute,
+    /// Stateless NACL blocks the reply (ephemeral ports).
+    #[serde(rename = "cloud_nacl_return_blocked")]
+    NaclReturnBlocked,
+    /// A platform block the tenant cannot lift.
+    #[serde(rename = "cloud_platform_block")]
+    PlatformBlock,
+    /// The answer depends on something the exports do not contain (see `unknown`).
+    #[serde(rename = "cloud_unknown")]
+    Unknown,
+}
+
+impl CloudCause {
+    /// The stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            CloudCause::Ok => "ok",
+            CloudCause::NoAllowRule => "cloud_no_allow_rule",
+            CloudCause::DenyRule => "cloud_deny_rule",
+            CloudCause::NoRoute => "cloud_no_route",
+            CloudCause::BlackholeRoute => "cloud_blackhole_route",
+            CloudCause::NaclReturnBlocked => "cloud_nacl_return_blocked",
+            CloudCause::PlatformBlock => "cloud_platform_block",
+            CloudCause::Unknown => "cloud_unknown",
+        }
+    }
+}
+
+/// Which leg of the flow a decision is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// Leaving the source (SG egress, NACL outbound of the source subnet, GCP egress, NSG outbound).
+    SourceEgress,
+    /// On the way (routing).
+    Path,
+    /// Arriving at the destination (NACL inbound, SG ingress, GCP ingress, NSG inbound).
+    DestinationIngress,
+    /// The reply (stateless NACLs only).
+    Reply,
+}
+
+/// A resource and rule, e.g. `{"resource": "sg-0abc", "rule": "tcp 443 from 10.0.0.0/16"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleRef {
+    /// `sg-…`, `acl-…`, `rtb-…`, a GCP rule or policy name, `implied-deny-ingress`,
+    /// `nsg-name/rule-name`.
+    pub resource: String,
+    /// The rule as a person would read it (number/priority, action, match).
+    pub rule: String,
+}
+
+/// What one evaluated resource said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepResult {
+    /// Passed.
+    Allow,
+    /// Blocked here.
+    Deny,
+    /// Cannot be decided from the exports.
+    Unknown,
+    /// Looked at, does not apply (e.g. NACLs within one subnet).
+    Skip,
+}
+
+/// One row of the evaluated path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// The layer.
+    pub layer: CloudLayer,
+    /// Which leg.
+    pub side: Side,
+    /// The resource evaluated (`sg-…`, `acl-…`, `rtb-…`, rule/policy name, NSG name).
+    pub resource: String,
+    /// What was tested, e.g. "ingress tcp/443 from 10.0.1.5".
+    pub test: String,
+    /// The outcome.
+    pub result: StepResult,
+    /// The deciding rule, when one decided.
+    pub rule: Option<String>,
+    /// Evidence lines.
+    pub evidence: Vec<String>,
+}
+
+/// Something the answer depends on that the exports lack, and the command that exports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Missing {
+    /// What is missing, e.g. "entries of prefix list pl-0abc".
+    pub what: String,
+    /// The read-only command that would export it.
+    pub export: String,
+}
+
+/// The proposed change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct CloudFix {
+    /// What the change does and why it is the narrowest.
+    pub description: String,
+    /// The provider CLI commands, in order.
+    pub commands: Vec<String>,
+}
+
+/// Contract §3 verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    /// `null` when allowed (or unknown), else where it is blocked.
+    pub layer: Option<CloudLayer>,
+    /// Cause code.
+    pub cause: CloudCause,
+    /// Whether the flow is allowed. `false` with cause `cloud_unknown` means "not proven allowed".
+    pub allowed: bool,
+    /// Which leg is blocked (added).
+    pub side: Option<Side>,
+    /// The blocking resource and rule (or implied rule).
+    pub blocking: Option<RuleRef>,
+    /// A rule that would have allowed the flow but is disabled or does not apply, and why (added).
+    pub would_allow: Option<RuleRef>,
+    /// One sentence a person can act on.
+    pub summary: String,
+    /// The narrowest fix; `None` when allowed or when no change in the exported scope can help.
+    pub fix: Option<CloudFix>,
+    /// How to undo the fix.
+    pub rollback: Vec<String>,
+    /// Read-only commands that capture the pre-state before applying the fix.
+    pub prestate: Vec<String>,
+    /// Why there is no fix (organization policy, platform block), when there is none (added).
+    pub no_fix_reason: Option<String>,
+    /// What the exports lack (added; non-empty with cause `cloud_unknown`).
+    pub unknown: Vec<Missing>,
+}
+
+impl Verdict {
+    /// An allowed flow.
+    pub fn allowed(summary: impl Into<String>) -> Verdict {
+        Verdict {
+            layer: None,
+            cause: CloudCause::Ok,
+            allowed: true,
+            side: None,
+            blocking: None,
+            would_allow: None,
+            summary: summary.into(),
+            fix: None,
+            rollback: Vec::new(),
+            prestate: Vec::new(),
+            no_fix_reason: None,
+            unknown: Vec::new(),
+        }
+    }
+
+    /// A blocked flow (fill `fix`, `rollback`, `prestate`, `would_allow` afterwards).
+    pub fn blocked(
+        layer: CloudLayer,
+        cause: CloudCause,
+        side: Side,
+        blocking: RuleRef,
+        summary: impl Into<String>,
+    ) -> Verdict {
+        Verdict {
+            layer: Some(layer),
+            cause,
+            allowed: false,
+            side: Some(side),
+            blocking: Some(blocking),
+            would_allow: None,
+            summary: summary.into(),
+            fix: None,
+            rollback: Vec::new(),
+            prestate: Vec::new(),
+            no_fix_reason: None,
+            unknown: Vec::new(),
+        }
+    }
+
+    /// The answer depends on data the exports lack.
+    pub fn unknown(
+        layer: Option<CloudLayer>,
+        missing: Vec<Missing>,
+        summary: impl Into<String>,
+    ) -> Verdict {
+        Verdict {
+            layer,
+            cause: CloudCause::Unknown,
+            allowed: false,
+            side: None,
+            blocking: None,
+            would_allow: None,
+            summary: summary.into(),
+            fix: None,
+            rollback: Vec::new(),
+            prestate: Vec::new(),
+            no_fix_reason: None,
+            unknown: missing,
+        }
+    }
+}
+
+/// Everything one `cloud check` produces: the flow as resolved, the path, the verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CloudReport {
+    /// `netdiag.cloud.check/v1`.
+    pub schema: &'static str,
+    /// The provider.
+    pub provider: crate::doc::Provider,
+    /// The flow as resolved: `{"src": "...", "dst": "...", "port": 443, "protocol": "tcp"}` plus
+    /// what the ids resolved to.
+    pub flow: serde_json::Value,
+    /// Every resource evaluated, in path order.
+    pub path: Vec<Step>,
+    /// The answer.
+    pub verdict: Verdict,
+}
+
+/// Report schema name.
+pub const SCHEMA: &str = "netdiag.cloud.check/v1";
+
+/// What a provider's evaluation returns; `check` wraps it into a [`CloudReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    /// The flow as resolved (ids → addresses, subnets, NICs), as JSON for the report.
+    pub flow: serde_json::Value,
+    /// Every resource evaluated, in path order.
+    pub path: Vec<Step>,
+    /// The answer.
+    pub verdict: Verdict,
+}
