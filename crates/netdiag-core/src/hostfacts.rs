@@ -29,6 +29,9 @@ pub struct KernelFacts {
     pub neighbour: Option<NeighbourFacts>,
     /// The state of the interface the route uses.
     pub interface: Option<InterfaceFacts>,
+    /// Replies dropped by reverse-path filtering, measured during a repeat probe, when some
+    /// other interface filters strictly (the arrival interface is not known to a socket).
+    pub reverse_path: Option<ReversePathFacts>,
     /// Why a part is missing, one line each.
     pub notes: Vec<String>,
 }
@@ -141,6 +144,48 @@ impl RpFilterFacts {
             .as_deref()
             .is_some_and(|route| route != self.interface)
     }
+}
+
+/// Reverse-path filtering measured rather than inferred: which interfaces other than the route's
+/// filter strictly, which of them the kernel's own input-route check says would drop packets from
+/// the destination, and how many packets the filter actually dropped while we repeated the probe.
+///
+/// Why: a socket never learns on which interface a reply arrived, so "strict rp_filter with an
+/// asymmetric route" cannot be seen from the connect alone. The kernel's `IPReversePathFilter`
+/// counter (`/proc/net/netstat`, per namespace) growing while only our probe runs is first-hand
+/// evidence that replies came back and were discarded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReversePathFacts {
+    /// The interface the route to the destination leaves by.
+    pub route_interface: Option<String>,
+    /// Other interfaces whose effective rp_filter (max of `all` and their own) is 1 (strict).
+    pub strict_interfaces: Vec<String>,
+    /// Of those, the ones where `ip route get SOURCE from DESTINATION iif IF` is rejected: a
+    /// packet from the destination arriving there would be dropped.
+    pub rejecting_interfaces: Vec<String>,
+    /// `net.ipv4.conf.all.rp_filter`.
+    pub all: u8,
+    /// Growth of `TcpExt: IPReversePathFilter` during the repeat probe; `None` if unreadable.
+    pub drops_during_probe: Option<u64>,
+    /// How long the repeat probe ran.
+    pub probe_duration: Duration,
+}
+
+/// Reads one counter from `/proc/net/netstat` or `/proc/net/snmp` text: pairs of lines, a header
+/// `Prefix: Name1 Name2 …` followed by `Prefix: 1 2 …`. `None` when absent or malformed.
+pub fn parse_netstat_counter(text: &str, prefix: &str, name: &str) -> Option<u64> {
+    let mut lines = text.lines().take(256);
+    while let Some(header) = lines.next() {
+        let values = lines.next()?;
+        let mut h = header.split_whitespace();
+        let mut v = values.split_whitespace();
+        if h.next() != Some(prefix) || v.next() != Some(prefix) {
+            continue;
+        }
+        let column = h.position(|n| n == name)?;
+        return v.nth(column)?.parse().ok();
+    }
+    None
 }
 
 /// The kernel's neighbour-cache state (`NUD_*`), as `ip neigh` prints it.
@@ -333,6 +378,44 @@ pub fn classify(facts: &KernelFacts) -> Vec<HostFinding> {
             });
         }
     }
+    if let Some(rpf) = &facts.reverse_path {
+        let already = out.iter().any(|h| h.code == "rp_filter_strict_asymmetric");
+        if let (Some(drops), false) = (rpf.drops_during_probe.filter(|d| *d > 0), already) {
+            let arrival = if rpf.rejecting_interfaces.is_empty() {
+                &rpf.strict_interfaces
+            } else {
+                &rpf.rejecting_interfaces
+            };
+            let names = arrival.join(" or ");
+            let route = rpf
+                .route_interface
+                .as_deref()
+                .unwrap_or("another interface");
+            let set = |value: u8| {
+                let mut parts: Vec<String> = arrival
+                    .iter()
+                    .map(|i| format!("sysctl -w net.ipv4.conf.{i}.rp_filter={value}"))
+                    .collect();
+                if rpf.all == 1 {
+                    parts.insert(0, format!("sysctl -w net.ipv4.conf.all.rp_filter={value}"));
+                }
+                parts.join(" && ")
+            };
+            out.push(HostFinding {
+                code: "rp_filter_strict_asymmetric",
+                severity: Severity::Fail,
+                text: format!(
+                    "strict reverse-path filtering dropped {drops} packet(s) from the destination while the probe was repeated (IPReversePathFilter +{drops} in {}): replies arrive on {names}, but the route back leaves by {route}, so the kernel discards them",
+                    crate::diagnose::human(rpf.probe_duration)
+                ),
+                fix: format!(
+                    "{} (loose mode; or make the routing symmetric so replies come back on {route})",
+                    set(2)
+                ),
+                rollback: set(1),
+            });
+        }
+    }
     if let Some(ct) = &facts.conntrack {
         let growing = ct.drops_increase.filter(|d| *d > 0);
         if ct.nearly_full() || growing.is_some() {
@@ -444,6 +527,58 @@ mod tests {
     const STAT: &str = "entries  clashres found new invalid ignore delete chainlength insert insert_failed drop early_drop icmp_error  expect_new expect_create expect_delete search_restart\n\
 00000010  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000002 0000000a 00000001 00000000  00000000 00000000 00000000 00000000\n\
 00000010  00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001 00000010 00000000 00000000  00000000 00000000 00000000 00000000\n";
+
+    #[test]
+    fn reverse_path_fix_names_the_rejecting_interface_and_all() {
+        let facts = KernelFacts {
+            reverse_path: Some(ReversePathFacts {
+                route_interface: Some("eth0".into()),
+                strict_interfaces: vec!["eth1".into(), "eth2".into()],
+                rejecting_interfaces: vec!["eth1".into()],
+                all: 1,
+                drops_during_probe: Some(3),
+                probe_duration: Duration::from_millis(1200),
+            }),
+            ..Default::default()
+        };
+        let found = classify(&facts);
+        let h = &found[0];
+        assert!(h.text.contains("IPReversePathFilter +3"), "{}", h.text);
+        assert!(h.text.contains("arrive on eth1"), "{}", h.text);
+        assert!(h.text.contains("leaves by eth0"), "{}", h.text);
+        assert_eq!(
+            h.fix,
+            "sysctl -w net.ipv4.conf.all.rp_filter=2 && sysctl -w net.ipv4.conf.eth1.rp_filter=2 (loose mode; or make the routing symmetric so replies come back on eth0)"
+        );
+        assert_eq!(
+            h.rollback,
+            "sysctl -w net.ipv4.conf.all.rp_filter=1 && sysctl -w net.ipv4.conf.eth1.rp_filter=1"
+        );
+    }
+
+    #[test]
+    fn netstat_counter_is_read_by_column_name() {
+        let text = "TcpExt: SyncookiesSent IPReversePathFilter\nTcpExt: 0 7\nIpExt: InNoRoutes\nIpExt: 3\n";
+        assert_eq!(
+            parse_netstat_counter(text, "TcpExt:", "IPReversePathFilter"),
+            Some(7)
+        );
+        assert_eq!(parse_netstat_counter(text, "IpExt:", "InNoRoutes"), Some(3));
+        assert_eq!(parse_netstat_counter(text, "IpExt:", "Nope"), None);
+        assert_eq!(parse_netstat_counter("TcpExt: A\n", "TcpExt:", "A"), None);
+        assert_eq!(
+            parse_netstat_counter("TcpExt: A\nTcpExt: x\n", "TcpExt:", "A"),
+            None
+        );
+        assert_eq!(parse_netstat_counter("", "TcpExt:", "A"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn netstat_parser_never_panics(text in "(?s).{0,400}") {
+            let _ = parse_netstat_counter(&text, "TcpExt:", "IPReversePathFilter");
+        }
+    }
 
     #[test]
     fn conntrack_stat_sums_hex_drop_columns_over_cpus() {
@@ -595,6 +730,33 @@ mod tests {
                 "strict rp_filter, symmetric",
                 KernelFacts {
                     rp_filter: Some(rp(1, Some(1), Some("eth0"))),
+                    ..Default::default()
+                },
+                vec![],
+            ),
+            (
+                "reverse-path drops measured on a strict interface",
+                KernelFacts {
+                    reverse_path: Some(ReversePathFacts {
+                        route_interface: Some("eth0".into()),
+                        strict_interfaces: vec!["eth1".into(), "eth2".into()],
+                        rejecting_interfaces: vec!["eth1".into()],
+                        all: 1,
+                        drops_during_probe: Some(2),
+                        probe_duration: Duration::from_secs(1),
+                    }),
+                    ..Default::default()
+                },
+                vec!["rp_filter_strict_asymmetric"],
+            ),
+            (
+                "strict interface but no drops: not the cause",
+                KernelFacts {
+                    reverse_path: Some(ReversePathFacts {
+                        strict_interfaces: vec!["eth1".into()],
+                        drops_during_probe: Some(0),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 },
                 vec![],

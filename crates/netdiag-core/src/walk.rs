@@ -62,8 +62,14 @@ pub trait Prober {
     /// otherwise it reads what the kernel learned on the kept connection.
     fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation;
     /// Kernel state that explains local failures: interface, neighbour entry of the next hop,
-    /// rp_filter, conntrack. Read-only.
-    fn kernel_facts(&mut self, destination: IpAddr, route: Option<&RouteOutcome>) -> KernelFacts;
+    /// rp_filter, conntrack. Read-only. With `tcp_port` (a TCP timeout), it may repeat the
+    /// connect once to measure replies dropped by strict reverse-path filtering.
+    fn kernel_facts(
+        &mut self,
+        destination: IpAddr,
+        route: Option<&RouteOutcome>,
+        tcp_port: Option<u16>,
+    ) -> KernelFacts;
     /// TTL-limited probes to the same port and protocol: where on the path the flow stops.
     fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace;
     /// What this host's own firewall (iptables and nftables) does with `flow`. Read-only;
@@ -260,13 +266,36 @@ fn explain_locally(target: &Target, prober: &mut dyn Prober, st: &mut State, f: 
         source: f.context.source,
         table: None,
     };
-    let facts = prober.kernel_facts(address, f.context.interface.as_ref().map(|_| &route));
+    let tcp_port = if f.cause == Cause::TcpTimeout {
+        target.port.or(f.context.port)
+    } else {
+        None
+    };
+    let facts = prober.kernel_facts(
+        address,
+        f.context.interface.as_ref().map(|_| &route),
+        tcp_port,
+    );
     let findings = hostfacts::classify(&facts);
     let mut ev: Vec<String> = findings
         .iter()
         .map(|h| format!("{}: {}", h.code, h.text))
         .collect();
     ev.extend(facts.notes.iter().cloned());
+    if let Some(r) = &facts.reverse_path {
+        ev.push(format!(
+            "reverse-path filter: strict (1) on {}; the kernel's input check rejects packets from {address} on {}; IPReversePathFilter {} during a {} repeat connect",
+            r.strict_interfaces.join(", "),
+            if r.rejecting_interfaces.is_empty() {
+                "none".to_string()
+            } else {
+                r.rejecting_interfaces.join(", ")
+            },
+            r.drops_during_probe
+                .map_or("unreadable".to_string(), |d| format!("+{d}")),
+            crate::diagnose::human(r.probe_duration)
+        ));
+    }
     let deciding = findings.iter().find(|h| h.severity == Severity::Fail);
     st.rows.push(
         Row::new(
@@ -1132,6 +1161,7 @@ mod tests {
             &mut self,
             _destination: IpAddr,
             _route: Option<&RouteOutcome>,
+            _tcp_port: Option<u16>,
         ) -> KernelFacts {
             KernelFacts::default()
         }

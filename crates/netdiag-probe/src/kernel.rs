@@ -16,8 +16,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use netdiag_core::hostfacts::{
-    parse_admin_up, parse_conntrack_stat, ConntrackFacts, InterfaceFacts, KernelFacts,
-    NeighbourFacts, NeighbourState, RpFilterFacts,
+    parse_admin_up, parse_conntrack_stat, parse_netstat_counter, ConntrackFacts, InterfaceFacts,
+    KernelFacts, NeighbourFacts, NeighbourState, ReversePathFacts, RpFilterFacts,
 };
 use netdiag_core::observe::{RouteKind, RouteOutcome};
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
@@ -146,6 +146,113 @@ fn rp_filter(interface: &str, route_interface: Option<String>) -> Option<RpFilte
         on_interface: value(interface),
         route_interface,
     })
+}
+
+/// How long the repeat probe for reverse-path drops may run: one SYN and its retransmission.
+pub const REVERSE_PATH_PROBE: Duration = Duration::from_millis(1300);
+
+/// Measures reverse-path filtering for TCP to `destination` from `source` (this host's address).
+///
+/// Only when some interface other than `route_interface` filters strictly (effective
+/// rp_filter 1) does it do anything costly: it asks the kernel's input-route check which of those
+/// interfaces would drop packets from the destination, then repeats the connect for at most
+/// `budget` while watching `TcpExt: IPReversePathFilter` grow. The connection attempt is the same
+/// one the walk already made; nothing is changed. `None` for IPv6 (no rp_filter) or when no other
+/// interface filters strictly.
+pub fn reverse_path(
+    destination: std::net::SocketAddr,
+    source: Option<IpAddr>,
+    route_interface: Option<&str>,
+    budget: Duration,
+) -> Option<ReversePathFacts> {
+    if !destination.is_ipv4() {
+        return None;
+    }
+    let conf = Path::new("/proc/sys/net/ipv4/conf");
+    let all: u8 = read_small(&conf.join("all/rp_filter"))?.parse().ok()?;
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .ok()?
+        .flatten()
+        .take(256)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "lo" && Some(n.as_str()) != route_interface && valid_interface_name(n))
+        .collect();
+    names.sort();
+    let strict: Vec<String> = names
+        .into_iter()
+        .filter(|n| {
+            let own: u8 = read_small(&conf.join(n).join("rp_filter"))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            all.max(own) == 1 && interface_facts(n).is_some_and(|i| !i.down())
+        })
+        .collect();
+    if strict.is_empty() {
+        return None;
+    }
+    let source = source.or_else(|| match crate::route::lookup(destination.ip()) {
+        RouteOutcome::Route { source, .. } => source,
+        _ => None,
+    });
+    let rejecting = match source {
+        Some(local) => strict
+            .iter()
+            .filter(|n| {
+                read_small(&Path::new("/sys/class/net").join(n.as_str()).join("ifindex"))
+                    .and_then(|t| t.parse::<u32>().ok())
+                    .is_some_and(|index| {
+                        matches!(
+                            crate::route::lookup_input(destination.ip(), local, index),
+                            RouteOutcome::NoRoute { .. }
+                        )
+                    })
+            })
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let counter = || {
+        std::fs::read_to_string("/proc/net/netstat")
+            .ok()
+            .and_then(|t| parse_netstat_counter(&t, "TcpExt:", "IPReversePathFilter"))
+    };
+    let started = Instant::now();
+    let drops = counter().map(|before| {
+        let socket = repeat_connect(destination);
+        let mut grown = 0;
+        // Poll the counter; stop as soon as it grows or the budget is spent. Bounded by time.
+        while started.elapsed() < budget {
+            std::thread::sleep(Duration::from_millis(50));
+            grown = counter().map_or(0, |now| now.saturating_sub(before));
+            if grown > 0 {
+                break;
+            }
+        }
+        drop(socket);
+        grown
+    });
+    Some(ReversePathFacts {
+        route_interface: route_interface.map(str::to_string),
+        strict_interfaces: strict,
+        rejecting_interfaces: rejecting,
+        all,
+        drops_during_probe: drops,
+        probe_duration: started.elapsed(),
+    })
+}
+
+/// Starts a nonblocking TCP connect to `destination` and returns the socket (kept open while the
+/// caller watches counters). Errors are irrelevant here: only the kernel's counters are read.
+fn repeat_connect(destination: std::net::SocketAddr) -> Option<socket2::Socket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(destination),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .ok()?;
+    socket.set_nonblocking(true).ok()?;
+    let _ = socket.connect(&destination.into());
+    Some(socket)
 }
 
 /// Reads `operstate`, `carrier`, `flags` and `mtu` of one interface from sysfs.

@@ -374,12 +374,33 @@ impl Prober for SystemProber {
         }
     }
 
-    fn kernel_facts(&mut self, destination: IpAddr, route: Option<&RouteOutcome>) -> KernelFacts {
-        let gateway = match route {
-            Some(RouteOutcome::Route { gateway, .. }) => *gateway,
-            _ => None,
+    fn kernel_facts(
+        &mut self,
+        destination: IpAddr,
+        route: Option<&RouteOutcome>,
+        tcp_port: Option<u16>,
+    ) -> KernelFacts {
+        let (gateway, source, route_interface) = match route {
+            Some(RouteOutcome::Route {
+                gateway,
+                source,
+                interface,
+                ..
+            }) => (*gateway, *source, interface.clone()),
+            _ => (None, None, None),
         };
         let mut facts = kernel::facts(destination, gateway, None);
+        if let Some(port) = tcp_port {
+            let route_interface =
+                route_interface.or_else(|| facts.interface.as_ref().map(|i| i.name.clone()));
+            facts.reverse_path = kernel::reverse_path(
+                SocketAddr::new(destination, port),
+                source,
+                route_interface.as_deref(),
+                // Leave the rest for locating the drop hop by hop.
+                kernel::REVERSE_PATH_PROBE.min(self.remaining() / 2),
+            );
+        }
         if route.is_none() && facts.interface.is_none() {
             // No route at all. A link that went down takes its routes with it; name the
             // Ethernet-like interfaces that are down as evidence only, since an idle spare

@@ -60,7 +60,7 @@ pub(crate) fn netlink_request(
     Ok(socket)
 }
 
-fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
+fn route_query(destination: IpAddr) -> RouteMessage {
     let mut message = RouteMessage::default();
     message.header.address_family = match destination {
         IpAddr::V4(_) => AddressFamily::Inet,
@@ -70,6 +70,31 @@ fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
     message
         .attributes
         .push(RouteAttribute::Destination(RouteAddress::from(destination)));
+    message
+}
+
+/// Asks the kernel how it would route a packet from `from` to `to` (an address of this host)
+/// arriving on the interface with index `iif`: `ip route get TO from FROM iif IF`. This runs the
+/// kernel's input checks, reverse-path filtering included, so a packet that rp_filter would drop
+/// comes back as `NoRoute` (EINVAL or EXDEV). Unprivileged.
+pub fn lookup_input(from: IpAddr, to: IpAddr, iif: u32) -> RouteOutcome {
+    let mut message = route_query(to);
+    message.header.source_prefix_length = if from.is_ipv4() { 32 } else { 128 };
+    message
+        .attributes
+        .push(RouteAttribute::Source(RouteAddress::from(from)));
+    message.attributes.push(RouteAttribute::Iif(iif));
+    match send_query(message) {
+        Ok(outcome) => outcome,
+        Err(reason) => RouteOutcome::Unavailable { reason },
+    }
+}
+
+fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
+    send_query(route_query(destination))
+}
+
+fn send_query(message: RouteMessage) -> Result<RouteOutcome, String> {
     let socket = netlink_request(
         RouteNetlinkMessage::GetRoute(message),
         NLM_F_REQUEST,

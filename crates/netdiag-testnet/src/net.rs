@@ -635,6 +635,16 @@ impl Node {
         probe::tcp_connect(&self.ns, parse_addr(addr)?, timeout, None)
     }
 
+    /// Opens `count` TCP connections to `addr` from inside this namespace and hands them back
+    /// open (they close when dropped): many established, assured conntrack entries at once.
+    pub fn open_tcp_connections(
+        &self,
+        addr: &str,
+        count: usize,
+    ) -> Result<Vec<std::net::TcpStream>> {
+        probe::open_tcp(&self.ns, parse_addr(addr)?, count, Duration::from_secs(10))
+    }
+
     /// Connects, then waits up to `read_for` for the first byte: tells a listener that resets
     /// after accepting ([`TcpConnect::Reset`]) from one that holds the connection.
     pub fn tcp_connect_then_read(

@@ -80,6 +80,32 @@ pub(crate) fn tcp_connect(
     })
 }
 
+/// Opens `count` TCP connections to `addr` from inside `ns` and returns them open: established
+/// flows that fill a connection-tracking table with assured entries. Stops at the first failure.
+pub(crate) fn open_tcp(
+    ns: &str,
+    addr: SocketAddr,
+    count: usize,
+    timeout: Duration,
+) -> Result<Vec<TcpStream>> {
+    let bound = timeout + SLACK;
+    in_netns(ns, &format!("open-tcp-{addr}"), bound, move || {
+        let started = std::time::Instant::now();
+        let mut streams = Vec::with_capacity(count);
+        for _ in 0..count.min(10_000) {
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "opening connections",
+                ));
+            }
+            streams.push(TcpStream::connect_timeout(&addr, left)?);
+        }
+        Ok(streams)
+    })
+}
+
 /// What one UDP request saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

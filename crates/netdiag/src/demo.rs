@@ -100,8 +100,13 @@ impl Prober for DemoProber {
     fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {
         self.inner.mtu(address, active)
     }
-    fn kernel_facts(&mut self, destination: IpAddr, route: Option<&RouteOutcome>) -> KernelFacts {
-        self.inner.kernel_facts(destination, route)
+    fn kernel_facts(
+        &mut self,
+        destination: IpAddr,
+        route: Option<&RouteOutcome>,
+        tcp_port: Option<u16>,
+    ) -> KernelFacts {
+        self.inner.kernel_facts(destination, route, tcp_port)
     }
     fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace {
         self.inner.locate(destination, udp)

@@ -168,3 +168,116 @@ fn evidence_bundle_holds_the_prestate_and_no_secret() -> Result<()> {
     assert_eq!(report["verdict"]["cause"], "tcp_refused");
     Ok(())
 }
+
+#[test]
+fn strict_rp_filter_with_an_asymmetric_return_path_is_the_cause() -> Result<()> {
+    require_netns!();
+    let lab = lab("hostrpf")?;
+    lab.server.listen_tcp(ADDR)?;
+    // A second link between client and router, and a router that sends everything for the
+    // client's first address back over it: replies arrive on the client's second interface while
+    // its route to the server leaves by the first. Strict rp_filter on the client drops them.
+    let second = lab
+        .net
+        .link(&lab.client, "10.77.3.2/24", &lab.router, "10.77.3.1/24")?;
+    lab.router
+        .run(&format!("ip route add {CLIENT}/32 via 10.77.3.2"))?;
+    lab.client.sysctl("net.ipv4.conf.all.rp_filter", "1")?;
+    assert_eq!(lab.client.tcp_connect(ADDR, PROBE)?, TcpConnect::TimedOut);
+
+    let run = lab.check(&lab.client, "tcp://10.77.2.2:8080", &["--timeout", "3s"])?;
+    assert_diagnosis(&run, 1, Some("route"), "rp_filter_strict_asymmetric");
+    assert!(run.mentions(&format!("arrive on {}", second.a)), "{run}");
+    assert!(run.mentions("IPReversePathFilter +"), "{run}");
+    assert!(
+        fix_text(&run).contains(&format!("net.ipv4.conf.{}.rp_filter=2", second.a)),
+        "{run}"
+    );
+
+    // Loose mode on that interface is the fix: the same check then passes.
+    lab.client.sysctl("net.ipv4.conf.all.rp_filter", "2")?;
+    let fixed = lab.check(&lab.client, "tcp://10.77.2.2:8080", &["--timeout", "3s"])?;
+    assert_diagnosis(&fixed, 0, None, "ok");
+    Ok(())
+}
+
+/// Restores the global `nf_conntrack_max` when dropped, even if the test fails.
+struct ConntrackMax {
+    saved: String,
+}
+
+const CONNTRACK_MAX: &str = "/proc/sys/net/netfilter/nf_conntrack_max";
+
+impl ConntrackMax {
+    fn set(value: u64) -> std::io::Result<ConntrackMax> {
+        let saved = std::fs::read_to_string(CONNTRACK_MAX)?.trim().to_string();
+        std::fs::write(CONNTRACK_MAX, value.to_string())?;
+        Ok(ConntrackMax { saved })
+    }
+}
+
+impl Drop for ConntrackMax {
+    fn drop(&mut self) {
+        let _ = std::fs::write(CONNTRACK_MAX, &self.saved);
+    }
+}
+
+#[test]
+fn full_conntrack_table_is_the_cause() -> Result<()> {
+    require_netns!();
+    let lab = lab("hostct")?;
+    lab.server.listen_tcp(ADDR)?;
+    lab.server.listen_tcp("10.77.2.2:9000")?;
+    // Connection tracking in the client's namespace (any conntrack match turns it on), then
+    // established flows: assured entries, which the kernel cannot evict early to make room.
+    lab.client
+        .run("iptables -w -A OUTPUT -m conntrack --ctstate INVALID -j DROP")?;
+    let held = lab.client.open_tcp_connections("10.77.2.2:9000", 40)?;
+    let count: u64 = lab
+        .client
+        .run("cat /proc/sys/net/netfilter/nf_conntrack_count")?
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(count >= 40, "conntrack is not tracking the client: {count}");
+    // The limit is global (writable only from the initial namespace); the count is per
+    // namespace. Setting the limit to this namespace's count fills its table exactly. Namespaces
+    // that track more flows than this are affected too, so skip if the host itself tracks many.
+    let host_count: u64 = std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    if host_count > count / 2 {
+        eprintln!("skipped: the host namespace tracks {host_count} flows; a global limit of {count} would disturb it");
+        return Ok(());
+    }
+    let run = {
+        let _limit = match ConntrackMax::set(count) {
+            Ok(guard) => guard,
+            Err(e) => {
+                eprintln!("skipped: cannot set {CONNTRACK_MAX}: {e}");
+                return Ok(());
+            }
+        };
+        lab.check(&lab.client, "tcp://10.77.2.2:8080", &["--timeout", "3s"])?
+    };
+    drop(held);
+    assert_diagnosis(&run, 1, Some("tcp"), "conntrack_table_full");
+    assert!(run.mentions("connection-tracking table holds"), "{run}");
+    assert!(fix_text(&run).contains("nf_conntrack_max="), "{run}");
+    assert!(
+        run.json.as_ref().expect("json")["verdict"]["rollback"]
+            .to_string()
+            .contains(&format!("nf_conntrack_max={count}")),
+        "{run}"
+    );
+    Ok(())
+}
+
+/// The verdict's fix commands and description, as one string.
+fn fix_text(run: &netdiag_testnet::Run) -> String {
+    run.json
+        .as_ref()
+        .map(|j| j["verdict"]["fix"].to_string())
+        .unwrap_or_default()
+}
