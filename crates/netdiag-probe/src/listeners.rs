@@ -1,11 +1,14 @@
 //! This host's side of a connection: which TCP sockets listen on a port (and which process owns
 //! them), and which addresses are this host's own.
 //!
-//! Everything comes from `/proc` of the current network namespace: `/proc/net/tcp`, `/proc/net/tcp6`,
-//! `/proc/[pid]/fd/*` and `/proc/[pid]/comm` for the listeners, `/proc/net/fib_trie` and
-//! `/proc/net/if_inet6` for the addresses. The text formats are decoded by pure functions that
-//! are unit- and property-tested. This module must never open a socket, never require privileges
-//! (a process we may not inspect is simply not named), and never scan without a bound.
+//! Listening sockets come from the kernel's socket-diagnostics netlink interface
+//! (`NETLINK_SOCK_DIAG`, what `ss -ltn` uses), asked for LISTEN sockets only, so a busy host's
+//! thousands of connections are never read; `/proc/net/tcp{,6}` is the fallback when sock_diag
+//! is unavailable (an old kernel, a sandbox without it). Owners come from `/proc/[pid]/fd/*` and
+//! `/proc/[pid]/comm`, this host's addresses from `/proc/net/fib_trie` and `/proc/net/if_inet6`.
+//! The text formats are decoded by pure functions that are unit- and property-tested. This module
+//! never connects anywhere, never requires privileges (a process we may not inspect is simply not
+//! named), and never scans without a bound.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -83,10 +86,7 @@ fn listening_sockets() -> Result<Vec<ProcTcpEntry>, String> {
     type Cached = Option<(Instant, Vec<ProcTcpEntry>)>;
     static CACHE: Mutex<Cached> = Mutex::new(None);
     if !SHARED.load(std::sync::atomic::Ordering::SeqCst) {
-        let mut entries = read_table("/proc/net/tcp", true)?;
-        entries.extend(read_table("/proc/net/tcp6", false)?);
-        entries.retain(|e| e.state == TCP_LISTEN);
-        return Ok(entries);
+        return read_listeners();
     }
     let mut cache = CACHE
         .lock()
@@ -96,11 +96,118 @@ fn listening_sockets() -> Result<Vec<ProcTcpEntry>, String> {
             return Ok(entries.clone());
         }
     }
+    let entries = read_listeners()?;
+    *cache = Some((Instant::now(), entries.clone()));
+    Ok(entries)
+}
+
+/// LISTEN sockets from sock_diag, or from `/proc/net/tcp{,6}` when sock_diag is unavailable.
+fn read_listeners() -> Result<Vec<ProcTcpEntry>, String> {
+    if let Ok(entries) = sock_diag_listeners() {
+        return Ok(entries);
+    }
     let mut entries = read_table("/proc/net/tcp", true)?;
     entries.extend(read_table("/proc/net/tcp6", false)?);
     entries.retain(|e| e.state == TCP_LISTEN);
-    *cache = Some((Instant::now(), entries.clone()));
     Ok(entries)
+}
+
+/// Dumps the TCP sockets in LISTEN state, IPv4 then IPv6, through `NETLINK_SOCK_DIAG`.
+pub(crate) fn sock_diag_listeners() -> Result<Vec<ProcTcpEntry>, String> {
+    let mut out = sock_diag_dump(false)?;
+    // IPv6 may be disabled; that is not a failure of the inventory.
+    if let Ok(v6) = sock_diag_dump(true) {
+        out.extend(v6);
+    }
+    Ok(out)
+}
+
+fn sock_diag_dump(v6: bool) -> Result<Vec<ProcTcpEntry>, String> {
+    use netlink_packet_core::{
+        NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+    };
+    use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+    use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+    use netlink_packet_sock_diag::SockDiagMessage;
+    use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NlAddr};
+    use std::time::{Duration, Instant};
+
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(|e| format!("sock_diag: {e}"))?;
+    socket
+        .bind_auto()
+        .map_err(|e| format!("sock_diag bind: {e}"))?;
+    socket
+        .connect(&NlAddr::new(0, 0))
+        .map_err(|e| format!("sock_diag connect: {e}"))?;
+    let _ = socket2::SockRef::from(&socket).set_read_timeout(Some(Duration::from_millis(500)));
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = 1;
+    let mut request = NetlinkMessage::new(
+        header,
+        SockDiagMessage::InetRequest(InetRequest {
+            family: if v6 { AF_INET6 } else { AF_INET },
+            protocol: IPPROTO_TCP,
+            extensions: ExtensionFlags::empty(),
+            states: StateFlags::LISTEN,
+            socket_id: if v6 {
+                SocketId::new_v6()
+            } else {
+                SocketId::new_v4()
+            },
+        })
+        .into(),
+    );
+    request.finalize();
+    let mut buf = vec![0u8; request.buffer_len()];
+    request.serialize(&mut buf);
+    socket
+        .send(&buf, 0)
+        .map_err(|e| format!("sock_diag send: {e}"))?;
+
+    let started = Instant::now();
+    let mut out = Vec::new();
+    // A dump arrives as several datagrams ending with NLMSG_DONE; bound datagrams and time.
+    for _ in 0..4096 {
+        if started.elapsed() > Duration::from_secs(2) {
+            return Err("sock_diag: no end of dump within 2 s".to_string());
+        }
+        let (reply, _) = socket
+            .recv_from_full()
+            .map_err(|e| format!("sock_diag receive: {e}"))?;
+        let mut offset = 0;
+        while offset < reply.len() {
+            let Some(rest) = reply.get(offset..) else {
+                break;
+            };
+            let msg = NetlinkMessage::<SockDiagMessage>::deserialize(rest)
+                .map_err(|e| format!("sock_diag decode: {e}"))?;
+            let len = msg.header.length as usize;
+            match msg.payload {
+                NetlinkPayload::Done(_) => return Ok(out),
+                NetlinkPayload::Error(err) => {
+                    return Err(format!("sock_diag: error {:?}", err.code));
+                }
+                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
+                    let id = &r.header.socket_id;
+                    out.push(ProcTcpEntry {
+                        local: SocketAddr::new(id.source_address, id.source_port),
+                        state: r.header.state,
+                        inode: u64::from(r.header.inode),
+                    });
+                }
+                _ => {}
+            }
+            if len == 0 {
+                break;
+            }
+            offset += len;
+        }
+        if out.len() > MAX_LINES {
+            return Err("sock_diag: too many listeners".to_string());
+        }
+    }
+    Err("sock_diag: dump did not end".to_string())
 }
 
 fn read_table(path: &str, required: bool) -> Result<Vec<ProcTcpEntry>, String> {
@@ -337,6 +444,26 @@ mod tests {
         let pid = std::process::id();
         let process = ours.process.as_deref().unwrap();
         assert!(process.ends_with(&format!("(pid {pid})")), "{process}");
+    }
+
+    #[test]
+    fn sock_diag_and_proc_agree_on_our_listener() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let Ok(diag) = sock_diag_listeners() else {
+            eprintln!("sock_diag unavailable here; /proc is the fallback");
+            return;
+        };
+        let from_diag: Vec<_> = diag.iter().filter(|e| e.local.port() == port).collect();
+        assert_eq!(from_diag.len(), 1, "{diag:?}");
+        assert_eq!(from_diag[0].local.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(from_diag[0].state, TCP_LISTEN);
+        let proc_entries = read_table("/proc/net/tcp", true).unwrap();
+        let from_proc = proc_entries
+            .iter()
+            .find(|e| e.local.port() == port && e.state == TCP_LISTEN)
+            .unwrap();
+        assert_eq!(from_proc.inode, from_diag[0].inode);
     }
 
     #[test]
