@@ -19,6 +19,7 @@ pub mod firewall;
 pub mod fix;
 pub mod hostfacts;
 pub mod hosts;
+pub mod kubedns;
 pub mod render;
 pub mod report;
 pub mod resolvconf;

@@ -16,6 +16,7 @@ use crate::firewall;
 use crate::fix::remedy;
 use crate::hostfacts::{self, KernelFacts, PathTrace, Severity};
 use crate::hosts::lookup_hosts;
+use crate::kubedns;
 use crate::layer::Layer;
 use crate::observe::RouteOutcome;
 use crate::observe::{
@@ -135,6 +136,8 @@ struct State {
     rows: Vec<Row>,
     warnings: Vec<Warning>,
     redirect: Option<String>,
+    /// Set when resolv.conf is a Kubernetes pod's (cluster DNS, ndots:5 search list).
+    cluster_dns: Option<kubedns::ClusterDns>,
 }
 
 impl State {
@@ -153,8 +156,12 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
         rows: Vec::new(),
         warnings: Vec::new(),
         redirect: None,
+        cluster_dns: None,
     };
     let mut failure = run_layers(target, opts, prober, &mut st);
+    if let Some(cd) = &st.cluster_dns {
+        in_pod_hints(cd, target, &mut st.warnings, failure.as_mut());
+    }
     if let Some(f) = failure.as_mut() {
         check_local_firewall(target, prober, &mut st, f);
         explain_locally(target, prober, &mut st, f);
@@ -196,6 +203,10 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
     let verdict = match failure {
         Some(f) => {
             let mut r = remedy(f.cause, &f.context);
+            if let Some((text, commands)) = &f.context.cluster_dns_hint {
+                r.fix.description = format!("{text} {}", r.fix.description);
+                r.fix.commands = commands.iter().cloned().chain(r.fix.commands).collect();
+            }
             if let Some(scoped) = &f.context.firewall_fix {
                 // The local rule is known: its scoped exception is the fix, first.
                 r.fix.description = format!("This host's firewall blocks the flow; insert an exception for exactly this flow before the blocking rule. {}", r.fix.description);
@@ -235,6 +246,42 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
         warnings: st.warnings,
         redirect: st.redirect,
         followed: Vec::new(),
+    }
+}
+
+/// Inside a Kubernetes pod: search-list amplification gets the pod-level fix, and a DNS failure
+/// of the cluster DNS Service points at CoreDNS and at NetworkPolicy egress to port 53.
+fn in_pod_hints(
+    cd: &kubedns::ClusterDns,
+    target: &Target,
+    warnings: &mut [Warning],
+    failure: Option<&mut Failure>,
+) {
+    for w in warnings
+        .iter_mut()
+        .filter(|w| w.cause == Cause::DnsSearchExpansion)
+    {
+        w.message = format!(
+            "{} {}",
+            w.message,
+            cd.amplification_fix(&target.host.to_string())
+        );
+    }
+    let Some(f) = failure else {
+        return;
+    };
+    let server_trouble = matches!(
+        f.cause,
+        Cause::DnsTimeout
+            | Cause::DnsNameserverUnreachable
+            | Cause::DnsServfail
+            | Cause::DnsRefused
+            | Cause::DnsSlow
+    );
+    if server_trouble && cd.is_cluster_nameserver(f.context.nameserver) {
+        let (text, commands) = cd.failure_hint(f.context.nameserver);
+        f.root_cause = format!("{} {text}", f.root_cause);
+        f.context.cluster_dns_hint = Some((text, commands));
     }
 }
 
@@ -551,6 +598,38 @@ fn run_layers(
     let (setup, findings) = resolver::classify(&files, needs_dns);
     if let Some(f) = st.absorb(findings) {
         return Some(f);
+    }
+    st.cluster_dns = kubedns::detect(&setup.resolv_conf);
+    if let (Some(cd), true) = (&st.cluster_dns, needs_dns) {
+        let record_types = if opts.family.is_some() { 1 } else { 2 };
+        let amplified = cd.expansions_before(&target.host.to_string()) > 0
+            && !cd.is_cluster_name(&target.host.to_string());
+        st.rows.push(
+            Row::new(
+                Layer::Resolver,
+                "Kubernetes pod DNS",
+                if amplified {
+                    format!(
+                        "cluster DNS, ndots:{}: {} search expansions per record type first",
+                        cd.ndots,
+                        cd.expansions_before(&target.host.to_string())
+                    )
+                } else {
+                    format!("cluster DNS, ndots:{}", cd.ndots)
+                },
+                if amplified {
+                    RowVerdict::Warn
+                } else {
+                    RowVerdict::Pass
+                },
+                if amplified {
+                    Cause::DnsSearchExpansion
+                } else {
+                    Cause::Ok
+                },
+            )
+            .with_evidence(cd.evidence(&target.host.to_string(), record_types)),
+        );
     }
 
     // dns

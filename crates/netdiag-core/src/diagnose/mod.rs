@@ -54,6 +54,8 @@ pub struct FixContext {
     pub line: Option<usize>,
     /// A listener found on this host.
     pub listener: Option<SocketAddr>,
+    /// Inside a Kubernetes pod, when the cluster DNS failed: what to check and the commands.
+    pub cluster_dns_hint: Option<(String, Vec<String>)>,
     /// The process owning it.
     pub process: Option<String>,
     /// resolv.conf timeout per try.

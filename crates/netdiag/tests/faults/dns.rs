@@ -263,3 +263,74 @@ fn dns_hosts_file_override() -> Result<()> {
     );
     Ok(())
 }
+
+/// resolv.conf as the kubelet writes it for a `ClusterFirst` pod in namespace `shop`.
+fn pod_resolv_conf(lab: &Lab, nameserver: &str) -> Result<String> {
+    let path = lab.net.resolv_conf(&[
+        "search shop.svc.cluster.local svc.cluster.local cluster.local",
+        &format!("nameserver {nameserver}"),
+        "options ndots:5",
+    ])?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
+#[test]
+fn in_a_pod_a_dead_cluster_dns_points_at_coredns_and_port_53_policy() -> Result<()> {
+    require_netns!();
+    let lab = dns_lab("dnspoddead")?;
+    // Nothing serves DNS on the "kube-dns Service IP" (CoreDNS has no ready endpoints).
+    let resolv = pod_resolv_conf(&lab, "10.77.2.3")?;
+    let run = lab.check(
+        &lab.client,
+        "api.shop.test",
+        &["--resolv-conf", &resolv, "--timeout", "4s"],
+    )?;
+    assert_eq!(run.status, Some(1), "{run}");
+    assert_eq!(run.layer(), Some("dns"), "{run}");
+    assert!(
+        matches!(
+            run.cause(),
+            Some("dns_timeout" | "dns_nameserver_unreachable")
+        ),
+        "{run}"
+    );
+    let verdict = &run.json.as_ref().expect("json")["verdict"];
+    let fix = verdict["fix"].to_string();
+    assert!(fix.contains("k8s-app=kube-dns"), "{run}");
+    assert!(fix.contains("--from shop/$(hostname)"), "{run}");
+    assert!(
+        verdict["root_cause"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("10.77.2.3 is the cluster DNS Service"),
+        "{run}"
+    );
+    Ok(())
+}
+
+#[test]
+fn in_a_pod_an_external_name_below_ndots_is_amplified_with_the_pod_fix() -> Result<()> {
+    require_netns!();
+    let lab = dns_lab("dnspodamp")?;
+    lab.server.dnsmasq(
+        Dnsmasq::on(SERVER)
+            .authoritative_for("test")
+            .authoritative_for("cluster.local")
+            .host("api.shop.test", SERVER),
+    )?;
+    let resolv = pod_resolv_conf(&lab, SERVER)?;
+    let run = lab.check(&lab.client, "api.shop.test", &["--resolv-conf", &resolv])?;
+    assert_diagnosis(&run, 0, None, "ok");
+    assert!(
+        run.mentions("Kubernetes pod DNS: cluster domain cluster.local, namespace shop, ndots:5"),
+        "{run}"
+    );
+    assert!(
+        run.mentions("api.shop.test.shop.svc.cluster.local"),
+        "{run}"
+    );
+    let warnings = run.json.as_ref().expect("json")["warnings"].to_string();
+    assert!(warnings.contains("dns_search_expansion"), "{run}");
+    assert!(warnings.contains("dnsConfig"), "{run}");
+    Ok(())
+}
