@@ -206,6 +206,13 @@ pub struct Flow {
     pub iif: Option<String>,
     /// Output interface, when known.
     pub oif: Option<String>,
+    /// The packet is a reply within a connection this host opened (conntrack ESTABLISHED,
+    /// e.g. a SYN-ACK), not the first packet of a new flow.
+    pub reply: bool,
+    /// The range this host picks ephemeral ports from (`net.ipv4.ip_local_port_range`): the
+    /// local side's unknown port (the source port going out, the destination port of a reply)
+    /// is somewhere in it, so a rule for port 22 cannot match it.
+    pub ephemeral: Option<(u16, u16)>,
 }
 
 impl fmt::Display for Flow {

@@ -468,28 +468,51 @@ fn check_local_firewall(target: &Target, prober: &mut dyn Prober, st: &mut State
         firewall::Proto::Tcp
     };
     let source = f.context.source.unwrap_or(unspecified);
-    let mut hooks = vec![firewall::FlowHook::Output];
+    let outgoing = firewall::Flow {
+        family,
+        hook: firewall::FlowHook::Output,
+        proto,
+        src: source,
+        dst: address,
+        sport: None,
+        dport: Some(port),
+        iif: None,
+        oif: f.context.interface.clone(),
+        reply: false,
+        ephemeral: None,
+    };
+    let mut flows = vec![("OUTPUT", outgoing.clone())];
     if f.context.target_is_local {
-        hooks.push(firewall::FlowHook::Input);
+        flows.push((
+            "INPUT",
+            firewall::Flow {
+                hook: firewall::FlowHook::Input,
+                oif: None,
+                ..outgoing.clone()
+            },
+        ));
+    } else if matches!(f.cause, Cause::TcpTimeout | Cause::UdpNoResponse)
+        && f.context.source.is_some()
+    {
+        // Silence can also be this host dropping the replies: an INPUT policy DROP without an
+        // ESTABLISHED accept, or a rule against the server's address.
+        flows.push((
+            "INPUT, replies",
+            firewall::Flow {
+                hook: firewall::FlowHook::Input,
+                src: address,
+                dst: source,
+                sport: Some(port),
+                dport: None,
+                iif: f.context.interface.clone(),
+                oif: None,
+                reply: true,
+                ..outgoing
+            },
+        ));
     }
-    for hook in hooks {
-        let flow = firewall::Flow {
-            family,
-            hook,
-            proto,
-            src: source,
-            dst: address,
-            sport: None,
-            dport: Some(port),
-            iif: None,
-            oif: f.context.interface.clone(),
-        };
+    for (hook_name, flow) in flows {
         let report = prober.local_firewall(&flow);
-        let hook_name = match hook {
-            firewall::FlowHook::Output => "OUTPUT",
-            firewall::FlowHook::Input => "INPUT",
-            firewall::FlowHook::Forward => "FORWARD",
-        };
         let test = format!("this host's firewall ({hook_name}) for {flow}");
         let Some(verdict) = &report.verdict else {
             st.rows.push(

@@ -68,6 +68,15 @@ pub fn read_rulesets(deadline: Instant) -> Rulesets {
     })
 }
 
+/// `net.ipv4.ip_local_port_range`: where this host's ephemeral ports come from (IPv6 uses the
+/// same range). `None` when unreadable or malformed.
+pub fn local_port_range() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+    let (lo, hi) = (parts.next()??, parts.next()??);
+    (lo <= hi).then_some((lo, hi))
+}
+
 /// Reads the firewall and walks `flow` through it.
 pub fn explain(flow: &Flow, deadline: Instant) -> FirewallReport {
     explain_rulesets(flow, &read_rulesets(deadline))
@@ -280,6 +289,8 @@ mod tests {
             dport: Some(8080),
             iif: None,
             oif: None,
+            reply: false,
+            ephemeral: None,
         }
     }
 

@@ -428,7 +428,11 @@ impl Prober for SystemProber {
         &mut self,
         flow: &netdiag_core::firewall::Flow,
     ) -> netdiag_core::firewall::FirewallReport {
-        crate::firewall::explain(flow, self.until(Duration::from_secs(2)))
+        let mut flow = flow.clone();
+        if flow.ephemeral.is_none() {
+            flow.ephemeral = crate::firewall::local_port_range();
+        }
+        crate::firewall::explain(&flow, self.until(Duration::from_secs(2)))
     }
 
     fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace {

@@ -101,6 +101,8 @@ fn flow() -> Flow {
         dport: Some(8080),
         iif: None,
         oif: Some("d0".into()),
+        reply: false,
+        ephemeral: None,
     }
 }
 

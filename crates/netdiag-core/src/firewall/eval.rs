@@ -346,9 +346,21 @@ fn ports(ranges: &[(u16, u16)], port: Option<u16>, flow: &Flow, what: &str) -> T
     if flow.proto == Proto::Icmp {
         return Tri::No;
     }
-    match port {
-        Some(p) => tri(ranges.iter().any(|&(lo, hi)| lo <= p && p <= hi)),
-        None => Tri::Maybe(vec![format!("{what} port unknown")]),
+    match (port, flow.ephemeral) {
+        (Some(p), _) => tri(ranges.iter().any(|&(lo, hi)| lo <= p && p <= hi)),
+        // This host's own ephemeral port: unknown, but inside the local port range.
+        (None, Some((elo, ehi))) => {
+            if ranges.iter().any(|&(lo, hi)| lo <= elo && ehi <= hi) {
+                Tri::Yes
+            } else if ranges.iter().all(|&(lo, hi)| hi < elo || ehi < lo) {
+                Tri::No
+            } else {
+                Tri::Maybe(vec![format!(
+                    "{what} port unknown (an ephemeral port in {elo}-{ehi})"
+                )])
+            }
+        }
+        (None, None) => Tri::Maybe(vec![format!("{what} port unknown")]),
     }
 }
 
@@ -385,7 +397,10 @@ fn test(t: &Test, flow: &Flow, hook: Hook) -> Tri {
                 None => Tri::Maybe(vec![format!("output interface {} (unknown)", p.join(","))]),
             }
         }
-        Test::CtState(states) => tri(states.iter().any(|s| s.eq_ignore_ascii_case("new"))),
+        Test::CtState(states) => {
+            let state = if flow.reply { "established" } else { "new" };
+            tri(states.iter().any(|s| s.eq_ignore_ascii_case(state)))
+        }
         Test::IcmpType(types) => {
             if flow.proto != Proto::Icmp {
                 return Tri::No;
@@ -400,7 +415,8 @@ fn test(t: &Test, flow: &Flow, hook: Hook) -> Tri {
                 t == "any" || head == "echo-request" || head == echo
             }))
         }
-        Test::TcpSyn => tri(flow.proto == Proto::Tcp),
+        // A reply (SYN-ACK and later) never has SYN alone.
+        Test::TcpSyn => tri(flow.proto == Proto::Tcp && !flow.reply),
         Test::Unknown(text) => Tri::Maybe(vec![text.clone()]),
     }
 }

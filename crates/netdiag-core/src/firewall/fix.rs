@@ -72,7 +72,11 @@ fn comment(flow: &Flow) -> String {
         Proto::Udp => "udp",
         Proto::Icmp => "icmp",
     };
-    let port = flow.dport.map(|p| format!("-{p}")).unwrap_or_default();
+    let port = match (flow.reply, flow.sport, flow.dport) {
+        (true, Some(p), _) => format!("-from-{p}"),
+        (_, _, Some(p)) => format!("-{p}"),
+        _ => String::new(),
+    };
     format!("netdiag-allow-{proto}-{}-{}{port}", flow.src, flow.dst)
 }
 
@@ -87,8 +91,12 @@ fn iptables_fix(rule: &RuleRef, flow: &Flow) -> (String, String, String) {
         (Proto::Icmp, IpFamily::V4) => "-p icmp --icmp-type echo-request".to_owned(),
         (Proto::Icmp, IpFamily::V6) => "-p ipv6-icmp --icmpv6-type echo-request".to_owned(),
     };
-    let port = match (flow.proto, flow.dport) {
-        (Proto::Tcp | Proto::Udp, Some(p)) => format!(" --dport {p}"),
+    let port = match (flow.proto, flow.reply, flow.sport, flow.dport) {
+        // A reply is allowed as part of the connection only, never as a new flow.
+        (Proto::Tcp | Proto::Udp, true, Some(p), _) => {
+            format!(" --sport {p} -m conntrack --ctstate ESTABLISHED")
+        }
+        (Proto::Tcp | Proto::Udp, false, _, Some(p)) => format!(" --dport {p}"),
         _ => String::new(),
     };
     let spec = format!(
@@ -114,6 +122,15 @@ fn nft_fix(rule: &RuleRef, flow: &Flow) -> (String, String, String) {
         IpFamily::V6 => "ip6",
     };
     let l4 = match (flow.proto, flow.family, flow.dport) {
+        _ if flow.reply && flow.sport.is_some() => {
+            let p = flow.sport.unwrap_or_default();
+            let l4 = if flow.proto == Proto::Udp {
+                "udp"
+            } else {
+                "tcp"
+            };
+            format!(" {l4} sport {p} ct state established")
+        }
         (Proto::Tcp, _, Some(p)) => format!(" tcp dport {p}"),
         (Proto::Udp, _, Some(p)) => format!(" udp dport {p}"),
         (Proto::Tcp, _, None) => " meta l4proto tcp".to_owned(),

@@ -33,6 +33,8 @@ fn flow(hook: FlowHook, proto: Proto, src: &str, dst: &str, dport: Option<u16>) 
         dport,
         iif: None,
         oif: None,
+        reply: false,
+        ephemeral: None,
     }
 }
 
@@ -103,6 +105,8 @@ fn iptables_table() {
             "-o + --icmp-type DROP",
             Flow {
                 oif: Some("eth9".into()),
+                reply: false,
+                ephemeral: None,
                 ..flow(Output, Icmp, "10.66.0.1", "10.66.0.3", None)
             },
             "dropped @filter/OUTPUT#2",
@@ -703,4 +707,42 @@ proptest! {
             let _ = scoped_fix(&evaluate(&rs, &f), &f);
         }
     }
+}
+
+#[test]
+fn an_ephemeral_port_is_decided_against_the_local_port_range() {
+    let rules = parse_iptables_save(
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 1024:65535 -m conntrack --ctstate ESTABLISHED -j ACCEPT\nCOMMIT\n",
+        IpFamily::V4,
+    )
+    .unwrap();
+    let mut reply = Flow {
+        family: IpFamily::V4,
+        hook: FlowHook::Input,
+        proto: Proto::Tcp,
+        src: "10.0.0.2".parse().unwrap(),
+        dst: "10.0.0.1".parse().unwrap(),
+        sport: Some(443),
+        dport: None,
+        iif: None,
+        oif: None,
+        reply: true,
+        ephemeral: Some((32768, 60999)),
+    };
+    // 22 is outside the range, 1024:65535 covers it and the reply is ESTABLISHED: accepted.
+    let v = evaluate(&rules, &reply);
+    assert_eq!(v.outcome, Outcome::Accepted, "{:?}", v.trail);
+    // As a new flow the conntrack rule does not match: the policy drops it.
+    reply.reply = false;
+    let v = evaluate(&rules, &reply);
+    assert_eq!(v.outcome, Outcome::Dropped, "{:?}", v.trail);
+    // Without the range the port is unknown: possible, not decided.
+    reply.reply = true;
+    reply.ephemeral = None;
+    let v = evaluate(&rules, &reply);
+    assert!(
+        matches!(v.outcome, Outcome::Possible { .. }),
+        "{:?}",
+        v.outcome
+    );
 }

@@ -281,3 +281,71 @@ fn fix_text(run: &netdiag_testnet::Run) -> String {
         .map(|j| j["verdict"]["fix"].to_string())
         .unwrap_or_default()
 }
+
+#[test]
+fn local_nft_drop_on_output_is_named_with_a_scoped_nft_fix() -> Result<()> {
+    require_netns!();
+    let lab = lab("hostnft")?;
+    lab.server.listen_tcp(ADDR)?;
+    lab.client.run("nft add table inet guard")?;
+    lab.client.run(
+        "nft add chain inet guard out '{ type filter hook output priority 0 ; policy accept ; }'",
+    )?;
+    lab.client
+        .run("nft add rule inet guard out ip daddr 10.77.2.2 tcp dport 8080 counter drop")?;
+    assert_eq!(lab.client.tcp_connect(ADDR, PROBE)?, TcpConnect::TimedOut);
+
+    let run = lab.check(&lab.client, "tcp://10.77.2.2:8080", &["--timeout", "4s"])?;
+    assert_eq!(run.status, Some(1), "{run}");
+    assert_eq!(run.layer(), Some("tcp"), "{run}");
+    assert!(run.mentions("inet guard out"), "{run}");
+    assert!(run.mentions("drop"), "{run}");
+    let fix = fix_text(&run);
+    assert!(fix.contains("nft 'insert rule inet guard out"), "{fix}");
+    assert!(fix.contains("ip daddr 10.77.2.2"), "{fix}");
+    assert!(!fix.contains("0.0.0.0/0"), "{fix}");
+    Ok(())
+}
+
+#[test]
+fn local_input_policy_drop_without_established_accept_drops_the_replies() -> Result<()> {
+    require_netns!();
+    let lab = lab("hostinput")?;
+    lab.server.listen_tcp(ADDR)?;
+    // A classic lock-down that forgot `-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT`:
+    // the SYN leaves, the SYN-ACK is dropped on the way in.
+    lab.client.run("iptables -w -A INPUT -i lo -j ACCEPT")?;
+    lab.client
+        .run("iptables -w -A INPUT -p tcp --dport 22 -j ACCEPT")?;
+    lab.client.run("iptables -w -P INPUT DROP")?;
+    assert_eq!(lab.client.tcp_connect(ADDR, PROBE)?, TcpConnect::TimedOut);
+
+    let run = lab.check(&lab.client, "tcp://10.77.2.2:8080", &["--timeout", "4s"])?;
+    assert_eq!(run.status, Some(1), "{run}");
+    assert_eq!(run.layer(), Some("tcp"), "{run}");
+    assert!(run.mentions("INPUT, replies"), "{run}");
+    assert!(run.mentions("policy"), "{run}");
+    let fix = fix_text(&run);
+    assert!(
+        fix.contains("-s 10.77.2.2/32 -d 10.77.1.2/32 -p tcp --sport 8080 -m conntrack --ctstate ESTABLISHED"),
+        "{run}"
+    );
+    assert!(!fix.contains("0.0.0.0/0"), "{fix}");
+
+    // The printed fix really fixes it.
+    let commands = run.json.as_ref().expect("json")["verdict"]["fix"]["commands"].clone();
+    let insert = commands
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find_map(|c| c.as_str().filter(|c| c.starts_with("iptables ")))
+        })
+        .expect("an iptables command")
+        .to_string();
+    lab.client.run(&format!("{insert}"))?;
+    assert_eq!(
+        lab.client.tcp_connect(ADDR, PROBE)?,
+        TcpConnect::Established
+    );
+    Ok(())
+}

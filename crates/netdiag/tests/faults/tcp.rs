@@ -267,3 +267,49 @@ fn tcp_admin_prohibited_at_router_ipv6() -> Result<()> {
     assert_mentions(&run, "fd77:1::1");
     Ok(())
 }
+
+/// A native nftables ruleset on the router (no iptables at all): the forward chain of an
+/// `inet` table.
+fn nft_forward_rule(lab: &Lab, rule: &str) -> Result<()> {
+    lab.router.run("nft add table inet lab")?;
+    lab.router.run(
+        "nft add chain inet lab forwarding '{ type filter hook forward priority 0 ; policy accept ; }'",
+    )?;
+    lab.router
+        .run(&format!("nft add rule inet lab forwarding {rule}"))?;
+    Ok(())
+}
+
+#[test]
+fn nft_drop_at_router_is_a_timeout_located_after_hop_1() -> Result<()> {
+    require_netns!();
+    let lab = lab("tcpnftdrop")?;
+    lab.server.listen_tcp(ADDR)?;
+    nft_forward_rule(&lab, "tcp dport 8080 drop")?;
+    assert_eq!(lab.client.tcp_connect(ADDR, PROBE)?, TcpConnect::TimedOut);
+
+    let run = lab.check(&lab.client, TARGET, &["--timeout", "3s"])?;
+    assert_diagnosis(&run, 1, Some("tcp"), "tcp_timeout");
+    assert_mentions(&run, &format!("dropped after {ROUTER_IN} (hop 1)"));
+    Ok(())
+}
+
+#[test]
+fn nft_reject_admin_prohibited_at_router_names_the_router() -> Result<()> {
+    require_netns!();
+    let lab = lab("tcpnftrej")?;
+    lab.server.listen_tcp(ADDR)?;
+    nft_forward_rule(
+        &lab,
+        "tcp dport 8080 reject with icmpx type admin-prohibited",
+    )?;
+    assert_eq!(
+        lab.client.tcp_connect(ADDR, PROBE)?,
+        TcpConnect::HostUnreachable
+    );
+
+    let run = lab.check(&lab.client, TARGET, &[])?;
+    assert_diagnosis(&run, 1, Some("tcp"), "tcp_admin_prohibited");
+    assert_mentions(&run, ROUTER_IN);
+    Ok(())
+}
