@@ -342,7 +342,7 @@ fn local_input_policy_drop_without_established_accept_drops_the_replies() -> Res
         })
         .expect("an iptables command")
         .to_string();
-    lab.client.run(&format!("{insert}"))?;
+    lab.client.run(&insert)?;
     assert_eq!(
         lab.client.tcp_connect(ADDR, PROBE)?,
         TcpConnect::Established
