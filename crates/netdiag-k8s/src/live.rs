@@ -236,9 +236,16 @@ fn ensure_crypto_provider() {
 async fn config(source: &LiveSource) -> Result<(Config, String), LiveError> {
     match source {
         LiveSource::Kubeconfig { path, context } => {
-            let bad = |message: String| LiveError::Kubeconfig {
-                path: path.clone(),
-                message,
+            let bad = |mut message: String| {
+                // The YAML parser quotes the offending line, which may hold a token or a key:
+                // keep the position, drop the quote.
+                if let Some(quote) = message.find(" --> ") {
+                    message.truncate(quote);
+                }
+                LiveError::Kubeconfig {
+                    path: path.clone(),
+                    message: redact_strings(&message),
+                }
             };
             let kubeconfig = Kubeconfig::read_from(path).map_err(|e| bad(one_line(&e)))?;
             let options = KubeConfigOptions {
@@ -414,6 +421,25 @@ fn one_line(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// Hides the values serde quotes in type errors (`invalid type: string "…", expected …`): in a
+/// kubeconfig such a value may be a token.
+fn redact_strings(message: &str) -> String {
+    const MARK: &str = "string \"";
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(MARK) {
+        let (before, after) = rest.split_at(at + MARK.len());
+        out.push_str(before);
+        out.push_str("…\"");
+        rest = match after.find('"') {
+            Some(end) => &after[end + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
 /// One line, trimmed: messages from servers and parsers may span lines.
 fn flatten(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -438,6 +464,18 @@ mod tests {
             by("networkpolicies").rbac(),
             "networking.k8s.io/networkpolicies"
         );
+    }
+
+    #[test]
+    fn quoted_strings_in_parser_messages_are_hidden() {
+        assert_eq!(
+            redact_strings(
+                r#"users[0].user: invalid type: string "s3cr3t", expected struct AuthInfo"#
+            ),
+            r#"users[0].user: invalid type: string "…", expected struct AuthInfo"#
+        );
+        assert_eq!(redact_strings("no quotes"), "no quotes");
+        assert_eq!(redact_strings(r#"string "open"#), r#"string "…""#);
     }
 
     #[test]
@@ -478,6 +516,55 @@ mod tests {
             one_line(&e),
             "client error (Connect): tcp connect error: refused"
         );
+    }
+
+    #[test]
+    fn a_silent_api_server_is_a_timeout_naming_the_resource() {
+        use std::net::TcpListener;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        // Accepts one connection and never answers; gone after 3 s whatever happens.
+        let silent = std::thread::spawn(move || {
+            let held = listener.accept();
+            std::thread::sleep(Duration::from_secs(3));
+            drop(held);
+        });
+        let dir = std::env::temp_dir().join(format!("netdiag-k8s-live-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\nusers: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+            ),
+        )
+        .unwrap();
+        let start = Instant::now();
+        let e = load_live(
+            &LiveSource::Kubeconfig {
+                path,
+                context: None,
+            },
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            matches!(
+                e,
+                LiveError::Timeout {
+                    resource: "namespaces",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            start.elapsed()
+        );
+        silent.join().unwrap();
     }
 
     #[test]

@@ -459,7 +459,13 @@ fn bad_kubeconfigs_and_unreachable_servers_are_one_line_exit_2() {
         .unwrap()
         .port();
     let config = kubeconfig(&dir, &format!("http://127.0.0.1:{port}"), None);
-    let broken = dir.write("broken", "clusters: [\n").unwrap();
+    // A syntax error on the line that holds the token: the message must not quote it.
+    let broken = dir
+        .write(
+            "broken",
+            &format!("users:\n- name: u\n  user: {{token: {TOKEN}]\n"),
+        )
+        .unwrap();
     let flow = ["--from", "a/client", "--to", "b/web", "--port", "80"];
     let cases: [(Vec<&str>, &str); 5] = [
         (
