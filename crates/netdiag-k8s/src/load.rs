@@ -1,5 +1,8 @@
 //! Loading manifests: files and directories of YAML or JSON, single objects, multi-document YAML
-//! and `kind: List` (what `kubectl get -o yaml|json` prints), into a [`Cluster`].
+//! and `kind: List` (what `kubectl get -o yaml|json` prints), into a [`Cluster`]. API list
+//! responses (`GET /api/v1/pods` → `PodList`, one page at a time) go through the same path via
+//! [`Cluster::load_api_list`], so a live cluster and a manifest file are validated alike and give
+//! the same model.
 //!
 //! Nothing is silently dropped: an unknown kind becomes a note, and an object of a known kind that
 //! does not parse is an error naming the file and the object, because a policy read wrongly would
@@ -109,6 +112,68 @@ impl Cluster {
             self.add_value(name, i, d, 0)?;
         }
         Ok(())
+    }
+
+    /// Adds one page of an API list response (`GET /api/v1/pods` answers a `PodList`) whose items
+    /// are of `kind` in `api_version`, and returns the page's `metadata.continue` token (`None` on
+    /// the last page). `source` names the request in messages.
+    ///
+    /// The API server puts `kind`/`apiVersion` on the list only, not on its items, so each item is
+    /// given them before it takes the manifest path. A body that is not a `{kind}List` (a `Status`,
+    /// a proxy's HTML page) is an error rather than an empty list: an empty NetworkPolicy list
+    /// read by mistake would turn a denial into "allowed".
+    pub fn load_api_list(
+        &mut self,
+        source: &Path,
+        kind: &str,
+        api_version: &str,
+        text: &str,
+    ) -> Result<Option<String>, LoadError> {
+        let list: Value = serde_json::from_str(text).map_err(|e| LoadError::Syntax {
+            path: source.to_path_buf(),
+            format: "JSON",
+            message: first_line(&e.to_string()),
+        })?;
+        let expected = format!("{kind}List");
+        let bad = |message: String| LoadError::BadObject {
+            path: source.to_path_buf(),
+            object: expected.clone(),
+            message,
+        };
+        let got = list.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if got != expected {
+            return Err(bad(format!(
+                "the answer is not a {expected} but {:?}",
+                if got.is_empty() {
+                    "an object without kind"
+                } else {
+                    got
+                }
+            )));
+        }
+        let items = match list.get("items") {
+            Some(Value::Array(items)) => items.clone(),
+            None | Some(Value::Null) => Vec::new(), // the API's JSON for an empty list
+            Some(_) => return Err(bad("`items` is not a list".into())),
+        };
+        for mut item in items {
+            if let Value::Object(fields) = &mut item {
+                fields
+                    .entry("kind")
+                    .or_insert_with(|| Value::String(kind.to_string()));
+                fields
+                    .entry("apiVersion")
+                    .or_insert_with(|| Value::String(api_version.to_string()));
+            }
+            self.add_value(source, 0, item, 1)?;
+        }
+        let token = list
+            .get("metadata")
+            .and_then(|m| m.get("continue"))
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
+        Ok(token)
     }
 
     fn load_path(&mut self, p: &Path, depth: usize) -> Result<(), LoadError> {
@@ -296,6 +361,59 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("Pod a") && e.contains("quote values"), "{e}");
+    }
+
+    #[test]
+    fn api_list_items_get_the_list_item_kind() {
+        let mut c = Cluster::default();
+        let next = c
+            .load_api_list(
+                Path::new("/apis/networking.k8s.io/v1/networkpolicies"),
+                "NetworkPolicy",
+                "networking.k8s.io/v1",
+                r#"{"kind":"NetworkPolicyList","apiVersion":"networking.k8s.io/v1","metadata":{"resourceVersion":"7","continue":"abc"},"items":[{"metadata":{"name":"p","namespace":"x"},"spec":{"podSelector":{}}}]}"#,
+            )
+            .unwrap();
+        assert_eq!(next.as_deref(), Some("abc"));
+        assert_eq!(c.network_policies.len(), 1);
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        let last = c
+            .load_api_list(
+                Path::new("/api/v1/pods"),
+                "Pod",
+                "v1",
+                r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"8","continue":""},"items":null}"#,
+            )
+            .unwrap();
+        assert_eq!(last, None);
+    }
+
+    #[test]
+    fn api_list_of_the_wrong_kind_is_an_error() {
+        let mut c = Cluster::default();
+        let e = c
+            .load_api_list(
+                Path::new("/api/v1/pods"),
+                "Pod",
+                "v1",
+                r#"{"kind":"Status","apiVersion":"v1","status":"Failure","code":403}"#,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("/api/v1/pods: PodList") && e.contains("Status"),
+            "{e}"
+        );
+        let bad_item = c
+            .load_api_list(
+                Path::new("/api/v1/pods"),
+                "Pod",
+                "v1",
+                r#"{"kind":"PodList","items":[{"metadata":{"name":"a","namespace":"x"},"spec":{"hostNetwork":"yes"}}]}"#,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(bad_item.contains("Pod x/a"), "{bad_item}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! needs, under the API's own JSON field names.
 //!
 //! Why not k8s-openapi: it is far too heavy to build here, and the engine needs a dozen fields.
+//! (The `live` feature compiles it only because kube requires it; its types are not used.)
 //! Unknown fields are ignored (manifests carry much more); a field of the wrong type is an error,
 //! because silently reading a policy wrongly would give a wrong verdict.
 

@@ -1,8 +1,10 @@
 //! `netdiag k8s`: the command-line face of netdiag-k8s. Parses flags into a dumb struct and hands
-//! them to the library; no policy logic lives here.
+//! them to the library; no policy logic lives here. [`ClusterSource`] and [`load_cluster`] are
+//! shared by every `k8s` subcommand, so the manifests/kubeconfig/in-cluster choice is made once.
 
 use clap::{Args, Subcommand, ValueEnum};
 use netdiag_k8s::check::{check, render, CheckRequest, Format};
+use netdiag_k8s::live::{load_live, LiveSource, DEFAULT_DEADLINE};
 use netdiag_k8s::load::Cluster;
 use std::path::PathBuf;
 
@@ -48,12 +50,46 @@ pub enum K8sFormatArg {
     Markdown,
 }
 
+/// Where the cluster's objects come from: manifests, or a live API server (kubeconfig, or the
+/// pod's service account when neither flag is given and netdiag runs in a pod).
+#[derive(Debug, Args)]
+pub struct ClusterSource {
+    /// Manifest files or directories (.yaml, .yml, .json; multi-document YAML and kind: List).
+    #[arg(long, value_name = "PATH", num_args = 1.., conflicts_with = "kubeconfig")]
+    pub manifests: Vec<PathBuf>,
+    /// Read the objects from the live cluster of this kubeconfig (read-only: get/list).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current-context).
+    #[arg(long, value_name = "NAME", requires = "kubeconfig")]
+    pub context: Option<String>,
+}
+
+/// Loads the cluster from `--manifests`, `--kubeconfig` or, inside a pod, the service account.
+/// `Err` is a one-line message for exit status 2.
+pub fn load_cluster(source: &ClusterSource) -> Result<Cluster, String> {
+    if !source.manifests.is_empty() {
+        return Cluster::load(&source.manifests).map_err(|e| e.to_string());
+    }
+    let live = match &source.kubeconfig {
+        Some(path) => LiveSource::Kubeconfig {
+            path: path.clone(),
+            context: source.context.clone(),
+        },
+        None => LiveSource::in_cluster().ok_or(
+            "no cluster to read: give --manifests PATH... or --kubeconfig FILE \
+             (inside a pod, the service account is used when neither is given)",
+        )?,
+    };
+    load_live(&live, DEFAULT_DEADLINE).map_err(|e| e.to_string())
+}
+
 /// `netdiag k8s check`.
 #[derive(Debug, Args)]
 pub struct K8sCheckArgs {
-    /// Manifest files or directories (.yaml, .yml, .json; multi-document YAML and kind: List).
-    #[arg(long, required = true, num_args = 1..)]
-    pub manifests: Vec<PathBuf>,
+    /// Where the objects come from.
+    #[command(flatten)]
+    pub source: ClusterSource,
     /// Source: namespace/pod or an IP address.
     #[arg(long)]
     pub from: String,
@@ -76,7 +112,7 @@ pub struct K8sCheckArgs {
 pub fn run(args: &K8sArgs) -> Result<(String, i32), String> {
     match &args.command {
         K8sCommand::Check(a) => {
-            let cluster = Cluster::load(&a.manifests).map_err(|e| e.to_string())?;
+            let cluster = load_cluster(&a.source)?;
             let protocol = match a.protocol {
                 ProtocolArg::Tcp => "TCP",
                 ProtocolArg::Udp => "UDP",

@@ -22,6 +22,10 @@ fn main() {
         eprintln!("netdiag: internal error: {info}");
         std::process::exit(3);
     }));
+    // One process-level rustls provider, ring, the only one compiled in. The probes pass it to
+    // every builder anyway; kube's client (k8s --kubeconfig) uses `ClientConfig::builder()`,
+    // which needs this (STACK.md pitfall 3). Err means one is installed already: fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
