@@ -538,3 +538,52 @@ fn a_2000_nic_estate_answers_fast() {
     assert!(!ev.verdict.allowed);
     assert!(took.as_millis() < 100, "{took:?}");
 }
+
+#[test]
+fn icmp_ignores_ports() {
+    let e = base();
+    assert!(
+        check(&e, "nic-web-1", "nic-web-2", "0", "icmp")
+            .verdict
+            .allowed
+    );
+    let ev = check(&e, "203.0.113.9", "nic-web-1", "0", "icmp");
+    assert!(!ev.verdict.allowed);
+    let c = &commands(&ev)[0];
+    assert!(
+        c.contains("--protocol Icmp") && c.ends_with("--destination-port-ranges '*'"),
+        "{c}"
+    );
+}
+
+#[test]
+fn source_port_restricted_allow_cannot_be_relied_on() {
+    let text = r#"{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/sp",
+      "name": "sp", "type": "Microsoft.Network/networkSecurityGroups",
+      "securityRules": [{"name": "AllowFromPort53", "priority": 100, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
+        "sourceAddressPrefix": "*", "destinationAddressPrefix": "*", "sourcePortRange": "53", "destinationPortRange": "443"}],
+      "subnets": [{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/a"}]}"#;
+    let nic = r#"{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n1", "name": "n1",
+      "type": "Microsoft.Network/networkInterfaces",
+      "ipConfigurations": [{"privateIPAddress": "10.2.0.4", "subnet": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/a"}}]}"#;
+    let vnet = r#"{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v", "name": "v",
+      "type": "Microsoft.Network/virtualNetworks", "addressSpace": {"addressPrefixes": ["10.2.0.0/16"]},
+      "subnets": [{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/a", "addressPrefix": "10.2.0.0/24"}],
+      "virtualNetworkPeerings": []}"#;
+    let docs = [
+        Document::from_str("nsg.json", text).unwrap(),
+        Document::from_str("nic.json", nic).unwrap(),
+        Document::from_str("vnet.json", vnet).unwrap(),
+    ];
+    let e = azure::load(&docs).unwrap();
+    let ev = check(&e, "203.0.113.9", "n1", "443", "tcp");
+    assert!(!ev.verdict.allowed);
+    assert_eq!(
+        ev.verdict.cause,
+        CloudCause::NoAllowRule,
+        "{:?}",
+        ev.verdict
+    );
+    let w = ev.verdict.would_allow.as_ref().unwrap();
+    assert!(w.rule.contains("ephemeral"), "{}", w.rule);
+}

@@ -636,3 +636,35 @@ fn a_2000_instance_estate_answers_fast() {
     assert!(!ev.verdict.allowed);
     assert!(took.as_millis() < 100, "{took:?}");
 }
+
+#[test]
+fn ipv6_ranges_and_addresses() {
+    let e = base();
+    assert!(
+        check(&e, "2001:db8::1", "2600:1900:4010:1:0:5::", "443", "tcp")
+            .verdict
+            .allowed
+    );
+    let ev = check(&e, "2001:db8::1", "2600:1900:4010:1:0:5::", "22", "tcp");
+    assert!(!ev.verdict.allowed);
+    let c = &commands(&ev)[0];
+    assert!(c.contains("--source-ranges=2001:db8::1/128"), "{c}");
+    assert_never_any(&ev);
+    // An IPv4 name against an IPv6 address is a usage error.
+    assert!(e
+        .evaluate(&Query::parse("2001:db8::1", "db-1", "22", "tcp").unwrap())
+        .is_err());
+}
+
+#[test]
+fn icmp_ignores_ports() {
+    let e = base();
+    assert!(check(&e, "web-1", "db-1", "0", "icmp").verdict.allowed);
+    let ev = check(&e, "203.0.113.9", "db-1", "0", "icmp");
+    assert!(!ev.verdict.allowed);
+    assert!(
+        commands(&ev)[0].contains("--rules=icmp "),
+        "{:?}",
+        commands(&ev)
+    );
+}

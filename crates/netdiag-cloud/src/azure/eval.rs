@@ -537,8 +537,10 @@ impl Estate {
                     export: format!("az network nic show --ids {} -o json", nic.id),
                 }),
                 Some(sid) => match self.subnets.get(sid) {
+                    // Either export may name the association (the VNet's subnet or the NSG's
+                    // `subnets`); they agree in a consistent export.
                     Some(s) => match &s.nsg {
-                        None => Ok(None),
+                        None => Ok(self.nsg_of_subnet.get(sid).copied()),
                         Some(id) => {
                             self.nsg_by_id
                                 .get(id)
@@ -858,6 +860,7 @@ impl Estate {
         }
         if !reasons.is_empty() {
             v.no_fix_reason = Some(reasons.join(" "));
+            v.unknown = missing;
             return (v, Vec::new());
         }
         let mut description = format!(

@@ -1135,6 +1135,7 @@ impl Estate {
         }
         if !reasons.is_empty() {
             v.no_fix_reason = Some(reasons.join(" "));
+            v.unknown = missing;
             return (v, Vec::new());
         }
         let mut description = format!(
