@@ -668,3 +668,39 @@ fn icmp_ignores_ports() {
         commands(&ev)
     );
 }
+
+#[test]
+fn an_instance_named_by_its_external_address() {
+    let e = base();
+    // As destination: the firewall sees the internal address; web-1 allows https from anywhere.
+    assert!(
+        check(&e, "203.0.113.9", "34.76.10.5", "443", "tcp")
+            .verdict
+            .allowed
+    );
+    // As source: the packet carries the external address, so the source tag does not match.
+    let ev = check(&e, "34.76.10.5", "db-1", "5432", "tcp");
+    assert!(!ev.verdict.allowed);
+    assert!(
+        commands(&ev)[0].contains("--source-ranges=34.76.10.5/32"),
+        "{:?}",
+        commands(&ev)
+    );
+    // SMTP to an instance's external address is external traffic: the platform blocks it.
+    let ev = check(&e, "db-1", "34.76.10.5", "25", "tcp");
+    assert_eq!(ev.verdict.cause, CloudCause::PlatformBlock);
+}
+
+#[test]
+fn network_policy_exported_without_rules_is_unknown() {
+    let text = r#"{"kind": "compute#firewallPolicy", "name": "prod-policy", "ruleTupleCount": 4,
+        "associations": [{"attachmentTarget": "projects/acme-prod/global/networks/prod", "name": "a"}]}"#;
+    let mut docs: Vec<Document> = BASE.iter().map(|f| fixture(f)).collect();
+    docs.push(Document::from_str("np.json", text).unwrap());
+    let e = gcp::load(&docs).unwrap();
+    let ev = check(&e, "203.0.113.9", "db-1", "5432", "tcp");
+    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert!(ev.verdict.unknown[0]
+        .export
+        .contains("network-firewall-policies describe prod-policy"));
+}

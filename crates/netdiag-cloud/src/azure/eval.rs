@@ -854,6 +854,8 @@ impl Estate {
         let mut reasons = Vec::new();
         for b in &blocks {
             match fix::for_block(self, b, q) {
+                // One NSG on two places of the path (or one rule for two legs) needs it once.
+                Ok(c) if changes.contains(&c) => {}
                 Ok(c) => changes.push(c),
                 Err(r) => reasons.push(r),
             }

@@ -31,6 +31,8 @@ pub(crate) struct Ep {
     pub(crate) maybe_instance: bool,
     /// How to name it in messages.
     pub(crate) label: String,
+    /// Named by an instance's external address: the packet uses the external path.
+    pub(crate) external: bool,
 }
 
 /// Where a leg is evaluated: at which instance interface, in which direction, against which peer.
@@ -38,6 +40,8 @@ pub(crate) struct Ep {
 pub(crate) struct LegCtx {
     pub(crate) dir: Direction,
     pub(crate) local: (usize, usize),
+    /// The instance's address the flow uses (IPv4 or IPv6).
+    pub(crate) local_ip: IpAddr,
     pub(crate) peer: Ep,
 }
 
@@ -249,6 +253,7 @@ impl Estate {
             at,
             maybe_instance: at.is_none() && !is_public(net.addr()),
             label: String::new(),
+            external: false,
         };
         let mut out = match e {
             EndpointRef::Id(id) => {
@@ -283,13 +288,16 @@ impl Estate {
                     // before the firewall sees it.
                     Some((i, n)) => {
                         let nic = &self.instances[i].nics[n];
-                        let local = if self.by_nat.contains_key(ip) && !self.by_ip.contains_key(ip)
-                        {
-                            nic.ip.unwrap_or(*ip)
-                        } else {
-                            *ip
+                        let external = !self.by_ip.contains_key(ip);
+                        // As a destination, the firewall sees the internal address; as a source
+                        // the packet carries the external one.
+                        let seen = match (external, flag) {
+                            (true, "--to") => nic.ip.unwrap_or(*ip),
+                            _ => *ip,
                         };
-                        ep(IpNet::from(local), Some((i, n)))
+                        let mut e = ep(IpNet::from(seen), Some((i, n)));
+                        e.external = external;
+                        e
                     }
                     None => ep(IpNet::from(*ip), None),
                 }
@@ -305,6 +313,15 @@ impl Estate {
 
     /// The source as the destination's firewall sees it.
     fn peer_at_dst(&self, src: &Ep, dst_net: &str) -> Ep {
+        // Source tags and service accounts match an instance's primary internal IPv4 address;
+        // an IPv6 (or external) source is just an address.
+        if src.net.addr().is_ipv6() || src.external {
+            return Ep {
+                at: None,
+                maybe_instance: false,
+                ..src.clone()
+            };
+        }
         if let Some((si, _)) = src.at {
             let inst = &self.instances[si];
             if let Some(k) = inst.nics.iter().position(|n| n.network == dst_net) {
@@ -314,6 +331,7 @@ impl Estate {
                         at: Some((si, k)),
                         maybe_instance: false,
                         label: self.instance_label((si, k)),
+                        external: false,
                     };
                 }
             }
@@ -509,7 +527,7 @@ impl Estate {
     fn firewall_leg(&self, lc: &LegCtx, q: &Query, steps: &mut Vec<Step>) -> Leg {
         let inst = &self.instances[lc.local.0];
         let nic = &inst.nics[lc.local.1];
-        let local_ip = nic.ip.unwrap_or(lc.peer.net.addr());
+        let local_ip = lc.local_ip;
         let peer_inst = match (lc.dir, lc.peer.at) {
             (Direction::Ingress, Some((pi, pn))) => {
                 let p = &self.instances[pi];
@@ -660,7 +678,7 @@ impl Estate {
                     .values()
                     .find(|p| p.networks.contains(&nic.network))
             });
-        if let Some(name) = &referenced {
+        if let Some(name) = referenced.as_ref().or(policy.map(|p| &p.name)) {
             if policy.is_none_or(|p| !p.rules_exported) {
                 steps.push(step(
                     CloudLayer::HierarchicalPolicy,
@@ -840,6 +858,9 @@ impl Estate {
         let lc = LegCtx {
             dir: Direction::Egress,
             local: src,
+            local_ip: self.instances[src.0].nics[src.1]
+                .ip
+                .unwrap_or(dst.net.addr()),
             peer: dst.clone(),
         };
         let blocked = |resource: String, rule: String, kind| {
@@ -1019,13 +1040,21 @@ impl Estate {
         }
         let mut legs: Vec<Leg> = Vec::new();
         if let Some(s) = src.at {
+            // Egress rules see the interface's own address, also when the user named the
+            // instance by its external address.
+            let src_ip = if src.external {
+                self.instances[s.0].nics[s.1].ip.unwrap_or(src.net.addr())
+            } else {
+                src.net.addr()
+            };
             let lc = LegCtx {
                 dir: Direction::Egress,
                 local: s,
+                local_ip: src_ip,
                 peer: dst.clone(),
             };
             legs.push(self.firewall_leg(&lc, q, &mut steps));
-            let external = dst.at.is_none() && is_public(dst.net.addr());
+            let external = (dst.at.is_none() && is_public(dst.net.addr())) || dst.external;
             if q.protocol == Protocol::Tcp && q.port == 25 && external {
                 let rule = "egress tcp/25 to external addresses is always blocked".to_string();
                 steps.push(Step {
@@ -1044,7 +1073,12 @@ impl Estate {
                     rule: RuleRef { resource: "google-cloud-platform".into(), rule },
                     kind: BlockKind::Platform("Google Cloud blocks egress to TCP port 25 on external addresses for every project; no firewall rule or route lifts it. Send mail through a relay on port 587 or 465 (e.g. Google Workspace SMTP relay or a mail provider); see the Compute Engine documentation \"Sending email from an instance\"".into()),
                     would_allow: None,
-                    leg: LegCtx { dir: Direction::Egress, local: s, peer: dst.clone() },
+                    leg: LegCtx {
+                        dir: Direction::Egress,
+                        local: s,
+                        local_ip: src_ip,
+                        peer: dst.clone(),
+                    },
                 })));
             }
             legs.push(self.route_leg(s, &dst, &mut steps));
@@ -1055,6 +1089,7 @@ impl Estate {
             let lc = LegCtx {
                 dir: Direction::Ingress,
                 local: d,
+                local_ip: dst.net.addr(),
                 peer,
             };
             legs.push(self.firewall_leg(&lc, q, &mut steps));
@@ -1129,6 +1164,8 @@ impl Estate {
         let mut reasons = Vec::new();
         for b in &blocks {
             match fix::for_block(self, b, q) {
+                // One NSG on two places of the path (or one rule for two legs) needs it once.
+                Ok(c) if changes.contains(&c) => {}
                 Ok(c) => changes.push(c),
                 Err(r) => reasons.push(r),
             }

@@ -396,7 +396,7 @@ fn vpc_rule(e: &Estate, leg: &LegCtx, q: &Query, priority: u64) -> Result<FixCha
     let inst = &e.instances[leg.local.0];
     let nic = &inst.nics[leg.local.1];
     let network = nic.network.clone();
-    let local_ip = IpNet::from(nic.ip.unwrap_or(leg.peer.net.addr()));
+    let local_ip = IpNet::from(leg.local_ip);
     refuse_any(&leg.peer.net)?;
     let target = role_tag(e, leg.local.0, &network)
         .map(Sel::Tag)
@@ -469,7 +469,7 @@ fn policy_rule(
 ) -> Result<FixChange, String> {
     let inst = &e.instances[leg.local.0];
     let nic = &inst.nics[leg.local.1];
-    let local_ip = IpNet::from(nic.ip.unwrap_or(leg.peer.net.addr()));
+    let local_ip = IpNet::from(leg.local_ip);
     refuse_any(&leg.peer.net)?;
     let sa = role_sa(e, leg.local.0, &nic.network);
     let (mut src, mut dst) = (Vec::new(), Vec::new());
