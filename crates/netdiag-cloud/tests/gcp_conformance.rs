@@ -704,3 +704,21 @@ fn network_policy_exported_without_rules_is_unknown() {
         .export
         .contains("network-firewall-policies describe prod-policy"));
 }
+
+#[test]
+fn folder_policies_deciding_differently_depend_on_the_folder_chain() {
+    let other = r#"[{"kind": "compute#firewallPolicy", "name": "803", "shortName": "team-folder", "parent": "folders/999",
+        "associations": [{"attachmentTarget": "folders/999", "name": "a"}],
+        "rules": [{"priority": 10, "action": "allow", "direction": "INGRESS",
+                   "match": {"srcIpRanges": ["10.0.0.0/8"], "layer4Configs": [{"ipProtocol": "tcp", "ports": ["6379"]}]}}]}]"#;
+    let mut docs: Vec<Document> = BASE.iter().map(|f| fixture(f)).collect();
+    docs.push(fixture("hierarchical-policies.json"));
+    docs.push(Document::from_str("team-folder.json", other).unwrap());
+    let e = gcp::load(&docs).unwrap();
+    let ev = check(&e, "web-1", "db-1", "6379", "tcp");
+    assert_eq!(ev.verdict.cause, CloudCause::Unknown, "{:?}", ev.verdict);
+    assert_eq!(
+        ev.verdict.unknown[0].export,
+        "gcloud projects get-ancestors PROJECT_ID --format=json"
+    );
+}

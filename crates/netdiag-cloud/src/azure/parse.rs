@@ -499,3 +499,58 @@ fn parse_vnet(e: &mut Estate, item: &Value, at: &str) -> Result<(), String> {
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn arm_properties_are_lifted() {
+        let v = flat(&json!({"name": "r", "properties": {"priority": 100, "name": "ignored"}}));
+        assert_eq!(v, json!({"name": "r", "priority": 100}));
+    }
+
+    #[test]
+    fn types_from_type_or_id() {
+        assert_eq!(
+            resource_type(&json!({"type": "Microsoft.Network/networkSecurityGroups"})).as_deref(),
+            Some("networksecuritygroups")
+        );
+        assert_eq!(
+            resource_type(&json!({"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/a"})).as_deref(),
+            Some("virtualnetworks/subnets")
+        );
+        assert_eq!(
+            resource_type(&json!({"type": "Microsoft.Compute/virtualMachines"})),
+            None
+        );
+        assert_eq!(
+            resource_group(
+                "/subscriptions/s/resourceGroups/rg-Prod/providers/Microsoft.Network/x/y"
+            )
+            .as_deref(),
+            Some("rg-Prod")
+        );
+        assert_eq!(resource_group("/nope"), None);
+    }
+
+    #[test]
+    fn address_prefixes_and_service_tags() {
+        assert_eq!(addr("*"), Some(Addr::Any));
+        assert_eq!(addr("Any"), Some(Addr::Any));
+        assert_eq!(addr("virtualnetwork"), Some(Addr::VirtualNetwork));
+        assert_eq!(addr("Internet"), Some(Addr::Internet));
+        assert_eq!(addr("AzureLoadBalancer"), Some(Addr::AzureLoadBalancer));
+        assert_eq!(
+            addr("10.1.2.3"),
+            Some(Addr::Net("10.1.2.3/32".parse().unwrap()))
+        );
+        assert_eq!(
+            addr("Storage.WestEurope"),
+            Some(Addr::Tag("Storage.WestEurope".into()))
+        );
+        assert_eq!(addr("10.0.0.0/33"), None);
+        assert_eq!(addr(""), None);
+    }
+}

@@ -524,6 +524,34 @@ impl Estate {
         w
     }
 
+    /// Folder policies are taken in export order, but the exports do not say which folder is
+    /// above which: when another folder's policy would decide this flow the other way, the
+    /// answer depends on that order.
+    fn folder_conflict(&self, p: &super::Policy, action: Action, c: &Ctx<'_>) -> Option<Missing> {
+        let folder = |q: &super::Policy| q.attached.iter().any(|a| a.starts_with("folders/"));
+        if action == Action::GotoNext || !folder(p) {
+            return None;
+        }
+        let other = self.hierarchical.iter().find(|q| {
+            folder(q)
+                && q.attached != p.attached
+                && self
+                    .walk(&q.rules, c)
+                    .hit
+                    .is_some_and(|r| r.action != Action::GotoNext && r.action != action)
+        })?;
+        Some(Missing {
+            what: format!(
+                "which of {} and {} is higher in the project's folder chain (their policies {} and {} decide this flow differently)",
+                list(&p.attached),
+                list(&other.attached),
+                p.label,
+                other.label
+            ),
+            export: "gcloud projects get-ancestors PROJECT_ID --format=json".into(),
+        })
+    }
+
     fn firewall_leg(&self, lc: &LegCtx, q: &Query, steps: &mut Vec<Step>) -> Leg {
         let inst = &self.instances[lc.local.0];
         let nic = &inst.nics[lc.local.1];
@@ -619,6 +647,16 @@ impl Estate {
             let w = self.walk(&p.rules, &c);
             pending.extend(w.pending);
             would = would.or(w.would);
+            if let Some(m) = w.hit.and_then(|r| self.folder_conflict(p, r.action, &c)) {
+                steps.push(step(
+                    CloudLayer::HierarchicalPolicy,
+                    &res,
+                    StepResult::Unknown,
+                    None,
+                    vec![m.what.clone()],
+                ));
+                return Leg::Unknown(vec![m]);
+            }
             match w.hit {
                 Some(r) if r.action == Action::Allow => {
                     steps.push(step(

@@ -611,3 +611,42 @@ pub(crate) fn apply(e: &mut Estate, change: &FixChange) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_names_are_valid_gcp_names() {
+        assert_eq!(
+            resource_name(&["netdiag-allow", "in", "tcp:443", "10.0.1.5", "to", "web-1"]),
+            "netdiag-allow-in-tcp-443-10-0-1-5-to-web-1"
+        );
+        let long = resource_name(&["netdiag-allow", &"x".repeat(100), "2001:db8::1"]);
+        assert!(long.len() <= 63 && !long.ends_with('-'));
+        assert!(resource_name(&["a--b", "C"]) == "a-b-c");
+    }
+
+    #[test]
+    fn commands_render_every_selector() {
+        let c = FixChange::FirewallRule {
+            name: "n".into(),
+            network: "prod".into(),
+            direction: Direction::Egress,
+            priority: 999,
+            protocol: Protocol::Udp,
+            port: 53,
+            source_ranges: vec!["10.0.1.5/32".parse().unwrap()],
+            source_tags: vec![],
+            source_service_accounts: vec![],
+            destination_ranges: vec!["198.51.100.7/32".parse().unwrap()],
+            target_tags: vec![],
+            target_service_accounts: vec![],
+        };
+        assert_eq!(c.command(), "gcloud compute firewall-rules create n --network=prod --direction=EGRESS --priority=999 --action=ALLOW --rules=udp:53 --source-ranges=10.0.1.5/32 --destination-ranges=198.51.100.7/32");
+        assert_eq!(
+            c.rollback(),
+            "gcloud compute firewall-rules delete n --quiet"
+        );
+    }
+}
