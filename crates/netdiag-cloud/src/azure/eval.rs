@@ -371,7 +371,7 @@ impl Estate {
                 None if !is_public(ep.net.addr()) => unknown.push(Missing {
                     what: format!(
                         "whether {} is a NIC in application security group {}",
-                        ep.net,
+                        host(&ep.net),
                         self.asg_label(g)
                     ),
                     export: "az network nic list -o json".into(),
@@ -912,5 +912,14 @@ fn range_tri(ranges: &[IpNet], peer: &IpNet) -> Tri {
         Tri::Partial
     } else {
         Tri::No(None)
+    }
+}
+
+/// An address without its `/32`/`/128`, a range as a range.
+fn host(net: &IpNet) -> String {
+    if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
     }
 }

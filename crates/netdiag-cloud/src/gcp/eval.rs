@@ -427,7 +427,7 @@ impl Estate {
                     unknown.push(Missing {
                         what: format!(
                             "whether {} is an instance with the source tags or service accounts of rule {}",
-                            c.peer.net, r.name
+                            host(&c.peer.net), r.name
                         ),
                         export: "gcloud compute instances list --format=json".into(),
                     });
@@ -1257,5 +1257,14 @@ fn settle(leg: Leg, decided: Action, pending: Vec<(Action, Vec<Missing>)>) -> Le
             }
         }
         Leg::Unknown(out)
+    }
+}
+
+/// An address without its `/32`/`/128`, a range as a range.
+fn host(net: &IpNet) -> String {
+    if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
     }
 }
