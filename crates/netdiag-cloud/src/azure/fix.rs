@@ -1,0 +1,343 @@
+//! The narrowest NSG rules that let a blocked flow through, on every NSG that blocks it, as a
+//! structure ([`FixChange`]) the property test applies, and as `az network nsg rule create`
+//! commands with the pre-state capture and the exact rollback.
+//!
+//! Narrowest means: the flow's protocol and port only; a single address (/32, /128) or the range
+//! asked about, never 0.0.0.0/0 or ::/0; an application security group only when every member is
+//! configured like the endpoint (same subnet, same NIC NSG, same ASGs); and the highest free
+//! priority below the blocking rule, so every rule that outranked it still does.
+
+use super::eval::{Block, Ep};
+use super::{Addr, Direction, Estate, Rule};
+use crate::flow::{Protocol, Query};
+use crate::gcp::json::last_segment;
+use ipnet::IpNet;
+use std::fmt::Write as _;
+
+/// One proposed change, structurally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FixChange {
+    /// `az network nsg rule create` (an Allow rule).
+    NsgRule {
+        /// Resource group of the NSG.
+        resource_group: String,
+        /// NSG name.
+        nsg: String,
+        /// NSG id (for applying to the estate).
+        nsg_id: String,
+        /// Rule name.
+        name: String,
+        /// Priority, 100–4096, free in the NSG.
+        priority: u32,
+        /// Inbound or Outbound.
+        direction: Direction,
+        /// Protocol of the flow.
+        protocol: Protocol,
+        /// Destination port (ignored for ICMP).
+        port: u16,
+        /// `--source-address-prefixes`.
+        source_prefixes: Vec<IpNet>,
+        /// `--source-asgs` (ASG ids).
+        source_asgs: Vec<String>,
+        /// `--destination-address-prefixes`.
+        destination_prefixes: Vec<IpNet>,
+        /// `--destination-asgs` (ASG ids).
+        destination_asgs: Vec<String>,
+    },
+}
+
+fn proto_arg(p: Protocol) -> &'static str {
+    match p {
+        Protocol::Tcp => "Tcp",
+        Protocol::Udp => "Udp",
+        Protocol::Icmp => "Icmp",
+    }
+}
+
+impl FixChange {
+    /// The az command that makes the change.
+    pub fn command(&self) -> String {
+        let FixChange::NsgRule {
+            resource_group,
+            nsg,
+            name,
+            priority,
+            direction,
+            protocol,
+            port,
+            source_prefixes,
+            source_asgs,
+            destination_prefixes,
+            destination_asgs,
+            ..
+        } = self;
+        let mut c = format!(
+            "az network nsg rule create -g {resource_group} --nsg-name {nsg} -n {name} --priority {priority} --direction {} --access Allow --protocol {}",
+            direction.az(),
+            proto_arg(*protocol)
+        );
+        // ASGs in the NSG's resource group by name, others by id.
+        let asg = |id: &String| {
+            if super::parse::resource_group(id)
+                .is_some_and(|rg| rg.eq_ignore_ascii_case(resource_group))
+            {
+                last_segment(id).to_string()
+            } else {
+                id.clone()
+            }
+        };
+        for (flag, v) in [
+            (
+                "--source-address-prefixes",
+                source_prefixes
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>(),
+            ),
+            ("--source-asgs", source_asgs.iter().map(asg).collect()),
+            (
+                "--destination-address-prefixes",
+                destination_prefixes.iter().map(|n| n.to_string()).collect(),
+            ),
+            (
+                "--destination-asgs",
+                destination_asgs.iter().map(asg).collect(),
+            ),
+        ] {
+            if !v.is_empty() {
+                let _ = write!(c, " {flag} {}", v.join(" "));
+            }
+        }
+        match protocol {
+            Protocol::Icmp => c.push_str(" --destination-port-ranges '*'"),
+            _ => {
+                let _ = write!(c, " --destination-port-ranges {port}");
+            }
+        }
+        c
+    }
+
+    /// The exact undo.
+    pub fn rollback(&self) -> String {
+        let FixChange::NsgRule {
+            resource_group,
+            nsg,
+            name,
+            ..
+        } = self;
+        format!("az network nsg rule delete -g {resource_group} --nsg-name {nsg} -n {name}")
+    }
+
+    /// The read-only command that captures the pre-state.
+    pub fn prestate(&self) -> String {
+        let FixChange::NsgRule {
+            resource_group,
+            nsg,
+            ..
+        } = self;
+        format!("az network nsg show -g {resource_group} -n {nsg} -o json")
+    }
+
+    /// One line for the fix description.
+    pub fn describe(&self) -> String {
+        let FixChange::NsgRule {
+            nsg,
+            name,
+            priority,
+            direction,
+            ..
+        } = self;
+        format!(
+            "add {} Allow rule {name} to NSG {nsg} at priority {priority}",
+            direction.az().to_ascii_lowercase()
+        )
+    }
+}
+
+/// An NSG rule name: letters, digits, `-`, `_`, `.`; at most 80 characters.
+fn rule_name(parts: &[&str]) -> String {
+    let mut s = String::new();
+    for ch in parts.join("-").chars() {
+        let c = if ch.is_ascii_alphanumeric() || ch == '_' {
+            ch.to_ascii_lowercase()
+        } else {
+            '-'
+        };
+        if !(c == '-' && s.ends_with('-')) {
+            s.push(c);
+        }
+    }
+    s.truncate(80);
+    s.trim_end_matches('-').to_string()
+}
+
+fn role(e: &Estate, at: (usize, usize)) -> (Option<String>, Option<String>, Vec<String>) {
+    let nic = &e.nics[at.0];
+    let c = &nic.ipconfigs[at.1];
+    let mut asgs = c.asgs.clone();
+    asgs.sort();
+    (c.subnet.clone(), nic.nsg.clone(), asgs)
+}
+
+/// An ASG of the endpoint whose every exported member is configured like it.
+fn role_asg(e: &Estate, at: (usize, usize)) -> Option<String> {
+    let me = role(e, at);
+    let mut asgs = me.2.clone();
+    asgs.sort();
+    asgs.into_iter().find(|g| {
+        e.asg_members
+            .get(g)
+            .is_some_and(|m| m.iter().all(|o| role(e, *o) == me))
+    })
+}
+
+fn vnet_of(e: &Estate, at: (usize, usize)) -> Option<usize> {
+    let sid = e.nics[at.0].ipconfigs.get(at.1)?.subnet.as_ref()?;
+    e.subnets.get(sid)?.vnet
+}
+
+enum Sel {
+    Asg(String),
+    Prefix(IpNet),
+}
+
+fn select(e: &Estate, ep: &Ep, same_vnet_as: (usize, usize)) -> Result<Sel, String> {
+    if ep.net.prefix_len() == 0 {
+        return Err(format!(
+            "The flow's other end is {}: netdiag never proposes opening 0.0.0.0/0 or ::/0. Ask again with the addresses that need access.",
+            ep.net
+        ));
+    }
+    // ASGs in a rule must be in the VNet of the NICs the NSG filters.
+    if let Some(at) = ep.at {
+        if at == same_vnet_as
+            || (vnet_of(e, at).is_some() && vnet_of(e, at) == vnet_of(e, same_vnet_as))
+        {
+            if let Some(g) = role_asg(e, at) {
+                return Ok(Sel::Asg(g));
+            }
+        }
+    }
+    Ok(Sel::Prefix(ep.net))
+}
+
+/// The change for one NSG block, or why there is none.
+pub(crate) fn for_block(e: &Estate, b: &Block, q: &Query) -> Result<FixChange, String> {
+    let Some(i) = b.nsg else {
+        return Err(b
+            .no_fix
+            .clone()
+            .unwrap_or_else(|| "no NSG change can help".into()));
+    };
+    let nsg = &e.nsgs[i];
+    let highest = b.priority.saturating_sub(1).min(4096);
+    let priority = (100..=highest)
+        .rev()
+        .find(|p| !nsg.rules.iter().any(|r| r.priority == *p))
+        .ok_or_else(|| {
+            format!(
+                "NSG {} has no free priority from 100 to {highest} above {}; free one or narrow that rule first.",
+                nsg.name, b.rule.resource
+            )
+        })?;
+    let local_ep = Ep {
+        net: IpNet::from(
+            e.nics[b.local.0].ipconfigs[b.local.1]
+                .ip
+                .unwrap_or(b.peer.net.addr()),
+        ),
+        at: Some(b.local),
+        label: String::new(),
+    };
+    let local = select(e, &local_ep, b.local)?;
+    let peer = select(e, &b.peer, b.local)?;
+    let (src, dst) = match b.dir {
+        Direction::Inbound => (peer, local),
+        Direction::Outbound => (local, peer),
+    };
+    let (mut sp, mut sa, mut dp, mut da) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let label = |s: &Sel| match s {
+        Sel::Asg(g) => e
+            .asg_names
+            .get(g)
+            .cloned()
+            .unwrap_or_else(|| last_segment(g).to_string()),
+        Sel::Prefix(n) if n.prefix_len() == n.max_prefix_len() => n.addr().to_string(),
+        Sel::Prefix(n) => n.to_string(),
+    };
+    let (src_label, dst_label) = (label(&src), label(&dst));
+    let exported = |g: String| e.asg_ids.get(&g).cloned().unwrap_or(g);
+    match src {
+        Sel::Asg(g) => sa.push(exported(g)),
+        Sel::Prefix(n) => sp.push(n),
+    }
+    match dst {
+        Sel::Asg(g) => da.push(exported(g)),
+        Sel::Prefix(n) => dp.push(n),
+    }
+    let dir = match b.dir {
+        Direction::Inbound => "in",
+        Direction::Outbound => "out",
+    };
+    let proto = match q.protocol {
+        Protocol::Icmp => "icmp".to_string(),
+        p => format!("{p}-{}", q.port),
+    };
+    Ok(FixChange::NsgRule {
+        resource_group: nsg.resource_group.clone(),
+        nsg: nsg.name.clone(),
+        nsg_id: nsg.id.clone(),
+        name: rule_name(&["netdiag-allow", dir, &proto, &src_label, "to", &dst_label]),
+        priority,
+        direction: b.dir,
+        protocol: q.protocol,
+        port: q.port,
+        source_prefixes: sp,
+        source_asgs: sa,
+        destination_prefixes: dp,
+        destination_asgs: da,
+    })
+}
+
+pub(crate) fn apply(e: &mut Estate, change: &FixChange) {
+    let FixChange::NsgRule {
+        nsg_id,
+        name,
+        priority,
+        direction,
+        protocol,
+        port,
+        source_prefixes,
+        source_asgs,
+        destination_prefixes,
+        destination_asgs,
+        ..
+    } = change.clone();
+    let Some(&i) = e.nsg_by_id.get(&nsg_id.to_ascii_lowercase()) else {
+        return;
+    };
+    let rule = Rule {
+        name,
+        priority,
+        direction,
+        allow: true,
+        protocol: Some(protocol.number()),
+        src: source_prefixes.into_iter().map(Addr::Net).collect(),
+        dst: destination_prefixes.into_iter().map(Addr::Net).collect(),
+        src_asgs: source_asgs.iter().map(|g| g.to_ascii_lowercase()).collect(),
+        dst_asgs: destination_asgs
+            .iter()
+            .map(|g| g.to_ascii_lowercase())
+            .collect(),
+        src_ports: Vec::new(),
+        dst_ports: if protocol == Protocol::Icmp {
+            Vec::new()
+        } else {
+            vec![(port, port)]
+        },
+        default: false,
+    };
+    let rules = &mut e.nsgs[i].rules;
+    rules.push(rule);
+    rules.sort_by_key(|r| r.priority);
+}
