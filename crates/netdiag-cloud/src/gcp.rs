@@ -118,6 +118,9 @@ pub(crate) struct Nic {
     pub(crate) subnetwork: Option<String>,
     pub(crate) nat_ips: Vec<IpAddr>,
     pub(crate) ipv6: Vec<IpAddr>,
+    /// `aliasIpRanges[].ipCidrRange`: addresses of the instance (containers, pods) that its
+    /// ingress rules protect; source tags and service accounts do not match them.
+    pub(crate) alias: Vec<IpNet>,
 }
 
 /// A Compute Engine instance.

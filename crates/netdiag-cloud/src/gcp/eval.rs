@@ -200,9 +200,10 @@ fn l4_matches(l4: &[L4], proto: Protocol, port: u16, v6: bool) -> bool {
         Protocol::Icmp if v6 => 58,
         Protocol::Icmp => 1,
     };
+    // `icmp` (1) is ICMPv4 only; ICMPv6 is protocol 58 (`ipv6-icmp`): neither matches the other
+    // address family's pings.
     l4.iter().any(|e| {
-        e.proto
-            .is_none_or(|p| p == num || (proto == Protocol::Icmp && (p == 1 || p == 58)))
+        e.proto.is_none_or(|p| p == num)
             && (proto == Protocol::Icmp
                 || e.ports.is_empty()
                 || e.ports.iter().any(|(a, b)| *a <= port && port <= *b))
@@ -299,16 +300,59 @@ impl Estate {
                         e.external = external;
                         e
                     }
-                    None => ep(IpNet::from(*ip), None),
+                    // An address of an alias IP range is the instance's (its ingress rules
+                    // protect it), but not its primary address.
+                    None => match self.alias_of(*ip) {
+                        Some(at) => {
+                            let mut e = ep(IpNet::from(*ip), Some(at));
+                            e.maybe_instance = false;
+                            e
+                        }
+                        None => ep(IpNet::from(*ip), None),
+                    },
                 }
             }
             EndpointRef::Cidr(net) => ep(*net, None),
         };
         out.label = match out.at {
+            Some(at) if self.is_alias(at, out.net.addr()) => format!(
+                "{} (alias IP {})",
+                self.instances[at.0].name,
+                out.net.addr()
+            ),
             Some(at) => self.instance_label(at),
             None => e.to_string(),
         };
         Ok(out)
+    }
+
+    /// The interface whose alias IP ranges hold the address.
+    fn alias_of(&self, ip: IpAddr) -> Option<(usize, usize)> {
+        self.instances.iter().enumerate().find_map(|(i, inst)| {
+            inst.nics
+                .iter()
+                .position(|n| n.alias.iter().any(|r| r.contains(&ip)))
+                .map(|n| (i, n))
+        })
+    }
+
+    /// Is the address one of the interface's alias IPs (not its primary or IPv6 address)?
+    fn is_alias(&self, at: (usize, usize), ip: IpAddr) -> bool {
+        let nic = &self.instances[at.0].nics[at.1];
+        nic.ip != Some(ip) && !nic.ipv6.contains(&ip) && nic.alias.iter().any(|r| r.contains(&ip))
+    }
+
+    /// A private destination that is no exported instance but lies inside a VPC network (an
+    /// exported subnet range, or a route to a network/peering): an instance the export lacks or
+    /// an internal load balancer, whose ingress rules apply.
+    fn inside_vpc(&self, src_net: &str, dst: &IpNet) -> bool {
+        let overlaps = |r: &IpNet| r.contains(&dst.network()) || dst.contains(&r.network());
+        self.subnets.values().flatten().any(overlaps)
+            || self.routes.get(src_net).into_iter().flatten().any(|r| {
+                matches!(r.next_hop, NextHop::Local(_))
+                    && overlaps(&r.dest)
+                    && r.dest.prefix_len() > 0
+            })
     }
 
     /// The source as the destination's firewall sees it.
@@ -322,8 +366,16 @@ impl Estate {
                 ..src.clone()
             };
         }
-        if let Some((si, _)) = src.at {
+        if let Some((si, sn)) = src.at {
             let inst = &self.instances[si];
+            // An alias IP is just an address to the destination's rules.
+            if self.is_alias((si, sn), src.net.addr()) {
+                return Ep {
+                    at: None,
+                    maybe_instance: false,
+                    ..src.clone()
+                };
+            }
             if let Some(k) = inst.nics.iter().position(|n| n.network == dst_net) {
                 if let Some(ip) = inst.nics[k].ip {
                     return Ep {
@@ -1131,6 +1183,27 @@ impl Estate {
                 peer,
             };
             legs.push(self.firewall_leg(&lc, q, &mut steps));
+        } else if let Some(s) = src.at.filter(|_| dst.maybe_instance) {
+            let snet = self.instances[s.0].nics[s.1].network.clone();
+            if self.inside_vpc(&snet, &dst.net) {
+                let what = format!(
+                    "ingress firewall at {}: it is inside the VPC's ranges but no exported instance has that address (an instance missing from the export, or an internal load balancer's backends)",
+                    dst.label
+                );
+                steps.push(Step {
+                    layer: CloudLayer::Firewall,
+                    side: Side::DestinationIngress,
+                    resource: dst.label.clone(),
+                    test: format!("ingress {} from {}", protocol_label(q), src.label),
+                    result: StepResult::Unknown,
+                    rule: None,
+                    evidence: vec![what.clone()],
+                });
+                legs.push(Leg::Unknown(vec![Missing {
+                    what,
+                    export: "gcloud compute instances list --format=json".into(),
+                }]));
+            }
         }
         let (verdict, changes) = self.conclude(q, &src, &dst, legs);
         if let Some(obj) = flow.as_object_mut() {

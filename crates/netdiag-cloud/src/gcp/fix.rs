@@ -83,11 +83,22 @@ pub enum FixChange {
     },
 }
 
-fn rules_arg(protocol: Protocol, port: u16) -> String {
+/// `--rules` / `--layer4-configs`: `tcp:443`, `icmp`, or `58` (ICMPv6: GCP's `icmp` is ICMPv4
+/// only).
+fn rules_arg(protocol: Protocol, port: u16, v6: bool) -> String {
     match protocol {
+        Protocol::Icmp if v6 => "58".into(),
         Protocol::Icmp => "icmp".into(),
         p => format!("{p}:{port}"),
     }
+}
+
+/// Is the change about IPv6? Every fix names the flow's peer (or the local address) by range
+/// on at least one side, except tag/service-account-only rules, which match IPv4 only.
+fn is_v6(ranges: &[&[IpNet]]) -> bool {
+    ranges
+        .iter()
+        .any(|rs| rs.iter().any(|r| matches!(r, IpNet::V6(_))))
 }
 
 fn csv<T: ToString>(v: &[T]) -> String {
@@ -118,7 +129,11 @@ impl FixChange {
                 let mut c = format!(
                     "gcloud compute firewall-rules create {name} --network={network} --direction={} --priority={priority} --action=ALLOW --rules={}",
                     direction.gcloud(),
-                    rules_arg(*protocol, *port)
+                    rules_arg(
+                        *protocol,
+                        *port,
+                        is_v6(&[source_ranges, destination_ranges])
+                    )
                 );
                 for (flag, v) in [
                     ("--source-ranges", csv(source_ranges)),
@@ -147,7 +162,11 @@ impl FixChange {
                 let mut c = format!(
                     "gcloud compute network-firewall-policies rules create {priority} --firewall-policy={policy} --global-firewall-policy --direction={} --action=allow --layer4-configs={}",
                     direction.gcloud(),
-                    rules_arg(*protocol, *port)
+                    rules_arg(
+                        *protocol,
+                        *port,
+                        is_v6(&[src_ip_ranges, dest_ip_ranges])
+                    )
                 );
                 for (flag, v) in [
                     ("--src-ip-ranges", csv(src_ip_ranges)),
@@ -443,7 +462,7 @@ fn vpc_rule(e: &Estate, leg: &LegCtx, q: &Query, priority: u64) -> Result<FixCha
         Direction::Ingress => ("in", label_of(e, &leg.peer), inst.name.clone()),
         Direction::Egress => ("out", inst.name.clone(), label_of(e, &leg.peer)),
     };
-    let proto = rules_arg(q.protocol, q.port);
+    let proto = rules_arg(q.protocol, q.port, leg.local_ip.is_ipv6());
     Ok(FixChange::FirewallRule {
         name: resource_name(&["netdiag-allow", dir, &proto, &from, "to", &to]),
         network,
@@ -499,9 +518,13 @@ fn policy_rule(
     })
 }
 
-fn l4_of(protocol: Protocol, port: u16) -> Vec<L4> {
+fn l4_of(protocol: Protocol, port: u16, v6: bool) -> Vec<L4> {
     vec![L4 {
-        proto: Some(protocol.number()),
+        proto: Some(if protocol == Protocol::Icmp && v6 {
+            58
+        } else {
+            protocol.number()
+        }),
         ports: if protocol == Protocol::Icmp {
             Vec::new()
         } else {
@@ -533,6 +556,11 @@ pub(crate) fn apply(e: &mut Estate, change: &FixChange) {
                 direction,
                 action: Action::Allow,
                 disabled: false,
+                l4: l4_of(
+                    protocol,
+                    port,
+                    is_v6(&[&source_ranges, &destination_ranges]),
+                ),
                 src_ranges: source_ranges,
                 dst_ranges: destination_ranges,
                 src_tags: source_tags,
@@ -540,7 +568,6 @@ pub(crate) fn apply(e: &mut Estate, change: &FixChange) {
                 target_tags,
                 target_sas: target_service_accounts,
                 target_networks: Vec::new(),
-                l4: l4_of(protocol, port),
                 unsupported: Vec::new(),
                 network,
             });
@@ -558,6 +585,7 @@ pub(crate) fn apply(e: &mut Estate, change: &FixChange) {
             target_service_accounts,
         } => {
             if let Some(p) = e.network_policies.get_mut(&policy) {
+                let v6 = is_v6(&[&src_ip_ranges, &dest_ip_ranges]);
                 let any = |v: Vec<IpNet>| {
                     if v.is_empty() {
                         vec![
@@ -585,7 +613,7 @@ pub(crate) fn apply(e: &mut Estate, change: &FixChange) {
                     target_tags: Vec::new(),
                     target_sas: target_service_accounts,
                     target_networks: Vec::new(),
-                    l4: l4_of(protocol, port),
+                    l4: l4_of(protocol, port, v6),
                     unsupported: Vec::new(),
                     network: String::new(),
                 });

@@ -303,7 +303,19 @@ fn instance(item: &Value, at: &str) -> Result<Instance, String> {
                 nat_ips.push(ip);
             }
         }
+        let mut alias = Vec::new();
+        for (j, a) in arr(n, "aliasIpRanges", &here)?.iter().enumerate() {
+            let at_alias = format!("{here}.aliasIpRanges[{j}]");
+            if let Some(r) = opt_str(a, "ipCidrRange", &at_alias)? {
+                alias.push(
+                    super::json::parse_net(&r).ok_or_else(|| {
+                        format!("{at_alias}.ipCidrRange: {r:?} is not an IP range")
+                    })?,
+                );
+            }
+        }
         nics.push(Nic {
+            alias,
             ip: ip_field(n, "networkIP", &here)?,
             network: opt_str(n, "network", &here)?
                 .map(|u| last_segment(&u).to_string())

@@ -1,0 +1,190 @@
+//! Review findings on the GCP engine, each on a small, realistic `gcloud … --format=json` export.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use netdiag_cloud::doc::Document;
+use netdiag_cloud::flow::Query;
+use netdiag_cloud::gcp::{self, Estate};
+use netdiag_cloud::verdict::{CloudCause, Evaluation};
+
+const INSTANCES: &str = r#"[
+  {
+    "kind": "compute#instance",
+    "id": "7001",
+    "name": "app-1",
+    "machineType": "https://www.googleapis.com/compute/v1/projects/p/zones/europe-west1-b/machineTypes/e2-small",
+    "zone": "https://www.googleapis.com/compute/v1/projects/p/zones/europe-west1-b",
+    "tags": {"items": ["app"], "fingerprint": "x"},
+    "serviceAccounts": [{"email": "app@p.iam.gserviceaccount.com", "scopes": []}],
+    "networkInterfaces": [{
+      "kind": "compute#networkInterface",
+      "name": "nic0",
+      "network": "https://www.googleapis.com/compute/v1/projects/p/global/networks/prod",
+      "subnetwork": "https://www.googleapis.com/compute/v1/projects/p/regions/europe-west1/subnetworks/app",
+      "networkIP": "10.0.1.10",
+      "stackType": "IPV4_IPV6",
+      "ipv6Address": "2600:1900:4010:1:0:a::",
+      "aliasIpRanges": [{"ipCidrRange": "10.4.0.0/24", "subnetworkRangeName": "pods"}]
+    }]
+  },
+  {
+    "kind": "compute#instance",
+    "id": "7002",
+    "name": "client-1",
+    "machineType": "https://www.googleapis.com/compute/v1/projects/p/zones/europe-west1-b/machineTypes/e2-small",
+    "zone": "https://www.googleapis.com/compute/v1/projects/p/zones/europe-west1-b",
+    "tags": {"items": ["client"], "fingerprint": "y"},
+    "serviceAccounts": [{"email": "client@p.iam.gserviceaccount.com", "scopes": []}],
+    "networkInterfaces": [{
+      "kind": "compute#networkInterface",
+      "name": "nic0",
+      "network": "https://www.googleapis.com/compute/v1/projects/p/global/networks/prod",
+      "subnetwork": "https://www.googleapis.com/compute/v1/projects/p/regions/europe-west1/subnetworks/app",
+      "networkIP": "10.0.1.20",
+      "stackType": "IPV4_IPV6",
+      "ipv6Address": "2600:1900:4010:1:0:b::"
+    }]
+  }
+]"#;
+
+const SUBNETS: &str = r#"[
+  {
+    "kind": "compute#subnetwork",
+    "name": "app",
+    "network": "https://www.googleapis.com/compute/v1/projects/p/global/networks/prod",
+    "ipCidrRange": "10.0.1.0/24",
+    "secondaryIpRanges": [{"rangeName": "pods", "ipCidrRange": "10.4.0.0/14"}],
+    "ipv6CidrRange": "2600:1900:4010:1::/64",
+    "region": "https://www.googleapis.com/compute/v1/projects/p/regions/europe-west1"
+  }
+]"#;
+
+const NETWORKS: &str = r#"[
+  {"kind": "compute#network", "name": "prod", "autoCreateSubnetworks": false,
+   "networkFirewallPolicyEnforcementOrder": "AFTER_CLASSIC_FIREWALL"}
+]"#;
+
+fn load(extra: &[(&str, &str)]) -> Estate {
+    let mut docs = vec![
+        Document::from_str("instances.json", INSTANCES).unwrap(),
+        Document::from_str("subnets.json", SUBNETS).unwrap(),
+        Document::from_str("networks.json", NETWORKS).unwrap(),
+    ];
+    for (name, text) in extra {
+        docs.push(Document::from_str(name, text).unwrap());
+    }
+    gcp::load(&docs).unwrap()
+}
+
+fn check(e: &Estate, src: &str, dst: &str, port: &str, proto: &str) -> Evaluation {
+    e.evaluate(&Query::parse(src, dst, port, proto).unwrap())
+        .unwrap()
+}
+
+/// Only the default-network style "allow internal" for tcp; nothing for the pod range.
+const RULES_TCP_ONLY: &str = r#"[
+  {
+    "kind": "compute#firewall",
+    "name": "allow-client-to-app-8080",
+    "network": "https://www.googleapis.com/compute/v1/projects/p/global/networks/prod",
+    "direction": "INGRESS",
+    "priority": 1000,
+    "sourceTags": ["client"],
+    "targetTags": ["app"],
+    "allowed": [{"IPProtocol": "tcp", "ports": ["8080"]}],
+    "disabled": false,
+    "logConfig": {"enable": false}
+  }
+]"#;
+
+/// A private destination inside the network's subnets that is no exported instance (here: an
+/// address of another instance's pod alias range, or any instance the export lacks) has
+/// ingress rules too: the answer is not "allowed" on the egress leg alone.
+#[test]
+fn private_destination_inside_the_vpc_that_is_no_exported_instance_is_not_allowed_blindly() {
+    let e = load(&[("fw.json", RULES_TCP_ONLY)]);
+    let ev = check(&e, "client-1", "10.0.1.99", "5432", "tcp");
+    assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
+    assert_eq!(ev.verdict.cause, CloudCause::Unknown, "{:?}", ev.verdict);
+    assert!(
+        ev.verdict
+            .unknown
+            .iter()
+            .any(|m| m.export.contains("gcloud compute instances list")),
+        "{:?}",
+        ev.verdict.unknown
+    );
+}
+
+/// An alias IP (`networkInterfaces[].aliasIpRanges`) belongs to the instance: its ingress rules
+/// apply, so port 5432 to a pod on app-1 is denied by implied-deny-ingress.
+#[test]
+fn alias_ip_destination_is_the_instance_and_its_ingress_rules_apply() {
+    let e = load(&[("fw.json", RULES_TCP_ONLY)]);
+    let ev = check(&e, "client-1", "10.4.0.7", "5432", "tcp");
+    assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
+    assert_eq!(
+        ev.verdict.cause,
+        CloudCause::NoAllowRule,
+        "{:?}",
+        ev.verdict
+    );
+    assert_eq!(
+        ev.verdict.blocking.as_ref().unwrap().resource,
+        "implied-deny-ingress"
+    );
+    // And the allowed port is allowed (source tag matches the client's primary address).
+    let ev = check(&e, "client-1", "10.4.0.7", "8080", "tcp");
+    assert!(ev.verdict.allowed, "{:?}", ev.verdict);
+}
+
+/// GCP's `icmp` protocol is ICMPv4 only; ICMPv6 is protocol 58. An IPv4-only `icmp` allow does
+/// not let IPv6 pings in, and a `58` allow does not let IPv4 pings in.
+#[test]
+fn icmp_and_icmpv6_are_different_protocols() {
+    let rules = r#"[
+  {
+    "kind": "compute#firewall",
+    "name": "allow-icmp-from-v6",
+    "network": "https://www.googleapis.com/compute/v1/projects/p/global/networks/prod",
+    "sourceRanges": ["::/0"],
+    "allowed": [{"IPProtocol": "icmp"}]
+  },
+  {
+    "kind": "compute#firewall",
+    "name": "allow-58-from-v4",
+    "network": "https://www.googleapis.com/compute/v1/projects/p/global/networks/prod",
+    "sourceRanges": ["0.0.0.0/0"],
+    "allowed": [{"IPProtocol": "58"}]
+  }
+]"#;
+    let e = load(&[("fw.json", rules)]);
+    let ev = check(
+        &e,
+        "2600:1900:4010:1:0:b::",
+        "2600:1900:4010:1:0:a::",
+        "0",
+        "icmp",
+    );
+    assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
+    assert_eq!(
+        ev.verdict.cause,
+        CloudCause::NoAllowRule,
+        "{:?}",
+        ev.verdict
+    );
+    // The fix for an IPv6 ping names ICMPv6: `--rules=icmp` would not match it.
+    let fix = ev.verdict.fix.as_ref().unwrap();
+    assert!(
+        fix.commands.iter().all(|c| c.contains("--rules=58 ")),
+        "{:?}",
+        fix.commands
+    );
+    let ev = check(&e, "10.0.1.20", "10.0.1.10", "0", "icmp");
+    assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
+    assert_eq!(
+        ev.verdict.cause,
+        CloudCause::NoAllowRule,
+        "{:?}",
+        ev.verdict
+    );
+}
