@@ -119,6 +119,8 @@ pub(crate) struct Nsg {
 /// One IP configuration of a NIC.
 #[derive(Debug, Clone)]
 pub(crate) struct IpConfig {
+    /// Lowercase id (`…/networkInterfaces/NIC/ipConfigurations/NAME`), when exported.
+    pub(crate) id: Option<String>,
     pub(crate) ip: Option<IpAddr>,
     /// Lowercase subnet id.
     pub(crate) subnet: Option<String>,

@@ -174,9 +174,19 @@ pub(super) fn load(docs: &[Document]) -> Result<Estate, LoadError> {
     }
     // Public addresses point at an IP configuration: …/networkInterfaces/NIC/ipConfigurations/NAME.
     for (ip, conf) in public_ips {
-        if let Some((nic_id, _)) = conf.split_once("/ipconfigurations/") {
+        if let Some((nic_id, name)) = conf.split_once("/ipconfigurations/") {
             if let Some(&n) = e.nic_by_key.get(nic_id).and_then(|v| v.first()) {
-                e.nic_by_public_ip.insert(ip, (n, 0));
+                // The configuration the address is attached to (ids are lowercase here); an
+                // export without ipConfigurations[].id falls back to the first one.
+                let i = e.nics[n]
+                    .ipconfigs
+                    .iter()
+                    .position(|c| {
+                        c.id.as_deref()
+                            .is_some_and(|id| id == conf || last_segment(id) == last_segment(name))
+                    })
+                    .unwrap_or(0);
+                e.nic_by_public_ip.insert(ip, (n, i));
             }
         }
     }
@@ -234,7 +244,8 @@ fn protocol(text: &str) -> Option<Option<u8>> {
 pub(crate) fn addr(text: &str) -> Option<Addr> {
     let t = text.trim();
     Some(match t.to_ascii_lowercase().as_str() {
-        "*" | "any" | "0.0.0.0/0" | "::/0" => Addr::Any,
+        // `0.0.0.0/0` and `::/0` are prefixes of one address family; only `*`/`Any` match both.
+        "*" | "any" => Addr::Any,
         "virtualnetwork" => Addr::VirtualNetwork,
         "internet" => Addr::Internet,
         "azureloadbalancer" => Addr::AzureLoadBalancer,
@@ -402,6 +413,7 @@ fn parse_nic(e: &mut Estate, item: &Value, at: &str) -> Result<(), String> {
             e.nic_by_ip.insert(ip, (idx, i));
         }
         ipconfigs.push(IpConfig {
+            id: opt_str(&c, "id", &here)?.map(|s| s.to_ascii_lowercase()),
             ip,
             subnet: ref_id(&c, "subnet", &here)?,
             asgs,
@@ -550,6 +562,11 @@ mod tests {
             addr("Storage.WestEurope"),
             Some(Addr::Tag("Storage.WestEurope".into()))
         );
+        assert_eq!(
+            addr("0.0.0.0/0"),
+            Some(Addr::Net("0.0.0.0/0".parse().unwrap()))
+        );
+        assert_eq!(addr("::/0"), Some(Addr::Net("::/0".parse().unwrap())));
         assert_eq!(addr("10.0.0.0/33"), None);
         assert_eq!(addr(""), None);
     }
