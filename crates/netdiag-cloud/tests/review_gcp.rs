@@ -23,6 +23,7 @@ const INSTANCES: &str = r#"[
       "networkIP": "10.0.1.10",
       "stackType": "IPV4_IPV6",
       "ipv6Address": "2600:1900:4010:1:0:a::",
+      "accessConfigs": [{"kind": "compute#accessConfig", "name": "External NAT", "natIP": "34.77.1.10", "type": "ONE_TO_ONE_NAT", "networkTier": "PREMIUM"}],
       "aliasIpRanges": [{"ipCidrRange": "10.4.0.0/24", "subnetworkRangeName": "pods"}]
     }]
   },
@@ -186,5 +187,59 @@ fn icmp_and_icmpv6_are_different_protocols() {
         CloudCause::NoAllowRule,
         "{:?}",
         ev.verdict
+    );
+}
+
+/// A client that connects to another instance's *external* address leaves the VPC: the
+/// destination's ingress rules see the client's external address (source tags and service
+/// accounts do not match it), and the client's egress rules see the external destination.
+#[test]
+fn connecting_to_an_external_address_is_not_internal_traffic() {
+    let e = load(&[("fw.json", RULES_TCP_ONLY)]);
+    // client-1 has no external address: its source on the internet is a Cloud NAT address.
+    let ev = check(&e, "client-1", "34.77.1.10", "8080", "tcp");
+    assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
+    assert!(
+        ev.path
+            .iter()
+            .all(|s| s.resource != "allow-client-to-app-8080"),
+        "{:?}",
+        ev.path
+    );
+    // app-1 to itself through its own external address: the source is 34.77.1.10, which no
+    // rule allows; the fix names that address, not the internal one or a source tag.
+    let ev = check(&e, "app-1", "34.77.1.10", "8080", "tcp");
+    assert_eq!(
+        ev.verdict.cause,
+        CloudCause::NoAllowRule,
+        "{:?}",
+        ev.verdict
+    );
+    let fix = ev.verdict.fix.as_ref().unwrap();
+    assert!(
+        fix.commands
+            .iter()
+            .any(|c| c.contains("--source-ranges=34.77.1.10/32")),
+        "{:?}",
+        fix.commands
+    );
+    // Egress rules see the external destination.
+    let egress_deny = r#"[
+  {
+    "kind": "compute#firewall",
+    "name": "deny-egress-to-34-77",
+    "network": "https://www.googleapis.com/compute/v1/projects/p/global/networks/prod",
+    "direction": "EGRESS",
+    "priority": 900,
+    "destinationRanges": ["34.77.0.0/16"],
+    "denied": [{"IPProtocol": "all"}]
+  }
+]"#;
+    let e = load(&[("fw.json", RULES_TCP_ONLY), ("egress.json", egress_deny)]);
+    let ev = check(&e, "client-1", "34.77.1.10", "8080", "tcp");
+    assert_eq!(ev.verdict.cause, CloudCause::DenyRule, "{:?}", ev.verdict);
+    assert_eq!(
+        ev.verdict.blocking.as_ref().unwrap().resource,
+        "deny-egress-to-34-77"
     );
 }

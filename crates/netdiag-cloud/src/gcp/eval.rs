@@ -326,6 +326,34 @@ impl Estate {
         Ok(out)
     }
 
+    /// The source of a connection to an external address, as the destination sees it: the
+    /// source interface's own external address (tags and service accounts do not match it), or
+    /// unknown when it has none (Cloud NAT chooses it).
+    fn external_source(&self, s: (usize, usize), src: &Ep) -> Result<Ep, Missing> {
+        let inst = &self.instances[s.0];
+        let v4 = src.net.addr().is_ipv4();
+        match inst.nics[s.1]
+            .nat_ips
+            .iter()
+            .find(|ip| ip.is_ipv4() == v4)
+        {
+            Some(ip) => Ok(Ep {
+                net: IpNet::from(*ip),
+                at: None,
+                maybe_instance: false,
+                label: format!("{} (external {ip})", inst.name),
+                external: true,
+            }),
+            None => Err(Missing {
+                what: format!(
+                    "the external address {} uses to reach an external address (it has no access config: Cloud NAT, if any, picks it)",
+                    inst.name
+                ),
+                export: "gcloud compute routers get-status ROUTER --region=REGION --format=json (natStatus[].autoAllocatedNatIps / userAllocatedNatIps)".into(),
+            }),
+        }
+    }
+
     /// The interface whose alias IP ranges hold the address.
     fn alias_of(&self, ip: IpAddr) -> Option<(usize, usize)> {
         self.instances.iter().enumerate().find_map(|(i, inst)| {
@@ -1129,6 +1157,19 @@ impl Estate {
             ));
         }
         let mut legs: Vec<Leg> = Vec::new();
+        // The destination named by its external address: the packet leaves the VPC. The
+        // source's egress rules and routes see that external address; the destination's ingress
+        // rules see the source's external address (below).
+        let dst_out = match (&q.dst, dst.external) {
+            (EndpointRef::Ip(ip), true) => Ep {
+                net: IpNet::from(*ip),
+                at: None,
+                maybe_instance: false,
+                label: format!("{} (external {ip})", dst.label),
+                external: true,
+            },
+            _ => dst.clone(),
+        };
         if let Some(s) = src.at {
             // Egress rules see the interface's own address, also when the user named the
             // instance by its external address.
@@ -1141,7 +1182,7 @@ impl Estate {
                 dir: Direction::Egress,
                 local: s,
                 local_ip: src_ip,
-                peer: dst.clone(),
+                peer: dst_out.clone(),
             };
             legs.push(self.firewall_leg(&lc, q, &mut steps));
             let external = (dst.at.is_none() && is_public(dst.net.addr())) || dst.external;
@@ -1167,22 +1208,41 @@ impl Estate {
                         dir: Direction::Egress,
                         local: s,
                         local_ip: src_ip,
-                        peer: dst.clone(),
+                        peer: dst_out.clone(),
                     },
                 })));
             }
-            legs.push(self.route_leg(s, &dst, &mut steps));
+            legs.push(self.route_leg(s, &dst_out, &mut steps));
         }
         if let Some(d) = dst.at {
             let dnet = self.instances[d.0].nics[d.1].network.clone();
-            let peer = self.peer_at_dst(&src, &dnet);
-            let lc = LegCtx {
-                dir: Direction::Ingress,
-                local: d,
-                local_ip: dst.net.addr(),
-                peer,
+            let peer = match src.at {
+                Some(s) if dst.external && !src.external => self.external_source(s, &src),
+                _ => Ok(self.peer_at_dst(&src, &dnet)),
             };
-            legs.push(self.firewall_leg(&lc, q, &mut steps));
+            match peer {
+                Ok(peer) => {
+                    let lc = LegCtx {
+                        dir: Direction::Ingress,
+                        local: d,
+                        local_ip: dst.net.addr(),
+                        peer,
+                    };
+                    legs.push(self.firewall_leg(&lc, q, &mut steps));
+                }
+                Err(m) => {
+                    steps.push(Step {
+                        layer: CloudLayer::Firewall,
+                        side: Side::DestinationIngress,
+                        resource: dst.label.clone(),
+                        test: format!("ingress {} from {}", protocol_label(q), src.label),
+                        result: StepResult::Unknown,
+                        rule: None,
+                        evidence: vec![m.what.clone()],
+                    });
+                    legs.push(Leg::Unknown(vec![m]));
+                }
+            }
         } else if let Some(s) = src.at.filter(|_| dst.maybe_instance) {
             let snet = self.instances[s.0].nics[s.1].network.clone();
             if self.inside_vpc(&snet, &dst.net) {
