@@ -149,3 +149,30 @@ fn public_ip_on_a_secondary_ip_configuration_reaches_its_own_private_address() {
     let ev = check(&e, "203.0.113.7", "20.61.7.8", "443");
     assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
 }
+
+/// A VM connecting to another VM's *public* address leaves the VNet: its outbound NSGs see the
+/// public destination (Internet, not VirtualNetwork) and the destination's inbound NSGs see the
+/// source's public address, so `AllowVnetInBound` does not let it in.
+#[test]
+fn connecting_to_a_public_address_is_not_virtual_network_traffic() {
+    let vnet_only = rule(
+        "allow-https-vnet",
+        200,
+        "Allow",
+        "VirtualNetwork",
+        "*",
+        "443",
+    );
+    let deny_rest = rule("deny-https", 300, "Deny", "*", "*", "443");
+    let e = load(&[vnet_only, deny_rest]);
+    // Inside the VNet: allowed by the VirtualNetwork rule.
+    let ev = check(&e, "10.20.1.5", "10.20.1.4", "443");
+    assert!(ev.verdict.allowed, "{:?}", ev.verdict);
+    // To the public address from the ipconfig that owns it: the source is 20.61.7.8.
+    let ev = check(&e, "10.20.1.5", "20.61.7.8", "443");
+    assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
+    assert_eq!(ev.verdict.cause, CloudCause::DenyRule, "{:?}", ev.verdict);
+    // From an ipconfig without a public address: its outbound address is not in the exports.
+    let ev = check(&e, "10.20.1.4", "20.61.7.8", "443");
+    assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
+}

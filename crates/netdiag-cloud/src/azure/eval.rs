@@ -780,11 +780,76 @@ impl Estate {
             "model": "azure: outbound source NIC NSG → source subnet NSG → (VNet peering) → destination subnet NSG → destination NIC NSG; first matching rule by priority; default rules always present",
         });
         let mut steps = Vec::new();
-        let mut outcomes = self.side_outcomes(Direction::Outbound, &src, &dst, q, &mut steps);
-        if let Some(o) = self.path_outcome(&src, &dst, &mut steps) {
-            outcomes.push(o);
+        // A NIC reached through its public address from another NIC: the packet leaves the
+        // VNet. Outbound NSGs see the public destination; inbound NSGs see the source's public
+        // address (or an outbound SNAT address the exports do not hold).
+        let dst_public = match (&q.dst, src.at) {
+            (EndpointRef::Ip(ip), Some(_))
+                if !self.nic_by_ip.contains_key(ip) && self.nic_by_public_ip.contains_key(ip) =>
+            {
+                Some(*ip)
+            }
+            _ => None,
+        };
+        let out_peer = match dst_public {
+            Some(ip) => Ep {
+                net: IpNet::from(ip),
+                at: None,
+                label: format!("{} (public {ip})", dst.label),
+            },
+            None => dst.clone(),
+        };
+        let mut outcomes = self.side_outcomes(Direction::Outbound, &src, &out_peer, q, &mut steps);
+        let in_peer = match (dst_public, src.at) {
+            (Some(_), Some(at)) => {
+                let v4 = src.net.addr().is_ipv4();
+                let public = self
+                    .nic_by_public_ip
+                    .iter()
+                    .filter(|(ip, on)| **on == at && ip.is_ipv4() == v4)
+                    .map(|(ip, _)| *ip)
+                    .min();
+                match public {
+                    Some(ip) => Some(Ep {
+                        net: IpNet::from(ip),
+                        at: None,
+                        label: format!("{} (public {ip})", src.label),
+                    }),
+                    None => {
+                        let what = format!(
+                            "the public address {} leaves from (no public IP on that IP configuration: a NAT gateway, load balancer outbound rule or default outbound access picks it)",
+                            src.label
+                        );
+                        steps.push(Step {
+                            layer: CloudLayer::NsgSubnet,
+                            side: Side::DestinationIngress,
+                            resource: dst.label.clone(),
+                            test: format!("inbound {} from {}", flow_proto(q), src.label),
+                            result: StepResult::Unknown,
+                            rule: None,
+                            evidence: vec![what.clone()],
+                        });
+                        outcomes.push(Outcome::Unknown(vec![Missing {
+                            what,
+                            export: format!(
+                                "az network nic show-effective-route-table --ids {} -o json; az network nat gateway list -o json",
+                                self.nics[at.0].id
+                            ),
+                        }]));
+                        None
+                    }
+                }
+            }
+            _ => {
+                if let Some(o) = self.path_outcome(&src, &dst, &mut steps) {
+                    outcomes.push(o);
+                }
+                Some(src.clone())
+            }
+        };
+        if let Some(peer) = in_peer {
+            outcomes.extend(self.side_outcomes(Direction::Inbound, &dst, &peer, q, &mut steps));
         }
-        outcomes.extend(self.side_outcomes(Direction::Inbound, &dst, &src, q, &mut steps));
         let (verdict, changes) = self.conclude(q, &src, &dst, outcomes);
         Ok((
             Evaluation {
