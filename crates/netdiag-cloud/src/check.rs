@@ -1,0 +1,61 @@
+//! `cloud check`: documents → the provider's estate → one [`CloudReport`]. The only place that
+//! knows every provider; it holds no evaluation logic.
+
+use crate::doc::{Document, LoadError, Provider};
+use crate::estate::{Estate, ResolveError};
+use crate::flow::Query;
+use crate::verdict::{CloudCause, CloudReport, Evaluation, SCHEMA};
+
+/// Why a check could not produce a report (all are bad input: exit 2).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// A file cannot be used (the message names it).
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The query names something the exports lack.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The provider's module is not wired into `check` yet.
+    #[error("{0} support is being merged; only --provider aws is available in this build")]
+    NotYetSupported(Provider),
+}
+
+/// Detects the provider when not given, loads the estate and evaluates the query.
+pub fn check(
+    provider: Option<Provider>,
+    docs: &[Document],
+    q: &Query,
+) -> Result<CloudReport, CheckError> {
+    let provider = match provider {
+        Some(p) => p,
+        None => Provider::detect(docs)?,
+    };
+    let evaluation = match provider {
+        Provider::Aws => crate::aws::load(docs)?.evaluate(q)?,
+        // The integrator wires these: `crate::gcp::load(docs)?.evaluate(q)?` once
+        // `gcp::Estate: crate::estate::Estate`.
+        Provider::Gcp | Provider::Azure => return Err(CheckError::NotYetSupported(provider)),
+    };
+    Ok(report(provider, evaluation))
+}
+
+/// Wraps an evaluation into the report.
+pub fn report(provider: Provider, e: Evaluation) -> CloudReport {
+    CloudReport {
+        schema: SCHEMA,
+        provider,
+        flow: e.flow,
+        path: e.path,
+        verdict: e.verdict,
+    }
+}
+
+/// The exit status for a report: 0 allowed, 1 blocked or unknown.
+pub fn exit_code(r: &CloudReport) -> i32 {
+    if r.verdict.allowed && r.verdict.cause == CloudCause::Ok {
+        0
+    } else {
+        1
+    }
+}
