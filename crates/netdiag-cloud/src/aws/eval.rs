@@ -848,7 +848,14 @@ impl Estate {
             .get(&subnet)
             .and_then(|a| self.network_acls.get(a))
         {
-            return Ok((acl, "explicit association"));
+            return Ok((
+                acl,
+                if acl.is_default {
+                    "the VPC's default network ACL"
+                } else {
+                    "explicit association"
+                },
+            ));
         }
         if let Some(acl) = self
             .vpc_of(eni)
@@ -989,7 +996,7 @@ impl Estate {
                         e.number
                     ),
                 });
-            let cause = if e.number == 32767 {
+            let cause = if e.number >= 32767 {
                 CloudCause::NoAllowRule
             } else {
                 CloudCause::DenyRule
@@ -1602,6 +1609,9 @@ pub(crate) fn describe_peer(p: &SgPeer) -> String {
 pub(crate) fn describe_entry(e: &AclEntry) -> String {
     let ports = match (e.protocol, e.ports, e.icmp) {
         (RuleProtocol::All, _, _) => "all".to_string(),
+        (RuleProtocol::Tcp | RuleProtocol::Udp, Some((f, t)), _) if f == t => {
+            format!("{} {f}", e.protocol.label())
+        }
         (RuleProtocol::Tcp | RuleProtocol::Udp, Some((f, t)), _) => {
             format!("{} {f}-{t}", e.protocol.label())
         }

@@ -523,8 +523,8 @@ fn read_acl(a: &Value, at: &str) -> Parsed<NetworkAcl> {
             opt_int(e, "RuleNumber", &at)?.ok_or_else(|| format!("{at}.RuleNumber: missing"))?;
         let number = u32::try_from(number)
             .ok()
-            .filter(|n| (1..=32767).contains(n))
-            .ok_or_else(|| format!("{at}.RuleNumber: {number} is not 1-32767"))?;
+            .filter(|n| (1..=32768).contains(n))
+            .ok_or_else(|| format!("{at}.RuleNumber: {number} is not 1-32768 (32767 and 32768 are the IPv4 and IPv6 `*` rules)"))?;
         let cidr = match (
             opt_net(e, "CidrBlock", &at)?,
             opt_net(e, "Ipv6CidrBlock", &at)?,
