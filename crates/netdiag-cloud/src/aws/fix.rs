@@ -349,7 +349,7 @@ pub(crate) fn acl_reply(
         rule_protocol(flow),
         cidr,
         &format!(
-            "the reply {} {} on the client's ephemeral ports (1024-65535 covers every OS's range)",
+            "the reply {} {} on the client's ephemeral ports (1024-65535 covers every OS's range; being stateless, the entry also admits new flows on those ports between this subnet and that address, which security groups still guard)",
             if egress { "to" } else { "from" },
             display_net(&cidr)
         ),
