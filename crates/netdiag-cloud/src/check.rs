@@ -27,17 +27,27 @@ pub fn check(
     docs: &[Document],
     q: &Query,
 ) -> Result<CloudReport, CheckError> {
+    let (provider, estate) = load_estate(provider, docs)?;
+    Ok(report(provider, estate.evaluate(q)?))
+}
+
+/// Detects the provider when not given and loads its estate (for callers that ask several
+/// queries of one estate, or that manage its lifetime themselves).
+pub fn load_estate(
+    provider: Option<Provider>,
+    docs: &[Document],
+) -> Result<(Provider, Box<dyn Estate>), CheckError> {
     let provider = match provider {
         Some(p) => p,
         None => Provider::detect(docs)?,
     };
-    let evaluation = match provider {
-        Provider::Aws => crate::aws::load(docs)?.evaluate(q)?,
-        // The integrator wires these: `crate::gcp::load(docs)?.evaluate(q)?` once
+    let estate: Box<dyn Estate> = match provider {
+        Provider::Aws => Box::new(crate::aws::load(docs)?),
+        // The integrator wires these: `Box::new(crate::gcp::load(docs)?)` once
         // `gcp::Estate: crate::estate::Estate`.
         Provider::Gcp | Provider::Azure => return Err(CheckError::NotYetSupported(provider)),
     };
-    Ok(report(provider, evaluation))
+    Ok((provider, estate))
 }
 
 /// Wraps an evaluation into the report.

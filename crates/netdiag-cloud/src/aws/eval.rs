@@ -496,7 +496,7 @@ impl Estate {
         let mut destination_unknown = false;
         match src_eni {
             Some(eni) => {
-                let peer_vpc_unexported = self.route_step(eni, dst, flow, Side::Path, walk, &ctx);
+                let peer_vpc_unexported = self.route_step(eni, dst, Side::Path, walk);
                 destination_unknown = peer_vpc_unexported && dst_eni.is_none();
             }
             None => walk.step(
@@ -593,7 +593,7 @@ impl Estate {
             }
         }
         // 7. The return route, when the ends are in different VPCs (peering needs both routes).
-        if let (Some(s), Some(d)) = (src_eni, dst_eni) {
+        if let (Some(_), Some(d)) = (src_eni, dst_eni) {
             if !same_vpc && !dst.via_public {
                 let back = End {
                     typed: src.typed.clone(),
@@ -601,8 +601,7 @@ impl Estate {
                     addr: src.addr,
                     via_public: false,
                 };
-                let _ = s;
-                self.route_step(d, &back, flow, Side::Reply, walk, &ctx);
+                self.route_step(d, &back, Side::Reply, walk);
             }
         }
     }
@@ -1102,7 +1101,6 @@ impl Estate {
                 EPHEMERAL.0, EPHEMERAL.1
             ));
         }
-        let reply_flow = flow;
         let icmp = flow.icmp_reply();
         // Undecided port intervals; ICMP uses one pseudo-interval.
         let mut open: Vec<(u16, u16)> = vec![if flow.protocol == Protocol::Icmp {
@@ -1115,7 +1113,7 @@ impl Estate {
             if open.is_empty() {
                 break;
             }
-            if !acl_proto_match(e, reply_flow, icmp, Some(())) {
+            if !acl_proto_match(e, flow, icmp, Some(())) {
                 continue;
             }
             let applies = match peer {
@@ -1270,15 +1268,7 @@ impl Estate {
     }
 
     /// Returns whether the route leads into a peered VPC whose inventory is not exported.
-    fn route_step(
-        &self,
-        eni: &Interface,
-        dst: &End,
-        _flow: FlowSpec,
-        side: Side,
-        walk: &mut Walk,
-        ctx: &fix::Context<'_>,
-    ) -> bool {
+    fn route_step(&self, eni: &Interface, dst: &End, side: Side, walk: &mut Walk) -> bool {
         let subnet = eni.subnet_id.clone().unwrap_or_else(|| eni.id.clone());
         let test = format!("route from {subnet} to {}", display_net(&dst.addr));
         let (rt, how) = match self.route_table_of(eni) {
@@ -1361,7 +1351,7 @@ impl Estate {
                     .collect::<Vec<_>>()
                     .join("; ")
             ));
-            let fix = fix::no_route(self, ctx, rt, dst);
+            let fix = fix::no_route(self, rt, dst);
             walk.step(
                 CloudLayer::Route,
                 side,
@@ -1387,7 +1377,7 @@ impl Estate {
         let rule = describe_route(route);
         evidence.push(format!("{rule} is the longest match (/{len})"));
         if !route.active {
-            let fix = fix::blackhole(self, ctx, rt, route, dst);
+            let fix = fix::blackhole(self, rt, route, dst);
             walk.step(
                 CloudLayer::Route,
                 side,

@@ -4,7 +4,7 @@
 //! else. A fix never opens `0.0.0.0/0` or `::/0`: when the only candidate is a whole address
 //! family, there is no fix, and the verdict says why.
 
-use super::eval::{display_net, End, FlowSpec, EPHEMERAL};
+use super::eval::{display_net, End, FlowSpec};
 use super::model::*;
 use crate::flow::Protocol;
 use ipnet::IpNet;
@@ -223,6 +223,7 @@ fn free_rule_number(acl: &NetworkAcl, egress: bool, below: u32) -> Option<u32> {
         .or_else(|| (1..=top).rev().find(|n| !used(*n)))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn acl_entry_fix(
     acl: &NetworkAcl,
     egress: bool,
@@ -339,7 +340,6 @@ pub(crate) fn acl_reply(
         Protocol::Icmp => (None, Some(flow.icmp_reply())),
         _ => (Some((1024, 65535)), None),
     };
-    let _ = EPHEMERAL;
     acl_entry_fix(
         acl,
         egress,
@@ -357,19 +357,13 @@ pub(crate) fn acl_reply(
 }
 
 /// No route: a peering connection already joining the two VPCs is the target if there is one.
-pub(crate) fn no_route(
-    estate: &Estate,
-    ctx: &Context<'_>,
-    rt: &RouteTable,
-    dst: &End,
-) -> Result<PlannedFix, String> {
+pub(crate) fn no_route(estate: &Estate, rt: &RouteTable, dst: &End) -> Result<PlannedFix, String> {
     let own_vpc = rt.vpc_id.clone();
     let dst_vpc = estate
-        .interfaces
-        .iter()
-        .find(|e| e.private_ips.contains(&dst.addr.addr()))
+        .interface_by_private_ip
+        .get(&dst.addr.addr())
+        .and_then(|i| estate.interfaces.get(*i))
         .and_then(|e| estate.vpc_of(e));
-    let _ = ctx;
     let peering = estate.peerings.values().find(|p| {
         p.status == "active"
             && ((p.requester.vpc_id == own_vpc
@@ -429,7 +423,6 @@ pub(crate) fn no_route(
 /// destination's VPC when the exports show one; otherwise say what to choose.
 pub(crate) fn blackhole(
     estate: &Estate,
-    ctx: &Context<'_>,
     rt: &RouteTable,
     route: &Route,
     dst: &End,
@@ -442,7 +435,7 @@ pub(crate) fn blackhole(
     } else {
         "--destination-ipv6-cidr-block"
     };
-    match no_route(estate, ctx, rt, dst) {
+    match no_route(estate, rt, dst) {
         Ok(mut p) => {
             let pcx = p.commands.first().and_then(|c| c.split_whitespace().last()).unwrap_or_default().to_string();
             p.description = format!("Re-point the blackhole route {dest} in {} (target {} is gone) at the active peering connection {pcx}.", rt.id, route.target.id());

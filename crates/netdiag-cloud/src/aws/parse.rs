@@ -15,6 +15,46 @@ use std::net::IpAddr;
 
 type Parsed<T> = Result<T, String>;
 
+/// Where in the document a value is (`SecurityGroups[3].IpPermissions[0].FromPort`), built on
+/// the stack and formatted only when an error needs it: a large estate has hundreds of thousands
+/// of values, and formatting every path up front cost more than parsing them.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Root,
+    Key(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, &'a str, usize),
+}
+
+static ROOT: At<'static> = At::Root;
+
+impl<'a> At<'a> {
+    fn key<'b>(&'b self, key: &'b str) -> At<'b> {
+        At::Key(self, key)
+    }
+
+    fn idx<'b>(&'b self, key: &'b str, index: usize) -> At<'b> {
+        At::Index(self, key, index)
+    }
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (parent, key) = match self {
+            At::Root => return Ok(()),
+            At::Key(p, k) | At::Index(p, k, _) => (p, k),
+        };
+        if matches!(parent, At::Root) {
+            f.write_str(key)?;
+        } else {
+            write!(f, "{parent}.{key}")?;
+        }
+        if let At::Index(_, _, i) = self {
+            write!(f, "[{i}]")?;
+        }
+        Ok(())
+    }
+}
+
 fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     match v.get(key) {
         None | Some(Value::Null) => None,
@@ -22,46 +62,46 @@ fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     }
 }
 
-fn opt_str<'a>(v: &'a Value, key: &str, at: &str) -> Parsed<Option<&'a str>> {
+fn opt_str<'a>(v: &'a Value, key: &str, at: &At<'_>) -> Parsed<Option<&'a str>> {
     match field(v, key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(format!("{at}.{key}: expected a string")),
+        Some(_) => Err(format!("{}: expected a string", at.key(key))),
     }
 }
 
-fn req_str<'a>(v: &'a Value, key: &str, at: &str) -> Parsed<&'a str> {
-    opt_str(v, key, at)?.ok_or_else(|| format!("{at}.{key}: missing"))
+fn req_str<'a>(v: &'a Value, key: &str, at: &At<'_>) -> Parsed<&'a str> {
+    opt_str(v, key, at)?.ok_or_else(|| format!("{}: missing", at.key(key)))
 }
 
-fn opt_int(v: &Value, key: &str, at: &str) -> Parsed<Option<i64>> {
+fn opt_int(v: &Value, key: &str, at: &At<'_>) -> Parsed<Option<i64>> {
     match field(v, key) {
         None => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
             .map(Some)
-            .ok_or_else(|| format!("{at}.{key}: expected an integer")),
-        Some(_) => Err(format!("{at}.{key}: expected a number")),
+            .ok_or_else(|| format!("{}: expected an integer", at.key(key))),
+        Some(_) => Err(format!("{}: expected a number", at.key(key))),
     }
 }
 
-fn opt_bool(v: &Value, key: &str, at: &str) -> Parsed<Option<bool>> {
+fn opt_bool(v: &Value, key: &str, at: &At<'_>) -> Parsed<Option<bool>> {
     match field(v, key) {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(format!("{at}.{key}: expected true or false")),
+        Some(_) => Err(format!("{}: expected true or false", at.key(key))),
     }
 }
 
-fn arr<'a>(v: &'a Value, key: &str, at: &str) -> Parsed<&'a [Value]> {
+fn arr<'a>(v: &'a Value, key: &str, at: &At<'_>) -> Parsed<&'a [Value]> {
     match field(v, key) {
         None => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
-        Some(_) => Err(format!("{at}.{key}: expected a list")),
+        Some(_) => Err(format!("{}: expected a list", at.key(key))),
     }
 }
 
-fn obj<'a>(v: &'a Value, at: &str) -> Parsed<&'a Value> {
+fn obj<'a>(v: &'a Value, at: &At<'_>) -> Parsed<&'a Value> {
     if v.is_object() {
         Ok(v)
     } else {
@@ -69,25 +109,25 @@ fn obj<'a>(v: &'a Value, at: &str) -> Parsed<&'a Value> {
     }
 }
 
-fn net(text: &str, at: &str) -> Parsed<IpNet> {
+fn net(text: &str, at: &At<'_>) -> Parsed<IpNet> {
     text.parse::<IpNet>()
         .map(|n| n.trunc())
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
         .map_err(|_| format!("{at}: {text:?} is not a CIDR block"))
 }
 
-fn ip(text: &str, at: &str) -> Parsed<IpAddr> {
+fn ip(text: &str, at: &At<'_>) -> Parsed<IpAddr> {
     text.parse()
         .map_err(|_| format!("{at}: {text:?} is not an IP address"))
 }
 
-fn opt_net(v: &Value, key: &str, at: &str) -> Parsed<Option<IpNet>> {
+fn opt_net(v: &Value, key: &str, at: &At<'_>) -> Parsed<Option<IpNet>> {
     opt_str(v, key, at)?
-        .map(|s| net(s, &format!("{at}.{key}")))
+        .map(|s| net(s, &at.key(key)))
         .transpose()
 }
 
-fn protocol(text: &str, at: &str) -> Parsed<RuleProtocol> {
+fn protocol(text: &str, at: &At<'_>) -> Parsed<RuleProtocol> {
     RuleProtocol::parse(text).ok_or_else(|| format!("{at}: {text:?} is not a protocol"))
 }
 
@@ -145,38 +185,38 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
             TOP_LEVEL_KEYS.join(", ")
         ));
     }
-    for (i, r) in arr(v, "Reservations", "")?.iter().enumerate() {
-        let at = format!("Reservations[{i}]");
+    for (i, r) in arr(v, "Reservations", &ROOT)?.iter().enumerate() {
+        let at = ROOT.idx("Reservations", i);
         obj(r, &at)?;
         for (j, inst) in arr(r, "Instances", &at)?.iter().enumerate() {
-            read_instance(estate, inst, &format!("{at}.Instances[{j}]"))?;
+            read_instance(estate, inst, &at.idx("Instances", j))?;
         }
         estate.has_inventory = true;
     }
     if v.get("Reservations").is_some() {
         estate.has_inventory = true;
     }
-    for (i, e) in arr(v, "NetworkInterfaces", "")?.iter().enumerate() {
-        let eni = read_interface(e, &format!("NetworkInterfaces[{i}]"), None)?;
+    for (i, e) in arr(v, "NetworkInterfaces", &ROOT)?.iter().enumerate() {
+        let eni = read_interface(e, &ROOT.idx("NetworkInterfaces", i), None)?;
         upsert_interface(estate, eni);
     }
     if v.get("NetworkInterfaces").is_some() {
         estate.has_inventory = true;
     }
-    for (i, g) in arr(v, "SecurityGroups", "")?.iter().enumerate() {
-        let sg = read_security_group(g, &format!("SecurityGroups[{i}]"))?;
+    for (i, g) in arr(v, "SecurityGroups", &ROOT)?.iter().enumerate() {
+        let sg = read_security_group(g, &ROOT.idx("SecurityGroups", i))?;
         estate.security_groups.insert(sg.id.clone(), sg);
     }
-    for (i, a) in arr(v, "NetworkAcls", "")?.iter().enumerate() {
-        let acl = read_acl(a, &format!("NetworkAcls[{i}]"))?;
+    for (i, a) in arr(v, "NetworkAcls", &ROOT)?.iter().enumerate() {
+        let acl = read_acl(a, &ROOT.idx("NetworkAcls", i))?;
         estate.network_acls.insert(acl.id.clone(), acl);
     }
-    for (i, t) in arr(v, "RouteTables", "")?.iter().enumerate() {
-        let rt = read_route_table(t, &format!("RouteTables[{i}]"))?;
+    for (i, t) in arr(v, "RouteTables", &ROOT)?.iter().enumerate() {
+        let rt = read_route_table(t, &ROOT.idx("RouteTables", i))?;
         estate.route_tables.insert(rt.id.clone(), rt);
     }
-    for (i, s) in arr(v, "Subnets", "")?.iter().enumerate() {
-        let at = format!("Subnets[{i}]");
+    for (i, s) in arr(v, "Subnets", &ROOT)?.iter().enumerate() {
+        let at = ROOT.idx("Subnets", i);
         obj(s, &at)?;
         let mut cidrs = Vec::new();
         if let Some(n) = opt_net(s, "CidrBlock", &at)? {
@@ -189,7 +229,7 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
             if let Some(n) = opt_net(
                 a,
                 "Ipv6CidrBlock",
-                &format!("{at}.Ipv6CidrBlockAssociationSet[{j}]"),
+                &at.idx("Ipv6CidrBlockAssociationSet", j),
             )? {
                 cidrs.push(n);
             }
@@ -201,19 +241,15 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
         };
         estate.subnets.insert(subnet.id.clone(), subnet);
     }
-    for (i, x) in arr(v, "Vpcs", "")?.iter().enumerate() {
-        let at = format!("Vpcs[{i}]");
+    for (i, x) in arr(v, "Vpcs", &ROOT)?.iter().enumerate() {
+        let at = ROOT.idx("Vpcs", i);
         obj(x, &at)?;
         let mut cidrs = Vec::new();
         if let Some(n) = opt_net(x, "CidrBlock", &at)? {
             cidrs.push(n);
         }
         for (j, a) in arr(x, "CidrBlockAssociationSet", &at)?.iter().enumerate() {
-            if let Some(n) = opt_net(
-                a,
-                "CidrBlock",
-                &format!("{at}.CidrBlockAssociationSet[{j}]"),
-            )? {
+            if let Some(n) = opt_net(a, "CidrBlock", &at.idx("CidrBlockAssociationSet", j))? {
                 if !cidrs.contains(&n) {
                     cidrs.push(n);
                 }
@@ -226,7 +262,7 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
             if let Some(n) = opt_net(
                 a,
                 "Ipv6CidrBlock",
-                &format!("{at}.Ipv6CidrBlockAssociationSet[{j}]"),
+                &at.idx("Ipv6CidrBlockAssociationSet", j),
             )? {
                 cidrs.push(n);
             }
@@ -237,8 +273,8 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
         };
         estate.vpcs.insert(vpc.id.clone(), vpc);
     }
-    for (i, p) in arr(v, "PrefixLists", "")?.iter().enumerate() {
-        let at = format!("PrefixLists[{i}]");
+    for (i, p) in arr(v, "PrefixLists", &ROOT)?.iter().enumerate() {
+        let at = ROOT.idx("PrefixLists", i);
         obj(p, &at)?;
         let id = req_str(p, "PrefixListId", &at)?.to_string();
         // `describe-prefix-lists` (AWS-managed) prints the CIDRs; `describe-managed-prefix-lists`
@@ -249,14 +285,14 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
                 a.iter()
                     .enumerate()
                     .map(|(j, c)| {
-                        let at = format!("{at}.Cidrs[{j}]");
+                        let at = at.idx("Cidrs", j);
                         c.as_str()
                             .ok_or_else(|| format!("{at}: expected a string"))
                             .and_then(|s| net(s, &at))
                     })
                     .collect::<Parsed<Vec<_>>>()?,
             ),
-            Some(_) => return Err(format!("{at}.Cidrs: expected a list")),
+            Some(_) => return Err(format!("{}: expected a list", at.key("Cidrs"))),
         };
         let name = opt_str(p, "PrefixListName", &at)?.map(str::to_string);
         let entry = estate.prefix_lists.entry(id.clone()).or_default();
@@ -267,7 +303,7 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
         }
     }
     if let Some(entries) = field(v, "Entries") {
-        let id = match opt_str(v, "PrefixListId", "")? {
+        let id = match opt_str(v, "PrefixListId", &ROOT)? {
             Some(id) => id.to_string(),
             None => prefix_list_id_from_file_name(&d.path).ok_or_else(|| {
                 "prefix-list entries without an id: name the file after the list (pl-0abc….json) or add \"PrefixListId\" next to \"Entries\"".to_string()
@@ -278,19 +314,19 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
         };
         let mut cidrs = Vec::with_capacity(entries.len());
         for (j, e) in entries.iter().enumerate() {
-            let at = format!("Entries[{j}]");
+            let at = ROOT.idx("Entries", j);
             obj(e, &at)?;
-            cidrs.push(net(req_str(e, "Cidr", &at)?, &format!("{at}.Cidr"))?);
+            cidrs.push(net(req_str(e, "Cidr", &at)?, &at.key("Cidr"))?);
         }
         let entry = estate.prefix_lists.entry(id.clone()).or_default();
         entry.id = id;
         entry.entries = Some(cidrs);
     }
-    for (i, p) in arr(v, "VpcPeeringConnections", "")?.iter().enumerate() {
-        let at = format!("VpcPeeringConnections[{i}]");
+    for (i, p) in arr(v, "VpcPeeringConnections", &ROOT)?.iter().enumerate() {
+        let at = ROOT.idx("VpcPeeringConnections", i);
         obj(p, &at)?;
         let status = match field(p, "Status") {
-            Some(s) => opt_str(s, "Code", &format!("{at}.Status"))?
+            Some(s) => opt_str(s, "Code", &at.key("Status"))?
                 .unwrap_or("unknown")
                 .to_string(),
             None => "unknown".into(),
@@ -300,12 +336,9 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
             status,
             requester: read_peering_side(
                 field(p, "RequesterVpcInfo"),
-                &format!("{at}.RequesterVpcInfo"),
+                &at.key("RequesterVpcInfo"),
             )?,
-            accepter: read_peering_side(
-                field(p, "AccepterVpcInfo"),
-                &format!("{at}.AccepterVpcInfo"),
-            )?,
+            accepter: read_peering_side(field(p, "AccepterVpcInfo"), &at.key("AccepterVpcInfo"))?,
         };
         estate.peerings.insert(peering.id.clone(), peering);
     }
@@ -322,7 +355,7 @@ fn prefix_list_id_from_file_name(path: &std::path::Path) -> Option<String> {
     (id_len > 0).then(|| format!("pl-{}", &rest[..id_len]))
 }
 
-fn read_peering_side(v: Option<&Value>, at: &str) -> Parsed<PeeringSide> {
+fn read_peering_side(v: Option<&Value>, at: &At<'_>) -> Parsed<PeeringSide> {
     let Some(v) = v else {
         return Ok(PeeringSide::default());
     };
@@ -332,14 +365,14 @@ fn read_peering_side(v: Option<&Value>, at: &str) -> Parsed<PeeringSide> {
         cidrs.push(n);
     }
     for (j, c) in arr(v, "CidrBlockSet", at)?.iter().enumerate() {
-        if let Some(n) = opt_net(c, "CidrBlock", &format!("{at}.CidrBlockSet[{j}]"))? {
+        if let Some(n) = opt_net(c, "CidrBlock", &at.idx("CidrBlockSet", j))? {
             if !cidrs.contains(&n) {
                 cidrs.push(n);
             }
         }
     }
     for (j, c) in arr(v, "Ipv6CidrBlockSet", at)?.iter().enumerate() {
-        if let Some(n) = opt_net(c, "Ipv6CidrBlock", &format!("{at}.Ipv6CidrBlockSet[{j}]"))? {
+        if let Some(n) = opt_net(c, "Ipv6CidrBlock", &at.idx("Ipv6CidrBlockSet", j))? {
             cidrs.push(n);
         }
     }
@@ -355,7 +388,7 @@ fn upsert_interface(estate: &mut Estate, eni: Interface) {
     estate.interfaces.push(eni);
 }
 
-fn read_instance(estate: &mut Estate, inst: &Value, at: &str) -> Parsed<()> {
+fn read_instance(estate: &mut Estate, inst: &Value, at: &At<'_>) -> Parsed<()> {
     obj(inst, at)?;
     let instance_id = req_str(inst, "InstanceId", at)?.to_string();
     let interfaces = arr(inst, "NetworkInterfaces", at)?;
@@ -369,32 +402,26 @@ fn read_instance(estate: &mut Estate, inst: &Value, at: &str) -> Parsed<()> {
             ..Interface::default()
         };
         if let Some(a) = opt_str(inst, "PrivateIpAddress", at)? {
-            eni.private_ips
-                .push(ip(a, &format!("{at}.PrivateIpAddress"))?);
+            eni.private_ips.push(ip(a, &at.key("PrivateIpAddress"))?);
         }
         if let Some(a) = opt_str(inst, "PublicIpAddress", at)? {
-            eni.public_ips
-                .push(ip(a, &format!("{at}.PublicIpAddress"))?);
+            eni.public_ips.push(ip(a, &at.key("PublicIpAddress"))?);
         }
         for (k, g) in arr(inst, "SecurityGroups", at)?.iter().enumerate() {
             eni.groups
-                .push(req_str(g, "GroupId", &format!("{at}.SecurityGroups[{k}]"))?.to_string());
+                .push(req_str(g, "GroupId", &at.idx("SecurityGroups", k))?.to_string());
         }
         upsert_interface(estate, eni);
         return Ok(());
     }
     for (k, e) in interfaces.iter().enumerate() {
-        let eni = read_interface(
-            e,
-            &format!("{at}.NetworkInterfaces[{k}]"),
-            Some(&instance_id),
-        )?;
+        let eni = read_interface(e, &at.idx("NetworkInterfaces", k), Some(&instance_id))?;
         upsert_interface(estate, eni);
     }
     Ok(())
 }
 
-fn read_interface(e: &Value, at: &str, instance_id: Option<&str>) -> Parsed<Interface> {
+fn read_interface(e: &Value, at: &At<'_>, instance_id: Option<&str>) -> Parsed<Interface> {
     obj(e, at)?;
     let mut eni = Interface {
         id: req_str(e, "NetworkInterfaceId", at)?.to_string(),
@@ -404,7 +431,7 @@ fn read_interface(e: &Value, at: &str, instance_id: Option<&str>) -> Parsed<Inte
         ..Interface::default()
     };
     if let Some(att) = field(e, "Attachment") {
-        let at = format!("{at}.Attachment");
+        let at = at.key("Attachment");
         obj(att, &at)?;
         if eni.instance_id.is_none() {
             eni.instance_id = opt_str(att, "InstanceId", &at)?.map(str::to_string);
@@ -412,21 +439,20 @@ fn read_interface(e: &Value, at: &str, instance_id: Option<&str>) -> Parsed<Inte
         eni.device_index = opt_int(att, "DeviceIndex", &at)?.unwrap_or(0);
     }
     if let Some(a) = opt_str(e, "PrivateIpAddress", at)? {
-        eni.private_ips
-            .push(ip(a, &format!("{at}.PrivateIpAddress"))?);
+        eni.private_ips.push(ip(a, &at.key("PrivateIpAddress"))?);
     }
     for (j, p) in arr(e, "PrivateIpAddresses", at)?.iter().enumerate() {
-        let at = format!("{at}.PrivateIpAddresses[{j}]");
+        let at = at.idx("PrivateIpAddresses", j);
         obj(p, &at)?;
         if let Some(a) = opt_str(p, "PrivateIpAddress", &at)? {
-            let a = ip(a, &format!("{at}.PrivateIpAddress"))?;
+            let a = ip(a, &at.key("PrivateIpAddress"))?;
             if !eni.private_ips.contains(&a) {
                 eni.private_ips.push(a);
             }
         }
         if let Some(assoc) = field(p, "Association") {
-            if let Some(a) = opt_str(assoc, "PublicIp", &format!("{at}.Association"))? {
-                let a = ip(a, &format!("{at}.Association.PublicIp"))?;
+            if let Some(a) = opt_str(assoc, "PublicIp", &at.key("Association"))? {
+                let a = ip(a, &at.key("Association").key("PublicIp"))?;
                 if !eni.public_ips.contains(&a) {
                     eni.public_ips.push(a);
                 }
@@ -434,15 +460,15 @@ fn read_interface(e: &Value, at: &str, instance_id: Option<&str>) -> Parsed<Inte
         }
     }
     for (j, p) in arr(e, "Ipv6Addresses", at)?.iter().enumerate() {
-        let at = format!("{at}.Ipv6Addresses[{j}]");
+        let at = at.idx("Ipv6Addresses", j);
         obj(p, &at)?;
         if let Some(a) = opt_str(p, "Ipv6Address", &at)? {
-            eni.private_ips.push(ip(a, &format!("{at}.Ipv6Address"))?);
+            eni.private_ips.push(ip(a, &at.key("Ipv6Address"))?);
         }
     }
     if let Some(assoc) = field(e, "Association") {
-        if let Some(a) = opt_str(assoc, "PublicIp", &format!("{at}.Association"))? {
-            let a = ip(a, &format!("{at}.Association.PublicIp"))?;
+        if let Some(a) = opt_str(assoc, "PublicIp", &at.key("Association"))? {
+            let a = ip(a, &at.key("Association").key("PublicIp"))?;
             if !eni.public_ips.contains(&a) {
                 eni.public_ips.push(a);
             }
@@ -450,12 +476,12 @@ fn read_interface(e: &Value, at: &str, instance_id: Option<&str>) -> Parsed<Inte
     }
     for (j, g) in arr(e, "Groups", at)?.iter().enumerate() {
         eni.groups
-            .push(req_str(g, "GroupId", &format!("{at}.Groups[{j}]"))?.to_string());
+            .push(req_str(g, "GroupId", &at.idx("Groups", j))?.to_string());
     }
     Ok(eni)
 }
 
-fn read_security_group(g: &Value, at: &str) -> Parsed<SecurityGroup> {
+fn read_security_group(g: &Value, at: &At<'_>) -> Parsed<SecurityGroup> {
     obj(g, at)?;
     Ok(SecurityGroup {
         id: req_str(g, "GroupId", at)?.to_string(),
@@ -466,12 +492,12 @@ fn read_security_group(g: &Value, at: &str) -> Parsed<SecurityGroup> {
     })
 }
 
-fn read_permissions(g: &Value, key: &str, at: &str) -> Parsed<Vec<SgRule>> {
+fn read_permissions(g: &Value, key: &str, at: &At<'_>) -> Parsed<Vec<SgRule>> {
     let mut rules = Vec::new();
     for (j, p) in arr(g, key, at)?.iter().enumerate() {
-        let at = format!("{at}.{key}[{j}]");
+        let at = at.idx(key, j);
         obj(p, &at)?;
-        let proto = protocol(req_str(p, "IpProtocol", &at)?, &format!("{at}.IpProtocol"))?;
+        let proto = protocol(req_str(p, "IpProtocol", &at)?, &at.key("IpProtocol"))?;
         let from_port = opt_int(p, "FromPort", &at)?;
         let to_port = opt_int(p, "ToPort", &at)?;
         let mut push = |peer| {
@@ -483,27 +509,27 @@ fn read_permissions(g: &Value, key: &str, at: &str) -> Parsed<Vec<SgRule>> {
             })
         };
         for (k, r) in arr(p, "IpRanges", &at)?.iter().enumerate() {
-            let at = format!("{at}.IpRanges[{k}]");
+            let at = at.idx("IpRanges", k);
             push(SgPeer::Cidr(net(
                 req_str(r, "CidrIp", &at)?,
-                &format!("{at}.CidrIp"),
+                &at.key("CidrIp"),
             )?));
         }
         for (k, r) in arr(p, "Ipv6Ranges", &at)?.iter().enumerate() {
-            let at = format!("{at}.Ipv6Ranges[{k}]");
+            let at = at.idx("Ipv6Ranges", k);
             push(SgPeer::Cidr(net(
                 req_str(r, "CidrIpv6", &at)?,
-                &format!("{at}.CidrIpv6"),
+                &at.key("CidrIpv6"),
             )?));
         }
         for (k, r) in arr(p, "PrefixListIds", &at)?.iter().enumerate() {
-            let at = format!("{at}.PrefixListIds[{k}]");
+            let at = at.idx("PrefixListIds", k);
             push(SgPeer::PrefixList(
                 req_str(r, "PrefixListId", &at)?.to_string(),
             ));
         }
         for (k, r) in arr(p, "UserIdGroupPairs", &at)?.iter().enumerate() {
-            let at = format!("{at}.UserIdGroupPairs[{k}]");
+            let at = at.idx("UserIdGroupPairs", k);
             push(SgPeer::Group {
                 group_id: req_str(r, "GroupId", &at)?.to_string(),
                 peering: opt_str(r, "VpcPeeringConnectionId", &at)?.map(str::to_string),
@@ -513,18 +539,23 @@ fn read_permissions(g: &Value, key: &str, at: &str) -> Parsed<Vec<SgRule>> {
     Ok(rules)
 }
 
-fn read_acl(a: &Value, at: &str) -> Parsed<NetworkAcl> {
+fn read_acl(a: &Value, at: &At<'_>) -> Parsed<NetworkAcl> {
     obj(a, at)?;
     let mut entries = Vec::new();
     for (j, e) in arr(a, "Entries", at)?.iter().enumerate() {
-        let at = format!("{at}.Entries[{j}]");
+        let at = at.idx("Entries", j);
         obj(e, &at)?;
-        let number =
-            opt_int(e, "RuleNumber", &at)?.ok_or_else(|| format!("{at}.RuleNumber: missing"))?;
+        let number = opt_int(e, "RuleNumber", &at)?
+            .ok_or_else(|| format!("{}: missing", at.key("RuleNumber")))?;
         let number = u32::try_from(number)
             .ok()
             .filter(|n| (1..=32768).contains(n))
-            .ok_or_else(|| format!("{at}.RuleNumber: {number} is not 1-32768 (32767 and 32768 are the IPv4 and IPv6 `*` rules)"))?;
+            .ok_or_else(|| {
+                format!(
+                    "{}: {number} is not 1-32768 (32767 and 32768 are the IPv4 and IPv6 `*` rules)",
+                    at.key("RuleNumber")
+                )
+            })?;
         let cidr = match (
             opt_net(e, "CidrBlock", &at)?,
             opt_net(e, "Ipv6CidrBlock", &at)?,
@@ -536,16 +567,21 @@ fn read_acl(a: &Value, at: &str) -> Parsed<NetworkAcl> {
         let allow = match action.to_ascii_lowercase().as_str() {
             "allow" => true,
             "deny" => false,
-            _ => return Err(format!("{at}.RuleAction: {action:?} is not allow or deny")),
+            _ => {
+                return Err(format!(
+                    "{}: {action:?} is not allow or deny",
+                    at.key("RuleAction")
+                ))
+            }
         };
         let ports = match field(e, "PortRange") {
             None => None,
             Some(r) => {
-                let at = format!("{at}.PortRange");
+                let at = at.key("PortRange");
                 obj(r, &at)?;
                 let port = |k: &str| -> Parsed<u16> {
-                    let n = opt_int(r, k, &at)?.ok_or_else(|| format!("{at}.{k}: missing"))?;
-                    u16::try_from(n).map_err(|_| format!("{at}.{k}: {n} is not a port"))
+                    let n = opt_int(r, k, &at)?.ok_or_else(|| format!("{}: missing", at.key(k)))?;
+                    u16::try_from(n).map_err(|_| format!("{}: {n} is not a port", at.key(k)))
                 };
                 Some((port("From")?, port("To")?))
             }
@@ -553,7 +589,7 @@ fn read_acl(a: &Value, at: &str) -> Parsed<NetworkAcl> {
         let icmp = match field(e, "IcmpTypeCode") {
             None => None,
             Some(r) => {
-                let at = format!("{at}.IcmpTypeCode");
+                let at = at.key("IcmpTypeCode");
                 obj(r, &at)?;
                 Some((
                     opt_int(r, "Type", &at)?.unwrap_or(-1),
@@ -563,7 +599,7 @@ fn read_acl(a: &Value, at: &str) -> Parsed<NetworkAcl> {
         };
         entries.push(AclEntry {
             number,
-            protocol: protocol(req_str(e, "Protocol", &at)?, &format!("{at}.Protocol"))?,
+            protocol: protocol(req_str(e, "Protocol", &at)?, &at.key("Protocol"))?,
             allow,
             egress: opt_bool(e, "Egress", &at)?.unwrap_or(false),
             cidr,
@@ -574,7 +610,7 @@ fn read_acl(a: &Value, at: &str) -> Parsed<NetworkAcl> {
     entries.sort_by_key(|e| e.number);
     let mut subnets = Vec::new();
     for (j, s) in arr(a, "Associations", at)?.iter().enumerate() {
-        if let Some(id) = opt_str(s, "SubnetId", &format!("{at}.Associations[{j}]"))? {
+        if let Some(id) = opt_str(s, "SubnetId", &at.idx("Associations", j))? {
             subnets.push(id.to_string());
         }
     }
@@ -587,7 +623,7 @@ fn read_acl(a: &Value, at: &str) -> Parsed<NetworkAcl> {
     })
 }
 
-fn read_route_table(t: &Value, at: &str) -> Parsed<RouteTable> {
+fn read_route_table(t: &Value, at: &At<'_>) -> Parsed<RouteTable> {
     obj(t, at)?;
     let mut rt = RouteTable {
         id: req_str(t, "RouteTableId", at)?.to_string(),
@@ -595,7 +631,7 @@ fn read_route_table(t: &Value, at: &str) -> Parsed<RouteTable> {
         ..RouteTable::default()
     };
     for (j, a) in arr(t, "Associations", at)?.iter().enumerate() {
-        let at = format!("{at}.Associations[{j}]");
+        let at = at.idx("Associations", j);
         obj(a, &at)?;
         if opt_bool(a, "Main", &at)?.unwrap_or(false) {
             rt.main = true;
@@ -605,7 +641,7 @@ fn read_route_table(t: &Value, at: &str) -> Parsed<RouteTable> {
         }
     }
     for (j, r) in arr(t, "Routes", at)?.iter().enumerate() {
-        let at = format!("{at}.Routes[{j}]");
+        let at = at.idx("Routes", j);
         obj(r, &at)?;
         let destination = if let Some(n) = opt_net(r, "DestinationCidrBlock", &at)? {
             RouteDestination::Cidr(n)
