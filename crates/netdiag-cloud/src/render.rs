@@ -218,3 +218,74 @@ pub fn markdown(r: &CloudReport) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::Provider;
+    use crate::verdict::{CloudCause, CloudFix, CloudLayer, RuleRef, Verdict, SCHEMA};
+
+    fn report() -> CloudReport {
+        let mut v = Verdict::blocked(
+            CloudLayer::Nacl,
+            CloudCause::DenyRule,
+            Side::DestinationIngress,
+            RuleRef {
+                resource: "acl-1".into(),
+                rule: "#100 deny tcp 0-65535 from 10.0.0.0/8".into(),
+            },
+            "blocked | by acl-1",
+        );
+        v.fix = Some(CloudFix {
+            description: "add an entry".into(),
+            commands: vec!["aws ec2 create-network-acl-entry --network-acl-id acl-1".into()],
+        });
+        v.rollback = vec!["aws ec2 delete-network-acl-entry --network-acl-id acl-1".into()];
+        v.prestate = vec!["aws ec2 describe-network-acls --network-acl-ids acl-1".into()];
+        CloudReport {
+            schema: SCHEMA,
+            provider: Provider::Aws,
+            flow: serde_json::json!({"src": "10.0.1.5", "dst": "10.0.2.7", "port": 443, "protocol": "tcp"}),
+            path: vec![Step {
+                layer: CloudLayer::Nacl,
+                side: Side::DestinationIngress,
+                resource: "acl-1".into(),
+                test: "inbound tcp/443 from 10.0.1.5".into(),
+                result: StepResult::Deny,
+                rule: Some("#100 deny tcp 0-65535 from 10.0.0.0/8".into()),
+                evidence: vec!["lowest rule number wins".into()],
+            }],
+            verdict: v,
+        }
+    }
+
+    #[test]
+    fn every_format_carries_the_path_the_verdict_and_the_fix() {
+        let r = report();
+        let t = table(&r);
+        for needle in [
+            "Layer",
+            "Evidence",
+            "FAIL",
+            "cloud_deny_rule",
+            "FIX",
+            "ROLLBACK",
+            "CAPTURE",
+        ] {
+            assert!(t.contains(needle), "{needle}\n{t}");
+        }
+        let md = markdown(&r);
+        assert!(
+            md.contains("| nacl | inbound tcp/443 from 10.0.1.5 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("```sh\naws ec2 create-network-acl-entry"),
+            "{md}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&json(&r)).unwrap();
+        assert_eq!(v["schema"], "netdiag.cloud.check/v1");
+        assert_eq!(v["verdict"]["layer"], "nacl");
+        assert_eq!(v["path"][0]["result"], "deny");
+    }
+}

@@ -193,6 +193,7 @@ pub(crate) struct Walk {
 }
 
 impl Walk {
+    #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
         layer: CloudLayer,
@@ -918,24 +919,16 @@ impl Estate {
             acl.id
         )];
         let icmp = flow.icmp_request();
-        let mut passed_allows: Vec<&AclEntry> = Vec::new();
         for e in acl.entries.iter().filter(|e| e.egress == egress) {
             if !acl_proto_match(e, flow, icmp, None) {
                 continue;
             }
             let hit = match peer {
-                Seen::Known(a) => {
-                    if covers(&e.cidr, a) {
-                        Some(true)
-                    } else if overlaps(&e.cidr, a) && !e.allow {
-                        Some(true) // a deny over part of a range blocks the range
-                    } else {
-                        None
-                    }
-                }
+                // A deny over part of a range blocks the range.
+                Seen::Known(a) => covers(&e.cidr, a) || (overlaps(&e.cidr, a) && !e.allow),
                 Seen::Unknown(m) => {
                     if e.cidr.prefix_len() == 0 {
-                        Some(true)
+                        true
                     } else {
                         evidence.push(format!(
                             "#{} {}: may match; {}",
@@ -957,10 +950,7 @@ impl Estate {
                     }
                 }
             };
-            if hit.is_none() {
-                if e.allow {
-                    passed_allows.push(e);
-                }
+            if !hit {
                 continue;
             }
             let rule = format!("#{} {}", e.number, describe_entry(e));
@@ -1529,8 +1519,11 @@ fn acl_proto_match(e: &AclEntry, flow: FlowSpec, icmp: (i64, i64), reply: Option
     }
 }
 
+/// Port intervals, inclusive.
+type Intervals = Vec<(u16, u16)>;
+
 /// Splits undecided intervals into the part inside `range` and the rest.
-fn split(open: &[(u16, u16)], range: (u16, u16)) -> (Vec<(u16, u16)>, Vec<(u16, u16)>) {
+fn split(open: &[(u16, u16)], range: (u16, u16)) -> (Intervals, Intervals) {
     let (mut hit, mut rest) = (Vec::new(), Vec::new());
     for &(a, b) in open {
         let (lo, hi) = (a.max(range.0), b.min(range.1));
@@ -1713,4 +1706,119 @@ fn conclude(
         v.fix = Some(fix);
     }
     (v, changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp(port: u16) -> FlowSpec {
+        FlowSpec {
+            protocol: Protocol::Tcp,
+            port,
+            ipv6: false,
+        }
+    }
+
+    #[test]
+    fn split_keeps_what_a_range_does_not_decide() {
+        assert_eq!(
+            split(&[(32768, 60999)], (1024, 49151)),
+            (vec![(32768, 49151)], vec![(49152, 60999)])
+        );
+        assert_eq!(split(&[(10, 20)], (30, 40)), (vec![], vec![(10, 20)]));
+        assert_eq!(
+            split(&[(10, 20)], (12, 15)),
+            (vec![(12, 15)], vec![(10, 11), (16, 20)])
+        );
+    }
+
+    #[test]
+    fn protocol_and_port_matching() {
+        let icmp = (8, 0);
+        assert!(proto_port_match(
+            RuleProtocol::All,
+            None,
+            None,
+            tcp(1),
+            icmp
+        ));
+        assert!(proto_port_match(
+            RuleProtocol::Tcp,
+            Some(440),
+            Some(450),
+            tcp(443),
+            icmp
+        ));
+        assert!(!proto_port_match(
+            RuleProtocol::Udp,
+            Some(443),
+            Some(443),
+            tcp(443),
+            icmp
+        ));
+        assert!(!proto_port_match(
+            RuleProtocol::Tcp,
+            Some(80),
+            Some(80),
+            tcp(443),
+            icmp
+        ));
+        let ping = FlowSpec {
+            protocol: Protocol::Icmp,
+            port: 0,
+            ipv6: false,
+        };
+        assert!(proto_port_match(
+            RuleProtocol::Icmp,
+            Some(-1),
+            Some(-1),
+            ping,
+            icmp
+        ));
+        assert!(proto_port_match(
+            RuleProtocol::Icmp,
+            Some(8),
+            Some(0),
+            ping,
+            icmp
+        ));
+        assert!(!proto_port_match(
+            RuleProtocol::Icmp,
+            Some(0),
+            Some(-1),
+            ping,
+            icmp
+        ));
+        assert!(!proto_port_match(
+            RuleProtocol::Icmpv6,
+            Some(-1),
+            Some(-1),
+            ping,
+            icmp
+        ));
+    }
+
+    #[test]
+    fn people_read_rules_in_aws_terms() {
+        assert_eq!(
+            describe_ports(RuleProtocol::Tcp, Some(443), Some(443)),
+            "tcp 443"
+        );
+        assert_eq!(describe_ports(RuleProtocol::All, None, None), "all");
+        assert_eq!(
+            describe_ports(RuleProtocol::Icmp, Some(8), Some(-1)),
+            "icmp type 8 code -1"
+        );
+        let e = AclEntry {
+            number: 100,
+            protocol: RuleProtocol::Tcp,
+            allow: false,
+            egress: false,
+            cidr: "10.0.0.0/8".parse().unwrap(),
+            ports: Some((0, 65535)),
+            icmp: None,
+        };
+        assert_eq!(describe_entry(&e), "deny tcp 0-65535 from 10.0.0.0/8");
+    }
 }

@@ -460,3 +460,45 @@ pub(crate) fn blackhole(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acl(numbers: &[u32]) -> NetworkAcl {
+        NetworkAcl {
+            id: "acl-1".into(),
+            entries: numbers
+                .iter()
+                .map(|n| AclEntry {
+                    number: *n,
+                    protocol: RuleProtocol::All,
+                    allow: false,
+                    egress: false,
+                    cidr: "10.0.0.0/8".parse().unwrap(),
+                    ports: None,
+                    icmp: None,
+                })
+                .collect(),
+            ..NetworkAcl::default()
+        }
+    }
+
+    #[test]
+    fn rule_numbers_go_just_below_the_blocking_entry() {
+        assert_eq!(free_rule_number(&acl(&[100]), false, 100), Some(90));
+        assert_eq!(free_rule_number(&acl(&[90, 100]), false, 100), Some(80));
+        assert_eq!(free_rule_number(&acl(&[3, 5]), false, 5), Some(4));
+        assert_eq!(free_rule_number(&acl(&[1, 2]), false, 2), None);
+        assert_eq!(free_rule_number(&acl(&[1]), false, 1), None);
+        // Egress numbers are their own space.
+        assert_eq!(free_rule_number(&acl(&[90, 100]), true, 100), Some(90));
+    }
+
+    #[test]
+    fn never_opens_a_whole_family() {
+        assert!(never_everything(&"0.0.0.0/0".parse().unwrap(), "source").is_err());
+        assert!(never_everything(&"::/0".parse().unwrap(), "source").is_err());
+        assert!(never_everything(&"10.0.0.0/8".parse().unwrap(), "source").is_ok());
+    }
+}
