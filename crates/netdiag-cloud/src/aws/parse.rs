@@ -191,7 +191,6 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
         for (j, inst) in arr(r, "Instances", &at)?.iter().enumerate() {
             read_instance(estate, inst, &at.idx("Instances", j))?;
         }
-        estate.has_inventory = true;
     }
     if v.get("Reservations").is_some() {
         estate.has_inventory = true;
