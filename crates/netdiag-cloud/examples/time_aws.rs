@@ -1,4 +1,5 @@
-//! Phase timings for one `cloud check` on an exported estate (read+JSON, load, evaluate, drop).
+//! Phase timings for one `cloud check` on an exported estate: the generic path (read+JSON, load,
+//! evaluate, drop) and the fast path (read+load, evaluate).
 //! Usage: `time_aws DIR SRC DST PORT`.
 #![allow(missing_docs, clippy::unwrap_used)]
 use std::time::Instant;

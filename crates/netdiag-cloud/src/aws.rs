@@ -6,10 +6,13 @@
 //! network ACL (inbound), the destination's security groups (ingress), then the reply through
 //! both network ACLs (stateless) and, across VPCs, the return route. See `docs/cloud.md`.
 //!
-//! [`parse`] reads exports (no evaluation), [`model`] holds the indexed estate, [`eval`] walks
-//! the path (pure: no I/O), [`fix`] turns a block into commands and structural changes.
+//! [`parse`] reads exports (no evaluation), [`fast`] reads large ones without the generic JSON
+//! tree (falling back to [`parse`] for anything it cannot read), [`model`] holds the indexed
+//! estate, [`eval`] walks the path (pure: no I/O), [`fix`] turns a block into commands and
+//! structural changes.
 
 pub mod eval;
+pub mod fast;
 pub mod fix;
 pub mod model;
 pub mod parse;

@@ -50,6 +50,27 @@ pub fn load_estate(
     Ok((provider, estate))
 }
 
+/// [`load_estate`] from paths: AWS exports are first read by the fast path (no generic JSON
+/// tree; most of a large estate's run time otherwise); anything it cannot read goes through
+/// [`crate::doc::load`] and the provider's parser, whose errors name the file and object path.
+pub fn load_estate_from_paths(
+    provider: Option<Provider>,
+    paths: &[std::path::PathBuf],
+) -> Result<(Provider, Box<dyn Estate>), CheckError> {
+    if matches!(provider, None | Some(Provider::Aws)) {
+        let files = crate::doc::files(paths)?;
+        if files.iter().all(|f| {
+            f.metadata()
+                .is_ok_and(|m| m.len() <= crate::doc::MAX_FILE_BYTES)
+        }) {
+            if let Some(estate) = crate::aws::fast::load_files(&files) {
+                return Ok((Provider::Aws, Box::new(estate)));
+            }
+        }
+    }
+    load_estate(provider, &crate::doc::load(paths)?)
+}
+
 /// Wraps an evaluation into the report.
 pub fn report(provider: Provider, e: Evaluation) -> CloudReport {
     CloudReport {

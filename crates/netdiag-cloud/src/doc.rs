@@ -87,11 +87,16 @@ pub enum LoadError {
 
 /// Reads every path: a file, or a directory whose `.json` files are read (sorted, recursively).
 pub fn load(paths: &[PathBuf]) -> Result<Vec<Document>, LoadError> {
+    read_all(&files(paths)?)
+}
+
+/// The files `load` would read: each path, or a directory's `.json` files (sorted, recursively).
+pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
     for p in paths {
         collect(p, &mut files, 0)?;
     }
-    read_all(&files)
+    Ok(files)
 }
 
 /// Parses the files on up to four threads, keeping their order: JSON parsing is most of the time a

@@ -283,7 +283,7 @@ pub struct Peering {
 }
 
 /// Everything loaded from the exports, indexed.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Estate {
     /// Interfaces, addressed by index.
     pub interfaces: Vec<Interface>,
