@@ -18,11 +18,22 @@ fn main() {
     drop(estate);
     let t5 = t.elapsed();
     println!(
-        "read+json {t1:?} load {:?} evaluate {:?} drop docs {:?} drop estate {:?} allowed={}",
+        "generic: read+json {t1:?} load {:?} evaluate {:?} drop docs {:?} drop estate {:?} allowed={}",
         t2 - t1,
         t3 - t2,
         t4 - t3,
         t5 - t4,
+        d.evaluation.verdict.allowed
+    );
+    let t = Instant::now();
+    let files = netdiag_cloud::doc::files(&[a[0].clone().into()]).unwrap();
+    let fast = netdiag_cloud::aws::fast::load_files(&files).unwrap();
+    let t1 = t.elapsed();
+    let d = fast.diagnose(&q).unwrap();
+    let t2 = t.elapsed();
+    println!(
+        "fast: read+load {t1:?} evaluate {:?} allowed={}",
+        t2 - t1,
         d.evaluation.verdict.allowed
     );
 }
