@@ -804,6 +804,20 @@ mod tests {
     }
 
     proptest! {
+        /// The fast path never disagrees with this parser: on input this parser accepts, it
+        /// builds the same estate or steps aside.
+        #[test]
+        fn the_fast_path_agrees_or_steps_aside(v in arb_json()) {
+            let dir = std::env::temp_dir().join(format!("netdiag-aws-agree-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = dir.join("pl-0rand.json");
+            std::fs::write(&file, serde_json::to_vec(&v).unwrap()).unwrap();
+            let fast = super::super::fast::load_files(std::slice::from_ref(&file));
+            if let (Some(fast), Ok(generic)) = (fast, load(&[Document { path: file.clone(), value: v }])) {
+                prop_assert_eq!(fast, generic);
+            }
+        }
+
         #[test]
         fn random_json_never_panics(v in arb_json()) {
             let d = Document { path: "pl-0rand.json".into(), value: v };
