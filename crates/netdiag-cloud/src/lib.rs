@@ -4,12 +4,17 @@
 //! capture and rollback. Contract §3 (`netdiag cloud check`).
 //!
 //! Shape: [`doc`] reads files into [`doc::Document`]s (no provider knowledge), each provider module
-//! turns documents into an estate and evaluates a [`flow::Query`] against it, producing a
-//! [`verdict::Verdict`]. Nothing here does network I/O; everything is unit-testable on plain JSON.
+//! turns documents into an estate implementing [`estate::Estate`] and evaluates a
+//! [`flow::Query`] against it, producing a [`verdict::Verdict`]; [`check`] ties them together and
+//! [`render`] prints the report. Nothing here does network I/O; everything is unit-testable on
+//! plain JSON.
 
 pub mod aws;
 pub mod azure;
+pub mod check;
 pub mod doc;
+pub mod estate;
 pub mod flow;
 pub mod gcp;
+pub mod render;
 pub mod verdict;

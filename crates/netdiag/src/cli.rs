@@ -26,6 +26,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Kubernetes: is a pod-to-pod flow allowed by NetworkPolicy, and the minimal fix.
     K8s(crate::k8s::K8sArgs),
+    /// Cloud firewalls (offline exports): is a flow allowed by AWS security groups, network ACLs and routes, and the narrowest fix.
+    Cloud(crate::cloud::CloudArgs),
 }
 
 /// Output formats.

@@ -9,6 +9,7 @@
 mod causes;
 mod check;
 mod cli;
+mod cloud;
 mod demo;
 mod demo_servers;
 mod k8s;
@@ -51,6 +52,13 @@ fn main() {
         cli::Command::Causes(args) => (causes::render(check::format_of(args.format)), 0),
         cli::Command::Demo(args) => demo::run(check::format_of(args.format)),
         cli::Command::K8s(args) => match k8s::run(&args) {
+            Ok(done) => done,
+            Err(e) => {
+                eprintln!("netdiag: {e}");
+                std::process::exit(2);
+            }
+        },
+        cli::Command::Cloud(args) => match cloud::run(&args) {
             Ok(done) => done,
             Err(e) => {
                 eprintln!("netdiag: {e}");

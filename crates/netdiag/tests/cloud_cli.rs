@@ -1,0 +1,300 @@
+//! `netdiag cloud check` end to end: exit codes 0 (allowed), 1 (blocked or unknown), 2 (bad
+//! input, one line on stderr naming the file), and the JSON contract fields.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use assert_cmd::Command;
+use std::path::PathBuf;
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../netdiag-cloud/tests/fixtures/aws"
+);
+
+fn cloud(resources: &[&str], args: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("netdiag")
+        .unwrap()
+        .args(["cloud", "check", "--resources"])
+        .args(resources)
+        .args(args)
+        .assert()
+}
+
+fn json(out: &assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_slice(&out.get_output().stdout).unwrap()
+}
+
+fn one_line_stderr(out: &assert_cmd::assert::Assert) -> String {
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+#[test]
+fn allowed_exits_0_and_the_provider_is_detected() {
+    let out = cloud(
+        &[FIXTURES],
+        &[
+            "--from",
+            "i-0web1",
+            "--to",
+            "10.0.2.20",
+            "--port",
+            "8080",
+            "--format",
+            "json",
+        ],
+    )
+    .code(0);
+    let v = json(&out);
+    assert_eq!(v["schema"], "netdiag.cloud.check/v1");
+    assert_eq!(v["provider"], "aws");
+    assert_eq!(v["verdict"]["allowed"], true);
+    assert_eq!(v["verdict"]["cause"], "ok");
+    assert!(v["verdict"]["layer"].is_null());
+}
+
+#[test]
+fn blocked_exits_1_with_the_contract_fields() {
+    let out = cloud(
+        &[FIXTURES],
+        &[
+            "--provider",
+            "aws",
+            "--from",
+            "10.0.1.10",
+            "--to",
+            "10.0.2.20",
+            "--port",
+            "22",
+            "--format",
+            "json",
+        ],
+    )
+    .code(1);
+    let v = json(&out)["verdict"].clone();
+    assert_eq!(v["allowed"], false);
+    assert_eq!(v["layer"], "nacl");
+    assert_eq!(v["cause"], "cloud_deny_rule");
+    assert_eq!(v["side"], "destination-ingress");
+    assert_eq!(v["blocking"]["resource"], "acl-0data");
+    assert_eq!(v["blocking"]["rule"], "#90 deny tcp 22 from 10.0.0.0/8");
+    assert!(v["fix"]["commands"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("aws ec2 create-network-acl-entry"));
+    assert!(v["rollback"][0].as_str().unwrap().starts_with("aws ec2 "));
+    assert!(v["prestate"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("aws ec2 describe-"));
+}
+
+#[test]
+fn unknown_exits_1_and_names_the_export() {
+    let out = cloud(
+        &[FIXTURES],
+        &[
+            "--from",
+            "10.0.9.5",
+            "--to",
+            "10.0.2.20",
+            "--port",
+            "9200",
+            "--format",
+            "json",
+        ],
+    )
+    .code(1);
+    let v = json(&out)["verdict"].clone();
+    assert_eq!(v["cause"], "cloud_unknown");
+    assert!(v["unknown"][0]["export"]
+        .as_str()
+        .unwrap()
+        .contains("get-managed-prefix-list-entries"));
+}
+
+#[test]
+fn table_and_markdown_show_the_path_and_the_fix() {
+    let args = ["--from", "10.0.3.40", "--to", "10.0.2.30", "--port", "5432"];
+    let out = cloud(&[FIXTURES], &args).code(1);
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    for needle in [
+        "Layer",
+        "Evidence",
+        "cloud_nacl_return_blocked",
+        "FIX",
+        "ROLLBACK",
+        "BEFORE CHANGING ANYTHING",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    let out = cloud(
+        &[FIXTURES],
+        &[&args[..], &["--format", "markdown"]].concat(),
+    )
+    .code(1);
+    let md = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        md.contains("| Layer | Test | Result | Evidence | Verdict |") && md.contains("```sh"),
+        "{md}"
+    );
+}
+
+#[test]
+fn a_bad_file_exits_2_naming_the_file_and_the_object() {
+    let dir = std::env::temp_dir().join(format!("netdiag-cloud-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad: PathBuf = dir.join("sgs.json");
+    std::fs::write(&bad, r#"{"SecurityGroups":[{"GroupId":"sg-1","IpPermissions":[{"IpProtocol":"tcp","FromPort":"x"}]}]}"#).unwrap();
+    let out = cloud(
+        &[bad.to_str().unwrap()],
+        &["--from", "10.0.0.1", "--to", "10.0.0.2", "--port", "443"],
+    )
+    .code(2);
+    let err = one_line_stderr(&out);
+    assert!(
+        err.contains("sgs.json: SecurityGroups[0].IpPermissions[0].FromPort: expected a number"),
+        "{err}"
+    );
+    let garbage = dir.join("garbage.json");
+    std::fs::write(&garbage, "{not json").unwrap();
+    let out = cloud(
+        &[garbage.to_str().unwrap()],
+        &["--from", "10.0.0.1", "--to", "10.0.0.2", "--port", "443"],
+    )
+    .code(2);
+    assert!(one_line_stderr(&out).contains("garbage.json"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = cloud(
+        &["/nonexistent/exports.json"],
+        &["--from", "10.0.0.1", "--to", "10.0.0.2", "--port", "443"],
+    )
+    .code(2);
+    assert!(one_line_stderr(&out).contains("/nonexistent/exports.json"));
+    let out = cloud(
+        &[FIXTURES],
+        &["--from", "i-0nope", "--to", "10.0.2.20", "--port", "443"],
+    )
+    .code(2);
+    assert!(one_line_stderr(&out).contains("i-0nope"));
+    let out = cloud(
+        &[FIXTURES],
+        &[
+            "--from",
+            "10.0.1.10",
+            "--to",
+            "10.0.2.20",
+            "--port",
+            "99999",
+        ],
+    )
+    .code(2);
+    one_line_stderr(&out);
+    let out = cloud(
+        &[FIXTURES],
+        &[
+            "--provider",
+            "gcp",
+            "--from",
+            "10.0.1.10",
+            "--to",
+            "10.0.2.20",
+            "--port",
+            "443",
+        ],
+    )
+    .code(2);
+    one_line_stderr(&out);
+}
+
+fn provider_fixtures(provider: &str, files: &[&str]) -> Vec<String> {
+    files
+        .iter()
+        .map(|f| {
+            format!(
+                "{}/../netdiag-cloud/tests/fixtures/{provider}/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn gcp_exports_are_detected_and_the_implied_deny_is_named_with_a_gcloud_fix() {
+    let files = provider_fixtures(
+        "gcp",
+        &[
+            "instances.json",
+            "firewall-rules.json",
+            "networks.json",
+            "routes.json",
+        ],
+    );
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let ok = cloud(
+        &files,
+        &[
+            "--from", "web-1", "--to", "db-1", "--port", "5432", "--format", "json",
+        ],
+    )
+    .code(0);
+    assert_eq!(json(&ok)["provider"], "gcp");
+    let out = cloud(
+        &files,
+        &[
+            "--from",
+            "203.0.113.9",
+            "--to",
+            "db-1",
+            "--port",
+            "5432",
+            "--format",
+            "json",
+        ],
+    )
+    .code(1);
+    let v = &json(&out)["verdict"];
+    assert_eq!(v["cause"], "cloud_no_allow_rule");
+    assert_eq!(v["layer"], "firewall");
+    assert_eq!(v["blocking"]["resource"], "implied-deny-ingress");
+    let fix = v["fix"]["commands"].to_string();
+    assert!(
+        fix.contains("gcloud compute firewall-rules create"),
+        "{fix}"
+    );
+    assert!(!fix.contains("0.0.0.0/0"), "{fix}");
+}
+
+#[test]
+fn azure_exports_are_detected_and_the_nsg_deny_is_named_with_an_az_fix() {
+    let files = provider_fixtures(
+        "azure",
+        &["nsgs.json", "nics.json", "vnets.json", "asgs.json"],
+    );
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let out = cloud(
+        &files,
+        &[
+            "--from",
+            "203.0.113.9",
+            "--to",
+            "nic-web-1",
+            "--port",
+            "3389",
+            "--format",
+            "json",
+        ],
+    )
+    .code(1);
+    let j = json(&out);
+    assert_eq!(j["provider"], "azure");
+    let v = &j["verdict"];
+    assert_eq!(v["cause"], "cloud_deny_rule");
+    let fix = v["fix"]["commands"].to_string();
+    assert!(fix.contains("az network nsg rule create"), "{fix}");
+    assert!(!fix.contains("0.0.0.0/0"), "{fix}");
+}
