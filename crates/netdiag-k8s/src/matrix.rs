@@ -516,10 +516,14 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
         );
     }
 
-    // egress[k * n + a]: classes a may send to on port k; ingress[k * n + b]: classes b admits.
+    // Flat bit matrices, one row of `w` words per (port, class): egress row (k, a) holds the
+    // classes a may send to on port k, ingress row (k, b) the classes b admits. Flat storage keeps
+    // the column reads of the row loop below in cache (a Vec per row made it 20x slower).
     let nk = ports.len();
-    let mut egress: Vec<Bits> = Vec::with_capacity(nk * n);
-    let mut ingress: Vec<Bits> = Vec::with_capacity(nk * n);
+    let w = n.div_ceil(64);
+    let mut egress: Vec<u64> = Vec::with_capacity(nk * n * w);
+    let mut ingress: Vec<u64> = Vec::with_capacity(nk * n * w);
+    let full = Bits::full(n);
     for k in &ports {
         // The port match of every rule for this port, computed once.
         let rule_ports = |dir_in: bool| -> Vec<Vec<PortMatch>> {
@@ -542,7 +546,7 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
         let (pm_in, pm_eg) = (rule_ports(true), rule_ports(false));
         for a in 0..n {
             if iso_eg[a].is_empty() {
-                egress.push(Bits::full(n));
+                egress.extend_from_slice(&full.0);
                 continue;
             }
             let mut to = Bits::empty(n);
@@ -560,11 +564,11 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
                     }
                 }
             }
-            egress.push(to);
+            egress.extend_from_slice(&to.0);
         }
         for b in 0..n {
             if iso_in[b].is_empty() {
-                ingress.push(Bits::full(n));
+                ingress.extend_from_slice(&full.0);
                 continue;
             }
             let mut from = Bits::empty(n);
@@ -575,31 +579,70 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
                     }
                 }
             }
-            ingress.push(from);
+            ingress.extend_from_slice(&from.0);
         }
     }
+    // Transpose ingress so that row (k, a) holds the classes whose ingress admits a: the cells
+    // of a row are then whole-word operations. Cost: one step per set bit.
+    let mut admits: Vec<u64> = vec![0; nk * n * w];
+    for ki in 0..nk {
+        for b in 0..n {
+            let row = (ki * n + b) * w;
+            for (j, &word) in ingress[row..row + w].iter().enumerate() {
+                let mut word = word;
+                while word != 0 {
+                    let a = j * 64 + word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    admits[(ki * n + a) * w + b / 64] |= 1 << (b % 64);
+                }
+            }
+        }
+    }
+    drop(ingress);
 
-    // Rows, source-major.
+    // Rows, source-major. The most common verdict of a row is left out as `rest`.
+    let last_mask = match n % 64 {
+        0 => u64::MAX,
+        r => (1u64 << r) - 1,
+    };
     let mut rows = Vec::with_capacity(n * nk);
     let mut allowed_cells = 0;
     for a in 0..n {
         for (ki, k) in ports.iter().enumerate() {
-            let eg = &egress[ki * n + a];
-            let mut lists: [Vec<u32>; 4] = Default::default();
-            for b in 0..n {
-                let e = eg.get(b);
-                let i = ingress[ki * n + b].get(a);
-                let cat = match (e, i) {
-                    (true, true) => 0,
-                    (true, false) => 1,
-                    (false, true) => 2,
-                    (false, false) => 3,
-                };
-                lists[cat].push(b as u32);
+            let row = (ki * n + a) * w;
+            let (eg, adm) = (&egress[row..row + w], &admits[row..row + w]);
+            // Category masks: allowed, denied by ingress, by egress, by both.
+            let masks = |j: usize| {
+                let (e, i) = (eg[j], adm[j]);
+                let m = if j + 1 == w { last_mask } else { u64::MAX };
+                [e & i & m, e & !i & m, !e & i & m, !e & !i & m]
+            };
+            let mut counts = [0usize; 4];
+            for j in 0..w {
+                for (c, m) in counts.iter_mut().zip(masks(j)) {
+                    *c += m.count_ones() as usize;
+                }
             }
-            allowed_cells += lists[0].len();
-            let rest = (0..4).max_by_key(|&i| (lists[i].len(), 4 - i)).unwrap_or(0);
-            lists[rest].clear();
+            allowed_cells += counts[0];
+            let rest = (0..4).max_by_key(|&i| (counts[i], 4 - i)).unwrap_or(0);
+            let mut lists: [Vec<u32>; 4] = Default::default();
+            for (c, l) in lists.iter_mut().enumerate() {
+                if c != rest {
+                    l.reserve_exact(counts[c]);
+                }
+            }
+            for j in 0..w {
+                for (c, m) in masks(j).into_iter().enumerate() {
+                    if c == rest {
+                        continue;
+                    }
+                    let mut m = m;
+                    while m != 0 {
+                        lists[c].push((j * 64) as u32 + m.trailing_zeros());
+                        m &= m - 1;
+                    }
+                }
+            }
             let [allowed, denied_by_ingress, denied_by_egress, denied_by_both] = lists;
             rows.push(Row {
                 from: a as u32,
