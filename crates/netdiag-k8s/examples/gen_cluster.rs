@@ -30,8 +30,11 @@ impl Rng {
 
 const NODES: usize = 50;
 
-/// App name, tier, and its container ports (name, number, protocol).
-const APPS: [(&str, &str, &[(&str, u16, &str)]); 10] = [
+/// A container port: name, number, protocol.
+type PortDecl = (&'static str, u16, &'static str);
+
+/// App name, tier, and its container ports.
+const APPS: [(&str, &str, &[PortDecl]); 10] = [
     ("frontend", "web", &[("http", 8080, "TCP")]),
     (
         "api",
@@ -197,7 +200,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             let version = if canary { "v2" } else { "v1" };
             let hash = format!(
                 "{:x}",
-                (t * 31 + a * 7 + usize::from(canary)) * 2654435761 % 0xffffff
+                (t * 31 + a * 7 + usize::from(canary) + 1) * 2_654_435_761 % 0xef_ffff + 0x10_0000
             );
             let mut all_ports = ports.to_vec();
             all_ports.push(("metrics", 9100, "TCP"));

@@ -544,13 +544,13 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
                 .collect()
         };
         let (pm_in, pm_eg) = (rule_ports(true), rule_ports(false));
-        for a in 0..n {
-            if iso_eg[a].is_empty() {
+        for iso in &iso_eg {
+            if iso.is_empty() {
                 egress.extend_from_slice(&full.0);
                 continue;
             }
             let mut to = Bits::empty(n);
-            for &pi in &iso_eg[a] {
+            for &pi in iso {
                 for (peers, m) in eg_peers[pi].iter().zip(&pm_eg[pi]) {
                     match m {
                         PortMatch::All => to.or(peers),
@@ -566,13 +566,13 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
             }
             egress.extend_from_slice(&to.0);
         }
-        for b in 0..n {
-            if iso_in[b].is_empty() {
+        for (b, iso) in iso_in.iter().enumerate() {
+            if iso.is_empty() {
                 ingress.extend_from_slice(&full.0);
                 continue;
             }
             let mut from = Bits::empty(n);
-            for &pi in &iso_in[b] {
+            for &pi in iso {
                 for (peers, m) in in_peers[pi].iter().zip(&pm_in[pi]) {
                     if eng.port_ok(m, k, b) {
                         from.or(peers);
