@@ -171,7 +171,7 @@ impl Cluster {
         if v.is_null() {
             return Ok(()); // an empty document (e.g. a trailing `---`)
         }
-        let Some(head) = v.head() else {
+        let Some((head, listed)) = v.head() else {
             // A raw object whose header fields have unexpected types: read it the slow way,
             // which reports exactly what is wrong.
             return match v.into_value() {
@@ -207,7 +207,7 @@ impl Cluster {
                 if depth >= MAX_DEPTH {
                     return Err(bad("List nested too deeply".into()));
                 }
-                let Some(items) = v.items() else {
+                let Some(items) = listed.or_else(|| v.items()) else {
                     return Err(bad("`items` is not a list".into()));
                 };
                 for item in items {
@@ -243,8 +243,9 @@ struct Head {
 /// An object not parsed yet: a YAML document as a `Value`, or the raw text of a JSON object.
 trait Source: Sized {
     fn is_null(&self) -> bool;
-    /// `None` when the header fields cannot be read this way (see `into_value`).
-    fn head(&self) -> Option<Head>;
+    /// `None` when the header fields cannot be read this way (see `into_value`). A raw object
+    /// also returns its `items` here, which saves a pass over a cluster-wide List.
+    fn head(&self) -> Option<(Head, Option<Vec<Self>>)>;
     fn items(self) -> Option<Vec<Self>>;
     fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, String>;
     fn into_value(self) -> Option<Value>;
@@ -267,16 +268,19 @@ impl Source for Value {
         Value::is_null(self)
     }
 
-    fn head(&self) -> Option<Head> {
+    fn head(&self) -> Option<(Head, Option<Vec<Value>>)> {
         let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
         let meta = self.get("metadata");
-        Some(Head {
-            kind: s(self.get("kind")).unwrap_or_default(),
-            api: s(self.get("apiVersion")).unwrap_or_default(),
-            name: s(meta.and_then(|m| m.get("name"))).unwrap_or_default(),
-            namespace: s(meta.and_then(|m| m.get("namespace"))),
-            has_items: self.get("items").is_some(),
-        })
+        Some((
+            Head {
+                kind: s(self.get("kind")).unwrap_or_default(),
+                api: s(self.get("apiVersion")).unwrap_or_default(),
+                name: s(meta.and_then(|m| m.get("name"))).unwrap_or_default(),
+                namespace: s(meta.and_then(|m| m.get("namespace"))),
+                has_items: self.get("items").is_some(),
+            },
+            None,
+        ))
     }
 
     fn items(self) -> Option<Vec<Value>> {
@@ -304,7 +308,7 @@ impl<'a> Source for &'a RawValue {
         self.get().trim() == "null"
     }
 
-    fn head(&self) -> Option<Head> {
+    fn head(&self) -> Option<(Head, Option<Vec<&'a RawValue>>)> {
         #[derive(serde::Deserialize)]
         struct RawMeta {
             #[serde(default)]
@@ -321,20 +325,23 @@ impl<'a> Source for &'a RawValue {
             #[serde(default)]
             metadata: Option<RawMeta>,
             #[serde(default, borrow)]
-            items: Option<&'b RawValue>,
+            items: Option<Vec<&'b RawValue>>,
         }
-        let h: RawHead<'_> = serde_json::from_str(self.get()).ok()?;
+        let h: RawHead<'a> = serde_json::from_str(self.get()).ok()?;
         let meta = h.metadata.unwrap_or(RawMeta {
             name: None,
             namespace: None,
         });
-        Some(Head {
-            kind: h.kind.unwrap_or_default(),
-            api: h.api.unwrap_or_default(),
-            name: meta.name.unwrap_or_default(),
-            namespace: meta.namespace,
-            has_items: h.items.is_some(),
-        })
+        Some((
+            Head {
+                kind: h.kind.unwrap_or_default(),
+                api: h.api.unwrap_or_default(),
+                name: meta.name.unwrap_or_default(),
+                namespace: meta.namespace,
+                has_items: h.items.is_some(),
+            },
+            h.items,
+        ))
     }
 
     fn items(self) -> Option<Vec<&'a RawValue>> {

@@ -21,8 +21,8 @@
 //!
 //! Ports reported: every (port, protocol) a container or init container declares (which covers
 //! every named port, resolved per destination), plus every number a valid policy names (`port`
-//! and `endPort`). A port outside that set is not reported; its verdicts can only differ from a
-//! reported one where a policy range covers it.
+//! and `endPort`). A port outside that set has no declared listener and no policy names it; only
+//! protocol-wide rules and the inside of `port`..`endPort` ranges decide it (ask `k8s check`).
 //!
 //! Computation, with bitsets over classes: for each valid policy, the classes it isolates and,
 //! per rule, the peer classes; then per class and port, the classes its egress allows and the
@@ -128,7 +128,7 @@ pub enum Rest {
 }
 
 /// One row: source class `from` to every class on one port. Every destination class id is in
-/// exactly one of the four lists or, when in none, has the verdict `rest`. The list of the `rest`
+/// exactly one of the four lists (each sorted) or, when in none, has the verdict `rest`. The list of the `rest`
 /// category is always empty (the most common verdict is the one left out).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
@@ -155,15 +155,15 @@ pub struct Row {
 }
 
 impl Row {
-    /// The verdict for destination class `to`: `None` allowed, else `ingress`/`egress`/`both`.
+    /// The verdict for destination class `to`: allowed, or which side denies.
     pub fn verdict(&self, to: u32) -> Rest {
-        if self.allowed.contains(&to) {
+        if self.allowed.binary_search(&to).is_ok() {
             Rest::Allowed
-        } else if self.denied_by_ingress.contains(&to) {
+        } else if self.denied_by_ingress.binary_search(&to).is_ok() {
             Rest::Ingress
-        } else if self.denied_by_egress.contains(&to) {
+        } else if self.denied_by_egress.binary_search(&to).is_ok() {
             Rest::Egress
-        } else if self.denied_by_both.contains(&to) {
+        } else if self.denied_by_both.binary_search(&to).is_ok() {
             Rest::Both
         } else {
             self.rest
@@ -845,11 +845,14 @@ fn render_table(r: &MatrixReport) -> String {
             s.push_str(&format!(" {:>w$}", c.id));
         }
         s.push('\n');
+        // One push per cell: a 1,000-class table has millions of them.
+        let pad = " ".repeat(w);
         for a in &r.classes {
             let row = r.row(a.id, k);
             s.push_str(&format!("{:>w$} ", a.id));
             for b in &r.classes {
-                s.push_str(&format!(" {:>w$}", mark(row, a, b.id)));
+                s.push_str(&pad);
+                s.push_str(mark(row, a, b.id));
             }
             s.push('\n');
         }
