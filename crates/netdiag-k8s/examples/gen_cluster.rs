@@ -205,10 +205,17 @@ fn main() -> Result<(), Box<dyn Error>> {
             let mut all_ports = ports.to_vec();
             all_ports.push(("metrics", 9100, "TCP"));
             let node = rng.below(NODES);
+            let name = format!("{app}-{hash}-{k:03}");
+            let mut labels =
+                json!({"app": app, "tier": tier, "version": version, "pod-template-hash": hash});
+            if app == "db" {
+                // A StatefulSet: every pod carries its own name as a label.
+                labels["statefulset.kubernetes.io/pod-name"] = json!(name);
+            }
             items.push(pod(
                 &ns,
-                &format!("{app}-{hash}-{k:03}"),
-                json!({"app": app, "tier": tier, "version": version, "pod-template-hash": hash}),
+                &name,
+                labels,
                 &all_ports,
                 node,
                 &ip_on(node),

@@ -3,8 +3,9 @@
 //!
 //! Why equivalence classes: 5,000 pods make 25 million pairs per port, but pods from one
 //! Deployment look the same to every policy. Two pods are in one class when NetworkPolicy cannot
-//! tell them apart: same namespace (hence the same namespace labels), same labels, same
-//! hostNetwork flag, the same resolution of every named port a policy mentions
+//! tell them apart: same namespace (hence the same namespace labels), same values of the label
+//! keys some policy selector looks at (other labels, such as `pod-template-hash`, cannot matter),
+//! same hostNetwork flag, the same resolution of every named port a policy mentions
 //! (`name`/protocol → number, first declaring container as in [`resolve_named_port`]) and the same
 //! *ipBlock signature*: the set of the policies' distinct ipBlocks (cidr plus except list) that
 //! match one of the pod's addresses. Evaluating one representative pair of classes then answers
@@ -98,7 +99,7 @@ pub struct Class {
     pub id: u32,
     /// The namespace of every pod in the class.
     pub namespace: String,
-    /// Their labels.
+    /// The labels all its pods share (the ones policies look at are always among them).
     pub labels: Labels,
     /// Host-network pods: never isolated, seen by peers only through ipBlocks.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -348,6 +349,28 @@ impl Engine {
     }
 }
 
+/// The pod label keys some selector of the valid policies looks at: the only labels that can
+/// tell two pods apart (`pod-template-hash` or `statefulset.kubernetes.io/pod-name` usually are
+/// not among them, and must not split a Deployment or a StatefulSet into classes of one).
+fn selector_label_keys(policies: &[&NetworkPolicy]) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    let mut add = |s: &crate::model::LabelSelector| {
+        keys.extend(s.match_labels.keys().cloned());
+        keys.extend(s.match_expressions.iter().map(|e| e.key.clone()));
+    };
+    for p in policies {
+        add(&p.spec.pod_selector);
+        for r in p.spec.ingress.iter().chain(&p.spec.egress).flatten() {
+            for peer in r.from.iter().chain(&r.to).flatten() {
+                if let Some(s) = &peer.pod_selector {
+                    add(s);
+                }
+            }
+        }
+    }
+    keys
+}
+
 /// Collects the named ports and ipBlocks the valid policies mention, and their numeric ports.
 fn policy_facts(
     policies: &[&NetworkPolicy],
@@ -409,6 +432,7 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
     }
 
     let (named, blocks, mut port_set) = policy_facts(&valid);
+    let label_keys = selector_label_keys(&valid);
     for p in &pods {
         for cp in p.spec.containers.iter().chain(&p.spec.init_containers) {
             for x in &cp.ports {
@@ -436,7 +460,13 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
         }
         let key = ClassKey {
             ns: p.metadata.ns().to_string(),
-            labels: p.metadata.labels.clone(),
+            labels: p
+                .metadata
+                .labels
+                .iter()
+                .filter(|(k, _)| label_keys.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             host_network: p.spec.host_network,
             named: named
                 .iter()
@@ -707,7 +737,7 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
             Class {
                 id: i as u32,
                 namespace: k.ns.clone(),
-                labels: k.labels.clone(),
+                labels: shared_labels(m.iter().map(|&p| &pods[p].metadata.labels)),
                 host_network: k.host_network,
                 named_ports: eng
                     .named
@@ -742,6 +772,15 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
         invalid_policies: invalid,
         notes,
     }
+}
+
+/// The labels every one of these pods carries with the same value.
+fn shared_labels<'a>(mut all: impl Iterator<Item = &'a Labels>) -> Labels {
+    let mut shared = all.next().cloned().unwrap_or_default();
+    for l in all {
+        shared.retain(|k, v| l.get(k) == Some(v));
+    }
+    shared
 }
 
 fn labels_text(l: &Labels) -> String {
