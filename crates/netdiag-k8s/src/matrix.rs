@@ -613,10 +613,21 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
         }
     }
     // Transpose ingress so that row (k, a) holds the classes whose ingress admits a: the cells
-    // of a row are then whole-word operations. Cost: one step per set bit.
-    let mut admits: Vec<u64> = vec![0; nk * n * w];
+    // of a row are then whole-word operations. Classes not isolated for ingress admit everyone
+    // on every port: they start every row, and only isolated classes are transposed bit by bit
+    // (a cluster without policies would otherwise cost classes² × ports steps).
+    let mut open = Bits::empty(n);
+    for (b, iso) in iso_in.iter().enumerate() {
+        if iso.is_empty() {
+            open.set(b);
+        }
+    }
+    let mut admits: Vec<u64> = Vec::with_capacity(nk * n * w);
+    for _ in 0..nk * n {
+        admits.extend_from_slice(&open.0);
+    }
     for ki in 0..nk {
-        for b in 0..n {
+        for b in (0..n).filter(|&b| !open.get(b)) {
             let row = (ki * n + b) * w;
             for (j, &word) in ingress[row..row + w].iter().enumerate() {
                 let mut word = word;
