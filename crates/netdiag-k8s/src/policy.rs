@@ -332,7 +332,7 @@ fn peer_matches(c: &Cluster, policy_ns: &str, peer: &Peer, other: &Endpoint<'_>)
             .is_none_or(|s| selects(s, &pod.metadata.labels))
 }
 
-fn ip_block_matches(b: &IpBlock, ips: &[IpAddr]) -> bool {
+pub(crate) fn ip_block_matches(b: &IpBlock, ips: &[IpAddr]) -> bool {
     let Some(cidr) = Cidr::parse(&b.cidr) else {
         return false;
     };

@@ -415,3 +415,93 @@ fn ip_block_matches_pod_ips_in_this_model() {
     assert!(allowed(&p, "other/client", "shop/web", 8080));
     assert!(!allowed(&p, "shop/api", "shop/web", 8080));
 }
+
+// The pitfalls users reported (issue 5), each as the cluster that bit them.
+
+#[test]
+fn egress_allowing_only_udp_53_breaks_dns_over_tcp() {
+    // Resolvers fall back to TCP for large answers (and DNSSEC, AXFR): a DNS allow needs both.
+    let udp_only = np(
+        "other",
+        "dns",
+        "{podSelector: {}, policyTypes: [Egress], egress: [{to: [{namespaceSelector: {matchLabels: {team: a}}}], ports: [{protocol: UDP, port: 53}]}]}",
+    );
+    let c = cluster(&udp_only);
+    assert!(flow(&c, "other/client", "shop/web", 53, "UDP").allowed());
+    let tcp = flow(&c, "other/client", "shop/web", 53, "TCP");
+    assert!(!tcp.egress.allowed && tcp.ingress.allowed);
+    let both = np(
+        "other",
+        "dns",
+        "{podSelector: {}, policyTypes: [Egress], egress: [{to: [{namespaceSelector: {matchLabels: {team: a}}}], ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}]}]}",
+    );
+    let c = cluster(&both);
+    assert!(flow(&c, "other/client", "shop/web", 53, "UDP").allowed());
+    assert!(flow(&c, "other/client", "shop/web", 53, "TCP").allowed());
+}
+
+#[test]
+fn named_port_with_different_numbers_per_pod_is_resolved_per_destination() {
+    // `http` is 8080 on web and 9090 on api: one rule opens a different number on each, and
+    // never the other's number.
+    let p = np(
+        "shop",
+        "p",
+        "{podSelector: {}, ingress: [{from: [{namespaceSelector: {}}], ports: [{port: http}]}]}",
+    );
+    let c = cluster(&p);
+    assert!(flow(&c, "other/client", "shop/web", 8080, "TCP").allowed());
+    assert!(flow(&c, "other/client", "shop/api", 9090, "TCP").allowed());
+    assert!(!flow(&c, "other/client", "shop/web", 9090, "TCP").allowed());
+    assert!(!flow(&c, "other/client", "shop/api", 8080, "TCP").allowed());
+    // The matrix says the same, class by class.
+    let m = netdiag_k8s::matrix::matrix(&c);
+    let class = |name: &str| {
+        m.classes
+            .iter()
+            .find(|k| k.pods.iter().any(|p| p == name))
+            .unwrap()
+            .id
+    };
+    let (client, web, api) = (class("client"), class("web"), class("api"));
+    let cell = |to: u32, port: u16| {
+        let k = netdiag_k8s::matrix::PortKey {
+            port,
+            protocol: "TCP".into(),
+        };
+        m.row(client, &k).unwrap().verdict(to)
+    };
+    use netdiag_k8s::matrix::Rest;
+    assert_eq!(cell(web, 8080), Rest::Allowed);
+    assert_eq!(cell(api, 9090), Rest::Allowed);
+    assert_eq!(cell(web, 9090), Rest::Ingress);
+    assert_eq!(cell(api, 8080), Rest::Ingress);
+}
+
+#[test]
+fn egress_named_port_is_resolved_on_the_destination_not_the_source() {
+    // client declares no `http` port; the egress rule still opens web's 8080 and api's 9090.
+    let p = np(
+        "other",
+        "p",
+        "{podSelector: {}, egress: [{to: [{namespaceSelector: {}}], ports: [{port: http}]}]}",
+    );
+    assert!(allowed(&p, "other/client", "shop/web", 8080));
+    assert!(allowed(&p, "other/client", "shop/api", 9090));
+    assert!(!allowed(&p, "other/client", "shop/web", 9090));
+}
+
+#[test]
+fn a_deny_all_in_another_namespace_isolates_nothing_here() {
+    // Written in `other` "for shop": it selects pods of `other` only.
+    let p = np(
+        "other",
+        "deny-shop",
+        "{podSelector: {}, policyTypes: [Ingress, Egress]}",
+    );
+    let c = cluster(&p);
+    let r = flow(&c, "shop/api", "shop/web", 8080, "TCP");
+    assert!(r.allowed() && r.ingress.isolating.is_empty() && r.egress.isolating.is_empty());
+    // ... while it does isolate `other`'s own client.
+    assert!(!flow(&c, "shop/web", "other/client", 80, "TCP").allowed());
+}

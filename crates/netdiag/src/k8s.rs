@@ -21,6 +21,8 @@ pub struct K8sArgs {
 pub enum K8sCommand {
     /// Is SRC -> DST:PORT allowed by NetworkPolicy? Names the isolating policies and proposes the minimal fix.
     Check(K8sCheckArgs),
+    /// Every pod-to-pod verdict on every declared or policy-named port, with pods grouped into equivalence classes.
+    Matrix(K8sMatrixArgs),
 }
 
 /// Protocols a NetworkPolicy port can name.
@@ -107,6 +109,29 @@ pub struct K8sCheckArgs {
     pub format: K8sFormatArg,
 }
 
+/// `netdiag k8s matrix`.
+#[derive(Debug, Args)]
+pub struct K8sMatrixArgs {
+    /// Where the objects come from.
+    #[command(flatten)]
+    pub source: ClusterSource,
+    /// Output format (json: schema netdiag.k8s.matrix/v1, compact).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: K8sFormatArg,
+}
+
+/// Runs `netdiag k8s matrix`: always exit 0 once the manifests load.
+fn run_matrix(a: &K8sMatrixArgs) -> Result<(String, i32), String> {
+    let cluster = load_cluster(&a.source)?;
+    let report = netdiag_k8s::matrix::matrix(&cluster);
+    let format = match a.format {
+        K8sFormatArg::Table => Format::Table,
+        K8sFormatArg::Json => Format::Json,
+        K8sFormatArg::Markdown => Format::Markdown,
+    };
+    Ok((netdiag_k8s::matrix::render(&report, format), 0))
+}
+
 /// Runs `netdiag k8s ...`: `Ok((output, exit code))` (0 allowed, 1 denied); `Err` is bad input
 /// (the caller prints it and exits 2).
 pub fn run(args: &K8sArgs) -> Result<(String, i32), String> {
@@ -132,5 +157,6 @@ pub fn run(args: &K8sArgs) -> Result<(String, i32), String> {
             };
             Ok((render(&report, format), report.exit_code()))
         }
+        K8sCommand::Matrix(a) => run_matrix(a),
     }
 }

@@ -76,3 +76,64 @@ fn service_destination_is_followed_to_its_pods() {
         "svc_no_endpoints_selector_mismatch",
     ));
 }
+
+fn matrix(args: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("netdiag")
+        .unwrap()
+        .args(["k8s", "matrix"])
+        .args(args)
+        .assert()
+}
+
+#[test]
+fn matrix_json_names_classes_ports_and_cells() {
+    let out = matrix(&["--manifests", FIXTURES, "--format", "json"]).code(0);
+    let v: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["schema"], "netdiag.k8s.matrix/v1");
+    let class = |pod: &str| {
+        v["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["pods"].as_array().unwrap().iter().any(|p| p == pod))
+            .unwrap()["id"]
+            .clone()
+    };
+    let (frontend, api, db) = (class("frontend"), class("api"), class("db"));
+    let row = |port: u64| {
+        v["matrix"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["from"] == frontend && r["port"] == port && r["protocol"] == "TCP")
+            .unwrap()
+            .clone()
+    };
+    // web/frontend -> shop/api on its named port http (8080) is allowed, shop/db is not.
+    let r = row(8080);
+    assert!(r["allowed"].as_array().unwrap().contains(&api));
+    assert!(!r["allowed"].as_array().unwrap().contains(&db));
+    assert_eq!(r["rest"], "both");
+    assert_eq!(v["invalid_policies"][0]["policy"], "shop/broken-range");
+}
+
+#[test]
+fn matrix_table_has_a_legend_and_marks() {
+    matrix(&["--manifests", FIXTURES])
+        .code(0)
+        .stdout(predicates::str::contains("Classes:"))
+        .stdout(predicates::str::contains("TCP/8080"))
+        .stdout(predicates::str::contains("✓"))
+        .stdout(predicates::str::contains("frontend"));
+    matrix(&["--manifests", FIXTURES, "--format", "markdown"])
+        .code(0)
+        .stdout(predicates::str::contains("### TCP/8080"));
+}
+
+#[test]
+fn matrix_bad_input_exits_2_with_one_line() {
+    let out = matrix(&["--manifests", "/nonexistent/cluster.yaml"]).code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/cluster.yaml"));
+}

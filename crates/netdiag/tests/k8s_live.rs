@@ -502,3 +502,25 @@ fn bad_kubeconfigs_and_unreachable_servers_are_one_line_exit_2() {
         assert!(!stderr.contains(TOKEN), "{source:?}: {stderr}");
     }
 }
+
+#[test]
+fn live_matrix_equals_the_manifest_matrix() {
+    let server = ApiServer::start(Mode::Healthy, None);
+    let dir = TempDir::new("k8s-live-matrix").unwrap();
+    let config = kubeconfig(&dir, &format!("http://127.0.0.1:{}", server.port), None);
+    let manifests = equivalent_manifests(&dir);
+    let run = |source: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_netdiag"))
+            .args(["k8s", "matrix", "--format", "json"])
+            .args(source)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let live = run(&["--kubeconfig", config.to_str().unwrap()]);
+    let offline = run(&["--manifests", manifests.to_str().unwrap()]);
+    assert_eq!(live, offline);
+    assert!(live.contains("netdiag.k8s.matrix/v1"));
+    assert!(server.requests().iter().all(|r| r.starts_with("GET ")));
+}
