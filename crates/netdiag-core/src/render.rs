@@ -296,6 +296,8 @@ mod tests {
             }],
             redirect: None,
             followed: vec![],
+            failed_flow: None,
+            cloud: None,
         }
     }
 

@@ -175,6 +175,28 @@ pub struct Report {
     /// The redirects followed to get here (`-L`), in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub followed: Vec<String>,
+    /// The flow that failed, as addresses (added so tools such as the cloud layer can ask about
+    /// exactly this flow): `{"source": "10.0.1.5", "destination": "10.0.2.20", "port": 5432,
+    /// "protocol": "tcp"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_flow: Option<FailedFlow>,
+    /// The cloud firewalls' answer for the failed flow (`netdiag check --cloud`), schema
+    /// `netdiag.cloud.check/v1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<serde_json::Value>,
+}
+
+/// The addresses of a failed flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedFlow {
+    /// This host's source address, when the route lookup named one.
+    pub source: Option<std::net::IpAddr>,
+    /// The destination address that failed.
+    pub destination: std::net::IpAddr,
+    /// The destination port.
+    pub port: Option<u16>,
+    /// `tcp` or `udp`.
+    pub protocol: &'static str,
 }
 
 impl Report {

@@ -24,7 +24,7 @@ use crate::observe::{
     HttpOutcome, MtuObservation, ProxyObservation, ProxySetting, RecordType, ResolverFiles,
     RouteObservation, TlsObservation, TlsOutcome, UdpObservation,
 };
-use crate::report::{Report, Row, RowVerdict, TargetInfo, Verdict, Warning, SCHEMA};
+use crate::report::{FailedFlow, Report, Row, RowVerdict, TargetInfo, Verdict, Warning, SCHEMA};
 use crate::search::candidate_names;
 use crate::target::{Host, Scheme, Target};
 use std::collections::HashSet;
@@ -200,6 +200,18 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
             }
         }
     }
+    let failed_flow = failure.as_ref().and_then(|f| {
+        f.context.address.map(|destination| FailedFlow {
+            source: f.context.source,
+            destination,
+            port: target.port.or(f.context.port),
+            protocol: if target.scheme == Scheme::Udp {
+                "udp"
+            } else {
+                "tcp"
+            },
+        })
+    });
     let verdict = match failure {
         Some(f) => {
             let mut r = remedy(f.cause, &f.context);
@@ -246,6 +258,8 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
         warnings: st.warnings,
         redirect: st.redirect,
         followed: Vec::new(),
+        failed_flow,
+        cloud: None,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct CheckConfig {
     pub probe_mtu: bool,
     /// `-L`.
     pub follow: bool,
+    /// `--cloud`: exports to ask about a failed flow.
+    pub cloud: Option<crate::cloudlayer::CloudInput>,
 }
 
 /// Maps the CLI format onto the renderer's.
@@ -139,6 +141,8 @@ pub fn resolve(args: &CheckArgs) -> Result<Vec<CheckConfig>, InputError> {
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
+    let cloud = crate::cloudlayer::resolve(&args.cloud, args.cloud_provider.as_deref())
+        .map_err(InputError)?;
     let mut configs = Vec::with_capacity(texts.len());
     for text in &texts {
         let target = parse_target(text)
@@ -172,6 +176,7 @@ pub fn resolve(args: &CheckArgs) -> Result<Vec<CheckConfig>, InputError> {
             slow,
             probe_mtu: args.mtu,
             follow: args.follow,
+            cloud: cloud.clone(),
         });
     }
     Ok(configs)
@@ -283,7 +288,11 @@ fn check_single(config: &CheckConfig) -> Report {
         probe_mtu: config.probe_mtu,
         ..WalkOptions::default()
     };
-    run_with(&config.target, options, &mut prober)
+    let mut report = run_with(&config.target, options, &mut prober);
+    if let Some(cloud) = &config.cloud {
+        crate::cloudlayer::add(&mut report, cloud);
+    }
+    report
 }
 
 /// At most this many targets are walked at once.

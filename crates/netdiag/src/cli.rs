@@ -99,6 +99,15 @@ pub struct CheckArgs {
     /// Server name to send in TLS SNI (used by the tls layer).
     #[arg(long, value_name = "NAME")]
     pub sni: Option<String>,
+    /// After a tcp/udp failure (silence, admin-prohibited, unreachable), ask the cloud firewalls
+    /// about the same flow from these exports: files or directories of `aws ec2 describe-*`,
+    /// `gcloud compute ... --format=json` or `az network ... -o json` output. Put it after the
+    /// targets (it takes every following argument).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub cloud: Vec<std::path::PathBuf>,
+    /// The provider of the --cloud exports (default: detected from them).
+    #[arg(long, value_name = "aws|gcp|azure", requires = "cloud")]
+    pub cloud_provider: Option<String>,
 }
 
 /// `netdiag causes`.

@@ -15,6 +15,7 @@
 //! Set `NETDIAG_BIN` to run these tests against another netdiag build, and
 //! `NETDIAG_TESTNET_KEEP=1` to keep a failing scenario's namespaces for inspection.
 
+mod cloud;
 mod common;
 mod dns;
 mod host;
