@@ -56,8 +56,9 @@ pub fn load_estate_from_paths(
     if matches!(provider, None | Some(Provider::Aws)) {
         let files = crate::doc::files(paths)?;
         if files.iter().all(|f| {
+            // Regular files only: a pipe can be read once, a device may never end.
             f.metadata()
-                .is_ok_and(|m| m.len() <= crate::doc::MAX_FILE_BYTES)
+                .is_ok_and(|m| m.is_file() && m.len() <= crate::doc::MAX_FILE_BYTES)
         }) {
             if let Some(estate) = crate::aws::fast::load_files(&files) {
                 return Ok((Provider::Aws, Box::new(estate)));

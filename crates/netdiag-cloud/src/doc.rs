@@ -205,7 +205,19 @@ fn read(path: &Path) -> Result<Document, LoadError> {
             why: format!("{len} bytes; at most {MAX_FILE_BYTES} are read"),
         });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    // Bounded even when the size is not known up front (/dev/stdin, a FIFO, /dev/zero).
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(path).map_err(io)?, MAX_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(LoadError::Limit {
+            path: path.to_path_buf(),
+            why: format!("more than {MAX_FILE_BYTES} bytes; not a CLI export"),
+        });
+    }
     let text = String::from_utf8(bytes).map_err(|e| LoadError::Json {
         path: path.to_path_buf(),
         line: 1,

@@ -222,7 +222,25 @@ impl Cluster {
                 size: meta.len(),
             });
         }
-        let text = std::fs::read_to_string(p).map_err(io)?;
+        // Bounded even when the size is not known up front (/dev/stdin, a FIFO, /dev/zero).
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(p).map_err(io)?, MAX_FILE_BYTES + 1),
+            &mut bytes,
+        )
+        .map_err(io)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(LoadError::TooLarge {
+                path: p.to_path_buf(),
+                size: bytes.len() as u64,
+            });
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+            ))
+        })?;
         self.load_str(p, &text)
     }
 

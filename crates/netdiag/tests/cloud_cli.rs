@@ -298,3 +298,13 @@ fn azure_exports_are_detected_and_the_nsg_deny_is_named_with_an_az_fix() {
     assert!(fix.contains("az network nsg rule create"), "{fix}");
     assert!(!fix.contains("0.0.0.0/0"), "{fix}");
 }
+
+#[test]
+fn an_endless_file_is_bad_input_not_a_hang() {
+    let out = cloud(
+        &["/dev/zero"],
+        &["--from", "10.0.0.1", "--to", "10.0.0.2", "--port", "22"],
+    )
+    .code(2);
+    assert!(one_line_stderr(&out).contains("/dev/zero"));
+}

@@ -137,3 +137,21 @@ fn matrix_bad_input_exits_2_with_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/cluster.yaml"));
 }
+
+#[test]
+fn an_endless_manifest_is_bad_input_not_a_hang() {
+    let out = k8s(&[
+        "--manifests",
+        "/dev/zero",
+        "--from",
+        "a/b",
+        "--to",
+        "c/d",
+        "--port",
+        "80",
+    ])
+    .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/dev/zero"), "{err}");
+}
