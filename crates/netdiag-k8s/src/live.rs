@@ -23,6 +23,8 @@ use kube::config::{Config, KubeConfigOptions, Kubeconfig};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The largest kubeconfig read (they are a few KiB; this only stops /dev/zero and the like).
+const MAX_KUBECONFIG_BYTES: u64 = 16 * 1024 * 1024;
 /// Objects asked for per list request.
 pub const PAGE_SIZE: u32 = 500;
 /// Pages read per kind before giving up (500 000 objects of one kind).
@@ -247,6 +249,19 @@ async fn config(source: &LiveSource) -> Result<(Config, String), LiveError> {
                     message: redact_strings(&message),
                 }
             };
+            // kube reads the whole file: make sure it is a bounded regular file first.
+            match std::fs::metadata(path) {
+                Ok(m) if !m.is_file() => {
+                    return Err(bad("not a regular file".to_string()));
+                }
+                Ok(m) if m.len() > MAX_KUBECONFIG_BYTES => {
+                    return Err(bad(format!(
+                        "{} bytes; a kubeconfig is at most {MAX_KUBECONFIG_BYTES}",
+                        m.len()
+                    )));
+                }
+                _ => {}
+            }
             let kubeconfig = Kubeconfig::read_from(path).map_err(|e| bad(one_line(&e)))?;
             let options = KubeConfigOptions {
                 context: context.clone(),
