@@ -190,6 +190,9 @@ pub(crate) struct Walk {
     pub(crate) blocks: Vec<Block>,
     pub(crate) missing: Vec<Missing>,
     pub(crate) first_unknown_layer: Option<CloudLayer>,
+    /// Network ACL rule numbers the fixes planned so far use: (ACL, egress, number). One ACL is
+    /// often associated with both subnets, and two entries cannot share a number.
+    pub(crate) acl_numbers: Vec<(String, bool, u32)>,
 }
 
 impl Walk {
@@ -213,6 +216,25 @@ impl Walk {
             rule,
             evidence,
         });
+    }
+
+    /// Numbers already planned in one direction of one ACL.
+    fn taken(&self, acl: &str, egress: bool) -> Vec<u32> {
+        self.acl_numbers
+            .iter()
+            .filter(|(a, e, _)| a == acl && *e == egress)
+            .map(|(_, _, n)| *n)
+            .collect()
+    }
+
+    /// Records the rule numbers a planned fix uses.
+    fn reserve(&mut self, fix: &Result<PlannedFix, String>) {
+        for c in fix.iter().flat_map(|p| &p.changes) {
+            if let FixChange::NetworkAclEntry { acl_id, entry } = c {
+                self.acl_numbers
+                    .push((acl_id.clone(), entry.egress, entry.number));
+            }
+        }
     }
 
     fn unknown(&mut self, layer: CloudLayer, missing: Vec<Missing>) {
@@ -990,7 +1012,8 @@ impl Estate {
             } else {
                 CloudCause::DenyRule
             };
-            let fix = fix::acl_forward(ctx, acl, egress, e.number);
+            let fix = fix::acl_forward(ctx, acl, egress, e.number, &walk.taken(&acl.id, egress));
+            walk.reserve(&fix);
             walk.step(
                 CloudLayer::Nacl,
                 side,
@@ -1015,7 +1038,8 @@ impl Estate {
         }
         let rule = format!("#* deny all (no {dir} entry matches)");
         evidence.push(rule.clone());
-        let fix = fix::acl_forward(ctx, acl, egress, 32767);
+        let fix = fix::acl_forward(ctx, acl, egress, 32767, &walk.taken(&acl.id, egress));
+        walk.reserve(&fix);
         walk.step(
             CloudLayer::Nacl,
             side,
@@ -1153,7 +1177,8 @@ impl Estate {
             if !allowed_by.is_empty() {
                 evidence.push(format!("allowed before it: {}", allowed_by.join("; ")));
             }
-            let fix = fix::acl_reply(ctx, acl, egress, e.number);
+            let fix = fix::acl_reply(ctx, acl, egress, e.number, &walk.taken(&acl.id, egress));
+            walk.reserve(&fix);
             walk.step(
                 CloudLayer::Nacl,
                 Side::Reply,
@@ -1200,7 +1225,8 @@ impl Estate {
         if !allowed_by.is_empty() {
             evidence.push(format!("allowed only in part by {}", allowed_by.join("; ")));
         }
-        let fix = fix::acl_reply(ctx, acl, egress, 32767);
+        let fix = fix::acl_reply(ctx, acl, egress, 32767, &walk.taken(&acl.id, egress));
+        walk.reserve(&fix);
         walk.step(
             CloudLayer::Nacl,
             Side::Reply,
