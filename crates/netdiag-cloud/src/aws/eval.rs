@@ -257,13 +257,23 @@ pub(crate) struct PeerView<'a> {
     pub(crate) groups: Option<&'a [String]>,
     /// Why group references cannot match (the flow uses a public address), if so.
     pub(crate) public_reason: Option<String>,
+    /// The flow is IPv6 (an unknown address is still of the flow's family).
+    pub(crate) ipv6: bool,
 }
 
 impl Estate {
     /// Resolves the query's ends and walks the path.
     pub fn diagnose(&self, q: &Query) -> Result<Diagnosis, ResolveError> {
-        let src = self.resolve(&q.src, "--from")?;
-        let dst = self.resolve(&q.dst, "--to")?;
+        let mut src = self.resolve(&q.src, "--from", None)?;
+        let mut dst = self.resolve(&q.dst, "--to", None)?;
+        // An id stands for the interface: take its address in the other end's family.
+        if src.addr.addr().is_ipv4() != dst.addr.addr().is_ipv4() {
+            if matches!(q.src, EndpointRef::Id(_)) {
+                src = self.resolve(&q.src, "--from", Some(dst.addr.addr().is_ipv6()))?;
+            } else if matches!(q.dst, EndpointRef::Id(_)) {
+                dst = self.resolve(&q.dst, "--to", Some(src.addr.addr().is_ipv6()))?;
+            }
+        }
         if src.interface.is_none() && dst.interface.is_none() {
             return Err(ResolveError::NotFound {
                 endpoint: format!("{} and {}", q.src, q.dst),
@@ -331,7 +341,13 @@ impl Estate {
         })
     }
 
-    fn resolve(&self, r: &EndpointRef, flag: &str) -> Result<End, ResolveError> {
+    /// `ipv6`: for an id, the address family wanted (else IPv4 when it has one).
+    fn resolve(
+        &self,
+        r: &EndpointRef,
+        flag: &str,
+        ipv6: Option<bool>,
+    ) -> Result<End, ResolveError> {
         match r {
             EndpointRef::Ip(ip) => {
                 if let Some(&i) = self.interface_by_private_ip.get(ip) {
@@ -393,7 +409,7 @@ impl Estate {
                     .and_then(|e| {
                         e.private_ips
                             .iter()
-                            .find(|a| a.is_ipv4())
+                            .find(|a| a.is_ipv6() == ipv6.unwrap_or(false))
                             .or(e.private_ips.first())
                     })
                     .copied()
@@ -484,6 +500,7 @@ impl Estate {
                             dst.addr.addr()
                         )
                     }),
+                    ipv6: flow.ipv6,
                 };
                 self.sg_step(eni, false, &view, flow, walk, &ctx);
             }
@@ -561,6 +578,7 @@ impl Estate {
                             dst.addr.addr()
                         )
                     }),
+                    ipv6: flow.ipv6,
                 };
                 self.sg_step(eni, true, &view, flow, walk, &ctx);
             }
@@ -792,6 +810,11 @@ impl Estate {
 
     fn sg_peer_match(&self, peer: &SgPeer, view: &PeerView<'_>) -> Match {
         match peer {
+            SgPeer::Cidr(net) if net.addr().is_ipv6() != view.ipv6 => Match::No(format!(
+                "{net} is {}, the flow {}",
+                family(net),
+                if view.ipv6 { "IPv6" } else { "IPv4" }
+            )),
             SgPeer::Cidr(net) => match &view.seen {
                 Seen::Known(a) if covers(net, a) => Match::Yes,
                 Seen::Known(a) => Match::No(format!("{} does not contain {}", net, display_net(a))),
@@ -941,7 +964,11 @@ impl Estate {
             acl.id
         )];
         let icmp = flow.icmp_request();
-        for e in acl.entries.iter().filter(|e| e.egress == egress) {
+        for e in acl
+            .entries
+            .iter()
+            .filter(|e| e.egress == egress && e.cidr.addr().is_ipv6() == flow.ipv6)
+        {
             if !acl_proto_match(e, flow, icmp, None) {
                 continue;
             }
@@ -1123,7 +1150,11 @@ impl Estate {
             EPHEMERAL
         }];
         let mut allowed_by: Vec<String> = Vec::new();
-        for e in acl.entries.iter().filter(|e| e.egress == egress) {
+        for e in acl
+            .entries
+            .iter()
+            .filter(|e| e.egress == egress && e.cidr.addr().is_ipv6() == flow.ipv6)
+        {
             if open.is_empty() {
                 break;
             }

@@ -192,14 +192,15 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
             read_instance(estate, inst, &at.idx("Instances", j))?;
         }
     }
-    if v.get("Reservations").is_some() {
+    // `null` is absent, as everywhere else (and as the fast path reads it).
+    if field(v, "Reservations").is_some() {
         estate.has_inventory = true;
     }
     for (i, e) in arr(v, "NetworkInterfaces", &ROOT)?.iter().enumerate() {
         let eni = read_interface(e, &ROOT.idx("NetworkInterfaces", i), None)?;
         upsert_interface(estate, eni);
     }
-    if v.get("NetworkInterfaces").is_some() {
+    if field(v, "NetworkInterfaces").is_some() {
         estate.has_inventory = true;
     }
     for (i, g) in arr(v, "SecurityGroups", &ROOT)?.iter().enumerate() {
