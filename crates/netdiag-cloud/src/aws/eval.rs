@@ -1338,7 +1338,9 @@ impl Estate {
             "{} applies to {subnet} ({how}); longest prefix wins",
             rt.id
         )];
-        let mut best: Option<(u8, &Route)> = None;
+        // Longest prefix first; for the same prefix a static route beats a prefix-list route,
+        // which beats a propagated one (VPC user guide, "How route priority works").
+        let mut best: Option<(u8, u8, &Route)> = None;
         let mut unknown_lists = Vec::new();
         for r in &rt.routes {
             let len = match &r.destination {
@@ -1358,13 +1360,18 @@ impl Estate {
                 }
             };
             if let Some(len) = len {
-                if best.is_none_or(|(l, _)| len > l) {
-                    best = Some((len, r));
+                let rank = match (&r.destination, r.propagated) {
+                    (_, true) => 0,
+                    (RouteDestination::PrefixList(_), false) => 1,
+                    (RouteDestination::Cidr(_), false) => 2,
+                };
+                if best.is_none_or(|(l, k, _)| (len, rank) > (l, k)) {
+                    best = Some((len, rank, r));
                 }
             }
         }
         let max_len = dst.addr.max_prefix_len();
-        if !unknown_lists.is_empty() && best.is_none_or(|(l, _)| l < max_len) {
+        if !unknown_lists.is_empty() && best.is_none_or(|(l, _, _)| l < max_len) {
             let missing: Vec<Missing> = unknown_lists
                 .iter()
                 .map(|id| Missing {
@@ -1388,7 +1395,7 @@ impl Estate {
             walk.unknown(CloudLayer::Route, missing);
             return false;
         }
-        let Some((len, route)) = best else {
+        let Some((len, _, route)) = best else {
             let rule = format!("no route matches {}", display_net(&dst.addr));
             evidence.push(format!(
                 "routes: {}",

@@ -677,11 +677,13 @@ fn read_route_table(t: &Value, at: &At<'_>) -> Parsed<RouteTable> {
             RouteTarget::Other(found.unwrap_or_else(|| "(no target)".into()))
         };
         let state = opt_str(r, "State", &at)?.unwrap_or("active").to_string();
+        let propagated = opt_str(r, "Origin", &at)? == Some("EnableVgwRoutePropagation");
         rt.routes.push(Route {
             destination,
             target,
             active: state == "active",
             state,
+            propagated,
         });
     }
     Ok(rt)
