@@ -855,10 +855,7 @@ impl Estate {
                     return Match::No("group references match private addresses only".into());
                 };
                 let addr = a.addr();
-                let inside_known_network = self
-                    .vpcs
-                    .values()
-                    .any(|v| v.cidrs.iter().any(|c| overlaps(c, a)))
+                let inside_known_network = self.vpc_ranges(None).any(|c| overlaps(c, a))
                     || self.peerings.values().any(|p| {
                         p.requester
                             .cidrs
@@ -866,7 +863,15 @@ impl Estate {
                             .chain(&p.accepter.cidrs)
                             .any(|c| overlaps(c, a))
                     });
-                if peering.is_some() || inside_known_network || !self.has_inventory {
+                // "Outside every VPC" means something only when the group's VPC ranges are known
+                // (describe-vpcs, describe-subnets, or its route tables' local routes).
+                let group_vpc = self
+                    .security_groups
+                    .get(group_id)
+                    .and_then(|g| g.vpc_id.as_deref());
+                let ranges_known = self.vpc_ranges(group_vpc).next().is_some();
+                if peering.is_some() || inside_known_network || !self.has_inventory || !ranges_known
+                {
                     Match::Unknown(Missing {
                         what: format!(
                             "whether {addr} is a member of {group_id}{}",
@@ -884,6 +889,32 @@ impl Estate {
                 }
             }
         }
+    }
+
+    /// The address ranges of one VPC (or of every VPC), as far as the exports show them:
+    /// `describe-vpcs`, `describe-subnets`, and the local routes of the route tables.
+    fn vpc_ranges<'s>(&'s self, vpc: Option<&'s str>) -> impl Iterator<Item = &'s IpNet> + 's {
+        let of = move |v: &Option<String>| vpc.is_none_or(|x| v.as_deref() == Some(x));
+        let vpcs = self
+            .vpcs
+            .values()
+            .filter(move |v| vpc.is_none_or(|x| v.id == x))
+            .flat_map(|v| &v.cidrs);
+        let subnets = self
+            .subnets
+            .values()
+            .filter(move |s| of(&s.vpc_id))
+            .flat_map(|s| &s.cidrs);
+        let local = self
+            .route_tables
+            .values()
+            .filter(move |t| of(&t.vpc_id))
+            .flat_map(|t| &t.routes)
+            .filter_map(|r| match (&r.destination, &r.target) {
+                (RouteDestination::Cidr(n), RouteTarget::Local) => Some(n),
+                _ => None,
+            });
+        vpcs.chain(subnets).chain(local)
     }
 
     pub(crate) fn acl_of(&self, eni: &Interface) -> Result<(&NetworkAcl, &'static str), Missing> {
