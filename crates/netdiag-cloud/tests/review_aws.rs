@@ -234,3 +234,213 @@ fn fixes_on_one_shared_acl_never_reuse_a_rule_number() {
     let after = ask(&fixed, "i-a", "i-b", "443", "tcp");
     assert!(after.evaluation.verdict.allowed, "{:#?}", after.evaluation);
 }
+
+fn with(replace: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut files: Vec<(&'static str, String)> = base()
+        .into_iter()
+        .map(|(n, t)| (n, t.to_string()))
+        .collect();
+    for (name, text) in replace {
+        files.retain(|(n, _)| n != name);
+        files.push((name, text.clone()));
+    }
+    files
+}
+
+fn load_owned(files: &[(&'static str, String)]) -> Estate {
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    load(&borrowed)
+}
+
+/// i-a has no public address, so reaching i-b by its Elastic IP it is seen as a NAT gateway's
+/// address the exports lack. An IPv6 rule (`::/0`) says nothing about that IPv4 address.
+#[test]
+fn an_ipv6_any_rule_does_not_admit_an_ipv4_source_behind_nat() {
+    let sgs = SGS.replace(
+        r#""IpPermissions": [{"FromPort": 443"#,
+        r#""IpPermissions": [{"FromPort": 8443, "IpProtocol": "tcp", "IpRanges": [], "Ipv6Ranges": [{"CidrIpv6": "::/0"}], "PrefixListIds": [], "ToPort": 8443, "UserIdGroupPairs": []},
+                             {"FromPort": 443"#,
+    );
+    let e = load_owned(&with(&[("sgs.json", sgs)]));
+    let d = ask(&e, "i-a", "54.0.0.20", "8443", "tcp");
+    let v = &d.evaluation.verdict;
+    assert!(!v.allowed, "{:#?}", d.evaluation);
+    let sg = d
+        .evaluation
+        .path
+        .iter()
+        .find(|s| s.layer == CloudLayer::Sg)
+        .unwrap();
+    assert_ne!(sg.result, StepResult::Allow, "{sg:#?}");
+}
+
+/// A deny of all IPv6 (`::/0`) in a custom ACL says nothing about an IPv4 source behind NAT.
+#[test]
+fn an_ipv6_any_acl_entry_does_not_match_an_ipv4_source_behind_nat() {
+    let acl = DEFAULT_ACL.replace(
+        r#"{"CidrBlock": "0.0.0.0/0", "Egress": false, "Protocol": "-1", "RuleAction": "allow", "RuleNumber": 100},"#,
+        r#"{"Egress": false, "Ipv6CidrBlock": "::/0", "Protocol": "-1", "RuleAction": "deny", "RuleNumber": 50},
+           {"CidrBlock": "0.0.0.0/0", "Egress": false, "Protocol": "-1", "RuleAction": "allow", "RuleNumber": 100},"#,
+    );
+    let e = load_owned(&with(&[("acls.json", acl)]));
+    let d = ask(&e, "i-a", "54.0.0.20", "443", "tcp");
+    let inbound = d
+        .evaluation
+        .path
+        .iter()
+        .find(|s| s.layer == CloudLayer::Nacl && s.side == Side::DestinationIngress)
+        .unwrap();
+    assert_eq!(inbound.result, StepResult::Allow, "{inbound:#?}");
+    assert!(inbound.rule.as_deref().unwrap().starts_with("#100"));
+}
+
+/// `--from i-a --to <an IPv6 address>`: the instance's IPv6 address is the source.
+#[test]
+fn an_instance_id_takes_the_address_family_of_the_other_end() {
+    let e = load(&base());
+    let d = ask(&e, "i-a", "2600:1f18:1:102::20", "443", "tcp");
+    assert!(d.evaluation.verdict.allowed, "{:#?}", d.evaluation);
+    assert_eq!(
+        d.evaluation.flow["src_resolved"]["address"],
+        "2600:1f18:1:101::10"
+    );
+    let d = ask(&e, "2600:1f18:1:101::10", "eni-b", "443", "tcp");
+    assert_eq!(
+        d.evaluation.flow["dst_resolved"]["address"],
+        "2600:1f18:1:102::20"
+    );
+    let d = ask(&e, "i-a", "i-b", "443", "tcp");
+    assert_eq!(d.evaluation.flow["src_resolved"]["address"], "10.0.1.10");
+}
+
+const SG_B_FROM: &str = r#""UserIdGroupPairs": [{"GroupId": "sg-a", "UserId": "111122223333"}]}],"#;
+
+fn sg_b_also_from(cidr: &str) -> String {
+    SGS.replace(
+        SG_B_FROM,
+        &format!(
+            r#""UserIdGroupPairs": [{{"GroupId": "sg-a", "UserId": "111122223333"}}]}},
+               {{"FromPort": 443, "IpProtocol": "tcp", "IpRanges": [{{"CidrIp": "{cidr}"}}], "Ipv6Ranges": [], "PrefixListIds": [], "ToPort": 443, "UserIdGroupPairs": []}}],"#
+        ),
+    )
+}
+
+fn rtb_b(routes: &str) -> String {
+    ROUTES.replace(
+        r#"  "Tags": [], "VpcId": "vpc-1", "OwnerId": "111122223333"
+}]}"#,
+        &format!(
+            r#"  "Tags": [], "VpcId": "vpc-1", "OwnerId": "111122223333"
+}},
+{{"Associations": [{{"Main": false, "RouteTableAssociationId": "rtbassoc-b", "RouteTableId": "rtb-b", "SubnetId": "subnet-b", "AssociationState": {{"State": "associated"}}}}],
+  "PropagatingVgws": [{{"GatewayId": "vgw-1"}}], "RouteTableId": "rtb-b",
+  "Routes": [
+    {{"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local", "Origin": "CreateRouteTable", "State": "active"}}{routes}],
+  "Tags": [], "VpcId": "vpc-1", "OwnerId": "111122223333"
+}}]}}"#
+        ),
+    )
+}
+
+/// An on-premises client reaches i-b's private address; subnet-b's table has only the local
+/// route, so the reply has nowhere to go.
+#[test]
+fn the_reply_to_a_source_outside_the_exports_needs_a_route() {
+    let e = load_owned(&with(&[
+        ("sgs.json", sg_b_also_from("192.168.0.0/16")),
+        ("rtbs.json", rtb_b("")),
+    ]));
+    let d = ask(&e, "192.168.10.5", "i-b", "443", "tcp");
+    let v = &d.evaluation.verdict;
+    assert!(!v.allowed, "{:#?}", d.evaluation);
+    assert_eq!(v.cause, CloudCause::NoRoute);
+    assert_eq!(v.layer, Some(CloudLayer::Route));
+    assert_eq!(v.side, Some(Side::Reply));
+    assert_eq!(v.blocking.as_ref().unwrap().resource, "rtb-b");
+    // With a route back (a VPN through vgw-1) it is allowed.
+    let e = load_owned(&with(&[
+        ("sgs.json", sg_b_also_from("192.168.0.0/16")),
+        (
+            "rtbs.json",
+            rtb_b(
+                r#", {"DestinationCidrBlock": "192.168.0.0/16", "GatewayId": "vgw-1", "Origin": "EnableVgwRoutePropagation", "State": "active"}"#,
+            ),
+        ),
+    ]));
+    let d = ask(&e, "192.168.10.5", "i-b", "443", "tcp");
+    assert!(d.evaluation.verdict.allowed, "{:#?}", d.evaluation);
+}
+
+/// The classic: an instance with an Elastic IP in a private subnet (default route through a NAT
+/// gateway). The request arrives through the internet gateway; the reply leaves through the NAT
+/// gateway with another source address, and the client drops it.
+#[test]
+fn a_public_address_needs_the_reply_to_leave_by_the_internet_gateway() {
+    let nat = r#", {"DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": "nat-1", "Origin": "CreateRoute", "State": "active"}"#;
+    let e = load_owned(&with(&[
+        ("sgs.json", sg_b_also_from("198.51.100.0/24")),
+        ("rtbs.json", rtb_b(nat)),
+    ]));
+    let d = ask(&e, "198.51.100.7", "54.0.0.20", "443", "tcp");
+    let v = &d.evaluation.verdict;
+    assert!(!v.allowed, "{:#?}", d.evaluation);
+    assert_eq!(v.layer, Some(CloudLayer::Route));
+    assert_eq!(v.side, Some(Side::Reply));
+    assert!(
+        v.blocking.as_ref().unwrap().rule.contains("nat-1"),
+        "{v:#?}"
+    );
+    // Through the internet gateway it works.
+    let igw = r#", {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-1", "Origin": "CreateRoute", "State": "active"}"#;
+    let e = load_owned(&with(&[
+        ("sgs.json", sg_b_also_from("198.51.100.0/24")),
+        ("rtbs.json", rtb_b(igw)),
+    ]));
+    let d = ask(&e, "198.51.100.7", "54.0.0.20", "443", "tcp");
+    assert!(d.evaluation.verdict.allowed, "{:#?}", d.evaluation);
+}
+
+/// Without `describe-vpcs`, the VPC's ranges still show in the route tables' local routes: an
+/// address inside them that the inventory lacks may be a member of the referenced group.
+#[test]
+fn group_membership_of_an_unlisted_address_in_the_vpc_is_unknown_without_describe_vpcs() {
+    let files: Vec<(&str, &str)> = base()
+        .into_iter()
+        .filter(|(n, _)| *n != "vpcs.json" && *n != "subnets.json")
+        .collect();
+    let e = load(&files);
+    let d = ask(&e, "10.0.1.77", "i-b", "443", "tcp");
+    let v = &d.evaluation.verdict;
+    assert_eq!(v.cause, CloudCause::Unknown, "{v:#?}");
+    assert!(v.unknown.iter().any(|m| m.what.contains("sg-a")), "{v:#?}");
+    // Outside every range the exports show: not a member.
+    let d = ask(&e, "192.0.2.9", "i-b", "443", "tcp");
+    assert_eq!(d.evaluation.verdict.cause, CloudCause::NoAllowRule);
+    // With no VPC ranges at all, membership cannot be ruled out.
+    let files: Vec<(&str, &str)> = files
+        .into_iter()
+        .filter(|(n, _)| *n != "rtbs.json")
+        .collect();
+    let e = load(&files);
+    let d = ask(&e, "192.0.2.9", "i-b", "443", "tcp");
+    assert_eq!(d.evaluation.verdict.cause, CloudCause::Unknown);
+}
+
+/// Same prefix, two routes: a static route beats a propagated one, whatever the order printed.
+#[test]
+fn a_static_route_beats_a_propagated_route_for_the_same_prefix() {
+    let routes = r#", {"DestinationCidrBlock": "172.16.0.0/16", "GatewayId": "vgw-1", "Origin": "EnableVgwRoutePropagation", "State": "active"},
+       {"DestinationCidrBlock": "172.16.0.0/16", "VpcPeeringConnectionId": "pcx-1", "Origin": "CreateRoute", "State": "active"}"#;
+    let e = load_owned(&with(&[("rtbs.json", rtb_b(routes))]));
+    let d = ask(&e, "i-b", "172.16.5.5", "443", "tcp");
+    let route = d
+        .evaluation
+        .path
+        .iter()
+        .find(|s| s.layer == CloudLayer::Route && s.side == Side::Path)
+        .unwrap();
+    assert!(
+        route.rule.as_deref().unwrap().contains("pcx-1"),
+        "{route:#?}"
+    );
+}

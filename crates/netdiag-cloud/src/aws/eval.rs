@@ -633,16 +633,25 @@ impl Estate {
                 self.reply_acl_step(eni, false, &Seen::Known(dst.addr), flow, walk, &ctx);
             }
         }
-        // 7. The return route, when the ends are in different VPCs (peering needs both routes).
-        if let (Some(_), Some(d)) = (src_eni, dst_eni) {
-            if !same_vpc && !dst.via_public {
+        // 7. The return route from the destination's subnet: when the ends are in different VPCs
+        // (peering needs both routes), when the source is outside the exports (on premises, the
+        // internet), and when the flow arrived by a public address through the internet gateway,
+        // the reply must leave by an internet gateway too (through a NAT gateway it would come
+        // from another address, and the client drops it).
+        if let Some(d) = dst_eni {
+            let needed = match src_eni {
+                Some(_) => !same_vpc || dst.via_public,
+                None => true,
+            };
+            if let (true, Seen::Known(back_addr)) = (needed, &src_seen) {
                 let back = End {
                     typed: src.typed.clone(),
                     interface: src.interface,
-                    addr: src.addr,
+                    addr: *back_addr,
                     via_public: false,
                 };
-                self.route_step(d, &back, Side::Reply, walk);
+                let arrived_public = dst.via_public.then(|| dst.addr.addr());
+                self.route_step_via(d, &back, Side::Reply, walk, arrived_public);
             }
         }
     }
@@ -1347,6 +1356,19 @@ impl Estate {
 
     /// Returns whether the route leads into a peered VPC whose inventory is not exported.
     fn route_step(&self, eni: &Interface, dst: &End, side: Side, walk: &mut Walk) -> bool {
+        self.route_step_via(eni, dst, side, walk, None)
+    }
+
+    /// [`Self::route_step`]; `arrived_public`: the reply of a flow that arrived through an
+    /// internet gateway at this public address, which must leave by an internet gateway.
+    fn route_step_via(
+        &self,
+        eni: &Interface,
+        dst: &End,
+        side: Side,
+        walk: &mut Walk,
+        arrived_public: Option<std::net::IpAddr>,
+    ) -> bool {
         let subnet = eni.subnet_id.clone().unwrap_or_else(|| eni.id.clone());
         let test = format!("route from {subnet} to {}", display_net(&dst.addr));
         let (rt, how) = match self.route_table_of(eni) {
@@ -1556,6 +1578,46 @@ impl Estate {
                 evidence,
             );
             return true;
+        }
+        if let Some(public) = arrived_public {
+            if !route.target.id().starts_with("igw-") {
+                let rule = format!(
+                    "{rule}: the request reached {public} through the internet gateway, but the reply to {} leaves by {}, not by an internet gateway",
+                    display_net(&dst.addr),
+                    route.target.id()
+                );
+                evidence.push(
+                    "a public (Elastic) address works only when the reply goes back through the internet gateway; through a NAT gateway it leaves from another address and the client drops it".into(),
+                );
+                walk.step(
+                    CloudLayer::Route,
+                    side,
+                    &rt.id,
+                    test,
+                    StepResult::Deny,
+                    Some(rule.clone()),
+                    evidence,
+                );
+                walk.blocks.push(Block {
+                    layer: CloudLayer::Route,
+                    side,
+                    cause: CloudCause::NoRoute,
+                    blocking: RuleRef {
+                        resource: rt.id.clone(),
+                        rule,
+                    },
+                    would_allow: None,
+                    fix: Err(format!(
+                        "{subnet} does not route replies to the internet through an internet gateway: reach {} by its private address (through a load balancer or the NAT's VPC), move it to a public subnet, or route {} through the VPC's internet gateway in {} (`aws ec2 create-route --route-table-id {} --destination-cidr-block {} --gateway-id IGW_ID`)",
+                        eni.id,
+                        display_net(&dst.addr),
+                        rt.id,
+                        rt.id,
+                        dst.addr
+                    )),
+                });
+                return false;
+            }
         }
         if route.target != RouteTarget::Local {
             evidence.push(format!(
