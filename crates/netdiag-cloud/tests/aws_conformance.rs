@@ -396,7 +396,6 @@ fn every_fix_applied_makes_the_flow_allowed() {
         ("10.0.1.10", "10.0.2.20", "1000", "tcp"),
         ("10.0.3.40", "10.0.2.30", "5432", "tcp"),
         ("10.0.1.10", "10.0.1.11", "443", "tcp"),
-        ("10.0.1.10", "54.20.0.20", "8080", "tcp"),
         ("2600:1f18:abc:1::10", "2600:1f18:abc:2::20", "8443", "tcp"),
         ("10.0.1.10", "10.0.2.30", "0", "icmp"),
         ("10.0.3.40", "10.0.2.20", "8080", "tcp"),
@@ -414,5 +413,19 @@ fn every_fix_applied_makes_the_flow_allowed() {
             "{s} -> {d} {proto}/{p}: {:#?}",
             after.evaluation.verdict
         );
+    } // api-1's Elastic IP: the SG fix applies, but the data subnet has no route back to the
+      // internet (no internet gateway route), so the reply is still dropped: no structural fix.
+    let q = Query::parse("10.0.1.10", "54.20.0.20", "8080", "tcp").unwrap();
+    let before = estate().diagnose(&q).unwrap();
+    assert!(before.evaluation.verdict.no_fix_reason.is_some());
+    let mut fixed = estate().clone();
+    for c in &before.changes {
+        fixed.apply(c);
     }
+    let v = fixed.diagnose(&q).unwrap().evaluation.verdict;
+    assert_eq!(
+        (v.cause, v.side),
+        (CloudCause::NoRoute, Some(Side::Reply)),
+        "{v:#?}"
+    );
 }

@@ -189,6 +189,7 @@ fn random_estate(seed: u64) -> (Estate, Vec<IpAddr>) {
                 target: RouteTarget::Local,
                 active: true,
                 state: "active".into(),
+                propagated: false,
             }],
         },
     );

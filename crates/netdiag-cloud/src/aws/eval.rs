@@ -190,6 +190,9 @@ pub(crate) struct Walk {
     pub(crate) blocks: Vec<Block>,
     pub(crate) missing: Vec<Missing>,
     pub(crate) first_unknown_layer: Option<CloudLayer>,
+    /// Network ACL rule numbers the fixes planned so far use: (ACL, egress, number). One ACL is
+    /// often associated with both subnets, and two entries cannot share a number.
+    pub(crate) acl_numbers: Vec<(String, bool, u32)>,
 }
 
 impl Walk {
@@ -215,6 +218,25 @@ impl Walk {
         });
     }
 
+    /// Numbers already planned in one direction of one ACL.
+    fn taken(&self, acl: &str, egress: bool) -> Vec<u32> {
+        self.acl_numbers
+            .iter()
+            .filter(|(a, e, _)| a == acl && *e == egress)
+            .map(|(_, _, n)| *n)
+            .collect()
+    }
+
+    /// Records the rule numbers a planned fix uses.
+    fn reserve(&mut self, fix: &Result<PlannedFix, String>) {
+        for c in fix.iter().flat_map(|p| &p.changes) {
+            if let FixChange::NetworkAclEntry { acl_id, entry } = c {
+                self.acl_numbers
+                    .push((acl_id.clone(), entry.egress, entry.number));
+            }
+        }
+    }
+
     fn unknown(&mut self, layer: CloudLayer, missing: Vec<Missing>) {
         if self.first_unknown_layer.is_none() {
             self.first_unknown_layer = Some(layer);
@@ -235,13 +257,23 @@ pub(crate) struct PeerView<'a> {
     pub(crate) groups: Option<&'a [String]>,
     /// Why group references cannot match (the flow uses a public address), if so.
     pub(crate) public_reason: Option<String>,
+    /// The flow is IPv6 (an unknown address is still of the flow's family).
+    pub(crate) ipv6: bool,
 }
 
 impl Estate {
     /// Resolves the query's ends and walks the path.
     pub fn diagnose(&self, q: &Query) -> Result<Diagnosis, ResolveError> {
-        let src = self.resolve(&q.src, "--from")?;
-        let dst = self.resolve(&q.dst, "--to")?;
+        let mut src = self.resolve(&q.src, "--from", None)?;
+        let mut dst = self.resolve(&q.dst, "--to", None)?;
+        // An id stands for the interface: take its address in the other end's family.
+        if src.addr.addr().is_ipv4() != dst.addr.addr().is_ipv4() {
+            if matches!(q.src, EndpointRef::Id(_)) {
+                src = self.resolve(&q.src, "--from", Some(dst.addr.addr().is_ipv6()))?;
+            } else if matches!(q.dst, EndpointRef::Id(_)) {
+                dst = self.resolve(&q.dst, "--to", Some(src.addr.addr().is_ipv6()))?;
+            }
+        }
         if src.interface.is_none() && dst.interface.is_none() {
             return Err(ResolveError::NotFound {
                 endpoint: format!("{} and {}", q.src, q.dst),
@@ -309,7 +341,13 @@ impl Estate {
         })
     }
 
-    fn resolve(&self, r: &EndpointRef, flag: &str) -> Result<End, ResolveError> {
+    /// `ipv6`: for an id, the address family wanted (else IPv4 when it has one).
+    fn resolve(
+        &self,
+        r: &EndpointRef,
+        flag: &str,
+        ipv6: Option<bool>,
+    ) -> Result<End, ResolveError> {
         match r {
             EndpointRef::Ip(ip) => {
                 if let Some(&i) = self.interface_by_private_ip.get(ip) {
@@ -371,7 +409,7 @@ impl Estate {
                     .and_then(|e| {
                         e.private_ips
                             .iter()
-                            .find(|a| a.is_ipv4())
+                            .find(|a| a.is_ipv6() == ipv6.unwrap_or(false))
                             .or(e.private_ips.first())
                     })
                     .copied()
@@ -462,6 +500,7 @@ impl Estate {
                             dst.addr.addr()
                         )
                     }),
+                    ipv6: flow.ipv6,
                 };
                 self.sg_step(eni, false, &view, flow, walk, &ctx);
             }
@@ -539,6 +578,7 @@ impl Estate {
                             dst.addr.addr()
                         )
                     }),
+                    ipv6: flow.ipv6,
                 };
                 self.sg_step(eni, true, &view, flow, walk, &ctx);
             }
@@ -593,16 +633,25 @@ impl Estate {
                 self.reply_acl_step(eni, false, &Seen::Known(dst.addr), flow, walk, &ctx);
             }
         }
-        // 7. The return route, when the ends are in different VPCs (peering needs both routes).
-        if let (Some(_), Some(d)) = (src_eni, dst_eni) {
-            if !same_vpc && !dst.via_public {
+        // 7. The return route from the destination's subnet: when the ends are in different VPCs
+        // (peering needs both routes), when the source is outside the exports (on premises, the
+        // internet), and when the flow arrived by a public address through the internet gateway,
+        // the reply must leave by an internet gateway too (through a NAT gateway it would come
+        // from another address, and the client drops it).
+        if let Some(d) = dst_eni {
+            let needed = match src_eni {
+                Some(_) => !same_vpc || dst.via_public,
+                None => true,
+            };
+            if let (true, Seen::Known(back_addr)) = (needed, &src_seen) {
                 let back = End {
                     typed: src.typed.clone(),
                     interface: src.interface,
-                    addr: src.addr,
+                    addr: *back_addr,
                     via_public: false,
                 };
-                self.route_step(d, &back, Side::Reply, walk);
+                let arrived_public = dst.via_public.then(|| dst.addr.addr());
+                self.route_step_via(d, &back, Side::Reply, walk, arrived_public);
             }
         }
     }
@@ -770,6 +819,11 @@ impl Estate {
 
     fn sg_peer_match(&self, peer: &SgPeer, view: &PeerView<'_>) -> Match {
         match peer {
+            SgPeer::Cidr(net) if net.addr().is_ipv6() != view.ipv6 => Match::No(format!(
+                "{net} is {}, the flow {}",
+                family(net),
+                if view.ipv6 { "IPv6" } else { "IPv4" }
+            )),
             SgPeer::Cidr(net) => match &view.seen {
                 Seen::Known(a) if covers(net, a) => Match::Yes,
                 Seen::Known(a) => Match::No(format!("{} does not contain {}", net, display_net(a))),
@@ -810,10 +864,7 @@ impl Estate {
                     return Match::No("group references match private addresses only".into());
                 };
                 let addr = a.addr();
-                let inside_known_network = self
-                    .vpcs
-                    .values()
-                    .any(|v| v.cidrs.iter().any(|c| overlaps(c, a)))
+                let inside_known_network = self.vpc_ranges(None).any(|c| overlaps(c, a))
                     || self.peerings.values().any(|p| {
                         p.requester
                             .cidrs
@@ -821,7 +872,15 @@ impl Estate {
                             .chain(&p.accepter.cidrs)
                             .any(|c| overlaps(c, a))
                     });
-                if peering.is_some() || inside_known_network || !self.has_inventory {
+                // "Outside every VPC" means something only when the group's VPC ranges are known
+                // (describe-vpcs, describe-subnets, or its route tables' local routes).
+                let group_vpc = self
+                    .security_groups
+                    .get(group_id)
+                    .and_then(|g| g.vpc_id.as_deref());
+                let ranges_known = self.vpc_ranges(group_vpc).next().is_some();
+                if peering.is_some() || inside_known_network || !self.has_inventory || !ranges_known
+                {
                     Match::Unknown(Missing {
                         what: format!(
                             "whether {addr} is a member of {group_id}{}",
@@ -839,6 +898,32 @@ impl Estate {
                 }
             }
         }
+    }
+
+    /// The address ranges of one VPC (or of every VPC), as far as the exports show them:
+    /// `describe-vpcs`, `describe-subnets`, and the local routes of the route tables.
+    fn vpc_ranges<'s>(&'s self, vpc: Option<&'s str>) -> impl Iterator<Item = &'s IpNet> + 's {
+        let of = move |v: &Option<String>| vpc.is_none_or(|x| v.as_deref() == Some(x));
+        let vpcs = self
+            .vpcs
+            .values()
+            .filter(move |v| vpc.is_none_or(|x| v.id == x))
+            .flat_map(|v| &v.cidrs);
+        let subnets = self
+            .subnets
+            .values()
+            .filter(move |s| of(&s.vpc_id))
+            .flat_map(|s| &s.cidrs);
+        let local = self
+            .route_tables
+            .values()
+            .filter(move |t| of(&t.vpc_id))
+            .flat_map(|t| &t.routes)
+            .filter_map(|r| match (&r.destination, &r.target) {
+                (RouteDestination::Cidr(n), RouteTarget::Local) => Some(n),
+                _ => None,
+            });
+        vpcs.chain(subnets).chain(local)
     }
 
     pub(crate) fn acl_of(&self, eni: &Interface) -> Result<(&NetworkAcl, &'static str), Missing> {
@@ -919,7 +1004,11 @@ impl Estate {
             acl.id
         )];
         let icmp = flow.icmp_request();
-        for e in acl.entries.iter().filter(|e| e.egress == egress) {
+        for e in acl
+            .entries
+            .iter()
+            .filter(|e| e.egress == egress && e.cidr.addr().is_ipv6() == flow.ipv6)
+        {
             if !acl_proto_match(e, flow, icmp, None) {
                 continue;
             }
@@ -990,7 +1079,8 @@ impl Estate {
             } else {
                 CloudCause::DenyRule
             };
-            let fix = fix::acl_forward(ctx, acl, egress, e.number);
+            let fix = fix::acl_forward(ctx, acl, egress, e.number, &walk.taken(&acl.id, egress));
+            walk.reserve(&fix);
             walk.step(
                 CloudLayer::Nacl,
                 side,
@@ -1015,7 +1105,8 @@ impl Estate {
         }
         let rule = format!("#* deny all (no {dir} entry matches)");
         evidence.push(rule.clone());
-        let fix = fix::acl_forward(ctx, acl, egress, 32767);
+        let fix = fix::acl_forward(ctx, acl, egress, 32767, &walk.taken(&acl.id, egress));
+        walk.reserve(&fix);
         walk.step(
             CloudLayer::Nacl,
             side,
@@ -1099,7 +1190,11 @@ impl Estate {
             EPHEMERAL
         }];
         let mut allowed_by: Vec<String> = Vec::new();
-        for e in acl.entries.iter().filter(|e| e.egress == egress) {
+        for e in acl
+            .entries
+            .iter()
+            .filter(|e| e.egress == egress && e.cidr.addr().is_ipv6() == flow.ipv6)
+        {
             if open.is_empty() {
                 break;
             }
@@ -1153,7 +1248,8 @@ impl Estate {
             if !allowed_by.is_empty() {
                 evidence.push(format!("allowed before it: {}", allowed_by.join("; ")));
             }
-            let fix = fix::acl_reply(ctx, acl, egress, e.number);
+            let fix = fix::acl_reply(ctx, acl, egress, e.number, &walk.taken(&acl.id, egress));
+            walk.reserve(&fix);
             walk.step(
                 CloudLayer::Nacl,
                 Side::Reply,
@@ -1200,7 +1296,8 @@ impl Estate {
         if !allowed_by.is_empty() {
             evidence.push(format!("allowed only in part by {}", allowed_by.join("; ")));
         }
-        let fix = fix::acl_reply(ctx, acl, egress, 32767);
+        let fix = fix::acl_reply(ctx, acl, egress, 32767, &walk.taken(&acl.id, egress));
+        walk.reserve(&fix);
         walk.step(
             CloudLayer::Nacl,
             Side::Reply,
@@ -1259,6 +1356,19 @@ impl Estate {
 
     /// Returns whether the route leads into a peered VPC whose inventory is not exported.
     fn route_step(&self, eni: &Interface, dst: &End, side: Side, walk: &mut Walk) -> bool {
+        self.route_step_via(eni, dst, side, walk, None)
+    }
+
+    /// [`Self::route_step`]; `arrived_public`: the reply of a flow that arrived through an
+    /// internet gateway at this public address, which must leave by an internet gateway.
+    fn route_step_via(
+        &self,
+        eni: &Interface,
+        dst: &End,
+        side: Side,
+        walk: &mut Walk,
+        arrived_public: Option<std::net::IpAddr>,
+    ) -> bool {
         let subnet = eni.subnet_id.clone().unwrap_or_else(|| eni.id.clone());
         let test = format!("route from {subnet} to {}", display_net(&dst.addr));
         let (rt, how) = match self.route_table_of(eni) {
@@ -1281,7 +1391,9 @@ impl Estate {
             "{} applies to {subnet} ({how}); longest prefix wins",
             rt.id
         )];
-        let mut best: Option<(u8, &Route)> = None;
+        // Longest prefix first; for the same prefix a static route beats a prefix-list route,
+        // which beats a propagated one (VPC user guide, "How route priority works").
+        let mut best: Option<(u8, u8, &Route)> = None;
         let mut unknown_lists = Vec::new();
         for r in &rt.routes {
             let len = match &r.destination {
@@ -1301,13 +1413,18 @@ impl Estate {
                 }
             };
             if let Some(len) = len {
-                if best.is_none_or(|(l, _)| len > l) {
-                    best = Some((len, r));
+                let rank = match (&r.destination, r.propagated) {
+                    (_, true) => 0,
+                    (RouteDestination::PrefixList(_), false) => 1,
+                    (RouteDestination::Cidr(_), false) => 2,
+                };
+                if best.is_none_or(|(l, k, _)| (len, rank) > (l, k)) {
+                    best = Some((len, rank, r));
                 }
             }
         }
         let max_len = dst.addr.max_prefix_len();
-        if !unknown_lists.is_empty() && best.is_none_or(|(l, _)| l < max_len) {
+        if !unknown_lists.is_empty() && best.is_none_or(|(l, _, _)| l < max_len) {
             let missing: Vec<Missing> = unknown_lists
                 .iter()
                 .map(|id| Missing {
@@ -1331,7 +1448,7 @@ impl Estate {
             walk.unknown(CloudLayer::Route, missing);
             return false;
         }
-        let Some((len, route)) = best else {
+        let Some((len, _, route)) = best else {
             let rule = format!("no route matches {}", display_net(&dst.addr));
             evidence.push(format!(
                 "routes: {}",
@@ -1461,6 +1578,46 @@ impl Estate {
                 evidence,
             );
             return true;
+        }
+        if let Some(public) = arrived_public {
+            if !route.target.id().starts_with("igw-") {
+                let rule = format!(
+                    "{rule}: the request reached {public} through the internet gateway, but the reply to {} leaves by {}, not by an internet gateway",
+                    display_net(&dst.addr),
+                    route.target.id()
+                );
+                evidence.push(
+                    "a public (Elastic) address works only when the reply goes back through the internet gateway; through a NAT gateway it leaves from another address and the client drops it".into(),
+                );
+                walk.step(
+                    CloudLayer::Route,
+                    side,
+                    &rt.id,
+                    test,
+                    StepResult::Deny,
+                    Some(rule.clone()),
+                    evidence,
+                );
+                walk.blocks.push(Block {
+                    layer: CloudLayer::Route,
+                    side,
+                    cause: CloudCause::NoRoute,
+                    blocking: RuleRef {
+                        resource: rt.id.clone(),
+                        rule,
+                    },
+                    would_allow: None,
+                    fix: Err(format!(
+                        "{subnet} does not route replies to the internet through an internet gateway: reach {} by its private address (through a load balancer or the NAT's VPC), move it to a public subnet, or route {} through the VPC's internet gateway in {} (`aws ec2 create-route --route-table-id {} --destination-cidr-block {} --gateway-id IGW_ID`)",
+                        eni.id,
+                        display_net(&dst.addr),
+                        rt.id,
+                        rt.id,
+                        dst.addr
+                    )),
+                });
+                return false;
+            }
         }
         if route.target != RouteTarget::Local {
             evidence.push(format!(

@@ -297,6 +297,8 @@ struct RouteJson<'a> {
     core_network_arn: Option<S<'a>>,
     #[serde(borrow, default)]
     state: Option<S<'a>>,
+    #[serde(borrow, default)]
+    origin: Option<S<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -554,6 +556,7 @@ fn add(estate: &mut Estate, x: Export<'_>, path: &Path) -> Option<()> {
                 target,
                 active: state == "active",
                 state,
+                propagated: r.origin.as_deref() == Some("EnableVgwRoutePropagation"),
             });
         }
         estate.route_tables.insert(rt.id.clone(), rt);

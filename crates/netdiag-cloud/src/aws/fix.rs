@@ -209,13 +209,18 @@ pub(crate) fn security_group(
 
 /// A free rule number below `below` in one direction of an ACL: the highest free multiple of 10,
 /// else the highest free number (so the new entry sits just before the blocking one).
-fn free_rule_number(acl: &NetworkAcl, egress: bool, below: u32) -> Option<u32> {
+/// `taken` holds the numbers other fixes of the same verdict already use in this ACL and
+/// direction (one ACL is often associated with both ends' subnets).
+fn free_rule_number(acl: &NetworkAcl, egress: bool, below: u32, taken: &[u32]) -> Option<u32> {
     let used = |n: u32| {
-        acl.entries
-            .iter()
-            .any(|e| e.egress == egress && e.number == n)
+        taken.contains(&n)
+            || acl
+                .entries
+                .iter()
+                .any(|e| e.egress == egress && e.number == n)
     };
-    let top = below.saturating_sub(1);
+    // 1-32766 are the numbers a user may create; 32767 and 32768 are the `*` entries.
+    let top = below.saturating_sub(1).min(32766);
     (1..=top)
         .rev()
         .filter(|n| n % 10 == 0)
@@ -233,8 +238,9 @@ fn acl_entry_fix(
     protocol: RuleProtocol,
     cidr: IpNet,
     why: &str,
+    taken: &[u32],
 ) -> Result<PlannedFix, String> {
-    let Some(number) = free_rule_number(acl, egress, below) else {
+    let Some(number) = free_rule_number(acl, egress, below, taken) else {
         return Err(format!(
             "{} has no free {} rule number below #{below}: replace #{below} (`aws ec2 replace-network-acl-entry`) or renumber",
             acl.id,
@@ -291,6 +297,7 @@ pub(crate) fn acl_forward(
     acl: &NetworkAcl,
     egress: bool,
     below: u32,
+    taken: &[u32],
 ) -> Result<PlannedFix, String> {
     let flow = ctx.flow;
     let cidr = if egress {
@@ -317,6 +324,7 @@ pub(crate) fn acl_forward(
             if egress { "to" } else { "from" },
             display_net(&cidr)
         ),
+        taken,
     )
 }
 
@@ -326,6 +334,7 @@ pub(crate) fn acl_reply(
     acl: &NetworkAcl,
     egress: bool,
     below: u32,
+    taken: &[u32],
 ) -> Result<PlannedFix, String> {
     let flow = ctx.flow;
     // `egress`: the destination subnet sends the reply to the client; else the source subnet
@@ -353,6 +362,7 @@ pub(crate) fn acl_reply(
             if egress { "to" } else { "from" },
             display_net(&cidr)
         ),
+        taken,
     )
 }
 
@@ -486,13 +496,23 @@ mod tests {
 
     #[test]
     fn rule_numbers_go_just_below_the_blocking_entry() {
-        assert_eq!(free_rule_number(&acl(&[100]), false, 100), Some(90));
-        assert_eq!(free_rule_number(&acl(&[90, 100]), false, 100), Some(80));
-        assert_eq!(free_rule_number(&acl(&[3, 5]), false, 5), Some(4));
-        assert_eq!(free_rule_number(&acl(&[1, 2]), false, 2), None);
-        assert_eq!(free_rule_number(&acl(&[1]), false, 1), None);
+        assert_eq!(free_rule_number(&acl(&[100]), false, 100, &[]), Some(90));
+        assert_eq!(
+            free_rule_number(&acl(&[90, 100]), false, 100, &[]),
+            Some(80)
+        );
+        assert_eq!(free_rule_number(&acl(&[3, 5]), false, 5, &[]), Some(4));
+        assert_eq!(free_rule_number(&acl(&[1, 2]), false, 2, &[]), None);
+        assert_eq!(free_rule_number(&acl(&[1]), false, 1, &[]), None);
         // Egress numbers are their own space.
-        assert_eq!(free_rule_number(&acl(&[90, 100]), true, 100), Some(90));
+        assert_eq!(free_rule_number(&acl(&[90, 100]), true, 100, &[]), Some(90));
+        // Numbers another fix of the same verdict takes are not free.
+        assert_eq!(
+            free_rule_number(&acl(&[]), true, 32767, &[32760]),
+            Some(32750)
+        );
+        // Never 32767 or above, even below the IPv6 `*` entry.
+        assert_eq!(free_rule_number(&acl(&[]), true, 32768, &[]), Some(32760));
     }
 
     #[test]

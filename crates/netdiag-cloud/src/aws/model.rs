@@ -189,6 +189,9 @@ pub struct Route {
     pub active: bool,
     /// `State` as printed.
     pub state: String,
+    /// `Origin == EnableVgwRoutePropagation`: a propagated route, which loses to a static or
+    /// prefix-list route for the same prefix.
+    pub propagated: bool,
 }
 
 /// A route table.

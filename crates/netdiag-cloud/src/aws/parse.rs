@@ -192,14 +192,15 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
             read_instance(estate, inst, &at.idx("Instances", j))?;
         }
     }
-    if v.get("Reservations").is_some() {
+    // `null` is absent, as everywhere else (and as the fast path reads it).
+    if field(v, "Reservations").is_some() {
         estate.has_inventory = true;
     }
     for (i, e) in arr(v, "NetworkInterfaces", &ROOT)?.iter().enumerate() {
         let eni = read_interface(e, &ROOT.idx("NetworkInterfaces", i), None)?;
         upsert_interface(estate, eni);
     }
-    if v.get("NetworkInterfaces").is_some() {
+    if field(v, "NetworkInterfaces").is_some() {
         estate.has_inventory = true;
     }
     for (i, g) in arr(v, "SecurityGroups", &ROOT)?.iter().enumerate() {
@@ -676,11 +677,13 @@ fn read_route_table(t: &Value, at: &At<'_>) -> Parsed<RouteTable> {
             RouteTarget::Other(found.unwrap_or_else(|| "(no target)".into()))
         };
         let state = opt_str(r, "State", &at)?.unwrap_or("active").to_string();
+        let propagated = opt_str(r, "Origin", &at)? == Some("EnableVgwRoutePropagation");
         rt.routes.push(Route {
             destination,
             target,
             active: state == "active",
             state,
+            propagated,
         });
     }
     Ok(rt)
