@@ -182,6 +182,7 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
     let src = endpoint(c, &req.from)?;
     let (valid, invalid) = partition(c);
     let mut forwarded_to = None;
+    let mut svc_notes: Vec<String> = Vec::new();
     let mut via = String::new();
     let (dst, port) = if let Some(svc) = req.to.strip_prefix("service:") {
         via = format!(" (via service:{svc})");
@@ -189,6 +190,7 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
             Err(f) => return Ok(service_failure(c, &src, req, f, invalid)),
             Ok(fw) => {
                 forwarded_to = Some(fw.forwarded_to.clone());
+                svc_notes.clone_from(&fw.notes);
                 // kube-proxy may pick any backend: the flow works when one admits it; when none
                 // does, the first backend is the one reported (and fixed).
                 let flow_to = |port: u16| FlowPort {
@@ -298,6 +300,7 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
         )
     };
     let mut notes: Vec<String> = c.notes.clone();
+    notes.extend(svc_notes);
     notes.extend(result.exemptions.iter().cloned());
     Ok(CheckReport {
         schema: SCHEMA,

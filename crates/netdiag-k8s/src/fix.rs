@@ -15,7 +15,9 @@ use crate::model::{
     IntOrString, IpBlock, LabelSelector, LabelSelectorRequirement, Labels, NetworkPolicy,
     NetworkPolicySpec, ObjectMeta, Peer, Pod, PolicyPort, Rule,
 };
-use crate::policy::{Endpoint, FlowPort, FlowResult, NAMESPACE_NAME_LABEL};
+use crate::policy::{
+    isolates, partition, selects, Direction, Endpoint, FlowPort, FlowResult, NAMESPACE_NAME_LABEL,
+};
 use std::net::IpAddr;
 
 /// A generated policy and the command that removes it again.
@@ -50,7 +52,20 @@ fn endpoint_slug(e: &Endpoint<'_>) -> String {
     }
 }
 
-/// A DNS-1123 subdomain name of at most 63 characters (safe for every kubectl output).
+/// FNV-1a, 32 bits: a hash that is stable across Rust versions and runs.
+fn fnv1a(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Labels that change on every rollout (Deployment, StatefulSet/DaemonSet revisions): a fix that
+/// pins them stops working at the next rollout.
+const VOLATILE_LABELS: [&str; 2] = ["pod-template-hash", "controller-revision-hash"];
+
+/// A DNS-1123 subdomain name of at most 63 characters (safe for every kubectl output). A longer
+/// name is cut and ends in a hash of the whole, so that two flows never share a name (applying
+/// the second fix would replace the first).
 fn policy_name(src: &Endpoint<'_>, dst: &Endpoint<'_>, flow: &FlowPort, dir: &str) -> String {
     let raw = format!(
         "netdiag-allow-{}-{}-to-{}-{}-{}",
@@ -61,12 +76,16 @@ fn policy_name(src: &Endpoint<'_>, dst: &Endpoint<'_>, flow: &FlowPort, dir: &st
         flow.port
     )
     .to_ascii_lowercase();
-    let mut s: String = raw
+    let s: String = raw
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    s.truncate(63);
-    s.trim_end_matches('-').to_string()
+    if s.len() <= 63 {
+        return s.trim_end_matches('-').to_string();
+    }
+    let mut head = s;
+    head.truncate(54);
+    format!("{}-{:08x}", head.trim_end_matches('-'), fnv1a(&raw))
 }
 
 fn host_cidr(ip: IpAddr) -> String {
@@ -77,20 +96,27 @@ fn host_cidr(ip: IpAddr) -> String {
 }
 
 /// A selector that selects, among the pods in the manifests, exactly those in `pod`'s namespace
-/// with the same labels.
-fn exact_selector(c: &Cluster, pod: &Pod) -> LabelSelector {
-    let own = &pod.metadata.labels;
+/// with the same labels; with `stable`, ignoring the rollout-revision labels.
+fn exact_selector(c: &Cluster, pod: &Pod, stable: bool) -> LabelSelector {
+    let keep = |k: &str| !stable || !VOLATILE_LABELS.contains(&k);
+    let own: Labels = pod
+        .metadata
+        .labels
+        .iter()
+        .filter(|(k, _)| keep(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut absent: Vec<&String> = c
         .pods
         .iter()
         .filter(|p| p.metadata.ns() == pod.metadata.ns())
         .flat_map(|p| p.metadata.labels.keys())
-        .filter(|k| !own.contains_key(*k))
+        .filter(|k| !own.contains_key(*k) && keep(k))
         .collect();
     absent.sort();
     absent.dedup();
     LabelSelector {
-        match_labels: own.clone(),
+        match_labels: own,
         match_expressions: absent
             .into_iter()
             .map(|k| LabelSelectorRequirement {
@@ -99,6 +125,29 @@ fn exact_selector(c: &Cluster, pod: &Pod) -> LabelSelector {
                 values: Vec::new(),
             })
             .collect(),
+    }
+}
+
+/// The fix's `podSelector`: without the rollout-revision labels when that selects, among the
+/// pods in the manifests, only pods already isolated in this direction (so no new isolation);
+/// else the exact selector.
+fn subject_selector(c: &Cluster, pod: &Pod, ingress: bool) -> LabelSelector {
+    let dir = if ingress {
+        Direction::Ingress
+    } else {
+        Direction::Egress
+    };
+    let stable = exact_selector(c, pod, true);
+    let (valid, _) = partition(c);
+    let safe = c
+        .pods
+        .iter()
+        .filter(|p| p.metadata.ns() == pod.metadata.ns() && selects(&stable, &p.metadata.labels))
+        .all(|p| !p.spec.host_network && valid.iter().any(|np| isolates(np, p, dir)));
+    if safe {
+        stable
+    } else {
+        exact_selector(c, pod, false)
     }
 }
 
@@ -112,7 +161,7 @@ fn peers_for(c: &Cluster, e: &Endpoint<'_>) -> Vec<Peer> {
                     match_labels: ns,
                     ..Default::default()
                 }),
-                pod_selector: Some(exact_selector(c, p)),
+                pod_selector: Some(exact_selector(c, p, true)),
                 ip_block: None,
             }]
         }
@@ -166,9 +215,10 @@ fn one(
             name: name.clone(),
             namespace: Some(ns.clone()),
             labels,
+            ..Default::default()
         },
         spec: NetworkPolicySpec {
-            pod_selector: exact_selector(c, pod),
+            pod_selector: subject_selector(c, pod, ingress),
             ingress: ingress.then(|| vec![rule.clone()]),
             egress: (!ingress).then(|| vec![rule]),
             policy_types: Some(vec![dir.to_string()]),

@@ -25,6 +25,10 @@ pub struct ObjectMeta {
     /// `metadata.labels`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: Labels,
+    /// `metadata.deletionTimestamp`: set while the object is being deleted (a terminating pod is
+    /// not a ready endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<String>,
 }
 
 impl ObjectMeta {
@@ -86,6 +90,17 @@ pub struct Container {
     /// Declared ports.
     #[serde(default)]
     pub ports: Vec<ContainerPort>,
+    /// `restartPolicy` (init containers only): `Always` makes an init container a sidecar, which
+    /// keeps running and whose named ports resolve.
+    #[serde(default, rename = "restartPolicy")]
+    pub restart_policy: Option<String>,
+}
+
+impl Container {
+    /// Is this (init) container a sidecar (`restartPolicy: Always`)?
+    pub fn is_sidecar(&self) -> bool {
+        self.restart_policy.as_deref() == Some("Always")
+    }
 }
 
 /// `v1 ContainerPort`.
@@ -106,6 +121,9 @@ pub struct ContainerPort {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PodStatus {
+    /// `phase`: Pending, Running, Succeeded, Failed, Unknown. Terminal pods are never endpoints.
+    #[serde(default)]
+    pub phase: Option<String>,
     /// Primary pod IP (`podIP`: camelCase would say `podIp`).
     #[serde(default, rename = "podIP")]
     pub pod_ip: Option<String>,
@@ -192,6 +210,10 @@ pub struct ServiceSpec {
     /// For type ExternalName: a DNS CNAME, not a proxy.
     #[serde(default)]
     pub external_name: Option<String>,
+    /// `clusterIP`; `None` (the string) makes the Service headless: not proxied, DNS returns
+    /// the endpoints' addresses.
+    #[serde(default, rename = "clusterIP")]
+    pub cluster_ip: Option<String>,
     /// Forward to pods that are not ready too.
     #[serde(default)]
     pub publish_not_ready_addresses: bool,
@@ -245,6 +267,12 @@ pub struct EndpointConditions {
     /// Ready.
     #[serde(default)]
     pub ready: Option<bool>,
+    /// Serving (`null` means true).
+    #[serde(default)]
+    pub serving: Option<bool>,
+    /// Terminating (`null` means false).
+    #[serde(default)]
+    pub terminating: Option<bool>,
 }
 
 /// `EndpointPort`.

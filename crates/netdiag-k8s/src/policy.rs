@@ -132,9 +132,9 @@ impl Cidr {
         a.checked_shr(shift).unwrap_or(0) == b.checked_shr(shift).unwrap_or(0)
     }
 
-    /// Is `other` entirely inside this CIDR?
-    fn covers(&self, other: &Cidr) -> bool {
-        other.prefix >= self.prefix && self.contains(other.addr)
+    /// Is `other` a strict subset of this CIDR (what the API server requires of `except`)?
+    fn strictly_covers(&self, other: &Cidr) -> bool {
+        other.prefix > self.prefix && self.contains(other.addr)
     }
 }
 
@@ -226,9 +226,9 @@ fn validate_peer(p: &Peer, at: &str) -> Result<(), String> {
         for e in &b.except {
             let ec = Cidr::parse(e)
                 .ok_or_else(|| format!("{at}: ipBlock except {e:?} is not a CIDR"))?;
-            if !cidr.covers(&ec) {
+            if !cidr.strictly_covers(&ec) {
                 return Err(format!(
-                    "{at}: ipBlock except {e} is not inside cidr {}",
+                    "{at}: ipBlock except {e} is not inside cidr {} (it must be a strict subset)",
                     b.cidr
                 ));
             }
@@ -250,6 +250,9 @@ fn validate_peer(p: &Peer, at: &str) -> Result<(), String> {
 /// Checks what the API server checks; `Err` is the first reason it would reject the policy.
 pub fn validate(p: &NetworkPolicy) -> Result<(), String> {
     validate_selector(&p.spec.pod_selector, "spec.podSelector")?;
+    if p.spec.policy_types.as_ref().is_some_and(|t| t.len() > 2) {
+        return Err("spec.policyTypes: may not specify more than two policyTypes".into());
+    }
     for t in p.spec.policy_types.iter().flatten() {
         if t != "Ingress" && t != "Egress" {
             return Err(format!("spec.policyTypes: unknown type {t:?}"));
@@ -287,14 +290,15 @@ pub fn partition(c: &Cluster) -> (Vec<&NetworkPolicy>, Vec<InvalidPolicy>) {
 }
 
 /// The effective policy types: explicit when given; else Ingress always, and Egress iff the
-/// policy has at least one egress rule.
+/// policy has at least one egress rule. Like the API server's defaulting, an explicitly empty
+/// `policyTypes: []` counts as not given.
 pub fn effective_types(p: &NetworkPolicy) -> (bool, bool) {
     match &p.spec.policy_types {
-        Some(t) => (
+        Some(t) if !t.is_empty() => (
             t.iter().any(|x| x == "Ingress"),
             t.iter().any(|x| x == "Egress"),
         ),
-        None => (true, p.spec.egress.as_ref().is_some_and(|e| !e.is_empty())),
+        _ => (true, p.spec.egress.as_ref().is_some_and(|e| !e.is_empty())),
     }
 }
 
@@ -355,12 +359,14 @@ pub struct FlowPort {
     pub protocol: String,
 }
 
-/// Resolves a named port on a pod's containers (and init containers) with the protocol.
+/// Resolves a named port on a pod's containers (and sidecars: init containers with
+/// `restartPolicy: Always`) with the protocol, as kube's `podutil.FindPort` does. Plain init
+/// containers have exited before the pod runs, so their ports do not count.
 pub fn resolve_named_port(pod: &Pod, name: &str, protocol: &str) -> Option<u16> {
     pod.spec
         .containers
         .iter()
-        .chain(&pod.spec.init_containers)
+        .chain(pod.spec.init_containers.iter().filter(|c| c.is_sidecar()))
         .flat_map(|c| &c.ports)
         .find(|p| p.name.as_deref() == Some(name) && protocol_of(&p.protocol) == protocol)
         .map(|p| p.container_port)

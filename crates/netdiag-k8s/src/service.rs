@@ -31,11 +31,25 @@ pub struct Forwarding<'a> {
     pub external: Vec<(std::net::IpAddr, u16)>,
     /// `ip:port` of every backend, as kube-proxy would program it.
     pub forwarded_to: Vec<String>,
+    /// How the Service was read (headless, terminating fallback...).
+    pub notes: Vec<String>,
 }
 
+/// Succeeded/Failed pods are never endpoints (the EndpointSlice controller skips them).
+fn is_terminal(p: &Pod) -> bool {
+    matches!(p.status.phase.as_deref(), Some("Succeeded" | "Failed"))
+}
+
+/// Ready, and not being deleted (the controller marks a terminating pod `ready: false`).
 fn is_ready(p: &Pod) -> bool {
     let c = &p.status.conditions;
-    c.is_empty() || c.iter().any(|c| c.kind == "Ready" && c.status == "True")
+    p.metadata.deletion_timestamp.is_none()
+        && (c.is_empty() || c.iter().any(|c| c.kind == "Ready" && c.status == "True"))
+}
+
+/// Service and EndpointSlice port names: unset and `""` are the same (kubectl prints `name: ""`).
+fn port_name(n: &Option<String>) -> &str {
+    n.as_deref().unwrap_or("")
 }
 
 fn ip_port(ip: &str, port: u16) -> String {
@@ -175,21 +189,54 @@ pub fn resolve<'a>(
             fix: "connect to the external name's own port, or use a ClusterIP Service with a selector or EndpointSlices".into(),
         }));
     }
-    let sp = match service_port(svc, port, protocol)? {
-        Ok(sp) => sp,
-        Err(f) => return Ok(Err(f)),
+    let headless = svc.spec.cluster_ip.as_deref() == Some("None");
+    let mut notes = Vec::new();
+    // A headless Service is not proxied: DNS answers with the endpoints' addresses and the client
+    // connects to them on the port it uses, with no translation to targetPort. (A port name is
+    // still read through the Service's port, as its SRV record is.)
+    let direct = match port.parse::<u16>() {
+        Ok(n) if headless => Some(n),
+        _ => None,
     };
-    let target = sp
-        .target_port
-        .clone()
-        .unwrap_or(IntOrString::Int(i64::from(sp.port)));
+    let (sp_name, sp_port, target) = match direct {
+        Some(n) => {
+            notes.push(format!(
+                "service {id} is headless (clusterIP: None): nothing proxies it; DNS returns the pod addresses and the client connects to them on port {n} directly"
+            ));
+            (None, n, IntOrString::Int(i64::from(n)))
+        }
+        None => {
+            let sp = match service_port(svc, port, protocol)? {
+                Ok(sp) => sp,
+                Err(f) => return Ok(Err(f)),
+            };
+            if headless {
+                notes.push(format!(
+                    "service {id} is headless (clusterIP: None): nothing proxies it; DNS returns the pod addresses"
+                ));
+            }
+            (
+                Some(port_name(&sp.name).to_string()),
+                sp.port,
+                sp.target_port
+                    .clone()
+                    .unwrap_or(IntOrString::Int(i64::from(sp.port))),
+            )
+        }
+    };
     let selector = svc.spec.selector.clone().unwrap_or_default();
     if selector.is_empty() {
         let mut fw = Forwarding {
             backends: Vec::new(),
             external: Vec::new(),
             forwarded_to: Vec::new(),
+            notes,
         };
+        // kube-proxy uses the ready endpoints (`ready: null` counts as ready); when there are
+        // none, the serving and terminating ones. publishNotReadyAddresses is read by the
+        // EndpointSlice controller, not by kube-proxy, so it does not apply to hand-made slices.
+        let mut ready: Vec<(&str, u16)> = Vec::new();
+        let mut terminating: Vec<(&str, u16)> = Vec::new();
         for es in c.endpoint_slices.iter().filter(|e| {
             e.metadata.ns() == ns
                 && e.metadata
@@ -198,36 +245,51 @@ pub fn resolve<'a>(
                     .map(String::as_str)
                     == Some(name)
         }) {
-            let Some(p) = es
-                .ports
-                .iter()
-                .find(|p| p.name == sp.name && protocol_of(&p.protocol) == protocol)
-                .and_then(|p| p.port)
-            else {
+            let p = match (&sp_name, direct) {
+                (_, Some(n)) => Some(n),
+                (Some(name), None) => es
+                    .ports
+                    .iter()
+                    .find(|p| port_name(&p.name) == name && protocol_of(&p.protocol) == protocol)
+                    .and_then(|p| p.port),
+                (None, None) => None,
+            };
+            let Some(p) = p else {
                 continue;
             };
             for ep in &es.endpoints {
-                if ep.conditions.ready == Some(false) && !svc.spec.publish_not_ready_addresses {
+                let k = &ep.conditions;
+                let list = if k.ready != Some(false) {
+                    &mut ready
+                } else if k.serving != Some(false) && k.terminating == Some(true) {
+                    &mut terminating
+                } else {
                     continue;
-                }
-                for a in &ep.addresses {
-                    fw.forwarded_to.push(ip_port(a, p));
-                    let ip: Option<std::net::IpAddr> = a.parse().ok();
-                    match c
-                        .pods
-                        .iter()
-                        .find(|pod| ip.is_some_and(|ip| pod_ips(pod).contains(&ip)))
-                    {
-                        Some(pod) => fw.backends.push((pod, p)),
-                        None => fw.external.extend(ip.map(|ip| (ip, p))),
-                    }
-                }
+                };
+                list.extend(ep.addresses.iter().map(|a| (a.as_str(), p)));
+            }
+        }
+        if ready.is_empty() && !terminating.is_empty() {
+            fw.notes.push(format!(
+                "service {id} has no ready endpoint: kube-proxy falls back to the serving, terminating ones"
+            ));
+            ready = terminating;
+        }
+        for (a, p) in ready {
+            // Only IP addresses are programmed (kube-proxy ignores FQDN slices).
+            let Ok(ip) = a.parse::<std::net::IpAddr>() else {
+                continue;
+            };
+            fw.forwarded_to.push(ip_port(a, p));
+            match c.pods.iter().find(|pod| pod_ips(pod).contains(&ip)) {
+                Some(pod) => fw.backends.push((pod, p)),
+                None => fw.external.push((ip, p)),
             }
         }
         if fw.forwarded_to.is_empty() {
             return Ok(Err(ServiceFailure {
                 cause: "svc_no_endpoints_selector_mismatch",
-                summary: format!("service {id} has no selector and no ready EndpointSlice address for port {}", sp.port),
+                summary: format!("service {id} has no selector and no ready EndpointSlice address for port {sp_port}"),
                 fix: format!("create an EndpointSlice labelled kubernetes.io/service-name={name} in {ns}, or give the Service a selector"),
             }));
         }
@@ -259,6 +321,7 @@ pub fn resolve<'a>(
     let ready: Vec<&Pod> = selected
         .iter()
         .copied()
+        .filter(|p| !is_terminal(p))
         .filter(|p| svc.spec.publish_not_ready_addresses || is_ready(p))
         .filter(|p| !pod_ips(p).is_empty())
         .collect();
@@ -277,6 +340,7 @@ pub fn resolve<'a>(
         backends: Vec::new(),
         external: Vec::new(),
         forwarded_to: Vec::new(),
+        notes,
     };
     let mut missing = Vec::new();
     for p in ready {
@@ -298,18 +362,22 @@ pub fn resolve<'a>(
         return Ok(Err(ServiceFailure {
             cause: "svc_named_targetport_missing",
             summary: format!(
-                "service {id} targets port {target:?}/{protocol}, which no container of {} declares by that name and protocol",
+                "service {id} targets port {}/{protocol}, which no container of {} declares by that name and protocol",
+                match &target {
+                    IntOrString::Int(n) => n.to_string(),
+                    IntOrString::Str(s) => format!("{s:?}"),
+                },
                 missing.join(", ")
             ),
             fix: "name the container port as the Service's targetPort (same protocol), or use the number".into(),
         }));
     }
-    if let IntOrString::Int(n) = target {
+    if let (IntOrString::Int(n), None) = (&target, direct) {
         let declared = fw.backends.iter().any(|(p, port)| {
             p.spec
                 .containers
                 .iter()
-                .chain(&p.spec.init_containers)
+                .chain(p.spec.init_containers.iter().filter(|c| c.is_sidecar()))
                 .flat_map(|c| &c.ports)
                 .any(|cp| cp.container_port == *port && protocol_of(&cp.protocol) == protocol)
         });
@@ -317,7 +385,7 @@ pub fn resolve<'a>(
             p.spec
                 .containers
                 .iter()
-                .chain(&p.spec.init_containers)
+                .chain(p.spec.init_containers.iter().filter(|c| c.is_sidecar()))
                 .any(|c| !c.ports.is_empty())
         });
         if !declared && any_declared {

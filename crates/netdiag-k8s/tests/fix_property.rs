@@ -133,6 +133,7 @@ fn cluster() -> impl Strategy<Value = Cluster> {
                         name: format!("p{i}"),
                         namespace: Some(NS[ns].into()),
                         labels,
+                        ..Default::default()
                     },
                     spec: PodSpec {
                         containers: vec![Container {
@@ -142,6 +143,7 @@ fn cluster() -> impl Strategy<Value = Cluster> {
                                 container_port: http,
                                 protocol: None,
                             }],
+                            ..Default::default()
                         }],
                         ..Default::default()
                     },

@@ -305,6 +305,7 @@ fn cluster() -> impl Strategy<Value = Cluster> {
                         name: format!("p{i}"),
                         namespace: Some(NS[g.ns].into()),
                         labels: g.labels,
+                        ..Default::default()
                     },
                     spec: PodSpec {
                         host_network: g.host_network,
@@ -312,6 +313,7 @@ fn cluster() -> impl Strategy<Value = Cluster> {
                         containers: vec![Container {
                             name: "c".into(),
                             ports,
+                            ..Default::default()
                         }],
                         ..Default::default()
                     },

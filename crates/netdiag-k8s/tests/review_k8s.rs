@@ -1,0 +1,407 @@
+//! Review regressions of the Kubernetes engine: one test per rule found wrong or untested, each
+//! citing the API behaviour it checks.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use netdiag_k8s::check::{check, CheckRequest};
+use netdiag_k8s::load::Cluster;
+use netdiag_k8s::policy::{evaluate, partition, validate, Endpoint, FlowPort};
+use std::path::Path;
+
+fn load(yaml: &str) -> Cluster {
+    let mut c = Cluster::default();
+    c.load_str(Path::new("r.yaml"), yaml).unwrap();
+    c
+}
+
+fn req(from: &str, to: &str, port: &str, protocol: &str) -> CheckRequest {
+    CheckRequest {
+        from: from.into(),
+        to: to.into(),
+        port: port.into(),
+        protocol: protocol.into(),
+    }
+}
+
+fn pod<'a>(c: &'a Cluster, ns: &str, name: &str) -> Endpoint<'a> {
+    Endpoint::Pod(
+        c.pods
+            .iter()
+            .find(|p| p.metadata.ns() == ns && p.metadata.name == name)
+            .unwrap(),
+    )
+}
+
+const TWO_PODS: &str = r#"
+kind: Pod
+metadata: {name: a, namespace: ns, labels: {app: a}}
+status: {podIP: 10.0.0.1}
+---
+kind: Pod
+metadata: {name: b, namespace: ns, labels: {app: b}}
+status: {podIP: 10.0.0.2}
+"#;
+
+// ---- policy.rs ----------------------------------------------------------------------------
+
+/// The API server defaults `policyTypes` when it is empty (`len == 0`), not only when it is
+/// missing: `policyTypes: []` is Ingress (+ Egress iff egress rules). It used to isolate nothing.
+#[test]
+fn explicitly_empty_policy_types_are_defaulted_like_missing_ones() {
+    let c = load(&format!(
+        "{TWO_PODS}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: deny, namespace: ns}}\nspec: {{podSelector: {{matchLabels: {{app: b}}}}, policyTypes: []}}\n"
+    ));
+    let (ok, bad) = partition(&c);
+    assert!(bad.is_empty());
+    let f = FlowPort {
+        port: 80,
+        protocol: "TCP".into(),
+    };
+    let r = evaluate(&c, &ok, &pod(&c, "ns", "a"), &pod(&c, "ns", "b"), &f);
+    assert!(!r.ingress.allowed, "policyTypes: [] defaults to [Ingress]");
+    assert!(r.egress.allowed);
+    assert_eq!(r.ingress.isolating, vec!["ns/deny"]);
+}
+
+/// `policyTypes: []` with egress rules defaults to [Ingress, Egress].
+#[test]
+fn explicitly_empty_policy_types_with_egress_rules_isolate_egress() {
+    let c = load(&format!(
+        "{TWO_PODS}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: eg, namespace: ns}}\nspec: {{podSelector: {{matchLabels: {{app: a}}}}, policyTypes: [], egress: [{{to: [{{ipBlock: {{cidr: 192.0.2.0/24}}}}]}}]}}\n"
+    ));
+    let (ok, _) = partition(&c);
+    let f = FlowPort {
+        port: 80,
+        protocol: "TCP".into(),
+    };
+    let r = evaluate(&c, &ok, &pod(&c, "ns", "a"), &pod(&c, "ns", "b"), &f);
+    assert!(!r.egress.allowed);
+}
+
+/// IPBlock validation: each `except` must be a *strict* subset of `cidr` (the API server rejects
+/// `except` equal to `cidr`).
+#[test]
+fn ip_block_except_equal_to_cidr_is_invalid() {
+    let c = load(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ns}\nspec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/8]}}]}]}\n",
+    );
+    let err = validate(&c.network_policies[0]).unwrap_err();
+    assert!(err.contains("except"), "{err}");
+    // A strict subset is fine.
+    let c = load(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ns}\nspec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]}]}\n",
+    );
+    validate(&c.network_policies[0]).unwrap();
+}
+
+/// The API server accepts at most two policyTypes.
+#[test]
+fn more_than_two_policy_types_is_invalid() {
+    let c = load(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ns}\nspec: {podSelector: {}, policyTypes: [Ingress, Egress, Ingress]}\n",
+    );
+    assert!(validate(&c.network_policies[0]).is_err());
+}
+
+/// `except` is not a deny against other peers: another peer that admits the address wins.
+#[test]
+fn ip_block_except_is_not_a_deny_against_other_peers() {
+    let c = load(&format!(
+        "{TWO_PODS}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: p, namespace: ns}}\nspec: {{podSelector: {{matchLabels: {{app: b}}}}, ingress: [{{from: [{{ipBlock: {{cidr: 10.0.0.0/24, except: [10.0.0.1/32]}}}}, {{podSelector: {{matchLabels: {{app: a}}}}}}]}}]}}\n"
+    ));
+    let (ok, _) = partition(&c);
+    let f = FlowPort {
+        port: 80,
+        protocol: "TCP".into(),
+    };
+    assert!(evaluate(&c, &ok, &pod(&c, "ns", "a"), &pod(&c, "ns", "b"), &f).allowed());
+}
+
+// ---- named ports / sidecars ---------------------------------------------------------------
+
+const SIDECAR: &str = r#"
+kind: Pod
+metadata: {name: client, namespace: ns, labels: {app: client}}
+status: {podIP: 10.0.0.9}
+---
+kind: Pod
+metadata: {name: srv, namespace: ns, labels: {app: srv}}
+spec:
+  containers: [{name: main}]
+  initContainers:
+  - {name: setup, ports: [{name: setup, containerPort: 7000}]}
+  - {name: proxy, restartPolicy: Always, ports: [{name: proxy, containerPort: 15001}]}
+status: {podIP: 10.0.0.2}
+---
+kind: Service
+metadata: {name: setup, namespace: ns}
+spec: {selector: {app: srv}, ports: [{port: 80, targetPort: setup}]}
+---
+kind: Service
+metadata: {name: proxy, namespace: ns}
+spec: {selector: {app: srv}, ports: [{port: 80, targetPort: proxy}]}
+"#;
+
+/// A named targetPort resolves on containers and on sidecars (init containers with
+/// `restartPolicy: Always`), not on plain init containers, which have exited by then
+/// (podutil.FindPort).
+#[test]
+fn named_target_port_resolves_on_sidecars_but_not_plain_init_containers() {
+    let c = load(SIDECAR);
+    let r = check(&c, &req("ns/client", "service:ns/proxy", "80", "TCP")).unwrap();
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["10.0.0.2:15001".to_string()])
+    );
+    let r = check(&c, &req("ns/client", "service:ns/setup", "80", "TCP")).unwrap();
+    assert_eq!(r.verdict.cause, "svc_named_targetport_missing");
+}
+
+// ---- service.rs ---------------------------------------------------------------------------
+
+fn svc_cluster(pods: &str) -> Cluster {
+    load(&format!(
+        "kind: Pod\nmetadata: {{name: client, namespace: ns}}\nstatus: {{podIP: 10.0.0.9}}\n---\nkind: Service\nmetadata: {{name: s, namespace: ns}}\nspec: {{selector: {{app: srv}}, ports: [{{port: 80, targetPort: 8080}}]}}\n{pods}"
+    ))
+}
+
+/// Pods in phase Succeeded/Failed are never endpoints (the EndpointSlice controller skips
+/// terminal pods), even with publishNotReadyAddresses.
+#[test]
+fn terminal_pods_are_not_endpoints() {
+    let c = svc_cluster(
+        "---\nkind: Pod\nmetadata: {name: done, namespace: ns, labels: {app: srv}}\nstatus: {phase: Succeeded, podIP: 10.0.0.3}\n---\nkind: Pod\nmetadata: {name: dead, namespace: ns, labels: {app: srv}}\nstatus: {phase: Failed, podIP: 10.0.0.4}\n---\nkind: Pod\nmetadata: {name: live, namespace: ns, labels: {app: srv}}\nstatus: {phase: Running, podIP: 10.0.0.5}\n",
+    );
+    let r = check(&c, &req("ns/client", "service:ns/s", "80", "TCP")).unwrap();
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["10.0.0.5:8080".to_string()])
+    );
+    let c = svc_cluster(
+        "---\nkind: Pod\nmetadata: {name: done, namespace: ns, labels: {app: srv}}\nstatus: {phase: Succeeded, podIP: 10.0.0.3}\n",
+    );
+    let r = check(&c, &req("ns/client", "service:ns/s", "80", "TCP")).unwrap();
+    assert_eq!(r.verdict.cause, "svc_pods_not_ready");
+}
+
+/// A pod being deleted (`metadata.deletionTimestamp`) is not ready: not an endpoint unless the
+/// Service publishes not-ready addresses.
+#[test]
+fn terminating_pods_are_not_endpoints() {
+    let c = svc_cluster(
+        "---\nkind: Pod\nmetadata: {name: going, namespace: ns, labels: {app: srv}, deletionTimestamp: '2026-11-23T10:00:00Z'}\nstatus: {phase: Running, podIP: 10.0.0.3, conditions: [{type: Ready, status: 'True'}]}\n---\nkind: Pod\nmetadata: {name: live, namespace: ns, labels: {app: srv}}\nstatus: {phase: Running, podIP: 10.0.0.5}\n",
+    );
+    let r = check(&c, &req("ns/client", "service:ns/s", "80", "TCP")).unwrap();
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["10.0.0.5:8080".to_string()])
+    );
+}
+
+/// kubectl prints an unnamed EndpointSlice port as `name: ""`; it matches the Service's unnamed
+/// port.
+#[test]
+fn endpoint_slice_port_with_empty_name_matches_an_unnamed_service_port() {
+    let c = load(
+        r#"
+kind: Pod
+metadata: {name: client, namespace: ns}
+status: {podIP: 10.0.0.9}
+---
+kind: Service
+metadata: {name: ext, namespace: ns}
+spec: {ports: [{port: 80, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: ext-1, namespace: ns, labels: {kubernetes.io/service-name: ext}}
+addressType: IPv4
+ports: [{name: "", port: 8080, protocol: TCP}]
+endpoints: [{addresses: [192.0.2.10], conditions: {ready: true}}]
+"#,
+    );
+    let r = check(&c, &req("ns/client", "service:ns/ext", "80", "TCP")).unwrap();
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["192.0.2.10:8080".to_string()])
+    );
+    assert!(r.verdict.allowed);
+}
+
+/// kube-proxy forwards only to `ready` endpoints of a hand-made EndpointSlice
+/// (publishNotReadyAddresses is read by the EndpointSlice controller, not by kube-proxy); when
+/// none is ready it falls back to endpoints that are serving and terminating.
+#[test]
+fn manual_endpoint_slices_use_ready_then_serving_terminating() {
+    let base = r#"
+kind: Pod
+metadata: {name: client, namespace: ns}
+status: {podIP: 10.0.0.9}
+---
+kind: Service
+metadata: {name: ext, namespace: ns}
+spec: {publishNotReadyAddresses: true, ports: [{port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: ext-1, namespace: ns, labels: {kubernetes.io/service-name: ext}}
+addressType: IPv4
+ports: [{port: 80}]
+"#;
+    let c = load(&format!(
+        "{base}endpoints: [{{addresses: [192.0.2.10], conditions: {{ready: false}}}}, {{addresses: [192.0.2.11]}}]\n"
+    ));
+    let r = check(&c, &req("ns/client", "service:ns/ext", "80", "TCP")).unwrap();
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["192.0.2.11:80".to_string()])
+    );
+    let c = load(&format!(
+        "{base}endpoints: [{{addresses: [192.0.2.10], conditions: {{ready: false, serving: true, terminating: true}}}}, {{addresses: [192.0.2.12], conditions: {{ready: false, serving: false}}}}]\n"
+    ));
+    let r = check(&c, &req("ns/client", "service:ns/ext", "80", "TCP")).unwrap();
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["192.0.2.10:80".to_string()])
+    );
+}
+
+/// A headless Service (`clusterIP: None`) is not proxied: DNS returns the pod IPs and the client
+/// connects to them on the port it uses, with no port translation to targetPort.
+#[test]
+fn headless_service_is_not_port_translated() {
+    let c = load(
+        r#"
+kind: Pod
+metadata: {name: client, namespace: ns}
+status: {podIP: 10.0.0.9}
+---
+kind: Pod
+metadata: {name: db, namespace: ns, labels: {app: db}}
+spec: {containers: [{name: c, ports: [{containerPort: 5432}]}]}
+status: {podIP: 10.0.0.5}
+---
+kind: Service
+metadata: {name: db, namespace: ns}
+spec: {clusterIP: None, selector: {app: db}, ports: [{port: 5432, targetPort: 6000}]}
+"#,
+    );
+    let r = check(&c, &req("ns/client", "service:ns/db", "5432", "TCP")).unwrap();
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["10.0.0.5:5432".to_string()])
+    );
+    assert!(
+        r.notes.iter().any(|n| n.contains("headless")),
+        "{:?}",
+        r.notes
+    );
+}
+
+// ---- fix.rs -------------------------------------------------------------------------------
+
+/// Long pod names: the policy name is cut to 63 characters; two different flows must still get
+/// different names (else applying the second fix replaces the first).
+#[test]
+fn truncated_fix_names_stay_distinct_per_flow() {
+    let long = "a-very-long-deployment-name-for-the-frontend-service-7d9f8b6c5d-x2k4j";
+    let c = load(&format!(
+        "kind: Pod\nmetadata: {{name: {long}, namespace: ns, labels: {{app: a}}}}\nstatus: {{podIP: 10.0.0.1}}\n---\nkind: Pod\nmetadata: {{name: {long}-b, namespace: ns, labels: {{app: b}}}}\nstatus: {{podIP: 10.0.0.2}}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: deny, namespace: ns}}\nspec: {{podSelector: {{}}}}\n"
+    ));
+    let a = format!("ns/{long}");
+    let b = format!("ns/{long}-b");
+    let r1 = check(&c, &req(&a, &b, "80", "TCP")).unwrap();
+    let r2 = check(&c, &req(&a, &b, "443", "TCP")).unwrap();
+    let n1 = r1.verdict.fix.manifests[0]["metadata"]["name"].clone();
+    let n2 = r2.verdict.fix.manifests[0]["metadata"]["name"].clone();
+    for n in [&n1, &n2] {
+        let s = n.as_str().unwrap();
+        assert!(s.len() <= 63, "{s}");
+        assert!(
+            s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !s.starts_with('-')
+                && !s.ends_with('-'),
+            "{s}"
+        );
+    }
+    assert_ne!(n1, n2);
+}
+
+/// The fix selects the destination by its workload labels, not by `pod-template-hash`, which
+/// changes on every rollout (the fix would silently stop working), when dropping it selects no
+/// pod that is not already isolated.
+#[test]
+fn fix_does_not_pin_pod_template_hash() {
+    let c = load(
+        r#"
+kind: Pod
+metadata: {name: web-7d9f8b6c5d-x2k4j, namespace: ns, labels: {app: web, pod-template-hash: 7d9f8b6c5d}}
+status: {podIP: 10.0.0.1}
+---
+kind: Pod
+metadata: {name: api-5c6b7d8f9-abcde, namespace: ns, labels: {app: api, pod-template-hash: 5c6b7d8f9}}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny, namespace: ns}
+spec: {podSelector: {}, policyTypes: [Ingress, Egress]}
+"#,
+    );
+    let r = check(
+        &c,
+        &req(
+            "ns/web-7d9f8b6c5d-x2k4j",
+            "ns/api-5c6b7d8f9-abcde",
+            "80",
+            "TCP",
+        ),
+    )
+    .unwrap();
+    assert_eq!(r.verdict.fix.manifests.len(), 2);
+    let text = serde_json::to_string(&r.verdict.fix.manifests).unwrap();
+    assert!(!text.contains("pod-template-hash"), "{text}");
+    // And the fix still works and stays exact.
+    let mut c2 = c.clone();
+    for m in &r.verdict.fix.manifests {
+        c2.load_str(Path::new("fix.json"), &m.to_string()).unwrap();
+    }
+    let r2 = check(
+        &c2,
+        &req(
+            "ns/web-7d9f8b6c5d-x2k4j",
+            "ns/api-5c6b7d8f9-abcde",
+            "80",
+            "TCP",
+        ),
+    )
+    .unwrap();
+    assert!(r2.verdict.allowed);
+    let r3 = check(
+        &c2,
+        &req(
+            "ns/web-7d9f8b6c5d-x2k4j",
+            "ns/api-5c6b7d8f9-abcde",
+            "81",
+            "TCP",
+        ),
+    )
+    .unwrap();
+    assert!(!r3.verdict.allowed);
+}
+
+/// A pod that is not ingress-isolated gets no ingress fix (it would newly isolate it).
+#[test]
+fn fix_only_for_the_denying_direction() {
+    let c = load(&format!(
+        "{TWO_PODS}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: deny-eg, namespace: ns}}\nspec: {{podSelector: {{matchLabels: {{app: a}}}}, policyTypes: [Egress]}}\n"
+    ));
+    let r = check(&c, &req("ns/a", "ns/b", "80", "TCP")).unwrap();
+    assert_eq!(r.verdict.denied_by, Some("egress"));
+    assert_eq!(r.verdict.fix.manifests.len(), 1);
+    assert_eq!(
+        r.verdict.fix.manifests[0]["spec"]["policyTypes"],
+        serde_json::json!(["Egress"])
+    );
+    assert!(r.verdict.fix.manifests[0]["spec"].get("ingress").is_none());
+}
