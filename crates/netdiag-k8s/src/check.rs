@@ -146,11 +146,18 @@ fn endpoint<'a>(c: &'a Cluster, s: &str) -> Result<Endpoint<'a>, CheckError> {
         .trim_end_matches(']')
         .parse::<IpAddr>()
     {
-        // An address that belongs to a pod is that pod.
+        // An address that belongs to a pod is that pod; pod IPs are reused, so a running pod is
+        // preferred over a Succeeded/Failed one whose status still lists the address, and a
+        // pod-network pod over host-network pods (which all share their node's address).
+        let rank = |p: &crate::model::Pod| {
+            let terminal = matches!(p.status.phase.as_deref(), Some("Succeeded" | "Failed"));
+            (terminal, p.spec.host_network)
+        };
         return Ok(c
             .pods
             .iter()
-            .find(|p| crate::policy::pod_ips(p).contains(&ip))
+            .filter(|p| crate::policy::pod_ips(p).contains(&ip))
+            .min_by_key(|p| rank(p))
             .map_or(Endpoint::Ip(ip), Endpoint::Pod));
     }
     let Some((ns, name)) = s.split_once('/') else {

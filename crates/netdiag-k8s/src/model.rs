@@ -214,6 +214,9 @@ pub struct ServiceSpec {
     /// the endpoints' addresses.
     #[serde(default, rename = "clusterIP")]
     pub cluster_ip: Option<String>,
+    /// `ipFamilies`: the address families the Service forwards (IPv4, IPv6).
+    #[serde(default)]
+    pub ip_families: Vec<String>,
     /// Forward to pods that are not ready too.
     #[serde(default)]
     pub publish_not_ready_addresses: bool,

@@ -10,6 +10,7 @@
 use crate::load::Cluster;
 use crate::model::{IntOrString, Labels, Pod, Service, ServicePort};
 use crate::policy::{pod_ips, protocol_of, resolve_named_port};
+use std::net::IpAddr;
 
 /// Why a Service forwards nowhere (a contract §2 cause with its explanation).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,11 +41,30 @@ fn is_terminal(p: &Pod) -> bool {
     matches!(p.status.phase.as_deref(), Some("Succeeded" | "Failed"))
 }
 
+/// The pod's Ready condition (EndpointSlice `serving`); a pod without conditions counts as ready.
+fn is_serving(p: &Pod) -> bool {
+    let c = &p.status.conditions;
+    c.is_empty() || c.iter().any(|c| c.kind == "Ready" && c.status == "True")
+}
+
 /// Ready, and not being deleted (the controller marks a terminating pod `ready: false`).
 fn is_ready(p: &Pod) -> bool {
-    let c = &p.status.conditions;
-    p.metadata.deletion_timestamp.is_none()
-        && (c.is_empty() || c.iter().any(|c| c.kind == "Ready" && c.status == "True"))
+    p.metadata.deletion_timestamp.is_none() && is_serving(p)
+}
+
+/// The address families kube-proxy programs for the Service: `spec.ipFamilies`, else the family
+/// of `clusterIP`; `None` when the manifests do not say (every address is kept).
+fn families(svc: &Service) -> Option<(bool, bool)> {
+    let f = &svc.spec.ip_families;
+    if !f.is_empty() {
+        return Some((f.iter().any(|x| x == "IPv4"), f.iter().any(|x| x == "IPv6")));
+    }
+    let ip: IpAddr = svc.spec.cluster_ip.as_deref()?.parse().ok()?;
+    Some((ip.is_ipv4(), ip.is_ipv6()))
+}
+
+fn family_ok(f: Option<(bool, bool)>, ip: &IpAddr) -> bool {
+    f.is_none_or(|(v4, v6)| if ip.is_ipv4() { v4 } else { v6 })
 }
 
 /// Service and EndpointSlice port names: unset and `""` are the same (kubectl prints `name: ""`).
@@ -224,6 +244,13 @@ pub fn resolve<'a>(
             )
         }
     };
+    let fams = families(svc);
+    let ips_of = |p: &Pod| -> Vec<IpAddr> {
+        pod_ips(p)
+            .into_iter()
+            .filter(|ip| family_ok(fams, ip))
+            .collect()
+    };
     let selector = svc.spec.selector.clone().unwrap_or_default();
     if selector.is_empty() {
         let mut fw = Forwarding {
@@ -277,11 +304,19 @@ pub fn resolve<'a>(
         }
         for (a, p) in ready {
             // Only IP addresses are programmed (kube-proxy ignores FQDN slices).
-            let Ok(ip) = a.parse::<std::net::IpAddr>() else {
+            let Ok(ip) = a.parse::<IpAddr>() else {
                 continue;
             };
+            if !family_ok(fams, &ip) {
+                continue;
+            }
             fw.forwarded_to.push(ip_port(a, p));
-            match c.pods.iter().find(|pod| pod_ips(pod).contains(&ip)) {
+            match c
+                .pods
+                .iter()
+                .filter(|pod| pod_ips(pod).contains(&ip))
+                .min_by_key(|pod| (is_terminal(pod), pod.spec.host_network))
+            {
                 Some(pod) => fw.backends.push((pod, p)),
                 None => fw.external.push((ip, p)),
             }
@@ -318,13 +353,29 @@ pub fn resolve<'a>(
                 .into(),
         }));
     }
-    let ready: Vec<&Pod> = selected
+    let usable: Vec<&Pod> = selected
         .iter()
         .copied()
-        .filter(|p| !is_terminal(p))
-        .filter(|p| svc.spec.publish_not_ready_addresses || is_ready(p))
-        .filter(|p| !pod_ips(p).is_empty())
+        .filter(|p| !is_terminal(p) && !ips_of(p).is_empty())
         .collect();
+    let mut ready: Vec<&Pod> = usable
+        .iter()
+        .copied()
+        .filter(|p| svc.spec.publish_not_ready_addresses || is_ready(p))
+        .collect();
+    if ready.is_empty() {
+        // KEP-1669: with no ready endpoint, kube-proxy uses the serving, terminating ones.
+        ready = usable
+            .iter()
+            .copied()
+            .filter(|p| p.metadata.deletion_timestamp.is_some() && is_serving(p))
+            .collect();
+        if !ready.is_empty() {
+            notes.push(format!(
+                "service {id} has no ready endpoint: kube-proxy falls back to the serving, terminating pods"
+            ));
+        }
+    }
     if ready.is_empty() {
         let names: Vec<String> = selected
             .iter()
@@ -350,7 +401,7 @@ pub fn resolve<'a>(
         };
         match port {
             Some(port) => {
-                for ip in pod_ips(p) {
+                for ip in ips_of(p) {
                     fw.forwarded_to.push(ip_port(&ip.to_string(), port));
                 }
                 fw.backends.push((p, port));

@@ -405,3 +405,77 @@ fn fix_only_for_the_denying_direction() {
     );
     assert!(r.verdict.fix.manifests[0]["spec"].get("ingress").is_none());
 }
+
+/// When every selected pod is terminating, kube-proxy (KEP-1669) falls back to the ones still
+/// serving (Ready); it does not report "no endpoints".
+#[test]
+fn all_terminating_pods_fall_back_to_the_serving_ones() {
+    let c = svc_cluster(
+        "---\nkind: Pod\nmetadata: {name: going, namespace: ns, labels: {app: srv}, deletionTimestamp: '2026-11-23T10:00:00Z'}\nstatus: {phase: Running, podIP: 10.0.0.3, conditions: [{type: Ready, status: 'True'}]}\n---\nkind: Pod\nmetadata: {name: gone, namespace: ns, labels: {app: srv}, deletionTimestamp: '2026-11-23T10:00:00Z'}\nstatus: {phase: Running, podIP: 10.0.0.4, conditions: [{type: Ready, status: 'False'}]}\n",
+    );
+    let r = check(&c, &req("ns/client", "service:ns/s", "80", "TCP")).unwrap();
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["10.0.0.3:8080".to_string()])
+    );
+    assert!(
+        r.notes.iter().any(|n| n.contains("terminating")),
+        "{:?}",
+        r.notes
+    );
+}
+
+/// A single-stack Service forwards only to endpoint addresses of its own family
+/// (`spec.ipFamilies`, else the family of `clusterIP`).
+#[test]
+fn single_stack_service_forwards_to_its_family_only() {
+    let yaml = |spec: &str| {
+        format!(
+            "kind: Pod\nmetadata: {{name: client, namespace: ns}}\nstatus: {{podIP: 10.0.0.9}}\n---\nkind: Pod\nmetadata: {{name: srv, namespace: ns, labels: {{app: srv}}}}\nstatus: {{podIP: 10.0.0.5, podIPs: [{{ip: 10.0.0.5}}, {{ip: 'fd00::5'}}]}}\n---\nkind: Service\nmetadata: {{name: s, namespace: ns}}\nspec: {{selector: {{app: srv}}, ports: [{{port: 80}}], {spec}}}\n"
+        )
+    };
+    for spec in ["ipFamilies: [IPv4]", "clusterIP: 10.96.0.10"] {
+        let r = check(
+            &load(&yaml(spec)),
+            &req("ns/client", "service:ns/s", "80", "TCP"),
+        )
+        .unwrap();
+        assert_eq!(
+            r.verdict.forwarded_to,
+            Some(vec!["10.0.0.5:80".to_string()]),
+            "{spec}"
+        );
+    }
+    let r = check(
+        &load(&yaml("ipFamilies: [IPv4, IPv6]")),
+        &req("ns/client", "service:ns/s", "80", "TCP"),
+    )
+    .unwrap();
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["10.0.0.5:80".to_string(), "[fd00::5]:80".to_string()])
+    );
+}
+
+/// An address given as SRC/DST names the running pod that has it, not a Succeeded/Failed pod
+/// whose stale status still lists the same (since reused) IP.
+#[test]
+fn an_ip_names_the_live_pod_not_a_terminal_one() {
+    let c = load(
+        r#"
+kind: Pod
+metadata: {name: old, namespace: ns, labels: {app: old}}
+status: {phase: Succeeded, podIP: 10.0.0.5}
+---
+kind: Pod
+metadata: {name: new, namespace: ns, labels: {app: new}}
+status: {phase: Running, podIP: 10.0.0.5}
+---
+kind: Pod
+metadata: {name: client, namespace: ns}
+status: {podIP: 10.0.0.9}
+"#,
+    );
+    let r = check(&c, &req("ns/client", "10.0.0.5", "80", "TCP")).unwrap();
+    assert_eq!(r.flow["to"], "ns/new");
+}
