@@ -479,3 +479,179 @@ status: {podIP: 10.0.0.9}
     let r = check(&c, &req("ns/client", "10.0.0.5", "80", "TCP")).unwrap();
     assert_eq!(r.flow["to"], "ns/new");
 }
+
+// ---- rules that had no test ---------------------------------------------------------------
+
+fn flow_allowed(c: &Cluster, src: Endpoint<'_>, dst: Endpoint<'_>, port: u16, proto: &str) -> bool {
+    let (ok, _) = partition(c);
+    let f = FlowPort {
+        port,
+        protocol: proto.into(),
+    };
+    evaluate(c, &ok, &src, &dst, &f).allowed()
+}
+
+fn with_policy(spec: &str) -> Cluster {
+    load(&format!(
+        "{TWO_PODS}---\nkind: Pod\nmetadata: {{name: c, namespace: other, labels: {{app: a}}}}\nstatus: {{podIP: 10.0.1.1}}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: p, namespace: ns}}\nspec: {spec}\n"
+    ))
+}
+
+/// An explicitly empty `from: []` / `ports: []` means all sources / all ports.
+#[test]
+fn explicitly_empty_from_and_ports_mean_everything() {
+    let c = with_policy("{podSelector: {matchLabels: {app: b}}, ingress: [{from: [], ports: []}]}");
+    assert!(flow_allowed(
+        &c,
+        pod(&c, "other", "c"),
+        pod(&c, "ns", "b"),
+        9999,
+        "UDP"
+    ));
+    assert!(flow_allowed(
+        &c,
+        Endpoint::Ip("203.0.113.1".parse().unwrap()),
+        pod(&c, "ns", "b"),
+        1,
+        "SCTP"
+    ));
+}
+
+/// `policyTypes: [Ingress]` ignores egress rules (the pod is not egress-isolated).
+#[test]
+fn explicit_ingress_type_ignores_egress_rules() {
+    let c = with_policy(
+        "{podSelector: {matchLabels: {app: a}}, policyTypes: [Ingress], ingress: [{}], egress: [{to: [{ipBlock: {cidr: 192.0.2.0/24}}]}]}",
+    );
+    assert!(flow_allowed(
+        &c,
+        pod(&c, "ns", "a"),
+        pod(&c, "ns", "b"),
+        80,
+        "TCP"
+    ));
+}
+
+/// A podSelector peer alone selects pods in the policy's namespace only, even when a pod in
+/// another namespace has the labels.
+#[test]
+fn pod_selector_peer_alone_is_the_policys_namespace() {
+    let c = with_policy(
+        "{podSelector: {matchLabels: {app: b}}, ingress: [{from: [{podSelector: {matchLabels: {app: a}}}]}]}",
+    );
+    assert!(flow_allowed(
+        &c,
+        pod(&c, "ns", "a"),
+        pod(&c, "ns", "b"),
+        80,
+        "TCP"
+    ));
+    assert!(!flow_allowed(
+        &c,
+        pod(&c, "other", "c"),
+        pod(&c, "ns", "b"),
+        80,
+        "TCP"
+    ));
+}
+
+/// SCTP is a protocol of its own: a TCP allow does not admit it, an SCTP allow does.
+#[test]
+fn sctp_is_matched_by_protocol() {
+    let c = with_policy("{podSelector: {matchLabels: {app: b}}, ingress: [{ports: [{port: 80}]}]}");
+    assert!(!flow_allowed(
+        &c,
+        pod(&c, "ns", "a"),
+        pod(&c, "ns", "b"),
+        80,
+        "SCTP"
+    ));
+    let c = with_policy(
+        "{podSelector: {matchLabels: {app: b}}, ingress: [{ports: [{protocol: SCTP, port: 80}]}]}",
+    );
+    assert!(flow_allowed(
+        &c,
+        pod(&c, "ns", "a"),
+        pod(&c, "ns", "b"),
+        80,
+        "SCTP"
+    ));
+}
+
+/// Bad CIDRs and lower-case protocols are rejected by the API server: listed, not used.
+#[test]
+fn bad_cidr_and_protocol_case_are_invalid() {
+    for spec in [
+        "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/33}}]}]}",
+        "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0}}]}]}",
+        "{podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 10.0.0.0/8, except: ['fd00::/64']}}]}]}",
+        "{podSelector: {}, ingress: [{ports: [{protocol: tcp, port: 80}]}]}",
+        "{podSelector: {}, ingress: [{ports: [{port: 80, endPort: 70000}]}]}",
+        "{podSelector: {}, ingress: [{ports: [{endPort: 90}]}]}",
+    ] {
+        let c = with_policy(spec);
+        let (ok, bad) = partition(&c);
+        assert!(ok.is_empty() && bad.len() == 1, "{spec}");
+    }
+}
+
+/// A hostNetwork pod as a peer is seen by its (node) address: an ipBlock admits it, a pod
+/// selector that matches its labels does not.
+#[test]
+fn host_network_peer_is_matched_by_ip_only() {
+    let base = "kind: Pod\nmetadata: {name: h, namespace: ns, labels: {app: a}}\nspec: {hostNetwork: true, nodeName: n9}\nstatus: {podIP: 192.168.9.9}\n---\nkind: Pod\nmetadata: {name: b, namespace: ns, labels: {app: b}}\nspec: {nodeName: n1}\nstatus: {podIP: 10.0.0.2}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: ns}\n";
+    let c = load(&format!(
+        "{base}spec: {{podSelector: {{matchLabels: {{app: b}}}}, ingress: [{{from: [{{podSelector: {{matchLabels: {{app: a}}}}}}]}}]}}\n"
+    ));
+    assert!(!flow_allowed(
+        &c,
+        pod(&c, "ns", "h"),
+        pod(&c, "ns", "b"),
+        80,
+        "TCP"
+    ));
+    let c = load(&format!(
+        "{base}spec: {{podSelector: {{matchLabels: {{app: b}}}}, ingress: [{{from: [{{ipBlock: {{cidr: 192.168.9.0/24}}}}]}}]}}\n"
+    ));
+    assert!(flow_allowed(
+        &c,
+        pod(&c, "ns", "h"),
+        pod(&c, "ns", "b"),
+        80,
+        "TCP"
+    ));
+}
+
+/// The fix manifest is a complete, valid NetworkPolicy: apiVersion/kind, a DNS-1123 name, the
+/// destination namespace, exact port and protocol, a namespace+pod peer (never an ipBlock for a
+/// pod), and a delete command as rollback.
+#[test]
+fn fix_manifest_is_complete_and_exact() {
+    let c = with_policy("{podSelector: {matchLabels: {app: b}}}");
+    let r = check(&c, &req("other/c", "ns/b", "8443", "UDP")).unwrap();
+    let m = &r.verdict.fix.manifests[0];
+    assert_eq!(m["apiVersion"], "networking.k8s.io/v1");
+    assert_eq!(m["kind"], "NetworkPolicy");
+    assert_eq!(m["metadata"]["namespace"], "ns");
+    let rule = &m["spec"]["ingress"][0];
+    assert_eq!(
+        rule["ports"],
+        serde_json::json!([{"protocol": "UDP", "port": 8443}])
+    );
+    let peer = &rule["from"][0];
+    assert!(peer.get("ipBlock").is_none());
+    assert_eq!(
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "other"
+    );
+    assert_eq!(peer["podSelector"]["matchLabels"]["app"], "a");
+    let name = m["metadata"]["name"].as_str().unwrap();
+    assert_eq!(
+        r.verdict.rollback,
+        vec![format!("kubectl delete networkpolicy -n ns {name}")]
+    );
+    // The manifest parses back into a policy the API server would accept.
+    let mut c2 = c.clone();
+    c2.load_str(Path::new("fix.json"), &m.to_string()).unwrap();
+    assert!(partition(&c2).1.is_empty());
+}
