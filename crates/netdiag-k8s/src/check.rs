@@ -173,6 +173,32 @@ fn endpoint<'a>(c: &'a Cluster, s: &str) -> Result<Endpoint<'a>, CheckError> {
         .ok_or_else(|| CheckError::NoSuchPod(s.to_string()))
 }
 
+/// `ns/name` of the Service whose `clusterIP` is `to`, when `to` is an address no pod has.
+fn cluster_ip_service(c: &Cluster, to: &str) -> Option<String> {
+    let ip: IpAddr = to
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    if c.pods
+        .iter()
+        .any(|p| crate::policy::pod_ips(p).contains(&ip))
+    {
+        return None;
+    }
+    c.services
+        .iter()
+        .find(|s| {
+            s.spec
+                .cluster_ip
+                .as_deref()
+                .into_iter()
+                .chain(s.spec.cluster_ips.iter().map(String::as_str))
+                .any(|a| a.parse::<IpAddr>().ok() == Some(ip))
+        })
+        .map(|s| format!("{}/{}", s.metadata.ns(), s.metadata.name))
+}
+
 fn describe(e: &Endpoint<'_>) -> String {
     match e {
         Endpoint::Pod(p) => format!("{}/{}", p.metadata.ns(), p.metadata.name),
@@ -191,13 +217,29 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
     let mut forwarded_to = None;
     let mut svc_notes: Vec<String> = Vec::new();
     let mut via = String::new();
-    let (dst, port) = if let Some(svc) = req.to.strip_prefix("service:") {
+    // A Service's ClusterIP is no pod's and no outside address: kube-proxy rewrites it to a
+    // backend before NetworkPolicy sees the packet, so it is checked as that Service.
+    let cluster_ip_svc = cluster_ip_service(c, &req.to);
+    if let Some(svc) = &cluster_ip_svc {
+        svc_notes.push(format!(
+            "{} is the ClusterIP of service {svc}: NetworkPolicy sees the backend pod it is forwarded to, so the flow is checked as service:{svc}",
+            req.to
+        ));
+    }
+    let svc_target = cluster_ip_svc
+        .as_deref()
+        .or_else(|| req.to.strip_prefix("service:"));
+    let (dst, port) = if let Some(svc) = svc_target {
         via = format!(" (via service:{svc})");
         match crate::service::resolve(c, svc, &req.port, &protocol).map_err(CheckError::Service)? {
-            Err(f) => return Ok(service_failure(c, &src, req, f, invalid)),
+            Err(f) => {
+                let mut r = service_failure(c, &src, req, f, invalid);
+                r.notes.extend(svc_notes);
+                return Ok(r);
+            }
             Ok(fw) => {
                 forwarded_to = Some(fw.forwarded_to.clone());
-                svc_notes.clone_from(&fw.notes);
+                svc_notes.extend(fw.notes.iter().cloned());
                 // kube-proxy may pick any backend: the flow works when one admits it; when none
                 // does, the first backend is the one reported (and fixed).
                 let flow_to = |port: u16| FlowPort {

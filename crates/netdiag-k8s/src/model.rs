@@ -214,6 +214,9 @@ pub struct ServiceSpec {
     /// the endpoints' addresses.
     #[serde(default, rename = "clusterIP")]
     pub cluster_ip: Option<String>,
+    /// `clusterIPs` (dual stack: one per family).
+    #[serde(default, rename = "clusterIPs")]
+    pub cluster_ips: Vec<String>,
     /// `ipFamilies`: the address families the Service forwards (IPv4, IPv6).
     #[serde(default)]
     pub ip_families: Vec<String>,

@@ -655,3 +655,40 @@ fn fix_manifest_is_complete_and_exact() {
     c2.load_str(Path::new("fix.json"), &m.to_string()).unwrap();
     assert!(partition(&c2).1.is_empty());
 }
+
+/// `--to` a Service's ClusterIP is the Service, not an outside address: NetworkPolicy sees the
+/// backend pod after kube-proxy's DNAT (an ipBlock for the ClusterIP would not work).
+#[test]
+fn cluster_ip_destination_is_checked_as_the_service() {
+    let c = load(
+        r#"
+kind: Pod
+metadata: {name: client, namespace: ns, labels: {app: client}}
+status: {podIP: 10.0.0.9}
+---
+kind: Pod
+metadata: {name: db, namespace: ns, labels: {app: db}}
+status: {podIP: 10.0.0.5}
+---
+kind: Service
+metadata: {name: db, namespace: ns}
+spec: {clusterIP: 10.96.0.10, clusterIPs: [10.96.0.10], selector: {app: db}, ports: [{port: 5432, targetPort: 15432}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: client-egress, namespace: ns}
+spec: {podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], egress: [{to: [{podSelector: {matchLabels: {app: db}}}], ports: [{port: 15432}]}]}
+"#,
+    );
+    let r = check(&c, &req("ns/client", "10.96.0.10", "5432", "TCP")).unwrap();
+    assert!(r.verdict.allowed, "{:?}", r.verdict);
+    assert_eq!(
+        r.verdict.forwarded_to,
+        Some(vec!["10.0.0.5:15432".to_string()])
+    );
+    assert!(
+        r.notes.iter().any(|n| n.contains("ClusterIP")),
+        "{:?}",
+        r.notes
+    );
+}
