@@ -152,8 +152,62 @@ pub fn policy_id(p: &NetworkPolicy) -> String {
     format!("{}/{}", p.metadata.ns(), p.metadata.name)
 }
 
+/// The name part of a label key, and a non-empty label value: at most 63 of `[A-Za-z0-9-_.]`,
+/// starting and ending alphanumeric.
+fn is_label_name(n: &str) -> bool {
+    (1..=63).contains(&n.len())
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && n.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && n.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// A label key: `[prefix/]name`, the prefix a DNS-1123 subdomain.
+fn is_label_key(k: &str) -> bool {
+    match k.split_once('/') {
+        None => is_label_name(k),
+        Some((prefix, name)) => {
+            (1..=253).contains(&prefix.len())
+                && prefix
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.'))
+                && prefix.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && prefix.ends_with(|c: char| c.is_ascii_alphanumeric())
+                && is_label_name(name)
+        }
+    }
+}
+
+fn is_label_value(v: &str) -> bool {
+    v.is_empty() || is_label_name(v)
+}
+
 fn validate_selector(s: &LabelSelector, at: &str) -> Result<(), String> {
+    for (k, v) in &s.match_labels {
+        if !is_label_key(k) {
+            return Err(format!(
+                "{at}: matchLabels key {k:?} is not a valid label key"
+            ));
+        }
+        if !is_label_value(v) {
+            return Err(format!(
+                "{at}: matchLabels value {v:?} of {k:?} is not a valid label value"
+            ));
+        }
+    }
     for r in &s.match_expressions {
+        if !is_label_key(&r.key) {
+            return Err(format!(
+                "{at}: matchExpressions key {:?} is not a valid label key",
+                r.key
+            ));
+        }
+        if let Some(v) = r.values.iter().find(|v| !is_label_value(v)) {
+            return Err(format!(
+                "{at}: matchExpressions value {v:?} of {:?} is not a valid label value",
+                r.key
+            ));
+        }
         match r.operator.as_str() {
             "In" | "NotIn" if r.values.is_empty() => {
                 return Err(format!(

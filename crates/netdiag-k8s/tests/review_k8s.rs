@@ -692,3 +692,27 @@ spec: {podSelector: {matchLabels: {app: client}}, policyTypes: [Egress], egress:
         r.notes
     );
 }
+
+/// Label selectors with keys or values the API server rejects make the policy invalid (listed,
+/// not used), rather than a selector that silently matches nothing.
+#[test]
+fn invalid_selector_keys_and_values_make_the_policy_invalid() {
+    for spec in [
+        "{podSelector: {matchLabels: {'app name': x}}}",
+        "{podSelector: {matchLabels: {app: 'a b'}}}",
+        "{podSelector: {matchExpressions: [{key: '', operator: Exists}]}}",
+        "{podSelector: {}, ingress: [{from: [{namespaceSelector: {matchLabels: {'Example.COM/x': 'z'}}}]}]}",
+        "{podSelector: {}, ingress: [{from: [{podSelector: {matchExpressions: [{key: app, operator: In, values: ['-x']}]}}]}]}",
+    ] {
+        let c = with_policy(spec);
+        let (ok, bad) = partition(&c);
+        assert!(ok.is_empty() && bad.len() == 1, "{spec}");
+    }
+    for spec in [
+        "{podSelector: {matchLabels: {app.kubernetes.io/name: web, 'example.com/tier': ''}}}",
+        "{podSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: In, values: [a_b.c-d]}]}}",
+    ] {
+        let c = with_policy(spec);
+        assert!(partition(&c).1.is_empty(), "{spec}");
+    }
+}
