@@ -286,7 +286,7 @@ fn subnet_without_explicit_association_uses_main_table_and_default_acl() {
 
 #[test]
 fn no_matching_route_is_cloud_no_route() {
-    let d = ask("10.0.2.30", "8.8.8.8", "53", "udp");
+    let d = ask("10.0.2.30", "198.51.100.53", "53", "udp");
     let v = &d.evaluation.verdict;
     assert_eq!(v.cause, CloudCause::NoRoute);
     assert_eq!(v.blocking.as_ref().unwrap().resource, "rtb-0data");

@@ -221,6 +221,6 @@ mod tests {
             .iter()
             .any(|c| c.contains("--from shop/$(hostname)")));
         assert!(cd.is_cluster_nameserver(Some("10.96.0.10".parse().unwrap())));
-        assert!(!cd.is_cluster_nameserver(Some("8.8.8.8".parse().unwrap())));
+        assert!(!cd.is_cluster_nameserver(Some("192.0.2.53".parse().unwrap())));
     }
 }

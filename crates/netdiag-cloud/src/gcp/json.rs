@@ -208,7 +208,7 @@ mod tests {
             last_segment("https://x/projects/p/global/networks/prod"),
             "prod"
         );
-        assert!(is_public("8.8.8.8".parse().unwrap()));
+        assert!(is_public("203.0.113.9".parse().unwrap()));
         assert!(!is_public("10.1.2.3".parse().unwrap()));
         assert!(!is_public("100.64.0.1".parse().unwrap()));
     }
