@@ -303,3 +303,116 @@ pub struct Evaluation {
     /// The answer.
     pub verdict: Verdict,
 }
+
+/// What a provider's structural fix change can say about itself (GCP and Azure share
+/// [`conclude_blocks`] through it).
+pub(crate) trait ProposedChange: PartialEq {
+    /// One clause for the fix description.
+    fn describe(&self) -> String;
+    /// The provider CLI command that makes the change.
+    fn command(&self) -> String;
+    /// The command that undoes it.
+    fn rollback(&self) -> String;
+    /// The read-only command that captures the pre-state.
+    fn prestate(&self) -> String;
+}
+
+/// The facts of one block on the path that the verdict reports.
+pub(crate) struct BlockFacts<'a> {
+    pub(crate) layer: CloudLayer,
+    pub(crate) cause: CloudCause,
+    pub(crate) side: Side,
+    pub(crate) rule: &'a RuleRef,
+    pub(crate) would_allow: Option<&'a RuleRef>,
+}
+
+/// Wording that differs between providers.
+pub(crate) struct ConcludeText<'a> {
+    /// The summary when nothing blocks and nothing is unknown.
+    pub(crate) allowed: String,
+    /// Appended to the fix description when more than one block is fixed.
+    pub(crate) several_blocks: Option<&'a str>,
+    /// What could not be decided ("NSGs", "layers").
+    pub(crate) undecided: &'a str,
+}
+
+/// Turns the blocks found on a path (in path order) and the unknowns into the verdict: the
+/// first block is reported, every block gets a change (each distinct change once), and the
+/// changes give the fix, rollback (in reverse) and pre-state. A block without a possible change
+/// makes the verdict say why instead.
+pub(crate) fn conclude_blocks<B, C: ProposedChange>(
+    flow: &str,
+    blocks: &[B],
+    missing: Vec<Missing>,
+    text: ConcludeText<'_>,
+    facts: impl Fn(&B) -> BlockFacts<'_>,
+    mut change_for: impl FnMut(&B) -> Result<C, String>,
+) -> (Verdict, Vec<C>) {
+    let Some(first) = blocks.first().map(&facts) else {
+        if missing.is_empty() {
+            return (Verdict::allowed(text.allowed), Vec::new());
+        }
+        let v = Verdict::unknown(
+            None,
+            missing,
+            format!("{flow}: the answer depends on data the exports lack (see unknown); export it and ask again"),
+        );
+        return (v, Vec::new());
+    };
+    let mut v = Verdict::blocked(
+        first.layer,
+        first.cause,
+        first.side,
+        first.rule.clone(),
+        format!(
+            "{flow} is blocked by {} ({})",
+            first.rule.resource, first.rule.rule
+        ),
+    );
+    v.would_allow = first.would_allow.cloned();
+    let mut changes = Vec::new();
+    let mut reasons = Vec::new();
+    for b in blocks {
+        match change_for(b) {
+            // One resource on two places of the path (or one rule for two legs) needs it once.
+            Ok(c) if changes.contains(&c) => {}
+            Ok(c) => changes.push(c),
+            Err(r) => reasons.push(r),
+        }
+    }
+    if !reasons.is_empty() {
+        v.no_fix_reason = Some(reasons.join(" "));
+        v.unknown = missing;
+        return (v, Vec::new());
+    }
+    let mut description = format!(
+        "The narrowest change that lets {flow} through: {}.",
+        changes
+            .iter()
+            .map(|c| c.describe())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    if let (Some(note), true) = (text.several_blocks, blocks.len() > 1) {
+        description += note;
+    }
+    if !missing.is_empty() {
+        description += &format!(
+            " Some {} could not be decided from the exports (see unknown); check them before relying on this fix.",
+            text.undecided
+        );
+        v.unknown = missing;
+    }
+    v.fix = Some(CloudFix {
+        description,
+        commands: changes.iter().map(|c| c.command()).collect(),
+    });
+    v.rollback = changes.iter().rev().map(|c| c.rollback()).collect();
+    for c in &changes {
+        let p = c.prestate();
+        if !v.prestate.contains(&p) {
+            v.prestate.push(p);
+        }
+    }
+    (v, changes)
+}

@@ -341,3 +341,18 @@ pub(crate) fn apply(e: &mut Estate, change: &FixChange) {
     rules.push(rule);
     rules.sort_by_key(|r| r.priority);
 }
+
+impl crate::verdict::ProposedChange for FixChange {
+    fn describe(&self) -> String {
+        FixChange::describe(self)
+    }
+    fn command(&self) -> String {
+        FixChange::command(self)
+    }
+    fn rollback(&self) -> String {
+        FixChange::rollback(self)
+    }
+    fn prestate(&self) -> String {
+        FixChange::prestate(self)
+    }
+}

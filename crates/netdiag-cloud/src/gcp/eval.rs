@@ -11,7 +11,8 @@ use super::json::is_public;
 use super::{Action, Direction, Estate, Instance, NextHop, Nic, Rule, L4};
 use crate::flow::{EndpointRef, Protocol, Query};
 use crate::verdict::{
-    CloudCause, CloudFix, CloudLayer, Evaluation, Missing, RuleRef, Side, Step, StepResult, Verdict,
+    conclude_blocks, BlockFacts, CloudCause, CloudLayer, ConcludeText, Evaluation, Missing,
+    RuleRef, Side, Step, StepResult, Verdict,
 };
 use ipnet::IpNet;
 use serde_json::json;
@@ -1309,67 +1310,24 @@ impl Estate {
             }
         }
         let flow = format!("{} from {} to {}", protocol_label(q), src.label, dst.label);
-        let Some(first) = blocks.first() else {
-            if missing.is_empty() {
-                return (Verdict::allowed(format!("{flow} is allowed")), Vec::new());
-            }
-            let v = Verdict::unknown(
-                None,
-                missing,
-                format!("{flow}: the answer depends on data the exports lack (see unknown); export it and ask again"),
-            );
-            return (v, Vec::new());
-        };
-        let mut v = Verdict::blocked(
-            first.layer,
-            first.cause,
-            first.side,
-            first.rule.clone(),
-            format!(
-                "{flow} is blocked by {} ({})",
-                first.rule.resource, first.rule.rule
-            ),
-        );
-        v.would_allow = first.would_allow.clone();
-        let mut changes = Vec::new();
-        let mut reasons = Vec::new();
-        for b in &blocks {
-            match fix::for_block(self, b, q) {
-                // One NSG on two places of the path (or one rule for two legs) needs it once.
-                Ok(c) if changes.contains(&c) => {}
-                Ok(c) => changes.push(c),
-                Err(r) => reasons.push(r),
-            }
-        }
-        if !reasons.is_empty() {
-            v.no_fix_reason = Some(reasons.join(" "));
-            v.unknown = missing;
-            return (v, Vec::new());
-        }
-        let mut description = format!(
-            "The narrowest change that lets {flow} through: {}.",
-            changes
-                .iter()
-                .map(|c| c.describe())
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        if !missing.is_empty() {
-            description += " Some layers could not be decided from the exports (see unknown); check them before relying on this fix.";
-            v.unknown = missing;
-        }
-        v.fix = Some(CloudFix {
-            description,
-            commands: changes.iter().map(|c| c.command()).collect(),
-        });
-        v.rollback = changes.iter().rev().map(|c| c.rollback()).collect();
-        for c in &changes {
-            let p = c.prestate();
-            if !v.prestate.contains(&p) {
-                v.prestate.push(p);
-            }
-        }
-        (v, changes)
+        conclude_blocks(
+            &flow,
+            &blocks,
+            missing,
+            ConcludeText {
+                allowed: format!("{flow} is allowed"),
+                several_blocks: None,
+                undecided: "layers",
+            },
+            |b: &Block| BlockFacts {
+                layer: b.layer,
+                cause: b.cause,
+                side: b.side,
+                rule: &b.rule,
+                would_allow: b.would_allow.as_ref(),
+            },
+            |b| fix::for_block(self, b, q),
+        )
     }
 }
 

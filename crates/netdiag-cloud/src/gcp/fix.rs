@@ -640,6 +640,21 @@ pub(crate) fn apply(e: &mut Estate, change: &FixChange) {
     }
 }
 
+impl crate::verdict::ProposedChange for FixChange {
+    fn describe(&self) -> String {
+        FixChange::describe(self)
+    }
+    fn command(&self) -> String {
+        FixChange::command(self)
+    }
+    fn rollback(&self) -> String {
+        FixChange::rollback(self)
+    }
+    fn prestate(&self) -> String {
+        FixChange::prestate(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
