@@ -9,7 +9,7 @@ use crate::flow::Query;
 use crate::verdict::Evaluation;
 
 /// A provider's estate, loaded from its exports; evaluation is pure (no I/O).
-pub trait Estate {
+pub trait Estate: Send + Sync {
     /// Evaluates one flow.
     fn evaluate(&self, q: &Query) -> Result<Evaluation, ResolveError>;
 }

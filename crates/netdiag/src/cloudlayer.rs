@@ -10,19 +10,27 @@
 
 use netdiag_cloud::check::{load_estate_from_paths, report as cloud_report};
 use netdiag_cloud::doc::Provider;
+use netdiag_cloud::estate::Estate;
 use netdiag_cloud::flow::{EndpointRef, Protocol, Query};
 use netdiag_cloud::verdict::{CloudCause, CloudReport, StepResult};
 use netdiag_core::cause::Cause;
 use netdiag_core::report::{Report, Row, RowVerdict};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-/// The validated `--cloud` flags.
-#[derive(Debug, Clone)]
+/// The `--cloud` exports, loaded once (when the flags are checked) and shared by every target.
+#[derive(Clone)]
 pub struct CloudInput {
-    /// Files or directories of exports.
-    pub paths: Vec<PathBuf>,
-    /// The provider, when given.
-    pub provider: Option<Provider>,
+    /// The provider, given or detected.
+    pub provider: Provider,
+    /// The estate the exports describe.
+    pub estate: Arc<dyn Estate>,
+}
+
+impl std::fmt::Debug for CloudInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CloudInput({} estate)", self.provider)
+    }
 }
 
 /// Checks the flags and that the exports load (bad files are input errors, before any probe).
@@ -37,11 +45,11 @@ pub fn resolve(paths: &[PathBuf], provider: Option<&str>) -> Result<Option<Cloud
                 .ok_or_else(|| format!("--cloud-provider {p:?}: use aws, gcp or azure"))?,
         ),
     };
-    let (detected, _) =
+    let (provider, estate) =
         load_estate_from_paths(provider, paths).map_err(|e| format!("--cloud: {e}"))?;
     Ok(Some(CloudInput {
-        paths: paths.to_vec(),
-        provider: Some(detected),
+        provider,
+        estate: Arc::from(estate),
     }))
 }
 
@@ -100,14 +108,11 @@ pub fn add(report: &mut Report, cloud: &CloudInput) {
         port,
         protocol: proto,
     };
-    let evaluated = load_estate_from_paths(cloud.provider, &cloud.paths)
-        .map_err(|e| e.to_string())
-        .and_then(|(provider, estate)| {
-            estate
-                .evaluate(&query)
-                .map(|ev| cloud_report(provider, ev))
-                .map_err(|e| e.to_string())
-        });
+    let evaluated = cloud
+        .estate
+        .evaluate(&query)
+        .map(|ev| cloud_report(cloud.provider, ev))
+        .map_err(|e| e.to_string());
     let rep = match evaluated {
         Ok(rep) => rep,
         Err(e) => {
