@@ -639,33 +639,33 @@ fn run_layers(
     st.cluster_dns = kubedns::detect(&setup.resolv_conf);
     if let (Some(cd), true) = (&st.cluster_dns, needs_dns) {
         let record_types = if opts.family.is_some() { 1 } else { 2 };
-        let amplified = cd.expansions_before(&target.host.to_string()) > 0
-            && !cd.is_cluster_name(&target.host.to_string());
+        let host = target.host.to_string();
+        let expansions = cd.expansions_before(&host);
+        let (result, verdict, cause) = if expansions > 0 && !cd.is_cluster_name(&host) {
+            (
+                format!(
+                    "cluster DNS, ndots:{}: {expansions} search expansions per record type first",
+                    cd.ndots
+                ),
+                RowVerdict::Warn,
+                Cause::DnsSearchExpansion,
+            )
+        } else {
+            (
+                format!("cluster DNS, ndots:{}", cd.ndots),
+                RowVerdict::Pass,
+                Cause::Ok,
+            )
+        };
         st.rows.push(
             Row::new(
                 Layer::Resolver,
                 "Kubernetes pod DNS",
-                if amplified {
-                    format!(
-                        "cluster DNS, ndots:{}: {} search expansions per record type first",
-                        cd.ndots,
-                        cd.expansions_before(&target.host.to_string())
-                    )
-                } else {
-                    format!("cluster DNS, ndots:{}", cd.ndots)
-                },
-                if amplified {
-                    RowVerdict::Warn
-                } else {
-                    RowVerdict::Pass
-                },
-                if amplified {
-                    Cause::DnsSearchExpansion
-                } else {
-                    Cause::Ok
-                },
+                result,
+                verdict,
+                cause,
             )
-            .with_evidence(cd.evidence(&target.host.to_string(), record_types)),
+            .with_evidence(cd.evidence(&host, record_types)),
         );
     }
 
