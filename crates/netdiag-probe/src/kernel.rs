@@ -20,7 +20,7 @@ use netdiag_core::hostfacts::{
     KernelFacts, NeighbourFacts, NeighbourState, ReversePathFacts, RpFilterFacts,
 };
 use netdiag_core::observe::{RouteKind, RouteOutcome};
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST};
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState as NudState,
 };
@@ -316,53 +316,25 @@ fn dump_neighbours(v4: bool) -> Result<Vec<NeighbourEntry>, String> {
         AddressFamily::Inet6
     };
     let socket = crate::route::netlink_request(
+        netlink_sys::protocols::NETLINK_ROUTE,
         RouteNetlinkMessage::GetNeighbour(message),
         NLM_F_REQUEST | NLM_F_DUMP,
         Duration::from_millis(500),
     )?;
-
-    let started = Instant::now();
     let mut out = Vec::new();
-    // A dump arrives as several datagrams ending with NLMSG_DONE; bound datagrams and time.
-    for _ in 0..1024 {
-        if started.elapsed() > NETLINK_BUDGET {
-            return Err("neighbour dump: no end of dump within 2 s".to_string());
-        }
-        let (reply, _) = socket
-            .recv_from_full()
-            .map_err(|e| format!("netlink receive: {e}"))?;
-        let mut offset = 0;
-        while offset < reply.len() {
-            let Some(rest) = reply.get(offset..) else {
-                break;
-            };
-            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(rest)
-                .map_err(|e| format!("netlink decode: {e}"))?;
-            let len = msg.header.length as usize;
-            match msg.payload {
-                NetlinkPayload::Done(_) => return Ok(out),
-                NetlinkPayload::Error(err) => {
-                    if let Some(code) = err.code {
-                        return Err(format!(
-                            "neighbour dump: {}",
-                            crate::errno_message(-code.get())
-                        ));
-                    }
-                }
-                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNeighbour(n)) => {
-                    if let Some(entry) = entry_of(&n) {
-                        out.push(entry);
-                    }
-                }
-                _ => {}
+    crate::route::read_dump(
+        &socket,
+        "neighbour dump",
+        1024,
+        NETLINK_BUDGET,
+        |m: RouteNetlinkMessage| {
+            if let RouteNetlinkMessage::NewNeighbour(n) = m {
+                out.extend(entry_of(&n));
             }
-            if len == 0 {
-                break;
-            }
-            offset = offset.saturating_add(len);
-        }
-    }
-    Err("neighbour dump: too many messages".to_string())
+            Ok(())
+        },
+    )?;
+    Ok(out)
 }
 
 fn entry_of(n: &NeighbourMessage) -> Option<NeighbourEntry> {

@@ -123,28 +123,15 @@ pub(crate) fn sock_diag_listeners() -> Result<Vec<ProcTcpEntry>, String> {
 }
 
 fn sock_diag_dump(v6: bool) -> Result<Vec<ProcTcpEntry>, String> {
-    use netlink_packet_core::{
-        NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
-    };
+    use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST};
     use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
     use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
     use netlink_packet_sock_diag::SockDiagMessage;
-    use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NlAddr};
-    use std::time::{Duration, Instant};
+    use netlink_sys::protocols::NETLINK_SOCK_DIAG;
+    use std::time::Duration;
 
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(|e| format!("sock_diag: {e}"))?;
-    socket
-        .bind_auto()
-        .map_err(|e| format!("sock_diag bind: {e}"))?;
-    socket
-        .connect(&NlAddr::new(0, 0))
-        .map_err(|e| format!("sock_diag connect: {e}"))?;
-    let _ = socket2::SockRef::from(&socket).set_read_timeout(Some(Duration::from_millis(500)));
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    header.sequence_number = 1;
-    let mut request = NetlinkMessage::new(
-        header,
+    let socket = crate::route::netlink_request(
+        NETLINK_SOCK_DIAG,
         SockDiagMessage::InetRequest(InetRequest {
             family: if v6 { AF_INET6 } else { AF_INET },
             protocol: IPPROTO_TCP,
@@ -155,59 +142,32 @@ fn sock_diag_dump(v6: bool) -> Result<Vec<ProcTcpEntry>, String> {
             } else {
                 SocketId::new_v4()
             },
-        })
-        .into(),
-    );
-    request.finalize();
-    let mut buf = vec![0u8; request.buffer_len()];
-    request.serialize(&mut buf);
-    socket
-        .send(&buf, 0)
-        .map_err(|e| format!("sock_diag send: {e}"))?;
-
-    let started = Instant::now();
+        }),
+        NLM_F_REQUEST | NLM_F_DUMP,
+        Duration::from_millis(500),
+    )?;
     let mut out = Vec::new();
-    // A dump arrives as several datagrams ending with NLMSG_DONE; bound datagrams and time.
-    for _ in 0..4096 {
-        if started.elapsed() > Duration::from_secs(2) {
-            return Err("sock_diag: no end of dump within 2 s".to_string());
-        }
-        let (reply, _) = socket
-            .recv_from_full()
-            .map_err(|e| format!("sock_diag receive: {e}"))?;
-        let mut offset = 0;
-        while offset < reply.len() {
-            let Some(rest) = reply.get(offset..) else {
-                break;
-            };
-            let msg = NetlinkMessage::<SockDiagMessage>::deserialize(rest)
-                .map_err(|e| format!("sock_diag decode: {e}"))?;
-            let len = msg.header.length as usize;
-            match msg.payload {
-                NetlinkPayload::Done(_) => return Ok(out),
-                NetlinkPayload::Error(err) => {
-                    return Err(format!("sock_diag: error {:?}", err.code));
+    crate::route::read_dump(
+        &socket,
+        "sock_diag",
+        4096,
+        Duration::from_secs(2),
+        |m: SockDiagMessage| {
+            if let SockDiagMessage::InetResponse(r) = m {
+                let id = &r.header.socket_id;
+                out.push(ProcTcpEntry {
+                    local: SocketAddr::new(id.source_address, id.source_port),
+                    state: r.header.state,
+                    inode: u64::from(r.header.inode),
+                });
+                if out.len() > MAX_LINES {
+                    return Err("sock_diag: too many listeners".to_string());
                 }
-                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                    let id = &r.header.socket_id;
-                    out.push(ProcTcpEntry {
-                        local: SocketAddr::new(id.source_address, id.source_port),
-                        state: r.header.state,
-                        inode: u64::from(r.header.inode),
-                    });
-                }
-                _ => {}
             }
-            if len == 0 {
-                break;
-            }
-            offset += len;
-        }
-        if out.len() > MAX_LINES {
-            return Err("sock_diag: too many listeners".to_string());
-        }
-    }
-    Err("sock_diag: dump did not end".to_string())
+            Ok(())
+        },
+    )?;
+    Ok(out)
 }
 
 fn read_table(path: &str, required: bool) -> Result<Vec<ProcTcpEntry>, String> {

@@ -5,7 +5,10 @@
 //! not a failure of netdiag.
 
 use netdiag_core::observe::{RouteKind, RouteObservation, RouteOutcome};
-use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_REQUEST};
+use netlink_packet_core::{
+    NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
+    NLM_F_REQUEST,
+};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -31,15 +34,16 @@ pub fn lookup(destination: IpAddr) -> RouteOutcome {
     }
 }
 
-/// Opens a NETLINK_ROUTE socket, sends one request with `flags` and returns the socket for the
-/// replies, which then arrive within `timeout` per receive. Shared by the route lookup and the
-/// neighbour dump (`kernel.rs`).
-pub(crate) fn netlink_request(
-    message: RouteNetlinkMessage,
+/// Opens a netlink socket of `protocol`, sends one request with `flags` and returns the socket
+/// for the replies, which then arrive within `timeout` per receive. Shared by the route lookup,
+/// the neighbour dump (`kernel.rs`) and the listener dump (`listeners.rs`, NETLINK_SOCK_DIAG).
+pub(crate) fn netlink_request<M: NetlinkSerializable>(
+    protocol: isize,
+    message: M,
     flags: u16,
     timeout: Duration,
 ) -> Result<Socket, String> {
-    let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| format!("netlink socket: {e}"))?;
+    let mut socket = Socket::new(protocol).map_err(|e| format!("netlink socket: {e}"))?;
     socket
         .bind_auto()
         .map_err(|e| format!("netlink bind: {e}"))?;
@@ -90,12 +94,61 @@ pub fn lookup_input(from: IpAddr, to: IpAddr, iif: u32) -> RouteOutcome {
     }
 }
 
+/// Reads the replies to a dump request until NLMSG_DONE, handing each inner message to `each`
+/// (which may stop the dump with an error). Bounded by `max_datagrams` and `budget`; `what`
+/// names the dump in errors. A netlink error with a code ends the dump with that errno.
+pub(crate) fn read_dump<M: NetlinkDeserializable>(
+    socket: &Socket,
+    what: &str,
+    max_datagrams: usize,
+    budget: Duration,
+    mut each: impl FnMut(M) -> Result<(), String>,
+) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    for _ in 0..max_datagrams {
+        if started.elapsed() > budget {
+            return Err(format!(
+                "{what}: no end of dump within {} s",
+                budget.as_secs()
+            ));
+        }
+        let (reply, _) = socket
+            .recv_from_full()
+            .map_err(|e| format!("netlink receive: {e}"))?;
+        let mut offset = 0;
+        while offset < reply.len() {
+            let Some(rest) = reply.get(offset..) else {
+                break;
+            };
+            let msg = NetlinkMessage::<M>::deserialize(rest)
+                .map_err(|e| format!("netlink decode: {e}"))?;
+            let len = msg.header.length as usize;
+            match msg.payload {
+                NetlinkPayload::Done(_) => return Ok(()),
+                NetlinkPayload::Error(err) => {
+                    if let Some(code) = err.code {
+                        return Err(format!("{what}: {}", crate::errno_message(-code.get())));
+                    }
+                }
+                NetlinkPayload::InnerMessage(m) => each(m)?,
+                _ => {}
+            }
+            if len == 0 {
+                break;
+            }
+            offset = offset.saturating_add(len);
+        }
+    }
+    Err(format!("{what}: too many messages"))
+}
+
 fn ask_kernel(destination: IpAddr) -> Result<RouteOutcome, String> {
     send_query(route_query(destination))
 }
 
 fn send_query(message: RouteMessage) -> Result<RouteOutcome, String> {
     let socket = netlink_request(
+        NETLINK_ROUTE,
         RouteNetlinkMessage::GetRoute(message),
         NLM_F_REQUEST,
         Duration::from_secs(2),
