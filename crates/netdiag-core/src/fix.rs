@@ -8,20 +8,8 @@
 
 use crate::cause::Cause;
 use crate::diagnose::FixContext;
+pub use crate::remedy::Remedy;
 use crate::report::Fix;
-
-/// What a person should do about a failure.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Remedy {
-    /// The fix.
-    pub fix: Fix,
-    /// Commands that capture the state before the change.
-    pub prestate: Vec<String>,
-    /// How to undo the fix.
-    pub rollback: Vec<String>,
-    /// Markdown runbook entry.
-    pub runbook: String,
-}
 
 fn or(v: Option<impl ToString>, placeholder: &str) -> String {
     v.map(|x| x.to_string())
@@ -71,7 +59,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("# replace it with: nameserver <IP address of your resolver>"),
                     "getent ahosts <name>   # verify with libc after the edit".to_string(),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec![backup, format!("cat {rc}")],
             rollback: vec![restore],
             runbook: runbook(
@@ -87,7 +75,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("echo 'nameserver <RESOLVER_IP>' >> {rc}"),
                     "resolvectl status 2>/dev/null || nmcli dev show 2>/dev/null | grep DNS".to_string(),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec![backup, format!("ls -l {rc}; cat {rc}")],
             rollback: vec![restore],
             runbook: runbook(
@@ -100,7 +88,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: format!("Keep at most 3 nameserver lines in {rc}; libc ignores the rest."),
                 commands: vec![format!("grep -n '^nameserver' {rc}")],
-            },
+             manifests: Vec::new() },
             prestate: vec![backup],
             rollback: vec![restore],
             runbook: runbook("Backup nameservers never used", &[&format!("grep -c '^nameserver' {rc}")], "libc uses the first three nameservers only."),
@@ -113,7 +101,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("dig +trace {name}   # where the authoritative chain says it does not exist"),
                     format!("dig SOA {name}"),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("dig @{ns} {name} ANY +noall +answer +authority")],
             rollback: vec!["delete the record you added (zone change), or revert the zone file / DNS provider change".to_string()],
             runbook: runbook(
@@ -126,7 +114,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: format!("{name} exists but has no address record: add an A (and/or AAAA) record, or connect with the address family that has one."),
                 commands: vec![format!("dig @{ns} {name} ANY"), format!("dig @{ns} {name} A"), format!("dig @{ns} {name} AAAA")],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("dig @{ns} {name} ANY +noall +answer")],
             rollback: vec!["remove the added record".to_string()],
             runbook: runbook(
@@ -143,7 +131,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("dig +trace {name}"),
                     "journalctl -u unbound -u named -u dnsmasq -u systemd-resolved --since -15min   # on the resolver".to_string(),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("cat {rc}"), format!("dig @{ns} {name}")],
             rollback: vec![restore],
             runbook: runbook(
@@ -161,7 +149,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("delv @{ns} {name}   # says which signature fails"),
                     format!("unbound-control insecure_add {}   # temporary negative trust anchor on an unbound resolver", name.trim_end_matches('.')),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("dig @{ns} {name} +dnssec +cd +multi")],
             rollback: vec![format!("unbound-control insecure_remove {}", name.trim_end_matches('.'))],
             runbook: runbook(
@@ -178,7 +166,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("# on the resolver, unbound:   access-control: {src}/32 allow"),
                     format!("# BIND:   allow-recursion {{ {src}/32; }};"),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec!["copy the resolver's configuration before editing its ACL".to_string()],
             rollback: vec!["restore the resolver's previous ACL and reload it".to_string()],
             runbook: runbook(
@@ -196,7 +184,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("ip route get {ns}"),
                     "iptables -S OUTPUT | grep -w 53; nft list ruleset | grep -w 53".to_string(),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("cat {rc}")],
             rollback: vec![restore],
             runbook: runbook(
@@ -218,7 +206,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                         format!("sed -i.bak '/^nameserver[[:space:]]*{}$/d' {rc}", ns.replace('.', "\\.")),
                         format!("# resulting servers: {}", if others.is_empty() { "add a working one".to_string() } else { others.join(", ") }),
                     ],
-                },
+                 manifests: Vec::new() },
                 prestate: vec![backup],
                 rollback: vec![format!("mv {rc}.bak {rc}"), restore],
                 runbook: runbook(
@@ -232,7 +220,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: format!("Lookups via {ns} are slow: use a closer resolver or a local cache (nscd, systemd-resolved, node-local DNS in Kubernetes), and query fully qualified names to skip the search list."),
                 commands: vec![format!("dig @{ns} {name} | grep 'Query time'"), format!("time getent ahosts {}", ctx.host)],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("cat {rc}")],
             rollback: vec![restore],
             runbook: runbook(
@@ -245,7 +233,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: format!("Query the name fully qualified ({}.) or lower ndots (Kubernetes: dnsConfig options ndots: \"2\").", ctx.host.trim_end_matches('.')),
                 commands: vec![format!("getent ahosts {}.", ctx.host.trim_end_matches('.'))],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("cat {rc}")],
             rollback: vec![restore],
             runbook: runbook("Many NXDOMAIN queries per lookup", &[&format!("grep -E 'search|ndots' {rc}")], "use FQDNs with a trailing dot or lower ndots."),
@@ -254,7 +242,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: format!("Remove or correct the {} entry for {} if DNS should decide.", or(Some(ctx.hosts_file.clone()).filter(|s| !s.is_empty()), "/etc/hosts"), ctx.host),
                 commands: vec![format!("grep -n -w '{}' /etc/hosts", ctx.host)],
-            },
+             manifests: Vec::new() },
             prestate: vec!["cp -a /etc/hosts /etc/hosts.bak.$(date +%s)".to_string()],
             rollback: vec!["cp -a /etc/hosts.bak.<timestamp> /etc/hosts".to_string()],
             runbook: runbook("Resolves to an old address", &["getent ahosts NAME", "dig NAME"], "a hosts entry overrides DNS."),
@@ -263,7 +251,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: "Make every nameserver in resolv.conf serve the same view (or keep only the ones that do).".to_string(),
                 commands: vec![format!("for s in $(awk '/^nameserver/{{print $2}}' {rc}); do echo $s; dig +short @$s {name}; done")],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("cat {rc}")],
             rollback: vec![restore],
             runbook: runbook("Resolves on some tries only", &["dig @each-nameserver NAME"], "nameservers disagree (split horizon)."),
@@ -278,7 +266,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                         "ip rule show; ip route show table all | grep -E 'unreachable|prohibit|blackhole|default'".to_string(),
                         format!("ip route add {addr}/32 via <GATEWAY_IP> dev {dev}   # or: ip route add default via <GATEWAY_IP>"),
                     ],
-                },
+                 manifests: Vec::new() },
                 prestate: vec!["ip route show table all > /tmp/routes.before; ip rule show > /tmp/rules.before".to_string()],
                 rollback: vec![format!("ip route del {addr}/32")],
                 runbook: runbook(
@@ -298,7 +286,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                         format!("# on {router}: ip route add <DESTINATION_CIDR> via <NEXT_HOP>"),
                         format!("traceroute -T -p {port} -n {addr}"),
                     ],
-                },
+                 manifests: Vec::new() },
                 prestate: vec![format!("# on {router}: ip route show table all > /tmp/routes.before")],
                 rollback: vec![format!("# on {router}: ip route del <DESTINATION_CIDR> via <NEXT_HOP>")],
                 runbook: runbook(
@@ -318,7 +306,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                         format!("# on {fw}: iptables -I FORWARD -p {proto} -s {src}/32 -d {addr}/32 --dport {port} -j ACCEPT   # INPUT if {fw} is {addr}"),
                         format!("# nftables: nft insert rule inet filter forward ip saddr {src} ip daddr {addr} {proto} dport {port} accept"),
                     ],
-                },
+                 manifests: Vec::new() },
                 prestate: vec![format!("# on {fw}: iptables-save > /tmp/iptables.before; nft list ruleset > /tmp/nft.before")],
                 rollback: vec![format!("# on {fw}: iptables -D FORWARD -p {proto} -s {src}/32 -d {addr}/32 --dport {port} -j ACCEPT")],
                 runbook: runbook(
@@ -340,7 +328,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("systemctl status <service>   # on {addr}"),
                     format!("iptables -S | grep -w {port}; nft list ruleset | grep -w {port}   # a REJECT rule?"),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("ss -ltnp > /tmp/listeners.before   # on {addr}")],
             rollback: vec!["systemctl stop <service>   # if you started it only to test".to_string()],
             runbook: runbook(
@@ -358,7 +346,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("iptables -I INPUT -p {proto} -s {src}/32 --dport {port} -j ACCEPT   # on {addr}, if its own firewall drops it"),
                     format!("nft insert rule inet filter input ip saddr {src} {proto} dport {port} accept   # nftables equivalent"),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("iptables-save > /tmp/iptables.before; nft list ruleset > /tmp/nft.before   # on {addr}")],
             rollback: vec![
                 format!("iptables -D INPUT -p {proto} -s {src}/32 --dport {port} -j ACCEPT"),
@@ -380,7 +368,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                         format!("# on {router}: iptables -I FORWARD -p {proto} -s {src}/32 -d {addr}/32 --dport {port} -j ACCEPT"),
                         format!("# nftables: nft insert rule inet filter forward ip saddr {src} ip daddr {addr} {proto} dport {port} accept"),
                     ],
-                },
+                 manifests: Vec::new() },
                 prestate: vec![format!("# on {router}: iptables-save > /tmp/iptables.before; nft list ruleset > /tmp/nft.before")],
                 rollback: vec![format!("# on {router}: iptables -D FORWARD -p {proto} -s {src}/32 -d {addr}/32 --dport {port} -j ACCEPT")],
                 runbook: runbook(
@@ -400,7 +388,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                         format!("# on {router}: iptables -S | grep host-unreach"),
                         format!("ip route get {addr}"),
                     ],
-                },
+                 manifests: Vec::new() },
                 prestate: vec![format!("# on {router}: ip neigh show > /tmp/neigh.before")],
                 rollback: vec!["none needed for a read-only check; undo any rule you removed with iptables-restore < /tmp/iptables.before".to_string()],
                 runbook: runbook(
@@ -417,7 +405,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("tcpdump -ni any 'host {addr} and port {port} and tcp[tcpflags] & tcp-rst != 0'"),
                     format!("ss -tnp 'dport = :{port}'"),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("ss -tnp > /tmp/sockets.before   # on {addr}")],
             rollback: vec!["restart only the service you changed".to_string()],
             runbook: runbook("'Connection reset by peer' right after connecting", &[&format!("curl -v telnet://{addr}:{port}")], "the listener accepts then closes with RST: the application or a middlebox rejects the client."),
@@ -433,7 +421,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                         "# change the bind address in the service's configuration, e.g. listen/bind/host = 0.0.0.0 (nginx: listen 0.0.0.0:PORT; redis: bind; postgres: listen_addresses)".to_string(),
                         "systemctl restart <service>".to_string(),
                     ],
-                },
+                 manifests: Vec::new() },
                 prestate: vec![format!("ss -ltnp > /tmp/listeners.before"), "cp -a <service config> <service config>.bak".to_string()],
                 rollback: vec!["restore the configuration from the .bak copy and restart the service".to_string()],
                 runbook: runbook(
@@ -447,7 +435,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: format!("Nothing listens on udp/{port} at {addr}: start the service or make it listen on {addr}."),
                 commands: vec![format!("ss -lunp 'sport = :{port}'   # on {addr}")],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("ss -lunp > /tmp/udp-listeners.before   # on {addr}")],
             rollback: vec!["stop the service again if it was started only to test".to_string()],
             runbook: runbook("UDP service gets no answers; ICMP port unreachable", &[&format!("ss -lunp 'sport = :{port}'")], "start or rebind the UDP service."),
@@ -459,7 +447,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("tcpdump -ni any 'host {addr} and udp port {port}'   # on {addr}: does the datagram arrive, does a reply leave?"),
                     format!("iptables -I INPUT -p udp -s {src}/32 --dport {port} -j ACCEPT   # on {addr}, if its own firewall drops it"),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec![format!("iptables-save > /tmp/iptables.before   # on {addr}")],
             rollback: vec![format!("iptables -D INPUT -p udp -s {src}/32 --dport {port} -j ACCEPT")],
             runbook: runbook("UDP request gets nothing back", &[&format!("tcpdump -ni any udp port {port}")], "a silent drop on the way or a dead service."),
@@ -474,7 +462,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                 _ => ("New connections time out under load; 'nf_conntrack: table full, dropping packet' in dmesg", &["cat /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max", "dmesg | grep conntrack"]),
             };
             Remedy {
-                fix: Fix { description: cause.meaning().to_string(), commands: vec![fix] },
+                fix: Fix { description: cause.meaning().to_string(), commands: vec![fix] , manifests: Vec::new() },
                 prestate: vec!["sysctl -a 2>/dev/null | grep -E 'rp_filter|conntrack_max' > /tmp/sysctl.before; ip -d link > /tmp/links.before; ip neigh > /tmp/neigh.before".to_string()],
                 rollback: vec![rollback],
                 runbook: runbook(symptom, check, cause.meaning()),
@@ -494,7 +482,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                         format!("nc -vz -w 3 {}", proxy.replace(':', " ")),
                         format!("export no_proxy=\"$no_proxy,{}\"   # if {} should be reached directly", ctx.host, ctx.host),
                     ],
-                },
+                 manifests: Vec::new() },
                 prestate: vec!["env | grep -i _proxy > /tmp/proxy-env.before".to_string()],
                 rollback: vec!["restore the variables from /tmp/proxy-env.before (export ...)".to_string()],
                 runbook: runbook(
@@ -511,7 +499,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     "export https_proxy='http://USER:PASSWORD@PROXY_HOST:PORT'".to_string(),
                     format!("curl -v -x \"$https_proxy\" https://{}/ -o /dev/null", ctx.host),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec!["env | grep -i _proxy > /tmp/proxy-env.before".to_string()],
             rollback: vec!["restore the variables from /tmp/proxy-env.before".to_string()],
             runbook: runbook("407 Proxy Authentication Required", &["curl -v -x $https_proxy https://HOST/"], "give the client proxy credentials."),
@@ -523,7 +511,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     ctx.host, ctx.host
                 ),
                 commands: vec![format!("curl -v -x \"$https_proxy\" https://{}:{port}/ -o /dev/null", ctx.host), "grep -E '^(http_access|acl)' /etc/squid/squid.conf   # on the proxy".to_string()],
-            },
+             manifests: Vec::new() },
             prestate: vec!["copy the proxy's configuration before changing its ACL".to_string()],
             rollback: vec!["restore the proxy configuration and reload it".to_string()],
             runbook: runbook("CONNECT refused by the proxy", &["curl -v -x $https_proxy https://HOST/"], "proxy ACL or the proxy's own path to the target."),
@@ -543,7 +531,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                         "iptables -I INPUT -p icmp --icmp-type fragmentation-needed -j ACCEPT   # on firewalls that drop it".to_string(),
                         format!("tracepath -n {addr}   # shows where the MTU drops"),
                     ],
-                },
+                 manifests: Vec::new() },
                 prestate: vec![format!("ip link show dev {dev} | grep -o 'mtu [0-9]*' > /tmp/mtu.before"), "iptables-save -t mangle > /tmp/mangle.before".to_string()],
                 rollback: vec![
                     format!("ip link set dev {dev} mtu $(awk '{{print $2}}' /tmp/mtu.before)"),
@@ -560,7 +548,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: format!("{addr}:{port} speaks plaintext, not TLS: use http:// (or the right port for TLS), or enable TLS on the listener."),
                 commands: vec![format!("curl -v http://{}:{port}/", ctx.host), format!("openssl s_client -connect {addr}:{port} -servername {} </dev/null", ctx.host)],
-            },
+             manifests: Vec::new() },
             prestate: vec!["copy the listener's configuration before enabling TLS on it".to_string()],
             rollback: vec!["restore the listener configuration".to_string()],
             runbook: runbook("'wrong version number' / 'packet length too long'", &[&format!("openssl s_client -connect {addr}:{port}")], "the port speaks plaintext: wrong scheme or port."),
@@ -572,7 +560,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     format!("openssl s_client -connect {addr}:{port} -tls1_2 </dev/null"),
                     "# nginx: ssl_protocols TLSv1.2 TLSv1.3;   apache: SSLProtocol -all +TLSv1.2 +TLSv1.3".to_string(),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec!["copy the server's TLS configuration".to_string()],
             rollback: vec!["restore the server's TLS configuration and reload".to_string()],
             runbook: runbook("'unsupported protocol' / 'protocol version' alert", &[&format!("openssl s_client -connect {addr}:{port} -tls1_2")], "the server is stuck on TLS 1.0/1.1."),
@@ -589,7 +577,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     "timedatectl status | grep -i synchronized".to_string(),
                     "certbot renew --cert-name <NAME> && systemctl reload nginx   # if certbot manages it".to_string(),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec!["cp -a /path/to/cert.pem /path/to/cert.pem.bak".to_string()],
             rollback: vec!["restore cert.pem.bak and reload the server".to_string()],
             runbook: runbook("'certificate has expired'", &[&format!("openssl s_client -connect {addr}:{port} | openssl x509 -noout -dates")], "renew the certificate; automate renewal and alert 14 days ahead."),
@@ -598,7 +586,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: format!("The certificate does not cover {}: reissue it with {} in subjectAltName, or connect with a name it lists ({}).", ctx.host, ctx.host, ctx.sans.clone().unwrap_or_default()),
                 commands: vec![format!("openssl s_client -connect {addr}:{port} -servername {} </dev/null 2>/dev/null | openssl x509 -noout -ext subjectAltName", ctx.host)],
-            },
+             manifests: Vec::new() },
             prestate: vec!["cp -a /path/to/cert.pem /path/to/cert.pem.bak".to_string()],
             rollback: vec!["restore cert.pem.bak and reload the server".to_string()],
             runbook: runbook("'certificate is not valid for name'", &["openssl x509 -noout -ext subjectAltName"], "the SAN list lacks the name clients use (or SNI selects another certificate)."),
@@ -610,7 +598,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     "cp private-root-ca.pem /usr/local/share/ca-certificates/private-root-ca.crt && update-ca-certificates".to_string(),
                     format!("netdiag check https://{}:{port}/ --cacert private-root-ca.pem   # verify with the CA first", ctx.host),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec!["ls /usr/local/share/ca-certificates/ > /tmp/ca.before".to_string()],
             rollback: vec!["rm /usr/local/share/ca-certificates/private-root-ca.crt && update-ca-certificates --fresh".to_string()],
             runbook: runbook("'unable to get local issuer certificate' / 'self-signed certificate'", &[&format!("openssl s_client -connect {addr}:{port} -showcerts")], "trust the right CA, or get a certificate from one clients trust."),
@@ -622,7 +610,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
                     "cat leaf.pem intermediate.pem > fullchain.pem   # nginx: ssl_certificate fullchain.pem; apache: SSLCertificateChainFile".to_string(),
                     format!("openssl s_client -connect {addr}:{port} -servername {} -showcerts </dev/null | grep -c 'BEGIN CERTIFICATE'", ctx.host),
                 ],
-            },
+             manifests: Vec::new() },
             prestate: vec!["cp -a /path/to/cert.pem /path/to/cert.pem.bak".to_string()],
             rollback: vec!["restore cert.pem.bak and reload the server".to_string()],
             runbook: runbook("Works in browsers, fails in curl/Java/Go ('unable to get local issuer')", &["openssl s_client -showcerts"], "browsers fetch missing intermediates, other clients do not: serve the full chain."),
@@ -631,7 +619,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: "The server requires a client certificate (mutual TLS): present one the server trusts (curl --cert/--key), or relax the server's client verification for this path.".to_string(),
                 commands: vec![format!("curl -v --cert client.pem --key client-key.pem https://{}:{port}/", ctx.host)],
-            },
+             manifests: Vec::new() },
             prestate: vec!["copy the server's client-verification settings".to_string()],
             rollback: vec!["restore the server's client-verification settings".to_string()],
             runbook: runbook("'certificate required' alert / handshake fails only for some clients", &[&format!("openssl s_client -connect {addr}:{port} </dev/null | grep -i 'Acceptable client certificate CA names'")], "mutual TLS: the client needs a certificate."),
@@ -640,7 +628,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: "The TLS handshake fails: compare the server's protocols, ciphers and groups with a modern client's, and check the server log for the alert reason.".to_string(),
                 commands: vec![format!("openssl s_client -connect {addr}:{port} -servername {} -tls1_3 </dev/null", ctx.host), format!("openssl s_client -connect {addr}:{port} -servername {} -tls1_2 </dev/null", ctx.host)],
-            },
+             manifests: Vec::new() },
             prestate: vec!["copy the server's TLS configuration".to_string()],
             rollback: vec!["restore the server's TLS configuration".to_string()],
             runbook: runbook("TLS alert handshake_failure", &["openssl s_client -connect HOST:PORT"], "no common parameters, or the server rejects this client."),
@@ -649,7 +637,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: format!("The server (or a gateway in front of it) answers {}: the network path is fine; look at the service and its upstreams.", ctx.http_status.map(|s| s.to_string()).unwrap_or_else(|| "5xx".to_string())),
                 commands: vec![format!("curl -sv {} -o /dev/null", ctx.url.clone().unwrap_or_default()), "journalctl -u <service> --since -15min   # on the server".to_string(), "kubectl logs deploy/<name> --since=15m   # if it runs in Kubernetes".to_string()],
-            },
+             manifests: Vec::new() },
             prestate: vec!["save the service's recent logs before restarting anything".to_string()],
             rollback: vec!["roll back the last deploy of the service if it started then".to_string()],
             runbook: runbook("502/503/504 from the service", &["curl -sv URL"], "an application or upstream failure, not the network."),
@@ -658,7 +646,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: format!("The server refuses the request with {}: check the path, credentials and the server's access policy.", ctx.http_status.map(|s| s.to_string()).unwrap_or_else(|| "4xx".to_string())),
                 commands: vec![format!("curl -sv {} -o /dev/null", ctx.url.clone().unwrap_or_default())],
-            },
+             manifests: Vec::new() },
             prestate: vec!["none: nothing is changed by checking".to_string()],
             rollback: vec!["none".to_string()],
             runbook: runbook("4xx from the service", &["curl -sv URL"], "wrong path, missing auth, or a policy (WAF) denies the client."),
@@ -667,7 +655,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: "The connection and TLS are fine but the application is slow to answer: check the service's latency, its upstreams (database), and saturation.".to_string(),
                 commands: vec![format!("curl -s -o /dev/null -w 'connect %{{time_connect}} tls %{{time_appconnect}} first-byte %{{time_starttransfer}} total %{{time_total}}\\n' {}", ctx.url.clone().unwrap_or_default())],
-            },
+             manifests: Vec::new() },
             prestate: vec!["capture the service's metrics and logs for the slow period".to_string()],
             rollback: vec!["none".to_string()],
             runbook: runbook("Requests hang after connecting", &["curl -w '%{time_starttransfer}' URL"], "an application stall, not the network."),
@@ -676,7 +664,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: "The server accepts the connection and resets it: check the service's logs (crash, connection limits) and middleboxes (load balancer idle/limit rules, IPS).".to_string(),
                 commands: vec![format!("tcpdump -ni any 'host {addr} and port {port} and tcp[tcpflags] & tcp-rst != 0'")],
-            },
+             manifests: Vec::new() },
             prestate: vec!["save the service's logs".to_string()],
             rollback: vec!["none".to_string()],
             runbook: runbook("'Connection reset by peer' on requests", &["curl -v URL"], "the application or a middlebox resets the flow."),
@@ -685,17 +673,71 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
             fix: Fix {
                 description: format!("{addr}:{port} does not speak HTTP: check the port and scheme (is it TLS, gRPC, a database?)."),
                 commands: vec![format!("curl -v {} -o /dev/null", ctx.url.clone().unwrap_or_default()), format!("nc -v {addr} {port} </dev/null | head -c 200 | xxd | head")],
-            },
+             manifests: Vec::new() },
             prestate: vec!["none".to_string()],
             rollback: vec!["none".to_string()],
             runbook: runbook("'Received HTTP/0.9 when not allowed' / garbage reply", &["nc -v HOST PORT"], "wrong port or protocol."),
         },
         Cause::HttpRedirect => Remedy {
-            fix: Fix { description: "Follow the redirect (-L) or use the final URL.".to_string(), commands: vec![format!("curl -sv {} -o /dev/null", ctx.url.clone().unwrap_or_default())] },
+            fix: Fix { description: "Follow the redirect (-L) or use the final URL.".to_string(), commands: vec![format!("curl -sv {} -o /dev/null", ctx.url.clone().unwrap_or_default())] , manifests: Vec::new() },
             prestate: vec!["none".to_string()],
             rollback: vec!["none".to_string()],
             runbook: runbook("Unexpected redirect", &["curl -sv URL"], "the service moved or forces HTTPS."),
         },
+        Cause::SvcNoEndpointsSelectorMismatch
+        | Cause::SvcPodsNotReady
+        | Cause::SvcTargetportMismatch
+        | Cause::SvcNamedTargetportMissing
+        | Cause::SvcWrongProtocol
+        | Cause::SvcExternalnameMisread
+        | Cause::NetpolIngressDenied
+        | Cause::NetpolEgressDenied
+        | Cause::NetpolBothDenied => kubernetes_template(cause),
+        Cause::CloudNoAllowRule
+        | Cause::CloudDenyRule
+        | Cause::CloudNoRoute
+        | Cause::CloudBlackholeRoute
+        | Cause::CloudNaclReturnBlocked
+        | Cause::CloudPlatformBlock
+        | Cause::CloudUnknown => cloud_template(cause),
+    }
+}
+
+/// The remedy template of a Kubernetes cause. The concrete fix (the NetworkPolicy manifest, the
+/// Service or pod change) needs the cluster's objects, so `netdiag k8s check` computes it; this
+/// template says how to get it, for the catalogue and for a live walk that meets the cause.
+fn kubernetes_template(cause: Cause) -> Remedy {
+    let check =
+        "netdiag k8s check --manifests DIR --from NS/POD --to NS/POD_OR_SERVICE --port PORT";
+    Remedy {
+        fix: Fix {
+            description: format!(
+                "{} Run the Kubernetes check for the flow: it names the object and prints the minimal change (a complete NetworkPolicy for policy denials).",
+                cause.meaning()
+            ),
+            commands: vec![check.to_string()],
+         manifests: Vec::new() },
+        prestate: vec!["kubectl get networkpolicy,service,endpointslice -A -o yaml > /tmp/k8s.before.yaml".to_string()],
+        rollback: vec!["kubectl delete -f FIX.yaml   # the manifest the check printed".to_string()],
+        runbook: runbook(cause.meaning(), &[check], "apply the change the check prints, then run the check again."),
+    }
+}
+
+/// The remedy template of a cloud cause. The concrete fix (an `aws ec2`, `gcloud` or `az`
+/// command scoped to the flow) needs the exports, so `netdiag cloud check` computes it.
+fn cloud_template(cause: Cause) -> Remedy {
+    let check = "netdiag cloud check --resources EXPORTS... --from SRC --to DST --port PORT";
+    Remedy {
+        fix: Fix {
+            description: format!(
+                "{} Run the cloud check on the provider's exports: it names the blocking resource and rule and prints a fix scoped to the flow, never to the whole internet.",
+                cause.meaning()
+            ),
+            commands: vec![check.to_string()],
+         manifests: Vec::new() },
+        prestate: vec!["export the resources again (describe-* / list / show) before the change".to_string()],
+        rollback: vec!["run the rollback command the check printed".to_string()],
+        runbook: runbook(cause.meaning(), &[check], "apply the scoped change the check prints, then run the check again."),
     }
 }
 

@@ -1,4 +1,5 @@
-//! The layers of the live walk, in walk order.
+//! The layers of the live walk, in walk order, and the domains and layers of the Kubernetes and
+//! cloud checks.
 //!
 //! The names are part of the interface contract (`layer` in the JSON report): never rename one.
 
@@ -69,13 +70,100 @@ impl Layer {
     }
 
     /// All layers in walk order.
-    pub const ALL: [Layer; 5] = [
+    pub const ALL: [Layer; 9] = [
         Layer::Resolver,
         Layer::Dns,
         Layer::Route,
+        Layer::Proxy,
         Layer::Tcp,
         Layer::Udp,
+        Layer::Mtu,
+        Layer::Tls,
+        Layer::Http,
     ];
+}
+
+/// The product a cause belongs to: the live walk, the Kubernetes check or the cloud check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Domain {
+    /// `netdiag check`: the live walk from this host.
+    Live,
+    /// `netdiag k8s check`: the Service path and NetworkPolicy, from manifests or a cluster.
+    #[serde(rename = "k8s")]
+    Kubernetes,
+    /// `netdiag cloud check`: provider firewalls and routes, from exports.
+    Cloud,
+}
+
+impl Domain {
+    /// The stable name (`live`, `k8s`, `cloud`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Live => "live",
+            Domain::Kubernetes => "k8s",
+            Domain::Cloud => "cloud",
+        }
+    }
+
+    /// Every domain, in the order the catalogue lists them.
+    pub const ALL: [Domain; 3] = [Domain::Live, Domain::Kubernetes, Domain::Cloud];
+}
+
+/// The layers of the Kubernetes check (the `layer` field of its verdict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum K8sLayer {
+    /// The Service: selector, readiness, ports, EndpointSlices.
+    Service,
+    /// NetworkPolicy isolation and allow rules.
+    #[serde(rename = "networkpolicy")]
+    NetworkPolicy,
+}
+
+impl K8sLayer {
+    /// The stable name used in the k8s verdict.
+    pub fn name(self) -> &'static str {
+        match self {
+            K8sLayer::Service => "service",
+            K8sLayer::NetworkPolicy => "networkpolicy",
+        }
+    }
+}
+
+/// Where a cause is found: a live layer, a Kubernetes layer, or the cloud check (whose verdict
+/// names the provider's own layer, such as `sg` or `nsg-nic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// A layer of the live walk.
+    Live(Layer),
+    /// A layer of the Kubernetes check.
+    Kubernetes(K8sLayer),
+    /// The cloud check.
+    Cloud,
+}
+
+impl Scope {
+    /// The domain of this scope.
+    pub fn domain(self) -> Domain {
+        match self {
+            Scope::Live(_) => Domain::Live,
+            Scope::Kubernetes(_) => Domain::Kubernetes,
+            Scope::Cloud => Domain::Cloud,
+        }
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl fmt::Display for K8sLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl fmt::Display for Layer {

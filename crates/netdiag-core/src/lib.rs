@@ -11,9 +11,10 @@ pub mod layer;
 pub mod observe;
 pub mod proxyenv;
 pub mod redact;
+pub mod remedy;
 
 pub use cause::Cause;
-pub use layer::Layer;
+pub use layer::{Domain, K8sLayer, Layer, Scope};
 pub mod diagnose;
 pub mod firewall;
 pub mod fix;

@@ -285,6 +285,7 @@ mod tests {
                 fix: Fix {
                     description: "d".into(),
                     commands: vec!["ss -ltnp".into()],
+                    manifests: Vec::new(),
                 },
                 rollback: vec!["x".into()],
                 prestate: vec!["p".into()],

@@ -96,6 +96,9 @@ pub struct Fix {
     pub description: String,
     /// Commands (or file edits) the reader can paste.
     pub commands: Vec<String>,
+    /// Complete manifests to apply (Kubernetes objects); absent from the JSON when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub manifests: Vec<serde_json::Value>,
 }
 
 /// The final verdict of a walk.

@@ -24,7 +24,10 @@ use crate::observe::{
     HttpOutcome, MtuObservation, ProxyObservation, ProxySetting, RecordType, ResolverFiles,
     RouteObservation, TlsObservation, TlsOutcome, UdpObservation,
 };
-use crate::report::{FailedFlow, Report, Row, RowVerdict, TargetInfo, Verdict, Warning, SCHEMA};
+use crate::remedy::{GenericRollback, Remedy};
+use crate::report::{
+    FailedFlow, Fix, Report, Row, RowVerdict, TargetInfo, Verdict, Warning, SCHEMA,
+};
 use crate::search::candidate_names;
 use crate::target::{Host, Scheme, Target};
 use std::collections::HashSet;
@@ -216,15 +219,30 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
         Some(f) => {
             let mut r = remedy(f.cause, &f.context);
             if let Some((text, commands)) = &f.context.cluster_dns_hint {
-                r.fix.description = format!("{text} {}", r.fix.description);
-                r.fix.commands = commands.iter().cloned().chain(r.fix.commands).collect();
+                let hint = Remedy {
+                    fix: Fix {
+                        description: text.clone(),
+                        commands: commands.clone(),
+                        manifests: Vec::new(),
+                    },
+                    ..Remedy::default()
+                };
+                r.put_first(hint, GenericRollback::Keep);
             }
             if let Some(scoped) = &f.context.firewall_fix {
-                // The local rule is known: its scoped exception is the fix, first.
-                r.fix.description = format!("This host's firewall blocks the flow; insert an exception for exactly this flow before the blocking rule. {}", r.fix.description);
-                r.fix.commands = scoped.fix.iter().cloned().chain(r.fix.commands).collect();
-                r.prestate = scoped.prestate.iter().cloned().chain(r.prestate).collect();
-                r.rollback = scoped.rollback.clone();
+                // The local rule is known: its scoped exception is the fix, first, and its
+                // rollback is exactly what undoes it.
+                let exception = Remedy {
+                    fix: Fix {
+                        description: "This host's firewall blocks the flow; insert an exception for exactly this flow before the blocking rule.".to_string(),
+                        commands: scoped.fix.clone(),
+                        manifests: Vec::new(),
+                    },
+                    prestate: scoped.prestate.clone(),
+                    rollback: scoped.rollback.clone(),
+                    runbook: String::new(),
+                };
+                r.put_first(exception, GenericRollback::Drop);
             }
             Verdict {
                 layer: f.cause.layer(),
