@@ -1,4 +1,8 @@
-//! Rendering a report as a table, JSON or Markdown.
+//! Rendering reports as a table, JSON or Markdown: the one output layer of every domain.
+//!
+//! [`Format`] is the one format type; [`Rendered`] is the renderer family that the live report,
+//! the Kubernetes check and matrix and the cloud check implement, with the shared pieces
+//! ([`grid`], [`md_cell`], [`pretty_json`], [`verdict_mark`]) so every table looks alike.
 //!
 //! The table is the contract's `Layer | Test | Result | Evidence | Verdict`, followed by the
 //! verdict, the fix, the pre-state, the rollback and warnings: what an on-call engineer reads
@@ -7,15 +11,61 @@
 use crate::report::{Report, RowVerdict};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 
-/// Output formats.
+/// Output formats, for every report of every domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// Human table.
     Table,
-    /// `netdiag.report/v1` JSON.
+    /// The report's stable JSON schema (`netdiag.report/v1`, `netdiag.k8s.check/v1`…).
     Json,
     /// Markdown.
     Markdown,
+}
+
+/// A report that renders in every [`Format`]: the one renderer family.
+pub trait Rendered {
+    /// The human table (plus the verdict block).
+    fn table(&self) -> String;
+    /// The stable JSON document.
+    fn json(&self) -> String;
+    /// Markdown for tickets and runbooks.
+    fn markdown(&self) -> String;
+    /// Renders in the chosen format.
+    fn render(&self, format: Format) -> String {
+        match format {
+            Format::Table => self.table(),
+            Format::Json => self.json(),
+            Format::Markdown => self.markdown(),
+        }
+    }
+}
+
+impl Rendered for Report {
+    fn table(&self) -> String {
+        table(self)
+    }
+    fn json(&self) -> String {
+        json(self)
+    }
+    fn markdown(&self) -> String {
+        markdown(self)
+    }
+}
+
+/// A table in the house style: condensed UTF-8 borders, wrapped to 160 columns.
+pub fn grid() -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_width(160);
+    t
+}
+
+/// Pretty JSON of any report (a serialization failure becomes a JSON error object, never a
+/// panic).
+pub fn pretty_json<T: serde::Serialize + ?Sized>(report: &T) -> String {
+    serde_json::to_string_pretty(report)
+        .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize report: {e}\"}}"))
 }
 
 /// Renders in the chosen format.
@@ -29,11 +79,11 @@ pub fn render(report: &Report, format: Format) -> String {
 
 /// Pretty JSON.
 pub fn json(report: &Report) -> String {
-    serde_json::to_string_pretty(report)
-        .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize report: {e}\"}}"))
+    pretty_json(report)
 }
 
-fn verdict_mark(v: RowVerdict) -> &'static str {
+/// The verdict column's mark: `PASS`, `WARN`, `FAIL`, `skip`.
+pub fn verdict_mark(v: RowVerdict) -> &'static str {
     match v {
         RowVerdict::Pass => "PASS",
         RowVerdict::Warn => "WARN",
@@ -44,10 +94,7 @@ fn verdict_mark(v: RowVerdict) -> &'static str {
 
 /// The human table plus the verdict block.
 pub fn table(report: &Report) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(160);
+    let mut t = grid();
     t.set_header(vec!["Layer", "Test", "Result", "Evidence", "Verdict"]);
     for row in &report.layers {
         let verdict = if row.cause.code() == "ok" {
@@ -104,7 +151,8 @@ pub fn table(report: &Report) -> String {
     out
 }
 
-fn md_cell(s: &str) -> String {
+/// A Markdown table cell: pipes escaped, newlines as `<br>`.
+pub fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', "<br>")
 }
 
