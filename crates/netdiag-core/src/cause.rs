@@ -312,6 +312,113 @@ impl Cause {
     }
 }
 
+/// What a failure with a given cause is worth looking into next, beyond its own layer.
+///
+/// One exhaustive table (in [`Cause::follow_ups`]) instead of lists scattered over the walk and
+/// the cloud adapter: a new cause must be placed here, and the compiler asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FollowUps {
+    /// This host's kernel state (interface, neighbour, rp_filter, conntrack) and, after a
+    /// silence, where on the path packets stop.
+    pub kernel_facts: bool,
+    /// This host's own firewall, evaluated for the flow.
+    pub local_firewall: bool,
+    /// The cloud firewalls' exports (`netdiag check --cloud`), asked about the failed flow.
+    pub cloud: bool,
+}
+
+impl Cause {
+    /// The follow-ups a failure with this cause triggers.
+    pub fn follow_ups(self) -> FollowUps {
+        match self {
+            // Nothing came back: anything on the way may have dropped it.
+            Cause::TcpTimeout | Cause::UdpNoResponse | Cause::HostUnreachable => FollowUps {
+                kernel_facts: true,
+                local_firewall: true,
+                cloud: true,
+            },
+            // The kernel has no route: its own state says why.
+            Cause::NoRoute => FollowUps {
+                kernel_facts: true,
+                ..FollowUps::default()
+            },
+            // A firewall answered with a refusal: this host's or one on the way (a cloud's).
+            Cause::TcpAdminProhibited | Cause::UdpAdminProhibited => FollowUps {
+                local_firewall: true,
+                cloud: true,
+                ..FollowUps::default()
+            },
+            // A refusal may be this host's own REJECT rule; clouds drop, they do not refuse.
+            Cause::TcpRefused | Cause::UdpPortUnreachable => FollowUps {
+                local_firewall: true,
+                ..FollowUps::default()
+            },
+            Cause::Ok
+            | Cause::ResolverConfigInvalid
+            | Cause::ResolverNoNameservers
+            | Cause::ResolverTooManyNameservers
+            | Cause::DnsNxdomain
+            | Cause::DnsNodata
+            | Cause::DnsServfail
+            | Cause::DnsDnssecFailure
+            | Cause::DnsRefused
+            | Cause::DnsTimeout
+            | Cause::DnsNameserverUnreachable
+            | Cause::DnsSlow
+            | Cause::DnsSearchExpansion
+            | Cause::DnsHostsOverride
+            | Cause::DnsInconsistentNameservers
+            | Cause::NetUnreachable
+            | Cause::ProxyUnreachable
+            | Cause::ProxyRefused
+            | Cause::ProxyAuthRequired
+            | Cause::ProxyConnectFailed
+            | Cause::TcpReset
+            | Cause::ListenerBoundToLoopback
+            | Cause::MtuBlackhole
+            | Cause::MtuPathReduced
+            | Cause::TlsNotTls
+            | Cause::TlsProtocolMismatch
+            | Cause::TlsCertExpired
+            | Cause::TlsCertNotYetValid
+            | Cause::TlsNameMismatch
+            | Cause::TlsUntrustedIssuer
+            | Cause::TlsSelfSigned
+            | Cause::TlsIncompleteChain
+            | Cause::TlsClientCertRequired
+            | Cause::TlsHandshakeFailure
+            | Cause::TlsCertExpiringSoon
+            | Cause::Http5xx
+            | Cause::Http4xx
+            | Cause::HttpTimeout
+            | Cause::HttpSlow
+            | Cause::ConnectionReset
+            | Cause::HttpRedirect
+            | Cause::HttpNotHttp
+            | Cause::InterfaceDown
+            | Cause::NeighborFailed
+            | Cause::RpFilterStrictAsymmetric
+            | Cause::ConntrackTableFull
+            | Cause::SvcNoEndpointsSelectorMismatch
+            | Cause::SvcPodsNotReady
+            | Cause::SvcTargetportMismatch
+            | Cause::SvcNamedTargetportMissing
+            | Cause::SvcWrongProtocol
+            | Cause::SvcExternalnameMisread
+            | Cause::NetpolIngressDenied
+            | Cause::NetpolEgressDenied
+            | Cause::NetpolBothDenied
+            | Cause::CloudNoAllowRule
+            | Cause::CloudDenyRule
+            | Cause::CloudNoRoute
+            | Cause::CloudBlackholeRoute
+            | Cause::CloudNaclReturnBlocked
+            | Cause::CloudPlatformBlock
+            | Cause::CloudUnknown => FollowUps::default(),
+        }
+    }
+}
+
 impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())

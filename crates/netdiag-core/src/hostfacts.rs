@@ -13,6 +13,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::cause::Cause;
 use crate::observe::{IcmpError, IcmpKind};
 
 /// Everything the kernel told us about the host side of one destination.
@@ -299,9 +300,9 @@ pub enum Severity {
 /// One conclusion from the kernel facts, with its fix and rollback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostFinding {
-    /// The stable code: `conntrack_table_full`, `rp_filter_strict_asymmetric`,
-    /// `neighbor_failed`, `interface_down`.
-    pub code: &'static str,
+    /// The cause: `conntrack_table_full`, `rp_filter_strict_asymmetric`, `neighbor_failed`,
+    /// `interface_down`.
+    pub code: Cause,
     /// Fail or warn.
     pub severity: Severity,
     /// One line: what the kernel state is and why it breaks the flow.
@@ -325,7 +326,7 @@ pub fn classify(facts: &KernelFacts) -> Vec<HostFinding> {
             format!("operationally {}", link.operstate)
         };
         out.push(HostFinding {
-            code: "interface_down",
+            code: Cause::InterfaceDown,
             severity: Severity::Fail,
             text: format!("interface {} is {why}: nothing leaves by it", link.name),
             fix: format!("ip link set {} up", link.name),
@@ -340,7 +341,7 @@ pub fn classify(facts: &KernelFacts) -> Vec<HostFinding> {
                 "neighbour solicitation"
             };
             out.push(HostFinding {
-                code: "neighbor_failed",
+                code: Cause::NeighborFailed,
                 severity: Severity::Fail,
                 text: format!(
                     "the next hop {} on {} is {}: nobody answered {protocol}, so packets to it are dropped before they leave",
@@ -367,7 +368,7 @@ pub fn classify(facts: &KernelFacts) -> Vec<HostFinding> {
                 rollback = format!("{rollback} && sysctl -w net.ipv4.conf.all.rp_filter=1");
             }
             out.push(HostFinding {
-                code: "rp_filter_strict_asymmetric",
+                code: Cause::RpFilterStrictAsymmetric,
                 severity: Severity::Fail,
                 text: format!(
                     "strict rp_filter (1) on {} with an asymmetric route: packets from the destination arrive on {} but the route back leaves by {route}, so the kernel drops them",
@@ -379,7 +380,9 @@ pub fn classify(facts: &KernelFacts) -> Vec<HostFinding> {
         }
     }
     if let Some(rpf) = &facts.reverse_path {
-        let already = out.iter().any(|h| h.code == "rp_filter_strict_asymmetric");
+        let already = out
+            .iter()
+            .any(|h| h.code == Cause::RpFilterStrictAsymmetric);
         if let (Some(drops), false) = (rpf.drops_during_probe.filter(|d| *d > 0), already) {
             let arrival = if rpf.rejecting_interfaces.is_empty() {
                 &rpf.strict_interfaces
@@ -402,7 +405,7 @@ pub fn classify(facts: &KernelFacts) -> Vec<HostFinding> {
                 parts.join(" && ")
             };
             out.push(HostFinding {
-                code: "rp_filter_strict_asymmetric",
+                code: Cause::RpFilterStrictAsymmetric,
                 severity: Severity::Fail,
                 text: format!(
                     "strict reverse-path filtering dropped {drops} packet(s) from the destination while the probe was repeated (IPReversePathFilter +{drops} in {}): replies arrive on {names}, but the route back leaves by {route}, so the kernel discards them",
@@ -429,7 +432,7 @@ pub fn classify(facts: &KernelFacts) -> Vec<HostFinding> {
             text.push_str(": new connections are dropped before any rule sees them");
             let bigger = ct.max.saturating_mul(2).max(65536);
             out.push(HostFinding {
-                code: "conntrack_table_full",
+                code: Cause::ConntrackTableFull,
                 severity: Severity::Fail,
                 text,
                 fix: format!(
@@ -620,7 +623,7 @@ mod tests {
     }
 
     fn codes(facts: &KernelFacts) -> Vec<&'static str> {
-        classify(facts).iter().map(|f| f.code).collect()
+        classify(facts).iter().map(|f| f.code.code()).collect()
     }
 
     #[test]

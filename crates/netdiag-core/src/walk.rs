@@ -324,10 +324,7 @@ fn explain_locally(target: &Target, prober: &mut dyn Prober, st: &mut State, f: 
     let layer = f.cause.layer();
     // Only failures where nothing came back, or the local stack refused, can be this host's
     // doing; a RST or an ICMP error from elsewhere already names who answered.
-    let local_kind = matches!(
-        f.cause,
-        Cause::NoRoute | Cause::HostUnreachable | Cause::TcpTimeout | Cause::UdpNoResponse
-    ) && f.context.offender.is_none();
+    let local_kind = f.cause.follow_ups().kernel_facts && f.context.offender.is_none();
     if !matches!(layer, Some(Layer::Route | Layer::Tcp | Layer::Udp)) || !local_kind {
         return;
     }
@@ -390,31 +387,28 @@ fn explain_locally(target: &Target, prober: &mut dyn Prober, st: &mut State, f: 
             } else {
                 RowVerdict::Pass
             },
-            deciding
-                .and_then(|h| Cause::from_code(h.code))
-                .unwrap_or(Cause::Ok),
+            deciding.map(|h| h.code).unwrap_or(Cause::Ok),
         )
         .with_evidence(ev),
     );
     for h in findings.iter().filter(|h| h.severity == Severity::Warn) {
         st.warnings.push(Warning {
-            cause: Cause::from_code(h.code).unwrap_or(f.cause),
+            cause: h.code,
             message: h.text.clone(),
         });
     }
     if let Some(h) = deciding {
-        if let Some(cause) = Cause::from_code(h.code) {
-            f.root_cause = format!(
-                "{}. The symptom was {}: {}",
-                h.text.trim_end_matches('.'),
-                f.cause.code(),
-                f.root_cause
-            );
-            f.summary = format!("{} ({})", cause.meaning().trim_end_matches('.'), h.text);
-            f.cause = cause;
-            f.context.host_fix = Some((h.fix.clone(), h.rollback.clone()));
-            return;
-        }
+        let cause = h.code;
+        f.root_cause = format!(
+            "{}. The symptom was {}: {}",
+            h.text.trim_end_matches('.'),
+            f.cause.code(),
+            f.root_cause
+        );
+        f.summary = format!("{} ({})", cause.meaning().trim_end_matches('.'), h.text);
+        f.cause = cause;
+        f.context.host_fix = Some((h.fix.clone(), h.rollback.clone()));
+        return;
     }
     // A silent drop: find the last hop that still answers.
     let silent = matches!(f.cause, Cause::TcpTimeout | Cause::UdpNoResponse);
@@ -468,16 +462,7 @@ fn explain_locally(target: &Target, prober: &mut dyn Prober, st: &mut State, f: 
 /// After a tcp or udp failure: does this host's own firewall block the flow? Evaluates the
 /// OUTPUT path (and INPUT when the target is this host) through iptables and nftables.
 fn check_local_firewall(target: &Target, prober: &mut dyn Prober, st: &mut State, f: &mut Failure) {
-    let relevant = matches!(
-        f.cause,
-        Cause::TcpTimeout
-            | Cause::TcpAdminProhibited
-            | Cause::TcpRefused
-            | Cause::HostUnreachable
-            | Cause::UdpNoResponse
-            | Cause::UdpAdminProhibited
-            | Cause::UdpPortUnreachable
-    );
+    let relevant = f.cause.follow_ups().local_firewall;
     let (Some(address), Some(port)) = (f.context.address, target.port.or(f.context.port)) else {
         return;
     };
