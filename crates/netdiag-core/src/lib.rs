@@ -9,6 +9,7 @@
 pub mod cause;
 pub mod layer;
 pub mod observe;
+pub mod oracle;
 pub mod proxyenv;
 pub mod redact;
 pub mod remedy;

@@ -33,6 +33,12 @@ impl std::fmt::Debug for CloudInput {
     }
 }
 
+impl netdiag_core::oracle::FlowOracle for CloudInput {
+    fn explain(&self, report: &mut Report) {
+        add(report, self);
+    }
+}
+
 /// Checks the flags and that the exports load (bad files are input errors, before any probe).
 pub fn resolve(paths: &[PathBuf], provider: Option<&str>) -> Result<Option<CloudInput>, String> {
     if paths.is_empty() {

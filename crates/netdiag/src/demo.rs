@@ -9,7 +9,6 @@
 //! Port 53 needs root, so the demo's DNS server listens on a high port of 127.77.0.1 and the demo
 //! prober maps the nameserver's port 53 to it; everything else is the production prober.
 
-use crate::check::run_with;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
 use netdiag_core::hostfacts::{KernelFacts, PathTrace};
@@ -26,6 +25,7 @@ use netdiag_core::report::Report;
 use netdiag_core::target::parse_target;
 use netdiag_core::walk::{HttpRequest, Prober, WalkOptions};
 use netdiag_core::Cause;
+use netdiag_engine::run_with;
 use netdiag_probe::{ConfigPaths, SystemProber};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -17,8 +17,27 @@ mod k8s;
 
 use clap::Parser;
 use std::io::Write;
+use std::process::ExitCode;
 
-fn main() {
+/// netdiag itself could not run as asked (a bad flag, an unreadable or malformed input): exit 2
+/// with this one line on stderr, nothing else done.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+impl From<check::InputError> for UsageError {
+    fn from(e: check::InputError) -> UsageError {
+        UsageError(e.0)
+    }
+}
+
+impl From<String> for UsageError {
+    fn from(e: String) -> UsageError {
+        UsageError(e)
+    }
+}
+
+fn main() -> ExitCode {
     // A panic is netdiag's own failure: exit 3, never 1 (which means "the target failed").
     std::panic::set_hook(Box::new(|info| {
         eprintln!("netdiag: internal error: {info}");
@@ -28,53 +47,40 @@ fn main() {
     // every builder anyway; kube's client (k8s --kubeconfig) uses `ClientConfig::builder()`,
     // which needs this (STACK.md pitfall 3). Err means one is installed already: fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("netdiag: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Parse, resolve, call, render: the whole binary. Returns the contract's exit status.
+fn run() -> Result<ExitCode, UsageError> {
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            // `--help` and `--version` print to stdout and succeed; a bad flag is exit 2.
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
-            std::process::exit(code);
+            return Ok(ExitCode::from(code));
         }
     };
     let (output, code) = match cli.command {
-        cli::Command::Check(args) => match check::resolve(&args) {
-            Ok(configs) => match check::run(&configs, args.evidence.as_deref()) {
-                Ok(done) => done,
-                Err(e) => {
-                    eprintln!("netdiag: {e}");
-                    std::process::exit(2);
-                }
-            },
-            Err(e) => {
-                eprintln!("netdiag: {e}");
-                std::process::exit(2);
-            }
-        },
+        cli::Command::Check(args) => {
+            let (format, checks) = check::resolve(&args)?;
+            check::run(format, &checks, args.evidence.as_deref())?
+        }
         cli::Command::Causes(args) => (causes::render(check::format_of(args.format)), 0),
         cli::Command::Demo(args) => demo::run(check::format_of(args.format)),
-        cli::Command::K8s(args) => match k8s::run(&args) {
-            Ok(done) => done,
-            Err(e) => {
-                eprintln!("netdiag: {e}");
-                std::process::exit(2);
-            }
-        },
-        cli::Command::Cloud(args) => match cloud::run(&args) {
-            Ok(done) => done,
-            Err(e) => {
-                eprintln!("netdiag: {e}");
-                std::process::exit(2);
-            }
-        },
+        cli::Command::K8s(args) => k8s::run(&args)?,
+        cli::Command::Cloud(args) => cloud::run(&args)?,
     };
     let mut stdout = std::io::stdout().lock();
-    if stdout
+    // A closed pipe (e.g. `| head`) is not an error worth a message: the status stays.
+    let _ = stdout
         .write_all(output.as_bytes())
-        .and_then(|_| stdout.flush())
-        .is_err()
-    {
-        // A closed pipe (e.g. `| head`) is not an error worth a message.
-        std::process::exit(code);
-    }
-    std::process::exit(code);
+        .and_then(|()| stdout.flush());
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(3)))
 }
