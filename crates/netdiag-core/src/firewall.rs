@@ -215,6 +215,19 @@ pub struct Flow {
     pub ephemeral: Option<(u16, u16)>,
 }
 
+impl FirewallSources {
+    /// No source could be read, for this reason (every source says so).
+    pub fn unreadable(why: &str) -> FirewallSources {
+        FirewallSources {
+            iptables: Err(why.to_string()),
+            ip6tables: Err(why.to_string()),
+            nft: Err(why.to_string()),
+            legacy_tables_loaded: false,
+            ephemeral: None,
+        }
+    }
+}
+
 impl fmt::Display for Flow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let proto = match self.proto {
@@ -551,6 +564,101 @@ pub struct FirewallVerdict {
     /// Every rule on the path that might block but could not be evaluated, even when the
     /// outcome stays certain (a later rule blocks anyway): a fix must go before these too.
     pub uncertain_blockers: Vec<Uncertain>,
+}
+
+/// What the probe reads of this host's firewall, unparsed: the raw text of each source (or why
+/// it could not be read) and the two host facts the evaluation needs beside them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallSources {
+    /// `iptables-save -c` output.
+    pub iptables: Result<String, String>,
+    /// `ip6tables-save -c` output.
+    pub ip6tables: Result<String, String>,
+    /// `nft -j list ruleset` output.
+    pub nft: Result<String, String>,
+    /// Legacy (x_tables) IPv4 tables are loaded next to the nf_tables ones.
+    pub legacy_tables_loaded: bool,
+    /// `net.ipv4.ip_local_port_range`, when readable.
+    pub ephemeral: Option<(u16, u16)>,
+}
+
+/// Walks `flow` through the sources the probe read: parses each, combines them the way the
+/// kernel runs them, evaluates the flow and computes the scoped fix. Unreadable or unparsable
+/// sources become notes. A flow without its ephemeral port range gets this host's.
+pub fn explain_sources(flow: &Flow, sources: &FirewallSources) -> FirewallReport {
+    let mut flow = flow.clone();
+    if flow.ephemeral.is_none() {
+        flow.ephemeral = sources.ephemeral;
+    }
+    let flow = &flow;
+    let mut notes = Vec::new();
+    let mut iptables: Vec<Ruleset> = Vec::new();
+    let mut on_nf_tables = false;
+    let mut any = false;
+    for (tool, text, family) in [
+        ("iptables-save", &sources.iptables, IpFamily::V4),
+        ("ip6tables-save", &sources.ip6tables, IpFamily::V6),
+    ] {
+        match text {
+            Ok(t) => match parse_iptables_save(t, family) {
+                Ok(r) => {
+                    any = true;
+                    on_nf_tables |= iptables_uses_nf_tables(t);
+                    iptables.push(r);
+                }
+                Err(e) => notes.push(format!("{tool}: {e}")),
+            },
+            Err(e) => notes.push(format!("{tool}: {e}")),
+        }
+    }
+    let nft = match &sources.nft {
+        Ok(t) => match parse_nft_json(t) {
+            Ok(r) => {
+                any = true;
+                Some(r)
+            }
+            Err(e) => {
+                notes.push(format!("nft: {e}"));
+                None
+            }
+        },
+        Err(e) => {
+            notes.push(format!("nft: {e}"));
+            None
+        }
+    };
+    if on_nf_tables && nft.is_some() {
+        notes.push(
+            "iptables uses the nf_tables backend: its tables are read from iptables-save, \
+             not again from nft"
+                .to_owned(),
+        );
+    }
+    if on_nf_tables && sources.legacy_tables_loaded {
+        // The kernel runs those too, but iptables-save showed the nf_tables side only.
+        notes.push(
+            "legacy iptables tables are also loaded (/proc/net/ip_tables_names) and were not \
+             read; run iptables-legacy-save to see them"
+                .to_owned(),
+        );
+    }
+    if !any {
+        return FirewallReport {
+            flow: flow.clone(),
+            verdict: None,
+            fix: ScopedFix::default(),
+            notes,
+        };
+    }
+    let ruleset = combine(&iptables, nft.as_ref(), on_nf_tables);
+    let verdict = evaluate(&ruleset, flow);
+    let fix = scoped_fix(&verdict, flow);
+    FirewallReport {
+        flow: flow.clone(),
+        verdict: Some(verdict),
+        fix,
+        notes,
+    }
 }
 
 /// What the firewall does with one flow, with the evidence and the fix.

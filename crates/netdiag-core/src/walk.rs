@@ -14,7 +14,7 @@ use crate::diagnose::{
 };
 use crate::firewall;
 use crate::fix::remedy;
-use crate::hostfacts::{self, KernelFacts, PathTrace, Severity};
+use crate::hostfacts::{self, KernelFacts, Severity};
 use crate::hosts::lookup_hosts;
 use crate::kubedns;
 use crate::layer::Layer;
@@ -74,11 +74,13 @@ pub trait Prober {
         route: Option<&RouteOutcome>,
         tcp_port: Option<u16>,
     ) -> KernelFacts;
-    /// TTL-limited probes to the same port and protocol: where on the path the flow stops.
-    fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace;
-    /// What this host's own firewall (iptables and nftables) does with `flow`. Read-only;
-    /// needs CAP_NET_ADMIN, and says so in the report's notes otherwise.
-    fn local_firewall(&mut self, flow: &firewall::Flow) -> firewall::FirewallReport;
+    /// TTL-limited probes to the same port and protocol: who answered at each hop, and whether
+    /// the destination did. The walk concludes where the flow stops ([`hostfacts::summarize`]).
+    fn trace(&mut self, destination: SocketAddr, udp: bool) -> (Vec<hostfacts::Hop>, bool);
+    /// This host's own firewall (iptables and nftables) as read, unparsed. Read-only; needs
+    /// CAP_NET_ADMIN, and each source says so otherwise. The walk evaluates the flow
+    /// ([`firewall::explain_sources`]).
+    fn firewall_sources(&mut self) -> firewall::FirewallSources;
 }
 
 /// What the http layer asks for.
@@ -414,10 +416,11 @@ fn explain_locally(target: &Target, prober: &mut dyn Prober, st: &mut State, f: 
     let silent = matches!(f.cause, Cause::TcpTimeout | Cause::UdpNoResponse);
     if silent {
         if let Some(port) = target.port.or(f.context.port) {
-            let trace = prober.locate(
+            let (hops, reached) = prober.trace(
                 SocketAddr::new(address, port),
                 f.cause == Cause::UdpNoResponse,
             );
+            let trace = hostfacts::summarize(hops, reached);
             let sentence = hostfacts::describe_path(&trace);
             let mut ev: Vec<String> = Vec::new();
             let last_answer = trace.hops.iter().rposition(|h| h.responder.is_some());
@@ -529,7 +532,7 @@ fn check_local_firewall(target: &Target, prober: &mut dyn Prober, st: &mut State
         ));
     }
     for (hook_name, flow) in flows {
-        let report = prober.local_firewall(&flow);
+        let report = firewall::explain_sources(&flow, &prober.firewall_sources());
         let test = format!("this host's firewall ({hook_name}) for {flow}");
         let Some(verdict) = &report.verdict else {
             st.rows.push(
@@ -1284,21 +1287,11 @@ mod tests {
         ) -> KernelFacts {
             KernelFacts::default()
         }
-        fn local_firewall(&mut self, flow: &firewall::Flow) -> firewall::FirewallReport {
-            firewall::FirewallReport {
-                flow: flow.clone(),
-                verdict: None,
-                fix: Default::default(),
-                notes: vec!["scripted".into()],
-            }
+        fn firewall_sources(&mut self) -> firewall::FirewallSources {
+            firewall::FirewallSources::unreadable("scripted")
         }
-        fn locate(&mut self, _destination: SocketAddr, _udp: bool) -> PathTrace {
-            PathTrace {
-                hops: vec![],
-                reached: false,
-                last_responding: None,
-                first_silent: Some(1),
-            }
+        fn trace(&mut self, _destination: SocketAddr, _udp: bool) -> (Vec<hostfacts::Hop>, bool) {
+            (Vec::new(), false)
         }
         fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {
             self.mtu_active.push(active);

@@ -6,7 +6,7 @@
 //! legacy and the nf_tables backend, and its text names every match; `nft -j` is nftables' own
 //! stable JSON. Every command has a deadline enforced by killing the child, a bounded output, and
 //! an absolute path found on PATH (plus the sbin directories, which unprivileged PATHs often
-//! lack). This module must never change the ruleset, never decide a verdict itself, and never
+//! lack). This module must never change the ruleset, never decide a verdict itself (core's `firewall::explain_sources` does), and never
 //! crash for want of privileges: reading the ruleset needs CAP_NET_ADMIN, and without it every
 //! source says so.
 
@@ -15,12 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use netdiag_core::firewall::{
-    combine, evaluate, iptables_uses_nf_tables, parse_iptables_save, parse_nft_json, scoped_fix,
-    Flow, IpFamily, Ruleset, ScopedFix,
-};
+use netdiag_core::firewall::{explain_sources, Flow};
 
-pub use netdiag_core::firewall::FirewallReport;
+pub use netdiag_core::firewall::{FirewallReport, FirewallSources as Rulesets};
 
 /// The most output read from one command: far above any real ruleset, far below memory trouble.
 pub const MAX_OUTPUT: usize = 4 * 1024 * 1024;
@@ -31,25 +28,19 @@ pub const NEEDS_CAP_NET_ADMIN: &str = "needs CAP_NET_ADMIN (run as root to read 
 /// The CAP_NET_ADMIN bit in `CapEff`.
 const CAP_NET_ADMIN: u32 = 12;
 
-/// The raw text of each source, or why it could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rulesets {
-    /// `iptables-save -c` output.
-    pub iptables: Result<String, String>,
-    /// `ip6tables-save -c` output.
-    pub ip6tables: Result<String, String>,
-    /// `nft -j list ruleset` output.
-    pub nft: Result<String, String>,
-}
-
-/// Reads all three sources concurrently, each bounded by `deadline`.
+/// Reads all three sources concurrently, each bounded by `deadline`, plus the facts the
+/// evaluation needs beside them (legacy tables loaded, the ephemeral port range).
 pub fn read_rulesets(deadline: Instant) -> Rulesets {
+    let legacy_tables_loaded = legacy_tables_loaded();
+    let ephemeral = local_port_range();
     if !may_read_firewall() {
         let no = || Err(NEEDS_CAP_NET_ADMIN.to_owned());
         return Rulesets {
             iptables: no(),
             ip6tables: no(),
             nft: no(),
+            legacy_tables_loaded,
+            ephemeral,
         };
     }
     std::thread::scope(|s| {
@@ -64,6 +55,8 @@ pub fn read_rulesets(deadline: Instant) -> Rulesets {
             iptables: join(v4),
             ip6tables: join(v6),
             nft,
+            legacy_tables_loaded,
+            ephemeral,
         }
     })
 }
@@ -77,82 +70,9 @@ pub fn local_port_range() -> Option<(u16, u16)> {
     (lo <= hi).then_some((lo, hi))
 }
 
-/// Reads the firewall and walks `flow` through it.
+/// Reads the firewall and has core walk `flow` through it (read here, concluded there).
 pub fn explain(flow: &Flow, deadline: Instant) -> FirewallReport {
-    explain_rulesets(flow, &read_rulesets(deadline))
-}
-
-/// Walks `flow` through rulesets already read (the pure half of [`explain`], for tests and for
-/// evidence bundles that already hold the text).
-pub fn explain_rulesets(flow: &Flow, sources: &Rulesets) -> FirewallReport {
-    let mut notes = Vec::new();
-    let mut iptables: Vec<Ruleset> = Vec::new();
-    let mut on_nf_tables = false;
-    let mut any = false;
-    for (tool, text, family) in [
-        ("iptables-save", &sources.iptables, IpFamily::V4),
-        ("ip6tables-save", &sources.ip6tables, IpFamily::V6),
-    ] {
-        match text {
-            Ok(t) => match parse_iptables_save(t, family) {
-                Ok(r) => {
-                    any = true;
-                    on_nf_tables |= iptables_uses_nf_tables(t);
-                    iptables.push(r);
-                }
-                Err(e) => notes.push(format!("{tool}: {e}")),
-            },
-            Err(e) => notes.push(format!("{tool}: {e}")),
-        }
-    }
-    let nft = match &sources.nft {
-        Ok(t) => match parse_nft_json(t) {
-            Ok(r) => {
-                any = true;
-                Some(r)
-            }
-            Err(e) => {
-                notes.push(format!("nft: {e}"));
-                None
-            }
-        },
-        Err(e) => {
-            notes.push(format!("nft: {e}"));
-            None
-        }
-    };
-    if on_nf_tables && nft.is_some() {
-        notes.push(
-            "iptables uses the nf_tables backend: its tables are read from iptables-save, \
-             not again from nft"
-                .to_owned(),
-        );
-    }
-    if on_nf_tables && legacy_tables_loaded() {
-        // The kernel runs those too, but iptables-save showed the nf_tables side only.
-        notes.push(
-            "legacy iptables tables are also loaded (/proc/net/ip_tables_names) and were not \
-             read; run iptables-legacy-save to see them"
-                .to_owned(),
-        );
-    }
-    if !any {
-        return FirewallReport {
-            flow: flow.clone(),
-            verdict: None,
-            fix: ScopedFix::default(),
-            notes,
-        };
-    }
-    let ruleset = combine(&iptables, nft.as_ref(), on_nf_tables);
-    let verdict = evaluate(&ruleset, flow);
-    let fix = scoped_fix(&verdict, flow);
-    FirewallReport {
-        flow: flow.clone(),
-        verdict: Some(verdict),
-        fix,
-        notes,
-    }
+    explain_sources(flow, &read_rulesets(deadline))
 }
 
 /// Whether any legacy (x_tables) IPv4 table is loaded next to the nf_tables ones.
@@ -276,58 +196,6 @@ fn run(tool: &str, args: &[&str], deadline: Instant) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netdiag_core::firewall::{FlowHook, Outcome, Proto};
-
-    fn flow() -> Flow {
-        Flow {
-            family: IpFamily::V4,
-            hook: FlowHook::Output,
-            proto: Proto::Tcp,
-            src: "10.66.0.1".parse().unwrap(),
-            dst: "10.66.0.2".parse().unwrap(),
-            sport: None,
-            dport: Some(8080),
-            iif: None,
-            oif: None,
-            reply: false,
-            ephemeral: None,
-        }
-    }
-
-    #[test]
-    fn no_source_readable_means_no_verdict_and_says_why() {
-        let no = || Err(NEEDS_CAP_NET_ADMIN.to_owned());
-        let r = explain_rulesets(
-            &flow(),
-            &Rulesets {
-                iptables: no(),
-                ip6tables: no(),
-                nft: no(),
-            },
-        );
-        assert_eq!(r.verdict, None);
-        assert_eq!(r.notes.len(), 3);
-        assert!(r.notes[0].contains("needs CAP_NET_ADMIN"));
-    }
-
-    #[test]
-    fn a_broken_source_is_a_note_and_the_others_still_count() {
-        let r = explain_rulesets(
-            &flow(),
-            &Rulesets {
-                iptables: Ok(
-                    "*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -d 10.66.0.2/32 -j DROP\nCOMMIT\n"
-                        .into(),
-                ),
-                ip6tables: Err("ip6tables-save not found on PATH".into()),
-                nft: Ok("not json".into()),
-            },
-        );
-        let v = r.verdict.unwrap();
-        assert_eq!(v.outcome, Outcome::Dropped);
-        assert!(r.notes.iter().any(|n| n.starts_with("nft: nft -j output")));
-        assert_eq!(r.fix.fix.len(), 1);
-    }
 
     #[test]
     fn commands_are_killed_at_the_deadline_and_output_is_capped() {

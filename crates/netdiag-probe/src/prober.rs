@@ -10,7 +10,7 @@
 
 use crate::http::IoTimeout;
 use crate::{dns, files, http, kernel, listeners, mtu, proxy, route, tcp, tls, trace, udp};
-use netdiag_core::hostfacts::{KernelFacts, PathTrace};
+use netdiag_core::hostfacts::KernelFacts;
 use netdiag_core::observe::RouteOutcome;
 use netdiag_core::observe::{
     ConnectObservation, DnsExchange, DnsQuestion, HostFacts, HttpObservation, HttpOutcome,
@@ -424,24 +424,21 @@ impl Prober for SystemProber {
         facts
     }
 
-    fn local_firewall(
-        &mut self,
-        flow: &netdiag_core::firewall::Flow,
-    ) -> netdiag_core::firewall::FirewallReport {
-        let mut flow = flow.clone();
-        if flow.ephemeral.is_none() {
-            flow.ephemeral = crate::firewall::local_port_range();
-        }
-        crate::firewall::explain(&flow, self.until(Duration::from_secs(2)))
+    fn firewall_sources(&mut self) -> netdiag_core::firewall::FirewallSources {
+        crate::firewall::read_rulesets(self.until(Duration::from_secs(2)))
     }
 
-    fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace {
+    fn trace(
+        &mut self,
+        destination: SocketAddr,
+        udp: bool,
+    ) -> (Vec<netdiag_core::hostfacts::Hop>, bool) {
         let proto = if udp {
             trace::Proto::Udp
         } else {
             trace::Proto::Tcp
         };
-        trace::locate(destination, proto, 16, self.until(self.remaining()))
+        trace::hops(destination, proto, 16, self.until(self.remaining()))
     }
 
     fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {

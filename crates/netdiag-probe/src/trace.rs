@@ -50,6 +50,18 @@ pub const MAX_HOPS: u8 = 64;
 /// for answers until `deadline` (or until the destination answered and every lower TTL is
 /// settled).
 pub fn locate(destination: SocketAddr, proto: Proto, max_hops: u8, deadline: Instant) -> PathTrace {
+    let (hops, reached) = hops(destination, proto, max_hops, deadline);
+    summarize(hops, reached)
+}
+
+/// The observation half of [`locate`]: who answered at each TTL (up to the first terminal
+/// answer), and whether the destination itself answered. Concludes nothing.
+pub fn hops(
+    destination: SocketAddr,
+    proto: Proto,
+    max_hops: u8,
+    deadline: Instant,
+) -> (Vec<Hop>, bool) {
     let max_hops = max_hops.clamp(1, MAX_HOPS);
     let mut probes: Vec<Probe> = (1..=max_hops)
         .map(|ttl| Probe::start(destination, proto, ttl))
@@ -69,7 +81,7 @@ pub fn locate(destination: SocketAddr, proto: Proto, max_hops: u8, deadline: Ins
             rtt: p.rtt,
         })
         .collect();
-    summarize(hops, reached)
+    (hops, reached)
 }
 
 struct Probe {

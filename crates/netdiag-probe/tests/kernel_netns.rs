@@ -306,7 +306,7 @@ fn conntrack_table_fill_is_read_and_a_full_table_is_named() {
             "ndtks: conntrack count {} max {} drops {:?}",
             ct.count, ct.max, ct.drops
         );
-        let codes: Vec<&str> = classify(&facts).iter().map(|f| f.code).collect();
+        let codes: Vec<&str> = classify(&facts).iter().map(|f| f.code.code()).collect();
         if small {
             assert!(ct.count >= ct.max, "{ct:?}");
             assert!(codes.contains(&"conntrack_table_full"), "{codes:?}");
@@ -382,7 +382,7 @@ fn unanswered_arp_is_a_failed_neighbour() {
         let found = classify(&facts);
         println!("ndtks: {:?}", found.first().map(|f| &f.text));
         assert!(
-            found.iter().any(|f| f.code == "neighbor_failed"),
+            found.iter().any(|f| f.code.code() == "neighbor_failed"),
             "{found:?}"
         );
 
@@ -422,7 +422,7 @@ fn down_interface_is_named() {
         let found = classify(&facts);
         let down = found
             .iter()
-            .find(|f| f.code == "interface_down")
+            .find(|f| f.code.code() == "interface_down")
             .expect("interface_down");
         println!("ndtks: {} / fix: {}", down.text, down.fix);
         assert_eq!(down.fix, "ip link set vc up");

@@ -11,7 +11,7 @@
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{rdata::A, RData, Record, RecordType};
-use netdiag_core::hostfacts::{KernelFacts, PathTrace};
+use netdiag_core::hostfacts::KernelFacts;
 use netdiag_core::observe::RouteOutcome;
 use netdiag_core::observe::{
     ConfigFile, ConnectObservation, DnsExchange, DnsQuestion, HostFacts, ResolverFiles,
@@ -108,14 +108,15 @@ impl Prober for DemoProber {
     ) -> KernelFacts {
         self.inner.kernel_facts(destination, route, tcp_port)
     }
-    fn locate(&mut self, destination: SocketAddr, udp: bool) -> PathTrace {
-        self.inner.locate(destination, udp)
-    }
-    fn local_firewall(
+    fn trace(
         &mut self,
-        flow: &netdiag_core::firewall::Flow,
-    ) -> netdiag_core::firewall::FirewallReport {
-        self.inner.local_firewall(flow)
+        destination: SocketAddr,
+        udp: bool,
+    ) -> (Vec<netdiag_core::hostfacts::Hop>, bool) {
+        self.inner.trace(destination, udp)
+    }
+    fn firewall_sources(&mut self) -> netdiag_core::firewall::FirewallSources {
+        self.inner.firewall_sources()
     }
 }
 

@@ -746,3 +746,57 @@ fn an_ephemeral_port_is_decided_against_the_local_port_range() {
         v.outcome
     );
 }
+
+fn sources_flow() -> Flow {
+    Flow {
+        family: IpFamily::V4,
+        hook: FlowHook::Output,
+        proto: Proto::Tcp,
+        src: "10.66.0.1".parse().unwrap(),
+        dst: "10.66.0.2".parse().unwrap(),
+        sport: None,
+        dport: Some(8080),
+        iif: None,
+        oif: None,
+        reply: false,
+        ephemeral: None,
+    }
+}
+
+#[test]
+fn no_source_readable_means_no_verdict_and_says_why() {
+    let no = || Err("needs CAP_NET_ADMIN (run as root to read the firewall)".to_owned());
+    let r = explain_sources(
+        &sources_flow(),
+        &FirewallSources {
+            iptables: no(),
+            ip6tables: no(),
+            nft: no(),
+            legacy_tables_loaded: false,
+            ephemeral: None,
+        },
+    );
+    assert_eq!(r.verdict, None);
+    assert_eq!(r.notes.len(), 3);
+    assert!(r.notes[0].contains("needs CAP_NET_ADMIN"));
+}
+
+#[test]
+fn a_broken_source_is_a_note_and_the_others_still_count() {
+    let r = explain_sources(
+        &sources_flow(),
+        &FirewallSources {
+            iptables: Ok(
+                "*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -d 10.66.0.2/32 -j DROP\nCOMMIT\n".into(),
+            ),
+            ip6tables: Err("ip6tables-save not found on PATH".into()),
+            nft: Ok("not json".into()),
+            legacy_tables_loaded: false,
+            ephemeral: None,
+        },
+    );
+    let v = r.verdict.unwrap();
+    assert_eq!(v.outcome, Outcome::Dropped);
+    assert!(r.notes.iter().any(|n| n.starts_with("nft: nft -j output")));
+    assert_eq!(r.fix.fix.len(), 1);
+}
