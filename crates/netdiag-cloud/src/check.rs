@@ -4,7 +4,7 @@
 use crate::doc::{Document, LoadError, Provider};
 use crate::estate::{Estate, ResolveError};
 use crate::flow::Query;
-use crate::verdict::{CloudCause, CloudReport, Evaluation, SCHEMA};
+use crate::verdict::{Cause, CloudReport, Evaluation, SCHEMA};
 
 /// Why a check could not produce a report (all are bad input: exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +95,7 @@ pub fn report(provider: Provider, e: Evaluation) -> CloudReport {
 
 /// The exit status for a report: 0 allowed, 1 blocked or unknown.
 pub fn exit_code(r: &CloudReport) -> i32 {
-    if r.verdict.allowed && r.verdict.cause == CloudCause::Ok {
+    if r.verdict.allowed && r.verdict.cause == Cause::Ok {
         0
     } else {
         1

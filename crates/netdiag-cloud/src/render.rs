@@ -2,7 +2,7 @@
 //! the verdict block (blocking rule, fix, pre-state, rollback, unknowns), the stable JSON
 //! (`netdiag.cloud.check/v1`), or Markdown for tickets. Knows no provider.
 
-use crate::verdict::{CloudReport, Side, Step, StepResult};
+use crate::verdict::{Cause, CloudReport, Side, Step, StepResult};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 
 /// Output formats.
@@ -81,7 +81,7 @@ fn verdict_lines(r: &CloudReport, indent: &str) -> Vec<String> {
     } else {
         format!(
             "VERDICT: {} ({}{})",
-            if v.cause.code() == "cloud_unknown" {
+            if v.cause == Cause::CloudUnknown {
                 "unknown"
             } else {
                 "blocked"
@@ -223,12 +223,12 @@ pub fn markdown(r: &CloudReport) -> String {
 mod tests {
     use super::*;
     use crate::doc::Provider;
-    use crate::verdict::{CloudCause, CloudFix, CloudLayer, RuleRef, Verdict, SCHEMA};
+    use crate::verdict::{Cause, CloudLayer, Fix, RuleRef, Verdict, SCHEMA};
 
     fn report() -> CloudReport {
         let mut v = Verdict::blocked(
             CloudLayer::Nacl,
-            CloudCause::DenyRule,
+            Cause::CloudDenyRule,
             Side::DestinationIngress,
             RuleRef {
                 resource: "acl-1".into(),
@@ -236,9 +236,10 @@ mod tests {
             },
             "blocked | by acl-1",
         );
-        v.fix = Some(CloudFix {
+        v.fix = Some(Fix {
             description: "add an entry".into(),
             commands: vec!["aws ec2 create-network-acl-entry --network-acl-id acl-1".into()],
+            ..Fix::default()
         });
         v.rollback = vec!["aws ec2 delete-network-acl-entry --network-acl-id acl-1".into()];
         v.prestate = vec!["aws ec2 describe-network-acls --network-acl-ids acl-1".into()];

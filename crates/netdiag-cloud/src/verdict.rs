@@ -4,6 +4,8 @@
 //! Providers fill a [`Verdict`]; rendering (table/JSON/Markdown) lives in `render` and knows no
 //! provider.
 
+pub use netdiag_core::report::Fix;
+pub use netdiag_core::Cause;
 use serde::Serialize;
 
 /// Where in the provider's model the decision was made (contract §3 `layer`).
@@ -55,51 +57,6 @@ impl CloudLayer {
             CloudLayer::Platform => "platform",
             CloudLayer::NsgSubnet => "nsg-subnet",
             CloudLayer::NsgNic => "nsg-nic",
-        }
-    }
-}
-
-/// Contract §3 cause codes, plus `cloud_unknown` (added: the answer depends on data the exports lack).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CloudCause {
-    /// Allowed end to end.
-    Ok,
-    /// No rule allows it (an implied/default deny decided).
-    #[serde(rename = "cloud_no_allow_rule")]
-    NoAllowRule,
-    /// An explicit deny rule matched first.
-    #[serde(rename = "cloud_deny_rule")]
-    DenyRule,
-    /// No route to the destination.
-    #[serde(rename = "cloud_no_route")]
-    NoRoute,
-    /// The chosen route is a blackhole (its target is gone) or inactive.
-    #[serde(rename = "cloud_blackhole_route")]
-    BlackholeRoute,
-    /// Stateless NACL blocks the reply (ephemeral ports).
-    #[serde(rename = "cloud_nacl_return_blocked")]
-    NaclReturnBlocked,
-    /// A platform block the tenant cannot lift.
-    #[serde(rename = "cloud_platform_block")]
-    PlatformBlock,
-    /// The answer depends on something the exports do not contain (see `unknown`).
-    #[serde(rename = "cloud_unknown")]
-    Unknown,
-}
-
-impl CloudCause {
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            CloudCause::Ok => "ok",
-            CloudCause::NoAllowRule => "cloud_no_allow_rule",
-            CloudCause::DenyRule => "cloud_deny_rule",
-            CloudCause::NoRoute => "cloud_no_route",
-            CloudCause::BlackholeRoute => "cloud_blackhole_route",
-            CloudCause::NaclReturnBlocked => "cloud_nacl_return_blocked",
-            CloudCause::PlatformBlock => "cloud_platform_block",
-            CloudCause::Unknown => "cloud_unknown",
         }
     }
 }
@@ -170,22 +127,13 @@ pub struct Missing {
     pub export: String,
 }
 
-/// The proposed change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct CloudFix {
-    /// What the change does and why it is the narrowest.
-    pub description: String,
-    /// The provider CLI commands, in order.
-    pub commands: Vec<String>,
-}
-
 /// Contract §3 verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     /// `null` when allowed (or unknown), else where it is blocked.
     pub layer: Option<CloudLayer>,
     /// Cause code.
-    pub cause: CloudCause,
+    pub cause: Cause,
     /// Whether the flow is allowed. `false` with cause `cloud_unknown` means "not proven allowed".
     pub allowed: bool,
     /// Which leg is blocked (added).
@@ -197,7 +145,7 @@ pub struct Verdict {
     /// One sentence a person can act on.
     pub summary: String,
     /// The narrowest fix; `None` when allowed or when no change in the exported scope can help.
-    pub fix: Option<CloudFix>,
+    pub fix: Option<Fix>,
     /// How to undo the fix.
     pub rollback: Vec<String>,
     /// Read-only commands that capture the pre-state before applying the fix.
@@ -213,7 +161,7 @@ impl Verdict {
     pub fn allowed(summary: impl Into<String>) -> Verdict {
         Verdict {
             layer: None,
-            cause: CloudCause::Ok,
+            cause: Cause::Ok,
             allowed: true,
             side: None,
             blocking: None,
@@ -230,7 +178,7 @@ impl Verdict {
     /// A blocked flow (fill `fix`, `rollback`, `prestate`, `would_allow` afterwards).
     pub fn blocked(
         layer: CloudLayer,
-        cause: CloudCause,
+        cause: Cause,
         side: Side,
         blocking: RuleRef,
         summary: impl Into<String>,
@@ -259,7 +207,7 @@ impl Verdict {
     ) -> Verdict {
         Verdict {
             layer,
-            cause: CloudCause::Unknown,
+            cause: Cause::CloudUnknown,
             allowed: false,
             side: None,
             blocking: None,
@@ -320,7 +268,7 @@ pub(crate) trait ProposedChange: PartialEq {
 /// The facts of one block on the path that the verdict reports.
 pub(crate) struct BlockFacts<'a> {
     pub(crate) layer: CloudLayer,
-    pub(crate) cause: CloudCause,
+    pub(crate) cause: Cause,
     pub(crate) side: Side,
     pub(crate) rule: &'a RuleRef,
     pub(crate) would_allow: Option<&'a RuleRef>,
@@ -403,9 +351,10 @@ pub(crate) fn conclude_blocks<B, C: ProposedChange>(
         );
         v.unknown = missing;
     }
-    v.fix = Some(CloudFix {
+    v.fix = Some(Fix {
         description,
         commands: changes.iter().map(|c| c.command()).collect(),
+        ..Fix::default()
     });
     v.rollback = changes.iter().rev().map(|c| c.rollback()).collect();
     for c in &changes {

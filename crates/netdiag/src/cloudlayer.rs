@@ -12,7 +12,7 @@ use netdiag_cloud::check::{load_estate_from_paths, report as cloud_report};
 use netdiag_cloud::doc::Provider;
 use netdiag_cloud::estate::Estate;
 use netdiag_cloud::flow::{EndpointRef, Protocol, Query};
-use netdiag_cloud::verdict::{CloudCause, CloudReport, StepResult};
+use netdiag_cloud::verdict::{CloudReport, StepResult};
 use netdiag_core::cause::Cause;
 use netdiag_core::report::{Report, Row, RowVerdict};
 use std::path::PathBuf;
@@ -139,7 +139,7 @@ pub fn add(report: &mut Report, cloud: &CloudInput) {
         rep.verdict.summary.clone(),
         match (rep.verdict.allowed, rep.verdict.cause) {
             (true, _) => RowVerdict::Pass,
-            (false, CloudCause::Unknown) => RowVerdict::Warn,
+            (false, Cause::CloudUnknown) => RowVerdict::Warn,
             (false, _) => RowVerdict::Fail,
         },
         report.verdict.cause,
@@ -147,7 +147,7 @@ pub fn add(report: &mut Report, cloud: &CloudInput) {
     .with_evidence(evidence(&rep));
     push_row(report, row);
     let v = &rep.verdict;
-    if !v.allowed && v.cause != CloudCause::Unknown {
+    if !v.allowed && v.cause != Cause::CloudUnknown {
         let verdict = &mut report.verdict;
         let blocking = v
             .blocking
