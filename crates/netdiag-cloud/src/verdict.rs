@@ -4,6 +4,8 @@
 //! Providers fill a [`Verdict`]; rendering (table/JSON/Markdown) lives in `render` and knows no
 //! provider.
 
+use ipnet::IpNet;
+use netdiag_core::remedy::{admit_fix, admit_peer};
 pub use netdiag_core::report::Fix;
 pub use netdiag_core::Cause;
 use serde::Serialize;
@@ -364,4 +366,83 @@ pub(crate) fn conclude_blocks<B, C: ProposedChange>(
         }
     }
     (v, changes)
+}
+
+/// Core's one world guard ([`admit_peer`]) on the flow's other end, with the wording GCP and
+/// Azure give when they refuse.
+pub(crate) fn refuse_any(net: &IpNet) -> Result<(), String> {
+    admit_peer(&net.to_string()).map_err(|_| {
+        format!(
+            "The flow's other end is {net}: netdiag never proposes opening 0.0.0.0/0 or ::/0. Ask again with the addresses that need access."
+        )
+    })
+}
+
+/// The last check of every provider's verdict before it leaves the crate: a fix whose commands
+/// would open access to everyone (core's [`admit_fix`]) is withdrawn with its pre-state, rollback
+/// and structural changes, and the guard's refusal becomes the reason there is no fix. The
+/// generators refuse such peers first; this catches one that forgot.
+pub(crate) fn admitted<C>((mut verdict, changes): (Verdict, Vec<C>)) -> (Verdict, Vec<C>) {
+    let Some(refusal) = verdict.fix.as_ref().and_then(|f| admit_fix(f).err()) else {
+        return (verdict, changes);
+    };
+    verdict.fix = None;
+    verdict.prestate.clear();
+    verdict.rollback.clear();
+    verdict.no_fix_reason = Some(refusal.to_string());
+    (verdict, Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_other_end_goes_through_the_core_guard() {
+        for world in ["0.0.0.0/0", "::/0"] {
+            let net: IpNet = world.parse().expect("literal");
+            let why = refuse_any(&net).expect_err(world);
+            assert!(
+                why.contains("never proposes opening 0.0.0.0/0 or ::/0"),
+                "{why}"
+            );
+        }
+        assert!(refuse_any(&"10.0.0.0/8".parse().expect("literal")).is_ok());
+    }
+
+    #[test]
+    fn a_world_open_fix_never_leaves_the_crate() {
+        let mut v = Verdict::blocked(
+            CloudLayer::Firewall,
+            Cause::CloudNoAllowRule,
+            Side::DestinationIngress,
+            RuleRef {
+                resource: "implied-deny-ingress".into(),
+                rule: "deny all".into(),
+            },
+            "blocked",
+        );
+        v.fix = Some(Fix {
+            description: "open it".into(),
+            commands: vec![
+                "gcloud compute firewall-rules create x --source-ranges=0.0.0.0/0".into(),
+            ],
+            ..Fix::default()
+        });
+        v.rollback = vec!["gcloud compute firewall-rules delete x".into()];
+        v.prestate = vec!["gcloud compute firewall-rules list".into()];
+        let (v, changes) = admitted((v, vec![1]));
+        assert_eq!(v.fix, None);
+        assert!(v.rollback.is_empty() && v.prestate.is_empty() && changes.is_empty());
+        assert!(v.no_fix_reason.is_some_and(|r| r.contains("0.0.0.0/0")));
+
+        let mut narrow = Verdict::allowed("ok");
+        narrow.fix = Some(Fix {
+            description: "narrow".into(),
+            commands: vec!["az network nsg rule create --source-address-prefixes 10.0.0.5/32 --source-port-ranges '*'".into()],
+            ..Fix::default()
+        });
+        let (kept, changes) = admitted((narrow.clone(), vec![1]));
+        assert_eq!((kept, changes), (narrow, vec![1]));
+    }
 }

@@ -851,7 +851,7 @@ impl Estate {
         if let Some(peer) = in_peer {
             outcomes.extend(self.side_outcomes(Direction::Inbound, &dst, &peer, q, &mut steps));
         }
-        let (verdict, changes) = self.conclude(q, &src, &dst, outcomes);
+        let (verdict, changes) = crate::verdict::admitted(self.conclude(q, &src, &dst, outcomes));
         Ok((
             Evaluation {
                 flow,

@@ -1266,7 +1266,7 @@ impl Estate {
                 }]));
             }
         }
-        let (verdict, changes) = self.conclude(q, &src, &dst, legs);
+        let (verdict, changes) = crate::verdict::admitted(self.conclude(q, &src, &dst, legs));
         if let Some(obj) = flow.as_object_mut() {
             obj.insert("model".into(), json!("gcp: hierarchical policies → network policy/VPC rules (enforcement order) → implied rules; egress at source, routes, ingress at destination"));
         }
