@@ -16,5 +16,6 @@ pub mod doc;
 pub mod estate;
 pub mod flow;
 pub mod gcp;
+pub mod live_flow;
 pub mod render;
 pub mod verdict;

@@ -41,7 +41,7 @@ pub struct CheckConfig {
     /// `-L`.
     pub follow: bool,
     /// `--cloud`: exports to ask about a failed flow.
-    pub cloud: Option<crate::cloudlayer::CloudInput>,
+    pub cloud: Option<netdiag_cloud::live_flow::CloudInput>,
 }
 
 /// Maps the CLI format onto the renderer's.
@@ -141,7 +141,7 @@ pub fn resolve(args: &CheckArgs) -> Result<Vec<CheckConfig>, InputError> {
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
-    let cloud = crate::cloudlayer::resolve(&args.cloud, args.cloud_provider.as_deref())
+    let cloud = netdiag_cloud::live_flow::resolve(&args.cloud, args.cloud_provider.as_deref())
         .map_err(InputError)?;
     let mut configs = Vec::with_capacity(texts.len());
     for text in &texts {
@@ -290,7 +290,7 @@ fn check_single(config: &CheckConfig) -> Report {
     };
     let mut report = run_with(&config.target, options, &mut prober);
     if let Some(cloud) = &config.cloud {
-        crate::cloudlayer::add(&mut report, cloud);
+        netdiag_cloud::live_flow::add(&mut report, cloud);
     }
     report
 }
