@@ -36,7 +36,7 @@ pub fn load_estate(
 ) -> Result<(Provider, Box<dyn Estate>), CheckError> {
     let provider = match provider {
         Some(p) => p,
-        None => Provider::detect(docs)?,
+        None => detect(docs)?,
     };
     let estate: Box<dyn Estate> = match provider {
         Provider::Aws => Box::new(crate::aws::load(docs)?),
@@ -79,6 +79,35 @@ impl Estate for crate::gcp::Estate {
 impl Estate for crate::azure::Estate {
     fn evaluate(&self, q: &Query) -> Result<Evaluation, ResolveError> {
         crate::azure::Estate::evaluate(self, q).map_err(ResolveError::Invalid)
+    }
+}
+
+/// Which provider printed these documents, from their shape alone.
+pub fn detect(docs: &[Document]) -> Result<Provider, LoadError> {
+    let mut seen = Vec::new();
+    for d in docs {
+        let p = if crate::aws::recognizes(&d.value) {
+            Provider::Aws
+        } else if crate::gcp::recognizes(&d.value) {
+            Provider::Gcp
+        } else if crate::azure::recognizes(&d.value) {
+            Provider::Azure
+        } else {
+            continue;
+        };
+        if !seen.contains(&p) {
+            seen.push(p);
+        }
+    }
+    match seen.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(LoadError::UnknownProvider),
+        many => Err(LoadError::MixedProviders(
+            many.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
     }
 }
 

@@ -17,5 +17,6 @@ pub mod estate;
 pub mod flow;
 pub mod gcp;
 pub mod live_flow;
+pub mod provider;
 pub mod render;
 pub mod verdict;
