@@ -4,7 +4,7 @@
 use crate::doc::{Document, LoadError, Provider};
 use crate::estate::{Estate, ResolveError};
 use crate::flow::Query;
-use crate::verdict::{CloudCause, CloudReport, Evaluation, SCHEMA};
+use crate::verdict::{Cause, CloudReport, Evaluation, SCHEMA};
 
 /// Why a check could not produce a report (all are bad input: exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,7 @@ pub fn load_estate(
 ) -> Result<(Provider, Box<dyn Estate>), CheckError> {
     let provider = match provider {
         Some(p) => p,
-        None => Provider::detect(docs)?,
+        None => detect(docs)?,
     };
     let estate: Box<dyn Estate> = match provider {
         Provider::Aws => Box::new(crate::aws::load(docs)?),
@@ -82,6 +82,35 @@ impl Estate for crate::azure::Estate {
     }
 }
 
+/// Which provider printed these documents, from their shape alone.
+pub fn detect(docs: &[Document]) -> Result<Provider, LoadError> {
+    let mut seen = Vec::new();
+    for d in docs {
+        let p = if crate::aws::recognizes(&d.value) {
+            Provider::Aws
+        } else if crate::gcp::recognizes(&d.value) {
+            Provider::Gcp
+        } else if crate::azure::recognizes(&d.value) {
+            Provider::Azure
+        } else {
+            continue;
+        };
+        if !seen.contains(&p) {
+            seen.push(p);
+        }
+    }
+    match seen.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(LoadError::UnknownProvider),
+        many => Err(LoadError::MixedProviders(
+            many.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
+    }
+}
+
 /// Wraps an evaluation into the report.
 pub fn report(provider: Provider, e: Evaluation) -> CloudReport {
     CloudReport {
@@ -95,7 +124,7 @@ pub fn report(provider: Provider, e: Evaluation) -> CloudReport {
 
 /// The exit status for a report: 0 allowed, 1 blocked or unknown.
 pub fn exit_code(r: &CloudReport) -> i32 {
-    if r.verdict.allowed && r.verdict.cause == CloudCause::Ok {
+    if r.verdict.allowed && r.verdict.cause == Cause::Ok {
         0
     } else {
         1

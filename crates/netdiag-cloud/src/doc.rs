@@ -1,10 +1,9 @@
 //! Reading `--resources`: files or directories of JSON exactly as the provider's CLI printed it.
-//! No provider knowledge here beyond [`Provider::detect`], which asks each provider module whether
-//! it recognises a document. Every error names the file.
+//! No provider knowledge here (detection lives in [`crate::check::detect`], the one place that
+//! knows every provider). Every error names the file.
 
-use serde::Serialize;
+pub use crate::provider::Provider;
 use serde_json::Value;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Largest single export read (a big estate's `describe-instances` is tens of MiB).
@@ -225,67 +224,4 @@ fn read(path: &Path) -> Result<Document, LoadError> {
         why: format!("not UTF-8 at byte {}", e.utf8_error().valid_up_to()),
     })?;
     Document::from_str(path, &text)
-}
-
-/// The three providers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    /// Amazon Web Services (EC2/VPC).
-    Aws,
-    /// Google Cloud (Compute Engine VPC).
-    Gcp,
-    /// Microsoft Azure (NSGs).
-    Azure,
-}
-
-impl Provider {
-    /// Parses `aws`, `gcp` or `azure`.
-    pub fn parse(text: &str) -> Option<Provider> {
-        match text.to_ascii_lowercase().as_str() {
-            "aws" => Some(Provider::Aws),
-            "gcp" | "google" => Some(Provider::Gcp),
-            "azure" | "az" => Some(Provider::Azure),
-            _ => None,
-        }
-    }
-
-    /// Which provider printed these documents, from their shape alone.
-    pub fn detect(docs: &[Document]) -> Result<Provider, LoadError> {
-        let mut seen = Vec::new();
-        for d in docs {
-            let p = if crate::aws::recognizes(&d.value) {
-                Provider::Aws
-            } else if crate::gcp::recognizes(&d.value) {
-                Provider::Gcp
-            } else if crate::azure::recognizes(&d.value) {
-                Provider::Azure
-            } else {
-                continue;
-            };
-            if !seen.contains(&p) {
-                seen.push(p);
-            }
-        }
-        match seen.as_slice() {
-            [one] => Ok(*one),
-            [] => Err(LoadError::UnknownProvider),
-            many => Err(LoadError::MixedProviders(
-                many.iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Provider::Aws => "aws",
-            Provider::Gcp => "gcp",
-            Provider::Azure => "azure",
-        })
-    }
 }

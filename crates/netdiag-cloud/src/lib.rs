@@ -16,5 +16,7 @@ pub mod doc;
 pub mod estate;
 pub mod flow;
 pub mod gcp;
+pub mod live_flow;
+pub mod provider;
 pub mod render;
 pub mod verdict;

@@ -2,33 +2,25 @@
 //! the verdict block (blocking rule, fix, pre-state, rollback, unknowns), the stable JSON
 //! (`netdiag.cloud.check/v1`), or Markdown for tickets. Knows no provider.
 
-use crate::verdict::{CloudReport, Side, Step, StepResult};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use crate::verdict::{Cause, CloudReport, Side, Step, StepResult};
+use netdiag_core::render::{grid, md_cell, pretty_json, Rendered};
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Human table.
-    Table,
-    /// `netdiag.cloud.check/v1` JSON.
-    Json,
-    /// Markdown.
-    Markdown,
-}
-
-/// Renders in the chosen format.
-pub fn render(report: &CloudReport, format: Format) -> String {
-    match format {
-        Format::Table => table(report),
-        Format::Json => json(report),
-        Format::Markdown => markdown(report),
+impl Rendered for CloudReport {
+    fn table(&self) -> String {
+        table(self)
+    }
+    /// Pretty JSON, ending in a newline.
+    fn json(&self) -> String {
+        json(self)
+    }
+    fn markdown(&self) -> String {
+        markdown(self)
     }
 }
 
-/// Pretty JSON.
+/// Pretty JSON, ending in a newline.
 pub fn json(report: &CloudReport) -> String {
-    let mut s = serde_json::to_string_pretty(report)
-        .unwrap_or_else(|e| format!("{{\"error\": \"cannot serialize report: {e}\"}}"));
+    let mut s = pretty_json(report);
     s.push('\n');
     s
 }
@@ -81,7 +73,7 @@ fn verdict_lines(r: &CloudReport, indent: &str) -> Vec<String> {
     } else {
         format!(
             "VERDICT: {} ({}{})",
-            if v.cause.code() == "cloud_unknown" {
+            if v.cause == Cause::CloudUnknown {
                 "unknown"
             } else {
                 "blocked"
@@ -149,10 +141,7 @@ fn verdict_lines(r: &CloudReport, indent: &str) -> Vec<String> {
 
 /// The human table plus the verdict block.
 pub fn table(r: &CloudReport) -> String {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(160);
+    let mut t = grid();
     t.set_header(vec!["Layer", "Test", "Result", "Evidence", "Verdict"]);
     for s in &r.path {
         t.add_row(vec![
@@ -169,10 +158,6 @@ pub fn table(r: &CloudReport) -> String {
         out.push('\n');
     }
     out
-}
-
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', "<br>")
 }
 
 /// Markdown: a heading, the path table, the verdict with commands in code blocks.
@@ -223,12 +208,12 @@ pub fn markdown(r: &CloudReport) -> String {
 mod tests {
     use super::*;
     use crate::doc::Provider;
-    use crate::verdict::{CloudCause, CloudFix, CloudLayer, RuleRef, Verdict, SCHEMA};
+    use crate::verdict::{Cause, CloudLayer, Fix, RuleRef, Verdict, SCHEMA};
 
     fn report() -> CloudReport {
         let mut v = Verdict::blocked(
             CloudLayer::Nacl,
-            CloudCause::DenyRule,
+            Cause::CloudDenyRule,
             Side::DestinationIngress,
             RuleRef {
                 resource: "acl-1".into(),
@@ -236,9 +221,10 @@ mod tests {
             },
             "blocked | by acl-1",
         );
-        v.fix = Some(CloudFix {
+        v.fix = Some(Fix {
             description: "add an entry".into(),
             commands: vec!["aws ec2 create-network-acl-entry --network-acl-id acl-1".into()],
+            ..Fix::default()
         });
         v.rollback = vec!["aws ec2 delete-network-acl-entry --network-acl-id acl-1".into()];
         v.prestate = vec!["aws ec2 describe-network-acls --network-acl-ids acl-1".into()];

@@ -4,6 +4,10 @@
 //! Providers fill a [`Verdict`]; rendering (table/JSON/Markdown) lives in `render` and knows no
 //! provider.
 
+use ipnet::IpNet;
+use netdiag_core::remedy::{admit_fix, admit_peer};
+pub use netdiag_core::report::Fix;
+pub use netdiag_core::Cause;
 use serde::Serialize;
 
 /// Where in the provider's model the decision was made (contract §3 `layer`).
@@ -55,51 +59,6 @@ impl CloudLayer {
             CloudLayer::Platform => "platform",
             CloudLayer::NsgSubnet => "nsg-subnet",
             CloudLayer::NsgNic => "nsg-nic",
-        }
-    }
-}
-
-/// Contract §3 cause codes, plus `cloud_unknown` (added: the answer depends on data the exports lack).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CloudCause {
-    /// Allowed end to end.
-    Ok,
-    /// No rule allows it (an implied/default deny decided).
-    #[serde(rename = "cloud_no_allow_rule")]
-    NoAllowRule,
-    /// An explicit deny rule matched first.
-    #[serde(rename = "cloud_deny_rule")]
-    DenyRule,
-    /// No route to the destination.
-    #[serde(rename = "cloud_no_route")]
-    NoRoute,
-    /// The chosen route is a blackhole (its target is gone) or inactive.
-    #[serde(rename = "cloud_blackhole_route")]
-    BlackholeRoute,
-    /// Stateless NACL blocks the reply (ephemeral ports).
-    #[serde(rename = "cloud_nacl_return_blocked")]
-    NaclReturnBlocked,
-    /// A platform block the tenant cannot lift.
-    #[serde(rename = "cloud_platform_block")]
-    PlatformBlock,
-    /// The answer depends on something the exports do not contain (see `unknown`).
-    #[serde(rename = "cloud_unknown")]
-    Unknown,
-}
-
-impl CloudCause {
-    /// The stable code.
-    pub fn code(self) -> &'static str {
-        match self {
-            CloudCause::Ok => "ok",
-            CloudCause::NoAllowRule => "cloud_no_allow_rule",
-            CloudCause::DenyRule => "cloud_deny_rule",
-            CloudCause::NoRoute => "cloud_no_route",
-            CloudCause::BlackholeRoute => "cloud_blackhole_route",
-            CloudCause::NaclReturnBlocked => "cloud_nacl_return_blocked",
-            CloudCause::PlatformBlock => "cloud_platform_block",
-            CloudCause::Unknown => "cloud_unknown",
         }
     }
 }
@@ -170,22 +129,13 @@ pub struct Missing {
     pub export: String,
 }
 
-/// The proposed change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct CloudFix {
-    /// What the change does and why it is the narrowest.
-    pub description: String,
-    /// The provider CLI commands, in order.
-    pub commands: Vec<String>,
-}
-
 /// Contract §3 verdict.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
     /// `null` when allowed (or unknown), else where it is blocked.
     pub layer: Option<CloudLayer>,
     /// Cause code.
-    pub cause: CloudCause,
+    pub cause: Cause,
     /// Whether the flow is allowed. `false` with cause `cloud_unknown` means "not proven allowed".
     pub allowed: bool,
     /// Which leg is blocked (added).
@@ -197,7 +147,7 @@ pub struct Verdict {
     /// One sentence a person can act on.
     pub summary: String,
     /// The narrowest fix; `None` when allowed or when no change in the exported scope can help.
-    pub fix: Option<CloudFix>,
+    pub fix: Option<Fix>,
     /// How to undo the fix.
     pub rollback: Vec<String>,
     /// Read-only commands that capture the pre-state before applying the fix.
@@ -213,7 +163,7 @@ impl Verdict {
     pub fn allowed(summary: impl Into<String>) -> Verdict {
         Verdict {
             layer: None,
-            cause: CloudCause::Ok,
+            cause: Cause::Ok,
             allowed: true,
             side: None,
             blocking: None,
@@ -230,7 +180,7 @@ impl Verdict {
     /// A blocked flow (fill `fix`, `rollback`, `prestate`, `would_allow` afterwards).
     pub fn blocked(
         layer: CloudLayer,
-        cause: CloudCause,
+        cause: Cause,
         side: Side,
         blocking: RuleRef,
         summary: impl Into<String>,
@@ -259,7 +209,7 @@ impl Verdict {
     ) -> Verdict {
         Verdict {
             layer,
-            cause: CloudCause::Unknown,
+            cause: Cause::CloudUnknown,
             allowed: false,
             side: None,
             blocking: None,
@@ -320,7 +270,7 @@ pub(crate) trait ProposedChange: PartialEq {
 /// The facts of one block on the path that the verdict reports.
 pub(crate) struct BlockFacts<'a> {
     pub(crate) layer: CloudLayer,
-    pub(crate) cause: CloudCause,
+    pub(crate) cause: Cause,
     pub(crate) side: Side,
     pub(crate) rule: &'a RuleRef,
     pub(crate) would_allow: Option<&'a RuleRef>,
@@ -403,9 +353,10 @@ pub(crate) fn conclude_blocks<B, C: ProposedChange>(
         );
         v.unknown = missing;
     }
-    v.fix = Some(CloudFix {
+    v.fix = Some(Fix {
         description,
         commands: changes.iter().map(|c| c.command()).collect(),
+        ..Fix::default()
     });
     v.rollback = changes.iter().rev().map(|c| c.rollback()).collect();
     for c in &changes {
@@ -415,4 +366,83 @@ pub(crate) fn conclude_blocks<B, C: ProposedChange>(
         }
     }
     (v, changes)
+}
+
+/// Core's one world guard ([`admit_peer`]) on the flow's other end, with the wording GCP and
+/// Azure give when they refuse.
+pub(crate) fn refuse_any(net: &IpNet) -> Result<(), String> {
+    admit_peer(&net.to_string()).map_err(|_| {
+        format!(
+            "The flow's other end is {net}: netdiag never proposes opening 0.0.0.0/0 or ::/0. Ask again with the addresses that need access."
+        )
+    })
+}
+
+/// The last check of every provider's verdict before it leaves the crate: a fix whose commands
+/// would open access to everyone (core's [`admit_fix`]) is withdrawn with its pre-state, rollback
+/// and structural changes, and the guard's refusal becomes the reason there is no fix. The
+/// generators refuse such peers first; this catches one that forgot.
+pub(crate) fn admitted<C>((mut verdict, changes): (Verdict, Vec<C>)) -> (Verdict, Vec<C>) {
+    let Some(refusal) = verdict.fix.as_ref().and_then(|f| admit_fix(f).err()) else {
+        return (verdict, changes);
+    };
+    verdict.fix = None;
+    verdict.prestate.clear();
+    verdict.rollback.clear();
+    verdict.no_fix_reason = Some(refusal.to_string());
+    (verdict, Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_other_end_goes_through_the_core_guard() {
+        for world in ["0.0.0.0/0", "::/0"] {
+            let net: IpNet = world.parse().expect("literal");
+            let why = refuse_any(&net).expect_err(world);
+            assert!(
+                why.contains("never proposes opening 0.0.0.0/0 or ::/0"),
+                "{why}"
+            );
+        }
+        assert!(refuse_any(&"10.0.0.0/8".parse().expect("literal")).is_ok());
+    }
+
+    #[test]
+    fn a_world_open_fix_never_leaves_the_crate() {
+        let mut v = Verdict::blocked(
+            CloudLayer::Firewall,
+            Cause::CloudNoAllowRule,
+            Side::DestinationIngress,
+            RuleRef {
+                resource: "implied-deny-ingress".into(),
+                rule: "deny all".into(),
+            },
+            "blocked",
+        );
+        v.fix = Some(Fix {
+            description: "open it".into(),
+            commands: vec![
+                "gcloud compute firewall-rules create x --source-ranges=0.0.0.0/0".into(),
+            ],
+            ..Fix::default()
+        });
+        v.rollback = vec!["gcloud compute firewall-rules delete x".into()];
+        v.prestate = vec!["gcloud compute firewall-rules list".into()];
+        let (v, changes) = admitted((v, vec![1]));
+        assert_eq!(v.fix, None);
+        assert!(v.rollback.is_empty() && v.prestate.is_empty() && changes.is_empty());
+        assert!(v.no_fix_reason.is_some_and(|r| r.contains("0.0.0.0/0")));
+
+        let mut narrow = Verdict::allowed("ok");
+        narrow.fix = Some(Fix {
+            description: "narrow".into(),
+            commands: vec!["az network nsg rule create --source-address-prefixes 10.0.0.5/32 --source-port-ranges '*'".into()],
+            ..Fix::default()
+        });
+        let (kept, changes) = admitted((narrow.clone(), vec![1]));
+        assert_eq!((kept, changes), (narrow, vec![1]));
+    }
 }

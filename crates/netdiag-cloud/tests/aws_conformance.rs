@@ -6,7 +6,7 @@
 use netdiag_cloud::aws::{self, Diagnosis, Estate};
 use netdiag_cloud::doc;
 use netdiag_cloud::flow::Query;
-use netdiag_cloud::verdict::{CloudCause, CloudLayer, Side, StepResult};
+use netdiag_cloud::verdict::{Cause, CloudLayer, Side, StepResult};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -52,7 +52,7 @@ fn allowed_end_to_end_by_sg_reference_nacls_and_local_route() {
     let d = ask("10.0.1.10", "10.0.2.20", "8080", "tcp");
     let v = &d.evaluation.verdict;
     assert!(v.allowed, "{v:#?}");
-    assert_eq!(v.cause, CloudCause::Ok);
+    assert_eq!(v.cause, Cause::Ok);
     assert!(v.fix.is_none() && d.changes.is_empty());
     let sg = step(&d, CloudLayer::Sg, Side::DestinationIngress);
     assert!(sg.rule.as_ref().unwrap().contains("members of sg-0web"));
@@ -84,7 +84,7 @@ fn nacl_lowest_rule_number_wins_and_the_shadowed_allow_is_the_nearest_miss() {
     let d = ask("10.0.1.10", "10.0.2.20", "22", "tcp");
     let v = &d.evaluation.verdict;
     assert_eq!(v.layer, Some(CloudLayer::Nacl));
-    assert_eq!(v.cause, CloudCause::DenyRule);
+    assert_eq!(v.cause, Cause::CloudDenyRule);
     assert_eq!(v.side, Some(Side::DestinationIngress));
     let b = v.blocking.as_ref().unwrap();
     assert_eq!(b.resource, "acl-0data");
@@ -112,7 +112,7 @@ fn nacl_star_rule_is_last_and_denies_what_nothing_allowed() {
     let d = ask("10.0.1.10", "10.0.2.20", "1000", "tcp");
     let v = &d.evaluation.verdict;
     assert_eq!(v.layer, Some(CloudLayer::Nacl));
-    assert_eq!(v.cause, CloudCause::NoAllowRule);
+    assert_eq!(v.cause, Cause::CloudNoAllowRule);
     assert!(
         v.blocking
             .as_ref()
@@ -129,7 +129,7 @@ fn stateless_reply_needs_the_whole_ephemeral_range() {
     // acl-0data outbound: #105 allows 1024-49151 to the batch subnet, #115 denies the rest.
     let d = ask("10.0.3.40", "10.0.2.30", "5432", "tcp");
     let v = &d.evaluation.verdict;
-    assert_eq!(v.cause, CloudCause::NaclReturnBlocked);
+    assert_eq!(v.cause, Cause::CloudNaclReturnBlocked);
     assert_eq!(v.side, Some(Side::Reply));
     assert_eq!(v.layer, Some(CloudLayer::Nacl));
     assert!(
@@ -197,7 +197,7 @@ fn sg_reference_does_not_match_traffic_to_a_public_address() {
     let d = ask("10.0.1.10", "54.20.0.20", "8080", "tcp");
     let v = &d.evaluation.verdict;
     assert_eq!(v.layer, Some(CloudLayer::Sg));
-    assert_eq!(v.cause, CloudCause::NoAllowRule);
+    assert_eq!(v.cause, Cause::CloudNoAllowRule);
     assert!(v
         .would_allow
         .as_ref()
@@ -223,7 +223,7 @@ fn sg_reference_does_not_match_traffic_to_a_public_address() {
 fn prefix_list_without_entries_is_unknown_with_the_export_command() {
     let d = ask("10.0.9.5", "10.0.2.20", "9200", "tcp");
     let v = &d.evaluation.verdict;
-    assert_eq!(v.cause, CloudCause::Unknown);
+    assert_eq!(v.cause, Cause::CloudUnknown);
     assert!(!v.allowed);
     assert!(v.unknown.iter().any(|m| m.export
         == "aws ec2 get-managed-prefix-list-entries --prefix-list-id pl-0unk --output json > pl-0unk.json"), "{v:#?}");
@@ -258,7 +258,7 @@ fn longest_prefix_wins_and_a_blackhole_route_blocks() {
     // rtb-0app: 192.168.0.0/16 -> tgw-0corp, 192.168.10.0/24 -> nat-0gone (blackhole).
     let d = ask("10.0.1.10", "192.168.10.5", "443", "tcp");
     let v = &d.evaluation.verdict;
-    assert_eq!(v.cause, CloudCause::BlackholeRoute);
+    assert_eq!(v.cause, Cause::CloudBlackholeRoute);
     assert_eq!(v.layer, Some(CloudLayer::Route));
     assert_eq!(v.side, Some(Side::Path));
     assert!(v.blocking.as_ref().unwrap().rule.contains("nat-0gone"));
@@ -288,7 +288,7 @@ fn subnet_without_explicit_association_uses_main_table_and_default_acl() {
 fn no_matching_route_is_cloud_no_route() {
     let d = ask("10.0.2.30", "198.51.100.53", "53", "udp");
     let v = &d.evaluation.verdict;
-    assert_eq!(v.cause, CloudCause::NoRoute);
+    assert_eq!(v.cause, Cause::CloudNoRoute);
     assert_eq!(v.blocking.as_ref().unwrap().resource, "rtb-0data");
 }
 
@@ -307,7 +307,7 @@ fn peering_routes_reach_the_peer_and_need_the_return_route() {
     );
     // A peering still pending acceptance carries nothing.
     let d = ask("10.0.1.10", "10.4.0.9", "443", "tcp");
-    assert_eq!(d.evaluation.verdict.cause, CloudCause::BlackholeRoute);
+    assert_eq!(d.evaluation.verdict.cause, Cause::CloudBlackholeRoute);
     assert!(d
         .evaluation
         .verdict
@@ -321,7 +321,7 @@ fn peering_routes_reach_the_peer_and_need_the_return_route() {
 fn peer_vpc_not_exported_is_unknown() {
     let d = ask("10.0.1.10", "10.2.0.9", "443", "tcp");
     let v = &d.evaluation.verdict;
-    assert_eq!(v.cause, CloudCause::Unknown, "{v:#?}");
+    assert_eq!(v.cause, Cause::CloudUnknown, "{v:#?}");
     assert!(v
         .unknown
         .iter()
@@ -333,7 +333,7 @@ fn sg_reference_across_peering_needs_the_peers_data() {
     // sg-0api admits 8080 from sg-0peerapp via pcx-0peer; 10.1.7.7 is not in the exports.
     let d = ask("10.1.7.7", "10.0.2.20", "8080", "tcp");
     let v = &d.evaluation.verdict;
-    assert_eq!(v.cause, CloudCause::Unknown, "{v:#?}");
+    assert_eq!(v.cause, Cause::CloudUnknown, "{v:#?}");
     assert!(v
         .unknown
         .iter()
@@ -355,7 +355,7 @@ fn protocol_minus_one_matches_every_protocol_and_port() {
         step(&d, CloudLayer::Sg, Side::DestinationIngress).result,
         StepResult::Allow
     );
-    assert_eq!(d.evaluation.verdict.cause, CloudCause::NaclReturnBlocked);
+    assert_eq!(d.evaluation.verdict.cause, Cause::CloudNaclReturnBlocked);
 }
 
 #[test]
@@ -425,7 +425,7 @@ fn every_fix_applied_makes_the_flow_allowed() {
     let v = fixed.diagnose(&q).unwrap().evaluation.verdict;
     assert_eq!(
         (v.cause, v.side),
-        (CloudCause::NoRoute, Some(Side::Reply)),
+        (Cause::CloudNoRoute, Some(Side::Reply)),
         "{v:#?}"
     );
 }

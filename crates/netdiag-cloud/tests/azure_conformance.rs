@@ -6,7 +6,7 @@
 use netdiag_cloud::azure::{self, Estate, FixChange};
 use netdiag_cloud::doc::Document;
 use netdiag_cloud::flow::Query;
-use netdiag_cloud::verdict::{CloudCause, CloudLayer, Evaluation, Side};
+use netdiag_cloud::verdict::{Cause, CloudLayer, Evaluation, Side};
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> Document {
@@ -83,7 +83,7 @@ fn internet_to_web_allowed_by_subnet_nsg_also_via_the_public_ip() {
 fn default_deny_all_inbound_blocks_and_fix_uses_a_same_role_asg() {
     let ev = check(&base(), "203.0.113.9", "nic-web-1", "8080", "tcp");
     let v = &ev.verdict;
-    assert_eq!(v.cause, CloudCause::NoAllowRule);
+    assert_eq!(v.cause, Cause::CloudNoAllowRule);
     assert_eq!(v.layer, Some(CloudLayer::NsgSubnet));
     assert_eq!(v.side, Some(Side::DestinationIngress));
     assert_eq!(
@@ -108,7 +108,7 @@ fn default_deny_all_inbound_blocks_and_fix_uses_a_same_role_asg() {
 fn custom_deny_first_match_by_priority_and_fix_outranks_it() {
     let ev = check(&base(), "203.0.113.9", "nic-web-1", "3389", "tcp");
     let v = &ev.verdict;
-    assert_eq!(v.cause, CloudCause::DenyRule);
+    assert_eq!(v.cause, Cause::CloudDenyRule);
     assert_eq!(
         v.blocking.as_ref().unwrap().resource,
         "nsg-web-subnet/DenyRdpInbound"
@@ -341,7 +341,7 @@ fn internet_tag_is_outside_the_virtual_network_space() {
 #[test]
 fn asg_membership_of_an_unexported_address_is_unknown() {
     let ev = check(&base(), "10.1.9.9", "nic-db-1", "5432", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown);
     assert!(!ev.verdict.allowed);
     assert_eq!(ev.verdict.unknown[0].export, "az network nic list -o json");
 }
@@ -355,7 +355,7 @@ fn missing_peering_data_is_unknown() {
         "asgs.json",
     ]);
     let ev = check(&e, "10.50.0.10", "nic-web-1", "8080", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown);
     assert!(ev.verdict.unknown[0]
         .export
         .starts_with("az network vnet show --ids "));
@@ -370,7 +370,7 @@ fn gateway_learned_prefixes_are_unknown() {
         "asgs.json",
     ]);
     let ev = check(&e, "192.168.10.5", "nic-web-1", "8080", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown);
     assert!(ev.verdict.unknown[0]
         .export
         .contains("az network nic show-effective-route-table"));
@@ -379,7 +379,7 @@ fn gateway_learned_prefixes_are_unknown() {
 #[test]
 fn other_service_tags_are_unknown_for_public_addresses() {
     let ev = check(&base(), "nic-web-1", "52.239.1.1", "443", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown);
     assert!(ev.verdict.unknown[0]
         .export
         .starts_with("az network list-service-tags"));
@@ -389,7 +389,7 @@ fn other_service_tags_are_unknown_for_public_addresses() {
 fn nsg_referenced_but_not_exported_is_unknown() {
     let e = estate(&["nics.json", "vnets.json", "asgs.json"]);
     let ev = check(&e, "203.0.113.9", "nic-db-1", "5432", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown);
     assert!(ev.verdict.unknown.iter().any(|m| m
         .export
         .starts_with("az network nsg show --ids /subscriptions/")));
@@ -399,7 +399,7 @@ fn nsg_referenced_but_not_exported_is_unknown() {
 fn vnets_without_peering_have_no_path() {
     let ev = check(&base(), "nic-web-1", "nic-iso-1", "443", "tcp");
     let v = &ev.verdict;
-    assert_eq!(v.cause, CloudCause::NoRoute);
+    assert_eq!(v.cause, Cause::CloudNoRoute);
     assert_eq!(v.layer, Some(CloudLayer::Route));
     assert!(v.fix.is_none());
     assert!(v.no_fix_reason.as_ref().unwrap().contains("peering"));
@@ -580,7 +580,7 @@ fn source_port_restricted_allow_cannot_be_relied_on() {
     assert!(!ev.verdict.allowed);
     assert_eq!(
         ev.verdict.cause,
-        CloudCause::NoAllowRule,
+        Cause::CloudNoAllowRule,
         "{:?}",
         ev.verdict
     );

@@ -6,7 +6,7 @@
 use netdiag_cloud::doc::Document;
 use netdiag_cloud::flow::Query;
 use netdiag_cloud::gcp::{self, Estate, FixChange};
-use netdiag_cloud::verdict::{CloudCause, CloudLayer, Evaluation, Side};
+use netdiag_cloud::verdict::{Cause, CloudLayer, Evaluation, Side};
 use std::path::PathBuf;
 
 fn fixture(name: &str) -> Document {
@@ -73,7 +73,7 @@ fn recognizes_gcloud_exports_and_ignores_other_providers() {
 fn target_tags_allow_internet_to_web() {
     let ev = check(&base(), "203.0.113.9", "web-1", "443", "tcp");
     assert!(ev.verdict.allowed, "{:?}", ev.verdict);
-    assert_eq!(ev.verdict.cause, CloudCause::Ok);
+    assert_eq!(ev.verdict.cause, Cause::Ok);
     assert!(ev.path.iter().any(|s| s.resource == "allow-web-https"));
 }
 
@@ -82,7 +82,7 @@ fn implied_deny_ingress_blocks_and_fix_is_narrow() {
     let ev = check(&base(), "203.0.113.9", "db-1", "5432", "tcp");
     let v = &ev.verdict;
     assert!(!v.allowed);
-    assert_eq!(v.cause, CloudCause::NoAllowRule);
+    assert_eq!(v.cause, Cause::CloudNoAllowRule);
     assert_eq!(v.layer, Some(CloudLayer::Firewall));
     assert_eq!(v.side, Some(Side::DestinationIngress));
     assert_eq!(
@@ -147,7 +147,7 @@ fn source_tags_match_instances_primary_address_in_the_same_network() {
 fn lower_priority_number_wins_deny_over_allow() {
     let ev = check(&base(), "app-1", "db-1", "5432", "tcp");
     let v = &ev.verdict;
-    assert_eq!(v.cause, CloudCause::DenyRule);
+    assert_eq!(v.cause, Cause::CloudDenyRule);
     assert_eq!(v.blocking.as_ref().unwrap().resource, "deny-db-from-app");
     // The fix must outrank the deny at 900.
     let c = &commands(&ev)[0];
@@ -159,7 +159,7 @@ fn lower_priority_number_wins_deny_over_allow() {
 #[test]
 fn equal_priority_deny_beats_allow() {
     let ev = check(&base(), "10.0.1.5", "db-1", "53", "udp");
-    assert_eq!(ev.verdict.cause, CloudCause::DenyRule);
+    assert_eq!(ev.verdict.cause, Cause::CloudDenyRule);
     assert_eq!(
         ev.verdict.blocking.as_ref().unwrap().resource,
         "deny-dns-to-db"
@@ -298,13 +298,13 @@ fn instance_to_instance_evaluates_egress_then_ingress_and_fixes_both() {
 fn platform_blocks_egress_smtp_to_external_addresses() {
     let ev = check(&base(), "web-1", "198.51.100.7", "25", "tcp");
     let v = &ev.verdict;
-    assert_eq!(v.cause, CloudCause::PlatformBlock);
+    assert_eq!(v.cause, Cause::CloudPlatformBlock);
     assert_eq!(v.layer, Some(CloudLayer::Platform));
     assert!(v.fix.is_none());
     assert!(v.no_fix_reason.as_ref().unwrap().contains("587"));
     // Internal SMTP is not blocked by the platform (the firewall decides).
     let ev = check(&base(), "web-1", "10.0.9.9", "25", "tcp");
-    assert_ne!(ev.verdict.cause, CloudCause::PlatformBlock);
+    assert_ne!(ev.verdict.cause, Cause::CloudPlatformBlock);
 }
 
 #[test]
@@ -324,7 +324,7 @@ fn no_route_to_an_external_address_without_a_default_route() {
     ]);
     let ev = check(&e, "web-1", "198.51.100.7", "443", "tcp");
     let v = &ev.verdict;
-    assert_eq!(v.cause, CloudCause::NoRoute);
+    assert_eq!(v.cause, Cause::CloudNoRoute);
     assert_eq!(v.layer, Some(CloudLayer::Route));
     assert_eq!(v.side, Some(Side::Path));
     let c = &commands(&ev)[0];
@@ -343,7 +343,7 @@ fn no_route_to_an_external_address_without_a_default_route() {
 fn routes_not_exported_is_unknown_naming_the_export() {
     let e = estate(&["instances.json", "firewall-rules.json", "networks.json"]);
     let ev = check(&e, "web-1", "198.51.100.7", "443", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown);
     assert!(ev.verdict.unknown[0]
         .export
         .contains("gcloud compute routes list"));
@@ -368,7 +368,7 @@ fn hierarchical_deny_has_no_tenant_fix() {
     let e = estate(&files);
     let ev = check(&e, "203.0.113.9", "web-1", "3389", "tcp");
     let v = &ev.verdict;
-    assert_eq!(v.cause, CloudCause::DenyRule);
+    assert_eq!(v.cause, Cause::CloudDenyRule);
     assert_eq!(v.layer, Some(CloudLayer::HierarchicalPolicy));
     assert!(v.fix.is_none());
     let why = v.no_fix_reason.as_ref().unwrap();
@@ -414,7 +414,7 @@ fn hierarchical_policy_without_rules_is_unknown() {
     files.push("hierarchical-policies-no-rules.json");
     let e = estate(&files);
     let ev = check(&e, "web-1", "db-1", "5432", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown);
     assert_eq!(
         ev.verdict.unknown[0].export,
         "gcloud compute firewall-policies describe 801234567890 --format=json"
@@ -441,7 +441,7 @@ fn network_policy_before_classic_decides_first_and_the_fix_goes_in_the_policy() 
     ]);
     let ev = check(&e, "web-1", "app-1", "8080", "tcp");
     let v = &ev.verdict;
-    assert_eq!(v.cause, CloudCause::DenyRule);
+    assert_eq!(v.cause, Cause::CloudDenyRule);
     assert_eq!(v.layer, Some(CloudLayer::HierarchicalPolicy));
     assert_eq!(
         v.blocking.as_ref().unwrap().resource,
@@ -465,7 +465,7 @@ fn network_policy_referenced_but_not_exported_is_unknown() {
         "routes.json",
     ]);
     let ev = check(&e, "web-1", "app-1", "8080", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown);
     assert!(ev.verdict.unknown[0]
         .export
         .contains("network-firewall-policies describe prod-policy"));
@@ -474,7 +474,7 @@ fn network_policy_referenced_but_not_exported_is_unknown() {
 #[test]
 fn unexported_internal_address_against_source_tags_is_unknown() {
     let ev = check(&base(), "10.0.9.9", "db-1", "5432", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown);
     assert!(!ev.verdict.allowed);
     assert_eq!(
         ev.verdict.unknown[0].export,
@@ -492,7 +492,7 @@ fn instance_exported_without_tags_is_unknown() {
     ];
     let e = gcp::load(&docs).unwrap();
     let ev = check(&e, "203.0.113.9", "lean-1", "443", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown);
     assert_eq!(
         ev.verdict.unknown[0].export,
         "gcloud compute instances describe lean-1 --zone=europe-west1-b --format=json"
@@ -688,7 +688,7 @@ fn an_instance_named_by_its_external_address() {
     );
     // SMTP to an instance's external address is external traffic: the platform blocks it.
     let ev = check(&e, "db-1", "34.76.10.5", "25", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::PlatformBlock);
+    assert_eq!(ev.verdict.cause, Cause::CloudPlatformBlock);
 }
 
 #[test]
@@ -699,7 +699,7 @@ fn network_policy_exported_without_rules_is_unknown() {
     docs.push(Document::from_str("np.json", text).unwrap());
     let e = gcp::load(&docs).unwrap();
     let ev = check(&e, "203.0.113.9", "db-1", "5432", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown);
     assert!(ev.verdict.unknown[0]
         .export
         .contains("network-firewall-policies describe prod-policy"));
@@ -716,7 +716,7 @@ fn folder_policies_deciding_differently_depend_on_the_folder_chain() {
     docs.push(Document::from_str("team-folder.json", other).unwrap());
     let e = gcp::load(&docs).unwrap();
     let ev = check(&e, "web-1", "db-1", "6379", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown, "{:?}", ev.verdict);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown, "{:?}", ev.verdict);
     assert_eq!(
         ev.verdict.unknown[0].export,
         "gcloud projects get-ancestors PROJECT_ID --format=json"

@@ -5,7 +5,7 @@
 use netdiag_cloud::aws::{self, Diagnosis, Estate};
 use netdiag_cloud::doc::Document;
 use netdiag_cloud::flow::Query;
-use netdiag_cloud::verdict::{CloudCause, CloudLayer, Side, StepResult};
+use netdiag_cloud::verdict::{Cause, CloudLayer, Side, StepResult};
 use std::path::PathBuf;
 
 const VPCS: &str = r#"{"Vpcs": [{
@@ -185,7 +185,7 @@ fn fixes_on_one_shared_acl_never_reuse_a_rule_number() {
     let e = load(&files);
     let d = ask(&e, "i-a", "i-b", "443", "tcp");
     let v = &d.evaluation.verdict;
-    assert_eq!(v.cause, CloudCause::NoAllowRule);
+    assert_eq!(v.cause, Cause::CloudNoAllowRule);
     let cmds = commands(&d);
     assert_eq!(cmds.len(), 4, "{cmds:#?}");
     let mut keys: Vec<(String, String)> = cmds
@@ -353,7 +353,7 @@ fn the_reply_to_a_source_outside_the_exports_needs_a_route() {
     let d = ask(&e, "192.168.10.5", "i-b", "443", "tcp");
     let v = &d.evaluation.verdict;
     assert!(!v.allowed, "{:#?}", d.evaluation);
-    assert_eq!(v.cause, CloudCause::NoRoute);
+    assert_eq!(v.cause, Cause::CloudNoRoute);
     assert_eq!(v.layer, Some(CloudLayer::Route));
     assert_eq!(v.side, Some(Side::Reply));
     assert_eq!(v.blocking.as_ref().unwrap().resource, "rtb-b");
@@ -411,11 +411,11 @@ fn group_membership_of_an_unlisted_address_in_the_vpc_is_unknown_without_describ
     let e = load(&files);
     let d = ask(&e, "10.0.1.77", "i-b", "443", "tcp");
     let v = &d.evaluation.verdict;
-    assert_eq!(v.cause, CloudCause::Unknown, "{v:#?}");
+    assert_eq!(v.cause, Cause::CloudUnknown, "{v:#?}");
     assert!(v.unknown.iter().any(|m| m.what.contains("sg-a")), "{v:#?}");
     // Outside every range the exports show: not a member.
     let d = ask(&e, "192.0.2.9", "i-b", "443", "tcp");
-    assert_eq!(d.evaluation.verdict.cause, CloudCause::NoAllowRule);
+    assert_eq!(d.evaluation.verdict.cause, Cause::CloudNoAllowRule);
     // With no VPC ranges at all, membership cannot be ruled out.
     let files: Vec<(&str, &str)> = files
         .into_iter()
@@ -423,7 +423,7 @@ fn group_membership_of_an_unlisted_address_in_the_vpc_is_unknown_without_describ
         .collect();
     let e = load(&files);
     let d = ask(&e, "192.0.2.9", "i-b", "443", "tcp");
-    assert_eq!(d.evaluation.verdict.cause, CloudCause::Unknown);
+    assert_eq!(d.evaluation.verdict.cause, Cause::CloudUnknown);
 }
 
 /// Same prefix, two routes: a static route beats a propagated one, whatever the order printed.

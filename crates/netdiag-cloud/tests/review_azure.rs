@@ -4,7 +4,7 @@
 use netdiag_cloud::azure::{self, Estate};
 use netdiag_cloud::doc::Document;
 use netdiag_cloud::flow::Query;
-use netdiag_cloud::verdict::{CloudCause, Evaluation};
+use netdiag_cloud::verdict::{Cause, Evaluation};
 
 const SUB: &str = "/subscriptions/0b1f6471-1bf0-4dda-aec3-111122223333/resourceGroups/rg-app/providers/Microsoft.Network";
 
@@ -115,7 +115,7 @@ fn ipv4_any_prefix_does_not_match_ipv6_sources() {
     assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
     assert_eq!(
         ev.verdict.cause,
-        CloudCause::NoAllowRule,
+        Cause::CloudNoAllowRule,
         "{:?}",
         ev.verdict
     );
@@ -171,7 +171,7 @@ fn connecting_to_a_public_address_is_not_virtual_network_traffic() {
     // To the public address from the ipconfig that owns it: the source is 20.61.7.8.
     let ev = check(&e, "10.20.1.5", "20.61.7.8", "443");
     assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
-    assert_eq!(ev.verdict.cause, CloudCause::DenyRule, "{:?}", ev.verdict);
+    assert_eq!(ev.verdict.cause, Cause::CloudDenyRule, "{:?}", ev.verdict);
     // From an ipconfig without a public address: its outbound address is not in the exports.
     let ev = check(&e, "10.20.1.4", "20.61.7.8", "443");
     assert!(!ev.verdict.allowed, "{:?}", ev.verdict);

@@ -4,7 +4,7 @@
 use netdiag_cloud::doc::Document;
 use netdiag_cloud::flow::Query;
 use netdiag_cloud::gcp::{self, Estate};
-use netdiag_cloud::verdict::{CloudCause, Evaluation};
+use netdiag_cloud::verdict::{Cause, Evaluation};
 
 const INSTANCES: &str = r#"[
   {
@@ -105,7 +105,7 @@ fn private_destination_inside_the_vpc_that_is_no_exported_instance_is_not_allowe
     let e = load(&[("fw.json", RULES_TCP_ONLY)]);
     let ev = check(&e, "client-1", "10.0.1.99", "5432", "tcp");
     assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
-    assert_eq!(ev.verdict.cause, CloudCause::Unknown, "{:?}", ev.verdict);
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown, "{:?}", ev.verdict);
     assert!(
         ev.verdict
             .unknown
@@ -125,7 +125,7 @@ fn alias_ip_destination_is_the_instance_and_its_ingress_rules_apply() {
     assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
     assert_eq!(
         ev.verdict.cause,
-        CloudCause::NoAllowRule,
+        Cause::CloudNoAllowRule,
         "{:?}",
         ev.verdict
     );
@@ -169,7 +169,7 @@ fn icmp_and_icmpv6_are_different_protocols() {
     assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
     assert_eq!(
         ev.verdict.cause,
-        CloudCause::NoAllowRule,
+        Cause::CloudNoAllowRule,
         "{:?}",
         ev.verdict
     );
@@ -184,7 +184,7 @@ fn icmp_and_icmpv6_are_different_protocols() {
     assert!(!ev.verdict.allowed, "{:?}", ev.verdict);
     assert_eq!(
         ev.verdict.cause,
-        CloudCause::NoAllowRule,
+        Cause::CloudNoAllowRule,
         "{:?}",
         ev.verdict
     );
@@ -211,7 +211,7 @@ fn connecting_to_an_external_address_is_not_internal_traffic() {
     let ev = check(&e, "app-1", "34.77.1.10", "8080", "tcp");
     assert_eq!(
         ev.verdict.cause,
-        CloudCause::NoAllowRule,
+        Cause::CloudNoAllowRule,
         "{:?}",
         ev.verdict
     );
@@ -237,7 +237,7 @@ fn connecting_to_an_external_address_is_not_internal_traffic() {
 ]"#;
     let e = load(&[("fw.json", RULES_TCP_ONLY), ("egress.json", egress_deny)]);
     let ev = check(&e, "client-1", "34.77.1.10", "8080", "tcp");
-    assert_eq!(ev.verdict.cause, CloudCause::DenyRule, "{:?}", ev.verdict);
+    assert_eq!(ev.verdict.cause, Cause::CloudDenyRule, "{:?}", ev.verdict);
     assert_eq!(
         ev.verdict.blocking.as_ref().unwrap().resource,
         "deny-egress-to-34-77"

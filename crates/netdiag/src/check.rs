@@ -114,7 +114,7 @@ pub fn resolve(args: &CheckArgs) -> Result<(Format, Vec<LiveCheck>), InputError>
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
-    let oracle = crate::cloudlayer::resolve(&args.cloud, args.cloud_provider.as_deref())
+    let oracle = netdiag_cloud::live_flow::resolve(&args.cloud, args.cloud_provider.as_deref())
         .map_err(InputError)?
         .map(|cloud| Arc::new(cloud) as Arc<dyn netdiag_core::oracle::FlowOracle>);
     let mut configs = Vec::with_capacity(texts.len());

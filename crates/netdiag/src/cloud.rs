@@ -5,7 +5,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use netdiag_cloud::check::{exit_code, load_estate_from_paths, report};
 use netdiag_cloud::doc::Provider;
 use netdiag_cloud::flow::Query;
-use netdiag_cloud::render::{render, Format};
+use netdiag_core::render::{Format, Rendered};
 use std::path::PathBuf;
 
 /// `netdiag cloud`.
@@ -114,7 +114,7 @@ pub fn run(args: &CloudArgs) -> Result<(String, i32), String> {
                 CloudFormatArg::Json => Format::Json,
                 CloudFormatArg::Markdown => Format::Markdown,
             };
-            Ok((render(&report, format), exit_code(&report)))
+            Ok((report.render(format), exit_code(&report)))
         }
     }
 }

@@ -10,7 +10,6 @@ mod causes;
 mod check;
 mod cli;
 mod cloud;
-mod cloudlayer;
 mod demo;
 mod demo_servers;
 mod k8s;

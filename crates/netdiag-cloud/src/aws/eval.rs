@@ -13,7 +13,7 @@ use super::model::*;
 use crate::estate::ResolveError;
 use crate::flow::{EndpointRef, Protocol, Query};
 use crate::verdict::{
-    CloudCause, CloudFix, CloudLayer, Evaluation, Missing, RuleRef, Side, Step, StepResult, Verdict,
+    Cause, CloudLayer, Evaluation, Fix, Missing, RuleRef, Side, Step, StepResult, Verdict,
 };
 use ipnet::IpNet;
 use serde_json::json;
@@ -177,7 +177,7 @@ pub(crate) fn export_interface(addr: &str) -> String {
 pub(crate) struct Block {
     pub(crate) layer: CloudLayer,
     pub(crate) side: Side,
-    pub(crate) cause: CloudCause,
+    pub(crate) cause: Cause,
     pub(crate) blocking: RuleRef,
     pub(crate) would_allow: Option<RuleRef>,
     pub(crate) fix: Result<PlannedFix, String>,
@@ -296,7 +296,8 @@ impl Estate {
         };
         let mut walk = Walk::default();
         self.walk(&src, &dst, flow, &mut walk);
-        let (verdict, changes) = conclude(&src, &dst, flow, walk.blocks.clone(), &walk);
+        let (verdict, changes) =
+            crate::verdict::admitted(conclude(&src, &dst, flow, walk.blocks.clone(), &walk));
         let flow_json = json!({
             "src": q.src.to_string(),
             "dst": q.dst.to_string(),
@@ -807,7 +808,7 @@ impl Estate {
         walk.blocks.push(Block {
             layer,
             side,
-            cause: CloudCause::NoAllowRule,
+            cause: Cause::CloudNoAllowRule,
             blocking: RuleRef {
                 resource: target_group.unwrap_or_else(|| eni.id.clone()),
                 rule: rule_text,
@@ -1075,9 +1076,9 @@ impl Estate {
                     ),
                 });
             let cause = if e.number >= 32767 {
-                CloudCause::NoAllowRule
+                Cause::CloudNoAllowRule
             } else {
-                CloudCause::DenyRule
+                Cause::CloudDenyRule
             };
             let fix = fix::acl_forward(ctx, acl, egress, e.number, &walk.taken(&acl.id, egress));
             walk.reserve(&fix);
@@ -1119,7 +1120,7 @@ impl Estate {
         walk.blocks.push(Block {
             layer: CloudLayer::Nacl,
             side,
-            cause: CloudCause::NoAllowRule,
+            cause: Cause::CloudNoAllowRule,
             blocking: RuleRef {
                 resource: acl.id.clone(),
                 rule,
@@ -1262,7 +1263,7 @@ impl Estate {
             walk.blocks.push(Block {
                 layer: CloudLayer::Nacl,
                 side: Side::Reply,
-                cause: CloudCause::NaclReturnBlocked,
+                cause: Cause::CloudNaclReturnBlocked,
                 blocking: RuleRef {
                     resource: acl.id.clone(),
                     rule: format!(
@@ -1310,7 +1311,7 @@ impl Estate {
         walk.blocks.push(Block {
             layer: CloudLayer::Nacl,
             side: Side::Reply,
-            cause: CloudCause::NaclReturnBlocked,
+            cause: Cause::CloudNaclReturnBlocked,
             blocking: RuleRef {
                 resource: acl.id.clone(),
                 rule: format!(
@@ -1471,7 +1472,7 @@ impl Estate {
             walk.blocks.push(Block {
                 layer: CloudLayer::Route,
                 side,
-                cause: CloudCause::NoRoute,
+                cause: Cause::CloudNoRoute,
                 blocking: RuleRef {
                     resource: rt.id.clone(),
                     rule,
@@ -1497,7 +1498,7 @@ impl Estate {
             walk.blocks.push(Block {
                 layer: CloudLayer::Route,
                 side,
-                cause: CloudCause::BlackholeRoute,
+                cause: Cause::CloudBlackholeRoute,
                 blocking: RuleRef {
                     resource: rt.id.clone(),
                     rule: format!("{rule}: state {} (its target is gone)", route.state),
@@ -1523,7 +1524,7 @@ impl Estate {
                     walk.blocks.push(Block {
                         layer: CloudLayer::Route,
                         side,
-                        cause: CloudCause::BlackholeRoute,
+                        cause: Cause::CloudBlackholeRoute,
                         blocking: RuleRef {
                             resource: pcx.clone(),
                             rule: format!("{rule}: peering status {}", p.status),
@@ -1559,7 +1560,7 @@ impl Estate {
                         Some(rule.clone()),
                         evidence,
                     );
-                    walk.blocks.push(Block { layer: CloudLayer::Route, side, cause: CloudCause::NoRoute, blocking: RuleRef { resource: rt.id.clone(), rule }, would_allow: None, fix: Err("traffic sent into a peering connection must be for the peer VPC's ranges; route this destination elsewhere".into()) });
+                    walk.blocks.push(Block { layer: CloudLayer::Route, side, cause: Cause::CloudNoRoute, blocking: RuleRef { resource: rt.id.clone(), rule }, would_allow: None, fix: Err("traffic sent into a peering connection must be for the peer VPC's ranges; route this destination elsewhere".into()) });
                     return false;
                 }
                 evidence.push(format!("{pcx} is active"));
@@ -1601,7 +1602,7 @@ impl Estate {
                 walk.blocks.push(Block {
                     layer: CloudLayer::Route,
                     side,
-                    cause: CloudCause::NoRoute,
+                    cause: Cause::CloudNoRoute,
                     blocking: RuleRef {
                         resource: rt.id.clone(),
                         rule,
@@ -1830,7 +1831,7 @@ fn conclude(
     );
     v.would_allow = first.would_allow.clone();
     v.unknown = walk.missing.clone();
-    let mut fix = CloudFix::default();
+    let mut fix = Fix::default();
     let mut changes = Vec::new();
     let mut descriptions = Vec::new();
     let mut no_fix = Vec::new();

@@ -8,6 +8,7 @@ use super::eval::{display_net, End, FlowSpec};
 use super::model::*;
 use crate::flow::Protocol;
 use ipnet::IpNet;
+use netdiag_core::remedy::admit_peer;
 
 /// A change to the estate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,14 +79,13 @@ pub(crate) struct Context<'a> {
     pub(crate) flow: FlowSpec,
 }
 
+/// Core's one world guard ([`admit_peer`]) on the peer a rule would allow, with the AWS wording.
 fn never_everything(net: &IpNet, role: &str) -> Result<(), String> {
-    if net.prefix_len() == 0 {
-        Err(format!(
+    admit_peer(&net.to_string()).map_err(|_| {
+        format!(
             "the {role} is {net}: netdiag never proposes opening a whole address family; name a narrower range"
-        ))
-    } else {
-        Ok(())
-    }
+        )
+    })
 }
 
 fn rule_protocol(flow: FlowSpec) -> RuleProtocol {

@@ -8,8 +8,8 @@ use super::{Addr, Direction, Estate, Rule};
 use crate::flow::{EndpointRef, Protocol, Query};
 use crate::gcp::json::{is_public, last_segment};
 use crate::verdict::{
-    conclude_blocks, BlockFacts, CloudCause, CloudLayer, ConcludeText, Evaluation, Missing,
-    RuleRef, Side, Step, StepResult, Verdict,
+    conclude_blocks, BlockFacts, Cause, CloudLayer, ConcludeText, Evaluation, Missing, RuleRef,
+    Side, Step, StepResult, Verdict,
 };
 use ipnet::IpNet;
 use serde_json::json;
@@ -32,7 +32,7 @@ pub(crate) struct Ep {
 #[derive(Debug, Clone)]
 pub(crate) struct Block {
     pub(crate) layer: CloudLayer,
-    pub(crate) cause: CloudCause,
+    pub(crate) cause: Cause,
     pub(crate) side: Side,
     pub(crate) rule: RuleRef,
     /// The NSG that blocks (None: not an NSG block; there is no fix).
@@ -684,9 +684,9 @@ impl Estate {
                             out.push(Outcome::Deny(Box::new(Block {
                                 layer,
                                 cause: if r.default {
-                                    CloudCause::NoAllowRule
+                                    Cause::CloudNoAllowRule
                                 } else {
-                                    CloudCause::DenyRule
+                                    Cause::CloudDenyRule
                                 },
                                 side,
                                 rule: RuleRef {
@@ -747,7 +747,7 @@ impl Estate {
         steps.push(step(StepResult::Deny, why.clone()));
         Some(Outcome::Deny(Box::new(Block {
             layer: CloudLayer::Route,
-            cause: CloudCause::NoRoute,
+            cause: Cause::CloudNoRoute,
             side: Side::Path,
             rule: RuleRef { resource: format!("vnet {}", a.name), rule: why.clone() },
             nsg: None,
@@ -851,7 +851,7 @@ impl Estate {
         if let Some(peer) = in_peer {
             outcomes.extend(self.side_outcomes(Direction::Inbound, &dst, &peer, q, &mut steps));
         }
-        let (verdict, changes) = self.conclude(q, &src, &dst, outcomes);
+        let (verdict, changes) = crate::verdict::admitted(self.conclude(q, &src, &dst, outcomes));
         Ok((
             Evaluation {
                 flow,

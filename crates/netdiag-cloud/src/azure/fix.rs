@@ -202,12 +202,7 @@ enum Sel {
 }
 
 fn select(e: &Estate, ep: &Ep, same_vnet_as: (usize, usize)) -> Result<Sel, String> {
-    if ep.net.prefix_len() == 0 {
-        return Err(format!(
-            "The flow's other end is {}: netdiag never proposes opening 0.0.0.0/0 or ::/0. Ask again with the addresses that need access.",
-            ep.net
-        ));
-    }
+    crate::verdict::refuse_any(&ep.net)?;
     // ASGs in a rule must be in the VNet of the NICs the NSG filters.
     if let Some(at) = ep.at {
         if at == same_vnet_as

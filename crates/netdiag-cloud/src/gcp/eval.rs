@@ -11,8 +11,8 @@ use super::json::is_public;
 use super::{Action, Direction, Estate, Instance, NextHop, Nic, Rule, L4};
 use crate::flow::{EndpointRef, Protocol, Query};
 use crate::verdict::{
-    conclude_blocks, BlockFacts, CloudCause, CloudLayer, ConcludeText, Evaluation, Missing,
-    RuleRef, Side, Step, StepResult, Verdict,
+    conclude_blocks, BlockFacts, Cause, CloudLayer, ConcludeText, Evaluation, Missing, RuleRef,
+    Side, Step, StepResult, Verdict,
 };
 use ipnet::IpNet;
 use serde_json::json;
@@ -76,7 +76,7 @@ pub(crate) enum BlockKind {
 #[derive(Debug, Clone)]
 pub(crate) struct Block {
     pub(crate) layer: CloudLayer,
-    pub(crate) cause: CloudCause,
+    pub(crate) cause: Cause,
     pub(crate) side: Side,
     pub(crate) rule: RuleRef,
     pub(crate) kind: BlockKind,
@@ -759,7 +759,7 @@ impl Estate {
                     ));
                     let leg = block(
                         CloudLayer::HierarchicalPolicy,
-                        CloudCause::DenyRule,
+                        Cause::CloudDenyRule,
                         &r.name,
                         describe_rule(r),
                         BlockKind::Hier {
@@ -846,7 +846,7 @@ impl Estate {
                         ));
                         let leg = block(
                             CloudLayer::HierarchicalPolicy,
-                            CloudCause::DenyRule,
+                            Cause::CloudDenyRule,
                             &r.name,
                             describe_rule(r),
                             BlockKind::NetPolicy {
@@ -907,7 +907,7 @@ impl Estate {
                         ));
                         let leg = block(
                             layer,
-                            CloudCause::DenyRule,
+                            Cause::CloudDenyRule,
                             &r.name,
                             describe_rule(r),
                             BlockKind::Vpc {
@@ -940,7 +940,7 @@ impl Estate {
                 ));
                 let leg = block(
                     layer,
-                    CloudCause::NoAllowRule,
+                    Cause::CloudNoAllowRule,
                     "implied-deny-ingress",
                     rule,
                     BlockKind::Implied,
@@ -985,7 +985,7 @@ impl Estate {
         let blocked = |resource: String, rule: String, kind| {
             Leg::Deny(Box::new(Block {
                 layer: CloudLayer::Route,
-                cause: CloudCause::NoRoute,
+                cause: Cause::CloudNoRoute,
                 side: Side::Path,
                 rule: RuleRef { resource, rule },
                 kind,
@@ -1200,7 +1200,7 @@ impl Estate {
                 });
                 legs.push(Leg::Deny(Box::new(Block {
                     layer: CloudLayer::Platform,
-                    cause: CloudCause::PlatformBlock,
+                    cause: Cause::CloudPlatformBlock,
                     side: Side::SourceEgress,
                     rule: RuleRef { resource: "google-cloud-platform".into(), rule },
                     kind: BlockKind::Platform("Google Cloud blocks egress to TCP port 25 on external addresses for every project; no firewall rule or route lifts it. Send mail through a relay on port 587 or 465 (e.g. Google Workspace SMTP relay or a mail provider); see the Compute Engine documentation \"Sending email from an instance\"".into()),
@@ -1266,7 +1266,7 @@ impl Estate {
                 }]));
             }
         }
-        let (verdict, changes) = self.conclude(q, &src, &dst, legs);
+        let (verdict, changes) = crate::verdict::admitted(self.conclude(q, &src, &dst, legs));
         if let Some(obj) = flow.as_object_mut() {
             obj.insert("model".into(), json!("gcp: hierarchical policies → network policy/VPC rules (enforcement order) → implied rules; egress at source, routes, ingress at destination"));
         }

@@ -13,6 +13,7 @@ use super::eval::{Block, BlockKind, LegCtx};
 use super::json::is_public;
 use super::{Action, Direction, Estate, Instance, NextHop, Route, Rule, L4};
 use crate::flow::{Protocol, Query};
+use crate::verdict::refuse_any;
 use ipnet::IpNet;
 use std::fmt::Write as _;
 
@@ -323,16 +324,6 @@ enum Sel {
     Tag(String),
     Sa(String),
     Range(IpNet),
-}
-
-fn refuse_any(net: &IpNet) -> Result<(), String> {
-    if net.prefix_len() == 0 {
-        Err(format!(
-            "The flow's other end is {net}: netdiag never proposes opening 0.0.0.0/0 or ::/0. Ask again with the addresses that need access."
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 fn label_of(e: &Estate, ep: &super::eval::Ep) -> String {

@@ -1,4 +1,4 @@
-//! `netdiag check --cloud PATH…`: when the walk ends in silence or an ICMP refusal at the tcp or
+//! The live walk meets the cloud (`netdiag check --cloud PATH…`): when the walk ends in silence or an ICMP refusal at the tcp or
 //! udp layer, ask the cloud firewalls (from the provider CLI's exports) about exactly the flow
 //! that failed, and add their answer to the report.
 //!
@@ -8,12 +8,13 @@
 //! blocking rule to the root cause and its narrow fix, pre-state and rollback in front of the
 //! generic ones.
 
-use netdiag_cloud::check::{load_estate_from_paths, report as cloud_report};
-use netdiag_cloud::doc::Provider;
-use netdiag_cloud::estate::Estate;
-use netdiag_cloud::flow::{EndpointRef, Protocol, Query};
-use netdiag_cloud::verdict::{CloudCause, CloudReport, StepResult};
+use crate::check::{load_estate_from_paths, report as cloud_report};
+use crate::doc::Provider;
+use crate::estate::Estate;
+use crate::flow::{EndpointRef, Protocol, Query};
+use crate::verdict::{CloudReport, StepResult};
 use netdiag_core::cause::Cause;
+use netdiag_core::remedy::{GenericRollback, Remedy};
 use netdiag_core::report::{Report, Row, RowVerdict};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,23 +60,11 @@ pub fn resolve(paths: &[PathBuf], provider: Option<&str>) -> Result<Option<Cloud
     }))
 }
 
-/// Causes after which the cloud firewalls are worth asking: nothing came back, or a firewall
-/// answered with an ICMP refusal.
-fn relevant(cause: Cause) -> bool {
-    matches!(
-        cause,
-        Cause::TcpTimeout
-            | Cause::TcpAdminProhibited
-            | Cause::HostUnreachable
-            | Cause::UdpNoResponse
-            | Cause::UdpAdminProhibited
-    )
-}
-
 /// Adds the cloud answer for the failed flow to `report` (a row, the `cloud` field, and the fix
 /// when the cloud blocks it). Does nothing for a healthy report or another failure.
 pub fn add(report: &mut Report, cloud: &CloudInput) {
-    if !relevant(report.verdict.cause) {
+    // Nothing came back, or a firewall answered with an ICMP refusal (core's follow-up table).
+    if !report.verdict.cause.follow_ups().cloud {
         return;
     }
     let Some(flow) = report.failed_flow.clone() else {
@@ -145,7 +134,7 @@ pub fn add(report: &mut Report, cloud: &CloudInput) {
         rep.verdict.summary.clone(),
         match (rep.verdict.allowed, rep.verdict.cause) {
             (true, _) => RowVerdict::Pass,
-            (false, CloudCause::Unknown) => RowVerdict::Warn,
+            (false, Cause::CloudUnknown) => RowVerdict::Warn,
             (false, _) => RowVerdict::Fail,
         },
         report.verdict.cause,
@@ -153,7 +142,7 @@ pub fn add(report: &mut Report, cloud: &CloudInput) {
     .with_evidence(evidence(&rep));
     push_row(report, row);
     let v = &rep.verdict;
-    if !v.allowed && v.cause != CloudCause::Unknown {
+    if !v.allowed && v.cause != Cause::CloudUnknown {
         let verdict = &mut report.verdict;
         let blocking = v
             .blocking
@@ -169,28 +158,7 @@ pub fn add(report: &mut Report, cloud: &CloudInput) {
         );
         verdict.summary = format!("{} Cloud: {}.", verdict.summary, v.summary);
         match &v.fix {
-            Some(fix) => {
-                verdict.fix.description =
-                    format!("{} {}", fix.description, verdict.fix.description);
-                verdict.fix.commands = fix
-                    .commands
-                    .iter()
-                    .cloned()
-                    .chain(std::mem::take(&mut verdict.fix.commands))
-                    .collect();
-                verdict.prestate = v
-                    .prestate
-                    .iter()
-                    .cloned()
-                    .chain(std::mem::take(&mut verdict.prestate))
-                    .collect();
-                verdict.rollback = v
-                    .rollback
-                    .iter()
-                    .cloned()
-                    .chain(std::mem::take(&mut verdict.rollback))
-                    .collect();
-            }
+            Some(fix) => put_cloud_remedy_first(verdict, fix, &v.prestate, &v.rollback),
             None => {
                 if let Some(why) = &v.no_fix_reason {
                     verdict.fix.description = format!(
@@ -230,6 +198,34 @@ fn evidence(rep: &CloudReport) -> Vec<String> {
             .map(|m| format!("missing: {} (export: {})", m.what, m.export)),
     );
     ev
+}
+
+/// The cloud's fix, pre-state and rollback go in front of the live verdict's generic ones
+/// (description "{cloud} {live}"; the generic rollback stays after the cloud's).
+fn put_cloud_remedy_first(
+    verdict: &mut netdiag_core::report::Verdict,
+    fix: &netdiag_core::report::Fix,
+    prestate: &[String],
+    rollback: &[String],
+) {
+    let mut remedy = Remedy {
+        fix: std::mem::take(&mut verdict.fix),
+        prestate: std::mem::take(&mut verdict.prestate),
+        rollback: std::mem::take(&mut verdict.rollback),
+        runbook: String::new(),
+    };
+    remedy.put_first(
+        Remedy {
+            fix: fix.clone(),
+            prestate: prestate.to_vec(),
+            rollback: rollback.to_vec(),
+            runbook: String::new(),
+        },
+        GenericRollback::Keep,
+    );
+    verdict.fix = remedy.fix;
+    verdict.prestate = remedy.prestate;
+    verdict.rollback = remedy.rollback;
 }
 
 /// Inserts `row` after the last row of its layer, before the skipped later layers.
