@@ -637,10 +637,38 @@ fn run_layers(
     st: &mut State,
 ) -> Option<Failure> {
     let needs_dns = matches!(target.host, Host::Name(_));
+    let setup = match resolver_layer(target, opts, prober, st, needs_dns) {
+        Ok(setup) => setup,
+        Err(f) => return Some(f),
+    };
+    let proxied = opts.proxy.is_some() && matches!(target.scheme, Scheme::Http | Scheme::Https);
+    let addresses = match dns_layer(target, opts, prober, st, &setup, proxied) {
+        Ok(addresses) => addresses,
+        Err(f) => return Some(f),
+    };
+    if target.scheme == Scheme::Dns {
+        return None;
+    }
+    let port = target.port?;
+    if let (Some(setting), Scheme::Http | Scheme::Https) = (&opts.proxy, target.scheme) {
+        return walk_via_proxy(target, opts, prober, st, setting, &addresses, port);
+    }
+    transport_layers(target, opts, prober, st, &addresses, port)
+}
+
+/// The resolver layer: the configuration files, and the Kubernetes pod DNS row when the
+/// resolv.conf is a kubelet's.
+fn resolver_layer(
+    target: &Target,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+    st: &mut State,
+    needs_dns: bool,
+) -> Result<resolver::ResolverSetup, Failure> {
     let files = prober.resolver_files();
     let (setup, findings) = resolver::classify(&files, needs_dns);
     if let Some(f) = st.absorb(findings) {
-        return Some(f);
+        return Err(f);
     }
     st.cluster_dns = kubedns::detect(&setup.resolv_conf);
     if let (Some(cd), true) = (&st.cluster_dns, needs_dns) {
@@ -674,9 +702,19 @@ fn run_layers(
             .with_evidence(cd.evidence(&host, record_types)),
         );
     }
+    Ok(setup)
+}
 
-    // dns
-    let proxied = opts.proxy.is_some() && matches!(target.scheme, Scheme::Http | Scheme::Https);
+/// The dns layer: the addresses libc would use (or the literal), in the asked family, without
+/// duplicates. Behind a proxy a local DNS failure is only a warning: the proxy resolves.
+fn dns_layer(
+    target: &Target,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+    st: &mut State,
+    setup: &resolver::ResolverSetup,
+    proxied: bool,
+) -> Result<Vec<IpAddr>, Failure> {
     let addresses: Vec<IpAddr> = match &target.host {
         Host::Ip(ip) => {
             st.rows.push(Row::new(
@@ -689,8 +727,8 @@ fn run_layers(
             vec![*ip]
         }
         Host::Name(name) => {
-            let obs = gather_dns(name, &setup, opts, prober);
-            let (addrs, mut findings) = dns::classify(&obs, &setup);
+            let obs = gather_dns(name, setup, opts, prober);
+            let (addrs, mut findings) = dns::classify(&obs, setup);
             if proxied {
                 // The proxy resolves the target itself; a local DNS problem is only a warning.
                 if let Some(f) = findings.failure.take() {
@@ -711,7 +749,7 @@ fn run_layers(
                 }
             }
             if let Some(f) = st.absorb(findings) {
-                return Some(f);
+                return Err(f);
             }
             addrs
         }
@@ -748,20 +786,23 @@ fn run_layers(
             RowVerdict::Fail,
             Cause::DnsNodata,
         ));
-        return Some(f);
+        return Err(f);
     }
-    if target.scheme == Scheme::Dns {
-        return None;
-    }
-    let port = target.port?;
+    Ok(addresses)
+}
+
+/// The route and transport layers (tcp or udp), then the session layers for http(s).
+fn transport_layers(
+    target: &Target,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+    st: &mut State,
+    addresses: &[IpAddr],
+    port: u16,
+) -> Option<Failure> {
     let host = target.host_text();
-
-    if let (Some(setting), Scheme::Http | Scheme::Https) = (&opts.proxy, target.scheme) {
-        return walk_via_proxy(target, opts, prober, st, setting, &addresses, port);
-    }
-
     // route
-    let routes = prober.routes(&addresses);
+    let routes = prober.routes(addresses);
     let (usable, findings) = route::classify(&routes, &host);
     if let Some(f) = st.absorb(findings) {
         return Some(f);

@@ -322,36 +322,13 @@ fn files(resolv_conf: &str) -> ResolverFiles {
     }
 }
 
-/// Runs the demo; returns the rendered output and the exit status.
-pub fn run(format: Format) -> (String, i32) {
-    let fx = match start_fixtures() {
-        Ok(f) => f,
-        Err(e) => {
-            return (
-                format!("netdiag demo: cannot start loopback fixtures: {e}\n"),
-                3,
-            )
-        }
-    };
+/// The demo's faults, each with the cause it must be diagnosed as.
+fn scenarios(fx: &Fixtures, hp: u16, tp: u16) -> Vec<Scenario> {
     let good = format!("nameserver {DEMO_DNS}\noptions timeout:2 attempts:1\n");
     let dead_first =
         format!("nameserver {DEAD_DNS}\nnameserver {DEMO_DNS}\noptions timeout:2 attempts:1\n");
     let t = Duration::from_secs(3);
-    let http = match crate::demo_servers::http() {
-        Ok(h) => h,
-        Err(e) => {
-            return (
-                format!("netdiag demo: cannot start the loopback HTTP server: {e}\n"),
-                3,
-            )
-        }
-    };
-    let (tls, demo_ca) = match crate::demo_servers::expired_tls() {
-        Ok(t) => t,
-        Err(e) => return (format!("netdiag demo: {e}\n"), 3),
-    };
-    let (hp, tp) = (http.addr.port(), tls.addr.port());
-    let scenarios = vec![
+    vec![
         Scenario::new(
             "a healthy TCP service",
             format!("tcp://ok.demo:{}", fx.healthy_port),
@@ -456,7 +433,34 @@ pub fn run(format: Format) -> (String, i32) {
                 Cause::TlsCertExpired,
             )
         },
-    ];
+    ]
+}
+
+/// Runs the demo; returns the rendered output and the exit status.
+pub fn run(format: Format) -> (String, i32) {
+    let fx = match start_fixtures() {
+        Ok(f) => f,
+        Err(e) => {
+            return (
+                format!("netdiag demo: cannot start loopback fixtures: {e}\n"),
+                3,
+            )
+        }
+    };
+    let http = match crate::demo_servers::http() {
+        Ok(h) => h,
+        Err(e) => {
+            return (
+                format!("netdiag demo: cannot start the loopback HTTP server: {e}\n"),
+                3,
+            )
+        }
+    };
+    let (tls, demo_ca) = match crate::demo_servers::expired_tls() {
+        Ok(t) => t,
+        Err(e) => return (format!("netdiag demo: {e}\n"), 3),
+    };
+    let scenarios = scenarios(&fx, http.addr.port(), tls.addr.port());
 
     let total = scenarios.len();
     let mut out = String::new();
