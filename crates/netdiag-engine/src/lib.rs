@@ -9,7 +9,11 @@
 //! The public interface is:
 //! - [`live`]: [`LiveCheck`] → [`run`](live::run) → [`LiveReports`], and [`check_one`] for
 //!   one target (the prober's unit of work).
+//! - [`cloud`]: [`CloudRequest`] → [`check`](cloud::check) → [`CloudAnswer`].
 
+pub mod cloud;
 pub mod live;
+
+pub use cloud::{CloudAnswer, CloudRequest};
 
 pub use live::{check_all, check_one, run_with, LiveCheck, LiveError, LiveReports};

@@ -2,7 +2,6 @@
 //! hands them to the library; no firewall logic lives here.
 
 use clap::{Args, Subcommand, ValueEnum};
-use netdiag_cloud::check::{exit_code, load_estate_from_paths, report};
 use netdiag_cloud::doc::Provider;
 use netdiag_cloud::flow::Query;
 use netdiag_core::render::{Format, Rendered};
@@ -100,21 +99,21 @@ pub fn run(args: &CloudArgs) -> Result<(String, i32), String> {
                 ProviderArg::Gcp => Provider::Gcp,
                 ProviderArg::Azure => Provider::Azure,
             });
-            let (provider, estate) =
-                load_estate_from_paths(provider, &a.resources).map_err(|e| e.to_string())?;
-            let report = report(
+            let answer = netdiag_engine::cloud::check(&netdiag_engine::CloudRequest {
                 provider,
-                estate.evaluate(&query).map_err(|e| e.to_string())?,
-            );
-            // The process exits right after printing: freeing a large estate's indexes one
-            // allocation at a time would only add to its run time.
-            std::mem::forget(estate);
+                resources: a.resources.clone(),
+                query,
+            })?;
             let format = match a.format {
                 CloudFormatArg::Table => Format::Table,
                 CloudFormatArg::Json => Format::Json,
                 CloudFormatArg::Markdown => Format::Markdown,
             };
-            Ok((report.render(format), exit_code(&report)))
+            let done = (answer.report.render(format), answer.exit_code());
+            // The process exits right after printing: freeing a large estate's indexes one
+            // allocation at a time would only add to its run time.
+            std::mem::forget(answer);
+            Ok(done)
         }
     }
 }

@@ -85,9 +85,10 @@ fn every_cause_code_is_written_once_in_the_catalogue() {
     rust_files(&root.join("crates"), &mut files);
     let catalogue_file = root.join("crates/netdiag-core/src/cause.rs");
     let mut written_twice = Vec::new();
-    for file in files.iter().filter(|f| {
-        f.components().any(|c| c.as_os_str() == "src") && **f != catalogue_file
-    }) {
+    for file in files
+        .iter()
+        .filter(|f| f.components().any(|c| c.as_os_str() == "src") && **f != catalogue_file)
+    {
         for literal in string_literals(&non_test_source(file)) {
             if literal != "ok" && codes.contains(&literal) {
                 written_twice.push(format!("{}: \"{literal}\"", file.display()));
@@ -158,7 +159,10 @@ fn references(
 ) -> BTreeSet<Vec<String>> {
     let mut out = BTreeSet::new();
     let ident = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == ':';
-    for (i, _) in source.match_indices("crate::").chain(source.match_indices("super::")) {
+    for (i, _) in source
+        .match_indices("crate::")
+        .chain(source.match_indices("super::"))
+    {
         if i > 0 && source[..i].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
             continue;
         }
@@ -268,5 +272,9 @@ fn no_crate_has_a_module_import_cycle() {
             cycles.push(format!("{}: {}", src.display(), cycle.join(" -> ")));
         }
     }
-    assert!(cycles.is_empty(), "module import cycles:\n{}", cycles.join("\n"));
+    assert!(
+        cycles.is_empty(),
+        "module import cycles:\n{}",
+        cycles.join("\n")
+    );
 }
