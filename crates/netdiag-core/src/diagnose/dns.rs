@@ -257,7 +257,6 @@ fn types_text(types: &[RecordType]) -> String {
 /// Classifies the dns layer. Returns the addresses libc would return, in order.
 pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, LayerFindings) {
     let mut findings = LayerFindings::default();
-    let types = types_text(&obs.record_types);
     let base_context = FixContext {
         host: obs.name.clone(),
         resolv_conf: setup.resolv_conf_path.clone(),
@@ -277,170 +276,15 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
         .collect();
     let files_first = setup.order.files_before_dns();
     let hosts_answers = files_first && !hosts_addrs.is_empty();
-    if !obs.hosts_matches.is_empty() {
-        let lines: Vec<String> = obs
-            .hosts_matches
-            .iter()
-            .map(|h| {
-                format!(
-                    "{}:{}: {} {}",
-                    setup.hosts_path, h.line, h.address, obs.name
-                )
-            })
-            .collect();
-        let (result, verdict) = if hosts_answers {
-            (
-                format!(
-                    "{} (hosts file answers before DNS: {})",
-                    join(&hosts_addrs),
-                    setup.order.describe()
-                ),
-                RowVerdict::Warn,
-            )
-        } else {
-            (
-                format!(
-                    "{} (consulted after DNS: {})",
-                    join(&hosts_addrs),
-                    setup.order.describe()
-                ),
-                RowVerdict::Pass,
-            )
-        };
-        findings.rows.push(
-            Row::new(
-                Layer::Dns,
-                format!("hosts file lookup {}", obs.name),
-                result,
-                verdict,
-                Cause::Ok,
-            )
-            .with_evidence(lines),
-        );
+    if let Some(row) = hosts_row(obs, setup, &hosts_addrs, hosts_answers) {
+        findings.rows.push(row);
     }
 
-    // Per candidate: per-server statuses and libc's pick.
-    let mut resolved: Option<(usize, usize, Vec<IpAddr>)> = None;
-    let mut per_candidate: Vec<Vec<ServerStatus>> = Vec::new();
-    for (ci, c) in obs.candidates.iter().enumerate() {
-        let statuses: Vec<ServerStatus> = obs
-            .servers
-            .iter()
-            .map(|s| server_status(&c.exchanges, &c.name, *s))
-            .collect();
-        if resolved.is_none() {
-            if let Some(pick) = libc_pick(&statuses) {
-                if let ServerStatus::Addresses(a, _) = &statuses[pick] {
-                    resolved = Some((ci, pick, a.clone()));
-                }
-            }
-        }
-        per_candidate.push(statuses);
-    }
-
-    // Rows: one per earlier candidate (compressed), one per server for the deciding candidate.
-    let deciding = resolved
-        .as_ref()
-        .map(|r| r.0)
-        .unwrap_or_else(|| obs.candidates.len().saturating_sub(1));
-    for (ci, c) in obs.candidates.iter().enumerate() {
-        let statuses = &per_candidate[ci];
-        if ci != deciding {
-            let pick = libc_pick(statuses);
-            let result = match pick {
-                Some(p) => format!("{} from {}", statuses[p].describe(), obs.servers[p].ip()),
-                None => statuses
-                    .first()
-                    .map(ServerStatus::describe)
-                    .unwrap_or_default(),
-            };
-            let ev: Vec<String> = obs
-                .servers
-                .iter()
-                .zip(statuses)
-                .map(|(s, st)| format!("{}: {}", s.ip(), st.describe()))
-                .collect();
-            findings.rows.push(
-                Row::new(
-                    Layer::Dns,
-                    format!("{types} {} (search list candidate)", c.name),
-                    result,
-                    RowVerdict::Pass,
-                    Cause::Ok,
-                )
-                .with_evidence(ev)
-                .with_duration_ms(statuses.iter().map(|s| ms(s.latency())).max().unwrap_or(0)),
-            );
-            continue;
-        }
-        for (si, server) in obs.servers.iter().enumerate() {
-            let st = &statuses[si];
-            let mut ev = Vec::new();
-            for e in c.exchanges.iter().filter(|e| e.question.server == *server) {
-                ev.push(exchange_text(e));
-            }
-            for e in obs
-                .cd_retries
-                .iter()
-                .filter(|e| e.question.server == *server && e.question.name == c.name)
-            {
-                ev.push(exchange_text(e));
-            }
-            let verdict = match st {
-                ServerStatus::Addresses(..) => RowVerdict::Pass,
-                ServerStatus::NotAsked => RowVerdict::Skip,
-                _ => RowVerdict::Warn,
-            };
-            findings.rows.push(
-                Row::new(
-                    Layer::Dns,
-                    format!("{types} {} via {}", c.name, server.ip()),
-                    st.describe(),
-                    verdict,
-                    Cause::Ok,
-                )
-                .with_evidence(ev)
-                .with_duration_ms(ms(st.latency())),
-            );
-        }
-    }
+    let (resolved, per_candidate) = candidate_statuses(obs);
+    push_candidate_rows(&mut findings, obs, resolved.as_ref(), &per_candidate);
 
     if hosts_answers {
-        let localhost = obs.name.trim_end_matches('.') == "localhost"
-            || obs.name.trim_end_matches('.').ends_with(".localhost");
-        let dns_addrs: Vec<IpAddr> = resolved.as_ref().map(|r| r.2.clone()).unwrap_or_default();
-        let agrees = !dns_addrs.is_empty() && hosts_addrs.iter().all(|a| dns_addrs.contains(a));
-        let message = if dns_addrs.is_empty() {
-            format!(
-                "{} pins {} to {} and DNS has no address for it: it resolves only on hosts with this entry ({})",
-                setup.hosts_path,
-                obs.name,
-                join(&hosts_addrs),
-                setup.order.describe()
-            )
-        } else {
-            format!(
-                "DNS says {} is {}, but {} pins it to {} and wins ({}): a stale hosts entry sends traffic to the wrong address",
-                obs.name,
-                join(&dns_addrs),
-                setup.hosts_path,
-                join(&hosts_addrs),
-                setup.order.describe()
-            )
-        };
-        if !localhost && !agrees {
-            findings.warnings.push(Warning {
-                cause: Cause::DnsHostsOverride,
-                message,
-            });
-        } else if let Some(row) = findings
-            .rows
-            .iter_mut()
-            .find(|r| r.test.starts_with("hosts file lookup"))
-        {
-            row.verdict = RowVerdict::Pass;
-        }
-        mark_last_hosts_row(&mut findings);
+        hosts_answer(&mut findings, obs, setup, &hosts_addrs, resolved.as_ref());
         return (hosts_addrs, findings);
     }
 
@@ -462,10 +306,262 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
         return (Vec::new(), findings);
     };
     let addresses: Vec<IpAddr> = addresses.into_iter().filter(wanted_family).collect();
-    let statuses = &per_candidate[ci];
-    let answering = obs.servers[pick];
+    let answer = Answer {
+        ci,
+        pick,
+        statuses: &per_candidate[ci],
+        answering: obs.servers[pick],
+    };
 
-    // Silent servers libc asks before the one that answers: every lookup waits for them.
+    if stalled_nameserver(&mut findings, obs, setup, &answer, &base_context) {
+        return (addresses, findings);
+    }
+    push_backup_warnings(&mut findings, obs, &answer);
+    push_search_expansion_warning(&mut findings, obs, setup, ci);
+    latency_finding(&mut findings, obs, &per_candidate, &answer, base_context);
+    (addresses, findings)
+}
+
+/// The candidate and server libc takes its answer from, with that candidate's per-server
+/// statuses.
+struct Answer<'a> {
+    ci: usize,
+    pick: usize,
+    statuses: &'a [ServerStatus],
+    answering: SocketAddr,
+}
+
+/// The row of the hosts file lookup, when the hosts file has entries for the name.
+fn hosts_row(
+    obs: &DnsObservations,
+    setup: &ResolverSetup,
+    hosts_addrs: &[IpAddr],
+    hosts_answers: bool,
+) -> Option<Row> {
+    if obs.hosts_matches.is_empty() {
+        return None;
+    }
+    let lines: Vec<String> = obs
+        .hosts_matches
+        .iter()
+        .map(|h| {
+            format!(
+                "{}:{}: {} {}",
+                setup.hosts_path, h.line, h.address, obs.name
+            )
+        })
+        .collect();
+    let (result, verdict) = if hosts_answers {
+        (
+            format!(
+                "{} (hosts file answers before DNS: {})",
+                join(hosts_addrs),
+                setup.order.describe()
+            ),
+            RowVerdict::Warn,
+        )
+    } else {
+        (
+            format!(
+                "{} (consulted after DNS: {})",
+                join(hosts_addrs),
+                setup.order.describe()
+            ),
+            RowVerdict::Pass,
+        )
+    };
+    Some(
+        Row::new(
+            Layer::Dns,
+            format!("hosts file lookup {}", obs.name),
+            result,
+            verdict,
+            Cause::Ok,
+        )
+        .with_evidence(lines),
+    )
+}
+
+/// A candidate's index, libc's pick among the servers and the addresses it got.
+type Resolved = (usize, usize, Vec<IpAddr>);
+
+/// Per candidate: per-server statuses and libc's pick (the first candidate with addresses).
+fn candidate_statuses(obs: &DnsObservations) -> (Option<Resolved>, Vec<Vec<ServerStatus>>) {
+    let mut resolved: Option<Resolved> = None;
+    let mut per_candidate: Vec<Vec<ServerStatus>> = Vec::new();
+    for (ci, c) in obs.candidates.iter().enumerate() {
+        let statuses: Vec<ServerStatus> = obs
+            .servers
+            .iter()
+            .map(|s| server_status(&c.exchanges, &c.name, *s))
+            .collect();
+        if resolved.is_none() {
+            if let Some(pick) = libc_pick(&statuses) {
+                if let ServerStatus::Addresses(a, _) = &statuses[pick] {
+                    resolved = Some((ci, pick, a.clone()));
+                }
+            }
+        }
+        per_candidate.push(statuses);
+    }
+    (resolved, per_candidate)
+}
+
+/// Rows: one per earlier candidate (compressed), one per server for the deciding candidate.
+fn push_candidate_rows(
+    findings: &mut LayerFindings,
+    obs: &DnsObservations,
+    resolved: Option<&Resolved>,
+    per_candidate: &[Vec<ServerStatus>],
+) {
+    let types = types_text(&obs.record_types);
+    let deciding = resolved
+        .map(|r| r.0)
+        .unwrap_or_else(|| obs.candidates.len().saturating_sub(1));
+    for (ci, c) in obs.candidates.iter().enumerate() {
+        let statuses = &per_candidate[ci];
+        if ci != deciding {
+            findings
+                .rows
+                .push(earlier_candidate_row(obs, &types, c, statuses));
+            continue;
+        }
+        for (si, server) in obs.servers.iter().enumerate() {
+            findings
+                .rows
+                .push(server_row(obs, &types, c, *server, &statuses[si]));
+        }
+    }
+}
+
+/// The compressed row of a candidate libc tried before the deciding one.
+fn earlier_candidate_row(
+    obs: &DnsObservations,
+    types: &str,
+    c: &CandidateQueries,
+    statuses: &[ServerStatus],
+) -> Row {
+    let pick = libc_pick(statuses);
+    let result = match pick {
+        Some(p) => format!("{} from {}", statuses[p].describe(), obs.servers[p].ip()),
+        None => statuses
+            .first()
+            .map(ServerStatus::describe)
+            .unwrap_or_default(),
+    };
+    let ev: Vec<String> = obs
+        .servers
+        .iter()
+        .zip(statuses)
+        .map(|(s, st)| format!("{}: {}", s.ip(), st.describe()))
+        .collect();
+    Row::new(
+        Layer::Dns,
+        format!("{types} {} (search list candidate)", c.name),
+        result,
+        RowVerdict::Pass,
+        Cause::Ok,
+    )
+    .with_evidence(ev)
+    .with_duration_ms(statuses.iter().map(|s| ms(s.latency())).max().unwrap_or(0))
+}
+
+/// The row of one server for the deciding candidate.
+fn server_row(
+    obs: &DnsObservations,
+    types: &str,
+    c: &CandidateQueries,
+    server: SocketAddr,
+    st: &ServerStatus,
+) -> Row {
+    let mut ev = Vec::new();
+    for e in c.exchanges.iter().filter(|e| e.question.server == server) {
+        ev.push(exchange_text(e));
+    }
+    for e in obs
+        .cd_retries
+        .iter()
+        .filter(|e| e.question.server == server && e.question.name == c.name)
+    {
+        ev.push(exchange_text(e));
+    }
+    let verdict = match st {
+        ServerStatus::Addresses(..) => RowVerdict::Pass,
+        ServerStatus::NotAsked => RowVerdict::Skip,
+        _ => RowVerdict::Warn,
+    };
+    Row::new(
+        Layer::Dns,
+        format!("{types} {} via {}", c.name, server.ip()),
+        st.describe(),
+        verdict,
+        Cause::Ok,
+    )
+    .with_evidence(ev)
+    .with_duration_ms(ms(st.latency()))
+}
+
+/// The hosts file answers before DNS: warns when it overrides what DNS says (or DNS has
+/// nothing), otherwise passes the hosts row.
+fn hosts_answer(
+    findings: &mut LayerFindings,
+    obs: &DnsObservations,
+    setup: &ResolverSetup,
+    hosts_addrs: &[IpAddr],
+    resolved: Option<&Resolved>,
+) {
+    let localhost = obs.name.trim_end_matches('.') == "localhost"
+        || obs.name.trim_end_matches('.').ends_with(".localhost");
+    let dns_addrs: Vec<IpAddr> = resolved.map(|r| r.2.clone()).unwrap_or_default();
+    let agrees = !dns_addrs.is_empty() && hosts_addrs.iter().all(|a| dns_addrs.contains(a));
+    let message = if dns_addrs.is_empty() {
+        format!(
+            "{} pins {} to {} and DNS has no address for it: it resolves only on hosts with this entry ({})",
+            setup.hosts_path,
+            obs.name,
+            join(hosts_addrs),
+            setup.order.describe()
+        )
+    } else {
+        format!(
+            "DNS says {} is {}, but {} pins it to {} and wins ({}): a stale hosts entry sends traffic to the wrong address",
+            obs.name,
+            join(&dns_addrs),
+            setup.hosts_path,
+            join(hosts_addrs),
+            setup.order.describe()
+        )
+    };
+    if !localhost && !agrees {
+        findings.warnings.push(Warning {
+            cause: Cause::DnsHostsOverride,
+            message,
+        });
+    } else if let Some(row) = findings
+        .rows
+        .iter_mut()
+        .find(|r| r.test.starts_with("hosts file lookup"))
+    {
+        row.verdict = RowVerdict::Pass;
+    }
+    mark_last_hosts_row(findings);
+}
+
+/// Silent servers libc asks before the one that answers: every lookup waits for them. Returns
+/// whether it found one (the layer's failure is then set).
+fn stalled_nameserver(
+    findings: &mut LayerFindings,
+    obs: &DnsObservations,
+    setup: &ResolverSetup,
+    answer: &Answer<'_>,
+    base_context: &FixContext,
+) -> bool {
+    let Answer {
+        ci,
+        pick,
+        statuses,
+        answering,
+    } = *answer;
     let stalls: Vec<usize> = if obs.rotate {
         (0..statuses.len())
             .filter(|&i| statuses[i].is_silent())
@@ -473,51 +569,63 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
     } else {
         (0..pick).filter(|&i| statuses[i].is_silent()).collect()
     };
-    if let Some(&dead) = stalls.first() {
-        let dead_ip = obs.servers[dead].ip();
-        let stall: Duration = stalls
-            .iter()
-            .map(|&i| match &statuses[i] {
-                ServerStatus::Unreachable(_, d) => *d,
-                _ => obs.timeout,
-            })
-            .sum();
-        let how = if obs.rotate {
-            "with 'options rotate', libc starts with each nameserver in turn, so a share of lookups"
-                .to_string()
-        } else {
-            format!("libc asks {dead_ip} first for every lookup and")
-        };
-        findings.failure = Some(Failure {
-            cause: Cause::DnsNameserverUnreachable,
-            summary: format!(
-                "Nameserver {dead_ip} does not answer: {} resolves only after libc waits {} for it, on every lookup.",
-                obs.name,
-                human(stall)
-            ),
-            root_cause: format!(
-                "{dead_ip} ({}): {}. {how} waits for it (up to the resolv.conf timeout of {}) before asking {}, which answered {}.",
-                setup.resolv_conf_path,
-                statuses[dead].describe(),
-                human(obs.timeout),
-                answering.ip(),
-                statuses[pick].describe()
-            ),
-            context: FixContext {
-                nameserver: Some(dead_ip),
-                other_nameservers: obs.servers.iter().map(|s| s.ip()).filter(|ip| *ip != dead_ip).collect(),
-                name: Some(obs.candidates[ci].name.clone()),
-                ..base_context.clone()
-            },
-        });
-        mark_server_row(
-            &mut findings,
-            dead_ip,
-            RowVerdict::Fail,
-            Cause::DnsNameserverUnreachable,
-        );
-        return (addresses, findings);
-    }
+    let Some(&dead) = stalls.first() else {
+        return false;
+    };
+    let dead_ip = obs.servers[dead].ip();
+    let stall: Duration = stalls
+        .iter()
+        .map(|&i| match &statuses[i] {
+            ServerStatus::Unreachable(_, d) => *d,
+            _ => obs.timeout,
+        })
+        .sum();
+    let how = if obs.rotate {
+        "with 'options rotate', libc starts with each nameserver in turn, so a share of lookups"
+            .to_string()
+    } else {
+        format!("libc asks {dead_ip} first for every lookup and")
+    };
+    findings.failure = Some(Failure {
+        cause: Cause::DnsNameserverUnreachable,
+        summary: format!(
+            "Nameserver {dead_ip} does not answer: {} resolves only after libc waits {} for it, on every lookup.",
+            obs.name,
+            human(stall)
+        ),
+        root_cause: format!(
+            "{dead_ip} ({}): {}. {how} waits for it (up to the resolv.conf timeout of {}) before asking {}, which answered {}.",
+            setup.resolv_conf_path,
+            statuses[dead].describe(),
+            human(obs.timeout),
+            answering.ip(),
+            statuses[pick].describe()
+        ),
+        context: FixContext {
+            nameserver: Some(dead_ip),
+            other_nameservers: obs.servers.iter().map(|s| s.ip()).filter(|ip| *ip != dead_ip).collect(),
+            name: Some(obs.candidates[ci].name.clone()),
+            ..base_context.clone()
+        },
+    });
+    mark_server_row(
+        findings,
+        dead_ip,
+        RowVerdict::Fail,
+        Cause::DnsNameserverUnreachable,
+    );
+    true
+}
+
+/// Warnings for the other servers of the deciding candidate: dead backups and servers that
+/// disagree with the one that answered.
+fn push_backup_warnings(findings: &mut LayerFindings, obs: &DnsObservations, answer: &Answer<'_>) {
+    let Answer {
+        ci,
+        pick,
+        statuses,
+        answering,
+    } = *answer;
     for (i, st) in statuses.iter().enumerate() {
         let ip = obs.servers[i].ip();
         match st {
@@ -551,28 +659,50 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
             _ => {}
         }
     }
+}
 
-    // Search list amplification.
-    if ci > 0 {
-        let wasted = ci * obs.record_types.len();
-        let tried: Vec<&str> = obs.candidates[..ci]
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        findings.warnings.push(Warning {
-            cause: Cause::DnsSearchExpansion,
-            message: format!(
-                "{} took {} extra queries first ({}): the search list and ndots:{} expand it; query {}. (trailing dot) or lower ndots",
-                obs.name,
-                wasted,
-                tried.join(", "),
-                setup.resolv_conf.options.ndots,
-                obs.name.trim_end_matches('.')
-            ),
-        });
+/// Search list amplification: the candidates libc tried before the one that answered.
+fn push_search_expansion_warning(
+    findings: &mut LayerFindings,
+    obs: &DnsObservations,
+    setup: &ResolverSetup,
+    ci: usize,
+) {
+    if ci == 0 {
+        return;
     }
+    let wasted = ci * obs.record_types.len();
+    let tried: Vec<&str> = obs.candidates[..ci]
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    findings.warnings.push(Warning {
+        cause: Cause::DnsSearchExpansion,
+        message: format!(
+            "{} took {} extra queries first ({}): the search list and ndots:{} expand it; query {}. (trailing dot) or lower ndots",
+            obs.name,
+            wasted,
+            tried.join(", "),
+            setup.resolv_conf.options.ndots,
+            obs.name.trim_end_matches('.')
+        ),
+    });
+}
 
-    // Latency as libc experiences it: every candidate up to the one that answered.
+/// Latency as libc experiences it: every candidate up to the one that answered.
+fn latency_finding(
+    findings: &mut LayerFindings,
+    obs: &DnsObservations,
+    per_candidate: &[Vec<ServerStatus>],
+    answer: &Answer<'_>,
+    base_context: FixContext,
+) {
+    let Answer {
+        ci,
+        pick,
+        statuses,
+        answering,
+    } = *answer;
     let total: Duration = per_candidate[..=ci]
         .iter()
         .map(|sts| libc_pick(sts).map(|p| sts[p].latency()).unwrap_or_default())
@@ -595,12 +725,7 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
                 ..base_context
             },
         });
-        mark_server_row(
-            &mut findings,
-            answering.ip(),
-            RowVerdict::Fail,
-            Cause::DnsSlow,
-        );
+        mark_server_row(findings, answering.ip(), RowVerdict::Fail, Cause::DnsSlow);
     } else if total >= SLOW_WARN {
         findings.warnings.push(Warning {
             cause: Cause::DnsSlow,
@@ -612,7 +737,6 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
             ),
         });
     }
-    (addresses, findings)
 }
 
 fn classify_failure(

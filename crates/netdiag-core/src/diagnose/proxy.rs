@@ -14,101 +14,20 @@ pub fn classify(obs: &ProxyObservation, target: &str, host: &str) -> LayerFindin
     let mut f = LayerFindings::default();
     let s = &obs.setting;
     let proxy = format!("{}:{}", s.host, s.port);
-    let ctx = FixContext {
-        host: host.to_string(),
-        proxy: Some(proxy.clone()),
-        proxy_source: Some(s.source.clone()),
-        ..FixContext::default()
+    let w = Walk {
+        obs,
+        target,
+        ctx: FixContext {
+            host: host.to_string(),
+            proxy: Some(proxy.clone()),
+            proxy_source: Some(s.source.clone()),
+            ..FixContext::default()
+        },
+        proxy,
+        direct_text: direct_summary(obs, target),
     };
-    f.rows.push(
-        Row::new(
-            Layer::Proxy,
-            "proxy for this target",
-            format!("{} (from {})", s.url, s.source),
-            RowVerdict::Pass,
-            Cause::Ok,
-        )
-        .with_evidence(vec![
-            format!("{}={}", s.source, s.url),
-            if s.has_credentials {
-                "credentials configured (sent as Proxy-Authorization, not shown)".into()
-            } else {
-                "no proxy credentials configured".into()
-            },
-        ]),
-    );
-    let direct_text = direct_summary(obs, target);
-    let fail = |f: &mut LayerFindings, cause: Cause, summary: String, root: String| {
-        if let Some(last) = f.rows.last_mut() {
-            last.verdict = RowVerdict::Fail;
-            last.cause = cause;
-        }
-        f.failure = Some(Failure {
-            cause,
-            summary,
-            root_cause: format!("{root}{direct_text}"),
-            context: ctx.clone(),
-        });
-    };
-    let addrs = match &obs.resolved {
-        Ok(a) => {
-            f.rows.push(Row::new(
-                Layer::Proxy,
-                format!("resolve proxy {}", s.host),
-                join(a),
-                RowVerdict::Pass,
-                Cause::Ok,
-            ));
-            a.clone()
-        }
-        Err(e) => {
-            f.rows.push(Row::new(
-                Layer::Proxy,
-                format!("resolve proxy {}", s.host),
-                e.clone(),
-                RowVerdict::Fail,
-                Cause::ProxyUnreachable,
-            ));
-            fail(
-                &mut f,
-                Cause::ProxyUnreachable,
-                format!("The proxy {proxy} cannot be reached: its name does not resolve."),
-                format!("{} (from {}) does not resolve: {e}.", s.host, s.source),
-            );
-            return f;
-        }
-    };
-    let _ = addrs;
-    let tcp_findings = tcp::classify(&obs.connect, &[], &HostFacts::default(), &s.host);
-    for mut row in tcp_findings.rows {
-        row.layer = Layer::Proxy;
-        row.test = format!("{} (proxy)", row.test);
-        f.rows.push(row);
-    }
-    if let Some(tf) = tcp_findings.failure {
-        let refused = obs
-            .connect
-            .iter()
-            .all(|c| matches!(c.outcome, ConnectOutcome::Refused));
-        let cause = if refused {
-            Cause::ProxyRefused
-        } else {
-            Cause::ProxyUnreachable
-        };
-        fail(
-            &mut f,
-            cause,
-            format!(
-                "The proxy {proxy} (from {}) {}.",
-                s.source,
-                if refused {
-                    "refuses connections"
-                } else {
-                    "cannot be reached"
-                }
-            ),
-            format!("TCP to the proxy failed: {}", tf.root_cause),
-        );
+    f.rows.push(setting_row(obs));
+    if !w.resolve(&mut f) || !w.connect(&mut f) {
         return f;
     }
     match &obs.tunnel {
@@ -119,93 +38,245 @@ pub fn classify(obs: &ProxyObservation, target: &str, host: &str) -> LayerFindin
             authenticate,
             server,
             latency,
-        }) => {
-            let mut ev = vec![format!(
-                "CONNECT {target} HTTP/1.1 -> {code} {reason} in {}",
-                human(*latency)
-            )];
-            ev.extend(
-                authenticate
-                    .iter()
-                    .map(|a| format!("Proxy-Authenticate: {a}")),
-            );
-            if let Some(sv) = server {
-                ev.push(format!("proxy software: {sv}"));
-            }
-            let ok = (200..300).contains(code);
-            f.rows.push(
-                Row::new(
+        }) => w.tunnel_status(
+            &mut f,
+            &TunnelStatus {
+                code: *code,
+                reason,
+                authenticate,
+                server: server.as_deref(),
+                latency: *latency,
+            },
+        ),
+        Some(other) => w.tunnel_broken(&mut f, other),
+    }
+    f
+}
+
+/// The row saying which proxy applies and where the setting comes from.
+fn setting_row(obs: &ProxyObservation) -> Row {
+    let s = &obs.setting;
+    Row::new(
+        Layer::Proxy,
+        "proxy for this target",
+        format!("{} (from {})", s.url, s.source),
+        RowVerdict::Pass,
+        Cause::Ok,
+    )
+    .with_evidence(vec![
+        format!("{}={}", s.source, s.url),
+        if s.has_credentials {
+            "credentials configured (sent as Proxy-Authorization, not shown)".into()
+        } else {
+            "no proxy credentials configured".into()
+        },
+    ])
+}
+
+/// The proxy's answer to CONNECT.
+struct TunnelStatus<'a> {
+    code: u16,
+    reason: &'a str,
+    authenticate: &'a [String],
+    server: Option<&'a str>,
+    latency: std::time::Duration,
+}
+
+/// One proxy walk being classified: the observation, the target and what every failure shares.
+struct Walk<'a> {
+    obs: &'a ProxyObservation,
+    target: &'a str,
+    proxy: String,
+    ctx: FixContext,
+    /// What the direct path did, appended to every root cause.
+    direct_text: String,
+}
+
+impl Walk<'_> {
+    /// Fails the layer with `cause`, marking the last row.
+    fn fail(&self, f: &mut LayerFindings, cause: Cause, summary: String, root: String) {
+        if let Some(last) = f.rows.last_mut() {
+            last.verdict = RowVerdict::Fail;
+            last.cause = cause;
+        }
+        f.failure = Some(Failure {
+            cause,
+            summary,
+            root_cause: format!("{root}{}", self.direct_text),
+            context: self.ctx.clone(),
+        });
+    }
+
+    /// Resolving the proxy's name. Returns whether it resolved.
+    fn resolve(&self, f: &mut LayerFindings) -> bool {
+        let s = &self.obs.setting;
+        let proxy = &self.proxy;
+        match &self.obs.resolved {
+            Ok(a) => {
+                f.rows.push(Row::new(
                     Layer::Proxy,
-                    format!("CONNECT {target} via {proxy}"),
-                    format!("{code} {reason}"),
-                    if ok {
-                        RowVerdict::Pass
-                    } else {
-                        RowVerdict::Fail
-                    },
+                    format!("resolve proxy {}", s.host),
+                    join(a),
+                    RowVerdict::Pass,
                     Cause::Ok,
-                )
-                .with_evidence(ev)
-                .with_duration_ms(super::ms(*latency)),
-            );
-            if *code == 407 {
-                let creds = if s.has_credentials {
-                    "the configured credentials were rejected"
-                } else {
-                    "no credentials are configured"
-                };
-                fail(
-                    &mut f,
-                    Cause::ProxyAuthRequired,
-                    format!("The proxy {proxy} demands authentication (407): {creds}."),
-                    format!(
-                        "{proxy} answered CONNECT {target} with 407 {reason} ({}); {creds}.",
-                        authenticate.join("; ")
-                    ),
+                ));
+                true
+            }
+            Err(e) => {
+                f.rows.push(Row::new(
+                    Layer::Proxy,
+                    format!("resolve proxy {}", s.host),
+                    e.clone(),
+                    RowVerdict::Fail,
+                    Cause::ProxyUnreachable,
+                ));
+                self.fail(
+                    f,
+                    Cause::ProxyUnreachable,
+                    format!("The proxy {proxy} cannot be reached: its name does not resolve."),
+                    format!("{} (from {}) does not resolve: {e}.", s.host, s.source),
                 );
-            } else if !ok {
-                let why = match code {
-                    403 => "the proxy's policy forbids this destination or port",
-                    502..=504 => "the proxy could not reach the target itself",
-                    _ => "the proxy refused the tunnel",
-                };
-                fail(
-                    &mut f,
-                    Cause::ProxyConnectFailed,
-                    format!("The proxy {proxy} refuses CONNECT to {target} ({code}): {why}."),
-                    format!("{proxy} answered CONNECT {target} with {code} {reason}: {why}."),
-                );
+                false
             }
         }
-        Some(other) => {
-            let text = match other {
-                ProxyConnectOutcome::Closed { detail } => {
-                    format!("closed without an answer ({detail})")
-                }
-                ProxyConnectOutcome::TimedOut => {
-                    "no answer to CONNECT before the deadline".to_string()
-                }
-                ProxyConnectOutcome::Garbled { first_bytes } => {
-                    format!("answered with something that is not HTTP: {first_bytes}")
-                }
-                ProxyConnectOutcome::Status { .. } => String::new(),
+    }
+
+    /// TCP to the proxy, classified like the tcp layer. Returns whether it connected.
+    fn connect(&self, f: &mut LayerFindings) -> bool {
+        let obs = self.obs;
+        let s = &obs.setting;
+        let proxy = &self.proxy;
+        let tcp_findings = tcp::classify(&obs.connect, &[], &HostFacts::default(), &s.host);
+        for mut row in tcp_findings.rows {
+            row.layer = Layer::Proxy;
+            row.test = format!("{} (proxy)", row.test);
+            f.rows.push(row);
+        }
+        if let Some(tf) = tcp_findings.failure {
+            let refused = obs
+                .connect
+                .iter()
+                .all(|c| matches!(c.outcome, ConnectOutcome::Refused));
+            let cause = if refused {
+                Cause::ProxyRefused
+            } else {
+                Cause::ProxyUnreachable
             };
-            f.rows.push(Row::new(
+            self.fail(
+                f,
+                cause,
+                format!(
+                    "The proxy {proxy} (from {}) {}.",
+                    s.source,
+                    if refused {
+                        "refuses connections"
+                    } else {
+                        "cannot be reached"
+                    }
+                ),
+                format!("TCP to the proxy failed: {}", tf.root_cause),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// The proxy answered CONNECT with a status line.
+    fn tunnel_status(&self, f: &mut LayerFindings, st: &TunnelStatus<'_>) {
+        let s = &self.obs.setting;
+        let (proxy, target) = (&self.proxy, self.target);
+        let TunnelStatus {
+            code,
+            reason,
+            authenticate,
+            server,
+            latency,
+        } = *st;
+        let mut ev = vec![format!(
+            "CONNECT {target} HTTP/1.1 -> {code} {reason} in {}",
+            human(latency)
+        )];
+        ev.extend(
+            authenticate
+                .iter()
+                .map(|a| format!("Proxy-Authenticate: {a}")),
+        );
+        if let Some(sv) = server {
+            ev.push(format!("proxy software: {sv}"));
+        }
+        let ok = (200..300).contains(&code);
+        f.rows.push(
+            Row::new(
                 Layer::Proxy,
                 format!("CONNECT {target} via {proxy}"),
-                text.clone(),
-                RowVerdict::Fail,
+                format!("{code} {reason}"),
+                if ok {
+                    RowVerdict::Pass
+                } else {
+                    RowVerdict::Fail
+                },
+                Cause::Ok,
+            )
+            .with_evidence(ev)
+            .with_duration_ms(super::ms(latency)),
+        );
+        if code == 407 {
+            let creds = if s.has_credentials {
+                "the configured credentials were rejected"
+            } else {
+                "no credentials are configured"
+            };
+            self.fail(
+                f,
+                Cause::ProxyAuthRequired,
+                format!("The proxy {proxy} demands authentication (407): {creds}."),
+                format!(
+                    "{proxy} answered CONNECT {target} with 407 {reason} ({}); {creds}.",
+                    authenticate.join("; ")
+                ),
+            );
+        } else if !ok {
+            let why = match code {
+                403 => "the proxy's policy forbids this destination or port",
+                502..=504 => "the proxy could not reach the target itself",
+                _ => "the proxy refused the tunnel",
+            };
+            self.fail(
+                f,
                 Cause::ProxyConnectFailed,
-            ));
-            fail(
-                &mut f,
-                Cause::ProxyConnectFailed,
-                format!("The proxy {proxy} does not complete CONNECT to {target}."),
-                format!("{proxy} {text}."),
+                format!("The proxy {proxy} refuses CONNECT to {target} ({code}): {why}."),
+                format!("{proxy} answered CONNECT {target} with {code} {reason}: {why}."),
             );
         }
     }
-    f
+
+    /// The proxy closed, timed out or garbled its answer to CONNECT.
+    fn tunnel_broken(&self, f: &mut LayerFindings, other: &ProxyConnectOutcome) {
+        let (proxy, target) = (&self.proxy, self.target);
+        let text = match other {
+            ProxyConnectOutcome::Closed { detail } => {
+                format!("closed without an answer ({detail})")
+            }
+            ProxyConnectOutcome::TimedOut => "no answer to CONNECT before the deadline".to_string(),
+            ProxyConnectOutcome::Garbled { first_bytes } => {
+                format!("answered with something that is not HTTP: {first_bytes}")
+            }
+            ProxyConnectOutcome::Status { .. } => String::new(),
+        };
+        f.rows.push(Row::new(
+            Layer::Proxy,
+            format!("CONNECT {target} via {proxy}"),
+            text.clone(),
+            RowVerdict::Fail,
+            Cause::ProxyConnectFailed,
+        ));
+        self.fail(
+            f,
+            Cause::ProxyConnectFailed,
+            format!("The proxy {proxy} does not complete CONNECT to {target}."),
+            format!("{proxy} {text}."),
+        );
+    }
 }
 
 fn direct_summary(obs: &ProxyObservation, target: &str) -> String {

@@ -58,8 +58,75 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
     };
 
     // resolv.conf row.
+    let evidence = resolv_conf_evidence(&path, &conf, read_error.as_deref());
+    let effective = conf.effective_nameservers();
+    let servers_text: Vec<String> = effective
+        .iter()
+        .map(|n| n.address.ip().to_string())
+        .collect();
+    let result = if effective.is_empty() {
+        "no usable nameserver (libc falls back to 127.0.0.1)".to_string()
+    } else {
+        format!("nameservers {}", servers_text.join(", "))
+    };
+
+    let (mut failure, row_cause) =
+        resolv_conf_failure(&path, &conf, read_error.as_deref(), &context);
+    push_minor_issue_warnings(&mut findings, &path, &conf);
+
+    let mut verdict = if failure.is_some() {
+        RowVerdict::Fail
+    } else if conf.issues.is_empty() {
+        RowVerdict::Pass
+    } else {
+        RowVerdict::Warn
+    };
+    if !needs_dns && failure.is_some() {
+        // Nothing is looked up for an address target: keep the problem visible, but as a warning.
+        if let Some(f) = failure.take() {
+            findings.warnings.push(Warning {
+                cause: f.cause,
+                message: f.summary,
+            });
+        }
+        verdict = RowVerdict::Warn;
+    }
+    findings.rows.push(
+        Row::new(
+            Layer::Resolver,
+            format!("resolv.conf {path}"),
+            result,
+            verdict,
+            row_cause,
+        )
+        .with_evidence(evidence),
+    );
+
+    // nsswitch row.
+    let (order, ns_row) = nsswitch_row(files, needs_dns);
+    findings.rows.push(ns_row);
+    let hosts_text = files.hosts.content.clone().unwrap_or_default();
+
+    // Proxy environment: the walk connects directly; show what curl and friends would do.
+    if let Some(row) = proxy_env_row(files) {
+        findings.rows.push(row);
+    }
+
+    findings.failure = failure;
+    let setup = ResolverSetup {
+        resolv_conf: conf,
+        order,
+        hosts_text,
+        resolv_conf_path: path,
+        hosts_path: files.hosts.path.clone(),
+    };
+    (setup, findings)
+}
+
+/// The evidence of the resolv.conf row: read error, nameservers, search list, options, issues.
+fn resolv_conf_evidence(path: &str, conf: &ResolvConf, read_error: Option<&str>) -> Vec<String> {
     let mut evidence = Vec::new();
-    if let Some(e) = &read_error {
+    if let Some(e) = read_error {
         evidence.push(format!("{path}: cannot read: {e}"));
     }
     for ns in &conf.nameservers {
@@ -93,18 +160,19 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
             issue.line, issue.text, issue.problem
         ));
     }
+    evidence
+}
+
+/// The layer's failure from resolv.conf (a line libc ignores, no nameserver, not a resolv.conf
+/// at all) and the cause of the resolv.conf row.
+fn resolv_conf_failure(
+    path: &str,
+    conf: &ResolvConf,
+    read_error: Option<&str>,
+    context: &FixContext,
+) -> (Option<Failure>, Cause) {
     let severe: Vec<_> = conf.issues.iter().filter(|i| i.severe).collect();
     let effective = conf.effective_nameservers();
-    let servers_text: Vec<String> = effective
-        .iter()
-        .map(|n| n.address.ip().to_string())
-        .collect();
-    let result = if effective.is_empty() {
-        "no usable nameserver (libc falls back to 127.0.0.1)".to_string()
-    } else {
-        format!("nameservers {}", servers_text.join(", "))
-    };
-
     let mut failure: Option<Failure> = None;
     let mut row_cause = Cause::Ok;
     if !severe.is_empty() {
@@ -136,7 +204,7 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
         });
     } else if effective.is_empty() && !(conf.content_lines > 0 && conf.recognised_lines == 0) {
         row_cause = Cause::ResolverNoNameservers;
-        let why = match &read_error {
+        let why = match read_error {
             Some(e) => format!("{path} cannot be read ({e})"),
             None => format!("{path} has no nameserver line"),
         };
@@ -155,6 +223,11 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
             context: context.clone(),
         });
     }
+    (failure, row_cause)
+}
+
+/// Warnings for the resolv.conf issues that do not stop libc.
+fn push_minor_issue_warnings(findings: &mut LayerFindings, path: &str, conf: &ResolvConf) {
     for issue in conf.issues.iter().filter(|i| !i.severe) {
         let cause = if issue.problem.contains("only the first") {
             Cause::ResolverTooManyNameservers
@@ -166,36 +239,10 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
             message: format!("{path}:{}: {}", issue.line, issue.problem),
         });
     }
+}
 
-    let mut verdict = if failure.is_some() {
-        RowVerdict::Fail
-    } else if conf.issues.is_empty() {
-        RowVerdict::Pass
-    } else {
-        RowVerdict::Warn
-    };
-    if !needs_dns && failure.is_some() {
-        // Nothing is looked up for an address target: keep the problem visible, but as a warning.
-        if let Some(f) = failure.take() {
-            findings.warnings.push(Warning {
-                cause: f.cause,
-                message: f.summary,
-            });
-        }
-        verdict = RowVerdict::Warn;
-    }
-    findings.rows.push(
-        Row::new(
-            Layer::Resolver,
-            format!("resolv.conf {path}"),
-            result,
-            verdict,
-            row_cause,
-        )
-        .with_evidence(evidence),
-    );
-
-    // nsswitch row.
+/// The hosts lookup order from nsswitch.conf and its row.
+fn nsswitch_row(files: &ResolverFiles, needs_dns: bool) -> (HostsLookupOrder, Row) {
     let (order, ns_evidence) = match &files.nsswitch.content {
         Ok(text) => {
             let order = parse_nsswitch_hosts(text);
@@ -226,7 +273,6 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
     if order.position("resolve").is_some() {
         ns_ev.push("'resolve' (systemd-resolved) is on the hosts: line: lookups may go through resolved's own upstreams".to_string());
     }
-    let hosts_text = files.hosts.content.clone().unwrap_or_default();
     match &files.hosts.content {
         Ok(_) => ns_ev.push(format!("hosts file {} read", files.hosts.path)),
         Err(e) => ns_ev.push(format!(
@@ -239,45 +285,37 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
     } else {
         RowVerdict::Pass
     };
-    findings.rows.push(
+    let row = Row::new(
+        Layer::Resolver,
+        "hosts lookup order (nsswitch.conf)",
+        order.describe(),
+        ns_verdict,
+        Cause::Ok,
+    )
+    .with_evidence(ns_ev);
+    (order, row)
+}
+
+/// The proxy environment row, when proxy variables are set.
+fn proxy_env_row(files: &ResolverFiles) -> Option<Row> {
+    if files.proxy_env.is_empty() {
+        return None;
+    }
+    let ev: Vec<String> = files
+        .proxy_env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", redact_url(v)))
+        .collect();
+    Some(
         Row::new(
             Layer::Resolver,
-            "hosts lookup order (nsswitch.conf)",
-            order.describe(),
-            ns_verdict,
+            "proxy environment",
+            format!("{} proxy variable(s) set", ev.len()),
+            RowVerdict::Pass,
             Cause::Ok,
         )
-        .with_evidence(ns_ev),
-    );
-
-    // Proxy environment: the walk connects directly; show what curl and friends would do.
-    if !files.proxy_env.is_empty() {
-        let ev: Vec<String> = files
-            .proxy_env
-            .iter()
-            .map(|(k, v)| format!("{k}={}", redact_url(v)))
-            .collect();
-        findings.rows.push(
-            Row::new(
-                Layer::Resolver,
-                "proxy environment",
-                format!("{} proxy variable(s) set", ev.len()),
-                RowVerdict::Pass,
-                Cause::Ok,
-            )
-            .with_evidence(ev),
-        );
-    }
-
-    findings.failure = failure;
-    let setup = ResolverSetup {
-        resolv_conf: conf,
-        order,
-        hosts_text,
-        resolv_conf_path: path,
-        hosts_path: files.hosts.path.clone(),
-    };
-    (setup, findings)
+        .with_evidence(ev),
+    )
 }
 
 #[cfg(test)]

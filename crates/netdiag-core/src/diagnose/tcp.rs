@@ -165,35 +165,7 @@ pub fn classify(
             }
             (_, None) => (short_result(o), RowVerdict::Pass, Cause::Ok),
         };
-        let mut evidence = Vec::new();
-        if let Some((_, text)) = &cause {
-            evidence.push(text.clone());
-        }
-        if let Some(r) = route_of(routes, o.address.ip()) {
-            evidence.push(format!("route: {}", super::route::describe_route(r)));
-        }
-        if local && cause.is_some() {
-            if facts.listeners.is_empty() {
-                match &facts.listeners_unavailable {
-                    Some(why) => evidence.push(format!(
-                        "listeners on port {}: unknown ({why})",
-                        o.address.port()
-                    )),
-                    None => evidence.push(format!(
-                        "listeners on port {} on this host: none",
-                        o.address.port()
-                    )),
-                }
-            }
-            for l in &facts.listeners {
-                let who = l
-                    .process
-                    .as_deref()
-                    .map(|p| format!(" ({p})"))
-                    .unwrap_or_default();
-                evidence.push(format!("listener on this host: {}{who}", l.local));
-            }
-        }
+        let evidence = attempt_evidence(o, routes, facts, local, cause.as_ref());
         findings.rows.push(
             Row::new(
                 Layer::Tcp,
@@ -225,93 +197,153 @@ pub fn classify(
         }
         return findings;
     }
-    if let Some((i, cause, text)) = failures.first() {
-        let o = &attempts[*i];
-        let (source, interface, gateway) = match route_of(routes, o.address.ip()) {
-            Some(RouteOutcome::Route {
-                source,
-                interface,
-                gateway,
-                ..
-            }) => (*source, interface.clone(), *gateway),
-            _ => (None, None, None),
-        };
-        let offender = match &o.outcome {
-            ConnectOutcome::Icmp(icmp) => icmp.offender,
-            _ => None,
-        };
-        let listener = if *cause == Cause::ListenerBoundToLoopback {
-            loopback_listener(facts, o.address)
-        } else {
-            None
-        };
-        let others = if failures.len() > 1 {
-            let rest: Vec<String> = failures[1..]
-                .iter()
-                .map(|(j, c, _)| format!("{} {}", attempts[*j].address, c.code()))
-                .collect();
-            format!(" Other addresses: {}.", rest.join(", "))
-        } else {
-            String::new()
-        };
-        let summary = match cause {
-            Cause::TcpRefused => match offender {
-                Some(r) => format!("A firewall REJECT at {r} refuses connections to {} (ICMP port unreachable, not the server's RST).", o.address),
-                None => format!("{} refuses connections on port {}: nothing listens there.", o.address.ip(), o.address.port()),
-            },
-            Cause::TcpTimeout => format!(
-                "Connections to {} time out: the SYN is dropped without an answer.",
-                o.address
-            ),
-            Cause::TcpAdminProhibited => match offender {
-                Some(r) => format!(
-                    "A firewall at {r} rejects connections to {} (ICMP admin prohibited).",
-                    o.address
-                ),
-                None => format!("A firewall rejects connections to {}.", o.address),
-            },
-            Cause::HostUnreachable => match offender {
-                Some(r) => format!("{r} reports host {} unreachable.", o.address.ip()),
-                None => format!("Host {} is unreachable from here.", o.address.ip()),
-            },
-            Cause::NetUnreachable => match offender {
-                Some(r) => format!("Router {r} has no route to {}.", o.address.ip()),
-                None => format!("No network route to {}.", o.address.ip()),
-            },
-            Cause::TcpReset => {
-                format!("{} accepts connections and resets them at once.", o.address)
-            }
-            Cause::ListenerBoundToLoopback => {
-                format!(
-                    "The service on port {} listens on loopback only, so {} refuses connections.",
-                    o.address.port(),
-                    o.address.ip()
-                )
-            }
-            Cause::NoRoute => format!("This host has no route to {}.", o.address.ip()),
-            other => other.meaning().to_string(),
-        };
-        findings.failure = Some(Failure {
-            cause: *cause,
-            summary,
-            root_cause: format!("{text}.{others}"),
-            context: FixContext {
-                host: host.to_string(),
-                port: Some(o.address.port()),
-                protocol: "tcp",
-                address: Some(o.address.ip()),
-                offender,
-                source,
-                interface,
-                gateway,
-                listener: listener.map(|l| l.local),
-                process: listener.and_then(|l| l.process.clone()),
-                target_is_local: is_local(routes, o.address.ip()),
-                ..FixContext::default()
-            },
-        });
+    if let Some((first, rest)) = failures.split_first() {
+        findings.failure = Some(first_failure(attempts, routes, facts, host, first, rest));
     }
     findings
+}
+
+/// The evidence of one connect attempt: the failure text, the route and, for a local target
+/// that failed, the listeners on this host.
+fn attempt_evidence(
+    o: &ConnectObservation,
+    routes: &[RouteObservation],
+    facts: &HostFacts,
+    local: bool,
+    cause: Option<&(Cause, String)>,
+) -> Vec<String> {
+    let mut evidence = Vec::new();
+    if let Some((_, text)) = cause {
+        evidence.push(text.clone());
+    }
+    if let Some(r) = route_of(routes, o.address.ip()) {
+        evidence.push(format!("route: {}", super::route::describe_route(r)));
+    }
+    if local && cause.is_some() {
+        if facts.listeners.is_empty() {
+            match &facts.listeners_unavailable {
+                Some(why) => evidence.push(format!(
+                    "listeners on port {}: unknown ({why})",
+                    o.address.port()
+                )),
+                None => evidence.push(format!(
+                    "listeners on port {} on this host: none",
+                    o.address.port()
+                )),
+            }
+        }
+        for l in &facts.listeners {
+            let who = l
+                .process
+                .as_deref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default();
+            evidence.push(format!("listener on this host: {}{who}", l.local));
+        }
+    }
+    evidence
+}
+
+/// The layer's failure from the first failed attempt (every attempt failed); `rest` are the
+/// other failed attempts.
+fn first_failure(
+    attempts: &[ConnectObservation],
+    routes: &[RouteObservation],
+    facts: &HostFacts,
+    host: &str,
+    first: &(usize, Cause, String),
+    rest: &[(usize, Cause, String)],
+) -> Failure {
+    let (i, cause, text) = first;
+    let o = &attempts[*i];
+    let (source, interface, gateway) = match route_of(routes, o.address.ip()) {
+        Some(RouteOutcome::Route {
+            source,
+            interface,
+            gateway,
+            ..
+        }) => (*source, interface.clone(), *gateway),
+        _ => (None, None, None),
+    };
+    let offender = match &o.outcome {
+        ConnectOutcome::Icmp(icmp) => icmp.offender,
+        _ => None,
+    };
+    let listener = if *cause == Cause::ListenerBoundToLoopback {
+        loopback_listener(facts, o.address)
+    } else {
+        None
+    };
+    let others = if !rest.is_empty() {
+        let rest: Vec<String> = rest
+            .iter()
+            .map(|(j, c, _)| format!("{} {}", attempts[*j].address, c.code()))
+            .collect();
+        format!(" Other addresses: {}.", rest.join(", "))
+    } else {
+        String::new()
+    };
+    let summary = failure_summary(*cause, offender, o);
+    Failure {
+        cause: *cause,
+        summary,
+        root_cause: format!("{text}.{others}"),
+        context: FixContext {
+            host: host.to_string(),
+            port: Some(o.address.port()),
+            protocol: "tcp",
+            address: Some(o.address.ip()),
+            offender,
+            source,
+            interface,
+            gateway,
+            listener: listener.map(|l| l.local),
+            process: listener.and_then(|l| l.process.clone()),
+            target_is_local: is_local(routes, o.address.ip()),
+            ..FixContext::default()
+        },
+    }
+}
+
+/// The one-sentence summary of the first failed attempt.
+fn failure_summary(cause: Cause, offender: Option<IpAddr>, o: &ConnectObservation) -> String {
+    match cause {
+        Cause::TcpRefused => match offender {
+            Some(r) => format!("A firewall REJECT at {r} refuses connections to {} (ICMP port unreachable, not the server's RST).", o.address),
+            None => format!("{} refuses connections on port {}: nothing listens there.", o.address.ip(), o.address.port()),
+        },
+        Cause::TcpTimeout => format!(
+            "Connections to {} time out: the SYN is dropped without an answer.",
+            o.address
+        ),
+        Cause::TcpAdminProhibited => match offender {
+            Some(r) => format!(
+                "A firewall at {r} rejects connections to {} (ICMP admin prohibited).",
+                o.address
+            ),
+            None => format!("A firewall rejects connections to {}.", o.address),
+        },
+        Cause::HostUnreachable => match offender {
+            Some(r) => format!("{r} reports host {} unreachable.", o.address.ip()),
+            None => format!("Host {} is unreachable from here.", o.address.ip()),
+        },
+        Cause::NetUnreachable => match offender {
+            Some(r) => format!("Router {r} has no route to {}.", o.address.ip()),
+            None => format!("No network route to {}.", o.address.ip()),
+        },
+        Cause::TcpReset => {
+            format!("{} accepts connections and resets them at once.", o.address)
+        }
+        Cause::ListenerBoundToLoopback => {
+            format!(
+                "The service on port {} listens on loopback only, so {} refuses connections.",
+                o.address.port(),
+                o.address.ip()
+            )
+        }
+        Cause::NoRoute => format!("This host has no route to {}.", o.address.ip()),
+        other => other.meaning().to_string(),
+    }
 }
 
 fn short_result(o: &ConnectObservation) -> String {

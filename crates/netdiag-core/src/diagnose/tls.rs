@@ -10,6 +10,7 @@ use crate::cause::Cause;
 use crate::layer::Layer;
 use crate::observe::{CertProblem, CertificateInfo, TlsObservation, TlsOutcome, TlsSession};
 use crate::report::{rfc3339_utc, Row, RowVerdict, Warning};
+use std::net::SocketAddr;
 
 /// Certificates expiring within this many days get a warning.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
@@ -98,80 +99,14 @@ pub fn classify(obs: &TlsObservation, now_unix: i64, name: &str, port: u16) -> L
     };
     match &obs.outcome {
         TlsOutcome::Handshake(s) => {
-            let mut ev = vec![format!(
-                "{} {}{} ALPN {} in {}",
-                s.version,
-                s.cipher,
-                s.key_exchange.as_ref().map(|k| format!(" ({k})")).unwrap_or_default(),
-                s.alpn.clone().unwrap_or_else(|| "none".into()),
-                human(s.latency)
-            )];
-            ev.extend(s.chain.iter().enumerate().map(|(i, c)| describe_cert(i, c)));
-            ev.push(format!("trust store: {}", s.trust_store));
-            ev.push(format!("OCSP staple: {}", if s.ocsp_stapled { "present" } else { "none" }));
-            if s.client_cert_requested {
-                ev.push("the server asked for a client certificate (optional: the handshake went on without one)".into());
-            }
+            let ev = handshake_evidence(s);
             let leaf = s.chain.first();
             let sans = leaf.map(|l| l.sans.join(", ")).unwrap_or_default();
             let Some(problem) = &s.problem else {
-                let result = format!("{} valid for {name}, expires {}", s.version, leaf.map(|l| date(l.not_after)).unwrap_or_default());
-                let mut verdict = RowVerdict::Pass;
-                if let Some(l) = leaf {
-                    let days = (l.not_after - now_unix) / 86_400;
-                    if days < EXPIRY_WARNING_DAYS {
-                        verdict = RowVerdict::Warn;
-                        f.warnings.push(Warning { cause: Cause::TlsCertExpiringSoon, message: format!("the certificate for {name} expires in {days} days ({})", date(l.not_after)) });
-                    }
-                }
-                f.rows.push(Row::new(Layer::Tls, test, result, verdict, Cause::Ok).with_evidence(ev).with_duration_ms(super::ms(s.latency)));
+                valid_certificate(&mut f, s, now_unix, name, &test, ev);
                 return f;
             };
-            let leaf_text = leaf.map(|l| format!("'{}' issued by '{}'", l.subject, l.issuer)).unwrap_or_else(|| "the certificate".into());
-            let (cause, summary, root) = match problem {
-                CertProblem::Expired => {
-                    let when = leaf.map(|l| date(l.not_after)).unwrap_or_default();
-                    (Cause::TlsCertExpired, format!("The certificate of {name} expired on {when}."), format!("{leaf_text} is valid until {when}; now is {}.", date(now_unix)))
-                }
-                CertProblem::NotYetValid => {
-                    let when = leaf.map(|l| date(l.not_before)).unwrap_or_default();
-                    (Cause::TlsCertNotYetValid, format!("The certificate of {name} is not valid before {when}."), format!("{leaf_text} starts {when}; this host's clock says {}.", date(now_unix)))
-                }
-                CertProblem::NameMismatch => (
-                    Cause::TlsNameMismatch,
-                    format!("The certificate is not valid for {name}: it lists {sans}."),
-                    format!("{leaf_text} covers only: {sans}. The name asked ({name}) is not among them."),
-                ),
-                CertProblem::Other(text) if leaf.is_some_and(|l| l.self_signed) && text.contains("CaUsedAsEndEntity") => (
-                    Cause::TlsSelfSigned,
-                    format!("{addr} presents a self-signed CA certificate as its server certificate."),
-                    format!("{leaf_text} signs itself and is marked CA:TRUE, so verifiers refuse it as a server certificate even when trusted (CaUsedAsEndEntity): issue a leaf certificate from a CA instead."),
-                ),
-                CertProblem::UnknownIssuer if s.chain.len() == 1 && leaf.is_some_and(|l| l.self_signed) => (
-                    Cause::TlsSelfSigned,
-                    format!("{addr} presents a self-signed certificate."),
-                    format!("{leaf_text} signs itself; no trusted CA vouches for it."),
-                ),
-                CertProblem::UnknownIssuer if looks_incomplete(s) => (
-                    Cause::TlsIncompleteChain,
-                    format!("{addr} sends its certificate without the intermediate CA."),
-                    format!(
-                        "The server sent {} certificate(s); the leaf's issuer '{}' is not among them, though a trusted root of the same organisation ({}) exists: the intermediate is missing from the server's chain.",
-                        s.chain.len(),
-                        leaf.map(|l| l.issuer.clone()).unwrap_or_default(),
-                        leaf.and_then(|l| l.issuer_organization.clone()).unwrap_or_default()
-                    ),
-                ),
-                CertProblem::UnknownIssuer => (
-                    Cause::TlsUntrustedIssuer,
-                    format!("The certificate of {name} is issued by a CA this host does not trust."),
-                    format!("{leaf_text}: no path to a root in the trust store ({}).", s.trust_store),
-                ),
-                CertProblem::Other(text) => {
-                    let text = text.trim_start_matches("Other(OtherError(").trim_end_matches("))");
-                    (Cause::TlsHandshakeFailure, format!("The certificate of {name} is rejected: {text}."), format!("The verifier rejected {leaf_text}: {text}."))
-                }
-            };
+            let (cause, summary, root) = cert_problem(problem, s, name, addr, now_unix, &sans);
             let c = FixContext { sans: Some(sans), ..ctx };
             fail(&mut f, format!("{} handshake done; certificate rejected: {}", s.version, cause.code()), ev, cause, summary, root, c);
         }
@@ -231,6 +166,127 @@ pub fn classify(obs: &TlsObservation, now_unix: i64, name: &str, port: u16) -> L
         ),
     }
     f
+}
+
+/// The evidence of a completed handshake: parameters, chain, trust store, stapling.
+fn handshake_evidence(s: &TlsSession) -> Vec<String> {
+    let mut ev = vec![format!(
+        "{} {}{} ALPN {} in {}",
+        s.version,
+        s.cipher,
+        s.key_exchange
+            .as_ref()
+            .map(|k| format!(" ({k})"))
+            .unwrap_or_default(),
+        s.alpn.clone().unwrap_or_else(|| "none".into()),
+        human(s.latency)
+    )];
+    ev.extend(s.chain.iter().enumerate().map(|(i, c)| describe_cert(i, c)));
+    ev.push(format!("trust store: {}", s.trust_store));
+    ev.push(format!(
+        "OCSP staple: {}",
+        if s.ocsp_stapled { "present" } else { "none" }
+    ));
+    if s.client_cert_requested {
+        ev.push("the server asked for a client certificate (optional: the handshake went on without one)".into());
+    }
+    ev
+}
+
+/// The handshake completed and the certificate verified: a passing row, with a warning when
+/// the certificate expires soon.
+fn valid_certificate(
+    f: &mut LayerFindings,
+    s: &TlsSession,
+    now_unix: i64,
+    name: &str,
+    test: &str,
+    ev: Vec<String>,
+) {
+    let leaf = s.chain.first();
+    let result = format!(
+        "{} valid for {name}, expires {}",
+        s.version,
+        leaf.map(|l| date(l.not_after)).unwrap_or_default()
+    );
+    let mut verdict = RowVerdict::Pass;
+    if let Some(l) = leaf {
+        let days = (l.not_after - now_unix) / 86_400;
+        if days < EXPIRY_WARNING_DAYS {
+            verdict = RowVerdict::Warn;
+            f.warnings.push(Warning {
+                cause: Cause::TlsCertExpiringSoon,
+                message: format!(
+                    "the certificate for {name} expires in {days} days ({})",
+                    date(l.not_after)
+                ),
+            });
+        }
+    }
+    f.rows.push(
+        Row::new(Layer::Tls, test.to_string(), result, verdict, Cause::Ok)
+            .with_evidence(ev)
+            .with_duration_ms(super::ms(s.latency)),
+    );
+}
+
+/// The cause, summary and root cause of a certificate the verifier rejected.
+fn cert_problem(
+    problem: &CertProblem,
+    s: &TlsSession,
+    name: &str,
+    addr: SocketAddr,
+    now_unix: i64,
+    sans: &str,
+) -> (Cause, String, String) {
+    let leaf = s.chain.first();
+    let leaf_text = leaf
+        .map(|l| format!("'{}' issued by '{}'", l.subject, l.issuer))
+        .unwrap_or_else(|| "the certificate".into());
+    match problem {
+        CertProblem::Expired => {
+            let when = leaf.map(|l| date(l.not_after)).unwrap_or_default();
+            (Cause::TlsCertExpired, format!("The certificate of {name} expired on {when}."), format!("{leaf_text} is valid until {when}; now is {}.", date(now_unix)))
+        }
+        CertProblem::NotYetValid => {
+            let when = leaf.map(|l| date(l.not_before)).unwrap_or_default();
+            (Cause::TlsCertNotYetValid, format!("The certificate of {name} is not valid before {when}."), format!("{leaf_text} starts {when}; this host's clock says {}.", date(now_unix)))
+        }
+        CertProblem::NameMismatch => (
+            Cause::TlsNameMismatch,
+            format!("The certificate is not valid for {name}: it lists {sans}."),
+            format!("{leaf_text} covers only: {sans}. The name asked ({name}) is not among them."),
+        ),
+        CertProblem::Other(text) if leaf.is_some_and(|l| l.self_signed) && text.contains("CaUsedAsEndEntity") => (
+            Cause::TlsSelfSigned,
+            format!("{addr} presents a self-signed CA certificate as its server certificate."),
+            format!("{leaf_text} signs itself and is marked CA:TRUE, so verifiers refuse it as a server certificate even when trusted (CaUsedAsEndEntity): issue a leaf certificate from a CA instead."),
+        ),
+        CertProblem::UnknownIssuer if s.chain.len() == 1 && leaf.is_some_and(|l| l.self_signed) => (
+            Cause::TlsSelfSigned,
+            format!("{addr} presents a self-signed certificate."),
+            format!("{leaf_text} signs itself; no trusted CA vouches for it."),
+        ),
+        CertProblem::UnknownIssuer if looks_incomplete(s) => (
+            Cause::TlsIncompleteChain,
+            format!("{addr} sends its certificate without the intermediate CA."),
+            format!(
+                "The server sent {} certificate(s); the leaf's issuer '{}' is not among them, though a trusted root of the same organisation ({}) exists: the intermediate is missing from the server's chain.",
+                s.chain.len(),
+                leaf.map(|l| l.issuer.clone()).unwrap_or_default(),
+                leaf.and_then(|l| l.issuer_organization.clone()).unwrap_or_default()
+            ),
+        ),
+        CertProblem::UnknownIssuer => (
+            Cause::TlsUntrustedIssuer,
+            format!("The certificate of {name} is issued by a CA this host does not trust."),
+            format!("{leaf_text}: no path to a root in the trust store ({}).", s.trust_store),
+        ),
+        CertProblem::Other(text) => {
+            let text = text.trim_start_matches("Other(OtherError(").trim_end_matches("))");
+            (Cause::TlsHandshakeFailure, format!("The certificate of {name} is rejected: {text}."), format!("The verifier rejected {leaf_text}: {text}."))
+        }
+    }
 }
 
 #[cfg(test)]
