@@ -7,6 +7,7 @@
 use crate::fix::minimal_fix;
 use crate::load::Cluster;
 use crate::policy::{evaluate, partition, resolve_named_port, Endpoint, FlowPort, InvalidPolicy};
+use netdiag_core::{Cause, K8sLayer};
 use serde::Serialize;
 use serde_json::json;
 use std::net::IpAddr;
@@ -67,6 +68,29 @@ pub enum Format {
     Markdown,
 }
 
+/// Which side's NetworkPolicy denies the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeniedBy {
+    /// The destination's ingress.
+    Ingress,
+    /// The source's egress.
+    Egress,
+    /// Both.
+    Both,
+}
+
+impl DeniedBy {
+    /// The stable name (`ingress`, `egress`, `both`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DeniedBy::Ingress => "ingress",
+            DeniedBy::Egress => "egress",
+            DeniedBy::Both => "both",
+        }
+    }
+}
+
 /// Policies per direction.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct PerDirection {
@@ -88,14 +112,15 @@ pub struct Fix {
 /// The verdict, exactly the contract's fields plus `summary`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Verdict {
-    /// `null` or `"networkpolicy"`.
-    pub layer: Option<&'static str>,
-    /// `ok`, `netpol_ingress_denied`, `netpol_egress_denied`, `netpol_both_denied`.
-    pub cause: &'static str,
+    /// `null`, `"service"` or `"networkpolicy"`.
+    pub layer: Option<K8sLayer>,
+    /// `ok`, a `svc_*` cause, `netpol_ingress_denied`, `netpol_egress_denied`,
+    /// `netpol_both_denied`.
+    pub cause: Cause,
     /// Whether the flow is allowed.
     pub allowed: bool,
     /// `null`, `ingress`, `egress` or `both`.
-    pub denied_by: Option<&'static str>,
+    pub denied_by: Option<DeniedBy>,
     /// One sentence a person can act on.
     pub summary: String,
     /// Isolating policies.
@@ -307,10 +332,10 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
     };
     let result = evaluate(c, &valid, &src, &dst, &flow);
     let (cause, denied_by) = match (result.egress.allowed, result.ingress.allowed) {
-        (true, true) => ("ok", None),
-        (true, false) => ("netpol_ingress_denied", Some("ingress")),
-        (false, true) => ("netpol_egress_denied", Some("egress")),
-        (false, false) => ("netpol_both_denied", Some("both")),
+        (true, true) => (Cause::Ok, None),
+        (true, false) => (Cause::NetpolIngressDenied, Some(DeniedBy::Ingress)),
+        (false, true) => (Cause::NetpolEgressDenied, Some(DeniedBy::Egress)),
+        (false, false) => (Cause::NetpolBothDenied, Some(DeniedBy::Both)),
     };
     let allowed = result.allowed();
     let fixes = if allowed {
@@ -323,15 +348,15 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
         None => format!("{s} -> {d} {port}/{protocol} is allowed by NetworkPolicy."),
         Some(dir) => {
             let which = match dir {
-                "ingress" => format!(
+                DeniedBy::Ingress => format!(
                     "{d} is ingress-isolated by {} and no policy allows this flow",
                     result.ingress.isolating.join(", ")
                 ),
-                "egress" => format!(
+                DeniedBy::Egress => format!(
                     "{s} is egress-isolated by {} and no policy allows this flow",
                     result.egress.isolating.join(", ")
                 ),
-                _ => format!(
+                DeniedBy::Both => format!(
                     "{s} is egress-isolated by {} and {d} ingress-isolated by {}; neither side allows this flow",
                     result.egress.isolating.join(", "),
                     result.ingress.isolating.join(", ")
@@ -355,7 +380,7 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
         schema: SCHEMA,
         flow: json!({"from": s, "to": d, "port": port, "protocol": protocol}),
         verdict: Verdict {
-            layer: (!allowed).then_some("networkpolicy"),
+            layer: (!allowed).then_some(K8sLayer::NetworkPolicy),
             cause,
             allowed,
             denied_by,
@@ -392,7 +417,7 @@ fn service_failure(
         schema: SCHEMA,
         flow: json!({"from": describe(src), "to": req.to, "port": req.port.parse::<u16>().map_or(json!(req.port), |n| json!(n)), "protocol": req.protocol.to_ascii_uppercase()}),
         verdict: Verdict {
-            layer: Some("service"),
+            layer: Some(K8sLayer::Service),
             cause: f.cause,
             allowed: false,
             denied_by: None,

@@ -10,13 +10,14 @@
 use crate::load::Cluster;
 use crate::model::{IntOrString, Labels, Pod, Service, ServicePort};
 use crate::policy::{pod_ips, protocol_of, resolve_named_port};
+use netdiag_core::Cause;
 use std::net::IpAddr;
 
 /// Why a Service forwards nowhere (a contract §2 cause with its explanation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceFailure {
-    /// The cause code (`svc_*`).
-    pub cause: &'static str,
+    /// The cause (`svc_*`).
+    pub cause: Cause,
     /// One sentence: what is wrong, with the evidence.
     pub summary: String,
     /// What to do.
@@ -102,7 +103,7 @@ fn service_port<'s>(
     let id = format!("{}/{}", svc.metadata.ns(), svc.metadata.name);
     if let Some(sp) = svc.spec.ports.iter().find(by_port) {
         return Ok(Err(ServiceFailure {
-            cause: "svc_wrong_protocol",
+            cause: Cause::SvcWrongProtocol,
             summary: format!(
                 "service {id} exposes port {} as {}, not {protocol}",
                 sp.port,
@@ -201,7 +202,7 @@ pub fn resolve<'a>(
     let id = format!("{ns}/{name}");
     if svc.spec.kind.as_deref() == Some("ExternalName") {
         return Ok(Err(ServiceFailure {
-            cause: "svc_externalname_misread",
+            cause: Cause::SvcExternalnameMisread,
             summary: format!(
                 "service {id} is type ExternalName: its DNS name is a CNAME to {}, nothing proxies or forwards ports",
                 svc.spec.external_name.as_deref().unwrap_or("(empty)")
@@ -323,7 +324,7 @@ pub fn resolve<'a>(
         }
         if fw.forwarded_to.is_empty() {
             return Ok(Err(ServiceFailure {
-                cause: "svc_no_endpoints_selector_mismatch",
+                cause: Cause::SvcNoEndpointsSelectorMismatch,
                 summary: format!("service {id} has no selector and no ready EndpointSlice address for port {sp_port}"),
                 fix: format!("create an EndpointSlice labelled kubernetes.io/service-name={name} in {ns}, or give the Service a selector"),
             }));
@@ -343,7 +344,7 @@ pub fn resolve<'a>(
     if selected.is_empty() {
         let sel: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
         return Ok(Err(ServiceFailure {
-            cause: "svc_no_endpoints_selector_mismatch",
+            cause: Cause::SvcNoEndpointsSelectorMismatch,
             summary: format!(
                 "service {id} selects {} but no pod in {ns} has those labels; {}",
                 sel.join(","),
@@ -382,7 +383,7 @@ pub fn resolve<'a>(
             .map(|p| format!("{}/{}", p.metadata.ns(), p.metadata.name))
             .collect();
         return Ok(Err(ServiceFailure {
-            cause: "svc_pods_not_ready",
+            cause: Cause::SvcPodsNotReady,
             summary: format!("service {id} selects {} but none is Ready with an IP, so it has no endpoints", names.join(", ")),
             fix: "look at the pods' readiness probes (kubectl describe pod); publishNotReadyAddresses: true forwards to unready pods".into(),
         }));
@@ -411,7 +412,7 @@ pub fn resolve<'a>(
     }
     if fw.backends.is_empty() {
         return Ok(Err(ServiceFailure {
-            cause: "svc_named_targetport_missing",
+            cause: Cause::SvcNamedTargetportMissing,
             summary: format!(
                 "service {id} targets port {}/{protocol}, which no container of {} declares by that name and protocol",
                 match &target {
@@ -441,7 +442,7 @@ pub fn resolve<'a>(
         });
         if !declared && any_declared {
             return Ok(Err(ServiceFailure {
-                cause: "svc_targetport_mismatch",
+                cause: Cause::SvcTargetportMismatch,
                 summary: format!("service {id} forwards to targetPort {n}/{protocol}, which no container of its pods declares"),
                 fix: "set targetPort to the port the container listens on".into(),
             }));

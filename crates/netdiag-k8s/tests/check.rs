@@ -1,7 +1,8 @@
 //! `k8s check` over the fixture manifests: the contract §2 verdict, the renderings, bad input.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use netdiag_k8s::check::{check, render, CheckError, CheckRequest, Format};
+use netdiag_core::K8sLayer;
+use netdiag_k8s::check::{check, render, CheckError, CheckRequest, DeniedBy, Format};
 use netdiag_k8s::load::{Cluster, LoadError};
 use std::path::PathBuf;
 
@@ -64,7 +65,11 @@ fn both_denied_gets_two_fixes_and_two_rollbacks() {
     assert_eq!(r.exit_code(), 1);
     let v = &r.verdict;
     assert_eq!(
-        (v.layer, v.cause, v.denied_by),
+        (
+            v.layer.map(K8sLayer::name),
+            v.cause.code(),
+            v.denied_by.map(DeniedBy::name)
+        ),
         (Some("networkpolicy"), "netpol_both_denied", Some("both"))
     );
     assert_eq!(v.fix.manifests.len(), 2);
@@ -96,7 +101,7 @@ fn both_denied_gets_two_fixes_and_two_rollbacks() {
 #[test]
 fn ingress_only_denial_from_an_outside_address() {
     let r = check(&fixtures(), &req("203.0.113.7", "shop/api", "8080", "TCP")).unwrap();
-    assert_eq!(r.verdict.cause, "netpol_ingress_denied");
+    assert_eq!(r.verdict.cause.code(), "netpol_ingress_denied");
     assert_eq!(r.verdict.fix.manifests.len(), 1);
     let from = &r.verdict.fix.manifests[0]["spec"]["ingress"][0]["from"][0];
     assert_eq!(from["ipBlock"]["cidr"], "203.0.113.7/32");
@@ -109,8 +114,8 @@ fn egress_only_denial() {
         &req("web/frontend", "203.0.113.7", "443", "TCP"),
     )
     .unwrap();
-    assert_eq!(r.verdict.cause, "netpol_egress_denied");
-    assert_eq!(r.verdict.denied_by, Some("egress"));
+    assert_eq!(r.verdict.cause.code(), "netpol_egress_denied");
+    assert_eq!(r.verdict.denied_by.map(DeniedBy::name), Some("egress"));
     assert_eq!(r.verdict.fix.manifests[0]["metadata"]["namespace"], "web");
 }
 
@@ -196,7 +201,11 @@ fn service_cause(
     protocol: &str,
 ) -> (&'static str, Option<&'static str>, String) {
     let r = check(&fixtures(), &req("web/frontend", to, port, protocol)).unwrap();
-    (r.verdict.cause, r.verdict.layer, r.verdict.summary)
+    (
+        r.verdict.cause.code(),
+        r.verdict.layer.map(K8sLayer::name),
+        r.verdict.summary,
+    )
 }
 
 #[test]
@@ -264,6 +273,6 @@ fn selectorless_service_uses_its_endpoint_slices_and_policy_still_applies() {
         r.verdict.forwarded_to,
         Some(vec!["10.244.2.30:5432".to_string()])
     );
-    assert_eq!(r.verdict.cause, "netpol_both_denied");
+    assert_eq!(r.verdict.cause.code(), "netpol_both_denied");
     assert_eq!(r.verdict.fix.manifests.len(), 2);
 }

@@ -2,7 +2,7 @@
 //! citing the API behaviour it checks.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use netdiag_k8s::check::{check, CheckRequest};
+use netdiag_k8s::check::{check, CheckRequest, DeniedBy};
 use netdiag_k8s::load::Cluster;
 use netdiag_k8s::policy::{evaluate, partition, validate, Endpoint, FlowPort};
 use std::path::Path;
@@ -153,7 +153,7 @@ fn named_target_port_resolves_on_sidecars_but_not_plain_init_containers() {
         Some(vec!["10.0.0.2:15001".to_string()])
     );
     let r = check(&c, &req("ns/client", "service:ns/setup", "80", "TCP")).unwrap();
-    assert_eq!(r.verdict.cause, "svc_named_targetport_missing");
+    assert_eq!(r.verdict.cause.code(), "svc_named_targetport_missing");
 }
 
 // ---- service.rs ---------------------------------------------------------------------------
@@ -180,7 +180,7 @@ fn terminal_pods_are_not_endpoints() {
         "---\nkind: Pod\nmetadata: {name: done, namespace: ns, labels: {app: srv}}\nstatus: {phase: Succeeded, podIP: 10.0.0.3}\n",
     );
     let r = check(&c, &req("ns/client", "service:ns/s", "80", "TCP")).unwrap();
-    assert_eq!(r.verdict.cause, "svc_pods_not_ready");
+    assert_eq!(r.verdict.cause.code(), "svc_pods_not_ready");
 }
 
 /// A pod being deleted (`metadata.deletionTimestamp`) is not ready: not an endpoint unless the
@@ -397,7 +397,7 @@ fn fix_only_for_the_denying_direction() {
         "{TWO_PODS}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: deny-eg, namespace: ns}}\nspec: {{podSelector: {{matchLabels: {{app: a}}}}, policyTypes: [Egress]}}\n"
     ));
     let r = check(&c, &req("ns/a", "ns/b", "80", "TCP")).unwrap();
-    assert_eq!(r.verdict.denied_by, Some("egress"));
+    assert_eq!(r.verdict.denied_by.map(DeniedBy::name), Some("egress"));
     assert_eq!(r.verdict.fix.manifests.len(), 1);
     assert_eq!(
         r.verdict.fix.manifests[0]["spec"]["policyTypes"],
