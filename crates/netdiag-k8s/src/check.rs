@@ -338,10 +338,15 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
         (false, false) => (Cause::NetpolBothDenied, Some(DeniedBy::Both)),
     };
     let allowed = result.allowed();
-    let fixes = if allowed {
-        Vec::new()
+    // The guard's refusal, when the fix would open access to everyone: no fix is printed and
+    // the fix description says why.
+    let (fixes, refused) = if allowed {
+        (Vec::new(), None)
     } else {
-        minimal_fix(c, &src, &dst, &flow, &result)
+        match minimal_fix(c, &src, &dst, &flow, &result) {
+            Ok(fixes) => (fixes, None),
+            Err(e) => (Vec::new(), Some(e)),
+        }
     };
     let (s, d) = (describe(&src), format!("{}{via}", describe(&dst)));
     let summary = match denied_by {
@@ -365,7 +370,9 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
             format!("{s} -> {d} {port}/{protocol} is denied: {which}.")
         }
     };
-    let description = if fixes.is_empty() {
+    let description = if let Some(e) = &refused {
+        format!("No NetworkPolicy fix is proposed: {e}.")
+    } else if fixes.is_empty() {
         String::new()
     } else {
         format!(

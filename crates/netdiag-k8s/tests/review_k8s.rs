@@ -716,3 +716,41 @@ fn invalid_selector_keys_and_values_make_the_policy_invalid() {
         assert!(partition(&c).1.is_empty(), "{spec}");
     }
 }
+
+/// The fix generator goes through the one world-opening guard: a manifest whose text would carry
+/// a CIDR of everything (here a label key of the destination's namespace, copied into the exact
+/// selector's `DoesNotExist` list) is refused, not printed, and the verdict says why.
+#[test]
+fn a_fix_whose_manifest_would_open_the_world_is_refused() {
+    let c = load(
+        r#"
+kind: Pod
+metadata: {name: a, namespace: ns, labels: {app: a}}
+status: {podIP: 10.0.0.1}
+---
+kind: Pod
+metadata: {name: b, namespace: ns, labels: {app: b}}
+status: {podIP: 10.0.0.2}
+---
+kind: Pod
+metadata: {name: odd, namespace: ns, labels: {"0.0.0.0/0": x}}
+status: {podIP: 10.0.0.3}
+---
+kind: NetworkPolicy
+metadata: {name: deny, namespace: ns}
+spec: {podSelector: {matchLabels: {app: b}}, policyTypes: [Ingress]}
+"#,
+    );
+    let r = check(&c, &req("ns/a", "ns/b", "80", "TCP")).unwrap();
+    assert_eq!(r.verdict.cause.code(), "netpol_ingress_denied");
+    assert!(r.verdict.fix.manifests.is_empty());
+    assert!(r.verdict.rollback.is_empty());
+    assert!(
+        r.verdict
+            .fix
+            .description
+            .contains("never proposes opening 0.0.0.0/0"),
+        "{}",
+        r.verdict.fix.description
+    );
+}
