@@ -1,5 +1,6 @@
 //! `netdiag k8s check`: resolve SRC, DST and PORT against the manifests, evaluate the flow, build
-//! the contract §2 verdict with its minimal fix, and render it as JSON, a table or Markdown.
+//! the contract §2 verdict with its minimal fix, and render it as JSON, a table or Markdown
+//! (through [`netdiag_core::render::Rendered`], the one renderer family).
 //!
 //! Bad input (an unknown pod, a port name no container declares) is a [`CheckError`]; a denied
 //! flow is data in the [`CheckReport`], never an error.
@@ -7,6 +8,7 @@
 use crate::fix::minimal_fix;
 use crate::load::Cluster;
 use crate::policy::{evaluate, partition, resolve_named_port, Endpoint, FlowPort, InvalidPolicy};
+use netdiag_core::render::{md_cell, pretty_json, Rendered};
 use netdiag_core::{Cause, K8sLayer};
 use serde::Serialize;
 use serde_json::json;
@@ -55,17 +57,6 @@ pub enum CheckError {
     /// Protocol other than TCP/UDP/SCTP.
     #[error("protocol {0:?}: use TCP, UDP or SCTP")]
     BadProtocol(String),
-}
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// A plain table.
-    Table,
-    /// JSON, schema `netdiag.k8s.check/v1`.
-    Json,
-    /// Markdown.
-    Markdown,
 }
 
 /// Which side's NetworkPolicy denies the flow.
@@ -451,114 +442,118 @@ fn list(v: &[String]) -> String {
     }
 }
 
-/// Renders the report.
-pub fn render(r: &CheckReport, f: Format) -> String {
-    let v = &r.verdict;
-    let yaml = |m: &serde_json::Value| serde_saphyr::to_string(m).unwrap_or_else(|_| m.to_string());
-    match f {
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(r).unwrap_or_default();
-            s.push('\n');
-            s
+fn yaml(m: &serde_json::Value) -> String {
+    serde_saphyr::to_string(m).unwrap_or_else(|_| m.to_string())
+}
+
+/// `FROM -> TO PORT/PROTOCOL` of the resolved flow.
+fn flow_text(r: &CheckReport) -> String {
+    format!(
+        "{} -> {} {}/{}",
+        r.flow["from"].as_str().unwrap_or(""),
+        r.flow["to"].as_str().unwrap_or(""),
+        r.flow["port"],
+        r.flow["protocol"].as_str().unwrap_or("")
+    )
+}
+
+/// The report in every format of the one renderer family: JSON (`netdiag.k8s.check/v1`,
+/// pretty), a table of `key value` lines plus the fix, or Markdown.
+impl Rendered for CheckReport {
+    fn json(&self) -> String {
+        let mut s = pretty_json(self);
+        s.push('\n');
+        s
+    }
+
+    fn table(&self) -> String {
+        let (r, v) = (self, &self.verdict);
+        let rows = [
+            ("flow", flow_text(r)),
+            (
+                "verdict",
+                format!(
+                    "{} ({})",
+                    if v.allowed { "allowed" } else { "denied" },
+                    v.cause
+                ),
+            ),
+            ("egress isolating", list(&v.isolating_policies.egress)),
+            ("egress allowing", list(&v.allowing_policies.egress)),
+            ("ingress isolating", list(&v.isolating_policies.ingress)),
+            ("ingress allowing", list(&v.allowing_policies.ingress)),
+        ];
+        let mut s = String::new();
+        for (k, val) in rows {
+            s.push_str(&format!("{k:<18} {val}\n"));
         }
-        Format::Table => {
-            let rows = [
-                (
-                    "flow",
-                    format!(
-                        "{} -> {} {}/{}",
-                        r.flow["from"].as_str().unwrap_or(""),
-                        r.flow["to"].as_str().unwrap_or(""),
-                        r.flow["port"],
-                        r.flow["protocol"].as_str().unwrap_or("")
-                    ),
-                ),
-                (
-                    "verdict",
-                    format!(
-                        "{} ({})",
-                        if v.allowed { "allowed" } else { "denied" },
-                        v.cause
-                    ),
-                ),
-                ("egress isolating", list(&v.isolating_policies.egress)),
-                ("egress allowing", list(&v.allowing_policies.egress)),
-                ("ingress isolating", list(&v.isolating_policies.ingress)),
-                ("ingress allowing", list(&v.allowing_policies.ingress)),
-            ];
-            let mut s = String::new();
-            for (k, val) in rows {
-                s.push_str(&format!("{k:<18} {val}\n"));
+        if let Some(f) = &v.forwarded_to {
+            s.push_str(&format!("{:<18} {}\n", "forwarded to", list(f)));
+        }
+        for i in &r.invalid_policies {
+            s.push_str(&format!(
+                "{:<18} {}: {}\n",
+                "invalid policy", i.policy, i.reason
+            ));
+        }
+        for n in &r.notes {
+            s.push_str(&format!("{:<18} {n}\n", "note"));
+        }
+        s.push_str(&format!("\n{}\n", v.summary));
+        if v.fix.manifests.is_empty() && !v.fix.description.is_empty() {
+            s.push_str(&format!("\nFix: {}\n", v.fix.description));
+        }
+        if !v.fix.manifests.is_empty() {
+            s.push_str(&format!("\nFix: {}\n", v.fix.description));
+            for m in &v.fix.manifests {
+                s.push_str("---\n");
+                s.push_str(&yaml(m));
             }
-            if let Some(f) = &v.forwarded_to {
-                s.push_str(&format!("{:<18} {}\n", "forwarded to", list(f)));
+            s.push_str("\nRollback:\n");
+            for c in &v.rollback {
+                s.push_str(&format!("  {c}\n"));
             }
+        }
+        s
+    }
+
+    fn markdown(&self) -> String {
+        let (r, v) = (self, &self.verdict);
+        let mut s = format!(
+            "## netdiag k8s check: {}\n\n**{}** (`{}`): {}\n\n| direction | isolating | allowing |\n|---|---|---|\n| egress | {} | {} |\n| ingress | {} | {} |\n",
+            flow_text(r),
+            if v.allowed { "Allowed" } else { "Denied" },
+            v.cause,
+            v.summary,
+            md_cell(&list(&v.isolating_policies.egress)),
+            md_cell(&list(&v.allowing_policies.egress)),
+            md_cell(&list(&v.isolating_policies.ingress)),
+            md_cell(&list(&v.allowing_policies.ingress)),
+        );
+        if !r.invalid_policies.is_empty() {
+            s.push_str("\n### Invalid policies (not used)\n\n");
             for i in &r.invalid_policies {
-                s.push_str(&format!(
-                    "{:<18} {}: {}\n",
-                    "invalid policy", i.policy, i.reason
-                ));
+                s.push_str(&format!("- `{}`: {}\n", i.policy, i.reason));
             }
+        }
+        if !r.notes.is_empty() {
+            s.push_str("\n### Notes\n\n");
             for n in &r.notes {
-                s.push_str(&format!("{:<18} {n}\n", "note"));
+                s.push_str(&format!("- {n}\n"));
             }
-            s.push_str(&format!("\n{}\n", v.summary));
-            if v.fix.manifests.is_empty() && !v.fix.description.is_empty() {
-                s.push_str(&format!("\nFix: {}\n", v.fix.description));
-            }
-            if !v.fix.manifests.is_empty() {
-                s.push_str(&format!("\nFix: {}\n", v.fix.description));
-                for m in &v.fix.manifests {
-                    s.push_str("---\n");
-                    s.push_str(&yaml(m));
-                }
-                s.push_str("\nRollback:\n");
-                for c in &v.rollback {
-                    s.push_str(&format!("  {c}\n"));
-                }
-            }
-            s
         }
-        Format::Markdown => {
-            let mut s = format!(
-                "## netdiag k8s check: {} -> {} {}/{}\n\n**{}** (`{}`): {}\n\n| direction | isolating | allowing |\n|---|---|---|\n| egress | {} | {} |\n| ingress | {} | {} |\n",
-                r.flow["from"].as_str().unwrap_or(""),
-                r.flow["to"].as_str().unwrap_or(""),
-                r.flow["port"],
-                r.flow["protocol"].as_str().unwrap_or(""),
-                if v.allowed { "Allowed" } else { "Denied" },
-                v.cause,
-                v.summary,
-                list(&v.isolating_policies.egress),
-                list(&v.allowing_policies.egress),
-                list(&v.isolating_policies.ingress),
-                list(&v.allowing_policies.ingress),
-            );
-            if !r.invalid_policies.is_empty() {
-                s.push_str("\n### Invalid policies (not used)\n\n");
-                for i in &r.invalid_policies {
-                    s.push_str(&format!("- `{}`: {}\n", i.policy, i.reason));
-                }
+        if !v.fix.manifests.is_empty() {
+            s.push_str(&format!("\n### Fix\n\n{}\n\n```yaml\n", v.fix.description));
+            for m in &v.fix.manifests {
+                s.push_str("---\n");
+                s.push_str(&yaml(m));
             }
-            if !r.notes.is_empty() {
-                s.push_str("\n### Notes\n\n");
-                for n in &r.notes {
-                    s.push_str(&format!("- {n}\n"));
-                }
+            s.push_str("```\n\n### Rollback\n\n```sh\n");
+            for c in &v.rollback {
+                s.push_str(&format!("{c}\n"));
             }
-            if !v.fix.manifests.is_empty() {
-                s.push_str(&format!("\n### Fix\n\n{}\n\n```yaml\n", v.fix.description));
-                for m in &v.fix.manifests {
-                    s.push_str("---\n");
-                    s.push_str(&yaml(m));
-                }
-                s.push_str("```\n\n### Rollback\n\n```sh\n");
-                for c in &v.rollback {
-                    s.push_str(&format!("{c}\n"));
-                }
-                s.push_str("```\n");
-            }
-            s
+            s.push_str("```\n");
         }
+        s
     }
 }

@@ -29,13 +29,13 @@
 //! per rule, the peer classes; then per class and port, the classes its egress allows and the
 //! classes its ingress admits; a cell is egress AND ingress. Pure: no I/O, no clock.
 
-use crate::check::Format;
 use crate::load::Cluster;
 use crate::model::{IntOrString, IpBlock, Labels, NetworkPolicy, Peer, Rule};
 use crate::policy::{
     effective_types, ip_block_matches, namespace_labels, partition, pod_ips, protocol_of,
     resolve_named_port, selects, InvalidPolicy,
 };
+use netdiag_core::render::{md_cell, Rendered};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -819,16 +819,21 @@ fn class_text(c: &Class) -> String {
     s
 }
 
-/// Renders the report: JSON (compact, one line), a table, or Markdown.
-pub fn render(r: &MatrixReport, f: Format) -> String {
-    match f {
-        Format::Json => {
-            let mut s = serde_json::to_string(r).unwrap_or_default();
-            s.push('\n');
-            s
-        }
-        Format::Table => render_table(r),
-        Format::Markdown => render_markdown(r),
+/// The report in every format of the one renderer family: JSON (compact, one line: a large
+/// cluster's matrix is big), a table, or Markdown.
+impl Rendered for MatrixReport {
+    fn json(&self) -> String {
+        let mut s = serde_json::to_string(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    fn table(&self) -> String {
+        render_table(self)
+    }
+
+    fn markdown(&self) -> String {
+        render_markdown(self)
     }
 }
 
@@ -926,9 +931,9 @@ fn render_markdown(r: &MatrixReport) -> String {
         s.push_str(&format!(
             "| {} | {} | `{}` | {} |\n",
             c.id,
-            c.namespace,
+            md_cell(&c.namespace),
             l,
-            c.pods.join(", ")
+            md_cell(&c.pods.join(", "))
         ));
     }
     for k in &r.ports {

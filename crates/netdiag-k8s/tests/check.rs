@@ -1,8 +1,9 @@
 //! `k8s check` over the fixture manifests: the contract §2 verdict, the renderings, bad input.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use netdiag_core::render::{Format, Rendered};
 use netdiag_core::K8sLayer;
-use netdiag_k8s::check::{check, render, CheckError, CheckRequest, DeniedBy, Format};
+use netdiag_k8s::check::{check, CheckError, CheckRequest, DeniedBy};
 use netdiag_k8s::load::{Cluster, LoadError};
 use std::path::PathBuf;
 
@@ -35,7 +36,7 @@ fn directory_load_reads_yaml_json_and_lists() {
 fn allowed_flow_json_matches_the_contract() {
     let r = check(&fixtures(), &req("web/frontend", "shop/api", "http", "TCP")).unwrap();
     assert_eq!(r.exit_code(), 0);
-    let v: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.render(Format::Json)).unwrap();
     let verdict = &v["verdict"];
     assert!(verdict["layer"].is_null());
     assert_eq!(verdict["cause"], "ok");
@@ -133,13 +134,13 @@ fn a_pod_ip_is_that_pod() {
 #[test]
 fn table_and_markdown_name_the_policies_and_the_fix() {
     let r = check(&fixtures(), &req("web/frontend", "shop/db", "5432", "TCP")).unwrap();
-    let t = render(&r, Format::Table);
+    let t = r.render(Format::Table);
     assert!(
         t.contains("netpol_both_denied")
             && t.contains("shop/default-deny")
             && t.contains("kubectl delete networkpolicy")
     );
-    let m = render(&r, Format::Markdown);
+    let m = r.render(Format::Markdown);
     assert!(m.contains("| ingress | shop/default-deny | - |") && m.contains("```yaml"));
 }
 
@@ -221,7 +222,7 @@ fn service_forwards_to_the_named_target_port_and_policy_applies_there() {
         Some(vec!["10.244.1.20:8080".to_string()])
     );
     assert_eq!(r.flow["port"], 8080);
-    let v: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.render(Format::Json)).unwrap();
     assert_eq!(
         v["verdict"]["forwarded_to"],
         serde_json::json!(["10.244.1.20:8080"])
