@@ -7,7 +7,9 @@
 
 use crate::fix::minimal_fix;
 use crate::load::Cluster;
-use crate::policy::{evaluate, partition, resolve_named_port, Endpoint, FlowPort, InvalidPolicy};
+use crate::policy::{
+    evaluate, partition, resolve_named_port, Endpoint, FlowPort, FlowResult, InvalidPolicy,
+};
 use netdiag_core::render::{md_cell, pretty_json, Rendered};
 use netdiag_core::{Cause, K8sLayer};
 use serde::Serialize;
@@ -222,6 +224,74 @@ fn describe(e: &Endpoint<'_>) -> String {
     }
 }
 
+/// A pod or address destination and its port (a number, or a name the destination pod declares).
+fn direct_destination<'a>(
+    c: &'a Cluster,
+    req: &CheckRequest,
+    protocol: &str,
+) -> Result<(Endpoint<'a>, u16), CheckError> {
+    let dst = endpoint(c, &req.to)?;
+    let port = match req.port.parse::<u16>() {
+        Ok(0) => {
+            return Err(CheckError::BadPort {
+                port: req.port.clone(),
+                why: "must be 1-65535".into(),
+            })
+        }
+        Ok(n) => n,
+        Err(_) => match &dst {
+            Endpoint::Pod(p) => {
+                resolve_named_port(p, &req.port, protocol).ok_or_else(|| CheckError::BadPort {
+                    port: req.port.clone(),
+                    why: format!(
+                        "no container of {} declares a {protocol} port with this name",
+                        describe(&dst)
+                    ),
+                })?
+            }
+            Endpoint::Ip(_) => {
+                return Err(CheckError::BadPort {
+                    port: req.port.clone(),
+                    why: "a port name needs a pod destination to resolve on".into(),
+                })
+            }
+        },
+    };
+    Ok((dst, port))
+}
+
+/// The verdict's one sentence for a NetworkPolicy verdict.
+fn summary_text(
+    s: &str,
+    d: &str,
+    port: u16,
+    protocol: &str,
+    denied_by: Option<DeniedBy>,
+    result: &FlowResult,
+) -> String {
+    match denied_by {
+        None => format!("{s} -> {d} {port}/{protocol} is allowed by NetworkPolicy."),
+        Some(dir) => {
+            let which = match dir {
+                DeniedBy::Ingress => format!(
+                    "{d} is ingress-isolated by {} and no policy allows this flow",
+                    result.ingress.isolating.join(", ")
+                ),
+                DeniedBy::Egress => format!(
+                    "{s} is egress-isolated by {} and no policy allows this flow",
+                    result.egress.isolating.join(", ")
+                ),
+                DeniedBy::Both => format!(
+                    "{s} is egress-isolated by {} and {d} ingress-isolated by {}; neither side allows this flow",
+                    result.egress.isolating.join(", "),
+                    result.ingress.isolating.join(", ")
+                ),
+            };
+            format!("{s} -> {d} {port}/{protocol} is denied: {which}.")
+        }
+    }
+}
+
 /// Runs the check.
 pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError> {
     let protocol = req.protocol.to_ascii_uppercase();
@@ -286,36 +356,7 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
             }
         }
     } else {
-        let dst = endpoint(c, &req.to)?;
-        let port = match req.port.parse::<u16>() {
-            Ok(0) => {
-                return Err(CheckError::BadPort {
-                    port: req.port.clone(),
-                    why: "must be 1-65535".into(),
-                })
-            }
-            Ok(n) => n,
-            Err(_) => match &dst {
-                Endpoint::Pod(p) => {
-                    resolve_named_port(p, &req.port, &protocol).ok_or_else(|| {
-                        CheckError::BadPort {
-                            port: req.port.clone(),
-                            why: format!(
-                                "no container of {} declares a {protocol} port with this name",
-                                describe(&dst)
-                            ),
-                        }
-                    })?
-                }
-                Endpoint::Ip(_) => {
-                    return Err(CheckError::BadPort {
-                        port: req.port.clone(),
-                        why: "a port name needs a pod destination to resolve on".into(),
-                    })
-                }
-            },
-        };
-        (dst, port)
+        direct_destination(c, req, &protocol)?
     };
     let flow = FlowPort {
         port,
@@ -340,27 +381,7 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
         }
     };
     let (s, d) = (describe(&src), format!("{}{via}", describe(&dst)));
-    let summary = match denied_by {
-        None => format!("{s} -> {d} {port}/{protocol} is allowed by NetworkPolicy."),
-        Some(dir) => {
-            let which = match dir {
-                DeniedBy::Ingress => format!(
-                    "{d} is ingress-isolated by {} and no policy allows this flow",
-                    result.ingress.isolating.join(", ")
-                ),
-                DeniedBy::Egress => format!(
-                    "{s} is egress-isolated by {} and no policy allows this flow",
-                    result.egress.isolating.join(", ")
-                ),
-                DeniedBy::Both => format!(
-                    "{s} is egress-isolated by {} and {d} ingress-isolated by {}; neither side allows this flow",
-                    result.egress.isolating.join(", "),
-                    result.ingress.isolating.join(", ")
-                ),
-            };
-            format!("{s} -> {d} {port}/{protocol} is denied: {which}.")
-        }
-    };
+    let summary = summary_text(&s, &d, port, &protocol, denied_by, &result);
     let description = if let Some(e) = &refused {
         format!("No NetworkPolicy fix is proposed: {e}.")
     } else if fixes.is_empty() {
