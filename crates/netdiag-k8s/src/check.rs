@@ -1,12 +1,17 @@
 //! `netdiag k8s check`: resolve SRC, DST and PORT against the manifests, evaluate the flow, build
-//! the contract §2 verdict with its minimal fix, and render it as JSON, a table or Markdown.
+//! the contract §2 verdict with its minimal fix, and render it as JSON, a table or Markdown
+//! (through [`netdiag_core::render::Rendered`], the one renderer family).
 //!
 //! Bad input (an unknown pod, a port name no container declares) is a [`CheckError`]; a denied
 //! flow is data in the [`CheckReport`], never an error.
 
 use crate::fix::minimal_fix;
 use crate::load::Cluster;
-use crate::policy::{evaluate, partition, resolve_named_port, Endpoint, FlowPort, InvalidPolicy};
+use crate::policy::{
+    evaluate, partition, resolve_named_port, Endpoint, FlowPort, FlowResult, InvalidPolicy,
+};
+use netdiag_core::render::{md_cell, pretty_json, Rendered};
+use netdiag_core::{Cause, K8sLayer};
 use serde::Serialize;
 use serde_json::json;
 use std::net::IpAddr;
@@ -56,15 +61,27 @@ pub enum CheckError {
     BadProtocol(String),
 }
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// A plain table.
-    Table,
-    /// JSON, schema `netdiag.k8s.check/v1`.
-    Json,
-    /// Markdown.
-    Markdown,
+/// Which side's NetworkPolicy denies the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeniedBy {
+    /// The destination's ingress.
+    Ingress,
+    /// The source's egress.
+    Egress,
+    /// Both.
+    Both,
+}
+
+impl DeniedBy {
+    /// The stable name (`ingress`, `egress`, `both`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DeniedBy::Ingress => "ingress",
+            DeniedBy::Egress => "egress",
+            DeniedBy::Both => "both",
+        }
+    }
 }
 
 /// Policies per direction.
@@ -88,14 +105,15 @@ pub struct Fix {
 /// The verdict, exactly the contract's fields plus `summary`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Verdict {
-    /// `null` or `"networkpolicy"`.
-    pub layer: Option<&'static str>,
-    /// `ok`, `netpol_ingress_denied`, `netpol_egress_denied`, `netpol_both_denied`.
-    pub cause: &'static str,
+    /// `null`, `"service"` or `"networkpolicy"`.
+    pub layer: Option<K8sLayer>,
+    /// `ok`, a `svc_*` cause, `netpol_ingress_denied`, `netpol_egress_denied`,
+    /// `netpol_both_denied`.
+    pub cause: Cause,
     /// Whether the flow is allowed.
     pub allowed: bool,
     /// `null`, `ingress`, `egress` or `both`.
-    pub denied_by: Option<&'static str>,
+    pub denied_by: Option<DeniedBy>,
     /// One sentence a person can act on.
     pub summary: String,
     /// Isolating policies.
@@ -206,6 +224,74 @@ fn describe(e: &Endpoint<'_>) -> String {
     }
 }
 
+/// A pod or address destination and its port (a number, or a name the destination pod declares).
+fn direct_destination<'a>(
+    c: &'a Cluster,
+    req: &CheckRequest,
+    protocol: &str,
+) -> Result<(Endpoint<'a>, u16), CheckError> {
+    let dst = endpoint(c, &req.to)?;
+    let port = match req.port.parse::<u16>() {
+        Ok(0) => {
+            return Err(CheckError::BadPort {
+                port: req.port.clone(),
+                why: "must be 1-65535".into(),
+            })
+        }
+        Ok(n) => n,
+        Err(_) => match &dst {
+            Endpoint::Pod(p) => {
+                resolve_named_port(p, &req.port, protocol).ok_or_else(|| CheckError::BadPort {
+                    port: req.port.clone(),
+                    why: format!(
+                        "no container of {} declares a {protocol} port with this name",
+                        describe(&dst)
+                    ),
+                })?
+            }
+            Endpoint::Ip(_) => {
+                return Err(CheckError::BadPort {
+                    port: req.port.clone(),
+                    why: "a port name needs a pod destination to resolve on".into(),
+                })
+            }
+        },
+    };
+    Ok((dst, port))
+}
+
+/// The verdict's one sentence for a NetworkPolicy verdict.
+fn summary_text(
+    s: &str,
+    d: &str,
+    port: u16,
+    protocol: &str,
+    denied_by: Option<DeniedBy>,
+    result: &FlowResult,
+) -> String {
+    match denied_by {
+        None => format!("{s} -> {d} {port}/{protocol} is allowed by NetworkPolicy."),
+        Some(dir) => {
+            let which = match dir {
+                DeniedBy::Ingress => format!(
+                    "{d} is ingress-isolated by {} and no policy allows this flow",
+                    result.ingress.isolating.join(", ")
+                ),
+                DeniedBy::Egress => format!(
+                    "{s} is egress-isolated by {} and no policy allows this flow",
+                    result.egress.isolating.join(", ")
+                ),
+                DeniedBy::Both => format!(
+                    "{s} is egress-isolated by {} and {d} ingress-isolated by {}; neither side allows this flow",
+                    result.egress.isolating.join(", "),
+                    result.ingress.isolating.join(", ")
+                ),
+            };
+            format!("{s} -> {d} {port}/{protocol} is denied: {which}.")
+        }
+    }
+}
+
 /// Runs the check.
 pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError> {
     let protocol = req.protocol.to_ascii_uppercase();
@@ -270,36 +356,7 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
             }
         }
     } else {
-        let dst = endpoint(c, &req.to)?;
-        let port = match req.port.parse::<u16>() {
-            Ok(0) => {
-                return Err(CheckError::BadPort {
-                    port: req.port.clone(),
-                    why: "must be 1-65535".into(),
-                })
-            }
-            Ok(n) => n,
-            Err(_) => match &dst {
-                Endpoint::Pod(p) => {
-                    resolve_named_port(p, &req.port, &protocol).ok_or_else(|| {
-                        CheckError::BadPort {
-                            port: req.port.clone(),
-                            why: format!(
-                                "no container of {} declares a {protocol} port with this name",
-                                describe(&dst)
-                            ),
-                        }
-                    })?
-                }
-                Endpoint::Ip(_) => {
-                    return Err(CheckError::BadPort {
-                        port: req.port.clone(),
-                        why: "a port name needs a pod destination to resolve on".into(),
-                    })
-                }
-            },
-        };
-        (dst, port)
+        direct_destination(c, req, &protocol)?
     };
     let flow = FlowPort {
         port,
@@ -307,40 +364,27 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
     };
     let result = evaluate(c, &valid, &src, &dst, &flow);
     let (cause, denied_by) = match (result.egress.allowed, result.ingress.allowed) {
-        (true, true) => ("ok", None),
-        (true, false) => ("netpol_ingress_denied", Some("ingress")),
-        (false, true) => ("netpol_egress_denied", Some("egress")),
-        (false, false) => ("netpol_both_denied", Some("both")),
+        (true, true) => (Cause::Ok, None),
+        (true, false) => (Cause::NetpolIngressDenied, Some(DeniedBy::Ingress)),
+        (false, true) => (Cause::NetpolEgressDenied, Some(DeniedBy::Egress)),
+        (false, false) => (Cause::NetpolBothDenied, Some(DeniedBy::Both)),
     };
     let allowed = result.allowed();
-    let fixes = if allowed {
-        Vec::new()
+    // The guard's refusal, when the fix would open access to everyone: no fix is printed and
+    // the fix description says why.
+    let (fixes, refused) = if allowed {
+        (Vec::new(), None)
     } else {
-        minimal_fix(c, &src, &dst, &flow, &result)
-    };
-    let (s, d) = (describe(&src), format!("{}{via}", describe(&dst)));
-    let summary = match denied_by {
-        None => format!("{s} -> {d} {port}/{protocol} is allowed by NetworkPolicy."),
-        Some(dir) => {
-            let which = match dir {
-                "ingress" => format!(
-                    "{d} is ingress-isolated by {} and no policy allows this flow",
-                    result.ingress.isolating.join(", ")
-                ),
-                "egress" => format!(
-                    "{s} is egress-isolated by {} and no policy allows this flow",
-                    result.egress.isolating.join(", ")
-                ),
-                _ => format!(
-                    "{s} is egress-isolated by {} and {d} ingress-isolated by {}; neither side allows this flow",
-                    result.egress.isolating.join(", "),
-                    result.ingress.isolating.join(", ")
-                ),
-            };
-            format!("{s} -> {d} {port}/{protocol} is denied: {which}.")
+        match minimal_fix(c, &src, &dst, &flow, &result) {
+            Ok(fixes) => (fixes, None),
+            Err(e) => (Vec::new(), Some(e)),
         }
     };
-    let description = if fixes.is_empty() {
+    let (s, d) = (describe(&src), format!("{}{via}", describe(&dst)));
+    let summary = summary_text(&s, &d, port, &protocol, denied_by, &result);
+    let description = if let Some(e) = &refused {
+        format!("No NetworkPolicy fix is proposed: {e}.")
+    } else if fixes.is_empty() {
         String::new()
     } else {
         format!(
@@ -355,7 +399,7 @@ pub fn check(c: &Cluster, req: &CheckRequest) -> Result<CheckReport, CheckError>
         schema: SCHEMA,
         flow: json!({"from": s, "to": d, "port": port, "protocol": protocol}),
         verdict: Verdict {
-            layer: (!allowed).then_some("networkpolicy"),
+            layer: (!allowed).then_some(K8sLayer::NetworkPolicy),
             cause,
             allowed,
             denied_by,
@@ -392,7 +436,7 @@ fn service_failure(
         schema: SCHEMA,
         flow: json!({"from": describe(src), "to": req.to, "port": req.port.parse::<u16>().map_or(json!(req.port), |n| json!(n)), "protocol": req.protocol.to_ascii_uppercase()}),
         verdict: Verdict {
-            layer: Some("service"),
+            layer: Some(K8sLayer::Service),
             cause: f.cause,
             allowed: false,
             denied_by: None,
@@ -419,114 +463,118 @@ fn list(v: &[String]) -> String {
     }
 }
 
-/// Renders the report.
-pub fn render(r: &CheckReport, f: Format) -> String {
-    let v = &r.verdict;
-    let yaml = |m: &serde_json::Value| serde_saphyr::to_string(m).unwrap_or_else(|_| m.to_string());
-    match f {
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(r).unwrap_or_default();
-            s.push('\n');
-            s
+fn yaml(m: &serde_json::Value) -> String {
+    serde_saphyr::to_string(m).unwrap_or_else(|_| m.to_string())
+}
+
+/// `FROM -> TO PORT/PROTOCOL` of the resolved flow.
+fn flow_text(r: &CheckReport) -> String {
+    format!(
+        "{} -> {} {}/{}",
+        r.flow["from"].as_str().unwrap_or(""),
+        r.flow["to"].as_str().unwrap_or(""),
+        r.flow["port"],
+        r.flow["protocol"].as_str().unwrap_or("")
+    )
+}
+
+/// The report in every format of the one renderer family: JSON (`netdiag.k8s.check/v1`,
+/// pretty), a table of `key value` lines plus the fix, or Markdown.
+impl Rendered for CheckReport {
+    fn json(&self) -> String {
+        let mut s = pretty_json(self);
+        s.push('\n');
+        s
+    }
+
+    fn table(&self) -> String {
+        let (r, v) = (self, &self.verdict);
+        let rows = [
+            ("flow", flow_text(r)),
+            (
+                "verdict",
+                format!(
+                    "{} ({})",
+                    if v.allowed { "allowed" } else { "denied" },
+                    v.cause
+                ),
+            ),
+            ("egress isolating", list(&v.isolating_policies.egress)),
+            ("egress allowing", list(&v.allowing_policies.egress)),
+            ("ingress isolating", list(&v.isolating_policies.ingress)),
+            ("ingress allowing", list(&v.allowing_policies.ingress)),
+        ];
+        let mut s = String::new();
+        for (k, val) in rows {
+            s.push_str(&format!("{k:<18} {val}\n"));
         }
-        Format::Table => {
-            let rows = [
-                (
-                    "flow",
-                    format!(
-                        "{} -> {} {}/{}",
-                        r.flow["from"].as_str().unwrap_or(""),
-                        r.flow["to"].as_str().unwrap_or(""),
-                        r.flow["port"],
-                        r.flow["protocol"].as_str().unwrap_or("")
-                    ),
-                ),
-                (
-                    "verdict",
-                    format!(
-                        "{} ({})",
-                        if v.allowed { "allowed" } else { "denied" },
-                        v.cause
-                    ),
-                ),
-                ("egress isolating", list(&v.isolating_policies.egress)),
-                ("egress allowing", list(&v.allowing_policies.egress)),
-                ("ingress isolating", list(&v.isolating_policies.ingress)),
-                ("ingress allowing", list(&v.allowing_policies.ingress)),
-            ];
-            let mut s = String::new();
-            for (k, val) in rows {
-                s.push_str(&format!("{k:<18} {val}\n"));
+        if let Some(f) = &v.forwarded_to {
+            s.push_str(&format!("{:<18} {}\n", "forwarded to", list(f)));
+        }
+        for i in &r.invalid_policies {
+            s.push_str(&format!(
+                "{:<18} {}: {}\n",
+                "invalid policy", i.policy, i.reason
+            ));
+        }
+        for n in &r.notes {
+            s.push_str(&format!("{:<18} {n}\n", "note"));
+        }
+        s.push_str(&format!("\n{}\n", v.summary));
+        if v.fix.manifests.is_empty() && !v.fix.description.is_empty() {
+            s.push_str(&format!("\nFix: {}\n", v.fix.description));
+        }
+        if !v.fix.manifests.is_empty() {
+            s.push_str(&format!("\nFix: {}\n", v.fix.description));
+            for m in &v.fix.manifests {
+                s.push_str("---\n");
+                s.push_str(&yaml(m));
             }
-            if let Some(f) = &v.forwarded_to {
-                s.push_str(&format!("{:<18} {}\n", "forwarded to", list(f)));
+            s.push_str("\nRollback:\n");
+            for c in &v.rollback {
+                s.push_str(&format!("  {c}\n"));
             }
+        }
+        s
+    }
+
+    fn markdown(&self) -> String {
+        let (r, v) = (self, &self.verdict);
+        let mut s = format!(
+            "## netdiag k8s check: {}\n\n**{}** (`{}`): {}\n\n| direction | isolating | allowing |\n|---|---|---|\n| egress | {} | {} |\n| ingress | {} | {} |\n",
+            flow_text(r),
+            if v.allowed { "Allowed" } else { "Denied" },
+            v.cause,
+            v.summary,
+            md_cell(&list(&v.isolating_policies.egress)),
+            md_cell(&list(&v.allowing_policies.egress)),
+            md_cell(&list(&v.isolating_policies.ingress)),
+            md_cell(&list(&v.allowing_policies.ingress)),
+        );
+        if !r.invalid_policies.is_empty() {
+            s.push_str("\n### Invalid policies (not used)\n\n");
             for i in &r.invalid_policies {
-                s.push_str(&format!(
-                    "{:<18} {}: {}\n",
-                    "invalid policy", i.policy, i.reason
-                ));
+                s.push_str(&format!("- `{}`: {}\n", i.policy, i.reason));
             }
+        }
+        if !r.notes.is_empty() {
+            s.push_str("\n### Notes\n\n");
             for n in &r.notes {
-                s.push_str(&format!("{:<18} {n}\n", "note"));
+                s.push_str(&format!("- {n}\n"));
             }
-            s.push_str(&format!("\n{}\n", v.summary));
-            if v.fix.manifests.is_empty() && !v.fix.description.is_empty() {
-                s.push_str(&format!("\nFix: {}\n", v.fix.description));
-            }
-            if !v.fix.manifests.is_empty() {
-                s.push_str(&format!("\nFix: {}\n", v.fix.description));
-                for m in &v.fix.manifests {
-                    s.push_str("---\n");
-                    s.push_str(&yaml(m));
-                }
-                s.push_str("\nRollback:\n");
-                for c in &v.rollback {
-                    s.push_str(&format!("  {c}\n"));
-                }
-            }
-            s
         }
-        Format::Markdown => {
-            let mut s = format!(
-                "## netdiag k8s check: {} -> {} {}/{}\n\n**{}** (`{}`): {}\n\n| direction | isolating | allowing |\n|---|---|---|\n| egress | {} | {} |\n| ingress | {} | {} |\n",
-                r.flow["from"].as_str().unwrap_or(""),
-                r.flow["to"].as_str().unwrap_or(""),
-                r.flow["port"],
-                r.flow["protocol"].as_str().unwrap_or(""),
-                if v.allowed { "Allowed" } else { "Denied" },
-                v.cause,
-                v.summary,
-                list(&v.isolating_policies.egress),
-                list(&v.allowing_policies.egress),
-                list(&v.isolating_policies.ingress),
-                list(&v.allowing_policies.ingress),
-            );
-            if !r.invalid_policies.is_empty() {
-                s.push_str("\n### Invalid policies (not used)\n\n");
-                for i in &r.invalid_policies {
-                    s.push_str(&format!("- `{}`: {}\n", i.policy, i.reason));
-                }
+        if !v.fix.manifests.is_empty() {
+            s.push_str(&format!("\n### Fix\n\n{}\n\n```yaml\n", v.fix.description));
+            for m in &v.fix.manifests {
+                s.push_str("---\n");
+                s.push_str(&yaml(m));
             }
-            if !r.notes.is_empty() {
-                s.push_str("\n### Notes\n\n");
-                for n in &r.notes {
-                    s.push_str(&format!("- {n}\n"));
-                }
+            s.push_str("```\n\n### Rollback\n\n```sh\n");
+            for c in &v.rollback {
+                s.push_str(&format!("{c}\n"));
             }
-            if !v.fix.manifests.is_empty() {
-                s.push_str(&format!("\n### Fix\n\n{}\n\n```yaml\n", v.fix.description));
-                for m in &v.fix.manifests {
-                    s.push_str("---\n");
-                    s.push_str(&yaml(m));
-                }
-                s.push_str("```\n\n### Rollback\n\n```sh\n");
-                for c in &v.rollback {
-                    s.push_str(&format!("{c}\n"));
-                }
-                s.push_str("```\n");
-            }
-            s
+            s.push_str("```\n");
         }
+        s
     }
 }

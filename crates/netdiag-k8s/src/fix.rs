@@ -18,6 +18,7 @@ use crate::model::{
 use crate::policy::{
     isolates, partition, selects, Direction, Endpoint, FlowPort, FlowResult, NAMESPACE_NAME_LABEL,
 };
+use netdiag_core::remedy::{admit_peer, admit_text, OpensTheWorld};
 use std::net::IpAddr;
 
 /// A generated policy and the command that removes it again.
@@ -151,30 +152,36 @@ fn subject_selector(c: &Cluster, pod: &Pod, ingress: bool) -> LabelSelector {
     }
 }
 
-fn peers_for(c: &Cluster, e: &Endpoint<'_>) -> Vec<Peer> {
+/// One `ipBlock` peer, through the guard: a cidr that opens the world is refused, never written.
+fn ip_block_peer(cidr: String) -> Result<Peer, OpensTheWorld> {
+    admit_peer(&cidr)?;
+    Ok(Peer {
+        ip_block: Some(IpBlock {
+            cidr,
+            except: Vec::new(),
+        }),
+        ..Default::default()
+    })
+}
+
+fn peers_for(c: &Cluster, e: &Endpoint<'_>) -> Result<Vec<Peer>, OpensTheWorld> {
     match e {
         Endpoint::Pod(p) if !p.spec.host_network => {
             let mut ns = Labels::new();
             ns.insert(NAMESPACE_NAME_LABEL.into(), p.metadata.ns().into());
-            vec![Peer {
+            Ok(vec![Peer {
                 namespace_selector: Some(LabelSelector {
                     match_labels: ns,
                     ..Default::default()
                 }),
                 pod_selector: Some(exact_selector(c, p, true)),
                 ip_block: None,
-            }]
+            }])
         }
         _ => e
             .ips()
             .into_iter()
-            .map(|ip| Peer {
-                ip_block: Some(IpBlock {
-                    cidr: host_cidr(ip),
-                    except: Vec::new(),
-                }),
-                ..Default::default()
-            })
+            .map(|ip| ip_block_peer(host_cidr(ip)))
             .collect(),
     }
 }
@@ -187,14 +194,14 @@ fn one(
     dst: &Endpoint<'_>,
     flow: &FlowPort,
     ingress: bool,
-) -> Option<FixPolicy> {
+) -> Result<Option<FixPolicy>, OpensTheWorld> {
     let Endpoint::Pod(pod) = subject else {
-        return None; // an address outside the cluster is never isolated
+        return Ok(None); // an address outside the cluster is never isolated
     };
-    let peers = peers_for(c, peer);
+    let peers = peers_for(c, peer)?;
     if peers.is_empty() {
         // An empty peer list would mean "everyone": no fix rather than a wide-open one.
-        return None;
+        return Ok(None);
     }
     let rule = Rule {
         from: ingress.then(|| peers.clone()),
@@ -224,26 +231,49 @@ fn one(
             policy_types: Some(vec![dir.to_string()]),
         },
     };
-    Some(FixPolicy {
+    let fix = FixPolicy {
         policy,
         rollback: format!("kubectl delete networkpolicy -n {ns} {name}"),
-    })
+    };
+    // The finished manifest goes through the guard as well, as it would be printed.
+    admit_text(&fix.manifest().to_string())?;
+    Ok(Some(fix))
 }
 
 /// The policies that allow exactly `src -> dst:flow`, one per denying direction.
+///
+/// `Err` is the guard's refusal ([`admit_peer`] on every ipBlock cidr, [`admit_text`] on every
+/// finished manifest): a fix that would open access to everyone is never returned.
 pub fn minimal_fix(
     c: &Cluster,
     src: &Endpoint<'_>,
     dst: &Endpoint<'_>,
     flow: &FlowPort,
     result: &FlowResult,
-) -> Vec<FixPolicy> {
+) -> Result<Vec<FixPolicy>, OpensTheWorld> {
     let mut out = Vec::new();
     if !result.egress.allowed {
-        out.extend(one(c, src, dst, src, dst, flow, false));
+        out.extend(one(c, src, dst, src, dst, flow, false)?);
     }
     if !result.ingress.allowed {
-        out.extend(one(c, dst, src, src, dst, flow, true));
+        out.extend(one(c, dst, src, src, dst, flow, true)?);
     }
-    out
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_block_peers_go_through_the_guard() {
+        for world in ["0.0.0.0/0", "::/0", "0/0"] {
+            assert!(ip_block_peer(world.to_string()).is_err(), "{world}");
+        }
+        let peer = ip_block_peer(host_cidr(IpAddr::from([192, 0, 2, 7]))).expect("a host cidr");
+        assert_eq!(
+            peer.ip_block.map(|b| b.cidr).as_deref(),
+            Some("192.0.2.7/32")
+        );
+    }
 }

@@ -29,13 +29,13 @@
 //! per rule, the peer classes; then per class and port, the classes its egress allows and the
 //! classes its ingress admits; a cell is egress AND ingress. Pure: no I/O, no clock.
 
-use crate::check::Format;
 use crate::load::Cluster;
-use crate::model::{IntOrString, IpBlock, Labels, NetworkPolicy, Peer, Rule};
+use crate::model::{IntOrString, IpBlock, Labels, NetworkPolicy, Peer, Pod, Rule};
 use crate::policy::{
     effective_types, ip_block_matches, namespace_labels, partition, pod_ips, protocol_of,
     resolve_named_port, selects, InvalidPolicy,
 };
+use netdiag_core::render::{md_cell, Rendered};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -416,20 +416,7 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
     let (valid, invalid) = partition(c);
     let mut notes = c.notes.clone();
 
-    // One pod per namespace/name, as `k8s check` resolves it (the first).
-    let mut seen = BTreeSet::new();
-    let mut pods = Vec::new();
-    for p in &c.pods {
-        if seen.insert((p.metadata.ns(), p.metadata.name.as_str())) {
-            pods.push(p);
-        } else {
-            notes.push(format!(
-                "pod {}/{} appears more than once; the first is used",
-                p.metadata.ns(),
-                p.metadata.name
-            ));
-        }
-    }
+    let pods = unique_pods(c, &mut notes);
 
     let (named, blocks, mut port_set) = policy_facts(&valid);
     let label_keys = selector_label_keys(&valid);
@@ -612,36 +599,117 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
             ingress.extend_from_slice(&from.0);
         }
     }
-    // Transpose ingress so that row (k, a) holds the classes whose ingress admits a: the cells
-    // of a row are then whole-word operations. Classes not isolated for ingress admit everyone
-    // on every port: they start every row, and only isolated classes are transposed bit by bit
-    // (a cluster without policies would otherwise cost classes² × ports steps).
-    let mut open = Bits::empty(n);
-    for (b, iso) in iso_in.iter().enumerate() {
-        if iso.is_empty() {
-            open.set(b);
-        }
-    }
-    let mut admits: Vec<u64> = Vec::with_capacity(nk * n * w);
-    for _ in 0..nk * n {
-        admits.extend_from_slice(&open.0);
-    }
-    for ki in 0..nk {
-        for b in (0..n).filter(|&b| !open.get(b)) {
-            let row = (ki * n + b) * w;
-            for (j, &word) in ingress[row..row + w].iter().enumerate() {
-                let mut word = word;
-                while word != 0 {
-                    let a = j * 64 + word.trailing_zeros() as usize;
-                    word &= word - 1;
-                    admits[(ki * n + a) * w + b / 64] |= 1 << (b % 64);
-                }
-            }
-        }
-    }
+    let admits = transpose_ingress(&ingress, &iso_in, nk, w);
     drop(ingress);
 
-    // Rows, source-major. The most common verdict of a row is left out as `rest`.
+    let (rows, allowed_cells) = row_verdicts(&egress, &admits, &ports, n, w);
+
+    let own_node = own_node_exemptions(c, &pods, &ips_of);
+
+    let classes = class_list(&eng, &members, &pods);
+
+    MatrixReport {
+        schema: SCHEMA,
+        stats: Stats {
+            pods: pods.len(),
+            classes: n,
+            ports: nk,
+            policies: valid.len(),
+            cells: n * n * nk,
+            allowed_cells,
+        },
+        classes,
+        ports,
+        ip_blocks: eng.blocks,
+        matrix: rows,
+        own_node,
+        invalid_policies: invalid,
+        notes,
+    }
+}
+
+/// Own-node exemptions: per node, the pods holding one of its addresses and the pods on it.
+fn own_node_exemptions(c: &Cluster, pods: &[&Pod], ips_of: &[Vec<IpAddr>]) -> Vec<OwnNode> {
+    let mut node_addrs: BTreeMap<&str, Vec<IpAddr>> = BTreeMap::new();
+    for nd in &c.nodes {
+        node_addrs
+            .entry(nd.metadata.name.as_str())
+            .or_default()
+            .extend(
+                nd.status
+                    .addresses
+                    .iter()
+                    .filter_map(|a| a.address.parse::<IpAddr>().ok()),
+            );
+    }
+    let id = |p: usize| format!("{}/{}", pods[p].metadata.ns(), pods[p].metadata.name);
+    let mut own_node = Vec::new();
+    for (node, addrs) in &node_addrs {
+        let holders: Vec<usize> = (0..pods.len())
+            .filter(|&p| ips_of[p].iter().any(|ip| addrs.contains(ip)))
+            .collect();
+        if holders.is_empty() {
+            continue;
+        }
+        let on: Vec<usize> = (0..pods.len())
+            .filter(|&p| pods[p].spec.node_name.as_deref() == Some(node))
+            .collect();
+        if on.is_empty() {
+            continue;
+        }
+        let mut address_holders: Vec<String> = holders.into_iter().map(id).collect();
+        let mut on: Vec<String> = on.into_iter().map(id).collect();
+        address_holders.sort();
+        on.sort();
+        own_node.push(OwnNode {
+            node: node.to_string(),
+            address_holders,
+            pods: on,
+        });
+    }
+    own_node
+}
+
+/// The classes as reported: namespace, shared labels, named ports, ipBlocks and pod names.
+fn class_list(eng: &Engine, members: &[Vec<usize>], pods: &[&Pod]) -> Vec<Class> {
+    eng.classes
+        .iter()
+        .zip(members)
+        .enumerate()
+        .map(|(i, (k, m))| {
+            let mut names: Vec<String> = m.iter().map(|&p| pods[p].metadata.name.clone()).collect();
+            names.sort();
+            Class {
+                id: i as u32,
+                namespace: k.ns.clone(),
+                labels: shared_labels(m.iter().map(|&p| &pods[p].metadata.labels)),
+                host_network: k.host_network,
+                named_ports: eng
+                    .named
+                    .iter()
+                    .zip(&k.named)
+                    .filter_map(|((nm, pr), r)| r.map(|x| (format!("{nm}/{pr}"), x)))
+                    .collect(),
+                ip_blocks: (0..eng.blocks.len())
+                    .filter(|&b| k.ip_sig.get(b))
+                    .map(|b| b as u32)
+                    .collect(),
+                pods: names,
+            }
+        })
+        .collect()
+}
+
+/// The rows, source-major, and the number of allowed cells. The most common verdict of a row is
+/// left out as `rest`.
+fn row_verdicts(
+    egress: &[u64],
+    admits: &[u64],
+    ports: &[PortKey],
+    n: usize,
+    w: usize,
+) -> (Vec<Row>, usize) {
+    let nk = ports.len();
     let last_mask = match n % 64 {
         0 => u64::MAX,
         r => (1u64 << r) - 1,
@@ -697,92 +765,57 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
             });
         }
     }
+    (rows, allowed_cells)
+}
 
-    // Own-node exemptions.
-    let mut node_addrs: BTreeMap<&str, Vec<IpAddr>> = BTreeMap::new();
-    for nd in &c.nodes {
-        node_addrs
-            .entry(nd.metadata.name.as_str())
-            .or_default()
-            .extend(
-                nd.status
-                    .addresses
-                    .iter()
-                    .filter_map(|a| a.address.parse::<IpAddr>().ok()),
-            );
-    }
-    let id = |p: usize| format!("{}/{}", pods[p].metadata.ns(), pods[p].metadata.name);
-    let mut own_node = Vec::new();
-    for (node, addrs) in &node_addrs {
-        let holders: Vec<usize> = (0..pods.len())
-            .filter(|&p| ips_of[p].iter().any(|ip| addrs.contains(ip)))
-            .collect();
-        if holders.is_empty() {
-            continue;
+/// Transpose ingress so that row (k, a) holds the classes whose ingress admits a: the cells
+/// of a row are then whole-word operations. Classes not isolated for ingress admit everyone
+/// on every port: they start every row, and only isolated classes are transposed bit by bit
+/// (a cluster without policies would otherwise cost classes² × ports steps).
+fn transpose_ingress(ingress: &[u64], iso_in: &[Vec<usize>], nk: usize, w: usize) -> Vec<u64> {
+    let n = iso_in.len();
+    let mut open = Bits::empty(n);
+    for (b, iso) in iso_in.iter().enumerate() {
+        if iso.is_empty() {
+            open.set(b);
         }
-        let on: Vec<usize> = (0..pods.len())
-            .filter(|&p| pods[p].spec.node_name.as_deref() == Some(node))
-            .collect();
-        if on.is_empty() {
-            continue;
-        }
-        let mut address_holders: Vec<String> = holders.into_iter().map(id).collect();
-        let mut on: Vec<String> = on.into_iter().map(id).collect();
-        address_holders.sort();
-        on.sort();
-        own_node.push(OwnNode {
-            node: node.to_string(),
-            address_holders,
-            pods: on,
-        });
     }
-
-    let classes: Vec<Class> = eng
-        .classes
-        .iter()
-        .zip(&members)
-        .enumerate()
-        .map(|(i, (k, m))| {
-            let mut names: Vec<String> = m.iter().map(|&p| pods[p].metadata.name.clone()).collect();
-            names.sort();
-            Class {
-                id: i as u32,
-                namespace: k.ns.clone(),
-                labels: shared_labels(m.iter().map(|&p| &pods[p].metadata.labels)),
-                host_network: k.host_network,
-                named_ports: eng
-                    .named
-                    .iter()
-                    .zip(&k.named)
-                    .filter_map(|((nm, pr), r)| r.map(|x| (format!("{nm}/{pr}"), x)))
-                    .collect(),
-                ip_blocks: (0..eng.blocks.len())
-                    .filter(|&b| k.ip_sig.get(b))
-                    .map(|b| b as u32)
-                    .collect(),
-                pods: names,
+    let mut admits: Vec<u64> = Vec::with_capacity(nk * n * w);
+    for _ in 0..nk * n {
+        admits.extend_from_slice(&open.0);
+    }
+    for ki in 0..nk {
+        for b in (0..n).filter(|&b| !open.get(b)) {
+            let row = (ki * n + b) * w;
+            for (j, &word) in ingress[row..row + w].iter().enumerate() {
+                let mut word = word;
+                while word != 0 {
+                    let a = j * 64 + word.trailing_zeros() as usize;
+                    word &= word - 1;
+                    admits[(ki * n + a) * w + b / 64] |= 1 << (b % 64);
+                }
             }
-        })
-        .collect();
-
-    MatrixReport {
-        schema: SCHEMA,
-        stats: Stats {
-            pods: pods.len(),
-            classes: n,
-            ports: nk,
-            policies: valid.len(),
-            cells: n * n * nk,
-            allowed_cells,
-        },
-        classes,
-        ports,
-        ip_blocks: eng.blocks,
-        matrix: rows,
-        own_node,
-        invalid_policies: invalid,
-        notes,
+        }
     }
+    admits
+}
+
+/// One pod per namespace/name, as `k8s check` resolves it (the first).
+fn unique_pods<'a>(c: &'a Cluster, notes: &mut Vec<String>) -> Vec<&'a Pod> {
+    let mut seen = BTreeSet::new();
+    let mut pods = Vec::new();
+    for p in &c.pods {
+        if seen.insert((p.metadata.ns(), p.metadata.name.as_str())) {
+            pods.push(p);
+        } else {
+            notes.push(format!(
+                "pod {}/{} appears more than once; the first is used",
+                p.metadata.ns(),
+                p.metadata.name
+            ));
+        }
+    }
+    pods
 }
 
 /// The labels every one of these pods carries with the same value.
@@ -819,16 +852,21 @@ fn class_text(c: &Class) -> String {
     s
 }
 
-/// Renders the report: JSON (compact, one line), a table, or Markdown.
-pub fn render(r: &MatrixReport, f: Format) -> String {
-    match f {
-        Format::Json => {
-            let mut s = serde_json::to_string(r).unwrap_or_default();
-            s.push('\n');
-            s
-        }
-        Format::Table => render_table(r),
-        Format::Markdown => render_markdown(r),
+/// The report in every format of the one renderer family: JSON (compact, one line: a large
+/// cluster's matrix is big), a table, or Markdown.
+impl Rendered for MatrixReport {
+    fn json(&self) -> String {
+        let mut s = serde_json::to_string(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    fn table(&self) -> String {
+        render_table(self)
+    }
+
+    fn markdown(&self) -> String {
+        render_markdown(self)
     }
 }
 
@@ -926,9 +964,9 @@ fn render_markdown(r: &MatrixReport) -> String {
         s.push_str(&format!(
             "| {} | {} | `{}` | {} |\n",
             c.id,
-            c.namespace,
+            md_cell(&c.namespace),
             l,
-            c.pods.join(", ")
+            md_cell(&c.pods.join(", "))
         ));
     }
     for k in &r.ports {

@@ -10,13 +10,14 @@
 use crate::load::Cluster;
 use crate::model::{IntOrString, Labels, Pod, Service, ServicePort};
 use crate::policy::{pod_ips, protocol_of, resolve_named_port};
+use netdiag_core::Cause;
 use std::net::IpAddr;
 
 /// Why a Service forwards nowhere (a contract §2 cause with its explanation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceFailure {
-    /// The cause code (`svc_*`).
-    pub cause: &'static str,
+    /// The cause (`svc_*`).
+    pub cause: Cause,
     /// One sentence: what is wrong, with the evidence.
     pub summary: String,
     /// What to do.
@@ -102,7 +103,7 @@ fn service_port<'s>(
     let id = format!("{}/{}", svc.metadata.ns(), svc.metadata.name);
     if let Some(sp) = svc.spec.ports.iter().find(by_port) {
         return Ok(Err(ServiceFailure {
-            cause: "svc_wrong_protocol",
+            cause: Cause::SvcWrongProtocol,
             summary: format!(
                 "service {id} exposes port {} as {}, not {protocol}",
                 sp.port,
@@ -183,6 +184,184 @@ fn nearest_pods(c: &Cluster, svc: &Service, selector: &Labels) -> String {
     }
 }
 
+/// The Service port a selector-less Service is asked about, as its EndpointSlices name it.
+struct SlicePort<'n> {
+    /// The Service port's name (`""` when unnamed); `None` for a headless number.
+    name: Option<&'n str>,
+    /// A headless Service's port, used as is.
+    direct: Option<u16>,
+    /// The Service port's number (for the failure's text).
+    number: u16,
+    /// TCP, UDP or SCTP.
+    protocol: &'n str,
+}
+
+/// Where a Service without a selector forwards: the addresses of its EndpointSlices.
+fn slice_forwarding<'a>(
+    c: &'a Cluster,
+    svc: &Service,
+    wanted: &SlicePort<'_>,
+    notes: Vec<String>,
+) -> Result<Forwarding<'a>, ServiceFailure> {
+    let (ns, name) = (svc.metadata.ns(), svc.metadata.name.as_str());
+    let id = format!("{ns}/{name}");
+    let fams = families(svc);
+    let mut fw = Forwarding {
+        backends: Vec::new(),
+        external: Vec::new(),
+        forwarded_to: Vec::new(),
+        notes,
+    };
+    // kube-proxy uses the ready endpoints (`ready: null` counts as ready); when there are
+    // none, the serving and terminating ones. publishNotReadyAddresses is read by the
+    // EndpointSlice controller, not by kube-proxy, so it does not apply to hand-made slices.
+    let mut ready: Vec<(&str, u16)> = Vec::new();
+    let mut terminating: Vec<(&str, u16)> = Vec::new();
+    for es in c.endpoint_slices.iter().filter(|e| {
+        e.metadata.ns() == ns
+            && e.metadata
+                .labels
+                .get("kubernetes.io/service-name")
+                .map(String::as_str)
+                == Some(name)
+    }) {
+        let p = match (wanted.name, wanted.direct) {
+            (_, Some(n)) => Some(n),
+            (Some(name), None) => es
+                .ports
+                .iter()
+                .find(|p| port_name(&p.name) == name && protocol_of(&p.protocol) == wanted.protocol)
+                .and_then(|p| p.port),
+            (None, None) => None,
+        };
+        let Some(p) = p else {
+            continue;
+        };
+        for ep in &es.endpoints {
+            let k = &ep.conditions;
+            let list = if k.ready != Some(false) {
+                &mut ready
+            } else if k.serving != Some(false) && k.terminating == Some(true) {
+                &mut terminating
+            } else {
+                continue;
+            };
+            list.extend(ep.addresses.iter().map(|a| (a.as_str(), p)));
+        }
+    }
+    if ready.is_empty() && !terminating.is_empty() {
+        fw.notes.push(format!(
+            "service {id} has no ready endpoint: kube-proxy falls back to the serving, terminating ones"
+        ));
+        ready = terminating;
+    }
+    for (a, p) in ready {
+        // Only IP addresses are programmed (kube-proxy ignores FQDN slices).
+        let Ok(ip) = a.parse::<IpAddr>() else {
+            continue;
+        };
+        if !family_ok(fams, &ip) {
+            continue;
+        }
+        fw.forwarded_to.push(ip_port(a, p));
+        match c
+            .pods
+            .iter()
+            .filter(|pod| pod_ips(pod).contains(&ip))
+            .min_by_key(|pod| (is_terminal(pod), pod.spec.host_network))
+        {
+            Some(pod) => fw.backends.push((pod, p)),
+            None => fw.external.push((ip, p)),
+        }
+    }
+    if fw.forwarded_to.is_empty() {
+        return Err(ServiceFailure {
+            cause: Cause::SvcNoEndpointsSelectorMismatch,
+            summary: format!("service {id} has no selector and no ready EndpointSlice address for port {}", wanted.number),
+            fix: format!("create an EndpointSlice labelled kubernetes.io/service-name={name} in {ns}, or give the Service a selector"),
+        });
+    }
+    Ok(fw)
+}
+
+/// The pods a selector Service forwards to: the ready ones (or all, with
+/// publishNotReadyAddresses), else the serving, terminating ones; a [`ServiceFailure`] when the
+/// selector matches no pod or none can take traffic.
+fn ready_pods<'a>(
+    c: &'a Cluster,
+    svc: &Service,
+    selector: &Labels,
+    notes: &mut Vec<String>,
+) -> Result<Vec<&'a Pod>, ServiceFailure> {
+    let ns = svc.metadata.ns();
+    let id = format!("{ns}/{}", svc.metadata.name);
+    let fams = families(svc);
+    let ips_of = |p: &Pod| -> Vec<IpAddr> {
+        pod_ips(p)
+            .into_iter()
+            .filter(|ip| family_ok(fams, ip))
+            .collect()
+    };
+    let selected: Vec<&Pod> = c
+        .pods
+        .iter()
+        .filter(|p| {
+            p.metadata.ns() == ns
+                && selector
+                    .iter()
+                    .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
+        })
+        .collect();
+    if selected.is_empty() {
+        let sel: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        return Err(ServiceFailure {
+            cause: Cause::SvcNoEndpointsSelectorMismatch,
+            summary: format!(
+                "service {id} selects {} but no pod in {ns} has those labels; {}",
+                sel.join(","),
+                nearest_pods(c, svc, selector)
+            ),
+            fix: "make the Service's selector match the pods' labels, or label the pods as the selector says"
+                .into(),
+        });
+    }
+    let usable: Vec<&Pod> = selected
+        .iter()
+        .copied()
+        .filter(|p| !is_terminal(p) && !ips_of(p).is_empty())
+        .collect();
+    let mut ready: Vec<&Pod> = usable
+        .iter()
+        .copied()
+        .filter(|p| svc.spec.publish_not_ready_addresses || is_ready(p))
+        .collect();
+    if ready.is_empty() {
+        // KEP-1669: with no ready endpoint, kube-proxy uses the serving, terminating ones.
+        ready = usable
+            .iter()
+            .copied()
+            .filter(|p| p.metadata.deletion_timestamp.is_some() && is_serving(p))
+            .collect();
+        if !ready.is_empty() {
+            notes.push(format!(
+                "service {id} has no ready endpoint: kube-proxy falls back to the serving, terminating pods"
+            ));
+        }
+    }
+    if ready.is_empty() {
+        let names: Vec<String> = selected
+            .iter()
+            .map(|p| format!("{}/{}", p.metadata.ns(), p.metadata.name))
+            .collect();
+        return Err(ServiceFailure {
+            cause: Cause::SvcPodsNotReady,
+            summary: format!("service {id} selects {} but none is Ready with an IP, so it has no endpoints", names.join(", ")),
+            fix: "look at the pods' readiness probes (kubectl describe pod); publishNotReadyAddresses: true forwards to unready pods".into(),
+        });
+    }
+    Ok(ready)
+}
+
 /// Resolves `ns/name` and the client's port. `Err` is bad input (no such Service or port).
 pub fn resolve<'a>(
     c: &'a Cluster,
@@ -201,7 +380,7 @@ pub fn resolve<'a>(
     let id = format!("{ns}/{name}");
     if svc.spec.kind.as_deref() == Some("ExternalName") {
         return Ok(Err(ServiceFailure {
-            cause: "svc_externalname_misread",
+            cause: Cause::SvcExternalnameMisread,
             summary: format!(
                 "service {id} is type ExternalName: its DNS name is a CNAME to {}, nothing proxies or forwards ports",
                 svc.spec.external_name.as_deref().unwrap_or("(empty)")
@@ -253,140 +432,18 @@ pub fn resolve<'a>(
     };
     let selector = svc.spec.selector.clone().unwrap_or_default();
     if selector.is_empty() {
-        let mut fw = Forwarding {
-            backends: Vec::new(),
-            external: Vec::new(),
-            forwarded_to: Vec::new(),
-            notes,
+        let wanted = SlicePort {
+            name: sp_name.as_deref(),
+            direct,
+            number: sp_port,
+            protocol,
         };
-        // kube-proxy uses the ready endpoints (`ready: null` counts as ready); when there are
-        // none, the serving and terminating ones. publishNotReadyAddresses is read by the
-        // EndpointSlice controller, not by kube-proxy, so it does not apply to hand-made slices.
-        let mut ready: Vec<(&str, u16)> = Vec::new();
-        let mut terminating: Vec<(&str, u16)> = Vec::new();
-        for es in c.endpoint_slices.iter().filter(|e| {
-            e.metadata.ns() == ns
-                && e.metadata
-                    .labels
-                    .get("kubernetes.io/service-name")
-                    .map(String::as_str)
-                    == Some(name)
-        }) {
-            let p = match (&sp_name, direct) {
-                (_, Some(n)) => Some(n),
-                (Some(name), None) => es
-                    .ports
-                    .iter()
-                    .find(|p| port_name(&p.name) == name && protocol_of(&p.protocol) == protocol)
-                    .and_then(|p| p.port),
-                (None, None) => None,
-            };
-            let Some(p) = p else {
-                continue;
-            };
-            for ep in &es.endpoints {
-                let k = &ep.conditions;
-                let list = if k.ready != Some(false) {
-                    &mut ready
-                } else if k.serving != Some(false) && k.terminating == Some(true) {
-                    &mut terminating
-                } else {
-                    continue;
-                };
-                list.extend(ep.addresses.iter().map(|a| (a.as_str(), p)));
-            }
-        }
-        if ready.is_empty() && !terminating.is_empty() {
-            fw.notes.push(format!(
-                "service {id} has no ready endpoint: kube-proxy falls back to the serving, terminating ones"
-            ));
-            ready = terminating;
-        }
-        for (a, p) in ready {
-            // Only IP addresses are programmed (kube-proxy ignores FQDN slices).
-            let Ok(ip) = a.parse::<IpAddr>() else {
-                continue;
-            };
-            if !family_ok(fams, &ip) {
-                continue;
-            }
-            fw.forwarded_to.push(ip_port(a, p));
-            match c
-                .pods
-                .iter()
-                .filter(|pod| pod_ips(pod).contains(&ip))
-                .min_by_key(|pod| (is_terminal(pod), pod.spec.host_network))
-            {
-                Some(pod) => fw.backends.push((pod, p)),
-                None => fw.external.push((ip, p)),
-            }
-        }
-        if fw.forwarded_to.is_empty() {
-            return Ok(Err(ServiceFailure {
-                cause: "svc_no_endpoints_selector_mismatch",
-                summary: format!("service {id} has no selector and no ready EndpointSlice address for port {sp_port}"),
-                fix: format!("create an EndpointSlice labelled kubernetes.io/service-name={name} in {ns}, or give the Service a selector"),
-            }));
-        }
-        return Ok(Ok(fw));
+        return Ok(slice_forwarding(c, svc, &wanted, notes));
     }
-    let selected: Vec<&Pod> = c
-        .pods
-        .iter()
-        .filter(|p| {
-            p.metadata.ns() == ns
-                && selector
-                    .iter()
-                    .all(|(k, v)| p.metadata.labels.get(k) == Some(v))
-        })
-        .collect();
-    if selected.is_empty() {
-        let sel: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        return Ok(Err(ServiceFailure {
-            cause: "svc_no_endpoints_selector_mismatch",
-            summary: format!(
-                "service {id} selects {} but no pod in {ns} has those labels; {}",
-                sel.join(","),
-                nearest_pods(c, svc, &selector)
-            ),
-            fix: "make the Service's selector match the pods' labels, or label the pods as the selector says"
-                .into(),
-        }));
-    }
-    let usable: Vec<&Pod> = selected
-        .iter()
-        .copied()
-        .filter(|p| !is_terminal(p) && !ips_of(p).is_empty())
-        .collect();
-    let mut ready: Vec<&Pod> = usable
-        .iter()
-        .copied()
-        .filter(|p| svc.spec.publish_not_ready_addresses || is_ready(p))
-        .collect();
-    if ready.is_empty() {
-        // KEP-1669: with no ready endpoint, kube-proxy uses the serving, terminating ones.
-        ready = usable
-            .iter()
-            .copied()
-            .filter(|p| p.metadata.deletion_timestamp.is_some() && is_serving(p))
-            .collect();
-        if !ready.is_empty() {
-            notes.push(format!(
-                "service {id} has no ready endpoint: kube-proxy falls back to the serving, terminating pods"
-            ));
-        }
-    }
-    if ready.is_empty() {
-        let names: Vec<String> = selected
-            .iter()
-            .map(|p| format!("{}/{}", p.metadata.ns(), p.metadata.name))
-            .collect();
-        return Ok(Err(ServiceFailure {
-            cause: "svc_pods_not_ready",
-            summary: format!("service {id} selects {} but none is Ready with an IP, so it has no endpoints", names.join(", ")),
-            fix: "look at the pods' readiness probes (kubectl describe pod); publishNotReadyAddresses: true forwards to unready pods".into(),
-        }));
-    }
+    let ready = match ready_pods(c, svc, &selector, &mut notes) {
+        Ok(ready) => ready,
+        Err(f) => return Ok(Err(f)),
+    };
     let mut fw = Forwarding {
         backends: Vec::new(),
         external: Vec::new(),
@@ -411,7 +468,7 @@ pub fn resolve<'a>(
     }
     if fw.backends.is_empty() {
         return Ok(Err(ServiceFailure {
-            cause: "svc_named_targetport_missing",
+            cause: Cause::SvcNamedTargetportMissing,
             summary: format!(
                 "service {id} targets port {}/{protocol}, which no container of {} declares by that name and protocol",
                 match &target {
@@ -441,7 +498,7 @@ pub fn resolve<'a>(
         });
         if !declared && any_declared {
             return Ok(Err(ServiceFailure {
-                cause: "svc_targetport_mismatch",
+                cause: Cause::SvcTargetportMismatch,
                 summary: format!("service {id} forwards to targetPort {n}/{protocol}, which no container of its pods declares"),
                 fix: "set targetPort to the port the container listens on".into(),
             }));

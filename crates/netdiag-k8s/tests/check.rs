@@ -1,7 +1,9 @@
 //! `k8s check` over the fixture manifests: the contract §2 verdict, the renderings, bad input.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use netdiag_k8s::check::{check, render, CheckError, CheckRequest, Format};
+use netdiag_core::render::{Format, Rendered};
+use netdiag_core::K8sLayer;
+use netdiag_k8s::check::{check, CheckError, CheckRequest, DeniedBy};
 use netdiag_k8s::load::{Cluster, LoadError};
 use std::path::PathBuf;
 
@@ -34,7 +36,7 @@ fn directory_load_reads_yaml_json_and_lists() {
 fn allowed_flow_json_matches_the_contract() {
     let r = check(&fixtures(), &req("web/frontend", "shop/api", "http", "TCP")).unwrap();
     assert_eq!(r.exit_code(), 0);
-    let v: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.render(Format::Json)).unwrap();
     let verdict = &v["verdict"];
     assert!(verdict["layer"].is_null());
     assert_eq!(verdict["cause"], "ok");
@@ -64,7 +66,11 @@ fn both_denied_gets_two_fixes_and_two_rollbacks() {
     assert_eq!(r.exit_code(), 1);
     let v = &r.verdict;
     assert_eq!(
-        (v.layer, v.cause, v.denied_by),
+        (
+            v.layer.map(K8sLayer::name),
+            v.cause.code(),
+            v.denied_by.map(DeniedBy::name)
+        ),
         (Some("networkpolicy"), "netpol_both_denied", Some("both"))
     );
     assert_eq!(v.fix.manifests.len(), 2);
@@ -96,7 +102,7 @@ fn both_denied_gets_two_fixes_and_two_rollbacks() {
 #[test]
 fn ingress_only_denial_from_an_outside_address() {
     let r = check(&fixtures(), &req("203.0.113.7", "shop/api", "8080", "TCP")).unwrap();
-    assert_eq!(r.verdict.cause, "netpol_ingress_denied");
+    assert_eq!(r.verdict.cause.code(), "netpol_ingress_denied");
     assert_eq!(r.verdict.fix.manifests.len(), 1);
     let from = &r.verdict.fix.manifests[0]["spec"]["ingress"][0]["from"][0];
     assert_eq!(from["ipBlock"]["cidr"], "203.0.113.7/32");
@@ -109,8 +115,8 @@ fn egress_only_denial() {
         &req("web/frontend", "203.0.113.7", "443", "TCP"),
     )
     .unwrap();
-    assert_eq!(r.verdict.cause, "netpol_egress_denied");
-    assert_eq!(r.verdict.denied_by, Some("egress"));
+    assert_eq!(r.verdict.cause.code(), "netpol_egress_denied");
+    assert_eq!(r.verdict.denied_by.map(DeniedBy::name), Some("egress"));
     assert_eq!(r.verdict.fix.manifests[0]["metadata"]["namespace"], "web");
 }
 
@@ -128,13 +134,13 @@ fn a_pod_ip_is_that_pod() {
 #[test]
 fn table_and_markdown_name_the_policies_and_the_fix() {
     let r = check(&fixtures(), &req("web/frontend", "shop/db", "5432", "TCP")).unwrap();
-    let t = render(&r, Format::Table);
+    let t = r.render(Format::Table);
     assert!(
         t.contains("netpol_both_denied")
             && t.contains("shop/default-deny")
             && t.contains("kubectl delete networkpolicy")
     );
-    let m = render(&r, Format::Markdown);
+    let m = r.render(Format::Markdown);
     assert!(m.contains("| ingress | shop/default-deny | - |") && m.contains("```yaml"));
 }
 
@@ -196,7 +202,11 @@ fn service_cause(
     protocol: &str,
 ) -> (&'static str, Option<&'static str>, String) {
     let r = check(&fixtures(), &req("web/frontend", to, port, protocol)).unwrap();
-    (r.verdict.cause, r.verdict.layer, r.verdict.summary)
+    (
+        r.verdict.cause.code(),
+        r.verdict.layer.map(K8sLayer::name),
+        r.verdict.summary,
+    )
 }
 
 #[test]
@@ -212,7 +222,7 @@ fn service_forwards_to_the_named_target_port_and_policy_applies_there() {
         Some(vec!["10.244.1.20:8080".to_string()])
     );
     assert_eq!(r.flow["port"], 8080);
-    let v: serde_json::Value = serde_json::from_str(&render(&r, Format::Json)).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&r.render(Format::Json)).unwrap();
     assert_eq!(
         v["verdict"]["forwarded_to"],
         serde_json::json!(["10.244.1.20:8080"])
@@ -264,6 +274,6 @@ fn selectorless_service_uses_its_endpoint_slices_and_policy_still_applies() {
         r.verdict.forwarded_to,
         Some(vec!["10.244.2.30:5432".to_string()])
     );
-    assert_eq!(r.verdict.cause, "netpol_both_denied");
+    assert_eq!(r.verdict.cause.code(), "netpol_both_denied");
     assert_eq!(r.verdict.fix.manifests.len(), 2);
 }

@@ -38,7 +38,7 @@ spec: {podSelector: {matchExpressions: [{key: app, operator: DoesNotExist}]}}
         protocol: "TCP".into(),
     };
     let r = check(&c, &req).unwrap();
-    assert_eq!(r.verdict.cause, "netpol_ingress_denied");
+    assert_eq!(r.verdict.cause.code(), "netpol_ingress_denied");
     let m = &r.verdict.fix.manifests[0];
     assert_eq!(
         m["spec"]["podSelector"]["matchExpressions"][0],

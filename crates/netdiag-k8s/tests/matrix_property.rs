@@ -5,9 +5,9 @@
 //! matchExpressions, endPort ranges and the odd invalid policy.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use netdiag_k8s::check::Format;
+use netdiag_core::render::{Format, Rendered};
 use netdiag_k8s::load::Cluster;
-use netdiag_k8s::matrix::{matrix, render};
+use netdiag_k8s::matrix::matrix;
 use netdiag_k8s::model::*;
 use netdiag_k8s::policy::{evaluate, partition, Endpoint, FlowPort};
 use proptest::prelude::*;
@@ -383,7 +383,7 @@ proptest! {
     #[test]
     fn matrix_agrees_with_the_per_pair_evaluator(c in cluster()) {
         let report = matrix(&c);
-        let v: serde_json::Value = serde_json::from_str(&render(&report, Format::Json)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&report.render(Format::Json)).unwrap();
         prop_assert_eq!(&v["schema"], "netdiag.k8s.matrix/v1");
         let mut class_of = HashMap::new();
         let mut members = 0;

@@ -2,7 +2,7 @@
 //! citing the API behaviour it checks.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use netdiag_k8s::check::{check, CheckRequest};
+use netdiag_k8s::check::{check, CheckRequest, DeniedBy};
 use netdiag_k8s::load::Cluster;
 use netdiag_k8s::policy::{evaluate, partition, validate, Endpoint, FlowPort};
 use std::path::Path;
@@ -153,7 +153,7 @@ fn named_target_port_resolves_on_sidecars_but_not_plain_init_containers() {
         Some(vec!["10.0.0.2:15001".to_string()])
     );
     let r = check(&c, &req("ns/client", "service:ns/setup", "80", "TCP")).unwrap();
-    assert_eq!(r.verdict.cause, "svc_named_targetport_missing");
+    assert_eq!(r.verdict.cause.code(), "svc_named_targetport_missing");
 }
 
 // ---- service.rs ---------------------------------------------------------------------------
@@ -180,7 +180,7 @@ fn terminal_pods_are_not_endpoints() {
         "---\nkind: Pod\nmetadata: {name: done, namespace: ns, labels: {app: srv}}\nstatus: {phase: Succeeded, podIP: 10.0.0.3}\n",
     );
     let r = check(&c, &req("ns/client", "service:ns/s", "80", "TCP")).unwrap();
-    assert_eq!(r.verdict.cause, "svc_pods_not_ready");
+    assert_eq!(r.verdict.cause.code(), "svc_pods_not_ready");
 }
 
 /// A pod being deleted (`metadata.deletionTimestamp`) is not ready: not an endpoint unless the
@@ -397,7 +397,7 @@ fn fix_only_for_the_denying_direction() {
         "{TWO_PODS}---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: deny-eg, namespace: ns}}\nspec: {{podSelector: {{matchLabels: {{app: a}}}}, policyTypes: [Egress]}}\n"
     ));
     let r = check(&c, &req("ns/a", "ns/b", "80", "TCP")).unwrap();
-    assert_eq!(r.verdict.denied_by, Some("egress"));
+    assert_eq!(r.verdict.denied_by.map(DeniedBy::name), Some("egress"));
     assert_eq!(r.verdict.fix.manifests.len(), 1);
     assert_eq!(
         r.verdict.fix.manifests[0]["spec"]["policyTypes"],
@@ -715,4 +715,42 @@ fn invalid_selector_keys_and_values_make_the_policy_invalid() {
         let c = with_policy(spec);
         assert!(partition(&c).1.is_empty(), "{spec}");
     }
+}
+
+/// The fix generator goes through the one world-opening guard: a manifest whose text would carry
+/// a CIDR of everything (here a label key of the destination's namespace, copied into the exact
+/// selector's `DoesNotExist` list) is refused, not printed, and the verdict says why.
+#[test]
+fn a_fix_whose_manifest_would_open_the_world_is_refused() {
+    let c = load(
+        r#"
+kind: Pod
+metadata: {name: a, namespace: ns, labels: {app: a}}
+status: {podIP: 10.0.0.1}
+---
+kind: Pod
+metadata: {name: b, namespace: ns, labels: {app: b}}
+status: {podIP: 10.0.0.2}
+---
+kind: Pod
+metadata: {name: odd, namespace: ns, labels: {"0.0.0.0/0": x}}
+status: {podIP: 10.0.0.3}
+---
+kind: NetworkPolicy
+metadata: {name: deny, namespace: ns}
+spec: {podSelector: {matchLabels: {app: b}}, policyTypes: [Ingress]}
+"#,
+    );
+    let r = check(&c, &req("ns/a", "ns/b", "80", "TCP")).unwrap();
+    assert_eq!(r.verdict.cause.code(), "netpol_ingress_denied");
+    assert!(r.verdict.fix.manifests.is_empty());
+    assert!(r.verdict.rollback.is_empty());
+    assert!(
+        r.verdict
+            .fix
+            .description
+            .contains("never proposes opening 0.0.0.0/0"),
+        "{}",
+        r.verdict.fix.description
+    );
 }

@@ -3,7 +3,8 @@
 //! shared by every `k8s` subcommand, so the manifests/kubeconfig/in-cluster choice is made once.
 
 use clap::{Args, Subcommand, ValueEnum};
-use netdiag_k8s::check::{check, render, CheckRequest, Format};
+use netdiag_core::render::{Format, Rendered};
+use netdiag_k8s::check::{check, CheckRequest};
 use netdiag_k8s::live::{load_live, LiveSource, DEFAULT_DEADLINE};
 use netdiag_k8s::load::Cluster;
 use std::path::PathBuf;
@@ -50,6 +51,16 @@ pub enum K8sFormatArg {
     /// Markdown.
     #[value(alias = "md")]
     Markdown,
+}
+
+impl From<K8sFormatArg> for Format {
+    fn from(f: K8sFormatArg) -> Format {
+        match f {
+            K8sFormatArg::Table => Format::Table,
+            K8sFormatArg::Json => Format::Json,
+            K8sFormatArg::Markdown => Format::Markdown,
+        }
+    }
 }
 
 /// Where the cluster's objects come from: manifests, or a live API server (kubeconfig, or the
@@ -124,12 +135,7 @@ pub struct K8sMatrixArgs {
 fn run_matrix(a: &K8sMatrixArgs) -> Result<(String, i32), String> {
     let cluster = load_cluster(&a.source)?;
     let report = netdiag_k8s::matrix::matrix(&cluster);
-    let format = match a.format {
-        K8sFormatArg::Table => Format::Table,
-        K8sFormatArg::Json => Format::Json,
-        K8sFormatArg::Markdown => Format::Markdown,
-    };
-    Ok((netdiag_k8s::matrix::render(&report, format), 0))
+    Ok((report.render(a.format.into()), 0))
 }
 
 /// Runs `netdiag k8s ...`: `Ok((output, exit code))` (0 allowed, 1 denied); `Err` is bad input
@@ -150,12 +156,7 @@ pub fn run(args: &K8sArgs) -> Result<(String, i32), String> {
                 protocol: protocol.into(),
             };
             let report = check(&cluster, &req).map_err(|e| e.to_string())?;
-            let format = match a.format {
-                K8sFormatArg::Table => Format::Table,
-                K8sFormatArg::Json => Format::Json,
-                K8sFormatArg::Markdown => Format::Markdown,
-            };
-            Ok((render(&report, format), report.exit_code()))
+            Ok((report.render(a.format.into()), report.exit_code()))
         }
         K8sCommand::Matrix(a) => run_matrix(a),
     }
