@@ -306,178 +306,219 @@ fn is_option(t: &str) -> bool {
 type Parsed = (Vec<Match>, Action, Option<Counters>);
 
 fn parse_rule_args(args: &[String], family: IpFamily, chains: &[String]) -> Parsed {
-    let mut matches = Vec::new();
-    let mut action = Action::Continue;
-    let mut counters = None;
-    let mut negated = false;
+    let mut p = RuleArgs {
+        args,
+        matches: Vec::new(),
+        action: Action::Continue,
+        counters: None,
+        negated: false,
+    };
     let mut i = 0;
-    let value = |i: usize| args.get(i + 1).map(String::as_str).unwrap_or("");
-    // The values of an option: tokens up to the next option.
-    let values = |i: usize| -> Vec<&str> {
-        args.iter()
+    while let Some(opt) = args.get(i).map(String::as_str) {
+        i = match opt {
+            "!" => {
+                p.negated = true;
+                i + 1
+            }
+            "-p" | "--protocol" | "-s" | "--source" | "-d" | "--destination" | "-i"
+            | "--in-interface" | "-o" | "--out-interface" | "-f" | "--fragment" => {
+                p.basic_match(opt, i)
+            }
+            "-c" | "--set-counters" => p.set_counters(i),
+            "-m" | "--match" => p.match_module(i),
+            "-j" | "--jump" | "-g" | "--goto" => p.target(opt, i, family, chains),
+            _ => p.module_option(opt, i),
+        };
+    }
+    (p.matches, p.action, p.counters)
+}
+
+/// The state of parsing one rule's arguments: what was parsed so far and whether a `!` is
+/// pending for the next match. Each option group's method takes the index of its option and
+/// returns the index of the next one.
+struct RuleArgs<'a> {
+    args: &'a [String],
+    matches: Vec<Match>,
+    action: Action,
+    counters: Option<Counters>,
+    negated: bool,
+}
+
+impl<'a> RuleArgs<'a> {
+    /// The token after the option at `i` ("" when missing).
+    fn value(&self, i: usize) -> &'a str {
+        self.args.get(i + 1).map(String::as_str).unwrap_or("")
+    }
+
+    /// The values of an option: tokens up to the next option.
+    fn values(&self, i: usize) -> Vec<&'a str> {
+        self.args
+            .iter()
             .skip(i + 1)
             .take_while(|t| !is_option(t))
             .map(String::as_str)
             .collect()
-    };
-    while i < args.len() {
-        let opt = args[i].as_str();
-        let mut push = |test: Test, negated: &mut bool| {
-            matches.push(Match {
-                negated: *negated,
-                test,
-            });
-            *negated = false;
-        };
-        let unknown = |text: String| Test::Unknown(text);
+    }
+
+    /// Adds a match, negated if a `!` is pending, and clears the pending `!`.
+    fn push(&mut self, test: Test) {
+        self.matches.push(Match {
+            negated: self.negated,
+            test,
+        });
+        self.negated = false;
+    }
+
+    /// `-p`, `-s`, `-d`, `-i`, `-o`, `-f`: the basic matches.
+    fn basic_match(&mut self, opt: &str, i: usize) -> usize {
+        let v = self.value(i);
         match opt {
-            "!" => {
-                negated = true;
-                i += 1;
-                continue;
-            }
             "-p" | "--protocol" => {
-                let v = value(i);
-                push(
-                    match proto_number(v) {
-                        Some(n) => Test::Proto(vec![n]),
-                        None => unknown(format!("-p {v}")),
-                    },
-                    &mut negated,
-                );
-                i += 2;
+                self.push(match proto_number(v) {
+                    Some(n) => Test::Proto(vec![n]),
+                    None => Test::Unknown(format!("-p {v}")),
+                });
+                i + 2
             }
             "-s" | "--source" | "-d" | "--destination" => {
-                let v = value(i);
                 let cidrs: Option<Vec<Cidr>> = v.split(',').map(parse_cidr).collect();
                 let test = match cidrs {
                     Some(c) if opt.starts_with("-s") || opt == "--source" => Test::Src(c),
                     Some(c) => Test::Dst(c),
-                    None => unknown(format!("{opt} {v}")),
+                    None => Test::Unknown(format!("{opt} {v}")),
                 };
-                push(test, &mut negated);
-                i += 2;
+                self.push(test);
+                i + 2
             }
             "-i" | "--in-interface" => {
-                push(Test::InIface(vec![value(i).to_owned()]), &mut negated);
-                i += 2;
+                self.push(Test::InIface(vec![v.to_owned()]));
+                i + 2
             }
             "-o" | "--out-interface" => {
-                push(Test::OutIface(vec![value(i).to_owned()]), &mut negated);
-                i += 2;
-            }
-            "-f" | "--fragment" => {
-                push(unknown("-f".into()), &mut negated);
-                i += 1;
-            }
-            "-c" | "--set-counters" => {
-                counters = match (value(i).parse(), args.get(i + 2).map(|b| b.parse())) {
-                    (Ok(packets), Some(Ok(bytes))) => Some(Counters { packets, bytes }),
-                    _ => counters,
-                };
-                i += 3;
-            }
-            "-m" | "--match" => {
-                let module = value(i);
-                let module_known = matches!(
-                    module,
-                    "tcp"
-                        | "udp"
-                        | "icmp"
-                        | "icmp6"
-                        | "icmpv6"
-                        | "multiport"
-                        | "conntrack"
-                        | "state"
-                        | "comment"
-                );
-                if !module_known {
-                    // Everything up to the next short option belongs to this module.
-                    // (A `!` belongs to it unless a short option follows.)
-                    let mut rest: Vec<&str> = Vec::new();
-                    for (j, t) in args.iter().enumerate().skip(i + 2) {
-                        let next_short = args.get(j + 1).is_some_and(|n| is_short_option(n));
-                        if is_short_option(t) || (t == "!" && next_short) {
-                            break;
-                        }
-                        rest.push(t);
-                    }
-                    let text = format!(
-                        "{}-m {module} {}",
-                        if negated { "! " } else { "" },
-                        rest.join(" ")
-                    );
-                    negated = false;
-                    push(unknown(text.trim_end().to_owned()), &mut negated);
-                    i += 2 + rest.len();
-                    continue;
-                }
-                i += 2;
-            }
-            "-j" | "--jump" | "-g" | "--goto" => {
-                let target = value(i);
-                let goto = opt == "-g" || opt == "--goto";
-                i += 2;
-                // Target options such as --reject-with follow as their own tokens.
-                let mut reject_with = None;
-                while i < args.len() && args[i].starts_with("--") {
-                    let vals = values(i);
-                    if args[i] == "--reject-with" {
-                        reject_with = Some(vals.join(" "));
-                    }
-                    i += 1 + vals.len();
-                }
-                action = if chains.iter().any(|c| c == target) {
-                    if goto {
-                        Action::Goto(target.to_owned())
-                    } else {
-                        Action::Jump(target.to_owned())
-                    }
-                } else {
-                    match target {
-                        "ACCEPT" => Action::Accept,
-                        "DROP" => Action::Drop,
-                        "RETURN" => Action::Return,
-                        "REJECT" => Action::Reject {
-                            with: reject_with.unwrap_or_else(|| match family {
-                                IpFamily::V4 => "icmp-port-unreachable".into(),
-                                IpFamily::V6 => "icmp6-port-unreachable".into(),
-                            }),
-                        },
-                        t if NON_TERMINATING.contains(&t) => Action::Continue,
-                        t => Action::Unknown(format!("-j {t}")),
-                    }
-                };
+                self.push(Test::OutIface(vec![v.to_owned()]));
+                i + 2
             }
             _ => {
-                let vals = values(i);
-                let joined = vals.join(" ");
-                let test = match opt {
-                    "--dport" | "--destination-port" => {
-                        port_range(&joined).map(|r| Test::Dport(vec![r]))
-                    }
-                    "--sport" | "--source-port" => {
-                        port_range(&joined).map(|r| Test::Sport(vec![r]))
-                    }
-                    "--dports" | "--destination-ports" => port_list(&joined).map(Test::Dport),
-                    "--sports" | "--source-ports" => port_list(&joined).map(Test::Sport),
-                    "--ctstate" | "--state" => Some(Test::CtState(
-                        joined.split(',').map(|s| s.to_ascii_lowercase()).collect(),
-                    )),
-                    "--icmp-type" | "--icmpv6-type" => Some(Test::IcmpType(vec![joined.clone()])),
-                    "--syn" => Some(Test::TcpSyn),
-                    "--comment" => {
-                        i += 1 + vals.len();
-                        continue;
-                    }
-                    _ => None,
-                };
-                let test = test
-                    .unwrap_or_else(|| unknown(format!("{opt} {joined}").trim_end().to_owned()));
-                push(test, &mut negated);
-                i += 1 + vals.len();
+                // -f / --fragment
+                self.push(Test::Unknown("-f".into()));
+                i + 1
             }
         }
     }
-    (matches, action, counters)
+
+    /// `-c PACKETS BYTES`.
+    fn set_counters(&mut self, i: usize) -> usize {
+        self.counters = match (
+            self.value(i).parse(),
+            self.args.get(i + 2).map(|b| b.parse()),
+        ) {
+            (Ok(packets), Some(Ok(bytes))) => Some(Counters { packets, bytes }),
+            _ => self.counters,
+        };
+        i + 3
+    }
+
+    /// `-m MODULE`: known modules' options follow as their own tokens; an unknown module and
+    /// its options become one unknown match.
+    fn match_module(&mut self, i: usize) -> usize {
+        let args = self.args;
+        let module = self.value(i);
+        let module_known = matches!(
+            module,
+            "tcp"
+                | "udp"
+                | "icmp"
+                | "icmp6"
+                | "icmpv6"
+                | "multiport"
+                | "conntrack"
+                | "state"
+                | "comment"
+        );
+        if module_known {
+            return i + 2;
+        }
+        // Everything up to the next short option belongs to this module.
+        // (A `!` belongs to it unless a short option follows.)
+        let mut rest: Vec<&str> = Vec::new();
+        for (j, t) in args.iter().enumerate().skip(i + 2) {
+            let next_short = args.get(j + 1).is_some_and(|n| is_short_option(n));
+            if is_short_option(t) || (t == "!" && next_short) {
+                break;
+            }
+            rest.push(t);
+        }
+        let text = format!(
+            "{}-m {module} {}",
+            if self.negated { "! " } else { "" },
+            rest.join(" ")
+        );
+        self.negated = false;
+        self.push(Test::Unknown(text.trim_end().to_owned()));
+        i + 2 + rest.len()
+    }
+
+    /// `-j TARGET` / `-g CHAIN` and the target's own options (`--reject-with`).
+    fn target(&mut self, opt: &str, i: usize, family: IpFamily, chains: &[String]) -> usize {
+        let args = self.args;
+        let target = self.value(i);
+        let goto = opt == "-g" || opt == "--goto";
+        let mut i = i + 2;
+        // Target options such as --reject-with follow as their own tokens.
+        let mut reject_with = None;
+        while let Some(t) = args.get(i).filter(|t| t.starts_with("--")) {
+            let vals = self.values(i);
+            if t == "--reject-with" {
+                reject_with = Some(vals.join(" "));
+            }
+            i += 1 + vals.len();
+        }
+        self.action = if chains.iter().any(|c| c == target) {
+            if goto {
+                Action::Goto(target.to_owned())
+            } else {
+                Action::Jump(target.to_owned())
+            }
+        } else {
+            match target {
+                "ACCEPT" => Action::Accept,
+                "DROP" => Action::Drop,
+                "RETURN" => Action::Return,
+                "REJECT" => Action::Reject {
+                    with: reject_with.unwrap_or_else(|| match family {
+                        IpFamily::V4 => "icmp-port-unreachable".into(),
+                        IpFamily::V6 => "icmp6-port-unreachable".into(),
+                    }),
+                },
+                t if NON_TERMINATING.contains(&t) => Action::Continue,
+                t => Action::Unknown(format!("-j {t}")),
+            }
+        };
+        i
+    }
+
+    /// A match module's option (`--dport`, `--ctstate`, ...); an unknown one becomes an unknown
+    /// match, a comment is skipped.
+    fn module_option(&mut self, opt: &str, i: usize) -> usize {
+        let vals = self.values(i);
+        let next = i + 1 + vals.len();
+        let joined = vals.join(" ");
+        let test = match opt {
+            "--dport" | "--destination-port" => port_range(&joined).map(|r| Test::Dport(vec![r])),
+            "--sport" | "--source-port" => port_range(&joined).map(|r| Test::Sport(vec![r])),
+            "--dports" | "--destination-ports" => port_list(&joined).map(Test::Dport),
+            "--sports" | "--source-ports" => port_list(&joined).map(Test::Sport),
+            "--ctstate" | "--state" => Some(Test::CtState(
+                joined.split(',').map(|s| s.to_ascii_lowercase()).collect(),
+            )),
+            "--icmp-type" | "--icmpv6-type" => Some(Test::IcmpType(vec![joined.clone()])),
+            "--syn" => Some(Test::TcpSyn),
+            "--comment" => return next,
+            _ => None,
+        };
+        let test =
+            test.unwrap_or_else(|| Test::Unknown(format!("{opt} {joined}").trim_end().to_owned()));
+        self.push(test);
+        next
+    }
 }
