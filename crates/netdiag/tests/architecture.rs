@@ -76,7 +76,7 @@ fn string_literals(source: &str) -> Vec<String> {
 #[test]
 fn every_cause_code_is_written_once_in_the_catalogue() {
     let codes = catalogue();
-    assert!(codes.len() >= 70, "{} codes", codes.len());
+    assert!(codes.len() >= 69, "{} codes", codes.len());
     for prefix in ["svc_", "netpol_", "cloud_", "tcp_", "dns_"] {
         assert!(codes.iter().any(|c| c.starts_with(prefix)), "{prefix}");
     }
