@@ -1,7 +1,7 @@
 //! `netdiag check`: resolve the flags into a validated configuration, run the walk with the
 //! system prober, render the report.
 
-use crate::cli::{parse_duration, CheckArgs, FormatArg};
+use crate::cli::{parse_duration, CheckArgs};
 use netdiag_core::render::{Format, Rendered};
 use netdiag_core::target::parse_target;
 use netdiag_core::walk::Family;
@@ -14,15 +14,6 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct InputError(pub String);
-
-/// Maps the CLI format onto the renderer's.
-pub fn format_of(f: FormatArg) -> Format {
-    match f {
-        FormatArg::Table => Format::Table,
-        FormatArg::Json => Format::Json,
-        FormatArg::Markdown => Format::Markdown,
-    }
-}
 
 fn named_file(flag: &str, path: &Option<String>, default: &str) -> Result<String, InputError> {
     match path {
@@ -152,7 +143,7 @@ pub fn resolve(args: &CheckArgs) -> Result<(Format, Vec<LiveCheck>), InputError>
             oracle: oracle.clone(),
         });
     }
-    Ok((format_of(args.format), configs))
+    Ok((Format::from(args.format), configs))
 }
 
 /// Shortens and cleans user text for an error message.

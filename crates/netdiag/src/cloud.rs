@@ -44,18 +44,6 @@ pub enum CloudProtocolArg {
     Icmp,
 }
 
-/// Output formats for `cloud check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum CloudFormatArg {
-    /// A table.
-    Table,
-    /// JSON, schema netdiag.cloud.check/v1.
-    Json,
-    /// Markdown.
-    #[value(alias = "md")]
-    Markdown,
-}
-
 /// `netdiag cloud check`.
 #[derive(Debug, Args)]
 pub struct CloudCheckArgs {
@@ -79,7 +67,7 @@ pub struct CloudCheckArgs {
     pub protocol: CloudProtocolArg,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: CloudFormatArg,
+    pub format: crate::cli::FormatArg,
 }
 
 /// Runs `netdiag cloud ...`: `Ok((output, exit code))` (0 allowed, 1 blocked or unknown); `Err`
@@ -104,11 +92,7 @@ pub fn run(args: &CloudArgs) -> Result<(String, i32), String> {
                 resources: a.resources.clone(),
                 query,
             })?;
-            let format = match a.format {
-                CloudFormatArg::Table => Format::Table,
-                CloudFormatArg::Json => Format::Json,
-                CloudFormatArg::Markdown => Format::Markdown,
-            };
+            let format = Format::from(a.format);
             let done = (answer.report.render(format), answer.exit_code());
             // The process exits right after printing: freeing a large estate's indexes one
             // allocation at a time would only add to its run time.

@@ -3,7 +3,7 @@
 //! shared by every `k8s` subcommand, so the manifests/kubeconfig/in-cluster choice is made once.
 
 use clap::{Args, Subcommand, ValueEnum};
-use netdiag_core::render::{Format, Rendered};
+use netdiag_core::render::Rendered;
 use netdiag_k8s::check::{check, CheckRequest};
 use netdiag_k8s::live::{load_live, LiveSource, DEFAULT_DEADLINE};
 use netdiag_k8s::load::Cluster;
@@ -39,28 +39,6 @@ pub enum ProtocolArg {
     /// SCTP.
     #[value(alias = "sctp")]
     Sctp,
-}
-
-/// Output formats for `k8s check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum K8sFormatArg {
-    /// A table.
-    Table,
-    /// JSON, schema netdiag.k8s.check/v1.
-    Json,
-    /// Markdown.
-    #[value(alias = "md")]
-    Markdown,
-}
-
-impl From<K8sFormatArg> for Format {
-    fn from(f: K8sFormatArg) -> Format {
-        match f {
-            K8sFormatArg::Table => Format::Table,
-            K8sFormatArg::Json => Format::Json,
-            K8sFormatArg::Markdown => Format::Markdown,
-        }
-    }
 }
 
 /// Where the cluster's objects come from: manifests, or a live API server (kubeconfig, or the
@@ -117,7 +95,7 @@ pub struct K8sCheckArgs {
     pub protocol: ProtocolArg,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: K8sFormatArg,
+    pub format: crate::cli::FormatArg,
 }
 
 /// `netdiag k8s matrix`.
@@ -128,7 +106,7 @@ pub struct K8sMatrixArgs {
     pub source: ClusterSource,
     /// Output format (json: schema netdiag.k8s.matrix/v1, compact).
     #[arg(long, value_enum, default_value = "table")]
-    pub format: K8sFormatArg,
+    pub format: crate::cli::FormatArg,
 }
 
 /// Runs `netdiag k8s matrix`: always exit 0 once the manifests load.

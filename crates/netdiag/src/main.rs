@@ -71,8 +71,8 @@ fn run() -> Result<ExitCode, UsageError> {
             let (format, checks) = check::resolve(&args)?;
             check::run(format, &checks, args.evidence.as_deref())?
         }
-        cli::Command::Causes(args) => (causes::render(check::format_of(args.format)), 0),
-        cli::Command::Demo(args) => demo::run(check::format_of(args.format)),
+        cli::Command::Causes(args) => (causes::render(args.format.into()), 0),
+        cli::Command::Demo(args) => demo::run(args.format.into()),
         cli::Command::K8s(args) => k8s::run(&args)?,
         cli::Command::Cloud(args) => cloud::run(&args)?,
     };
