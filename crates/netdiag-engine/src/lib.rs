@@ -10,9 +10,13 @@
 //! - [`live`]: [`LiveCheck`] → [`run`](live::run) → [`LiveReports`], and [`check_one`] for
 //!   one target (the prober's unit of work).
 //! - [`cloud`]: [`CloudRequest`] → [`check`](cloud::check) → [`CloudAnswer`].
+//! - [`k8s`]: [`ClusterInput`] + a flow → [`check`](k8s::check), or the [`matrix`](k8s::matrix).
 
 pub mod cloud;
+pub mod k8s;
 pub mod live;
+
+pub use k8s::ClusterInput;
 
 pub use cloud::{CloudAnswer, CloudRequest};
 

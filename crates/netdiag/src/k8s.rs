@@ -1,12 +1,11 @@
 //! `netdiag k8s`: the command-line face of netdiag-k8s. Parses flags into a dumb struct and hands
-//! them to the library; no policy logic lives here. [`ClusterSource`] and [`load_cluster`] are
-//! shared by every `k8s` subcommand, so the manifests/kubeconfig/in-cluster choice is made once.
+//! them to the library; no policy logic lives here. [`ClusterSource`] is shared by every `k8s`
+//! subcommand, so the manifests/kubeconfig/in-cluster choice is made once.
 
 use clap::{Args, Subcommand, ValueEnum};
 use netdiag_core::render::Rendered;
-use netdiag_k8s::check::{check, CheckRequest};
-use netdiag_k8s::live::{load_live, LiveSource, DEFAULT_DEADLINE};
-use netdiag_k8s::load::Cluster;
+use netdiag_engine::k8s::ClusterInput;
+use netdiag_k8s::check::CheckRequest;
 use std::path::PathBuf;
 
 /// `netdiag k8s`.
@@ -56,23 +55,15 @@ pub struct ClusterSource {
     pub context: Option<String>,
 }
 
-/// Loads the cluster from `--manifests`, `--kubeconfig` or, inside a pod, the service account.
-/// `Err` is a one-line message for exit status 2.
-pub fn load_cluster(source: &ClusterSource) -> Result<Cluster, String> {
-    if !source.manifests.is_empty() {
-        return Cluster::load(&source.manifests).map_err(|e| e.to_string());
+impl ClusterSource {
+    /// The engine's view of the flags.
+    fn input(&self) -> ClusterInput {
+        ClusterInput {
+            manifests: self.manifests.clone(),
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
     }
-    let live = match &source.kubeconfig {
-        Some(path) => LiveSource::Kubeconfig {
-            path: path.clone(),
-            context: source.context.clone(),
-        },
-        None => LiveSource::in_cluster().ok_or(
-            "no cluster to read: give --manifests PATH... or --kubeconfig FILE \
-             (inside a pod, the service account is used when neither is given)",
-        )?,
-    };
-    load_live(&live, DEFAULT_DEADLINE).map_err(|e| e.to_string())
 }
 
 /// `netdiag k8s check`.
@@ -111,8 +102,7 @@ pub struct K8sMatrixArgs {
 
 /// Runs `netdiag k8s matrix`: always exit 0 once the manifests load.
 fn run_matrix(a: &K8sMatrixArgs) -> Result<(String, i32), String> {
-    let cluster = load_cluster(&a.source)?;
-    let report = netdiag_k8s::matrix::matrix(&cluster);
+    let report = netdiag_engine::k8s::matrix(&a.source.input())?;
     Ok((report.render(a.format.into()), 0))
 }
 
@@ -121,7 +111,6 @@ fn run_matrix(a: &K8sMatrixArgs) -> Result<(String, i32), String> {
 pub fn run(args: &K8sArgs) -> Result<(String, i32), String> {
     match &args.command {
         K8sCommand::Check(a) => {
-            let cluster = load_cluster(&a.source)?;
             let protocol = match a.protocol {
                 ProtocolArg::Tcp => "TCP",
                 ProtocolArg::Udp => "UDP",
@@ -133,7 +122,7 @@ pub fn run(args: &K8sArgs) -> Result<(String, i32), String> {
                 port: a.port.clone(),
                 protocol: protocol.into(),
             };
-            let report = check(&cluster, &req).map_err(|e| e.to_string())?;
+            let report = netdiag_engine::k8s::check(&a.source.input(), &req)?;
             Ok((report.render(a.format.into()), report.exit_code()))
         }
         K8sCommand::Matrix(a) => run_matrix(a),
