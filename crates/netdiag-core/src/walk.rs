@@ -639,12 +639,12 @@ fn run_layers(
     let needs_dns = matches!(target.host, Host::Name(_));
     let setup = match resolver_layer(target, opts, prober, st, needs_dns) {
         Ok(setup) => setup,
-        Err(f) => return Some(f),
+        Err(f) => return Some(*f),
     };
     let proxied = opts.proxy.is_some() && matches!(target.scheme, Scheme::Http | Scheme::Https);
     let addresses = match dns_layer(target, opts, prober, st, &setup, proxied) {
         Ok(addresses) => addresses,
-        Err(f) => return Some(f),
+        Err(f) => return Some(*f),
     };
     if target.scheme == Scheme::Dns {
         return None;
@@ -664,11 +664,11 @@ fn resolver_layer(
     prober: &mut dyn Prober,
     st: &mut State,
     needs_dns: bool,
-) -> Result<resolver::ResolverSetup, Failure> {
+) -> Result<resolver::ResolverSetup, Box<Failure>> {
     let files = prober.resolver_files();
     let (setup, findings) = resolver::classify(&files, needs_dns);
     if let Some(f) = st.absorb(findings) {
-        return Err(f);
+        return Err(Box::new(f));
     }
     st.cluster_dns = kubedns::detect(&setup.resolv_conf);
     if let (Some(cd), true) = (&st.cluster_dns, needs_dns) {
@@ -714,7 +714,7 @@ fn dns_layer(
     st: &mut State,
     setup: &resolver::ResolverSetup,
     proxied: bool,
-) -> Result<Vec<IpAddr>, Failure> {
+) -> Result<Vec<IpAddr>, Box<Failure>> {
     let addresses: Vec<IpAddr> = match &target.host {
         Host::Ip(ip) => {
             st.rows.push(Row::new(
@@ -749,7 +749,7 @@ fn dns_layer(
                 }
             }
             if let Some(f) = st.absorb(findings) {
-                return Err(f);
+                return Err(Box::new(f));
             }
             addrs
         }
@@ -786,7 +786,7 @@ fn dns_layer(
             RowVerdict::Fail,
             Cause::DnsNodata,
         ));
-        return Err(f);
+        return Err(Box::new(f));
     }
     Ok(addresses)
 }

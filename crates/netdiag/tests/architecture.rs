@@ -8,6 +8,8 @@
 //! - Inside each crate, modules import one way: no cycle between sibling modules or through a
 //!   parent (a parent using its own children is its facade, not a cycle).
 
+#![allow(clippy::unwrap_used)] // a test: a failed read is a failed test
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
