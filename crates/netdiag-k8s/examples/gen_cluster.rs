@@ -84,6 +84,100 @@ fn np(ns: &str, name: &str, spec: Value) -> Value {
            "metadata": {"name": name, "namespace": ns}, "spec": spec})
 }
 
+/// Policies, round-robin over the templates a team writes, until the budget is spent.
+fn policies(ns_apps: &[(String, Vec<usize>)], n_pol: usize, envs: &[&str]) -> Vec<Value> {
+    let dns_both = json!([{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]);
+    let dns_udp = json!([{"protocol": "UDP", "port": 53}]);
+    let mut made = 0;
+    let mut out = Vec::new();
+    'outer: for round in 0.. {
+        for (i, (ns, apps)) in ns_apps.iter().enumerate() {
+            if made >= n_pol {
+                break 'outer;
+            }
+            let p = match round {
+                0 => np(
+                    ns,
+                    "default-deny",
+                    json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+                ),
+                1 => np(
+                    ns,
+                    "allow-dns",
+                    json!({"podSelector": {}, "policyTypes": ["Egress"],
+                    "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                                "ports": if i % 7 == 0 { dns_udp.clone() } else { dns_both.clone() }}]}),
+                ),
+                2 => np(
+                    ns,
+                    "frontend",
+                    json!({"podSelector": {"matchLabels": {"app": "frontend"}},
+                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+                                 "ports": [{"port": "http"}]}],
+                    "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "api"}}}], "ports": [{"port": "http"}]}]}),
+                ),
+                3 => np(
+                    ns,
+                    "api",
+                    json!({"podSelector": {"matchLabels": {"app": "api"}},
+                    "ingress": [{"from": [{"podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]}}],
+                                 "ports": [{"port": "http"}, {"port": "grpc"}]}],
+                    "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}], "ports": [{"port": 5432}]},
+                               {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}],
+                                "ports": [{"port": 443}]}]}),
+                ),
+                4 => np(
+                    ns,
+                    "db",
+                    json!({"podSelector": {"matchLabels": {"tier": "data"}},
+                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"tier": "backend"}}},
+                                          {"namespaceSelector": {"matchLabels": {"team": format!("team{:02}", i / 3)}},
+                                           "podSelector": {"matchLabels": {"app": "reports"}}}],
+                                 "ports": [{"port": 5432}, {"port": 6379}, {"port": 5672}]}]}),
+                ),
+                5 => np(
+                    ns,
+                    "allow-metrics",
+                    json!({"podSelector": {},
+                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"role": "platform"}},
+                                           "podSelector": {"matchLabels": {"app": "prometheus"}}},
+                                          {"ipBlock": {"cidr": format!("172.16.0.{}/32", 10 + i % NODES)}}],
+                                 "ports": [{"port": "metrics"}]}]}),
+                ),
+                6 => np(
+                    ns,
+                    "workers",
+                    json!({"podSelector": {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["frontend", "api", "db"]}]},
+                    "egress": [{"to": [{"podSelector": {}}], "ports": [{"port": 8000, "endPort": 9999}]}]}),
+                ),
+                // Partners from outside; one namespace in 25 also admits a node's pod range.
+                7 => np(
+                    ns,
+                    "partner-range",
+                    json!({"podSelector": {"matchLabels": {"app": "api"}},
+                    "ingress": [{"from": [if i % 25 == 0 {
+                                    json!({"ipBlock": {"cidr": format!("10.244.{}.0/24", i % NODES), "except": [format!("10.244.{}.0/28", i % NODES)]}})
+                                 } else {
+                                    json!({"ipBlock": {"cidr": format!("203.0.{}.0/24", i % 256)}})
+                                 }],
+                                 "ports": [{"port": "http"}]}]}),
+                ),
+                _ => np(
+                    ns,
+                    &format!("extra-{round}"),
+                    json!({"podSelector": {"matchLabels": {"app": APPS[apps[round % apps.len()]].0}},
+                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"env": envs[round % 3]}},
+                                           "podSelector": {"matchLabels": {"tier": "web"}}}]}]}),
+                ),
+            };
+            out.push(p);
+            made += 1;
+        }
+    }
+    out
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let out = args
@@ -225,95 +319,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         ns_apps.push((ns, apps));
     }
 
-    // Policies, round-robin over the templates a team writes, until the budget is spent.
-    let dns_both = json!([{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]);
-    let dns_udp = json!([{"protocol": "UDP", "port": 53}]);
-    let mut made = 0;
-    'outer: for round in 0.. {
-        for (i, (ns, apps)) in ns_apps.iter().enumerate() {
-            if made >= n_pol {
-                break 'outer;
-            }
-            let p = match round {
-                0 => np(
-                    ns,
-                    "default-deny",
-                    json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
-                ),
-                1 => np(
-                    ns,
-                    "allow-dns",
-                    json!({"podSelector": {}, "policyTypes": ["Egress"],
-                    "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
-                                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
-                                "ports": if i % 7 == 0 { dns_udp.clone() } else { dns_both.clone() }}]}),
-                ),
-                2 => np(
-                    ns,
-                    "frontend",
-                    json!({"podSelector": {"matchLabels": {"app": "frontend"}},
-                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
-                                 "ports": [{"port": "http"}]}],
-                    "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "api"}}}], "ports": [{"port": "http"}]}]}),
-                ),
-                3 => np(
-                    ns,
-                    "api",
-                    json!({"podSelector": {"matchLabels": {"app": "api"}},
-                    "ingress": [{"from": [{"podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]}}],
-                                 "ports": [{"port": "http"}, {"port": "grpc"}]}],
-                    "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}], "ports": [{"port": 5432}]},
-                               {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}],
-                                "ports": [{"port": 443}]}]}),
-                ),
-                4 => np(
-                    ns,
-                    "db",
-                    json!({"podSelector": {"matchLabels": {"tier": "data"}},
-                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"tier": "backend"}}},
-                                          {"namespaceSelector": {"matchLabels": {"team": format!("team{:02}", i / 3)}},
-                                           "podSelector": {"matchLabels": {"app": "reports"}}}],
-                                 "ports": [{"port": 5432}, {"port": 6379}, {"port": 5672}]}]}),
-                ),
-                5 => np(
-                    ns,
-                    "allow-metrics",
-                    json!({"podSelector": {},
-                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"role": "platform"}},
-                                           "podSelector": {"matchLabels": {"app": "prometheus"}}},
-                                          {"ipBlock": {"cidr": format!("172.16.0.{}/32", 10 + i % NODES)}}],
-                                 "ports": [{"port": "metrics"}]}]}),
-                ),
-                6 => np(
-                    ns,
-                    "workers",
-                    json!({"podSelector": {"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["frontend", "api", "db"]}]},
-                    "egress": [{"to": [{"podSelector": {}}], "ports": [{"port": 8000, "endPort": 9999}]}]}),
-                ),
-                // Partners from outside; one namespace in 25 also admits a node's pod range.
-                7 => np(
-                    ns,
-                    "partner-range",
-                    json!({"podSelector": {"matchLabels": {"app": "api"}},
-                    "ingress": [{"from": [if i % 25 == 0 {
-                                    json!({"ipBlock": {"cidr": format!("10.244.{}.0/24", i % NODES), "except": [format!("10.244.{}.0/28", i % NODES)]}})
-                                 } else {
-                                    json!({"ipBlock": {"cidr": format!("203.0.{}.0/24", i % 256)}})
-                                 }],
-                                 "ports": [{"port": "http"}]}]}),
-                ),
-                _ => np(
-                    ns,
-                    &format!("extra-{round}"),
-                    json!({"podSelector": {"matchLabels": {"app": APPS[apps[round % apps.len()]].0}},
-                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"env": envs[round % 3]}},
-                                           "podSelector": {"matchLabels": {"tier": "web"}}}]}]}),
-                ),
-            };
-            items.push(p);
-            made += 1;
-        }
-    }
+    let policies = policies(&ns_apps, n_pol, &envs);
+    let made = policies.len();
+    items.extend(policies);
 
     let text = if out.ends_with(".json") {
         serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": items}))?

@@ -434,37 +434,7 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
     }
     let ports: Vec<PortKey> = port_set.into_iter().collect();
 
-    // Equivalence classes.
-    let mut groups: BTreeMap<ClassKey, Vec<usize>> = BTreeMap::new();
-    let mut ips_of: Vec<Vec<IpAddr>> = Vec::with_capacity(pods.len());
-    for (i, p) in pods.iter().enumerate() {
-        let ips = pod_ips(p);
-        let mut ip_sig = Bits::empty(blocks.len());
-        for (b, block) in blocks.iter().enumerate() {
-            if ip_block_matches(block, &ips) {
-                ip_sig.set(b);
-            }
-        }
-        let key = ClassKey {
-            ns: p.metadata.ns().to_string(),
-            labels: p
-                .metadata
-                .labels
-                .iter()
-                .filter(|(k, _)| label_keys.contains(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            host_network: p.spec.host_network,
-            named: named
-                .iter()
-                .map(|(n, pr)| resolve_named_port(p, n, pr))
-                .collect(),
-            ip_sig,
-        };
-        groups.entry(key).or_default().push(i);
-        ips_of.push(ips);
-    }
-    let (keys, members): (Vec<ClassKey>, Vec<Vec<usize>>) = groups.into_iter().unzip();
+    let (keys, members, ips_of) = equivalence_classes(&pods, &named, &blocks, &label_keys);
     let n = keys.len();
 
     let mut by_ns: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -533,72 +503,15 @@ pub fn matrix(c: &Cluster) -> MatrixReport {
         );
     }
 
-    // Flat bit matrices, one row of `w` words per (port, class): egress row (k, a) holds the
-    // classes a may send to on port k, ingress row (k, b) the classes b admits. Flat storage keeps
-    // the column reads of the row loop below in cache (a Vec per row made it 20x slower).
     let nk = ports.len();
     let w = n.div_ceil(64);
-    let mut egress: Vec<u64> = Vec::with_capacity(nk * n * w);
-    let mut ingress: Vec<u64> = Vec::with_capacity(nk * n * w);
-    let full = Bits::full(n);
-    for k in &ports {
-        // The port match of every rule for this port, computed once.
-        let rule_ports = |dir_in: bool| -> Vec<Vec<PortMatch>> {
-            valid
-                .iter()
-                .map(|p| {
-                    let rules = if dir_in {
-                        &p.spec.ingress
-                    } else {
-                        &p.spec.egress
-                    };
-                    rules
-                        .iter()
-                        .flatten()
-                        .map(|r| eng.port_match(r, k))
-                        .collect()
-                })
-                .collect()
-        };
-        let (pm_in, pm_eg) = (rule_ports(true), rule_ports(false));
-        for iso in &iso_eg {
-            if iso.is_empty() {
-                egress.extend_from_slice(&full.0);
-                continue;
-            }
-            let mut to = Bits::empty(n);
-            for &pi in iso {
-                for (peers, m) in eg_peers[pi].iter().zip(&pm_eg[pi]) {
-                    match m {
-                        PortMatch::All => to.or(peers),
-                        PortMatch::Named(v) => {
-                            for &i in v {
-                                if let Some(r) = eng.resolves_to.get(&(i, k.port)) {
-                                    to.or_and(peers, r);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            egress.extend_from_slice(&to.0);
-        }
-        for (b, iso) in iso_in.iter().enumerate() {
-            if iso.is_empty() {
-                ingress.extend_from_slice(&full.0);
-                continue;
-            }
-            let mut from = Bits::empty(n);
-            for &pi in iso {
-                for (peers, m) in in_peers[pi].iter().zip(&pm_in[pi]) {
-                    if eng.port_ok(m, k, b) {
-                        from.or(peers);
-                    }
-                }
-            }
-            ingress.extend_from_slice(&from.0);
-        }
-    }
+    let isolation = Isolation {
+        iso_in: &iso_in,
+        iso_eg: &iso_eg,
+        in_peers: &in_peers,
+        eg_peers: &eg_peers,
+    };
+    let (egress, ingress) = direction_rows(&eng, &valid, &ports, &isolation);
     let admits = transpose_ingress(&ingress, &iso_in, nk, w);
     drop(ingress);
 
@@ -816,6 +729,137 @@ fn unique_pods<'a>(c: &'a Cluster, notes: &mut Vec<String>) -> Vec<&'a Pod> {
         }
     }
     pods
+}
+
+/// The equivalence classes: their keys in order, the pods of each (indices into `pods`), and
+/// every pod's addresses.
+fn equivalence_classes(
+    pods: &[&Pod],
+    named: &[(String, String)],
+    blocks: &[IpBlock],
+    label_keys: &BTreeSet<String>,
+) -> (Vec<ClassKey>, Vec<Vec<usize>>, Vec<Vec<IpAddr>>) {
+    let mut groups: BTreeMap<ClassKey, Vec<usize>> = BTreeMap::new();
+    let mut ips_of: Vec<Vec<IpAddr>> = Vec::with_capacity(pods.len());
+    for (i, p) in pods.iter().enumerate() {
+        let ips = pod_ips(p);
+        let mut ip_sig = Bits::empty(blocks.len());
+        for (b, block) in blocks.iter().enumerate() {
+            if ip_block_matches(block, &ips) {
+                ip_sig.set(b);
+            }
+        }
+        let key = ClassKey {
+            ns: p.metadata.ns().to_string(),
+            labels: p
+                .metadata
+                .labels
+                .iter()
+                .filter(|(k, _)| label_keys.contains(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            host_network: p.spec.host_network,
+            named: named
+                .iter()
+                .map(|(n, pr)| resolve_named_port(p, n, pr))
+                .collect(),
+            ip_sig,
+        };
+        groups.entry(key).or_default().push(i);
+        ips_of.push(ips);
+    }
+    let (keys, members) = groups.into_iter().unzip();
+    (keys, members, ips_of)
+}
+
+/// Per valid policy (by index): the classes it isolates per direction, and per rule the peer
+/// classes.
+struct Isolation<'a> {
+    iso_in: &'a [Vec<usize>],
+    iso_eg: &'a [Vec<usize>],
+    in_peers: &'a [Vec<Bits>],
+    eg_peers: &'a [Vec<Bits>],
+}
+
+/// Flat bit matrices, one row of `w` words per (port, class): egress row (k, a) holds the
+/// classes a may send to on port k, ingress row (k, b) the classes b admits. Flat storage keeps
+/// the column reads of the row loop below in cache (a Vec per row made it 20x slower).
+fn direction_rows(
+    eng: &Engine,
+    valid: &[&NetworkPolicy],
+    ports: &[PortKey],
+    isolation: &Isolation<'_>,
+) -> (Vec<u64>, Vec<u64>) {
+    let Isolation {
+        iso_in,
+        iso_eg,
+        in_peers,
+        eg_peers,
+    } = *isolation;
+    let (n, nk) = (eng.n, ports.len());
+    let w = n.div_ceil(64);
+    let mut egress: Vec<u64> = Vec::with_capacity(nk * n * w);
+    let mut ingress: Vec<u64> = Vec::with_capacity(nk * n * w);
+    let full = Bits::full(n);
+    for k in ports {
+        // The port match of every rule for this port, computed once.
+        let rule_ports = |dir_in: bool| -> Vec<Vec<PortMatch>> {
+            valid
+                .iter()
+                .map(|p| {
+                    let rules = if dir_in {
+                        &p.spec.ingress
+                    } else {
+                        &p.spec.egress
+                    };
+                    rules
+                        .iter()
+                        .flatten()
+                        .map(|r| eng.port_match(r, k))
+                        .collect()
+                })
+                .collect()
+        };
+        let (pm_in, pm_eg) = (rule_ports(true), rule_ports(false));
+        for iso in iso_eg.iter() {
+            if iso.is_empty() {
+                egress.extend_from_slice(&full.0);
+                continue;
+            }
+            let mut to = Bits::empty(n);
+            for &pi in iso {
+                for (peers, m) in eg_peers[pi].iter().zip(&pm_eg[pi]) {
+                    match m {
+                        PortMatch::All => to.or(peers),
+                        PortMatch::Named(v) => {
+                            for &i in v {
+                                if let Some(r) = eng.resolves_to.get(&(i, k.port)) {
+                                    to.or_and(peers, r);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            egress.extend_from_slice(&to.0);
+        }
+        for (b, iso) in iso_in.iter().enumerate() {
+            if iso.is_empty() {
+                ingress.extend_from_slice(&full.0);
+                continue;
+            }
+            let mut from = Bits::empty(n);
+            for &pi in iso {
+                for (peers, m) in in_peers[pi].iter().zip(&pm_in[pi]) {
+                    if eng.port_ok(m, k, b) {
+                        from.or(peers);
+                    }
+                }
+            }
+            ingress.extend_from_slice(&from.0);
+        }
+    }
+    (egress, ingress)
 }
 
 /// The labels every one of these pods carries with the same value.
