@@ -154,6 +154,15 @@ pub fn net_contains(net: &IpNet, ip: IpAddr) -> bool {
     net.contains(&ip)
 }
 
+/// An address without its `/32`/`/128`, a range as a range (how every provider names an end).
+pub(crate) fn display_net(n: &IpNet) -> String {
+    if n.prefix_len() == n.max_prefix_len() {
+        n.addr().to_string()
+    } else {
+        n.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@
 mod eval;
 mod fix;
 pub(crate) mod json;
+mod model;
 mod parse;
 
 use crate::doc::{Document, LoadError};

@@ -11,7 +11,7 @@
 use super::fix::{self, FixChange, PlannedFix};
 use super::model::*;
 use crate::estate::ResolveError;
-use crate::flow::{EndpointRef, Protocol, Query};
+use crate::flow::{display_net, EndpointRef, Protocol, Query};
 use crate::verdict::{
     Cause, CloudLayer, Evaluation, Fix, Missing, RuleRef, Side, Step, StepResult, Verdict,
 };
@@ -32,61 +32,11 @@ pub struct Diagnosis {
     pub changes: Vec<FixChange>,
 }
 
-/// One end of the flow, resolved.
-#[derive(Debug, Clone)]
-pub(crate) struct End {
-    /// As typed.
-    pub(crate) typed: String,
-    /// The interface, when the end is in the exports.
-    pub(crate) interface: Option<usize>,
-    /// The address (a single address as /32 or /128, or the user's range).
-    pub(crate) addr: IpNet,
-    /// The address is the interface's public/Elastic IP.
-    pub(crate) via_public: bool,
-}
-
 /// An address as one side sees it: known, or unknown with what would tell it.
 #[derive(Debug, Clone)]
 pub(crate) enum Seen {
     Known(IpNet),
     Unknown(Missing),
-}
-
-/// The flow's protocol details as rules match them.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FlowSpec {
-    pub(crate) protocol: Protocol,
-    pub(crate) port: u16,
-    pub(crate) ipv6: bool,
-}
-
-impl FlowSpec {
-    /// ICMP flows are evaluated as an echo request (IPv4 type 8, ICMPv6 type 128), code 0.
-    pub(crate) fn icmp_request(self) -> (i64, i64) {
-        if self.ipv6 {
-            (128, 0)
-        } else {
-            (8, 0)
-        }
-    }
-
-    pub(crate) fn icmp_reply(self) -> (i64, i64) {
-        if self.ipv6 {
-            (129, 0)
-        } else {
-            (0, 0)
-        }
-    }
-
-    pub(crate) fn label(self) -> String {
-        match self.protocol {
-            Protocol::Icmp => {
-                let (t, _) = self.icmp_request();
-                format!("icmp echo (type {t})")
-            }
-            p => format!("{p}/{}", self.port),
-        }
-    }
 }
 
 enum Match {
@@ -1716,14 +1666,6 @@ fn describe_intervals(v: &[(u16, u16)], flow: FlowSpec) -> String {
         .join(", ")
 }
 
-pub(crate) fn display_net(n: &IpNet) -> String {
-    if n.prefix_len() == n.max_prefix_len() {
-        n.addr().to_string()
-    } else {
-        n.to_string()
-    }
-}
-
 fn family(n: &IpNet) -> &'static str {
     if n.addr().is_ipv4() {
         "IPv4"
@@ -1745,28 +1687,6 @@ pub(crate) fn describe_peer(p: &SgPeer) -> String {
             peering: Some(p),
         } => format!("members of {group_id} (via {p})"),
     }
-}
-
-pub(crate) fn describe_entry(e: &AclEntry) -> String {
-    let ports = match (e.protocol, e.ports, e.icmp) {
-        (RuleProtocol::All, _, _) => "all".to_string(),
-        (RuleProtocol::Tcp | RuleProtocol::Udp, Some((f, t)), _) if f == t => {
-            format!("{} {f}", e.protocol.label())
-        }
-        (RuleProtocol::Tcp | RuleProtocol::Udp, Some((f, t)), _) => {
-            format!("{} {f}-{t}", e.protocol.label())
-        }
-        (RuleProtocol::Icmp | RuleProtocol::Icmpv6, _, Some((t, c))) => {
-            format!("{} type {t} code {c}", e.protocol.label())
-        }
-        (p, _, _) => p.label(),
-    };
-    format!(
-        "{} {ports} {} {}",
-        if e.allow { "allow" } else { "deny" },
-        if e.egress { "to" } else { "from" },
-        e.cidr
-    )
 }
 
 fn describe_route(r: &Route) -> String {

@@ -4,9 +4,8 @@
 //! else. A fix never opens `0.0.0.0/0` or `::/0`: when the only candidate is a whole address
 //! family, there is no fix, and the verdict says why.
 
-use super::eval::{display_net, End, FlowSpec};
 use super::model::*;
-use crate::flow::Protocol;
+use crate::flow::{display_net, Protocol};
 use ipnet::IpNet;
 use netdiag_core::remedy::admit_peer;
 
@@ -279,7 +278,7 @@ fn acl_entry_fix(
             "Add {} entry #{number} to {} ({}), numbered below #{below} so it is evaluated first: {why}.",
             if egress { "egress" } else { "ingress" },
             acl.id,
-            super::eval::describe_entry(&entry),
+            describe_entry(&entry),
         ),
         commands: vec![cmd],
         rollback: vec![format!(

@@ -1,6 +1,7 @@
 //! The AWS estate as evaluation needs it: every resource indexed by id once, so one query costs
 //! hash look-ups and a scan of the few rules that apply, never a scan of the estate.
 
+use crate::flow::Protocol;
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -376,4 +377,76 @@ impl Estate {
             }
         }
     }
+}
+
+/// One end of the flow, resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct End {
+    /// As typed.
+    pub(crate) typed: String,
+    /// The interface, when the end is in the exports.
+    pub(crate) interface: Option<usize>,
+    /// The address (a single address as /32 or /128, or the user's range).
+    pub(crate) addr: IpNet,
+    /// The address is the interface's public/Elastic IP.
+    pub(crate) via_public: bool,
+}
+
+/// The flow's protocol details as rules match them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlowSpec {
+    pub(crate) protocol: Protocol,
+    pub(crate) port: u16,
+    pub(crate) ipv6: bool,
+}
+
+impl FlowSpec {
+    /// ICMP flows are evaluated as an echo request (IPv4 type 8, ICMPv6 type 128), code 0.
+    pub(crate) fn icmp_request(self) -> (i64, i64) {
+        if self.ipv6 {
+            (128, 0)
+        } else {
+            (8, 0)
+        }
+    }
+
+    pub(crate) fn icmp_reply(self) -> (i64, i64) {
+        if self.ipv6 {
+            (129, 0)
+        } else {
+            (0, 0)
+        }
+    }
+
+    pub(crate) fn label(self) -> String {
+        match self.protocol {
+            Protocol::Icmp => {
+                let (t, _) = self.icmp_request();
+                format!("icmp echo (type {t})")
+            }
+            p => format!("{p}/{}", self.port),
+        }
+    }
+}
+
+pub(crate) fn describe_entry(e: &AclEntry) -> String {
+    let ports = match (e.protocol, e.ports, e.icmp) {
+        (RuleProtocol::All, _, _) => "all".to_string(),
+        (RuleProtocol::Tcp | RuleProtocol::Udp, Some((f, t)), _) if f == t => {
+            format!("{} {f}", e.protocol.label())
+        }
+        (RuleProtocol::Tcp | RuleProtocol::Udp, Some((f, t)), _) => {
+            format!("{} {f}-{t}", e.protocol.label())
+        }
+        (RuleProtocol::Icmp | RuleProtocol::Icmpv6, _, Some((t, c))) => {
+            format!("{} type {t} code {c}", e.protocol.label())
+        }
+        (p, _, _) => p.label(),
+    };
+    format!(
+        "{} {ports} {} {}",
+        if e.allow { "allow" } else { "deny" },
+        if e.egress { "to" } else { "from" },
+        e.cidr
+    )
 }

@@ -4,8 +4,9 @@
 //! open all of them. Pure: the estate in, steps and a verdict out.
 
 use super::fix::{self, FixChange};
+use super::model::{Block, Ep};
 use super::{Addr, Direction, Estate, Rule};
-use crate::flow::{EndpointRef, Protocol, Query};
+use crate::flow::{display_net, EndpointRef, Protocol, Query};
 use crate::gcp::json::{is_public, last_segment};
 use crate::verdict::{
     conclude_blocks, BlockFacts, Cause, CloudLayer, ConcludeText, Evaluation, Missing, RuleRef,
@@ -17,34 +18,6 @@ use std::net::{IpAddr, Ipv4Addr};
 
 /// `AzureLoadBalancer`: the platform's health-probe source.
 const AZURE_LB: IpAddr = IpAddr::V4(Ipv4Addr::new(168, 63, 129, 16));
-
-/// One end of the flow, resolved against the estate.
-#[derive(Debug, Clone)]
-pub(crate) struct Ep {
-    /// The (private) address, or the range the user gave.
-    pub(crate) net: IpNet,
-    /// The NIC and IP configuration, when the address is an exported NIC's.
-    pub(crate) at: Option<(usize, usize)>,
-    pub(crate) label: String,
-}
-
-/// A definite block by one NSG (or the path).
-#[derive(Debug, Clone)]
-pub(crate) struct Block {
-    pub(crate) layer: CloudLayer,
-    pub(crate) cause: Cause,
-    pub(crate) side: Side,
-    pub(crate) rule: RuleRef,
-    /// The NSG that blocks (None: not an NSG block; there is no fix).
-    pub(crate) nsg: Option<usize>,
-    pub(crate) priority: u32,
-    pub(crate) dir: Direction,
-    /// The NIC where the NSG applies, and the other end.
-    pub(crate) local: (usize, usize),
-    pub(crate) peer: Ep,
-    pub(crate) would_allow: Option<RuleRef>,
-    pub(crate) no_fix: Option<String>,
-}
 
 enum Outcome {
     Allow,
@@ -372,7 +345,7 @@ impl Estate {
                 None if !is_public(ep.net.addr()) => unknown.push(Missing {
                     what: format!(
                         "whether {} is a NIC in application security group {}",
-                        host(&ep.net),
+                        display_net(&ep.net),
                         self.asg_label(g)
                     ),
                     export: "az network nic list -o json".into(),
@@ -931,14 +904,5 @@ fn range_tri(ranges: &[IpNet], peer: &IpNet) -> Tri {
         Tri::Partial
     } else {
         Tri::No(None)
-    }
-}
-
-/// An address without its `/32`/`/128`, a range as a range.
-fn host(net: &IpNet) -> String {
-    if net.prefix_len() == net.max_prefix_len() {
-        net.addr().to_string()
-    } else {
-        net.to_string()
     }
 }

@@ -7,7 +7,7 @@
 //! configured like the endpoint (same subnet, same NIC NSG, same ASGs); and the highest free
 //! priority below the blocking rule, so every rule that outranked it still does.
 
-use super::eval::{Block, Ep};
+use super::model::{Block, Ep};
 use super::{Addr, Direction, Estate, Rule};
 use crate::flow::{Protocol, Query};
 use crate::gcp::json::last_segment;

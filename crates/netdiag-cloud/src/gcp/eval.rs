@@ -8,8 +8,9 @@
 
 use super::fix;
 use super::json::is_public;
+use super::model::{Block, BlockKind, Ep, LegCtx};
 use super::{Action, Direction, Estate, Instance, NextHop, Nic, Rule, L4};
-use crate::flow::{EndpointRef, Protocol, Query};
+use crate::flow::{display_net, EndpointRef, Protocol, Query};
 use crate::verdict::{
     conclude_blocks, BlockFacts, Cause, CloudLayer, ConcludeText, Evaluation, Missing, RuleRef,
     Side, Step, StepResult, Verdict,
@@ -20,69 +21,6 @@ use std::net::{IpAddr, Ipv4Addr};
 
 /// The metadata server: always reachable from instances, never filtered.
 const METADATA: IpAddr = IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254));
-
-/// One end of the flow, resolved against the estate.
-#[derive(Debug, Clone)]
-pub(crate) struct Ep {
-    /// The address (a /32 or /128) or the range the user gave.
-    pub(crate) net: IpNet,
-    /// The instance and interface, when the address is an exported instance's.
-    pub(crate) at: Option<(usize, usize)>,
-    /// A private address that is no exported instance: it may be an instance the export lacks.
-    pub(crate) maybe_instance: bool,
-    /// How to name it in messages.
-    pub(crate) label: String,
-    /// Named by an instance's external address: the packet uses the external path.
-    pub(crate) external: bool,
-}
-
-/// Where a leg is evaluated: at which instance interface, in which direction, against which peer.
-#[derive(Debug, Clone)]
-pub(crate) struct LegCtx {
-    pub(crate) dir: Direction,
-    pub(crate) local: (usize, usize),
-    /// The instance's address the flow uses (IPv4 or IPv6).
-    pub(crate) local_ip: IpAddr,
-    pub(crate) peer: Ep,
-}
-
-/// Why a leg is blocked, in the terms the fix needs.
-#[derive(Debug, Clone)]
-pub(crate) enum BlockKind {
-    /// A VPC firewall deny rule.
-    Vpc { priority: u64 },
-    /// `implied-deny-ingress`.
-    Implied,
-    /// A network firewall policy deny rule.
-    NetPolicy {
-        policy: String,
-        priority: u64,
-        first: bool,
-    },
-    /// A hierarchical policy deny rule (no tenant fix).
-    Hier {
-        policy: String,
-        attached: Vec<String>,
-    },
-    /// A platform block (no fix).
-    Platform(String),
-    /// No route for the destination.
-    NoRoute { network: String },
-    /// Different networks, not peered (no firewall fix).
-    NotPeered(String),
-}
-
-/// A definite block on one leg.
-#[derive(Debug, Clone)]
-pub(crate) struct Block {
-    pub(crate) layer: CloudLayer,
-    pub(crate) cause: Cause,
-    pub(crate) side: Side,
-    pub(crate) rule: RuleRef,
-    pub(crate) kind: BlockKind,
-    pub(crate) would_allow: Option<RuleRef>,
-    pub(crate) leg: LegCtx,
-}
 
 enum Leg {
     Allow,
@@ -508,7 +446,7 @@ impl Estate {
                     unknown.push(Missing {
                         what: format!(
                             "whether {} is an instance with the source tags or service accounts of rule {}",
-                            host(&c.peer.net), r.name
+                            display_net(&c.peer.net), r.name
                         ),
                         export: "gcloud compute instances list --format=json".into(),
                     });
@@ -1348,14 +1286,5 @@ fn settle(leg: Leg, decided: Action, pending: Vec<(Action, Vec<Missing>)>) -> Le
             }
         }
         Leg::Unknown(out)
-    }
-}
-
-/// An address without its `/32`/`/128`, a range as a range.
-fn host(net: &IpNet) -> String {
-    if net.prefix_len() == net.max_prefix_len() {
-        net.addr().to_string()
-    } else {
-        net.to_string()
     }
 }

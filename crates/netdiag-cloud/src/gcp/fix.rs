@@ -9,8 +9,8 @@
 //! precedence that still outranks the blocking rule (its priority minus one), so every
 //! more-specific deny keeps working.
 
-use super::eval::{Block, BlockKind, LegCtx};
 use super::json::is_public;
+use super::model::{Block, BlockKind, Ep, LegCtx};
 use super::{Action, Direction, Estate, Instance, NextHop, Route, Rule, L4};
 use crate::flow::{Protocol, Query};
 use crate::verdict::refuse_any;
@@ -326,7 +326,7 @@ enum Sel {
     Range(IpNet),
 }
 
-fn label_of(e: &Estate, ep: &super::eval::Ep) -> String {
+fn label_of(e: &Estate, ep: &Ep) -> String {
     match ep.at {
         Some((i, _)) => e.instances[i].name.clone(),
         None => ep.net.to_string(),
