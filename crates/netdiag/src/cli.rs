@@ -1,7 +1,8 @@
 //! Command-line arguments, parsed into a dumb struct first and resolved into a validated
 //! configuration second (see `check::CheckConfig`), so no flag logic leaks into the walk.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::format::FormatArg;
+use clap::{Args, Parser, Subcommand};
 
 /// netdiag: walks the network layers for a target that "can't connect" and names the first
 /// failing layer, its cause, the evidence, and the fix.
@@ -28,29 +29,6 @@ pub enum Command {
     K8s(crate::k8s::K8sArgs),
     /// Cloud firewalls (offline exports): is a flow allowed by AWS security groups, network ACLs and routes, and the narrowest fix.
     Cloud(crate::cloud::CloudArgs),
-}
-
-/// Output formats, the same for every subcommand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FormatArg {
-    /// The report table.
-    Table,
-    /// JSON in the report's stable schema (netdiag.report/v1, netdiag.k8s.check/v1, netdiag.cloud.check/v1…).
-    Json,
-    /// Markdown.
-    #[value(alias = "md")]
-    Markdown,
-}
-
-impl From<FormatArg> for netdiag_core::render::Format {
-    fn from(f: FormatArg) -> netdiag_core::render::Format {
-        use netdiag_core::render::Format;
-        match f {
-            FormatArg::Table => Format::Table,
-            FormatArg::Json => Format::Json,
-            FormatArg::Markdown => Format::Markdown,
-        }
-    }
 }
 
 /// `netdiag check`.

@@ -67,7 +67,7 @@ pub struct CloudCheckArgs {
     pub protocol: CloudProtocolArg,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::cli::FormatArg,
+    pub format: crate::format::FormatArg,
 }
 
 /// Runs `netdiag cloud ...`: `Ok((output, exit code))` (0 allowed, 1 blocked or unknown); `Err`

@@ -86,7 +86,7 @@ pub struct K8sCheckArgs {
     pub protocol: ProtocolArg,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::cli::FormatArg,
+    pub format: crate::format::FormatArg,
 }
 
 /// `netdiag k8s matrix`.
@@ -97,7 +97,7 @@ pub struct K8sMatrixArgs {
     pub source: ClusterSource,
     /// Output format (json: schema netdiag.k8s.matrix/v1, compact).
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::cli::FormatArg,
+    pub format: crate::format::FormatArg,
 }
 
 /// Runs `netdiag k8s matrix`: always exit 0 once the manifests load.

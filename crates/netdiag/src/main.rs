@@ -12,6 +12,7 @@ mod cli;
 mod cloud;
 mod demo;
 mod demo_servers;
+mod format;
 mod k8s;
 
 use clap::Parser;
