@@ -68,6 +68,24 @@ impl Remedy {
         admit_fix(&self.fix)?;
         Ok(self)
     }
+
+    /// This remedy if the guard admits it; otherwise the same remedy with its fix withdrawn
+    /// (no commands, manifests, pre-state or rollback) and the refusal said instead. What every
+    /// verdict passes through last.
+    pub fn guarded(self) -> Remedy {
+        match admit_fix(&self.fix) {
+            Ok(()) => self,
+            Err(refusal) => Remedy {
+                fix: Fix {
+                    description: format!("No fix is proposed: {refusal}."),
+                    ..Fix::default()
+                },
+                prestate: Vec::new(),
+                rollback: Vec::new(),
+                runbook: self.runbook,
+            },
+        }
+    }
 }
 
 fn prepend<T>(first: Vec<T>, mut rest: Vec<T>) -> Vec<T> {
@@ -198,6 +216,35 @@ mod tests {
         }
         assert!(admit_text("az network nsg rule create --source-port-ranges '*' --source-address-prefixes 10.0.1.4/32").is_ok());
         assert!(admit_text("iptables -I INPUT -s 10.0.1.2/32 -d 10.0.2.2/32 -j ACCEPT").is_ok());
+    }
+
+    #[test]
+    fn a_world_opening_remedy_is_withdrawn_with_the_reason() {
+        let open = Remedy {
+            fix: Fix {
+                description: "open it".into(),
+                commands: vec!["iptables -I INPUT -s 0.0.0.0/0 -j ACCEPT".into()],
+                ..Fix::default()
+            },
+            prestate: vec!["iptables-save".into()],
+            rollback: vec!["iptables -D INPUT -s 0.0.0.0/0 -j ACCEPT".into()],
+            runbook: "### r".into(),
+        };
+        let guarded = open.guarded();
+        assert!(guarded.fix.commands.is_empty() && guarded.rollback.is_empty());
+        assert!(guarded
+            .fix
+            .description
+            .contains("never proposes opening 0.0.0.0/0"));
+        let scoped = Remedy {
+            fix: Fix {
+                description: "scoped".into(),
+                commands: vec!["iptables -I INPUT -s 10.0.0.1/32 -j ACCEPT".into()],
+                ..Fix::default()
+            },
+            ..Remedy::default()
+        };
+        assert_eq!(scoped.clone().guarded(), scoped);
     }
 
     #[test]

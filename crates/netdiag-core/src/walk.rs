@@ -246,6 +246,8 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
                 };
                 r.put_first(exception, GenericRollback::Drop);
             }
+            // The guard sees every live verdict last: nothing that opens the world is printed.
+            let r = r.guarded();
             Verdict {
                 layer: f.cause.layer(),
                 cause: f.cause,

@@ -200,6 +200,8 @@ mod tests {
                 !all.contains("0.0.0.0/0") && !all.contains("::/0"),
                 "{cause} opens the world"
             );
+            // The one guard admits every live remedy as generated.
+            assert_eq!(r.clone().admitted().ok(), Some(r), "{cause}");
         }
     }
 
