@@ -7,10 +7,10 @@
 //! routes. Pure: the estate in, steps and a verdict out.
 
 use super::fix;
-use super::json::is_public;
 use super::model::{Block, BlockKind, Ep, LegCtx};
 use super::{Action, Direction, Estate, Instance, NextHop, Nic, Rule, L4};
 use crate::flow::{display_net, EndpointRef, Protocol, Query};
+use crate::json::is_public;
 use crate::verdict::{
     conclude_blocks, BlockFacts, Cause, CloudLayer, ConcludeText, Evaluation, Missing, RuleRef,
     Side, Step, StepResult, Verdict,
@@ -200,7 +200,7 @@ impl Estate {
                 let idx = self
                     .by_name
                     .get(id.as_str())
-                    .or_else(|| self.by_name.get(super::json::last_segment(id)))
+                    .or_else(|| self.by_name.get(crate::json::last_segment(id)))
                     .copied()
                     .ok_or_else(|| {
                         format!(
