@@ -14,7 +14,6 @@
 
 mod eval;
 mod fix;
-pub(crate) mod json;
 mod model;
 mod parse;
 

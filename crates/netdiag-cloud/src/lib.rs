@@ -16,6 +16,7 @@ pub mod doc;
 pub mod estate;
 pub mod flow;
 pub mod gcp;
+pub(crate) mod json;
 pub mod live_flow;
 pub mod provider;
 pub mod render;

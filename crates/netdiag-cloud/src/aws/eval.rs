@@ -1305,6 +1305,131 @@ impl Estate {
         })
     }
 
+    /// The route table's longest match for `dst`. For the same prefix a static route beats a
+    /// prefix-list route, which beats a propagated one; also the prefix lists whose entries are
+    /// not exported.
+    fn longest_match<'a>(
+        &self,
+        rt: &'a RouteTable,
+        dst: &End,
+    ) -> (Option<(u8, u8, &'a Route)>, Vec<String>) {
+        // Longest prefix first; for the same prefix a static route beats a prefix-list route,
+        // which beats a propagated one (VPC user guide, "How route priority works").
+        let mut best: Option<(u8, u8, &'a Route)> = None;
+        let mut unknown_lists = Vec::new();
+        for r in &rt.routes {
+            let len = match &r.destination {
+                RouteDestination::Cidr(n) => covers(n, &dst.addr).then_some(n.prefix_len()),
+                RouteDestination::PrefixList(id) => {
+                    match self.prefix_lists.get(id).and_then(|l| l.entries.as_ref()) {
+                        Some(entries) => entries
+                            .iter()
+                            .filter(|e| covers(e, &dst.addr))
+                            .map(|e| e.prefix_len())
+                            .max(),
+                        None => {
+                            unknown_lists.push(id.clone());
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(len) = len {
+                let rank = match (&r.destination, r.propagated) {
+                    (_, true) => 0,
+                    (RouteDestination::PrefixList(_), false) => 1,
+                    (RouteDestination::Cidr(_), false) => 2,
+                };
+                if best.is_none_or(|(l, k, _)| (len, rank) > (l, k)) {
+                    best = Some((len, rank, r));
+                }
+            }
+        }
+        (best, unknown_lists)
+    }
+
+    /// The route step when the longest match points into a peering connection.
+    fn peering_route_step(
+        &self,
+        eni: &Interface,
+        dst: &End,
+        side: Side,
+        walk: &mut Walk,
+        (rt, pcx, rule, test): (&RouteTable, &String, String, String),
+        mut evidence: Vec<String>,
+    ) -> bool {
+        if let Some(p) = self.peerings.get(pcx) {
+            if p.status != "active" {
+                let fix = Err(format!("peering connection {pcx} is {}: accept it (`aws ec2 accept-vpc-peering-connection --vpc-peering-connection-id {pcx}`) or point the route at an active one", p.status));
+                walk.step(
+                    CloudLayer::Route,
+                    side,
+                    &rt.id,
+                    test,
+                    StepResult::Deny,
+                    Some(rule.clone()),
+                    evidence,
+                );
+                walk.blocks.push(Block {
+                    layer: CloudLayer::Route,
+                    side,
+                    cause: Cause::CloudBlackholeRoute,
+                    blocking: RuleRef {
+                        resource: pcx.clone(),
+                        rule: format!("{rule}: peering status {}", p.status),
+                    },
+                    would_allow: None,
+                    fix,
+                });
+                return false;
+            }
+            let own_vpc = self.vpc_of(eni);
+            let far = if p.requester.vpc_id == own_vpc {
+                &p.accepter
+            } else {
+                &p.requester
+            };
+            if !far.cidrs.is_empty() && !far.cidrs.iter().any(|c| covers(c, &dst.addr)) {
+                let rule = format!(
+                    "{rule}: {pcx} leads to {} ({}), which does not contain {}",
+                    far.vpc_id.clone().unwrap_or_default(),
+                    far.cidrs
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    display_net(&dst.addr)
+                );
+                walk.step(
+                    CloudLayer::Route,
+                    side,
+                    &rt.id,
+                    test,
+                    StepResult::Deny,
+                    Some(rule.clone()),
+                    evidence,
+                );
+                walk.blocks.push(Block { layer: CloudLayer::Route, side, cause: Cause::CloudNoRoute, blocking: RuleRef { resource: rt.id.clone(), rule }, would_allow: None, fix: Err("traffic sent into a peering connection must be for the peer VPC's ranges; route this destination elsewhere".into()) });
+                return false;
+            }
+            evidence.push(format!("{pcx} is active"));
+        } else {
+            evidence.push(format!(
+                "{pcx} is not exported; the route's state (active) is trusted"
+            ));
+        }
+        walk.step(
+            CloudLayer::Route,
+            side,
+            &rt.id,
+            test,
+            StepResult::Allow,
+            Some(rule),
+            evidence,
+        );
+        true
+    }
+
     /// Returns whether the route leads into a peered VPC whose inventory is not exported.
     fn route_step(&self, eni: &Interface, dst: &End, side: Side, walk: &mut Walk) -> bool {
         self.route_step_via(eni, dst, side, walk, None)
@@ -1342,38 +1467,7 @@ impl Estate {
             "{} applies to {subnet} ({how}); longest prefix wins",
             rt.id
         )];
-        // Longest prefix first; for the same prefix a static route beats a prefix-list route,
-        // which beats a propagated one (VPC user guide, "How route priority works").
-        let mut best: Option<(u8, u8, &Route)> = None;
-        let mut unknown_lists = Vec::new();
-        for r in &rt.routes {
-            let len = match &r.destination {
-                RouteDestination::Cidr(n) => covers(n, &dst.addr).then_some(n.prefix_len()),
-                RouteDestination::PrefixList(id) => {
-                    match self.prefix_lists.get(id).and_then(|l| l.entries.as_ref()) {
-                        Some(entries) => entries
-                            .iter()
-                            .filter(|e| covers(e, &dst.addr))
-                            .map(|e| e.prefix_len())
-                            .max(),
-                        None => {
-                            unknown_lists.push(id.clone());
-                            None
-                        }
-                    }
-                }
-            };
-            if let Some(len) = len {
-                let rank = match (&r.destination, r.propagated) {
-                    (_, true) => 0,
-                    (RouteDestination::PrefixList(_), false) => 1,
-                    (RouteDestination::Cidr(_), false) => 2,
-                };
-                if best.is_none_or(|(l, k, _)| (len, rank) > (l, k)) {
-                    best = Some((len, rank, r));
-                }
-            }
-        }
+        let (best, unknown_lists) = self.longest_match(rt, dst);
         let max_len = dst.addr.max_prefix_len();
         if !unknown_lists.is_empty() && best.is_none_or(|(l, _, _)| l < max_len) {
             let missing: Vec<Missing> = unknown_lists
@@ -1459,76 +1553,7 @@ impl Estate {
             return false;
         }
         if let RouteTarget::Peering(pcx) = &route.target {
-            if let Some(p) = self.peerings.get(pcx) {
-                if p.status != "active" {
-                    let fix = Err(format!("peering connection {pcx} is {}: accept it (`aws ec2 accept-vpc-peering-connection --vpc-peering-connection-id {pcx}`) or point the route at an active one", p.status));
-                    walk.step(
-                        CloudLayer::Route,
-                        side,
-                        &rt.id,
-                        test,
-                        StepResult::Deny,
-                        Some(rule.clone()),
-                        evidence,
-                    );
-                    walk.blocks.push(Block {
-                        layer: CloudLayer::Route,
-                        side,
-                        cause: Cause::CloudBlackholeRoute,
-                        blocking: RuleRef {
-                            resource: pcx.clone(),
-                            rule: format!("{rule}: peering status {}", p.status),
-                        },
-                        would_allow: None,
-                        fix,
-                    });
-                    return false;
-                }
-                let own_vpc = self.vpc_of(eni);
-                let far = if p.requester.vpc_id == own_vpc {
-                    &p.accepter
-                } else {
-                    &p.requester
-                };
-                if !far.cidrs.is_empty() && !far.cidrs.iter().any(|c| covers(c, &dst.addr)) {
-                    let rule = format!(
-                        "{rule}: {pcx} leads to {} ({}), which does not contain {}",
-                        far.vpc_id.clone().unwrap_or_default(),
-                        far.cidrs
-                            .iter()
-                            .map(|c| c.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        display_net(&dst.addr)
-                    );
-                    walk.step(
-                        CloudLayer::Route,
-                        side,
-                        &rt.id,
-                        test,
-                        StepResult::Deny,
-                        Some(rule.clone()),
-                        evidence,
-                    );
-                    walk.blocks.push(Block { layer: CloudLayer::Route, side, cause: Cause::CloudNoRoute, blocking: RuleRef { resource: rt.id.clone(), rule }, would_allow: None, fix: Err("traffic sent into a peering connection must be for the peer VPC's ranges; route this destination elsewhere".into()) });
-                    return false;
-                }
-                evidence.push(format!("{pcx} is active"));
-            } else {
-                evidence.push(format!(
-                    "{pcx} is not exported; the route's state (active) is trusted"
-                ));
-            }
-            walk.step(
-                CloudLayer::Route,
-                side,
-                &rt.id,
-                test,
-                StepResult::Allow,
-                Some(rule),
-                evidence,
-            );
-            return true;
+            return self.peering_route_step(eni, dst, side, walk, (rt, pcx, rule, test), evidence);
         }
         if let Some(public) = arrived_public {
             if !route.target.id().starts_with("igw-") {

@@ -462,103 +462,11 @@ fn add(estate: &mut Estate, x: Export<'_>, path: &Path) -> Option<()> {
         estate.security_groups.insert(sg.id.clone(), sg);
     }
     for a in x.network_acls.unwrap_or_default() {
-        let mut entries = Vec::with_capacity(a.entries.len());
-        for e in a.entries {
-            let number = u32::try_from(e.rule_number)
-                .ok()
-                .filter(|n| (1..=32768).contains(n))?;
-            let cidr = match (&e.cidr_block, &e.ipv6_cidr_block) {
-                (Some(c), _) | (None, Some(c)) => net(c)?,
-                (None, None) => return None,
-            };
-            let allow = match e.rule_action.to_ascii_lowercase().as_str() {
-                "allow" => true,
-                "deny" => false,
-                _ => return None,
-            };
-            let ports = match e.port_range {
-                None => None,
-                Some(p) => Some((u16::try_from(p.from).ok()?, u16::try_from(p.to).ok()?)),
-            };
-            entries.push(AclEntry {
-                number,
-                protocol: RuleProtocol::parse(&e.protocol)?,
-                allow,
-                egress: e.egress.unwrap_or(false),
-                cidr,
-                ports,
-                icmp: e
-                    .icmp_type_code
-                    .map(|i| (i.r#type.unwrap_or(-1), i.code.unwrap_or(-1))),
-            });
-        }
-        entries.sort_by_key(|e| e.number);
-        let acl = NetworkAcl {
-            id: a.network_acl_id.to_string(),
-            vpc_id: own(&a.vpc_id),
-            is_default: a.is_default.unwrap_or(false),
-            entries,
-            subnets: a
-                .associations
-                .iter()
-                .filter_map(|s| own(&s.subnet_id))
-                .collect(),
-        };
+        let acl = network_acl(a)?;
         estate.network_acls.insert(acl.id.clone(), acl);
     }
     for t in x.route_tables.unwrap_or_default() {
-        let mut rt = RouteTable {
-            id: t.route_table_id.to_string(),
-            vpc_id: own(&t.vpc_id),
-            main: t.associations.iter().any(|a| a.main == Some(true)),
-            subnets: t
-                .associations
-                .iter()
-                .filter_map(|s| own(&s.subnet_id))
-                .collect(),
-            routes: Vec::with_capacity(t.routes.len()),
-        };
-        for r in t.routes {
-            let destination = if let Some(c) = &r.destination_cidr_block {
-                RouteDestination::Cidr(net(c)?)
-            } else if let Some(c) = &r.destination_ipv6_cidr_block {
-                RouteDestination::Cidr(net(c)?)
-            } else if let Some(p) = &r.destination_prefix_list_id {
-                RouteDestination::PrefixList(p.to_string())
-            } else {
-                return None;
-            };
-            let target = if let Some(p) = &r.vpc_peering_connection_id {
-                RouteTarget::Peering(p.to_string())
-            } else if r.gateway_id.as_deref() == Some("local") {
-                RouteTarget::Local
-            } else {
-                RouteTarget::Other(
-                    [
-                        &r.gateway_id,
-                        &r.nat_gateway_id,
-                        &r.transit_gateway_id,
-                        &r.network_interface_id,
-                        &r.instance_id,
-                        &r.egress_only_internet_gateway_id,
-                        &r.local_gateway_id,
-                        &r.carrier_gateway_id,
-                        &r.core_network_arn,
-                    ]
-                    .into_iter()
-                    .find_map(own)
-                    .unwrap_or_else(|| "(no target)".into()),
-                )
-            };
-            let state = r.state.as_deref().unwrap_or("active").to_string();
-            rt.routes.push(Route {
-                destination,
-                target,
-                active: state == "active",
-                state,
-                propagated: r.origin.as_deref() == Some("EnableVgwRoutePropagation"),
-            });
-        }
+        let rt = route_table(t)?;
         estate.route_tables.insert(rt.id.clone(), rt);
     }
     for s in x.subnets.unwrap_or_default() {
@@ -649,6 +557,107 @@ fn add(estate: &mut Estate, x: Export<'_>, path: &Path) -> Option<()> {
         estate.peerings.insert(peering.id.clone(), peering);
     }
     Some(())
+}
+
+fn network_acl(a: Acl<'_>) -> Option<NetworkAcl> {
+    let mut entries = Vec::with_capacity(a.entries.len());
+    for e in a.entries {
+        let number = u32::try_from(e.rule_number)
+            .ok()
+            .filter(|n| (1..=32768).contains(n))?;
+        let cidr = match (&e.cidr_block, &e.ipv6_cidr_block) {
+            (Some(c), _) | (None, Some(c)) => net(c)?,
+            (None, None) => return None,
+        };
+        let allow = match e.rule_action.to_ascii_lowercase().as_str() {
+            "allow" => true,
+            "deny" => false,
+            _ => return None,
+        };
+        let ports = match e.port_range {
+            None => None,
+            Some(p) => Some((u16::try_from(p.from).ok()?, u16::try_from(p.to).ok()?)),
+        };
+        entries.push(AclEntry {
+            number,
+            protocol: RuleProtocol::parse(&e.protocol)?,
+            allow,
+            egress: e.egress.unwrap_or(false),
+            cidr,
+            ports,
+            icmp: e
+                .icmp_type_code
+                .map(|i| (i.r#type.unwrap_or(-1), i.code.unwrap_or(-1))),
+        });
+    }
+    entries.sort_by_key(|e| e.number);
+    Some(NetworkAcl {
+        id: a.network_acl_id.to_string(),
+        vpc_id: own(&a.vpc_id),
+        is_default: a.is_default.unwrap_or(false),
+        entries,
+        subnets: a
+            .associations
+            .iter()
+            .filter_map(|s| own(&s.subnet_id))
+            .collect(),
+    })
+}
+
+fn route_table(t: Rtb<'_>) -> Option<RouteTable> {
+    let mut rt = RouteTable {
+        id: t.route_table_id.to_string(),
+        vpc_id: own(&t.vpc_id),
+        main: t.associations.iter().any(|a| a.main == Some(true)),
+        subnets: t
+            .associations
+            .iter()
+            .filter_map(|s| own(&s.subnet_id))
+            .collect(),
+        routes: Vec::with_capacity(t.routes.len()),
+    };
+    for r in t.routes {
+        let destination = if let Some(c) = &r.destination_cidr_block {
+            RouteDestination::Cidr(net(c)?)
+        } else if let Some(c) = &r.destination_ipv6_cidr_block {
+            RouteDestination::Cidr(net(c)?)
+        } else if let Some(p) = &r.destination_prefix_list_id {
+            RouteDestination::PrefixList(p.to_string())
+        } else {
+            return None;
+        };
+        let target = if let Some(p) = &r.vpc_peering_connection_id {
+            RouteTarget::Peering(p.to_string())
+        } else if r.gateway_id.as_deref() == Some("local") {
+            RouteTarget::Local
+        } else {
+            RouteTarget::Other(
+                [
+                    &r.gateway_id,
+                    &r.nat_gateway_id,
+                    &r.transit_gateway_id,
+                    &r.network_interface_id,
+                    &r.instance_id,
+                    &r.egress_only_internet_gateway_id,
+                    &r.local_gateway_id,
+                    &r.carrier_gateway_id,
+                    &r.core_network_arn,
+                ]
+                .into_iter()
+                .find_map(own)
+                .unwrap_or_else(|| "(no target)".into()),
+            )
+        };
+        let state = r.state.as_deref().unwrap_or("active").to_string();
+        rt.routes.push(Route {
+            destination,
+            target,
+            active: state == "active",
+            state,
+            propagated: r.origin.as_deref() == Some("EnableVgwRoutePropagation"),
+        });
+    }
+    Some(rt)
 }
 
 fn side(s: Option<PcxSide<'_>>) -> Option<PeeringSide> {

@@ -7,7 +7,7 @@ use super::fix::{self, FixChange};
 use super::model::{Block, Ep};
 use super::{Addr, Direction, Estate, Rule};
 use crate::flow::{display_net, EndpointRef, Protocol, Query};
-use crate::gcp::json::{is_public, last_segment};
+use crate::json::{is_public, last_segment};
 use crate::verdict::{
     conclude_blocks, BlockFacts, Cause, CloudLayer, ConcludeText, Evaluation, Missing, RuleRef,
     Side, Step, StepResult, Verdict,

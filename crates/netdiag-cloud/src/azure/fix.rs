@@ -10,7 +10,7 @@
 use super::model::{Block, Ep};
 use super::{Addr, Direction, Estate, Rule};
 use crate::flow::{Protocol, Query};
-use crate::gcp::json::last_segment;
+use crate::json::last_segment;
 use ipnet::IpNet;
 use std::fmt::Write as _;
 

@@ -5,7 +5,7 @@
 
 use super::{Addr, Direction, Estate, IpConfig, Nic, Nsg, Rule, Subnet, Vnet};
 use crate::doc::{Document, LoadError};
-use crate::gcp::json::{
+use crate::json::{
     arr, get, items, join, kind, last_segment, opt_bool, opt_str, opt_u64, parse_net,
     parse_port_range, req_str, str_list,
 };

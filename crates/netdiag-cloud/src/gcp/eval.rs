@@ -7,10 +7,10 @@
 //! routes. Pure: the estate in, steps and a verdict out.
 
 use super::fix;
-use super::json::is_public;
 use super::model::{Block, BlockKind, Ep, LegCtx};
-use super::{Action, Direction, Estate, Instance, NextHop, Nic, Rule, L4};
+use super::{Action, Direction, Estate, Instance, NextHop, Nic, Policy, Rule, L4};
 use crate::flow::{display_net, EndpointRef, Protocol, Query};
+use crate::json::is_public;
 use crate::verdict::{
     conclude_blocks, BlockFacts, Cause, CloudLayer, ConcludeText, Evaluation, Missing, RuleRef,
     Side, Step, StepResult, Verdict,
@@ -55,6 +55,106 @@ struct Walk<'r> {
     hit: Option<&'r Rule>,
     pending: Vec<(Action, Vec<Missing>)>,
     would: Option<RuleRef>,
+}
+
+/// One firewall leg being walked: what every step and block of it shares, and the undecidable
+/// rules and would-allow rule seen so far.
+struct FwLeg<'a> {
+    lc: &'a LegCtx,
+    side: Side,
+    /// The VPC firewall layer of this direction.
+    layer: CloudLayer,
+    test: String,
+    pending: Vec<(Action, Vec<Missing>)>,
+    would: Option<RuleRef>,
+    steps: &'a mut Vec<Step>,
+}
+
+impl FwLeg<'_> {
+    fn step(
+        &mut self,
+        layer: CloudLayer,
+        resource: &str,
+        result: StepResult,
+        rule: Option<String>,
+        evidence: Vec<String>,
+    ) {
+        self.steps.push(Step {
+            layer,
+            side: self.side,
+            resource: resource.to_string(),
+            test: self.test.clone(),
+            result,
+            rule,
+            evidence,
+        });
+    }
+
+    fn absorb(&mut self, pending: Vec<(Action, Vec<Missing>)>, would: Option<RuleRef>) {
+        self.pending.extend(pending);
+        self.would = self.would.take().or(would);
+    }
+
+    fn block(
+        &self,
+        layer: CloudLayer,
+        cause: Cause,
+        resource: &str,
+        rule: String,
+        kind: BlockKind,
+    ) -> Leg {
+        Leg::Deny(Box::new(Block {
+            layer,
+            cause,
+            side: self.side,
+            rule: RuleRef {
+                resource: resource.to_string(),
+                rule,
+            },
+            kind,
+            would_allow: self.would.clone(),
+            leg: self.lc.clone(),
+        }))
+    }
+
+    fn settle(&mut self, leg: Leg, decided: Action) -> Leg {
+        settle(leg, decided, std::mem::take(&mut self.pending))
+    }
+
+    /// The implied rules: deny all ingress, allow all egress.
+    fn implied(mut self) -> Leg {
+        let layer = self.layer;
+        match self.lc.dir {
+            Direction::Ingress => {
+                let rule = "priority 65535 INGRESS deny all from 0.0.0.0/0 (implied)".to_string();
+                self.step(
+                    layer,
+                    "implied-deny-ingress",
+                    StepResult::Deny,
+                    Some(rule.clone()),
+                    vec![],
+                );
+                let leg = self.block(
+                    layer,
+                    Cause::CloudNoAllowRule,
+                    "implied-deny-ingress",
+                    rule,
+                    BlockKind::Implied,
+                );
+                self.settle(leg, Action::Deny)
+            }
+            Direction::Egress => {
+                self.step(
+                    layer,
+                    "implied-allow-egress",
+                    StepResult::Allow,
+                    Some("priority 65535 EGRESS allow all to 0.0.0.0/0 (implied)".into()),
+                    vec![],
+                );
+                self.settle(Leg::Allow, Action::Allow)
+            }
+        }
+    }
 }
 
 fn list(v: &[String]) -> String {
@@ -200,7 +300,7 @@ impl Estate {
                 let idx = self
                     .by_name
                     .get(id.as_str())
-                    .or_else(|| self.by_name.get(super::json::last_segment(id)))
+                    .or_else(|| self.by_name.get(crate::json::last_segment(id)))
                     .copied()
                     .ok_or_else(|| {
                         format!(
@@ -604,54 +704,51 @@ impl Estate {
             lc.peer.label,
             self.instance_label(lc.local)
         );
-        let mut pending: Vec<(Action, Vec<Missing>)> = Vec::new();
-        let mut would: Option<RuleRef> = None;
-        let step =
-            |layer, resource: &str, result, rule: Option<String>, evidence: Vec<String>| Step {
-                layer,
-                side,
-                resource: resource.to_string(),
-                test: test.clone(),
-                result,
-                rule,
-                evidence,
-            };
-        let block = |layer, cause, resource: &str, rule: String, kind, would: Option<RuleRef>| {
-            Leg::Deny(Box::new(Block {
-                layer,
-                cause,
-                side,
-                rule: RuleRef {
-                    resource: resource.to_string(),
-                    rule,
-                },
-                kind,
-                would_allow: would,
-                leg: lc.clone(),
-            }))
+        let mut fw = FwLeg {
+            lc,
+            side,
+            layer,
+            test,
+            pending: Vec::new(),
+            would: None,
+            steps,
         };
         // 1. Hierarchical policies.
+        if let Some(leg) = self.hierarchical_layers(&c, &mut fw) {
+            return leg;
+        }
+        // 2. Network firewall policy and VPC rules, in the network's enforcement order.
+        if let Some(leg) = self.network_layers(nic, &c, &mut fw) {
+            return leg;
+        }
+        // 3. Implied rules.
+        fw.implied()
+    }
+
+    /// The hierarchical policies, organization first: `Some` when one decides (or cannot be
+    /// read), `None` when evaluation continues at the network level.
+    fn hierarchical_layers(&self, c: &Ctx<'_>, fw: &mut FwLeg<'_>) -> Option<Leg> {
         for p in &self.hierarchical {
             let res = format!("firewall-policy {} ({})", p.label, list(&p.attached));
             if p.attached.is_empty() {
-                steps.push(step(
+                fw.step(
                     CloudLayer::HierarchicalPolicy,
                     &res,
                     StepResult::Skip,
                     None,
                     vec!["not associated with any organization or folder".into()],
-                ));
+                );
                 continue;
             }
             if !p.rules_exported {
-                steps.push(step(
+                fw.step(
                     CloudLayer::HierarchicalPolicy,
                     &res,
                     StepResult::Unknown,
                     None,
                     vec![],
-                ));
-                return Leg::Unknown(vec![Missing {
+                );
+                return Some(Leg::Unknown(vec![Missing {
                     what: format!(
                         "rules of hierarchical firewall policy {} ({})",
                         p.label,
@@ -661,41 +758,40 @@ impl Estate {
                         "gcloud compute firewall-policies describe {} --format=json",
                         p.name
                     ),
-                }]);
+                }]));
             }
-            let w = self.walk(&p.rules, &c);
-            pending.extend(w.pending);
-            would = would.or(w.would);
-            if let Some(m) = w.hit.and_then(|r| self.folder_conflict(p, r.action, &c)) {
-                steps.push(step(
+            let w = self.walk(&p.rules, c);
+            fw.absorb(w.pending, w.would);
+            if let Some(m) = w.hit.and_then(|r| self.folder_conflict(p, r.action, c)) {
+                fw.step(
                     CloudLayer::HierarchicalPolicy,
                     &res,
                     StepResult::Unknown,
                     None,
                     vec![m.what.clone()],
-                ));
-                return Leg::Unknown(vec![m]);
+                );
+                return Some(Leg::Unknown(vec![m]));
             }
             match w.hit {
                 Some(r) if r.action == Action::Allow => {
-                    steps.push(step(
+                    fw.step(
                         CloudLayer::HierarchicalPolicy,
                         &res,
                         StepResult::Allow,
                         Some(describe_rule(r)),
                         vec![],
-                    ));
-                    return settle(Leg::Allow, Action::Allow, pending);
+                    );
+                    return Some(fw.settle(Leg::Allow, Action::Allow));
                 }
                 Some(r) if r.action == Action::Deny => {
-                    steps.push(step(
+                    fw.step(
                         CloudLayer::HierarchicalPolicy,
                         &res,
                         StepResult::Deny,
                         Some(describe_rule(r)),
                         vec![],
-                    ));
-                    let leg = block(
+                    );
+                    let leg = fw.block(
                         CloudLayer::HierarchicalPolicy,
                         Cause::CloudDenyRule,
                         &r.name,
@@ -704,27 +800,31 @@ impl Estate {
                             policy: p.label.clone(),
                             attached: p.attached.clone(),
                         },
-                        would.clone(),
                     );
-                    return settle(leg, Action::Deny, pending);
+                    return Some(fw.settle(leg, Action::Deny));
                 }
-                Some(r) => steps.push(step(
+                Some(r) => fw.step(
                     CloudLayer::HierarchicalPolicy,
                     &res,
                     StepResult::Skip,
                     Some(describe_rule(r)),
                     vec!["goto_next: evaluation continues at the next level".into()],
-                )),
-                None => steps.push(step(
+                ),
+                None => fw.step(
                     CloudLayer::HierarchicalPolicy,
                     &res,
                     StepResult::Skip,
                     None,
                     vec!["no rule matches; evaluation continues at the next level".into()],
-                )),
+                ),
             }
         }
-        // 2. Network firewall policy and VPC rules, in the network's enforcement order.
+        None
+    }
+
+    /// The network firewall policy and the VPC rules, in the network's enforcement order:
+    /// `Some` when one decides (or cannot be read), `None` when the implied rules decide.
+    fn network_layers(&self, nic: &Nic, c: &Ctx<'_>, fw: &mut FwLeg<'_>) -> Option<Leg> {
         let net = self.networks.get(&nic.network);
         let referenced = net.and_then(|n| n.firewall_policy.clone());
         let policy = referenced
@@ -737,17 +837,17 @@ impl Estate {
             });
         if let Some(name) = referenced.as_ref().or(policy.map(|p| &p.name)) {
             if policy.is_none_or(|p| !p.rules_exported) {
-                steps.push(step(
+                fw.step(
                     CloudLayer::HierarchicalPolicy,
                     name,
                     StepResult::Unknown,
                     None,
                     vec![],
-                ));
-                return Leg::Unknown(vec![Missing {
+                );
+                return Some(Leg::Unknown(vec![Missing {
                     what: format!("network firewall policy {name} associated with network {}", nic.network),
                     export: format!("gcloud compute network-firewall-policies describe {name} --global --format=json"),
-                }]);
+                }]));
             }
         }
         let policy_first = net.is_some_and(|n| n.policy_first);
@@ -757,144 +857,133 @@ impl Estate {
             [false, true]
         };
         for is_policy in order {
-            if is_policy {
+            let decided = if is_policy {
                 let Some(p) = policy else { continue };
-                let res = format!("network-firewall-policy {}", p.label);
-                let w = self.walk(&p.rules, &c);
-                pending.extend(w.pending);
-                would = would.or(w.would);
-                match w.hit {
-                    Some(r) if r.action == Action::Allow => {
-                        steps.push(step(
-                            CloudLayer::HierarchicalPolicy,
-                            &res,
-                            StepResult::Allow,
-                            Some(describe_rule(r)),
-                            vec![],
-                        ));
-                        return settle(Leg::Allow, Action::Allow, pending);
-                    }
-                    Some(r) if r.action == Action::Deny => {
-                        steps.push(step(
-                            CloudLayer::HierarchicalPolicy,
-                            &res,
-                            StepResult::Deny,
-                            Some(describe_rule(r)),
-                            vec![],
-                        ));
-                        let leg = block(
-                            CloudLayer::HierarchicalPolicy,
-                            Cause::CloudDenyRule,
-                            &r.name,
-                            describe_rule(r),
-                            BlockKind::NetPolicy {
-                                policy: p.name.clone(),
-                                priority: r.priority,
-                                first: policy_first,
-                            },
-                            would.clone(),
-                        );
-                        return settle(leg, Action::Deny, pending);
-                    }
-                    _ => steps.push(step(
-                        CloudLayer::HierarchicalPolicy,
-                        &res,
-                        StepResult::Skip,
-                        None,
-                        vec!["no allow or deny rule matches".into()],
-                    )),
-                }
+                self.network_policy_layer(p, policy_first, c, fw)
             } else {
-                let res = format!("network {} firewall rules", nic.network);
-                if !self.firewalls_exported {
-                    steps.push(step(layer, &res, StepResult::Unknown, None, vec![]));
-                    return Leg::Unknown(vec![Missing {
-                        what: format!("VPC firewall rules of network {}", nic.network),
-                        export: format!(
-                            "gcloud compute firewall-rules list --filter=\"network:{}\" --format=json",
-                            nic.network
-                        ),
-                    }]);
-                }
-                let rules = self
-                    .rules
-                    .get(&nic.network)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
-                let w = self.walk(rules, &c);
-                pending.extend(w.pending);
-                would = would.or(w.would);
-                match w.hit {
-                    Some(r) if r.action == Action::Allow => {
-                        steps.push(step(
-                            layer,
-                            &r.name,
-                            StepResult::Allow,
-                            Some(describe_rule(r)),
-                            vec![],
-                        ));
-                        return settle(Leg::Allow, Action::Allow, pending);
-                    }
-                    Some(r) => {
-                        steps.push(step(
-                            layer,
-                            &r.name,
-                            StepResult::Deny,
-                            Some(describe_rule(r)),
-                            vec![],
-                        ));
-                        let leg = block(
-                            layer,
-                            Cause::CloudDenyRule,
-                            &r.name,
-                            describe_rule(r),
-                            BlockKind::Vpc {
-                                priority: r.priority,
-                            },
-                            would.clone(),
-                        );
-                        return settle(leg, Action::Deny, pending);
-                    }
-                    None => steps.push(step(
-                        layer,
-                        &res,
-                        StepResult::Skip,
-                        None,
-                        vec!["no enabled rule matches".into()],
-                    )),
-                }
+                self.vpc_rules_layer(nic, c, fw)
+            };
+            if decided.is_some() {
+                return decided;
             }
         }
-        // 3. Implied rules.
-        match lc.dir {
-            Direction::Ingress => {
-                let rule = "priority 65535 INGRESS deny all from 0.0.0.0/0 (implied)".to_string();
-                steps.push(step(
-                    layer,
-                    "implied-deny-ingress",
-                    StepResult::Deny,
-                    Some(rule.clone()),
-                    vec![],
-                ));
-                let leg = block(
-                    layer,
-                    Cause::CloudNoAllowRule,
-                    "implied-deny-ingress",
-                    rule,
-                    BlockKind::Implied,
-                    would,
-                );
-                settle(leg, Action::Deny, pending)
-            }
-            Direction::Egress => {
-                steps.push(step(
-                    layer,
-                    "implied-allow-egress",
+        None
+    }
+
+    fn network_policy_layer(
+        &self,
+        p: &Policy,
+        policy_first: bool,
+        c: &Ctx<'_>,
+        fw: &mut FwLeg<'_>,
+    ) -> Option<Leg> {
+        let res = format!("network-firewall-policy {}", p.label);
+        let w = self.walk(&p.rules, c);
+        fw.absorb(w.pending, w.would);
+        match w.hit {
+            Some(r) if r.action == Action::Allow => {
+                fw.step(
+                    CloudLayer::HierarchicalPolicy,
+                    &res,
                     StepResult::Allow,
-                    Some("priority 65535 EGRESS allow all to 0.0.0.0/0 (implied)".into()),
+                    Some(describe_rule(r)),
                     vec![],
-                ));
-                settle(Leg::Allow, Action::Allow, pending)
+                );
+                Some(fw.settle(Leg::Allow, Action::Allow))
+            }
+            Some(r) if r.action == Action::Deny => {
+                fw.step(
+                    CloudLayer::HierarchicalPolicy,
+                    &res,
+                    StepResult::Deny,
+                    Some(describe_rule(r)),
+                    vec![],
+                );
+                let leg = fw.block(
+                    CloudLayer::HierarchicalPolicy,
+                    Cause::CloudDenyRule,
+                    &r.name,
+                    describe_rule(r),
+                    BlockKind::NetPolicy {
+                        policy: p.name.clone(),
+                        priority: r.priority,
+                        first: policy_first,
+                    },
+                );
+                Some(fw.settle(leg, Action::Deny))
+            }
+            _ => {
+                fw.step(
+                    CloudLayer::HierarchicalPolicy,
+                    &res,
+                    StepResult::Skip,
+                    None,
+                    vec!["no allow or deny rule matches".into()],
+                );
+                None
+            }
+        }
+    }
+
+    fn vpc_rules_layer(&self, nic: &Nic, c: &Ctx<'_>, fw: &mut FwLeg<'_>) -> Option<Leg> {
+        let layer = fw.layer;
+        let res = format!("network {} firewall rules", nic.network);
+        if !self.firewalls_exported {
+            fw.step(layer, &res, StepResult::Unknown, None, vec![]);
+            return Some(Leg::Unknown(vec![Missing {
+                what: format!("VPC firewall rules of network {}", nic.network),
+                export: format!(
+                    "gcloud compute firewall-rules list --filter=\"network:{}\" --format=json",
+                    nic.network
+                ),
+            }]));
+        }
+        let rules = self
+            .rules
+            .get(&nic.network)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let w = self.walk(rules, c);
+        fw.absorb(w.pending, w.would);
+        match w.hit {
+            Some(r) if r.action == Action::Allow => {
+                fw.step(
+                    layer,
+                    &r.name,
+                    StepResult::Allow,
+                    Some(describe_rule(r)),
+                    vec![],
+                );
+                Some(fw.settle(Leg::Allow, Action::Allow))
+            }
+            Some(r) => {
+                fw.step(
+                    layer,
+                    &r.name,
+                    StepResult::Deny,
+                    Some(describe_rule(r)),
+                    vec![],
+                );
+                let leg = fw.block(
+                    layer,
+                    Cause::CloudDenyRule,
+                    &r.name,
+                    describe_rule(r),
+                    BlockKind::Vpc {
+                        priority: r.priority,
+                    },
+                );
+                Some(fw.settle(leg, Action::Deny))
+            }
+            None => {
+                fw.step(
+                    layer,
+                    &res,
+                    StepResult::Skip,
+                    None,
+                    vec!["no enabled rule matches".into()],
+                );
+                None
             }
         }
     }

@@ -9,10 +9,10 @@
 //! precedence that still outranks the blocking rule (its priority minus one), so every
 //! more-specific deny keeps working.
 
-use super::json::is_public;
 use super::model::{Block, BlockKind, Ep, LegCtx};
 use super::{Action, Direction, Estate, Instance, NextHop, Route, Rule, L4};
 use crate::flow::{Protocol, Query};
+use crate::json::is_public;
 use crate::verdict::refuse_any;
 use ipnet::IpNet;
 use std::fmt::Write as _;

@@ -3,12 +3,12 @@
 //! `compute#route`, `compute#firewallPolicy`); other kinds are ignored. Field names are the API's
 //! (camelCase), exactly as gcloud prints them.
 
-use super::json::{
+use super::{Action, Direction, Estate, Instance, Network, NextHop, Nic, Policy, Route, Rule, L4};
+use crate::doc::{Document, LoadError};
+use crate::json::{
     arr, get, items, join, last_segment, net_list, opt_bool, opt_str, opt_u64, parse_port_range,
     req_str, str_list,
 };
-use super::{Action, Direction, Estate, Instance, Network, NextHop, Nic, Policy, Route, Rule, L4};
-use crate::doc::{Document, LoadError};
 use crate::verdict::Missing;
 use ipnet::IpNet;
 use serde_json::Value;
@@ -32,7 +32,7 @@ pub(super) fn load(docs: &[Document]) -> Result<Estate, LoadError> {
                 return Err(shape(format!(
                     "{}: expected an object, found {}",
                     if at.is_empty() { "top level" } else { &at },
-                    super::json::kind(item)
+                    crate::json::kind(item)
                 )));
             }
             let Some(kind) = item.get("kind").and_then(Value::as_str) else {
@@ -308,7 +308,7 @@ fn instance(item: &Value, at: &str) -> Result<Instance, String> {
             let at_alias = format!("{here}.aliasIpRanges[{j}]");
             if let Some(r) = opt_str(a, "ipCidrRange", &at_alias)? {
                 alias.push(
-                    super::json::parse_net(&r).ok_or_else(|| {
+                    crate::json::parse_net(&r).ok_or_else(|| {
                         format!("{at_alias}.ipCidrRange: {r:?} is not an IP range")
                     })?,
                 );
@@ -367,7 +367,7 @@ fn subnetwork(item: &Value, at: &str) -> Result<(String, Vec<IpNet>), String> {
     for key in ["ipCidrRange", "ipv6CidrRange", "internalIpv6Prefix"] {
         if let Some(r) = opt_str(item, key, at)? {
             ranges.push(
-                super::json::parse_net(&r)
+                crate::json::parse_net(&r)
                     .ok_or_else(|| format!("{}: {r:?} is not an IP range", join(at, key)))?,
             );
         }
@@ -376,7 +376,7 @@ fn subnetwork(item: &Value, at: &str) -> Result<(String, Vec<IpNet>), String> {
         let here = format!("{}[{i}]", join(at, "secondaryIpRanges"));
         if let Some(r) = opt_str(s, "ipCidrRange", &here)? {
             ranges.push(
-                super::json::parse_net(&r)
+                crate::json::parse_net(&r)
                     .ok_or_else(|| format!("{here}.ipCidrRange: {r:?} is not an IP range"))?,
             );
         }
@@ -388,7 +388,7 @@ fn route(item: &Value, at: &str) -> Result<Route, String> {
     let name = req_str(item, "name", at)?;
     let network = last_segment(&req_str(item, "network", at)?).to_string();
     let d = req_str(item, "destRange", at)?;
-    let dest = super::json::parse_net(&d)
+    let dest = crate::json::parse_net(&d)
         .ok_or_else(|| format!("{}: {d:?} is not an IP range", join(at, "destRange")))?;
     let hop = |k: &str| opt_str(item, k, at);
     let next_hop = if let Some(g) = hop("nextHopGateway")? {
