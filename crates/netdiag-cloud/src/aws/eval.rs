@@ -1430,6 +1430,59 @@ impl Estate {
         true
     }
 
+    /// The reply of a flow that arrived through an internet gateway at `public` must leave by an
+    /// internet gateway; true (and the block recorded) when the matched route sends it elsewhere.
+    fn misrouted_public_reply(
+        &self,
+        eni: &Interface,
+        dst: &End,
+        side: Side,
+        walk: &mut Walk,
+        (rt, route, rule, test, public): (&RouteTable, &Route, &str, &str, std::net::IpAddr),
+        evidence: &mut Vec<String>,
+    ) -> bool {
+        if route.target.id().starts_with("igw-") {
+            return false;
+        }
+        let subnet = eni.subnet_id.clone().unwrap_or_else(|| eni.id.clone());
+        let rule = format!(
+            "{rule}: the request reached {public} through the internet gateway, but the reply to {} leaves by {}, not by an internet gateway",
+            display_net(&dst.addr),
+            route.target.id()
+        );
+        evidence.push(
+            "a public (Elastic) address works only when the reply goes back through the internet gateway; through a NAT gateway it leaves from another address and the client drops it".into(),
+        );
+        walk.step(
+            CloudLayer::Route,
+            side,
+            &rt.id,
+            test.to_string(),
+            StepResult::Deny,
+            Some(rule.clone()),
+            std::mem::take(evidence),
+        );
+        walk.blocks.push(Block {
+            layer: CloudLayer::Route,
+            side,
+            cause: Cause::CloudNoRoute,
+            blocking: RuleRef {
+                resource: rt.id.clone(),
+                rule,
+            },
+            would_allow: None,
+            fix: Err(format!(
+                "{subnet} does not route replies to the internet through an internet gateway: reach {} by its private address (through a load balancer or the NAT's VPC), move it to a public subnet, or route {} through the VPC's internet gateway in {} (`aws ec2 create-route --route-table-id {} --destination-cidr-block {} --gateway-id IGW_ID`)",
+                eni.id,
+                display_net(&dst.addr),
+                rt.id,
+                rt.id,
+                dst.addr
+            )),
+        });
+        true
+    }
+
     /// Returns whether the route leads into a peered VPC whose inventory is not exported.
     fn route_step(&self, eni: &Interface, dst: &End, side: Side, walk: &mut Walk) -> bool {
         self.route_step_via(eni, dst, side, walk, None)
@@ -1556,42 +1609,14 @@ impl Estate {
             return self.peering_route_step(eni, dst, side, walk, (rt, pcx, rule, test), evidence);
         }
         if let Some(public) = arrived_public {
-            if !route.target.id().starts_with("igw-") {
-                let rule = format!(
-                    "{rule}: the request reached {public} through the internet gateway, but the reply to {} leaves by {}, not by an internet gateway",
-                    display_net(&dst.addr),
-                    route.target.id()
-                );
-                evidence.push(
-                    "a public (Elastic) address works only when the reply goes back through the internet gateway; through a NAT gateway it leaves from another address and the client drops it".into(),
-                );
-                walk.step(
-                    CloudLayer::Route,
-                    side,
-                    &rt.id,
-                    test,
-                    StepResult::Deny,
-                    Some(rule.clone()),
-                    evidence,
-                );
-                walk.blocks.push(Block {
-                    layer: CloudLayer::Route,
-                    side,
-                    cause: Cause::CloudNoRoute,
-                    blocking: RuleRef {
-                        resource: rt.id.clone(),
-                        rule,
-                    },
-                    would_allow: None,
-                    fix: Err(format!(
-                        "{subnet} does not route replies to the internet through an internet gateway: reach {} by its private address (through a load balancer or the NAT's VPC), move it to a public subnet, or route {} through the VPC's internet gateway in {} (`aws ec2 create-route --route-table-id {} --destination-cidr-block {} --gateway-id IGW_ID`)",
-                        eni.id,
-                        display_net(&dst.addr),
-                        rt.id,
-                        rt.id,
-                        dst.addr
-                    )),
-                });
+            if self.misrouted_public_reply(
+                eni,
+                dst,
+                side,
+                walk,
+                (rt, route, &rule, &test, public),
+                &mut evidence,
+            ) {
                 return false;
             }
         }
