@@ -1199,31 +1199,18 @@ impl Estate {
             if !allowed_by.is_empty() {
                 evidence.push(format!("allowed before it: {}", allowed_by.join("; ")));
             }
-            let fix = fix::acl_reply(ctx, acl, egress, e.number, &walk.taken(&acl.id, egress));
-            walk.reserve(&fix);
-            walk.step(
-                CloudLayer::Nacl,
-                Side::Reply,
-                &acl.id,
+            let blocking = format!(
+                "{rule} (blocks the reply: {})",
+                describe_intervals(&hit, flow)
+            );
+            reply_denied(
+                walk,
+                ctx,
+                (acl, egress, e.number),
                 test,
-                StepResult::Deny,
-                Some(rule.clone()),
+                (rule, blocking),
                 evidence,
             );
-            walk.blocks.push(Block {
-                layer: CloudLayer::Nacl,
-                side: Side::Reply,
-                cause: Cause::CloudNaclReturnBlocked,
-                blocking: RuleRef {
-                    resource: acl.id.clone(),
-                    rule: format!(
-                        "{rule} (blocks the reply: {})",
-                        describe_intervals(&hit, flow)
-                    ),
-                },
-                would_allow: None,
-                fix,
-            });
             return;
         }
         if open.is_empty() {
@@ -1247,31 +1234,18 @@ impl Estate {
         if !allowed_by.is_empty() {
             evidence.push(format!("allowed only in part by {}", allowed_by.join("; ")));
         }
-        let fix = fix::acl_reply(ctx, acl, egress, 32767, &walk.taken(&acl.id, egress));
-        walk.reserve(&fix);
-        walk.step(
-            CloudLayer::Nacl,
-            Side::Reply,
-            &acl.id,
+        let blocking = format!(
+            "{rule} (no entry allows the reply to {})",
+            describe_intervals(&open, flow)
+        );
+        reply_denied(
+            walk,
+            ctx,
+            (acl, egress, 32767),
             test,
-            StepResult::Deny,
-            Some(rule.clone()),
+            (rule, blocking),
             evidence,
         );
-        walk.blocks.push(Block {
-            layer: CloudLayer::Nacl,
-            side: Side::Reply,
-            cause: Cause::CloudNaclReturnBlocked,
-            blocking: RuleRef {
-                resource: acl.id.clone(),
-                rule: format!(
-                    "{rule} (no entry allows the reply to {})",
-                    describe_intervals(&open, flow)
-                ),
-            },
-            would_allow: None,
-            fix,
-        });
     }
 
     pub(crate) fn route_table_of(
@@ -1637,6 +1611,40 @@ impl Estate {
         );
         false
     }
+}
+
+/// Records a NACL entry (`below`: the entry the fix goes above) that blocks the reply: the step
+/// shows `rule`, the block names `blocking`.
+fn reply_denied(
+    walk: &mut Walk,
+    ctx: &fix::Context<'_>,
+    (acl, egress, below): (&NetworkAcl, bool, u32),
+    test: String,
+    (rule, blocking): (String, String),
+    evidence: Vec<String>,
+) {
+    let fix = fix::acl_reply(ctx, acl, egress, below, &walk.taken(&acl.id, egress));
+    walk.reserve(&fix);
+    walk.step(
+        CloudLayer::Nacl,
+        Side::Reply,
+        &acl.id,
+        test,
+        StepResult::Deny,
+        Some(rule),
+        evidence,
+    );
+    walk.blocks.push(Block {
+        layer: CloudLayer::Nacl,
+        side: Side::Reply,
+        cause: Cause::CloudNaclReturnBlocked,
+        blocking: RuleRef {
+            resource: acl.id.clone(),
+            rule: blocking,
+        },
+        would_allow: None,
+        fix,
+    });
 }
 
 fn skip_same_subnet(walk: &mut Walk, eni: &Interface, side: Side, dir: &str) {
