@@ -1093,20 +1093,7 @@ impl Estate {
         ctx: &fix::Context<'_>,
     ) {
         let subnet = eni.subnet_id.clone().unwrap_or_else(|| eni.id.clone());
-        let (dir, prep) = if egress {
-            ("reply outbound", "to")
-        } else {
-            ("reply inbound", "from")
-        };
-        let peer_text = match peer {
-            Seen::Known(n) => display_net(n),
-            Seen::Unknown(_) => "an unknown public address".into(),
-        };
-        let what = match flow.protocol {
-            Protocol::Icmp => format!("icmp echo reply (type {})", flow.icmp_reply().0),
-            p => format!("{p} {}-{}", EPHEMERAL.0, EPHEMERAL.1),
-        };
-        let test = format!("{dir} {what} {prep} {peer_text} ({subnet})");
+        let test = reply_test(&subnet, egress, peer, flow);
         let (acl, how) = match self.acl_of(eni) {
             Ok(x) => x,
             Err(m) => {
@@ -1645,6 +1632,24 @@ fn reply_denied(
         would_allow: None,
         fix,
     });
+}
+
+/// What a reply NACL step tests, e.g. `reply inbound tcp 32768-60999 from 10.0.1.5 (subnet-1)`.
+fn reply_test(subnet: &str, egress: bool, peer: &Seen, flow: FlowSpec) -> String {
+    let (dir, prep) = if egress {
+        ("reply outbound", "to")
+    } else {
+        ("reply inbound", "from")
+    };
+    let peer_text = match peer {
+        Seen::Known(n) => display_net(n),
+        Seen::Unknown(_) => "an unknown public address".into(),
+    };
+    let what = match flow.protocol {
+        Protocol::Icmp => format!("icmp echo reply (type {})", flow.icmp_reply().0),
+        p => format!("{p} {}-{}", EPHEMERAL.0, EPHEMERAL.1),
+    };
+    format!("{dir} {what} {prep} {peer_text} ({subnet})")
 }
 
 fn skip_same_subnet(walk: &mut Walk, eni: &Interface, side: Side, dir: &str) {
