@@ -533,31 +533,7 @@ impl Estate {
                 };
                 self.sg_step(eni, true, &view, flow, walk, &ctx);
             }
-            None if destination_unknown => {
-                let a = dst.addr.addr().to_string();
-                walk.step(
-                    CloudLayer::Sg,
-                    Side::DestinationIngress,
-                    &dst.typed,
-                    format!("ingress {} at {}", flow.label(), display_net(&dst.addr)),
-                    StepResult::Unknown,
-                    None,
-                    vec!["the destination is in a peered VPC that the exports do not cover".into()],
-                );
-                walk.unknown(
-                    CloudLayer::Sg,
-                    vec![
-                        Missing {
-                            what: format!("the network interface with address {a} in the peered VPC"),
-                            export: export_interface(&a),
-                        },
-                        Missing {
-                            what: "the peered VPC's security groups and network ACLs".into(),
-                            export: "aws ec2 describe-security-groups --output json; aws ec2 describe-network-acls --output json (run in the peer account/region)".into(),
-                        },
-                    ],
-                );
-            }
+            None if destination_unknown => peered_destination_unknown(dst, flow, walk),
             None => walk.step(
                 CloudLayer::Sg,
                 Side::DestinationIngress,
@@ -1650,6 +1626,34 @@ fn reply_test(subnet: &str, egress: bool, peer: &Seen, flow: FlowSpec) -> String
         p => format!("{p} {}-{}", EPHEMERAL.0, EPHEMERAL.1),
     };
     format!("{dir} {what} {prep} {peer_text} ({subnet})")
+}
+
+/// The destination is in a peered VPC that the exports do not cover: its NACL and groups are
+/// unknown.
+fn peered_destination_unknown(dst: &End, flow: FlowSpec, walk: &mut Walk) {
+    let a = dst.addr.addr().to_string();
+    walk.step(
+        CloudLayer::Sg,
+        Side::DestinationIngress,
+        &dst.typed,
+        format!("ingress {} at {}", flow.label(), display_net(&dst.addr)),
+        StepResult::Unknown,
+        None,
+        vec!["the destination is in a peered VPC that the exports do not cover".into()],
+    );
+    walk.unknown(
+        CloudLayer::Sg,
+        vec![
+            Missing {
+                what: format!("the network interface with address {a} in the peered VPC"),
+                export: export_interface(&a),
+            },
+            Missing {
+                what: "the peered VPC's security groups and network ACLs".into(),
+                export: "aws ec2 describe-security-groups --output json; aws ec2 describe-network-acls --output json (run in the peer account/region)".into(),
+            },
+        ],
+    );
 }
 
 fn skip_same_subnet(walk: &mut Walk, eni: &Interface, side: Side, dir: &str) {
