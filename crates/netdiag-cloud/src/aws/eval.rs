@@ -411,6 +411,17 @@ impl Estate {
         }
     }
 
+    /// Both ends are exported interfaces in the same (known) VPC.
+    fn same_vpc(&self, src_eni: Option<&Interface>, dst_eni: Option<&Interface>) -> bool {
+        match (src_eni, dst_eni) {
+            (Some(a), Some(b)) => {
+                let (va, vb) = (self.vpc_of(a), self.vpc_of(b));
+                va.is_some() && va == vb
+            }
+            _ => false,
+        }
+    }
+
     fn walk(&self, src: &End, dst: &End, flow: FlowSpec, walk: &mut Walk) {
         let src_eni = self.iface(src);
         let dst_eni = self.iface(dst);
@@ -420,13 +431,7 @@ impl Estate {
                 (Some(a), Some(b)) => a.subnet_id.is_some() && a.subnet_id == b.subnet_id,
                 _ => false,
             };
-        let same_vpc = match (src_eni, dst_eni) {
-            (Some(a), Some(b)) => {
-                let (va, vb) = (self.vpc_of(a), self.vpc_of(b));
-                va.is_some() && va == vb
-            }
-            _ => false,
-        };
+        let same_vpc = self.same_vpc(src_eni, dst_eni);
         let ctx = fix::Context {
             dst,
             src_eni,
