@@ -411,6 +411,17 @@ impl Estate {
         }
     }
 
+    /// Both ends are exported interfaces in the same (known) VPC.
+    fn same_vpc(&self, src_eni: Option<&Interface>, dst_eni: Option<&Interface>) -> bool {
+        match (src_eni, dst_eni) {
+            (Some(a), Some(b)) => {
+                let (va, vb) = (self.vpc_of(a), self.vpc_of(b));
+                va.is_some() && va == vb
+            }
+            _ => false,
+        }
+    }
+
     fn walk(&self, src: &End, dst: &End, flow: FlowSpec, walk: &mut Walk) {
         let src_eni = self.iface(src);
         let dst_eni = self.iface(dst);
@@ -420,13 +431,7 @@ impl Estate {
                 (Some(a), Some(b)) => a.subnet_id.is_some() && a.subnet_id == b.subnet_id,
                 _ => false,
             };
-        let same_vpc = match (src_eni, dst_eni) {
-            (Some(a), Some(b)) => {
-                let (va, vb) = (self.vpc_of(a), self.vpc_of(b));
-                va.is_some() && va == vb
-            }
-            _ => false,
-        };
+        let same_vpc = self.same_vpc(src_eni, dst_eni);
         let ctx = fix::Context {
             dst,
             src_eni,
@@ -533,31 +538,7 @@ impl Estate {
                 };
                 self.sg_step(eni, true, &view, flow, walk, &ctx);
             }
-            None if destination_unknown => {
-                let a = dst.addr.addr().to_string();
-                walk.step(
-                    CloudLayer::Sg,
-                    Side::DestinationIngress,
-                    &dst.typed,
-                    format!("ingress {} at {}", flow.label(), display_net(&dst.addr)),
-                    StepResult::Unknown,
-                    None,
-                    vec!["the destination is in a peered VPC that the exports do not cover".into()],
-                );
-                walk.unknown(
-                    CloudLayer::Sg,
-                    vec![
-                        Missing {
-                            what: format!("the network interface with address {a} in the peered VPC"),
-                            export: export_interface(&a),
-                        },
-                        Missing {
-                            what: "the peered VPC's security groups and network ACLs".into(),
-                            export: "aws ec2 describe-security-groups --output json; aws ec2 describe-network-acls --output json (run in the peer account/region)".into(),
-                        },
-                    ],
-                );
-            }
+            None if destination_unknown => peered_destination_unknown(dst, flow, walk),
             None => walk.step(
                 CloudLayer::Sg,
                 Side::DestinationIngress,
@@ -1093,20 +1074,7 @@ impl Estate {
         ctx: &fix::Context<'_>,
     ) {
         let subnet = eni.subnet_id.clone().unwrap_or_else(|| eni.id.clone());
-        let (dir, prep) = if egress {
-            ("reply outbound", "to")
-        } else {
-            ("reply inbound", "from")
-        };
-        let peer_text = match peer {
-            Seen::Known(n) => display_net(n),
-            Seen::Unknown(_) => "an unknown public address".into(),
-        };
-        let what = match flow.protocol {
-            Protocol::Icmp => format!("icmp echo reply (type {})", flow.icmp_reply().0),
-            p => format!("{p} {}-{}", EPHEMERAL.0, EPHEMERAL.1),
-        };
-        let test = format!("{dir} {what} {prep} {peer_text} ({subnet})");
+        let test = reply_test(&subnet, egress, peer, flow);
         let (acl, how) = match self.acl_of(eni) {
             Ok(x) => x,
             Err(m) => {
@@ -1199,31 +1167,18 @@ impl Estate {
             if !allowed_by.is_empty() {
                 evidence.push(format!("allowed before it: {}", allowed_by.join("; ")));
             }
-            let fix = fix::acl_reply(ctx, acl, egress, e.number, &walk.taken(&acl.id, egress));
-            walk.reserve(&fix);
-            walk.step(
-                CloudLayer::Nacl,
-                Side::Reply,
-                &acl.id,
+            let blocking = format!(
+                "{rule} (blocks the reply: {})",
+                describe_intervals(&hit, flow)
+            );
+            reply_denied(
+                walk,
+                ctx,
+                (acl, egress, e.number),
                 test,
-                StepResult::Deny,
-                Some(rule.clone()),
+                (rule, blocking),
                 evidence,
             );
-            walk.blocks.push(Block {
-                layer: CloudLayer::Nacl,
-                side: Side::Reply,
-                cause: Cause::CloudNaclReturnBlocked,
-                blocking: RuleRef {
-                    resource: acl.id.clone(),
-                    rule: format!(
-                        "{rule} (blocks the reply: {})",
-                        describe_intervals(&hit, flow)
-                    ),
-                },
-                would_allow: None,
-                fix,
-            });
             return;
         }
         if open.is_empty() {
@@ -1247,31 +1202,18 @@ impl Estate {
         if !allowed_by.is_empty() {
             evidence.push(format!("allowed only in part by {}", allowed_by.join("; ")));
         }
-        let fix = fix::acl_reply(ctx, acl, egress, 32767, &walk.taken(&acl.id, egress));
-        walk.reserve(&fix);
-        walk.step(
-            CloudLayer::Nacl,
-            Side::Reply,
-            &acl.id,
+        let blocking = format!(
+            "{rule} (no entry allows the reply to {})",
+            describe_intervals(&open, flow)
+        );
+        reply_denied(
+            walk,
+            ctx,
+            (acl, egress, 32767),
             test,
-            StepResult::Deny,
-            Some(rule.clone()),
+            (rule, blocking),
             evidence,
         );
-        walk.blocks.push(Block {
-            layer: CloudLayer::Nacl,
-            side: Side::Reply,
-            cause: Cause::CloudNaclReturnBlocked,
-            blocking: RuleRef {
-                resource: acl.id.clone(),
-                rule: format!(
-                    "{rule} (no entry allows the reply to {})",
-                    describe_intervals(&open, flow)
-                ),
-            },
-            would_allow: None,
-            fix,
-        });
     }
 
     pub(crate) fn route_table_of(
@@ -1430,6 +1372,59 @@ impl Estate {
         true
     }
 
+    /// The reply of a flow that arrived through an internet gateway at `public` must leave by an
+    /// internet gateway; true (and the block recorded) when the matched route sends it elsewhere.
+    fn misrouted_public_reply(
+        &self,
+        eni: &Interface,
+        dst: &End,
+        side: Side,
+        walk: &mut Walk,
+        (rt, route, rule, test, public): (&RouteTable, &Route, &str, &str, std::net::IpAddr),
+        evidence: &mut Vec<String>,
+    ) -> bool {
+        if route.target.id().starts_with("igw-") {
+            return false;
+        }
+        let subnet = eni.subnet_id.clone().unwrap_or_else(|| eni.id.clone());
+        let rule = format!(
+            "{rule}: the request reached {public} through the internet gateway, but the reply to {} leaves by {}, not by an internet gateway",
+            display_net(&dst.addr),
+            route.target.id()
+        );
+        evidence.push(
+            "a public (Elastic) address works only when the reply goes back through the internet gateway; through a NAT gateway it leaves from another address and the client drops it".into(),
+        );
+        walk.step(
+            CloudLayer::Route,
+            side,
+            &rt.id,
+            test.to_string(),
+            StepResult::Deny,
+            Some(rule.clone()),
+            std::mem::take(evidence),
+        );
+        walk.blocks.push(Block {
+            layer: CloudLayer::Route,
+            side,
+            cause: Cause::CloudNoRoute,
+            blocking: RuleRef {
+                resource: rt.id.clone(),
+                rule,
+            },
+            would_allow: None,
+            fix: Err(format!(
+                "{subnet} does not route replies to the internet through an internet gateway: reach {} by its private address (through a load balancer or the NAT's VPC), move it to a public subnet, or route {} through the VPC's internet gateway in {} (`aws ec2 create-route --route-table-id {} --destination-cidr-block {} --gateway-id IGW_ID`)",
+                eni.id,
+                display_net(&dst.addr),
+                rt.id,
+                rt.id,
+                dst.addr
+            )),
+        });
+        true
+    }
+
     /// Returns whether the route leads into a peered VPC whose inventory is not exported.
     fn route_step(&self, eni: &Interface, dst: &End, side: Side, walk: &mut Walk) -> bool {
         self.route_step_via(eni, dst, side, walk, None)
@@ -1556,42 +1551,14 @@ impl Estate {
             return self.peering_route_step(eni, dst, side, walk, (rt, pcx, rule, test), evidence);
         }
         if let Some(public) = arrived_public {
-            if !route.target.id().starts_with("igw-") {
-                let rule = format!(
-                    "{rule}: the request reached {public} through the internet gateway, but the reply to {} leaves by {}, not by an internet gateway",
-                    display_net(&dst.addr),
-                    route.target.id()
-                );
-                evidence.push(
-                    "a public (Elastic) address works only when the reply goes back through the internet gateway; through a NAT gateway it leaves from another address and the client drops it".into(),
-                );
-                walk.step(
-                    CloudLayer::Route,
-                    side,
-                    &rt.id,
-                    test,
-                    StepResult::Deny,
-                    Some(rule.clone()),
-                    evidence,
-                );
-                walk.blocks.push(Block {
-                    layer: CloudLayer::Route,
-                    side,
-                    cause: Cause::CloudNoRoute,
-                    blocking: RuleRef {
-                        resource: rt.id.clone(),
-                        rule,
-                    },
-                    would_allow: None,
-                    fix: Err(format!(
-                        "{subnet} does not route replies to the internet through an internet gateway: reach {} by its private address (through a load balancer or the NAT's VPC), move it to a public subnet, or route {} through the VPC's internet gateway in {} (`aws ec2 create-route --route-table-id {} --destination-cidr-block {} --gateway-id IGW_ID`)",
-                        eni.id,
-                        display_net(&dst.addr),
-                        rt.id,
-                        rt.id,
-                        dst.addr
-                    )),
-                });
+            if self.misrouted_public_reply(
+                eni,
+                dst,
+                side,
+                walk,
+                (rt, route, &rule, &test, public),
+                &mut evidence,
+            ) {
                 return false;
             }
         }
@@ -1612,6 +1579,86 @@ impl Estate {
         );
         false
     }
+}
+
+/// Records a NACL entry (`below`: the entry the fix goes above) that blocks the reply: the step
+/// shows `rule`, the block names `blocking`.
+fn reply_denied(
+    walk: &mut Walk,
+    ctx: &fix::Context<'_>,
+    (acl, egress, below): (&NetworkAcl, bool, u32),
+    test: String,
+    (rule, blocking): (String, String),
+    evidence: Vec<String>,
+) {
+    let fix = fix::acl_reply(ctx, acl, egress, below, &walk.taken(&acl.id, egress));
+    walk.reserve(&fix);
+    walk.step(
+        CloudLayer::Nacl,
+        Side::Reply,
+        &acl.id,
+        test,
+        StepResult::Deny,
+        Some(rule),
+        evidence,
+    );
+    walk.blocks.push(Block {
+        layer: CloudLayer::Nacl,
+        side: Side::Reply,
+        cause: Cause::CloudNaclReturnBlocked,
+        blocking: RuleRef {
+            resource: acl.id.clone(),
+            rule: blocking,
+        },
+        would_allow: None,
+        fix,
+    });
+}
+
+/// What a reply NACL step tests, e.g. `reply inbound tcp 32768-60999 from 10.0.1.5 (subnet-1)`.
+fn reply_test(subnet: &str, egress: bool, peer: &Seen, flow: FlowSpec) -> String {
+    let (dir, prep) = if egress {
+        ("reply outbound", "to")
+    } else {
+        ("reply inbound", "from")
+    };
+    let peer_text = match peer {
+        Seen::Known(n) => display_net(n),
+        Seen::Unknown(_) => "an unknown public address".into(),
+    };
+    let what = match flow.protocol {
+        Protocol::Icmp => format!("icmp echo reply (type {})", flow.icmp_reply().0),
+        p => format!("{p} {}-{}", EPHEMERAL.0, EPHEMERAL.1),
+    };
+    format!("{dir} {what} {prep} {peer_text} ({subnet})")
+}
+
+/// The destination is in a peered VPC that the exports do not cover: its NACL and groups are
+/// unknown.
+fn peered_destination_unknown(dst: &End, flow: FlowSpec, walk: &mut Walk) {
+    let a = dst.addr.addr().to_string();
+    walk.step(
+        CloudLayer::Sg,
+        Side::DestinationIngress,
+        &dst.typed,
+        format!("ingress {} at {}", flow.label(), display_net(&dst.addr)),
+        StepResult::Unknown,
+        None,
+        vec!["the destination is in a peered VPC that the exports do not cover".into()],
+    );
+    walk.unknown(
+        CloudLayer::Sg,
+        vec![
+            Missing {
+                what: format!("the network interface with address {a} in the peered VPC"),
+                export: export_interface(&a),
+            },
+            Missing {
+                what: "the peered VPC's security groups and network ACLs".into(),
+                export: "aws ec2 describe-security-groups --output json; aws ec2 describe-network-acls --output json (run in the peer account/region)".into(),
+            },
+        ],
+    );
 }
 
 fn skip_same_subnet(walk: &mut Walk, eni: &Interface, side: Side, dir: &str) {
