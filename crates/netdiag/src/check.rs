@@ -2,7 +2,7 @@
 //! system prober, render the report.
 
 use crate::cli::{parse_duration, CheckArgs};
-use netdiag_core::render::{Format, Rendered};
+use netdiag_core::render::Format;
 use netdiag_core::target::parse_target;
 use netdiag_core::walk::Family;
 use netdiag_engine::LiveCheck;
@@ -160,17 +160,10 @@ pub fn printable(s: &str) -> String {
     }
 }
 
-/// `netdiag check`: runs the checks through the engine, renders the report(s), and returns the
-/// output and the exit status.
-pub fn run(
-    format: Format,
-    checks: &[LiveCheck],
-    evidence: Option<&str>,
-) -> Result<(String, i32), InputError> {
-    if checks.is_empty() {
-        return Ok((String::new(), 2));
+/// `netdiag check`: the engine's request for the validated checks.
+pub fn request(checks: Vec<LiveCheck>, evidence: Option<&str>) -> netdiag_engine::Request {
+    netdiag_engine::Request::Live {
+        checks,
+        evidence: evidence.map(std::path::PathBuf::from),
     }
-    let reports = netdiag_engine::live::run(checks, evidence.map(std::path::Path::new))
-        .map_err(|e| InputError(e.to_string()))?;
-    Ok((reports.render(format), reports.exit_code()))
 }

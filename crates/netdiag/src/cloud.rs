@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use netdiag_cloud::doc::Provider;
 use netdiag_cloud::flow::Query;
-use netdiag_core::render::{Format, Rendered};
+use netdiag_core::render::Format;
 use std::path::PathBuf;
 
 /// `netdiag cloud`.
@@ -70,9 +70,9 @@ pub struct CloudCheckArgs {
     pub format: crate::format::FormatArg,
 }
 
-/// Runs `netdiag cloud ...`: `Ok((output, exit code))` (0 allowed, 1 blocked or unknown); `Err`
-/// is bad input (the caller prints it and exits 2).
-pub fn run(args: &CloudArgs) -> Result<(String, i32), String> {
+/// `netdiag cloud ...` as the engine's request, with the output format. `Err` is bad input (the
+/// caller prints it and exits 2).
+pub fn request(args: &CloudArgs) -> Result<(netdiag_engine::Request, Format), String> {
     match &args.command {
         CloudCommand::Check(a) => {
             let protocol = match a.protocol {
@@ -87,17 +87,12 @@ pub fn run(args: &CloudArgs) -> Result<(String, i32), String> {
                 ProviderArg::Gcp => Provider::Gcp,
                 ProviderArg::Azure => Provider::Azure,
             });
-            let answer = netdiag_engine::cloud::check(&netdiag_engine::CloudRequest {
+            let request = netdiag_engine::CloudRequest {
                 provider,
                 resources: a.resources.clone(),
                 query,
-            })?;
-            let format = Format::from(a.format);
-            let done = (answer.report.render(format), answer.exit_code());
-            // The process exits right after printing: freeing a large estate's indexes one
-            // allocation at a time would only add to its run time.
-            std::mem::forget(answer);
-            Ok(done)
+            };
+            Ok((netdiag_engine::Request::Cloud(request), a.format.into()))
         }
     }
 }

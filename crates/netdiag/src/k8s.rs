@@ -3,7 +3,7 @@
 //! subcommand, so the manifests/kubeconfig/in-cluster choice is made once.
 
 use clap::{Args, Subcommand, ValueEnum};
-use netdiag_core::render::Rendered;
+use netdiag_core::render::Format;
 use netdiag_engine::k8s::ClusterInput;
 use netdiag_k8s::check::CheckRequest;
 use std::path::PathBuf;
@@ -100,15 +100,9 @@ pub struct K8sMatrixArgs {
     pub format: crate::format::FormatArg,
 }
 
-/// Runs `netdiag k8s matrix`: always exit 0 once the manifests load.
-fn run_matrix(a: &K8sMatrixArgs) -> Result<(String, i32), String> {
-    let report = netdiag_engine::k8s::matrix(&a.source.input())?;
-    Ok((report.render(a.format.into()), 0))
-}
-
-/// Runs `netdiag k8s ...`: `Ok((output, exit code))` (0 allowed, 1 denied); `Err` is bad input
-/// (the caller prints it and exits 2).
-pub fn run(args: &K8sArgs) -> Result<(String, i32), String> {
+/// `netdiag k8s ...` as the engine's request, with the output format. `Err` is bad input (the
+/// caller prints it and exits 2).
+pub fn request(args: &K8sArgs) -> Result<(netdiag_engine::Request, Format), String> {
     match &args.command {
         K8sCommand::Check(a) => {
             let protocol = match a.protocol {
@@ -116,15 +110,23 @@ pub fn run(args: &K8sArgs) -> Result<(String, i32), String> {
                 ProtocolArg::Udp => "UDP",
                 ProtocolArg::Sctp => "SCTP",
             };
-            let req = CheckRequest {
+            let flow = CheckRequest {
                 from: a.from.clone(),
                 to: a.to.clone(),
                 port: a.port.clone(),
                 protocol: protocol.into(),
             };
-            let report = netdiag_engine::k8s::check(&a.source.input(), &req)?;
-            Ok((report.render(a.format.into()), report.exit_code()))
+            let cluster = a.source.input();
+            Ok((
+                netdiag_engine::Request::Kubernetes { cluster, flow },
+                a.format.into(),
+            ))
         }
-        K8sCommand::Matrix(a) => run_matrix(a),
+        K8sCommand::Matrix(a) => Ok((
+            netdiag_engine::Request::KubernetesMatrix {
+                cluster: a.source.input(),
+            },
+            a.format.into(),
+        )),
     }
 }

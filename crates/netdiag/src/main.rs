@@ -67,20 +67,38 @@ fn run() -> Result<ExitCode, UsageError> {
             return Ok(ExitCode::from(code));
         }
     };
-    let (output, code) = match cli.command {
+    let (request, format) = match cli.command {
         cli::Command::Check(args) => {
             let (format, checks) = check::resolve(&args)?;
-            check::run(format, &checks, args.evidence.as_deref())?
+            if checks.is_empty() {
+                return Ok(ExitCode::from(2));
+            }
+            (check::request(checks, args.evidence.as_deref()), format)
         }
-        cli::Command::Causes(args) => (causes::render(args.format.into()), 0),
-        cli::Command::Demo(args) => demo::run(args.format.into()),
-        cli::Command::K8s(args) => k8s::run(&args)?,
-        cli::Command::Cloud(args) => cloud::run(&args)?,
+        cli::Command::Causes(args) => {
+            return Ok(print(&causes::render(args.format.into()), 0));
+        }
+        cli::Command::Demo(args) => {
+            let (output, code) = demo::run(args.format.into());
+            return Ok(print(&output, code));
+        }
+        cli::Command::K8s(args) => k8s::request(&args)?,
+        cli::Command::Cloud(args) => cloud::request(&args)?,
     };
+    let diagnosis = netdiag_engine::diagnose(&request)?;
+    let code = print(&diagnosis.render(format), diagnosis.exit_code);
+    // The process exits right after printing: freeing a large estate or cluster one allocation
+    // at a time would only add to its run time.
+    std::mem::forget(diagnosis);
+    Ok(code)
+}
+
+/// Prints the output; a closed pipe (e.g. `| head`) is not an error worth a message, and the
+/// status stays.
+fn print(output: &str, code: i32) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
-    // A closed pipe (e.g. `| head`) is not an error worth a message: the status stays.
     let _ = stdout
         .write_all(output.as_bytes())
         .and_then(|()| stdout.flush());
-    Ok(ExitCode::from(u8::try_from(code).unwrap_or(3)))
+    ExitCode::from(u8::try_from(code).unwrap_or(3))
 }
