@@ -8,7 +8,7 @@
 
 use super::fix;
 use super::model::{Block, BlockKind, Ep, LegCtx};
-use super::{Action, Direction, Estate, Instance, NextHop, Nic, Policy, Rule, L4};
+use super::{Action, Direction, Estate, Instance, NextHop, Nic, Policy, Route, Rule, L4};
 use crate::flow::{display_net, EndpointRef, Protocol, Query};
 use crate::json::is_public;
 use crate::verdict::{
@@ -988,6 +988,17 @@ impl Estate {
         }
     }
 
+    /// The route of network `net` that `inst` uses for `dst`: longest prefix, then lowest priority value.
+    fn best_route(&self, net: &str, inst: &Instance, dst: &IpNet) -> Option<&Route> {
+        self.routes
+            .get(net)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.tags.is_empty() || r.tags.iter().any(|t| inst.tags.contains(t)))
+            .filter(|r| r.dest.contains(dst))
+            .max_by_key(|r| (r.dest.prefix_len(), std::cmp::Reverse(r.priority)))
+    }
+
     fn route_leg(&self, src: (usize, usize), dst: &Ep, steps: &mut Vec<Step>) -> Leg {
         let inst = &self.instances[src.0];
         let net = &inst.nics[src.1].network;
@@ -1101,15 +1112,7 @@ impl Estate {
                 ),
             }]);
         }
-        let best = self
-            .routes
-            .get(net)
-            .into_iter()
-            .flatten()
-            .filter(|r| r.tags.is_empty() || r.tags.iter().any(|t| inst.tags.contains(t)))
-            .filter(|r| r.dest.contains(&dst.net))
-            .max_by_key(|r| (r.dest.prefix_len(), std::cmp::Reverse(r.priority)));
-        match best {
+        match self.best_route(net, inst, &dst.net) {
             Some(r) => {
                 let hop = match &r.next_hop {
                     NextHop::Gateway(g) => format!("next hop gateway {g}"),
