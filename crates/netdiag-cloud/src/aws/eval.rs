@@ -1011,54 +1011,28 @@ impl Estate {
             } else {
                 Cause::CloudDenyRule
             };
-            let fix = fix::acl_forward(ctx, acl, egress, e.number, &walk.taken(&acl.id, egress));
-            walk.reserve(&fix);
-            walk.step(
-                CloudLayer::Nacl,
-                side,
-                &acl.id,
+            forward_denied(
+                walk,
+                ctx,
+                (acl, egress, e.number),
+                (side, cause),
                 test,
-                StepResult::Deny,
-                Some(rule.clone()),
+                (rule, would),
                 evidence,
             );
-            walk.blocks.push(Block {
-                layer: CloudLayer::Nacl,
-                side,
-                cause,
-                blocking: RuleRef {
-                    resource: acl.id.clone(),
-                    rule,
-                },
-                would_allow: would,
-                fix,
-            });
             return;
         }
         let rule = format!("#* deny all (no {dir} entry matches)");
         evidence.push(rule.clone());
-        let fix = fix::acl_forward(ctx, acl, egress, 32767, &walk.taken(&acl.id, egress));
-        walk.reserve(&fix);
-        walk.step(
-            CloudLayer::Nacl,
-            side,
-            &acl.id,
+        forward_denied(
+            walk,
+            ctx,
+            (acl, egress, 32767),
+            (side, Cause::CloudNoAllowRule),
             test,
-            StepResult::Deny,
-            Some(rule.clone()),
+            (rule, None),
             evidence,
         );
-        walk.blocks.push(Block {
-            layer: CloudLayer::Nacl,
-            side,
-            cause: Cause::CloudNoAllowRule,
-            blocking: RuleRef {
-                resource: acl.id.clone(),
-                rule,
-            },
-            would_allow: None,
-            fix,
-        });
     }
 
     /// The reply leg through one NACL: `egress` is the destination subnet sending the reply,
@@ -1579,6 +1553,40 @@ impl Estate {
         );
         false
     }
+}
+
+/// Records a forward-leg NACL deny by `rule` (`below`: the entry the fix goes above): step, fix, block.
+fn forward_denied(
+    walk: &mut Walk,
+    ctx: &fix::Context<'_>,
+    (acl, egress, below): (&NetworkAcl, bool, u32),
+    (side, cause): (Side, Cause),
+    test: String,
+    (rule, would_allow): (String, Option<RuleRef>),
+    evidence: Vec<String>,
+) {
+    let fix = fix::acl_forward(ctx, acl, egress, below, &walk.taken(&acl.id, egress));
+    walk.reserve(&fix);
+    walk.step(
+        CloudLayer::Nacl,
+        side,
+        &acl.id,
+        test,
+        StepResult::Deny,
+        Some(rule.clone()),
+        evidence,
+    );
+    walk.blocks.push(Block {
+        layer: CloudLayer::Nacl,
+        side,
+        cause,
+        blocking: RuleRef {
+            resource: acl.id.clone(),
+            rule,
+        },
+        would_allow,
+        fix,
+    });
 }
 
 /// Records a NACL entry (`below`: the entry the fix goes above) that blocks the reply: the step

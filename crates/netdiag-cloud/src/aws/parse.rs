@@ -216,61 +216,11 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
         estate.route_tables.insert(rt.id.clone(), rt);
     }
     for (i, s) in arr(v, "Subnets", &ROOT)?.iter().enumerate() {
-        let at = ROOT.idx("Subnets", i);
-        obj(s, &at)?;
-        let mut cidrs = Vec::new();
-        if let Some(n) = opt_net(s, "CidrBlock", &at)? {
-            cidrs.push(n);
-        }
-        for (j, a) in arr(s, "Ipv6CidrBlockAssociationSet", &at)?
-            .iter()
-            .enumerate()
-        {
-            if let Some(n) = opt_net(
-                a,
-                "Ipv6CidrBlock",
-                &at.idx("Ipv6CidrBlockAssociationSet", j),
-            )? {
-                cidrs.push(n);
-            }
-        }
-        let subnet = Subnet {
-            id: req_str(s, "SubnetId", &at)?.to_string(),
-            vpc_id: opt_str(s, "VpcId", &at)?.map(str::to_string),
-            cidrs,
-        };
+        let subnet = read_subnet(s, &ROOT.idx("Subnets", i))?;
         estate.subnets.insert(subnet.id.clone(), subnet);
     }
     for (i, x) in arr(v, "Vpcs", &ROOT)?.iter().enumerate() {
-        let at = ROOT.idx("Vpcs", i);
-        obj(x, &at)?;
-        let mut cidrs = Vec::new();
-        if let Some(n) = opt_net(x, "CidrBlock", &at)? {
-            cidrs.push(n);
-        }
-        for (j, a) in arr(x, "CidrBlockAssociationSet", &at)?.iter().enumerate() {
-            if let Some(n) = opt_net(a, "CidrBlock", &at.idx("CidrBlockAssociationSet", j))? {
-                if !cidrs.contains(&n) {
-                    cidrs.push(n);
-                }
-            }
-        }
-        for (j, a) in arr(x, "Ipv6CidrBlockAssociationSet", &at)?
-            .iter()
-            .enumerate()
-        {
-            if let Some(n) = opt_net(
-                a,
-                "Ipv6CidrBlock",
-                &at.idx("Ipv6CidrBlockAssociationSet", j),
-            )? {
-                cidrs.push(n);
-            }
-        }
-        let vpc = Vpc {
-            id: req_str(x, "VpcId", &at)?.to_string(),
-            cidrs,
-        };
+        let vpc = read_vpc(x, &ROOT.idx("Vpcs", i))?;
         estate.vpcs.insert(vpc.id.clone(), vpc);
     }
     for (i, p) in arr(v, "PrefixLists", &ROOT)?.iter().enumerate() {
@@ -343,6 +293,64 @@ fn read_document(estate: &mut Estate, d: &Document) -> Parsed<()> {
         estate.peerings.insert(peering.id.clone(), peering);
     }
     Ok(())
+}
+
+/// One entry of `describe-subnets`: its id, VPC and IPv4/IPv6 CIDRs.
+fn read_subnet(s: &Value, at: &At<'_>) -> Parsed<Subnet> {
+    obj(s, at)?;
+    let mut cidrs = Vec::new();
+    if let Some(n) = opt_net(s, "CidrBlock", at)? {
+        cidrs.push(n);
+    }
+    for (j, a) in arr(s, "Ipv6CidrBlockAssociationSet", at)?
+        .iter()
+        .enumerate()
+    {
+        if let Some(n) = opt_net(
+            a,
+            "Ipv6CidrBlock",
+            &at.idx("Ipv6CidrBlockAssociationSet", j),
+        )? {
+            cidrs.push(n);
+        }
+    }
+    Ok(Subnet {
+        id: req_str(s, "SubnetId", at)?.to_string(),
+        vpc_id: opt_str(s, "VpcId", at)?.map(str::to_string),
+        cidrs,
+    })
+}
+
+/// One entry of `describe-vpcs`: its id and every associated IPv4/IPv6 CIDR.
+fn read_vpc(x: &Value, at: &At<'_>) -> Parsed<Vpc> {
+    obj(x, at)?;
+    let mut cidrs = Vec::new();
+    if let Some(n) = opt_net(x, "CidrBlock", at)? {
+        cidrs.push(n);
+    }
+    for (j, a) in arr(x, "CidrBlockAssociationSet", at)?.iter().enumerate() {
+        if let Some(n) = opt_net(a, "CidrBlock", &at.idx("CidrBlockAssociationSet", j))? {
+            if !cidrs.contains(&n) {
+                cidrs.push(n);
+            }
+        }
+    }
+    for (j, a) in arr(x, "Ipv6CidrBlockAssociationSet", at)?
+        .iter()
+        .enumerate()
+    {
+        if let Some(n) = opt_net(
+            a,
+            "Ipv6CidrBlock",
+            &at.idx("Ipv6CidrBlockAssociationSet", j),
+        )? {
+            cidrs.push(n);
+        }
+    }
+    Ok(Vpc {
+        id: req_str(x, "VpcId", at)?.to_string(),
+        cidrs,
+    })
 }
 
 fn prefix_list_id_from_file_name(path: &std::path::Path) -> Option<String> {

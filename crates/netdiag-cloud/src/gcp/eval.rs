@@ -8,7 +8,7 @@
 
 use super::fix;
 use super::model::{Block, BlockKind, Ep, LegCtx};
-use super::{Action, Direction, Estate, Instance, NextHop, Nic, Policy, Rule, L4};
+use super::{Action, Direction, Estate, Instance, NextHop, Nic, Policy, Route, Rule, L4};
 use crate::flow::{display_net, EndpointRef, Protocol, Query};
 use crate::json::is_public;
 use crate::verdict::{
@@ -988,6 +988,17 @@ impl Estate {
         }
     }
 
+    /// The route of network `net` that `inst` uses for `dst`: longest prefix, then lowest priority value.
+    fn best_route(&self, net: &str, inst: &Instance, dst: &IpNet) -> Option<&Route> {
+        self.routes
+            .get(net)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.tags.is_empty() || r.tags.iter().any(|t| inst.tags.contains(t)))
+            .filter(|r| r.dest.contains(dst))
+            .max_by_key(|r| (r.dest.prefix_len(), std::cmp::Reverse(r.priority)))
+    }
+
     fn route_leg(&self, src: (usize, usize), dst: &Ep, steps: &mut Vec<Step>) -> Leg {
         let inst = &self.instances[src.0];
         let net = &inst.nics[src.1].network;
@@ -1101,15 +1112,7 @@ impl Estate {
                 ),
             }]);
         }
-        let best = self
-            .routes
-            .get(net)
-            .into_iter()
-            .flatten()
-            .filter(|r| r.tags.is_empty() || r.tags.iter().any(|t| inst.tags.contains(t)))
-            .filter(|r| r.dest.contains(&dst.net))
-            .max_by_key(|r| (r.dest.prefix_len(), std::cmp::Reverse(r.priority)));
-        match best {
+        match self.best_route(net, inst, &dst.net) {
             Some(r) => {
                 let hop = match &r.next_hop {
                     NextHop::Gateway(g) => format!("next hop gateway {g}"),
@@ -1215,30 +1218,7 @@ impl Estate {
             legs.push(self.firewall_leg(&lc, q, &mut steps));
             let external = (dst.at.is_none() && is_public(dst.net.addr())) || dst.external;
             if q.protocol == Protocol::Tcp && q.port == 25 && external {
-                let rule = "egress tcp/25 to external addresses is always blocked".to_string();
-                steps.push(Step {
-                    layer: CloudLayer::Platform,
-                    side: Side::SourceEgress,
-                    resource: "google-cloud-platform".into(),
-                    test: format!("tcp/25 to external {}", dst.label),
-                    result: StepResult::Deny,
-                    rule: Some(rule.clone()),
-                    evidence: vec![],
-                });
-                legs.push(Leg::Deny(Box::new(Block {
-                    layer: CloudLayer::Platform,
-                    cause: Cause::CloudPlatformBlock,
-                    side: Side::SourceEgress,
-                    rule: RuleRef { resource: "google-cloud-platform".into(), rule },
-                    kind: BlockKind::Platform("Google Cloud blocks egress to TCP port 25 on external addresses for every project; no firewall rule or route lifts it. Send mail through a relay on port 587 or 465 (e.g. Google Workspace SMTP relay or a mail provider); see the Compute Engine documentation \"Sending email from an instance\"".into()),
-                    would_allow: None,
-                    leg: LegCtx {
-                        dir: Direction::Egress,
-                        local: s,
-                        local_ip: src_ip,
-                        peer: dst_out.clone(),
-                    },
-                })));
+                legs.push(smtp_blocked(lc.clone(), &dst.label, &mut steps));
             }
             legs.push(self.route_leg(s, &dst_out, &mut steps));
         }
@@ -1356,6 +1336,29 @@ impl Estate {
             |b| fix::for_block(self, b, q),
         )
     }
+}
+
+/// The platform's block of egress to TCP port 25 on external addresses, as a step and a leg.
+fn smtp_blocked(leg: LegCtx, dst_label: &str, steps: &mut Vec<Step>) -> Leg {
+    let rule = "egress tcp/25 to external addresses is always blocked".to_string();
+    steps.push(Step {
+        layer: CloudLayer::Platform,
+        side: Side::SourceEgress,
+        resource: "google-cloud-platform".into(),
+        test: format!("tcp/25 to external {dst_label}"),
+        result: StepResult::Deny,
+        rule: Some(rule.clone()),
+        evidence: vec![],
+    });
+    Leg::Deny(Box::new(Block {
+        layer: CloudLayer::Platform,
+        cause: Cause::CloudPlatformBlock,
+        side: Side::SourceEgress,
+        rule: RuleRef { resource: "google-cloud-platform".into(), rule },
+        kind: BlockKind::Platform("Google Cloud blocks egress to TCP port 25 on external addresses for every project; no firewall rule or route lifts it. Send mail through a relay on port 587 or 465 (e.g. Google Workspace SMTP relay or a mail provider); see the Compute Engine documentation \"Sending email from an instance\"".into()),
+        would_allow: None,
+        leg,
+    }))
 }
 
 /// A decision stands only if no undecidable rule before it could have decided otherwise.
