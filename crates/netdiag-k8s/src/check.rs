@@ -448,7 +448,7 @@ fn service_failure(
                 manifests: Vec::new(),
             },
             rollback: Vec::new(),
-            forwarded_to: Some(Vec::new()),
+            forwarded_to: Some(f.forwarded_to),
         },
         invalid_policies: invalid,
         notes: c.notes.clone(),

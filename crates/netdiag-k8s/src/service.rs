@@ -22,6 +22,9 @@ pub struct ServiceFailure {
     pub summary: String,
     /// What to do.
     pub fix: String,
+    /// `ip:port` where kube-proxy still sends the traffic, when it sends it somewhere (a
+    /// targetPort mismatch forwards to a port nothing declares); empty when it forwards nowhere.
+    pub forwarded_to: Vec<String>,
 }
 
 /// Where a Service forwards a connection.
@@ -113,6 +116,7 @@ fn service_port<'s>(
                 "connect with {} or add a {protocol} port to the Service",
                 protocol_of(&sp.protocol)
             ),
+            forwarded_to: Vec::new(),
         }));
     }
     let have: Vec<String> = svc
@@ -279,6 +283,7 @@ fn slice_forwarding<'a>(
             cause: Cause::SvcNoEndpointsSelectorMismatch,
             summary: format!("service {id} has no selector and no ready EndpointSlice address for port {}", wanted.number),
             fix: format!("create an EndpointSlice labelled kubernetes.io/service-name={name} in {ns}, or give the Service a selector"),
+            forwarded_to: Vec::new(),
         });
     }
     Ok(fw)
@@ -323,6 +328,7 @@ fn ready_pods<'a>(
             ),
             fix: "make the Service's selector match the pods' labels, or label the pods as the selector says"
                 .into(),
+            forwarded_to: Vec::new(),
         });
     }
     let usable: Vec<&Pod> = selected
@@ -357,6 +363,7 @@ fn ready_pods<'a>(
             cause: Cause::SvcPodsNotReady,
             summary: format!("service {id} selects {} but none is Ready with an IP, so it has no endpoints", names.join(", ")),
             fix: "look at the pods' readiness probes (kubectl describe pod); publishNotReadyAddresses: true forwards to unready pods".into(),
+            forwarded_to: Vec::new(),
         });
     }
     Ok(ready)
@@ -386,6 +393,7 @@ pub fn resolve<'a>(
                 svc.spec.external_name.as_deref().unwrap_or("(empty)")
             ),
             fix: "connect to the external name's own port, or use a ClusterIP Service with a selector or EndpointSlices".into(),
+            forwarded_to: Vec::new(),
         }));
     }
     let headless = svc.spec.cluster_ip.as_deref() == Some("None");
@@ -478,6 +486,7 @@ pub fn resolve<'a>(
                 missing.join(", ")
             ),
             fix: "name the container port as the Service's targetPort (same protocol), or use the number".into(),
+            forwarded_to: Vec::new(),
         }));
     }
     if let (IntOrString::Int(n), None) = (&target, direct) {
@@ -499,8 +508,12 @@ pub fn resolve<'a>(
         if !declared && any_declared {
             return Ok(Err(ServiceFailure {
                 cause: Cause::SvcTargetportMismatch,
-                summary: format!("service {id} forwards to targetPort {n}/{protocol}, which no container of its pods declares"),
+                summary: format!(
+                    "service {id} forwards to targetPort {n}/{protocol} ({}), which no container of its pods declares: kube-proxy sends the traffic there and nothing declared listens",
+                    fw.forwarded_to.join(", ")
+                ),
                 fix: "set targetPort to the port the container listens on".into(),
+                forwarded_to: fw.forwarded_to.clone(),
             }));
         }
     }

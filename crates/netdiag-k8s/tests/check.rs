@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use netdiag_core::render::{Format, Rendered};
-use netdiag_core::K8sLayer;
+use netdiag_core::{Cause, K8sLayer};
 use netdiag_k8s::check::{check, CheckError, CheckRequest, DeniedBy};
 use netdiag_k8s::load::{Cluster, LoadError};
 use std::path::PathBuf;
@@ -260,6 +260,28 @@ fn service_causes() {
         service_cause("service:shop/worker", "80", "TCP").0,
         "svc_pods_not_ready"
     );
+}
+
+/// A targetPort mismatch still forwards: kube-proxy sends the connection to pod:targetPort,
+/// where nothing declared listens. The user must see that address, not an empty list.
+#[test]
+fn targetport_mismatch_still_names_where_kube_proxy_forwards() {
+    let r = check(
+        &fixtures(),
+        &req("web/frontend", "service:shop/api-wrong-port", "80", "TCP"),
+    )
+    .unwrap();
+    assert_eq!(r.verdict.cause, Cause::SvcTargetportMismatch);
+    let to = r.verdict.forwarded_to.clone().unwrap_or_default();
+    assert!(!to.is_empty(), "forwarded_to is empty");
+    assert!(
+        to.iter().all(|a| r.verdict.summary.contains(a.as_str())),
+        "{} / {to:?}",
+        r.verdict.summary
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.render(Format::Json)).unwrap();
+    assert_eq!(v["verdict"]["forwarded_to"], serde_json::json!(to));
+    assert!(r.render(Format::Table).contains(to[0].as_str()));
 }
 
 #[test]
