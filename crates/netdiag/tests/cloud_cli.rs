@@ -270,6 +270,53 @@ fn gcp_exports_are_detected_and_the_implied_deny_is_named_with_a_gcloud_fix() {
 }
 
 #[test]
+fn gcp_effective_firewalls_export_reports_the_hierarchical_deny_over_a_vpc_allow() {
+    let files = provider_fixtures(
+        "gcp",
+        &[
+            "instances.json",
+            "effective-firewalls-prod.json",
+            "networks.json",
+            "routes.json",
+        ],
+    );
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let out = cloud(
+        &files,
+        &[
+            "--from", "web-1", "--to", "app-2", "--port", "8080", "--format", "json",
+        ],
+    )
+    .code(1);
+    let j = json(&out);
+    assert_eq!(j["provider"], "gcp");
+    let v = &j["verdict"];
+    assert_eq!(v["cause"], "cloud_deny_rule");
+    assert_eq!(v["layer"], "hierarchical-policy");
+    assert_eq!(v["blocking"]["resource"], "prod-folder/priority 300");
+    assert!(v["fix"].is_null());
+    assert!(v["no_fix_reason"]
+        .as_str()
+        .is_some_and(|w| w.contains("prod-folder")));
+    // Without the policy half (the VPC rules only) the same flow is allowed.
+    let vpc_only = provider_fixtures(
+        "gcp",
+        &[
+            "instances.json",
+            "firewall-rules.json",
+            "networks.json",
+            "routes.json",
+        ],
+    );
+    let vpc_only: Vec<&str> = vpc_only.iter().map(String::as_str).collect();
+    cloud(
+        &vpc_only,
+        &["--from", "web-1", "--to", "app-2", "--port", "8080"],
+    )
+    .code(0);
+}
+
+#[test]
 fn azure_exports_are_detected_and_the_nsg_deny_is_named_with_an_az_fix() {
     let files = provider_fixtures(
         "azure",

@@ -49,6 +49,8 @@ pub(crate) enum BlockKind {
     Hier {
         policy: String,
         attached: Vec<String>,
+        /// A system policy (Google-managed): not even the organization edits it.
+        system: bool,
     },
     /// A platform block (no fix).
     Platform(String),

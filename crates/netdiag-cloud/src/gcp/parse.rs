@@ -18,6 +18,7 @@ use std::net::IpAddr;
 pub(super) fn load(docs: &[Document]) -> Result<Estate, LoadError> {
     let mut e = Estate::default();
     let mut hier: Vec<(u8, Policy)> = Vec::new();
+    let mut effective = Vec::new();
     for d in docs {
         if !super::recognizes(&d.value) {
             continue;
@@ -26,6 +27,13 @@ pub(super) fn load(docs: &[Document]) -> Result<Estate, LoadError> {
             path: d.path.clone(),
             why,
         };
+        if super::effective::recognizes(&d.value) {
+            let eff = super::effective::parse(&d.value).map_err(shape)?;
+            e.sources
+                .push(format!("{} ({})", d.path.display(), eff.summary()));
+            effective.push(eff);
+            continue;
+        }
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for (at, item) in items(&d.value) {
             if !item.is_object() {
@@ -87,12 +95,13 @@ pub(super) fn load(docs: &[Document]) -> Result<Estate, LoadError> {
         e.sources
             .push(format!("{} ({})", d.path.display(), what.join(", ")));
     }
-    for rules in e.rules.values_mut() {
-        Estate::sort_rules(rules);
-    }
     // Organization policies first, then folders; the folder chain order is the export order.
     hier.sort_by_key(|(level, _)| *level);
     e.hierarchical = hier.into_iter().map(|(_, p)| p).collect();
+    super::effective::merge(&mut e, effective);
+    for rules in e.rules.values_mut() {
+        Estate::sort_rules(rules);
+    }
     Ok(e)
 }
 
@@ -181,7 +190,7 @@ fn any_v6() -> IpNet {
     IpNet::V6(ipnet::Ipv6Net::default())
 }
 
-fn firewall(item: &Value, at: &str) -> Result<Rule, String> {
+pub(super) fn firewall(item: &Value, at: &str) -> Result<Rule, String> {
     let name = req_str(item, "name", at)?;
     let network = last_segment(&req_str(item, "network", at)?).to_string();
     let direction = direction(item, at)?;
@@ -470,6 +479,10 @@ fn policy(item: &Value, at: &str) -> Result<(Option<u8>, Policy), String> {
         networks: Vec::new(),
         rules,
         rules_exported,
+        effective: false,
+        scope: None,
+        system: false,
+        regional: false,
     };
     if level.is_some() {
         // Attached where the associations say; a policy export without the field is taken to
@@ -488,7 +501,7 @@ fn policy(item: &Value, at: &str) -> Result<(Option<u8>, Policy), String> {
     Ok((level, p))
 }
 
-fn policy_rule(r: &Value, at: &str, policy: &str) -> Result<Rule, String> {
+pub(super) fn policy_rule(r: &Value, at: &str, policy: &str) -> Result<Rule, String> {
     if !r.is_object() {
         return Err(format!("{at}: expected an object"));
     }
