@@ -224,6 +224,74 @@ fn provider_fixtures(provider: &str, files: &[&str]) -> Vec<String> {
 }
 
 #[test]
+fn aws_stale_blackhole_route_fix_deletes_it_and_names_the_covering_route() {
+    let out = cloud(
+        &[FIXTURES],
+        &[
+            "--from",
+            "10.0.1.10",
+            "--to",
+            "192.168.10.5",
+            "--port",
+            "443",
+            "--format",
+            "json",
+        ],
+    )
+    .code(1);
+    let v = &json(&out)["verdict"];
+    assert_eq!(v["cause"], "cloud_blackhole_route");
+    assert_eq!(
+        v["fix"]["commands"][0],
+        "aws ec2 delete-route --route-table-id rtb-0app --destination-cidr-block 192.168.10.0/24"
+    );
+    let why = v["fix"]["description"].as_str().unwrap();
+    assert!(why.contains("192.168.0.0/16 via tgw-0corp"), "{why}");
+    assert!(v["rollback"][0]
+        .as_str()
+        .unwrap()
+        .contains("create-route --route-table-id rtb-0app --destination-cidr-block 192.168.10.0/24 --nat-gateway-id nat-0gone"));
+}
+
+#[test]
+fn aws_subnet_on_the_main_table_fix_associates_the_table_with_the_nat_route() {
+    let mut files: Vec<String> = std::fs::read_dir(FIXTURES)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.ends_with("route-tables.json"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.push(format!(
+        "{FIXTURES}/../aws-variants/route-tables-private-main.json"
+    ));
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let out = cloud(
+        &files,
+        &[
+            "--from",
+            "10.0.3.40",
+            "--to",
+            "198.51.100.53",
+            "--port",
+            "443",
+            "--format",
+            "json",
+        ],
+    )
+    .code(1);
+    let v = &json(&out)["verdict"];
+    assert_eq!(v["cause"], "cloud_no_route");
+    assert_eq!(
+        v["fix"]["commands"][0],
+        "aws ec2 associate-route-table --route-table-id rtb-0private --subnet-id subnet-0batch"
+    );
+    assert!(v["rollback"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("aws ec2 disassociate-route-table --association-id"));
+}
+
+#[test]
 fn gcp_exports_are_detected_and_the_implied_deny_is_named_with_a_gcloud_fix() {
     let files = provider_fixtures(
         "gcp",
