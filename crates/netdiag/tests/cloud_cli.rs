@@ -415,6 +415,53 @@ fn azure_exports_are_detected_and_the_nsg_deny_is_named_with_an_az_fix() {
 }
 
 #[test]
+fn azure_deny_at_priority_100_gets_the_two_step_fix_with_both_rollbacks() {
+    let files = provider_fixtures(
+        "azure",
+        &["nsgs.json", "nics.json", "vnets.json", "asgs.json"],
+    );
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let out = cloud(
+        &files,
+        &[
+            "--from",
+            "nic-web-1",
+            "--to",
+            "198.51.100.7",
+            "--port",
+            "23",
+            "--format",
+            "json",
+        ],
+    )
+    .code(1);
+    let v = &json(&out)["verdict"];
+    assert_eq!(
+        v["blocking"]["resource"],
+        "nsg-web-subnet/DenyTelnetOutbound"
+    );
+    assert_eq!(
+        v["fix"]["commands"][0],
+        "az network nsg rule update -g rg-prod --nsg-name nsg-web-subnet -n DenyTelnetOutbound --priority 101"
+    );
+    let allow = v["fix"]["commands"][1].as_str().unwrap();
+    assert!(
+        allow.starts_with("az network nsg rule create -g rg-prod --nsg-name nsg-web-subnet")
+            && allow.contains("--priority 100 --direction Outbound --access Allow")
+            && allow.contains("--destination-address-prefixes 198.51.100.7/32"),
+        "{allow}"
+    );
+    assert!(v["rollback"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("az network nsg rule delete"));
+    assert_eq!(
+        v["rollback"][1],
+        "az network nsg rule update -g rg-prod --nsg-name nsg-web-subnet -n DenyTelnetOutbound --priority 100"
+    );
+}
+
+#[test]
 fn an_endless_file_is_bad_input_not_a_hang() {
     let out = cloud(
         &["/dev/zero"],
