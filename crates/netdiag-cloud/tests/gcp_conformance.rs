@@ -719,7 +719,23 @@ fn folder_policies_deciding_differently_depend_on_the_folder_chain() {
     assert_eq!(ev.verdict.cause, Cause::CloudUnknown, "{:?}", ev.verdict);
     assert_eq!(
         ev.verdict.unknown[0].export,
-        "gcloud projects get-ancestors PROJECT_ID --format=json"
+        "gcloud compute networks get-effective-firewalls prod --format=json"
+    );
+    // With that export the chain is known: the prod folder's deny is listed first and decides.
+    let mut eff = fixture("effective-firewalls-prod.json");
+    eff.value["firewallPolicys"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "HIERARCHY", "name": "803", "shortName": "team-folder",
+            "rules": [{"priority": 10, "action": "allow", "direction": "INGRESS",
+                       "match": {"srcIpRanges": ["10.0.0.0/8"], "layer4Configs": [{"ipProtocol": "tcp", "ports": ["6379"]}]}}]}));
+    docs.push(eff);
+    let e = gcp::load(&docs).unwrap();
+    let ev = check(&e, "web-1", "db-1", "6379", "tcp");
+    assert_eq!(ev.verdict.cause, Cause::CloudDenyRule, "{:?}", ev.verdict);
+    assert_eq!(
+        ev.verdict.blocking.as_ref().unwrap().resource,
+        "prod-folder/priority 500"
     );
 }
 

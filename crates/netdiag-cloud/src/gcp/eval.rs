@@ -680,7 +680,11 @@ impl Estate {
                 p.label,
                 other.label
             ),
-            export: "gcloud projects get-ancestors PROJECT_ID --format=json".into(),
+            // The effective export lists the chain in evaluation order, and netdiag reads it.
+            export: format!(
+                "gcloud compute networks get-effective-firewalls {} --format=json",
+                c.nic.network
+            ),
         })
     }
 
