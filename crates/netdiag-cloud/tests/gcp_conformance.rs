@@ -778,7 +778,12 @@ fn effective_hierarchical_deny_overrides_a_vpc_allow() {
     );
     assert!(v.fix.is_none());
     let why = v.no_fix_reason.as_ref().unwrap();
-    assert!(why.contains("prod-folder"), "{why}");
+    assert!(
+        why.contains("prod-folder")
+            && why.contains("priority 300")
+            && why.contains("gcloud compute firewall-policies describe 802345678901"),
+        "{why}"
+    );
     // The organization policy was evaluated first and passed the flow down (goto_next).
     let org = ev
         .path

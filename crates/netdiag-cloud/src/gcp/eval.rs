@@ -817,6 +817,8 @@ impl Estate {
                             policy: p.label.clone(),
                             attached: p.attached.clone(),
                             system: p.system,
+                            id: p.name.clone(),
+                            priority: r.priority,
                         },
                     );
                     return Some(fw.settle(leg, Action::Deny));

@@ -336,13 +336,31 @@ fn label_of(e: &Estate, ep: &Ep) -> String {
 /// The change for one block, or why there is none.
 pub(crate) fn for_block(e: &Estate, b: &Block, q: &Query) -> Result<FixChange, String> {
     match &b.kind {
-        BlockKind::Hier { policy, system: true, .. } => Err(format!(
-            "The deny is in system firewall policy {policy}, which a Google service (such as GKE) manages; neither the project nor the organization edits it. Change the service's configuration that asks for it, or route the flow another way."
+        BlockKind::Hier {
+            policy,
+            system: true,
+            priority,
+            ..
+        } => Err(format!(
+            "The deny (priority {priority}) is in system firewall policy {policy}, which a Google service (such as GKE) manages; neither the project nor the organization edits it. Change the service's configuration that asks for it, or route the flow another way."
         )),
-        BlockKind::Hier { policy, attached, .. } => Err(format!(
-            "The deny is in hierarchical firewall policy {policy} attached to {}; nothing inside the project can override it. Ask the administrators of {} (role roles/compute.orgFirewallPolicyAdmin) for an allow or goto_next rule above it for this flow.",
+        BlockKind::Hier {
+            policy,
+            attached,
+            id,
+            priority,
+            ..
+        } => Err(format!(
+            "The deny (priority {priority}) is in hierarchical firewall policy {policy} attached to {}; nothing inside the project can override it. Ask the administrators of {} (role roles/compute.orgFirewallPolicyAdmin) for an allow or goto_next rule above priority {priority} for this flow{}.",
             attached.join(", "),
-            attached.join(", ")
+            attached.join(", "),
+            if attached.iter().any(|a| a.contains('/')) {
+                String::new()
+            } else {
+                format!(
+                    " (`gcloud compute firewall-policies describe {id} --format=\"value(parent)\"` names the organization or folder)"
+                )
+            }
         )),
         BlockKind::Platform(why) => Err(why.clone()),
         BlockKind::NotPeered(why) => Err(format!(
