@@ -17,6 +17,7 @@ mod eval;
 mod fix;
 mod model;
 mod parse;
+mod rules;
 
 use crate::doc::{Document, LoadError};
 use crate::flow::Query;

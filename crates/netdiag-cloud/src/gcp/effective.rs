@@ -12,7 +12,7 @@
 //! What the export is for: the network named by its VPC rules (`firewalls[].network`). When it
 //! lists none, the estate's only network is taken; failing that, the policies apply everywhere.
 
-use super::parse::{firewall, policy_rule};
+use super::rules::{firewall, policy_rule};
 use super::{Estate, Policy, Rule};
 use crate::json::{arr, join, last_segment, opt_str, req_str};
 use serde_json::Value;
