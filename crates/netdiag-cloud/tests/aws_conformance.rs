@@ -473,14 +473,45 @@ fn a_stale_blackhole_route_under_a_live_route_is_deleted_with_a_rollback() {
 /// The base exports with a private main table (no internet route) and an unassociated
 /// `rtb-0private` whose default route goes through NAT gateway nat-0live.
 fn private_main_estate() -> Estate {
+    private_main_estate_with(|_| {})
+}
+
+/// [`private_main_estate`] with the route tables changed by `edit` first.
+fn private_main_estate_with(edit: impl FnOnce(&mut Vec<serde_json::Value>)) -> Estate {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"));
     let mut docs: Vec<doc::Document> = doc::load(&[dir.join("aws")])
         .unwrap()
         .into_iter()
         .filter(|d| !d.path.ends_with("route-tables.json"))
         .collect();
-    docs.extend(doc::load(&[dir.join("aws-variants/route-tables-private-main.json")]).unwrap());
+    let mut rt = doc::load(&[dir.join("aws-variants/route-tables-private-main.json")]).unwrap();
+    edit(rt[0].value["RouteTables"].as_array_mut().unwrap());
+    docs.extend(rt);
     aws::load(&docs).unwrap()
+}
+
+#[test]
+fn a_main_table_blackhole_default_route_with_no_cover_moves_the_subnet_to_the_live_table() {
+    // The main table's default route points at a NAT gateway that was replaced; rtb-0private
+    // has the route through the new one.
+    let e = private_main_estate_with(|tables| {
+        for t in tables.iter_mut() {
+            if t["RouteTableId"] == "rtb-0main" {
+                t["Routes"].as_array_mut().unwrap().push(serde_json::json!({
+                    "DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": "nat-0old",
+                    "Origin": "CreateRoute", "State": "blackhole"}));
+            }
+        }
+    });
+    let d = e
+        .diagnose(&Query::parse("10.0.3.40", "198.51.100.53", "443", "tcp").unwrap())
+        .unwrap();
+    let v = &d.evaluation.verdict;
+    assert_eq!(v.cause, Cause::CloudBlackholeRoute, "{v:#?}");
+    assert_eq!(
+        v.fix.as_ref().unwrap().commands,
+        ["aws ec2 associate-route-table --route-table-id rtb-0private --subnet-id subnet-0batch"]
+    );
 }
 
 #[test]
@@ -525,18 +556,8 @@ fn a_subnet_on_the_main_table_is_associated_with_the_table_that_has_the_route() 
 fn an_internet_gateway_route_is_no_candidate_for_an_instance_without_a_public_address() {
     // 10.0.3.40 has no public address: rtb-0app's igw default route is not offered; without
     // rtb-0private there is no candidate and the fix says what to add.
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"));
-    let mut docs: Vec<doc::Document> = doc::load(&[dir.join("aws")])
-        .unwrap()
-        .into_iter()
-        .filter(|d| !d.path.ends_with("route-tables.json"))
-        .collect();
-    let mut rt = doc::load(&[dir.join("aws-variants/route-tables-private-main.json")]).unwrap();
-    if let Some(tables) = rt[0].value["RouteTables"].as_array_mut() {
-        tables.retain(|t| t["RouteTableId"] != "rtb-0private");
-    }
-    docs.extend(rt);
-    let e = aws::load(&docs).unwrap();
+    let e =
+        private_main_estate_with(|tables| tables.retain(|t| t["RouteTableId"] != "rtb-0private"));
     let d = e
         .diagnose(&Query::parse("10.0.3.40", "198.51.100.53", "443", "tcp").unwrap())
         .unwrap();

@@ -1568,7 +1568,14 @@ impl Estate {
         let rule = describe_route(route);
         evidence.push(format!("{rule} is the longest match (/{len})"));
         if !route.active {
-            let fix = fix::blackhole(self, rt, route, dst);
+            // No re-point or covering route: a subnet on the main table can move to a table of
+            // the VPC whose route for `dst` is live.
+            let fix = fix::blackhole(self, rt, route, dst).or_else(|why| {
+                match (how, self.table_with_route(eni, rt, dst)) {
+                    (MAIN_TABLE, Some((other, live))) => fix::associate(eni, rt, other, live, dst),
+                    _ => Err(why),
+                }
+            });
             walk.deny(
                 Denied {
                     layer: CloudLayer::Route,

@@ -533,7 +533,7 @@ pub(crate) fn associate(
     };
     Ok(PlannedFix {
         description: format!(
-            "{subnet} has no explicit route table association, so it uses the main table {}, which has no route to {}; {} of the same VPC routes {dest} via {}. Associate {subnet} with {} (caveat: {caveat}).",
+            "{subnet} has no explicit route table association, so it uses the main table {}, which has no live route to {}; {} of the same VPC routes {dest} via {}. Associate {subnet} with {} (caveat: {caveat}).",
             main.id,
             display_net(&dst.addr),
             table.id,
