@@ -894,3 +894,39 @@ fn effective_system_policy_deny_names_the_google_service() {
     let why = ev.verdict.no_fix_reason.as_ref().unwrap();
     assert!(why.contains("system firewall policy gke-system-1"), "{why}");
 }
+
+#[test]
+fn an_effective_export_without_vpc_rules_names_no_network_unless_the_estate_has_one() {
+    let policies_only = |value: serde_json::Value| {
+        let mut v = fixture("effective-firewalls-prod.json").value;
+        v["firewalls"] = value;
+        Document::from_str("eff.json", &v.to_string()).unwrap()
+    };
+    // Two networks (prod, shared) and no VPC rules listed: the VPC rules stay unknown.
+    let docs = vec![
+        fixture("instances.json"),
+        policies_only(serde_json::json!([])),
+    ];
+    let e = gcp::load(&docs).unwrap();
+    let ev = check(&e, "web-1", "db-1", "5432", "tcp");
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown, "{:?}", ev.verdict);
+    assert!(ev.verdict.unknown[0]
+        .export
+        .starts_with("gcloud compute firewall-rules list"));
+    // The policies still apply: the folder deny decides tcp/8080 before any VPC rule.
+    let ev = check(&e, "web-1", "app-2", "8080", "tcp");
+    assert_eq!(
+        ev.verdict.blocking.as_ref().unwrap().resource,
+        "prod-folder/priority 300"
+    );
+    // The same network exported twice is read once.
+    let mut docs: Vec<Document> = EFFECTIVE.iter().map(|f| fixture(f)).collect();
+    docs.push(fixture("effective-firewalls-prod.json"));
+    let ev = check(&gcp::load(&docs).unwrap(), "web-1", "app-2", "8080", "tcp");
+    let org_steps = ev
+        .path
+        .iter()
+        .filter(|s| s.side == Side::DestinationIngress && s.resource.contains("org-guardrails"))
+        .count();
+    assert_eq!(org_steps, 1);
+}

@@ -192,13 +192,16 @@ pub(super) fn merge(e: &mut Estate, effs: Vec<Effective>) {
     for eff in effs {
         let network = eff.network.clone().or_else(only_network);
         if let Some(n) = &network {
+            if e.effective_networks.contains(n) {
+                // The same network exported twice: the first export answers.
+                continue;
+            }
             e.rules.insert(n.clone(), eff.rules);
             e.firewalls_exported = true;
             e.effective_networks.push(n.clone());
-        } else {
-            // No VPC rules listed and no way to tell the network: it has none to add.
-            e.firewalls_exported = true;
         }
+        // Otherwise no VPC rules are listed and the network cannot be told: the export says
+        // nothing about any network's VPC rules, and its policies apply everywhere.
         for (level, mut p) in eff.policies {
             p.scope = network.clone();
             match level {
