@@ -12,10 +12,12 @@
 //! read-only command that exports it — never a guess. The model is written down in
 //! `docs/cloud-gcp-azure.md`.
 
+mod effective;
 mod eval;
 mod fix;
 mod model;
 mod parse;
+mod rules;
 
 use crate::doc::{Document, LoadError};
 use crate::flow::Query;
@@ -28,8 +30,12 @@ use std::net::IpAddr;
 pub use fix::FixChange;
 
 /// Does this document look like something `gcloud compute … --format=json` prints (an object or
-/// a list of objects whose `kind` is `compute#…`)?
+/// a list of objects whose `kind` is `compute#…`, or the `get-effective-firewalls` object with
+/// its `firewalls` and `firewallPolicys` lists)?
 pub fn recognizes(doc: &Value) -> bool {
+    if effective::recognizes(doc) {
+        return true;
+    }
     let is = |v: &Value| {
         v.get("kind")
             .and_then(Value::as_str)
@@ -188,6 +194,16 @@ pub(crate) struct Policy {
     pub(crate) rules: Vec<Rule>,
     /// False when the export has the policy but not its rules.
     pub(crate) rules_exported: bool,
+    /// From a `get-effective-firewalls` export: listed in evaluation order, so the folder chain
+    /// needs no ancestry export.
+    pub(crate) effective: bool,
+    /// From a `get-effective-firewalls` export: the network it was exported for (`None` when
+    /// the export does not say: it then applies to every network).
+    pub(crate) scope: Option<String>,
+    /// `SYSTEM…` type: managed by a Google service (GKE), not by the tenant.
+    pub(crate) system: bool,
+    /// `NETWORK_REGIONAL` type: a regional network firewall policy (evaluated after the global one).
+    pub(crate) regional: bool,
 }
 
 /// Everything the GCP exports say, indexed for one-query-at-a-time evaluation.
@@ -211,6 +227,8 @@ pub struct Estate {
     /// Hierarchical policies, organization first, then folders in export order.
     pub(crate) hierarchical: Vec<Policy>,
     pub(crate) network_policies: HashMap<String, Policy>,
+    /// Networks a `get-effective-firewalls` export covers: its lists are the whole answer there.
+    pub(crate) effective_networks: Vec<String>,
     /// "file (what)" lines, for usage errors.
     pub(crate) sources: Vec<String>,
 }

@@ -261,8 +261,16 @@ pub(crate) trait ProposedChange: PartialEq {
     fn describe(&self) -> String;
     /// The provider CLI command that makes the change.
     fn command(&self) -> String;
+    /// The commands that make it, in order (a multi-step change has several).
+    fn commands(&self) -> Vec<String> {
+        vec![self.command()]
+    }
     /// The command that undoes it.
     fn rollback(&self) -> String;
+    /// The commands that undo it, in the order to run them.
+    fn rollbacks(&self) -> Vec<String> {
+        vec![self.rollback()]
+    }
     /// The read-only command that captures the pre-state.
     fn prestate(&self) -> String;
 }
@@ -355,10 +363,10 @@ pub(crate) fn conclude_blocks<B, C: ProposedChange>(
     }
     v.fix = Some(Fix {
         description,
-        commands: changes.iter().map(|c| c.command()).collect(),
+        commands: changes.iter().flat_map(|c| c.commands()).collect(),
         ..Fix::default()
     });
-    v.rollback = changes.iter().rev().map(|c| c.rollback()).collect();
+    v.rollback = changes.iter().rev().flat_map(|c| c.rollbacks()).collect();
     for c in &changes {
         let p = c.prestate();
         if !v.prestate.contains(&p) {

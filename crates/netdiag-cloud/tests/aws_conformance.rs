@@ -262,7 +262,6 @@ fn longest_prefix_wins_and_a_blackhole_route_blocks() {
     assert_eq!(v.layer, Some(CloudLayer::Route));
     assert_eq!(v.side, Some(Side::Path));
     assert!(v.blocking.as_ref().unwrap().rule.contains("nat-0gone"));
-    assert!(v.no_fix_reason.as_ref().unwrap().contains("replace-route"));
     let d = ask("10.0.1.10", "192.168.20.5", "443", "tcp");
     assert!(d.evaluation.verdict.allowed);
     assert!(step(&d, CloudLayer::Route, Side::Path)
@@ -428,4 +427,142 @@ fn every_fix_applied_makes_the_flow_allowed() {
         (Cause::CloudNoRoute, Some(Side::Reply)),
         "{v:#?}"
     );
+}
+
+#[test]
+fn a_stale_blackhole_route_under_a_live_route_is_deleted_with_a_rollback() {
+    // rtb-0app: 192.168.10.0/24 -> nat-0gone (blackhole) inside 192.168.0.0/16 -> tgw-0corp.
+    let d = ask("10.0.1.10", "192.168.10.5", "443", "tcp");
+    let v = &d.evaluation.verdict;
+    assert_eq!(v.cause, Cause::CloudBlackholeRoute);
+    let fix = v.fix.as_ref().unwrap();
+    assert_eq!(
+        fix.commands,
+        ["aws ec2 delete-route --route-table-id rtb-0app --destination-cidr-block 192.168.10.0/24"]
+    );
+    assert!(
+        fix.description.contains("192.168.0.0/16 via tgw-0corp")
+            && fix.description.contains("Caveat"),
+        "{}",
+        fix.description
+    );
+    assert!(v.rollback[0].starts_with(
+        "aws ec2 create-route --route-table-id rtb-0app --destination-cidr-block 192.168.10.0/24 --nat-gateway-id nat-0gone"
+    ));
+    assert_eq!(
+        d.changes,
+        [aws::FixChange::DeleteRoute {
+            route_table_id: "rtb-0app".into(),
+            destination: "192.168.10.0/24".parse().unwrap(),
+        }]
+    );
+    // Applied, the flow follows the covering route to the transit gateway.
+    let mut e = estate().clone();
+    e.apply(&d.changes[0]);
+    let after = e
+        .diagnose(&Query::parse("10.0.1.10", "192.168.10.5", "443", "tcp").unwrap())
+        .unwrap();
+    assert!(after.evaluation.verdict.allowed, "{:#?}", after.evaluation);
+    assert!(step(&after, CloudLayer::Route, Side::Path)
+        .rule
+        .as_ref()
+        .unwrap()
+        .contains("tgw-0corp"));
+}
+
+/// The base exports with a private main table (no internet route) and an unassociated
+/// `rtb-0private` whose default route goes through NAT gateway nat-0live.
+fn private_main_estate() -> Estate {
+    private_main_estate_with(|_| {})
+}
+
+/// [`private_main_estate`] with the route tables changed by `edit` first.
+fn private_main_estate_with(edit: impl FnOnce(&mut Vec<serde_json::Value>)) -> Estate {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures"));
+    let mut docs: Vec<doc::Document> = doc::load(&[dir.join("aws")])
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.path.ends_with("route-tables.json"))
+        .collect();
+    let mut rt = doc::load(&[dir.join("aws-variants/route-tables-private-main.json")]).unwrap();
+    edit(rt[0].value["RouteTables"].as_array_mut().unwrap());
+    docs.extend(rt);
+    aws::load(&docs).unwrap()
+}
+
+#[test]
+fn a_main_table_blackhole_default_route_with_no_cover_moves_the_subnet_to_the_live_table() {
+    // The main table's default route points at a NAT gateway that was replaced; rtb-0private
+    // has the route through the new one.
+    let e = private_main_estate_with(|tables| {
+        for t in tables.iter_mut() {
+            if t["RouteTableId"] == "rtb-0main" {
+                t["Routes"].as_array_mut().unwrap().push(serde_json::json!({
+                    "DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": "nat-0old",
+                    "Origin": "CreateRoute", "State": "blackhole"}));
+            }
+        }
+    });
+    let d = e
+        .diagnose(&Query::parse("10.0.3.40", "198.51.100.53", "443", "tcp").unwrap())
+        .unwrap();
+    let v = &d.evaluation.verdict;
+    assert_eq!(v.cause, Cause::CloudBlackholeRoute, "{v:#?}");
+    assert_eq!(
+        v.fix.as_ref().unwrap().commands,
+        ["aws ec2 associate-route-table --route-table-id rtb-0private --subnet-id subnet-0batch"]
+    );
+}
+
+#[test]
+fn a_subnet_on_the_main_table_is_associated_with_the_table_that_has_the_route() {
+    let e = private_main_estate();
+    let q = Query::parse("10.0.3.40", "198.51.100.53", "443", "tcp").unwrap();
+    let d = e.diagnose(&q).unwrap();
+    let v = &d.evaluation.verdict;
+    assert_eq!(v.cause, Cause::CloudNoRoute, "{v:#?}");
+    assert_eq!(v.blocking.as_ref().unwrap().resource, "rtb-0main");
+    let fix = v.fix.as_ref().unwrap();
+    assert_eq!(
+        fix.commands,
+        ["aws ec2 associate-route-table --route-table-id rtb-0private --subnet-id subnet-0batch"]
+    );
+    // Names the route it gains and the routes of the main table it loses.
+    assert!(
+        fix.description.contains("via nat-0live"),
+        "{}",
+        fix.description
+    );
+    assert!(
+        fix.description.contains("loses 10.1.0.0/16 via pcx-0peer"),
+        "{}",
+        fix.description
+    );
+    assert!(v.rollback[0].starts_with("aws ec2 disassociate-route-table --association-id"));
+    assert!(v.rollback[0].contains("Name=association.subnet-id,Values=subnet-0batch"));
+    let mut fixed = e.clone();
+    for c in &d.changes {
+        fixed.apply(c);
+    }
+    let after = fixed.diagnose(&q).unwrap();
+    assert!(after.evaluation.verdict.allowed, "{:#?}", after.evaluation);
+    assert_eq!(
+        step(&after, CloudLayer::Route, Side::Path).resource,
+        "rtb-0private"
+    );
+}
+
+#[test]
+fn an_internet_gateway_route_is_no_candidate_for_an_instance_without_a_public_address() {
+    // 10.0.3.40 has no public address: rtb-0app's igw default route is not offered; without
+    // rtb-0private there is no candidate and the fix says what to add.
+    let e =
+        private_main_estate_with(|tables| tables.retain(|t| t["RouteTableId"] != "rtb-0private"));
+    let d = e
+        .diagnose(&Query::parse("10.0.3.40", "198.51.100.53", "443", "tcp").unwrap())
+        .unwrap();
+    let v = &d.evaluation.verdict;
+    assert_eq!(v.cause, Cause::CloudNoRoute);
+    assert!(v.fix.is_none());
+    assert!(v.no_fix_reason.as_ref().unwrap().contains("create-route"));
 }

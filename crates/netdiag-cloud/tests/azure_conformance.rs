@@ -405,32 +405,106 @@ fn vnets_without_peering_have_no_path() {
     assert!(v.no_fix_reason.as_ref().unwrap().contains("peering"));
 }
 
-#[test]
-fn no_free_priority_below_the_blocking_rule_is_said() {
-    let text = r#"{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/tight",
+fn tight(rules: &str) -> Estate {
+    let text = format!(
+        r#"{{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/tight",
       "name": "tight", "type": "Microsoft.Network/networkSecurityGroups",
-      "securityRules": [{"name": "DenyAll", "priority": 100, "direction": "Inbound", "access": "Deny", "protocol": "*",
-        "sourceAddressPrefix": "*", "destinationAddressPrefix": "*", "sourcePortRange": "*", "destinationPortRange": "*"}],
-      "subnets": [{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/a"}]}"#;
+      "securityRules": [{rules}],
+      "subnets": [{{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/a"}}]}}"#
+    );
     let nic = r#"{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n1", "name": "n1",
       "type": "Microsoft.Network/networkInterfaces",
       "ipConfigurations": [{"privateIPAddress": "10.2.0.4", "subnet": {"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/a"}}]}"#;
-    let e = azure::load(&[
-        Document::from_str("nsg.json", text).unwrap(),
+    azure::load(&[
+        Document::from_str("nsg.json", &text).unwrap(),
         Document::from_str("nic.json", nic).unwrap(),
     ])
-    .unwrap();
+    .unwrap()
+}
+
+const DENY_ALL_100: &str = r#"{"name": "DenyAll", "priority": 100, "direction": "Inbound", "access": "Deny", "protocol": "*",
+        "sourceAddressPrefix": "*", "destinationAddressPrefix": "*", "sourcePortRange": "*", "destinationPortRange": "*"}"#;
+
+#[test]
+fn a_deny_at_priority_100_is_moved_down_and_the_allow_takes_its_place() {
+    let e = tight(DENY_ALL_100);
+    let q = Query::parse("203.0.113.9", "n1", "443", "tcp").unwrap();
+    let ev = e.evaluate(&q).unwrap();
+    let v = &ev.verdict;
+    assert_eq!(
+        commands(&ev),
+        [
+            "az network nsg rule update -g rg --nsg-name tight -n DenyAll --priority 101",
+            "az network nsg rule create -g rg --nsg-name tight -n netdiag-allow-in-tcp-443-203-0-113-9-to-10-2-0-4 --priority 100 --direction Inbound --access Allow --protocol Tcp --source-address-prefixes 203.0.113.9/32 --destination-address-prefixes 10.2.0.4/32 --destination-port-ranges 443",
+        ]
+    );
+    // Both steps undone, in reverse.
+    assert_eq!(
+        v.rollback,
+        [
+            "az network nsg rule delete -g rg --nsg-name tight -n netdiag-allow-in-tcp-443-203-0-113-9-to-10-2-0-4",
+            "az network nsg rule update -g rg --nsg-name tight -n DenyAll --priority 100",
+        ]
+    );
+    let d = &v.fix.as_ref().unwrap().description;
+    assert!(
+        d.contains("two steps") && d.contains("no rule in between"),
+        "{d}"
+    );
+    assert_never_any(&ev);
+    // Applied to the estate, the flow passes and the deny still blocks everything else.
+    let mut fixed = e.clone();
+    for c in e.proposed_changes(&q).unwrap() {
+        fixed.apply(&c);
+    }
+    assert!(fixed.evaluate(&q).unwrap().verdict.allowed);
+    for (src, port) in [("203.0.113.9", "444"), ("203.0.113.10", "443")] {
+        let other = Query::parse(src, "n1", port, "tcp").unwrap();
+        let after = fixed.evaluate(&other).unwrap();
+        assert_eq!(after.verdict.cause, Cause::CloudDenyRule, "{src} {port}");
+        assert_eq!(
+            after.verdict.blocking.as_ref().unwrap().resource,
+            "tight/DenyAll"
+        );
+    }
+}
+
+#[test]
+fn the_deny_is_moved_only_when_no_rule_lies_in_between() {
+    let next = r#"{"name": "AllowMgmt", "priority": 101, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
+        "sourceAddressPrefix": "10.9.0.0/16", "destinationAddressPrefix": "*", "sourcePortRange": "*", "destinationPortRange": "22"}"#;
+    let e = tight(&format!("{DENY_ALL_100}, {next}"));
     let ev = check(&e, "203.0.113.9", "n1", "443", "tcp");
     assert!(ev.verdict.fix.is_none());
+    let why = ev.verdict.no_fix_reason.as_ref().unwrap();
     assert!(
-        ev.verdict
-            .no_fix_reason
-            .as_ref()
-            .unwrap()
-            .contains("no free priority"),
-        "{:?}",
-        ev.verdict.no_fix_reason
+        why.contains("no free priority") && why.contains("AllowMgmt at 101"),
+        "{why}"
     );
+    // An outbound rule at 101 does not stand between two inbound rules.
+    let out = r#"{"name": "DenyOut", "priority": 101, "direction": "Outbound", "access": "Deny", "protocol": "*",
+        "sourceAddressPrefix": "*", "destinationAddressPrefix": "*", "sourcePortRange": "*", "destinationPortRange": "*"}"#;
+    let e = tight(&format!("{DENY_ALL_100}, {out}"));
+    let ev = check(&e, "203.0.113.9", "n1", "443", "tcp");
+    assert!(commands(&ev)[0].ends_with("-n DenyAll --priority 101"));
+}
+
+#[test]
+fn every_priority_below_the_deny_taken_gives_the_two_step_change() {
+    let mut rules: Vec<String> = (100..=102)
+        .map(|p| format!(r#"{{"name": "AllowOps{p}", "priority": {p}, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
+        "sourceAddressPrefix": "10.9.{p}.0/24", "destinationAddressPrefix": "*", "sourcePortRange": "*", "destinationPortRange": "22"}}"#))
+        .collect();
+    rules.push(r#"{"name": "DenyWeb", "priority": 103, "direction": "Inbound", "access": "Deny", "protocol": "Tcp",
+        "sourceAddressPrefix": "*", "destinationAddressPrefix": "*", "sourcePortRange": "*", "destinationPortRange": "443"}"#.into());
+    let e = tight(&rules.join(", "));
+    let ev = check(&e, "203.0.113.9", "n1", "443", "tcp");
+    let c = commands(&ev);
+    assert_eq!(
+        c[0],
+        "az network nsg rule update -g rg --nsg-name tight -n DenyWeb --priority 104"
+    );
+    assert!(c[1].contains("--priority 103 "), "{}", c[1]);
 }
 
 #[test]

@@ -719,6 +719,214 @@ fn folder_policies_deciding_differently_depend_on_the_folder_chain() {
     assert_eq!(ev.verdict.cause, Cause::CloudUnknown, "{:?}", ev.verdict);
     assert_eq!(
         ev.verdict.unknown[0].export,
-        "gcloud projects get-ancestors PROJECT_ID --format=json"
+        "gcloud compute networks get-effective-firewalls prod --format=json"
     );
+    // With that export the chain is known: the prod folder's deny is listed first and decides.
+    let mut eff = fixture("effective-firewalls-prod.json");
+    eff.value["firewallPolicys"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"type": "HIERARCHY", "name": "803", "shortName": "team-folder",
+            "rules": [{"priority": 10, "action": "allow", "direction": "INGRESS",
+                       "match": {"srcIpRanges": ["10.0.0.0/8"], "layer4Configs": [{"ipProtocol": "tcp", "ports": ["6379"]}]}}]}));
+    docs.push(eff);
+    let e = gcp::load(&docs).unwrap();
+    let ev = check(&e, "web-1", "db-1", "6379", "tcp");
+    assert_eq!(ev.verdict.cause, Cause::CloudDenyRule, "{:?}", ev.verdict);
+    assert_eq!(
+        ev.verdict.blocking.as_ref().unwrap().resource,
+        "prod-folder/priority 500"
+    );
+}
+
+// `gcloud compute networks get-effective-firewalls prod --format=json`: the VPC rules and, in
+// evaluation order, the hierarchical and network policies of network prod.
+const EFFECTIVE: &[&str] = &[
+    "instances.json",
+    "effective-firewalls-prod.json",
+    "networks.json",
+    "routes.json",
+];
+
+#[test]
+fn effective_firewalls_export_is_recognized_by_its_shape() {
+    let doc = fixture("effective-firewalls-prod.json");
+    assert!(doc.value.get("kind").is_none());
+    assert!(gcp::recognizes(&doc.value));
+    assert_eq!(
+        netdiag_cloud::check::detect(&[doc]).unwrap(),
+        netdiag_cloud::doc::Provider::Gcp
+    );
+}
+
+#[test]
+fn effective_hierarchical_deny_overrides_a_vpc_allow() {
+    // allow-app-8080 admits 10.0.0.0/8 to app instances; the prod folder denies tcp/8080.
+    assert!(
+        check(&base(), "web-1", "app-2", "8080", "tcp")
+            .verdict
+            .allowed
+    );
+    let ev = check(&estate(EFFECTIVE), "web-1", "app-2", "8080", "tcp");
+    let v = &ev.verdict;
+    assert!(!v.allowed, "{v:?}");
+    assert_eq!(v.cause, Cause::CloudDenyRule);
+    assert_eq!(v.layer, Some(CloudLayer::HierarchicalPolicy));
+    assert_eq!(
+        v.blocking.as_ref().unwrap().resource,
+        "prod-folder/priority 300"
+    );
+    assert!(v.fix.is_none());
+    let why = v.no_fix_reason.as_ref().unwrap();
+    assert!(
+        why.contains("prod-folder")
+            && why.contains("priority 300")
+            && why.contains("gcloud compute firewall-policies describe 802345678901"),
+        "{why}"
+    );
+    // The organization policy was evaluated first and passed the flow down (goto_next).
+    let org = ev
+        .path
+        .iter()
+        .position(|s| s.resource.contains("org-guardrails"))
+        .unwrap();
+    let folder = ev
+        .path
+        .iter()
+        .position(|s| s.resource.contains("prod-folder"))
+        .unwrap();
+    assert!(org < folder);
+    assert!(!ev.path.iter().any(|s| s.resource == "allow-app-8080"));
+}
+
+#[test]
+fn effective_goto_next_reaches_the_vpc_rules_and_org_allow_decides() {
+    let e = estate(EFFECTIVE);
+    assert!(check(&e, "web-1", "db-1", "5432", "tcp").verdict.allowed);
+    assert!(check(&e, "app-1", "db-1", "9000", "tcp").verdict.allowed);
+    let rdp = check(&e, "203.0.113.9", "web-1", "3389", "tcp");
+    assert_eq!(
+        rdp.verdict.blocking.as_ref().unwrap().resource,
+        "org-guardrails/priority 100"
+    );
+    // The VPC rules come from the effective export: the implied deny still holds elsewhere.
+    let ev = check(&e, "203.0.113.9", "db-1", "5432", "tcp");
+    assert_eq!(ev.verdict.cause, Cause::CloudNoAllowRule);
+}
+
+#[test]
+fn effective_network_policy_follows_the_enforcement_order() {
+    // Default AFTER_CLASSIC_FIREWALL: allow-app-ports decides before prod-policy's deny.
+    let ev = check(&estate(EFFECTIVE), "web-1", "app-2", "8090", "tcp");
+    assert!(ev.verdict.allowed, "{:?}", ev.verdict);
+    // BEFORE_CLASSIC_FIREWALL: the network policy's deny decides first.
+    let mut files = EFFECTIVE.to_vec();
+    files.retain(|f| *f != "networks.json");
+    files.push("networks-policy-first.json");
+    let ev = check(&estate(&files), "web-1", "app-2", "8090", "tcp");
+    let v = &ev.verdict;
+    assert_eq!(v.cause, Cause::CloudDenyRule);
+    assert_eq!(
+        v.blocking.as_ref().unwrap().resource,
+        "prod-policy/priority 1000"
+    );
+}
+
+#[test]
+fn effective_export_replaces_the_vpc_rules_and_other_policy_exports_for_its_network() {
+    // The same rules given twice (firewall-rules list and the effective export) are read once;
+    // the folder-chain question of hierarchical-policies.json does not arise: the effective
+    // export lists the chain in order.
+    let mut files = EFFECTIVE.to_vec();
+    files.push("firewall-rules.json");
+    files.push("hierarchical-policies.json");
+    let e = estate(&files);
+    let ev = check(&e, "web-1", "app-2", "8080", "tcp");
+    assert_eq!(
+        ev.verdict.blocking.as_ref().unwrap().resource,
+        "prod-folder/priority 300"
+    );
+    let steps = ev
+        .path
+        .iter()
+        .filter(|s| s.side == Side::DestinationIngress && s.resource.starts_with("firewall-policy"))
+        .count();
+    assert_eq!(steps, 2, "{:?}", ev.path);
+    // Network shared is not covered by the export: its VPC rules still come from the list.
+    assert!(check(&e, "web-1", "ci-1", "5432", "tcp").verdict.allowed);
+}
+
+#[test]
+fn effective_export_shape_errors_name_the_field() {
+    let bad = Document::from_str(
+        "eff.json",
+        r#"{"firewalls": [], "firewallPolicys": [{"name": "x", "type": "FOLDER", "rules": []}]}"#,
+    )
+    .unwrap();
+    let err = gcp::load(&[bad]).unwrap_err().to_string();
+    assert!(
+        err.contains("eff.json") && err.contains("firewallPolicys[0].type"),
+        "{err}"
+    );
+    let bad = Document::from_str(
+        "eff.json",
+        r#"{"firewallPolicys": [{"name": "x", "type": "HIERARCHY", "rules": [{"priority": 1, "action": "maybe"}]}]}"#,
+    )
+    .unwrap();
+    let err = gcp::load(&[bad]).unwrap_err().to_string();
+    assert!(err.contains("firewallPolicys[0].rules[0].action"), "{err}");
+}
+
+#[test]
+fn effective_system_policy_deny_names_the_google_service() {
+    let sys = Document::from_str(
+        "eff-system.json",
+        r#"{"firewalls": [], "firewallPolicys": [{"name": "gke-system-1", "shortName": "gke-system-1", "type": "SYSTEM_REGIONAL",
+            "rules": [{"action": "deny", "direction": "INGRESS", "priority": 10,
+                       "match": {"srcIpRanges": ["10.0.0.0/8"], "layer4Configs": [{"ipProtocol": "tcp", "ports": ["10250"]}]}}]}]}"#,
+    )
+    .unwrap();
+    let mut docs: Vec<Document> = BASE.iter().map(|f| fixture(f)).collect();
+    docs.push(sys);
+    let e = gcp::load(&docs).unwrap();
+    let ev = check(&e, "web-1", "app-2", "10250", "tcp");
+    assert_eq!(ev.verdict.cause, Cause::CloudDenyRule);
+    let why = ev.verdict.no_fix_reason.as_ref().unwrap();
+    assert!(why.contains("system firewall policy gke-system-1"), "{why}");
+}
+
+#[test]
+fn an_effective_export_without_vpc_rules_names_no_network_unless_the_estate_has_one() {
+    let policies_only = |value: serde_json::Value| {
+        let mut v = fixture("effective-firewalls-prod.json").value;
+        v["firewalls"] = value;
+        Document::from_str("eff.json", &v.to_string()).unwrap()
+    };
+    // Two networks (prod, shared) and no VPC rules listed: the VPC rules stay unknown.
+    let docs = vec![
+        fixture("instances.json"),
+        policies_only(serde_json::json!([])),
+    ];
+    let e = gcp::load(&docs).unwrap();
+    let ev = check(&e, "web-1", "db-1", "5432", "tcp");
+    assert_eq!(ev.verdict.cause, Cause::CloudUnknown, "{:?}", ev.verdict);
+    assert!(ev.verdict.unknown[0]
+        .export
+        .starts_with("gcloud compute firewall-rules list"));
+    // The policies still apply: the folder deny decides tcp/8080 before any VPC rule.
+    let ev = check(&e, "web-1", "app-2", "8080", "tcp");
+    assert_eq!(
+        ev.verdict.blocking.as_ref().unwrap().resource,
+        "prod-folder/priority 300"
+    );
+    // The same network exported twice is read once.
+    let mut docs: Vec<Document> = EFFECTIVE.iter().map(|f| fixture(f)).collect();
+    docs.push(fixture("effective-firewalls-prod.json"));
+    let ev = check(&gcp::load(&docs).unwrap(), "web-1", "app-2", "8080", "tcp");
+    let org_steps = ev
+        .path
+        .iter()
+        .filter(|s| s.side == Side::DestinationIngress && s.resource.contains("org-guardrails"))
+        .count();
+    assert_eq!(org_steps, 1);
 }

@@ -224,6 +224,74 @@ fn provider_fixtures(provider: &str, files: &[&str]) -> Vec<String> {
 }
 
 #[test]
+fn aws_stale_blackhole_route_fix_deletes_it_and_names_the_covering_route() {
+    let out = cloud(
+        &[FIXTURES],
+        &[
+            "--from",
+            "10.0.1.10",
+            "--to",
+            "192.168.10.5",
+            "--port",
+            "443",
+            "--format",
+            "json",
+        ],
+    )
+    .code(1);
+    let v = &json(&out)["verdict"];
+    assert_eq!(v["cause"], "cloud_blackhole_route");
+    assert_eq!(
+        v["fix"]["commands"][0],
+        "aws ec2 delete-route --route-table-id rtb-0app --destination-cidr-block 192.168.10.0/24"
+    );
+    let why = v["fix"]["description"].as_str().unwrap();
+    assert!(why.contains("192.168.0.0/16 via tgw-0corp"), "{why}");
+    assert!(v["rollback"][0]
+        .as_str()
+        .unwrap()
+        .contains("create-route --route-table-id rtb-0app --destination-cidr-block 192.168.10.0/24 --nat-gateway-id nat-0gone"));
+}
+
+#[test]
+fn aws_subnet_on_the_main_table_fix_associates_the_table_with_the_nat_route() {
+    let mut files: Vec<String> = std::fs::read_dir(FIXTURES)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json") && !p.ends_with("route-tables.json"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.push(format!(
+        "{FIXTURES}/../aws-variants/route-tables-private-main.json"
+    ));
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let out = cloud(
+        &files,
+        &[
+            "--from",
+            "10.0.3.40",
+            "--to",
+            "198.51.100.53",
+            "--port",
+            "443",
+            "--format",
+            "json",
+        ],
+    )
+    .code(1);
+    let v = &json(&out)["verdict"];
+    assert_eq!(v["cause"], "cloud_no_route");
+    assert_eq!(
+        v["fix"]["commands"][0],
+        "aws ec2 associate-route-table --route-table-id rtb-0private --subnet-id subnet-0batch"
+    );
+    assert!(v["rollback"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("aws ec2 disassociate-route-table --association-id"));
+}
+
+#[test]
 fn gcp_exports_are_detected_and_the_implied_deny_is_named_with_a_gcloud_fix() {
     let files = provider_fixtures(
         "gcp",
@@ -270,6 +338,53 @@ fn gcp_exports_are_detected_and_the_implied_deny_is_named_with_a_gcloud_fix() {
 }
 
 #[test]
+fn gcp_effective_firewalls_export_reports_the_hierarchical_deny_over_a_vpc_allow() {
+    let files = provider_fixtures(
+        "gcp",
+        &[
+            "instances.json",
+            "effective-firewalls-prod.json",
+            "networks.json",
+            "routes.json",
+        ],
+    );
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let out = cloud(
+        &files,
+        &[
+            "--from", "web-1", "--to", "app-2", "--port", "8080", "--format", "json",
+        ],
+    )
+    .code(1);
+    let j = json(&out);
+    assert_eq!(j["provider"], "gcp");
+    let v = &j["verdict"];
+    assert_eq!(v["cause"], "cloud_deny_rule");
+    assert_eq!(v["layer"], "hierarchical-policy");
+    assert_eq!(v["blocking"]["resource"], "prod-folder/priority 300");
+    assert!(v["fix"].is_null());
+    assert!(v["no_fix_reason"]
+        .as_str()
+        .is_some_and(|w| w.contains("prod-folder")));
+    // Without the policy half (the VPC rules only) the same flow is allowed.
+    let vpc_only = provider_fixtures(
+        "gcp",
+        &[
+            "instances.json",
+            "firewall-rules.json",
+            "networks.json",
+            "routes.json",
+        ],
+    );
+    let vpc_only: Vec<&str> = vpc_only.iter().map(String::as_str).collect();
+    cloud(
+        &vpc_only,
+        &["--from", "web-1", "--to", "app-2", "--port", "8080"],
+    )
+    .code(0);
+}
+
+#[test]
 fn azure_exports_are_detected_and_the_nsg_deny_is_named_with_an_az_fix() {
     let files = provider_fixtures(
         "azure",
@@ -297,6 +412,53 @@ fn azure_exports_are_detected_and_the_nsg_deny_is_named_with_an_az_fix() {
     let fix = v["fix"]["commands"].to_string();
     assert!(fix.contains("az network nsg rule create"), "{fix}");
     assert!(!fix.contains("0.0.0.0/0"), "{fix}");
+}
+
+#[test]
+fn azure_deny_at_priority_100_gets_the_two_step_fix_with_both_rollbacks() {
+    let files = provider_fixtures(
+        "azure",
+        &["nsgs.json", "nics.json", "vnets.json", "asgs.json"],
+    );
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    let out = cloud(
+        &files,
+        &[
+            "--from",
+            "nic-web-1",
+            "--to",
+            "198.51.100.7",
+            "--port",
+            "23",
+            "--format",
+            "json",
+        ],
+    )
+    .code(1);
+    let v = &json(&out)["verdict"];
+    assert_eq!(
+        v["blocking"]["resource"],
+        "nsg-web-subnet/DenyTelnetOutbound"
+    );
+    assert_eq!(
+        v["fix"]["commands"][0],
+        "az network nsg rule update -g rg-prod --nsg-name nsg-web-subnet -n DenyTelnetOutbound --priority 101"
+    );
+    let allow = v["fix"]["commands"][1].as_str().unwrap();
+    assert!(
+        allow.starts_with("az network nsg rule create -g rg-prod --nsg-name nsg-web-subnet")
+            && allow.contains("--priority 100 --direction Outbound --access Allow")
+            && allow.contains("--destination-address-prefixes 198.51.100.7/32"),
+        "{allow}"
+    );
+    assert!(v["rollback"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("az network nsg rule delete"));
+    assert_eq!(
+        v["rollback"][1],
+        "az network nsg rule update -g rg-prod --nsg-name nsg-web-subnet -n DenyTelnetOutbound --priority 100"
+    );
 }
 
 #[test]

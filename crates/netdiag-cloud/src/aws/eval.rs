@@ -133,6 +133,20 @@ pub(crate) struct Block {
     pub(crate) fix: Result<PlannedFix, String>,
 }
 
+/// Where a [`Walk::deny`] blocks: the step's fields and the block's cause.
+struct Denied {
+    layer: CloudLayer,
+    side: Side,
+    cause: Cause,
+    resource: String,
+    test: String,
+    /// The rule as the step shows it.
+    rule: String,
+    /// The rule as the block names it, when it says more than the step (default: `rule`).
+    blocking: Option<String>,
+    evidence: Vec<String>,
+}
+
 /// Everything the path walk accumulates.
 #[derive(Default)]
 pub(crate) struct Walk {
@@ -185,6 +199,31 @@ impl Walk {
                     .push((acl_id.clone(), entry.egress, entry.number));
             }
         }
+    }
+
+    /// The repeated step-then-block pattern: a `Deny` step at `resource` and the block it
+    /// records, with its fix (or why there is none).
+    fn deny(&mut self, at: Denied, fix: Result<PlannedFix, String>) {
+        self.step(
+            at.layer,
+            at.side,
+            &at.resource,
+            at.test,
+            StepResult::Deny,
+            Some(at.rule.clone()),
+            at.evidence,
+        );
+        self.blocks.push(Block {
+            layer: at.layer,
+            side: at.side,
+            cause: at.cause,
+            blocking: RuleRef {
+                resource: at.resource,
+                rule: at.blocking.unwrap_or(at.rule),
+            },
+            would_allow: None,
+            fix,
+        });
     }
 
     fn unknown(&mut self, layer: CloudLayer, missing: Vec<Missing>) {
@@ -1207,7 +1246,7 @@ impl Estate {
             .and_then(|v| self.main_route_table_by_vpc.get(&v))
             .and_then(|r| self.route_tables.get(r))
         {
-            return Ok((rt, "the VPC's main route table (no explicit association)"));
+            return Ok((rt, MAIN_TABLE));
         }
         Err(Missing {
             what: format!(
@@ -1219,6 +1258,41 @@ impl Estate {
                 self.vpc_of(eni).unwrap_or_else(|| "VPC_ID".into())
             ),
         })
+    }
+
+    /// A subnet on the main table that lacks a route for `dst`: another table of the VPC whose
+    /// longest match for `dst` is a live route (for an address outside the VPC from an
+    /// interface without a public address, a NAT gateway's route is preferred and an internet
+    /// gateway's is no candidate: it would not carry the flow).
+    fn table_with_route<'a>(
+        &'a self,
+        eni: &Interface,
+        main: &RouteTable,
+        dst: &End,
+    ) -> Option<(&'a RouteTable, &'a Route)> {
+        eni.subnet_id.as_ref()?;
+        let public = !eni.public_ips.is_empty();
+        let mut tables: Vec<&RouteTable> = self
+            .route_tables
+            .values()
+            .filter(|t| t.id != main.id && t.vpc_id.is_some() && t.vpc_id == main.vpc_id)
+            .collect();
+        tables.sort_by(|a, b| a.id.cmp(&b.id));
+        tables
+            .into_iter()
+            .filter_map(|t| {
+                let (best, unknown) = self.longest_match(t, dst);
+                let (len, _, r) = best?;
+                let target = r.target.id();
+                let usable = r.active
+                    && unknown.is_empty()
+                    && r.target != RouteTarget::Local
+                    && (public || !target.starts_with("igw-"));
+                let rank = u8::from(!public && target.starts_with("nat-"));
+                usable.then_some(((rank, len), t, r))
+            })
+            .max_by_key(|(k, _, _)| *k)
+            .map(|(_, t, r)| (t, r))
     }
 
     /// The route table's longest match for `dst`. For the same prefix a static route beats a
@@ -1472,53 +1546,52 @@ impl Estate {
                     .collect::<Vec<_>>()
                     .join("; ")
             ));
-            let fix = fix::no_route(self, rt, dst);
-            walk.step(
-                CloudLayer::Route,
-                side,
-                &rt.id,
-                test,
-                StepResult::Deny,
-                Some(rule.clone()),
-                evidence,
-            );
-            walk.blocks.push(Block {
-                layer: CloudLayer::Route,
-                side,
-                cause: Cause::CloudNoRoute,
-                blocking: RuleRef {
+            let fix = match (how, self.table_with_route(eni, rt, dst)) {
+                (MAIN_TABLE, Some((other, route))) => fix::associate(eni, rt, other, route, dst),
+                _ => fix::no_route(self, rt, dst),
+            };
+            walk.deny(
+                Denied {
+                    layer: CloudLayer::Route,
+                    side,
+                    cause: Cause::CloudNoRoute,
                     resource: rt.id.clone(),
+                    test,
                     rule,
+                    blocking: None,
+                    evidence,
                 },
-                would_allow: None,
                 fix,
-            });
+            );
             return false;
         };
         let rule = describe_route(route);
         evidence.push(format!("{rule} is the longest match (/{len})"));
         if !route.active {
-            let fix = fix::blackhole(self, rt, route, dst);
-            walk.step(
-                CloudLayer::Route,
-                side,
-                &rt.id,
-                test,
-                StepResult::Deny,
-                Some(rule.clone()),
-                evidence,
-            );
-            walk.blocks.push(Block {
-                layer: CloudLayer::Route,
-                side,
-                cause: Cause::CloudBlackholeRoute,
-                blocking: RuleRef {
-                    resource: rt.id.clone(),
-                    rule: format!("{rule}: state {} (its target is gone)", route.state),
-                },
-                would_allow: None,
-                fix,
+            // No re-point or covering route: a subnet on the main table can move to a table of
+            // the VPC whose route for `dst` is live.
+            let fix = fix::blackhole(self, rt, route, dst).or_else(|why| {
+                match (how, self.table_with_route(eni, rt, dst)) {
+                    (MAIN_TABLE, Some((other, live))) => fix::associate(eni, rt, other, live, dst),
+                    _ => Err(why),
+                }
             });
+            walk.deny(
+                Denied {
+                    layer: CloudLayer::Route,
+                    side,
+                    cause: Cause::CloudBlackholeRoute,
+                    resource: rt.id.clone(),
+                    test,
+                    blocking: Some(format!(
+                        "{rule}: state {} (its target is gone)",
+                        route.state
+                    )),
+                    rule,
+                    evidence,
+                },
+                fix,
+            );
             return false;
         }
         if let RouteTarget::Peering(pcx) = &route.target {
@@ -1554,6 +1627,9 @@ impl Estate {
         false
     }
 }
+
+/// How [`Estate::route_table_of`] names the main-table fallback.
+const MAIN_TABLE: &str = "the VPC's main route table (no explicit association)";
 
 /// Records a forward-leg NACL deny by `rule` (`below`: the entry the fix goes above): step, fix, block.
 fn forward_denied(

@@ -28,6 +28,20 @@ pub enum FixChange {
         /// The entry added.
         entry: AclEntry,
     },
+    /// Delete one route (a stale blackhole route; traffic then follows the covering route).
+    DeleteRoute {
+        /// The route table changed.
+        route_table_id: String,
+        /// The deleted route's destination.
+        destination: IpNet,
+    },
+    /// Associate a subnet with a route table (it leaves the main table, or its old table).
+    AssociateRouteTable {
+        /// The table the subnet is associated with.
+        route_table_id: String,
+        /// The subnet.
+        subnet_id: String,
+    },
 }
 
 impl Estate {
@@ -52,6 +66,27 @@ impl Estate {
                     acl.entries.push(entry.clone());
                     acl.entries.sort_by_key(|e| e.number);
                 }
+            }
+            FixChange::DeleteRoute {
+                route_table_id,
+                destination,
+            } => {
+                if let Some(rt) = self.route_tables.get_mut(route_table_id) {
+                    rt.routes
+                        .retain(|r| r.destination != RouteDestination::Cidr(*destination));
+                }
+            }
+            FixChange::AssociateRouteTable {
+                route_table_id,
+                subnet_id,
+            } => {
+                for rt in self.route_tables.values_mut() {
+                    rt.subnets.retain(|s| s != subnet_id);
+                }
+                if let Some(rt) = self.route_tables.get_mut(route_table_id) {
+                    rt.subnets.push(subnet_id.clone());
+                }
+                self.index();
             }
         }
     }
@@ -428,8 +463,154 @@ pub(crate) fn no_route(estate: &Estate, rt: &RouteTable, dst: &End) -> Result<Pl
     })
 }
 
+/// The `create-route`/`replace-route` argument that names a route's target.
+fn target_arg(target: &RouteTarget) -> String {
+    match target {
+        RouteTarget::Peering(id) => format!("--vpc-peering-connection-id {id}"),
+        RouteTarget::Other(id) if id.starts_with("nat-") => format!("--nat-gateway-id {id}"),
+        RouteTarget::Other(id) if id.starts_with("eni-") => format!("--network-interface-id {id}"),
+        RouteTarget::Other(id) if id.starts_with("tgw-") => format!("--transit-gateway-id {id}"),
+        RouteTarget::Other(id) if id.starts_with("i-") => format!("--instance-id {id}"),
+        RouteTarget::Other(id) if id.starts_with("vpce-") => format!("--vpc-endpoint-id {id}"),
+        RouteTarget::Other(id) => format!("--gateway-id {id}"),
+        RouteTarget::Local => "--gateway-id local".into(),
+    }
+}
+
+fn cidr_flag(dest: &IpNet) -> &'static str {
+    if dest.addr().is_ipv4() {
+        "--destination-cidr-block"
+    } else {
+        "--destination-ipv6-cidr-block"
+    }
+}
+
+/// A subnet on the main table, which lacks the route, while `table` of the same VPC has it:
+/// associate the subnet with that table. The subnet then takes every route of `table`, so the
+/// main table's routes that `table` lacks are named.
+pub(crate) fn associate(
+    eni: &Interface,
+    main: &RouteTable,
+    table: &RouteTable,
+    route: &Route,
+    dst: &End,
+) -> Result<PlannedFix, String> {
+    let Some(subnet) = eni.subnet_id.clone() else {
+        return Err(format!(
+            "{} has no route to {}",
+            main.id,
+            display_net(&dst.addr)
+        ));
+    };
+    let lost: Vec<String> = main
+        .routes
+        .iter()
+        .filter(|r| {
+            r.target != RouteTarget::Local
+                && !table.routes.iter().any(|t| t.destination == r.destination)
+        })
+        .map(|r| match &r.destination {
+            RouteDestination::Cidr(n) => format!("{n} via {}", r.target.id()),
+            RouteDestination::PrefixList(id) => format!("{id} via {}", r.target.id()),
+        })
+        .collect();
+    let dest = match &route.destination {
+        RouteDestination::Cidr(n) => n.to_string(),
+        RouteDestination::PrefixList(id) => id.clone(),
+    };
+    let caveat = if lost.is_empty() {
+        format!(
+            "{} has every non-local route of {} the subnet uses today",
+            table.id, main.id
+        )
+    } else {
+        format!(
+            "the subnet then uses only the routes of {}: it loses {} of {}",
+            table.id,
+            lost.join(", "),
+            main.id
+        )
+    };
+    Ok(PlannedFix {
+        description: format!(
+            "{subnet} has no explicit route table association, so it uses the main table {}, which has no live route to {}; {} of the same VPC routes {dest} via {}. Associate {subnet} with {} (caveat: {caveat}).",
+            main.id,
+            display_net(&dst.addr),
+            table.id,
+            route.target.id(),
+            table.id
+        ),
+        commands: vec![format!(
+            "aws ec2 associate-route-table --route-table-id {} --subnet-id {subnet}",
+            table.id
+        )],
+        rollback: vec![format!(
+            "aws ec2 disassociate-route-table --association-id ASSOCIATION_ID  # the AssociationId the associate call printed (or: aws ec2 describe-route-tables --filters Name=association.subnet-id,Values={subnet} --query 'RouteTables[].Associations[?SubnetId==`{subnet}`].RouteTableAssociationId' --output text); {subnet} then falls back to {} again",
+            main.id
+        )],
+        prestate: vec![format!(
+            "aws ec2 describe-route-tables --filters Name=vpc-id,Values={} --output json",
+            main.vpc_id.as_deref().unwrap_or("VPC_ID")
+        )],
+        changes: vec![FixChange::AssociateRouteTable {
+            route_table_id: table.id.clone(),
+            subnet_id: subnet,
+        }],
+    })
+}
+
+/// A blackhole route more specific than a live route of the same table: delete the stale one,
+/// and the traffic follows the covering route (named with its target).
+fn delete_stale(rt: &RouteTable, route: &Route, dest: &IpNet, dst: &End) -> Option<PlannedFix> {
+    let cover = rt
+        .routes
+        .iter()
+        .filter(|r| r.active && !std::ptr::eq(*r, route))
+        .filter_map(|r| match &r.destination {
+            RouteDestination::Cidr(n)
+                if n.prefix_len() < dest.prefix_len() && n.contains(&dst.addr) =>
+            {
+                Some((n.prefix_len(), n, r))
+            }
+            _ => None,
+        })
+        .max_by_key(|(len, _, _)| *len)?;
+    let (_, cover_net, cover_route) = cover;
+    let flag = cidr_flag(dest);
+    Some(PlannedFix {
+        description: format!(
+            "Delete the stale route {dest} in {} (its target {} is gone, state blackhole); traffic to {} then follows the covering route {cover_net} via {}. Caveat: all of {dest} then goes to {}: if that prefix must not take that path (or {} is to be recreated), re-point the route instead (`aws ec2 replace-route --route-table-id {} {flag} {dest} --<target>-id ID`).",
+            rt.id,
+            route.target.id(),
+            display_net(&dst.addr),
+            cover_route.target.id(),
+            cover_route.target.id(),
+            route.target.id(),
+            rt.id
+        ),
+        commands: vec![format!(
+            "aws ec2 delete-route --route-table-id {} {flag} {dest}",
+            rt.id
+        )],
+        rollback: vec![format!(
+            "aws ec2 create-route --route-table-id {} {flag} {dest} {}  # re-creates the route to the old target (AWS accepts it only while that target exists)",
+            rt.id,
+            target_arg(&route.target)
+        )],
+        prestate: vec![format!(
+            "aws ec2 describe-route-tables --route-table-ids {} --output json",
+            rt.id
+        )],
+        changes: vec![FixChange::DeleteRoute {
+            route_table_id: rt.id.clone(),
+            destination: *dest,
+        }],
+    })
+}
+
 /// A blackhole route: its target is gone. Re-point it at an active peering connection to the
-/// destination's VPC when the exports show one; otherwise say what to choose.
+/// destination's VPC when the exports show one; else, when a live route of the table covers
+/// the destination, delete the stale route; otherwise say what to choose.
 pub(crate) fn blackhole(
     estate: &Estate,
     rt: &RouteTable,
@@ -449,19 +630,11 @@ pub(crate) fn blackhole(
             let pcx = p.commands.first().and_then(|c| c.split_whitespace().last()).unwrap_or_default().to_string();
             p.description = format!("Re-point the blackhole route {dest} in {} (target {} is gone) at the active peering connection {pcx}.", rt.id, route.target.id());
             p.commands = vec![format!("aws ec2 replace-route --route-table-id {} {flag} {dest} --vpc-peering-connection-id {pcx}", rt.id)];
-            let old = match &route.target {
-                RouteTarget::Peering(id) => format!("--vpc-peering-connection-id {id}"),
-                RouteTarget::Other(id) if id.starts_with("nat-") => format!("--nat-gateway-id {id}"),
-                RouteTarget::Other(id) if id.starts_with("eni-") => format!("--network-interface-id {id}"),
-                RouteTarget::Other(id) if id.starts_with("tgw-") => format!("--transit-gateway-id {id}"),
-                RouteTarget::Other(id) if id.starts_with("i-") => format!("--instance-id {id}"),
-                RouteTarget::Other(id) => format!("--gateway-id {id}"),
-                RouteTarget::Local => "--gateway-id local".into(),
-            };
+            let old = target_arg(&route.target);
             p.rollback = vec![format!("aws ec2 replace-route --route-table-id {} {flag} {dest} {old}  # restores the (blackhole) target", rt.id)];
             Ok(p)
         }
-        Err(_) => Err(format!(
+        Err(_) => delete_stale(rt, route, dest, dst).ok_or_else(|| format!(
             "the route {dest} in {} points at {}, which no longer exists (state blackhole); recreate that target or re-point the route: `aws ec2 replace-route --route-table-id {} {flag} {dest} --<nat-gateway|transit-gateway|vpc-peering-connection|network-interface>-id ID`",
             rt.id,
             route.target.id(),

@@ -44,6 +44,26 @@ pub enum FixChange {
         /// `--destination-asgs` (ASG ids).
         destination_asgs: Vec<String>,
     },
+    /// Two steps, when the blocking deny sits where no allow can be placed above it (at 100, or
+    /// every priority from 100 up to it taken): move the deny to the next priority, which is free
+    /// (so no rule lies in between and every rule keeps its order against it), then add the
+    /// allow at the deny's old priority.
+    MoveDenyThenAllow {
+        /// Resource group of the NSG.
+        resource_group: String,
+        /// NSG name.
+        nsg: String,
+        /// NSG id (for applying to the estate).
+        nsg_id: String,
+        /// The deny rule moved.
+        deny: String,
+        /// Its priority now.
+        from: u32,
+        /// Its new priority (`from + 1`, free).
+        to: u32,
+        /// The allow rule added at `from` (an [`FixChange::NsgRule`]).
+        allow: Box<FixChange>,
+    },
 }
 
 fn proto_arg(p: Protocol) -> &'static str {
@@ -55,8 +75,48 @@ fn proto_arg(p: Protocol) -> &'static str {
 }
 
 impl FixChange {
-    /// The az command that makes the change.
+    /// The az command that makes the change (a two-step change: both, joined by `&&`).
     pub fn command(&self) -> String {
+        self.commands().join(" && ")
+    }
+
+    /// The az commands that make the change, in order.
+    pub fn commands(&self) -> Vec<String> {
+        match self {
+            FixChange::NsgRule { .. } => vec![self.rule_command()],
+            FixChange::MoveDenyThenAllow {
+                resource_group,
+                nsg,
+                deny,
+                to,
+                allow,
+                ..
+            } => vec![
+                format!("az network nsg rule update -g {resource_group} --nsg-name {nsg} -n {deny} --priority {to}"),
+                allow.rule_command(),
+            ],
+        }
+    }
+
+    /// The exact undo, in the order to run it.
+    pub fn rollbacks(&self) -> Vec<String> {
+        match self {
+            FixChange::NsgRule { .. } => vec![self.rule_rollback()],
+            FixChange::MoveDenyThenAllow {
+                resource_group,
+                nsg,
+                deny,
+                from,
+                allow,
+                ..
+            } => vec![
+                allow.rule_rollback(),
+                format!("az network nsg rule update -g {resource_group} --nsg-name {nsg} -n {deny} --priority {from}"),
+            ],
+        }
+    }
+
+    fn rule_command(&self) -> String {
         let FixChange::NsgRule {
             resource_group,
             nsg,
@@ -70,7 +130,10 @@ impl FixChange {
             destination_prefixes,
             destination_asgs,
             ..
-        } = self;
+        } = self
+        else {
+            return self.commands().join(" && ");
+        };
         let mut c = format!(
             "az network nsg rule create -g {resource_group} --nsg-name {nsg} -n {name} --priority {priority} --direction {} --access Allow --protocol {}",
             direction.az(),
@@ -117,40 +180,65 @@ impl FixChange {
         c
     }
 
-    /// The exact undo.
+    fn rule_rollback(&self) -> String {
+        match self {
+            FixChange::NsgRule {
+                resource_group,
+                nsg,
+                name,
+                ..
+            } => {
+                format!("az network nsg rule delete -g {resource_group} --nsg-name {nsg} -n {name}")
+            }
+            FixChange::MoveDenyThenAllow { .. } => self.rollbacks().join(" && "),
+        }
+    }
+
+    /// The exact undo (a two-step change: both steps, in undo order, joined by `&&`).
     pub fn rollback(&self) -> String {
-        let FixChange::NsgRule {
-            resource_group,
-            nsg,
-            name,
-            ..
-        } = self;
-        format!("az network nsg rule delete -g {resource_group} --nsg-name {nsg} -n {name}")
+        self.rollbacks().join(" && ")
     }
 
     /// The read-only command that captures the pre-state.
     pub fn prestate(&self) -> String {
-        let FixChange::NsgRule {
+        let (FixChange::NsgRule {
             resource_group,
             nsg,
             ..
-        } = self;
+        }
+        | FixChange::MoveDenyThenAllow {
+            resource_group,
+            nsg,
+            ..
+        }) = self;
         format!("az network nsg show -g {resource_group} -n {nsg} -o json")
     }
 
     /// One line for the fix description.
     pub fn describe(&self) -> String {
-        let FixChange::NsgRule {
-            nsg,
-            name,
-            priority,
-            direction,
-            ..
-        } = self;
-        format!(
-            "add {} Allow rule {name} to NSG {nsg} at priority {priority}",
-            direction.az().to_ascii_lowercase()
-        )
+        match self {
+            FixChange::NsgRule {
+                nsg,
+                name,
+                priority,
+                direction,
+                ..
+            } => format!(
+                "add {} Allow rule {name} to NSG {nsg} at priority {priority}",
+                direction.az().to_ascii_lowercase()
+            ),
+            FixChange::MoveDenyThenAllow {
+                nsg,
+                deny,
+                from,
+                to,
+                allow,
+                ..
+            } => format!(
+                "no priority above Deny rule {deny} of NSG {nsg} (at {from}) is free, so two steps: first move {deny} from priority {from} to {to} (free, no rule in between, so every other rule keeps its order against it), then {}",
+                allow.describe()
+            ),
+        }
     }
 }
 
@@ -226,15 +314,62 @@ pub(crate) fn for_block(e: &Estate, b: &Block, q: &Query) -> Result<FixChange, S
     };
     let nsg = &e.nsgs[i];
     let highest = b.priority.saturating_sub(1).min(4096);
-    let priority = (100..=highest)
+    let free = (100..=highest)
         .rev()
-        .find(|p| !nsg.rules.iter().any(|r| r.priority == *p))
-        .ok_or_else(|| {
+        .find(|p| !nsg.rules.iter().any(|r| r.priority == *p));
+    let Some(priority) = free else {
+        // No allow fits above the deny: move it down one, then put the allow in its place.
+        let moved = move_down(nsg, b).map_err(|why| {
             format!(
-                "NSG {} has no free priority from 100 to {highest} above {}; free one or narrow that rule first.",
+                "NSG {} has no free priority from 100 to {highest} above {}, and {why}; free one or narrow that rule first.",
                 nsg.name, b.rule.resource
             )
         })?;
+        let allow = allow_rule(e, b, q, b.priority)?;
+        return Ok(FixChange::MoveDenyThenAllow {
+            resource_group: nsg.resource_group.clone(),
+            nsg: nsg.name.clone(),
+            nsg_id: nsg.id.clone(),
+            deny: moved.0,
+            from: b.priority,
+            to: moved.1,
+            allow: Box::new(allow),
+        });
+    };
+    allow_rule(e, b, q, priority)
+}
+
+/// The blocking deny moved one priority down: its name and the new priority, which must be
+/// free in its direction (so no rule lies between the old and the new place) and at most 4096.
+fn move_down(nsg: &super::Nsg, b: &Block) -> Result<(String, u32), String> {
+    let deny = nsg
+        .rules
+        .iter()
+        .find(|r| r.priority == b.priority && r.direction == b.dir && !r.allow && !r.default)
+        .ok_or_else(|| "the blocking rule is not a custom rule of it".to_string())?;
+    let to = b.priority + 1;
+    if to > 4096 {
+        return Err(format!("{} cannot move below 4096", deny.name));
+    }
+    if let Some(next) = nsg
+        .rules
+        .iter()
+        .find(|r| r.priority == to && r.direction == b.dir)
+    {
+        return Err(format!(
+            "moving {} down would pass {} at {to}, changing their order",
+            deny.name, next.name
+        ));
+    }
+    Ok((deny.name.clone(), to))
+}
+
+/// The narrowest allow rule for the block, at `priority`.
+fn allow_rule(e: &Estate, b: &Block, q: &Query, priority: u32) -> Result<FixChange, String> {
+    let Some(i) = b.nsg else {
+        return Err("no NSG change can help".into());
+    };
+    let nsg = &e.nsgs[i];
     let local_ep = Ep {
         net: IpNet::from(
             e.nics[b.local.0].ipconfigs[b.local.1]
@@ -295,6 +430,27 @@ pub(crate) fn for_block(e: &Estate, b: &Block, q: &Query) -> Result<FixChange, S
 }
 
 pub(crate) fn apply(e: &mut Estate, change: &FixChange) {
+    if let FixChange::MoveDenyThenAllow {
+        nsg_id,
+        deny,
+        from,
+        to,
+        allow,
+        ..
+    } = change
+    {
+        if let Some(&i) = e.nsg_by_id.get(&nsg_id.to_ascii_lowercase()) {
+            if let Some(r) = e.nsgs[i]
+                .rules
+                .iter_mut()
+                .find(|r| r.name == *deny && r.priority == *from)
+            {
+                r.priority = *to;
+            }
+        }
+        apply(e, allow);
+        return;
+    }
     let FixChange::NsgRule {
         nsg_id,
         name,
@@ -307,7 +463,10 @@ pub(crate) fn apply(e: &mut Estate, change: &FixChange) {
         destination_prefixes,
         destination_asgs,
         ..
-    } = change.clone();
+    } = change.clone()
+    else {
+        return;
+    };
     let Some(&i) = e.nsg_by_id.get(&nsg_id.to_ascii_lowercase()) else {
         return;
     };
@@ -344,8 +503,14 @@ impl crate::verdict::ProposedChange for FixChange {
     fn command(&self) -> String {
         FixChange::command(self)
     }
+    fn commands(&self) -> Vec<String> {
+        FixChange::commands(self)
+    }
     fn rollback(&self) -> String {
         FixChange::rollback(self)
+    }
+    fn rollbacks(&self) -> Vec<String> {
+        FixChange::rollbacks(self)
     }
     fn prestate(&self) -> String {
         FixChange::prestate(self)

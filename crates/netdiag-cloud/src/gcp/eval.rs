@@ -643,16 +643,29 @@ impl Estate {
         w
     }
 
+    /// Is this hierarchical policy evaluated for the interface's network? A policy from a
+    /// `get-effective-firewalls` export applies to the network it was exported for; where such
+    /// an export exists, it is the whole list, so other exports' policies are not consulted.
+    fn applies_here(&self, p: &Policy, c: &Ctx<'_>) -> bool {
+        match (&p.effective, &p.scope) {
+            (true, Some(n)) => *n == c.nic.network,
+            (true, None) => true,
+            (false, _) => !self.effective_networks.contains(&c.nic.network),
+        }
+    }
+
     /// Folder policies are taken in export order, but the exports do not say which folder is
     /// above which: when another folder's policy would decide this flow the other way, the
-    /// answer depends on that order.
+    /// answer depends on that order. (A `get-effective-firewalls` export lists them in
+    /// evaluation order: no conflict there.)
     fn folder_conflict(&self, p: &super::Policy, action: Action, c: &Ctx<'_>) -> Option<Missing> {
         let folder = |q: &super::Policy| q.attached.iter().any(|a| a.starts_with("folders/"));
-        if action == Action::GotoNext || !folder(p) {
+        if action == Action::GotoNext || !folder(p) || p.effective {
             return None;
         }
         let other = self.hierarchical.iter().find(|q| {
             folder(q)
+                && self.applies_here(q, c)
                 && q.attached != p.attached
                 && self
                     .walk(&q.rules, c)
@@ -667,7 +680,11 @@ impl Estate {
                 p.label,
                 other.label
             ),
-            export: "gcloud projects get-ancestors PROJECT_ID --format=json".into(),
+            // The effective export lists the chain in evaluation order, and netdiag reads it.
+            export: format!(
+                "gcloud compute networks get-effective-firewalls {} --format=json",
+                c.nic.network
+            ),
         })
     }
 
@@ -728,7 +745,7 @@ impl Estate {
     /// The hierarchical policies, organization first: `Some` when one decides (or cannot be
     /// read), `None` when evaluation continues at the network level.
     fn hierarchical_layers(&self, c: &Ctx<'_>, fw: &mut FwLeg<'_>) -> Option<Leg> {
-        for p in &self.hierarchical {
+        for p in self.hierarchical.iter().filter(|p| self.applies_here(p, c)) {
             let res = format!("firewall-policy {} ({})", p.label, list(&p.attached));
             if p.attached.is_empty() {
                 fw.step(
@@ -799,6 +816,9 @@ impl Estate {
                         BlockKind::Hier {
                             policy: p.label.clone(),
                             attached: p.attached.clone(),
+                            system: p.system,
+                            id: p.name.clone(),
+                            priority: r.priority,
                         },
                     );
                     return Some(fw.settle(leg, Action::Deny));
@@ -833,7 +853,7 @@ impl Estate {
             .or_else(|| {
                 self.network_policies
                     .values()
-                    .find(|p| p.networks.contains(&nic.network))
+                    .find(|p| !p.regional && p.networks.contains(&nic.network))
             });
         if let Some(name) = referenced.as_ref().or(policy.map(|p| &p.name)) {
             if policy.is_none_or(|p| !p.rules_exported) {
@@ -851,20 +871,31 @@ impl Estate {
             }
         }
         let policy_first = net.is_some_and(|n| n.policy_first);
+        // The global network policy, then the regional ones (from a regional
+        // get-effective-firewalls export), as one layer in the enforcement order.
+        let mut policies: Vec<&Policy> = policy.into_iter().collect();
+        let mut regional: Vec<&Policy> = self
+            .network_policies
+            .values()
+            .filter(|p| p.regional && p.networks.contains(&nic.network))
+            .collect();
+        regional.sort_by(|a, b| a.name.cmp(&b.name));
+        policies.extend(regional);
         let order: [bool; 2] = if policy_first {
             [true, false]
         } else {
             [false, true]
         };
         for is_policy in order {
-            let decided = if is_policy {
-                let Some(p) = policy else { continue };
-                self.network_policy_layer(p, policy_first, c, fw)
-            } else {
-                self.vpc_rules_layer(nic, c, fw)
-            };
-            if decided.is_some() {
-                return decided;
+            if is_policy {
+                for p in &policies {
+                    let decided = self.network_policy_layer(p, policy_first, c, fw);
+                    if decided.is_some() {
+                        return decided;
+                    }
+                }
+            } else if let Some(leg) = self.vpc_rules_layer(nic, c, fw) {
+                return Some(leg);
             }
         }
         None

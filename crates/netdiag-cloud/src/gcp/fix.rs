@@ -336,10 +336,31 @@ fn label_of(e: &Estate, ep: &Ep) -> String {
 /// The change for one block, or why there is none.
 pub(crate) fn for_block(e: &Estate, b: &Block, q: &Query) -> Result<FixChange, String> {
     match &b.kind {
-        BlockKind::Hier { policy, attached } => Err(format!(
-            "The deny is in hierarchical firewall policy {policy} attached to {}; nothing inside the project can override it. Ask the administrators of {} (role roles/compute.orgFirewallPolicyAdmin) for an allow or goto_next rule above it for this flow.",
+        BlockKind::Hier {
+            policy,
+            system: true,
+            priority,
+            ..
+        } => Err(format!(
+            "The deny (priority {priority}) is in system firewall policy {policy}, which a Google service (such as GKE) manages; neither the project nor the organization edits it. Change the service's configuration that asks for it, or route the flow another way."
+        )),
+        BlockKind::Hier {
+            policy,
+            attached,
+            id,
+            priority,
+            ..
+        } => Err(format!(
+            "The deny (priority {priority}) is in hierarchical firewall policy {policy} attached to {}; nothing inside the project can override it. Ask the administrators of {} (role roles/compute.orgFirewallPolicyAdmin) for an allow or goto_next rule above priority {priority} for this flow{}.",
             attached.join(", "),
-            attached.join(", ")
+            attached.join(", "),
+            if attached.iter().any(|a| a.contains('/')) {
+                String::new()
+            } else {
+                format!(
+                    " (`gcloud compute firewall-policies describe {id} --format=\"value(parent)\"` names the organization or folder)"
+                )
+            }
         )),
         BlockKind::Platform(why) => Err(why.clone()),
         BlockKind::NotPeered(why) => Err(format!(
@@ -387,6 +408,11 @@ pub(crate) fn for_block(e: &Estate, b: &Block, q: &Query) -> Result<FixChange, S
             priority,
             first: true,
         } => {
+            if e.network_policies.get(policy).is_some_and(|p| p.regional) {
+                return Err(format!(
+                    "The deny at priority {priority} is in regional network firewall policy {policy}, evaluated before the VPC rules; add an allow rule above it in that policy (gcloud compute network-firewall-policies rules create PRIORITY --firewall-policy={policy} --firewall-policy-region=REGION --action=allow …) or ask its owners to narrow the deny."
+                ));
+            }
             let used: Vec<u64> = e
                 .network_policies
                 .get(policy)

@@ -49,6 +49,12 @@ pub(crate) enum BlockKind {
     Hier {
         policy: String,
         attached: Vec<String>,
+        /// A system policy (Google-managed): not even the organization edits it.
+        system: bool,
+        /// The policy's `name` (a numeric id for hierarchical policies).
+        id: String,
+        /// The deny rule's priority.
+        priority: u64,
     },
     /// A platform block (no fix).
     Platform(String),
