@@ -13,12 +13,14 @@ use crate::{dns, files, http, kernel, listeners, mtu, proxy, route, tcp, tls, tr
 use netdiag_core::hostfacts::KernelFacts;
 use netdiag_core::observe::RouteOutcome;
 use netdiag_core::observe::{
-    ConnectObservation, DnsExchange, DnsQuestion, HostFacts, HttpObservation, HttpOutcome,
-    HttpTimings, MtuObservation, ProxyObservation, ProxySetting, ResolverFiles, RouteObservation,
-    TlsObservation, UdpObservation,
+    ConnectObservation, ConnectOutcome, DnsExchange, DnsQuestion, HostFacts, HttpObservation,
+    HttpOutcome, HttpTimings, MtuObservation, ProxyObservation, ProxySetting, ResolverFiles,
+    RouteObservation, TlsObservation, UdpObservation,
 };
 use netdiag_core::walk::{HttpRequest, Prober};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where the resolver configuration is read from.
@@ -42,13 +44,28 @@ impl Default for ConfigPaths {
     }
 }
 
+/// Default `--connect-timeout`: the SYN and the kernel's retransmissions of it at 1 s and 3 s.
+/// A SYN that none of those three got answered is dropped, not slow: waiting longer only
+/// delays the verdict (the next retransmission would be at 7 s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Added to the connect wait: time for the answer to the SYN retransmitted at its end, and for
+/// the ICMP host unreachable of a router whose ARP for the target gives up at that same moment
+/// (Linux: 3 probes 1 s apart, so about 3 s after the first SYN reached it).
+pub const CONNECT_GRACE: Duration = Duration::from_millis(300);
+
+/// The most addresses traced speculatively alongside one connect.
+const MAX_EARLY_TRACES: usize = 4;
+
 /// Per-probe caps, so one slow layer leaves time for the next.
 #[derive(Debug, Clone, Copy)]
 pub struct Budgets {
     /// Longest wait for one DNS answer.
     pub dns_query: Duration,
-    /// Longest wait for a TCP handshake.
+    /// Longest wait for a TCP handshake (the tcp layer, and a session's own connect).
     pub connect: Duration,
+    /// Longest wait for the proxy: its connect and, for a tunnel, its answer to CONNECT.
+    pub proxy: Duration,
     /// Longest wait for a UDP reply.
     pub udp: Duration,
     /// Longest active path-MTU probe.
@@ -91,8 +108,12 @@ struct Session {
 #[derive(Debug)]
 pub struct SystemProber {
     paths: ConfigPaths,
+    timeout: Duration,
     deadline: Instant,
     budgets: Budgets,
+    /// Hop-by-hop traces started while a connect was still unanswered, for the addresses that
+    /// then timed out: `trace` joins them instead of starting over.
+    early_traces: Vec<EarlyTrace>,
     /// Overrides resolver files entirely (used by `netdiag demo`).
     pub files_override: Option<ResolverFiles>,
     /// `--cacert` text: extra trusted roots for the tls layer.
@@ -110,15 +131,17 @@ impl SystemProber {
         // the transport what remains.
         let budgets = Budgets {
             dns_query: (timeout.mul_f64(0.4)).min(Duration::from_secs(5)),
-            // A silent connect leaves the rest of the budget to locate the drop hop by hop.
-            connect: timeout.mul_f64(0.6),
+            connect: connect_budget(timeout, DEFAULT_CONNECT_TIMEOUT),
+            proxy: timeout.mul_f64(0.6),
             udp: timeout.mul_f64(0.5).min(Duration::from_secs(3)),
             mtu: timeout.mul_f64(0.4).min(Duration::from_secs(4)),
         };
         SystemProber {
             paths,
+            timeout,
             deadline,
             budgets,
+            early_traces: Vec::new(),
             files_override: None,
             extra_roots_pem: None,
             proxy_credentials: None,
@@ -131,6 +154,18 @@ impl SystemProber {
                 spare: Vec::new(),
             },
         }
+    }
+
+    /// `--connect-timeout`: how long an unanswered SYN is waited for (plus [`CONNECT_GRACE`]),
+    /// never more than three quarters of the whole check's timeout, so the follow-ups that a
+    /// timeout triggers still fit.
+    pub fn set_connect_timeout(&mut self, wait: Duration) {
+        self.budgets.connect = connect_budget(self.timeout, wait);
+    }
+
+    /// The per-probe caps in force.
+    pub fn budgets(&self) -> Budgets {
+        self.budgets
     }
 
     fn until(&self, cap: Duration) -> Instant {
@@ -218,7 +253,35 @@ impl Prober for SystemProber {
 
     fn connect(&mut self, addresses: &[SocketAddr]) -> Vec<ConnectObservation> {
         self.session_start();
-        let results = tcp::connect_all_keeping(addresses, self.until(self.budgets.connect));
+        let deadline = self.until(self.budgets.connect);
+        // When the first SYN retransmission is due and an attempt is still unanswered, the
+        // hop-by-hop trace a timeout needs starts beside it and ends with it, so the "dropped
+        // after hop N" evidence is ready with the verdict. A connect that completes first
+        // never starts one; one that completes later stops it.
+        let mut started: Vec<EarlyTrace> = Vec::new();
+        let mut start = |pending: &[SocketAddr]| {
+            started.extend(
+                pending
+                    .iter()
+                    .take(MAX_EARLY_TRACES)
+                    .filter_map(|&a| EarlyTrace::start(a, deadline)),
+            );
+        };
+        let early = tcp::Early {
+            after: tcp::FIRST_SYN_RETRANSMIT,
+            start: &mut start,
+        };
+        let results = tcp::connect_all_keeping_early(addresses, deadline, Some(early));
+        for t in started {
+            let timed_out = results
+                .iter()
+                .any(|(o, _)| o.address == t.destination && o.outcome == ConnectOutcome::TimedOut);
+            if timed_out {
+                self.early_traces.push(t);
+            } else {
+                t.stop.store(true, Ordering::Relaxed);
+            }
+        }
         let mut observations = Vec::with_capacity(results.len());
         for (observation, stream) in results {
             if let Some(s) = stream {
@@ -256,7 +319,7 @@ impl Prober for SystemProber {
         tunnel: bool,
     ) -> ProxyObservation {
         let started = self.session_start();
-        let deadline = self.until(self.budgets.connect);
+        let deadline = self.until(self.budgets.proxy);
         let (observation, stream) = if tunnel {
             proxy::connect_via(setting, self.credentials(), host, port, deadline)
         } else {
@@ -436,9 +499,19 @@ impl Prober for SystemProber {
         let proto = if udp {
             trace::Proto::Udp
         } else {
+            let early = self
+                .early_traces
+                .iter()
+                .position(|t| t.destination == destination);
+            if let Some(i) = early {
+                let t = self.early_traces.swap_remove(i);
+                if let Ok(found) = t.handle.join() {
+                    return found;
+                }
+            }
             trace::Proto::Tcp
         };
-        trace::hops(destination, proto, 16, self.until(self.remaining()))
+        trace::hops(destination, proto, TRACE_HOPS, self.until(self.remaining()))
     }
 
     fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {
@@ -455,6 +528,52 @@ impl Prober for SystemProber {
                 probes: Vec::new(),
                 unavailable: Some("no open connection to read it from".into()),
             },
+        }
+    }
+}
+
+/// How many TTLs a trace sends.
+const TRACE_HOPS: u8 = 16;
+
+/// The tcp layer's wait for a handshake: `wait` plus the grace, within the check's timeout.
+fn connect_budget(timeout: Duration, wait: Duration) -> Duration {
+    wait.saturating_add(CONNECT_GRACE)
+        .min(timeout.mul_f64(0.75))
+}
+
+/// A TCP trace running in its own thread beside the connect to `destination`.
+#[derive(Debug)]
+struct EarlyTrace {
+    destination: SocketAddr,
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<(Vec<netdiag_core::hostfacts::Hop>, bool)>,
+}
+
+impl EarlyTrace {
+    /// Starts the trace, to end by `deadline` (the connect's); `None` when no thread could be
+    /// started (the walk then traces after the connect, as without an early start).
+    fn start(destination: SocketAddr, deadline: Instant) -> Option<EarlyTrace> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("netdiag-trace".into())
+            .spawn(move || {
+                trace::hops_until(destination, trace::Proto::Tcp, TRACE_HOPS, deadline, &flag)
+            })
+            .ok()?;
+        Some(EarlyTrace {
+            destination,
+            stop,
+            handle,
+        })
+    }
+}
+
+impl Drop for SystemProber {
+    fn drop(&mut self) {
+        // Traces nobody asked for (the walk stopped on another cause) end at once.
+        for t in &self.early_traces {
+            t.stop.store(true, Ordering::Relaxed);
         }
     }
 }
