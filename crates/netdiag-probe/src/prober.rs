@@ -4,6 +4,10 @@
 //! probes get a slice of what remains, so a dead nameserver cannot eat the time the TCP probe
 //! needs, and the check as a whole never runs past its deadline.
 //!
+//! A probe waits as long as its evidence needs, not as long as the budget allows: an
+//! unanswered SYN is judged after its retransmissions at 1 s and 3 s (`--connect-timeout`), and
+//! the hop-by-hop trace a timeout calls for runs beside that wait instead of after it.
+//!
 //! Above the transport it keeps one session, like curl: the proxy connection (or CONNECT
 //! tunnel), the TLS stream on top of it, and the HTTP request over that, with curl-style phase
 //! timings measured from the session's start.
