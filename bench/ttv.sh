@@ -213,7 +213,7 @@ faults=(
   "dns first nameserver dead|10.79.2.3,10.79.2.2|http://good.test:8080/|ok"
   "dns first nameserver silent|10.79.2.4,10.79.2.2|http://good.test:8080/|dns_nameserver_unreachable"
   "dns all nameservers silent|10.79.2.4|http://good.test:8080/|dns_timeout"
-  "dns all nameservers dead|10.79.2.3|http://good.test:8080/|dns_nameserver_unreachable"
+  "dns all nameservers dead|10.79.2.3|http://good.test:8080/|dns_timeout"
 )
 
 ms_now() { date +%s%3N; }

@@ -49,7 +49,7 @@ fn attempt_cause(
         }
         ConnectOutcome::TimedOut => (
             Cause::TcpTimeout,
-            format!("{addr}: no answer to the SYN {} in {took}, the whole wait (no SYN-ACK, no RST, no ICMP error): a firewall drops it, or the host is down", retransmissions(o.elapsed)),
+            format!("{addr}: no answer to the SYN {}; waited {took} (no SYN-ACK, no RST, no ICMP error): a firewall drops it, or the host is down", retransmissions(o.elapsed)),
         ),
         ConnectOutcome::Icmp(icmp) => {
             let from = icmp.offender.map(|o| o.to_string()).unwrap_or_else(|| "an unknown sender".into());
@@ -428,7 +428,9 @@ mod tests {
         let (cause, text) = attempt_cause(&o, &HostFacts::default(), false, None).unwrap();
         assert_eq!(cause, Cause::TcpTimeout);
         assert!(
-            text.contains("no answer to the SYN or its retransmissions at 1 s and 3 s in 3.3 s"),
+            text.contains(
+                "no answer to the SYN or its retransmissions at 1 s and 3 s; waited 3.3 s"
+            ),
             "{text}"
         );
         assert_eq!(short_result(&o), "no answer in 3.3 s (SYN sent 3 times)");

@@ -362,7 +362,7 @@ fn connect_timeout_flag_sets_the_wait() -> Result<()> {
 
     let short = lab.check(&lab.client, TARGET, &["--connect-timeout", "1500ms"])?;
     assert_diagnosis(&short, 1, Some("tcp"), "tcp_timeout");
-    assert_mentions(&short, "or its retransmission at 1 s in");
+    assert_mentions(&short, "or its retransmission at 1 s; waited 1.");
     assert!(
         short.elapsed < Duration::from_millis(2800),
         "{:?}",
