@@ -118,6 +118,9 @@ pub struct SystemProber {
     /// Hop-by-hop traces started while a connect was still unanswered, for the addresses that
     /// then timed out: `trace` joins them instead of starting over.
     early_traces: Vec<EarlyTrace>,
+    /// Growth of the reverse-path drop counter while the last connect waited on retransmitted
+    /// SYNs, and for how long (see [`kernel::reverse_path`]).
+    rp_during_connect: Option<(u64, Duration)>,
     /// Overrides resolver files entirely (used by `netdiag demo`).
     pub files_override: Option<ResolverFiles>,
     /// `--cacert` text: extra trusted roots for the tls layer.
@@ -146,6 +149,7 @@ impl SystemProber {
             deadline,
             budgets,
             early_traces: Vec::new(),
+            rp_during_connect: None,
             files_override: None,
             extra_roots_pem: None,
             proxy_credentials: None,
@@ -262,8 +266,12 @@ impl Prober for SystemProber {
         // hop-by-hop trace a timeout needs starts beside it and ends with it, so the "dropped
         // after hop N" evidence is ready with the verdict. A connect that completes first
         // never starts one; one that completes later stops it.
+        // The reverse-path filter's drop counter from that moment on: the replies to the
+        // retransmitted SYNs, if any, count there when the filter discards them.
         let mut started: Vec<EarlyTrace> = Vec::new();
+        let mut rp_mark: Option<(u64, Instant)> = None;
         let mut start = |pending: &[SocketAddr]| {
+            rp_mark = kernel::reverse_path_drops().map(|n| (n, Instant::now()));
             started.extend(
                 pending
                     .iter()
@@ -276,6 +284,9 @@ impl Prober for SystemProber {
             start: &mut start,
         };
         let results = tcp::connect_all_keeping_early(addresses, deadline, Some(early));
+        self.rp_during_connect = rp_mark.and_then(|(before, at)| {
+            kernel::reverse_path_drops().map(|now| (now.saturating_sub(before), at.elapsed()))
+        });
         for t in started {
             let timed_out = results
                 .iter()
@@ -466,6 +477,7 @@ impl Prober for SystemProber {
                 route_interface.as_deref(),
                 // Leave the rest for locating the drop hop by hop.
                 kernel::REVERSE_PATH_PROBE.min(self.remaining() / 2),
+                self.rp_during_connect,
             );
         }
         if route.is_none() && facts.interface.is_none() {
