@@ -171,11 +171,6 @@ impl SystemProber {
         self.budgets.connect = connect_budget(self.timeout, wait);
     }
 
-    /// The per-probe caps in force.
-    pub fn budgets(&self) -> Budgets {
-        self.budgets
-    }
-
     fn until(&self, cap: Duration) -> Instant {
         // Keep a small reserve so the report is written before the deadline.
         let reserve = Duration::from_millis(50);
@@ -265,9 +260,9 @@ impl Prober for SystemProber {
         // When the first SYN retransmission is due and an attempt is still unanswered, the
         // hop-by-hop trace a timeout needs starts beside it and ends with it, so the "dropped
         // after hop N" evidence is ready with the verdict. A connect that completes first
-        // never starts one; one that completes later stops it.
-        // The reverse-path filter's drop counter from that moment on: the replies to the
-        // retransmitted SYNs, if any, count there when the filter discards them.
+        // never starts one; one that completes later stops it. The reverse-path filter's drop
+        // counter is marked at that moment too: the replies to the retransmitted SYNs count
+        // there if the filter discards them.
         let mut started: Vec<EarlyTrace> = Vec::new();
         let mut rp_mark: Option<(u64, Instant)> = None;
         let mut start = |pending: &[SocketAddr]| {
