@@ -593,3 +593,33 @@ fn cfg_host(sni: Option<&str>, address: SocketAddr) -> String {
     sni.map(String::from)
         .unwrap_or_else(|| address.ip().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connect_wait_is_the_retransmission_schedule_within_the_timeout() {
+        let secs = Duration::from_secs;
+        // Default: the SYN, its retransmissions at 1 s and 3 s, and a grace for the last.
+        assert_eq!(
+            connect_budget(secs(10), DEFAULT_CONNECT_TIMEOUT),
+            Duration::from_millis(3300)
+        );
+        // A short --timeout keeps a quarter for the follow-ups a timeout triggers.
+        assert_eq!(
+            connect_budget(secs(3), DEFAULT_CONNECT_TIMEOUT),
+            Duration::from_millis(2250)
+        );
+        assert_eq!(
+            connect_budget(secs(20), secs(8)),
+            Duration::from_millis(8300)
+        );
+        let mut p = SystemProber::new(ConfigPaths::default(), secs(10));
+        assert_eq!(p.budgets.connect, Duration::from_millis(3300));
+        p.set_connect_timeout(secs(5));
+        assert_eq!(p.budgets.connect, Duration::from_millis(5300));
+        // The proxy keeps its own, unchanged share.
+        assert_eq!(p.budgets.proxy, secs(6));
+    }
+}
