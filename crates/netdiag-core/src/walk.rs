@@ -364,7 +364,7 @@ fn explain_locally(target: &Target, prober: &mut dyn Prober, st: &mut State, f: 
     ev.extend(facts.notes.iter().cloned());
     if let Some(r) = &facts.reverse_path {
         ev.push(format!(
-            "reverse-path filter: strict (1) on {}; the kernel's input check rejects packets from {address} on {}; IPReversePathFilter {} during a {} repeat connect",
+            "reverse-path filter: strict (1) on {}; the kernel's input check rejects packets from {address} on {}; IPReversePathFilter {} in {} of connecting",
             r.strict_interfaces.join(", "),
             if r.rejecting_interfaces.is_empty() {
                 "none".to_string()

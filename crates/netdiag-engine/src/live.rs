@@ -22,6 +22,8 @@ pub struct LiveCheck {
     pub target: Target,
     /// Deadline for the whole check.
     pub timeout: Duration,
+    /// How long an unanswered SYN is waited for (`--connect-timeout`).
+    pub connect_timeout: Duration,
     /// Config file paths (resolv.conf, hosts, nsswitch).
     pub paths: ConfigPaths,
     /// `-4` / `-6`.
@@ -165,6 +167,7 @@ fn check_single(check: &LiveCheck) -> Report {
         netdiag_probe::tls::preload_trust_store();
     }
     let mut prober = SystemProber::new(check.paths.clone(), check.timeout);
+    prober.set_connect_timeout(check.connect_timeout);
     prober.extra_roots_pem = check.cacert_pem.clone();
     prober.proxy_credentials = check
         .proxy

@@ -159,11 +159,17 @@ pub const REVERSE_PATH_PROBE: Duration = Duration::from_millis(1300);
 /// `budget` while watching `TcpExt: IPReversePathFilter` grow. The connection attempt is the same
 /// one the walk already made; nothing is changed. `None` for IPv6 (no rp_filter) or when no other
 /// interface filters strictly.
+///
+/// `during_connect` is what the counter did while the walk's own connect went unanswered (its
+/// growth and how long that was watched, across SYN retransmissions): when it did not grow,
+/// none of those SYNs' replies was dropped by the filter, so repeating the connect could only
+/// say the same, and is skipped.
 pub fn reverse_path(
     destination: std::net::SocketAddr,
     source: Option<IpAddr>,
     route_interface: Option<&str>,
     budget: Duration,
+    during_connect: Option<(u64, Duration)>,
 ) -> Option<ReversePathFacts> {
     if !destination.is_ipv4() {
         return None;
@@ -211,11 +217,17 @@ pub fn reverse_path(
             .collect(),
         None => Vec::new(),
     };
-    let counter = || {
-        std::fs::read_to_string("/proc/net/netstat")
-            .ok()
-            .and_then(|t| parse_netstat_counter(&t, "TcpExt:", "IPReversePathFilter"))
-    };
+    if let Some((0, watched)) = during_connect {
+        return Some(ReversePathFacts {
+            route_interface: route_interface.map(str::to_string),
+            strict_interfaces: strict,
+            rejecting_interfaces: rejecting,
+            all,
+            drops_during_probe: Some(0),
+            probe_duration: watched,
+        });
+    }
+    let counter = reverse_path_drops;
     let started = Instant::now();
     let drops = counter().map(|before| {
         let socket = repeat_connect(destination);
@@ -239,6 +251,14 @@ pub fn reverse_path(
         drops_during_probe: drops,
         probe_duration: started.elapsed(),
     })
+}
+
+/// `TcpExt: IPReversePathFilter`: packets this host's reverse-path filter dropped so far
+/// (`None` when /proc/net/netstat is unreadable).
+pub fn reverse_path_drops() -> Option<u64> {
+    std::fs::read_to_string("/proc/net/netstat")
+        .ok()
+        .and_then(|t| parse_netstat_counter(&t, "TcpExt:", "IPReversePathFilter"))
 }
 
 /// Starts a nonblocking TCP connect to `destination` and returns the socket (kept open while the

@@ -4,6 +4,10 @@
 //! probes get a slice of what remains, so a dead nameserver cannot eat the time the TCP probe
 //! needs, and the check as a whole never runs past its deadline.
 //!
+//! A probe waits as long as its evidence needs, not as long as the budget allows: an
+//! unanswered SYN is judged after its retransmissions at 1 s and 3 s (`--connect-timeout`), and
+//! the hop-by-hop trace a timeout calls for runs beside that wait instead of after it.
+//!
 //! Above the transport it keeps one session, like curl: the proxy connection (or CONNECT
 //! tunnel), the TLS stream on top of it, and the HTTP request over that, with curl-style phase
 //! timings measured from the session's start.
@@ -13,12 +17,14 @@ use crate::{dns, files, http, kernel, listeners, mtu, proxy, route, tcp, tls, tr
 use netdiag_core::hostfacts::KernelFacts;
 use netdiag_core::observe::RouteOutcome;
 use netdiag_core::observe::{
-    ConnectObservation, DnsExchange, DnsQuestion, HostFacts, HttpObservation, HttpOutcome,
-    HttpTimings, MtuObservation, ProxyObservation, ProxySetting, ResolverFiles, RouteObservation,
-    TlsObservation, UdpObservation,
+    ConnectObservation, ConnectOutcome, DnsExchange, DnsQuestion, HostFacts, HttpObservation,
+    HttpOutcome, HttpTimings, MtuObservation, ProxyObservation, ProxySetting, ResolverFiles,
+    RouteObservation, TlsObservation, UdpObservation,
 };
 use netdiag_core::walk::{HttpRequest, Prober};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where the resolver configuration is read from.
@@ -42,13 +48,28 @@ impl Default for ConfigPaths {
     }
 }
 
+/// Default `--connect-timeout`: the SYN and the kernel's retransmissions of it at 1 s and 3 s.
+/// A SYN that none of those three got answered is dropped, not slow: waiting longer only
+/// delays the verdict (the next retransmission would be at 7 s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Added to the connect wait: time for the answer to the SYN retransmitted at its end, and for
+/// the ICMP host unreachable of a router whose ARP for the target gives up at that same moment
+/// (Linux: 3 probes 1 s apart, so about 3 s after the first SYN reached it).
+pub const CONNECT_GRACE: Duration = Duration::from_millis(300);
+
+/// The most addresses traced speculatively alongside one connect.
+const MAX_EARLY_TRACES: usize = 4;
+
 /// Per-probe caps, so one slow layer leaves time for the next.
 #[derive(Debug, Clone, Copy)]
 pub struct Budgets {
     /// Longest wait for one DNS answer.
     pub dns_query: Duration,
-    /// Longest wait for a TCP handshake.
+    /// Longest wait for a TCP handshake (the tcp layer, and a session's own connect).
     pub connect: Duration,
+    /// Longest wait for the proxy: its connect and, for a tunnel, its answer to CONNECT.
+    pub proxy: Duration,
     /// Longest wait for a UDP reply.
     pub udp: Duration,
     /// Longest active path-MTU probe.
@@ -91,8 +112,15 @@ struct Session {
 #[derive(Debug)]
 pub struct SystemProber {
     paths: ConfigPaths,
+    timeout: Duration,
     deadline: Instant,
     budgets: Budgets,
+    /// Hop-by-hop traces started while a connect was still unanswered, for the addresses that
+    /// then timed out: `trace` joins them instead of starting over.
+    early_traces: Vec<EarlyTrace>,
+    /// Growth of the reverse-path drop counter while the last connect waited on retransmitted
+    /// SYNs, and for how long (see [`kernel::reverse_path`]).
+    rp_during_connect: Option<(u64, Duration)>,
     /// Overrides resolver files entirely (used by `netdiag demo`).
     pub files_override: Option<ResolverFiles>,
     /// `--cacert` text: extra trusted roots for the tls layer.
@@ -110,15 +138,18 @@ impl SystemProber {
         // the transport what remains.
         let budgets = Budgets {
             dns_query: (timeout.mul_f64(0.4)).min(Duration::from_secs(5)),
-            // A silent connect leaves the rest of the budget to locate the drop hop by hop.
-            connect: timeout.mul_f64(0.6),
+            connect: connect_budget(timeout, DEFAULT_CONNECT_TIMEOUT),
+            proxy: timeout.mul_f64(0.6),
             udp: timeout.mul_f64(0.5).min(Duration::from_secs(3)),
             mtu: timeout.mul_f64(0.4).min(Duration::from_secs(4)),
         };
         SystemProber {
             paths,
+            timeout,
             deadline,
             budgets,
+            early_traces: Vec::new(),
+            rp_during_connect: None,
             files_override: None,
             extra_roots_pem: None,
             proxy_credentials: None,
@@ -131,6 +162,13 @@ impl SystemProber {
                 spare: Vec::new(),
             },
         }
+    }
+
+    /// `--connect-timeout`: how long an unanswered SYN is waited for (plus [`CONNECT_GRACE`]),
+    /// never more than three quarters of the whole check's timeout, so the follow-ups that a
+    /// timeout triggers still fit.
+    pub fn set_connect_timeout(&mut self, wait: Duration) {
+        self.budgets.connect = connect_budget(self.timeout, wait);
     }
 
     fn until(&self, cap: Duration) -> Instant {
@@ -218,7 +256,42 @@ impl Prober for SystemProber {
 
     fn connect(&mut self, addresses: &[SocketAddr]) -> Vec<ConnectObservation> {
         self.session_start();
-        let results = tcp::connect_all_keeping(addresses, self.until(self.budgets.connect));
+        let deadline = self.until(self.budgets.connect);
+        // When the first SYN retransmission is due and an attempt is still unanswered, the
+        // hop-by-hop trace a timeout needs starts beside it and ends with it, so the "dropped
+        // after hop N" evidence is ready with the verdict. A connect that completes first
+        // never starts one; one that completes later stops it. The reverse-path filter's drop
+        // counter is marked at that moment too: the replies to the retransmitted SYNs count
+        // there if the filter discards them.
+        let mut started: Vec<EarlyTrace> = Vec::new();
+        let mut rp_mark: Option<(u64, Instant)> = None;
+        let mut start = |pending: &[SocketAddr]| {
+            rp_mark = kernel::reverse_path_drops().map(|n| (n, Instant::now()));
+            started.extend(
+                pending
+                    .iter()
+                    .take(MAX_EARLY_TRACES)
+                    .filter_map(|&a| EarlyTrace::start(a, deadline)),
+            );
+        };
+        let early = tcp::Early {
+            after: tcp::FIRST_SYN_RETRANSMIT,
+            start: &mut start,
+        };
+        let results = tcp::connect_all_keeping_early(addresses, deadline, Some(early));
+        self.rp_during_connect = rp_mark.and_then(|(before, at)| {
+            kernel::reverse_path_drops().map(|now| (now.saturating_sub(before), at.elapsed()))
+        });
+        for t in started {
+            let timed_out = results
+                .iter()
+                .any(|(o, _)| o.address == t.destination && o.outcome == ConnectOutcome::TimedOut);
+            if timed_out {
+                self.early_traces.push(t);
+            } else {
+                t.stop.store(true, Ordering::Relaxed);
+            }
+        }
         let mut observations = Vec::with_capacity(results.len());
         for (observation, stream) in results {
             if let Some(s) = stream {
@@ -256,7 +329,7 @@ impl Prober for SystemProber {
         tunnel: bool,
     ) -> ProxyObservation {
         let started = self.session_start();
-        let deadline = self.until(self.budgets.connect);
+        let deadline = self.until(self.budgets.proxy);
         let (observation, stream) = if tunnel {
             proxy::connect_via(setting, self.credentials(), host, port, deadline)
         } else {
@@ -399,6 +472,7 @@ impl Prober for SystemProber {
                 route_interface.as_deref(),
                 // Leave the rest for locating the drop hop by hop.
                 kernel::REVERSE_PATH_PROBE.min(self.remaining() / 2),
+                self.rp_during_connect,
             );
         }
         if route.is_none() && facts.interface.is_none() {
@@ -436,9 +510,19 @@ impl Prober for SystemProber {
         let proto = if udp {
             trace::Proto::Udp
         } else {
+            let early = self
+                .early_traces
+                .iter()
+                .position(|t| t.destination == destination);
+            if let Some(i) = early {
+                let t = self.early_traces.swap_remove(i);
+                if let Ok(found) = t.handle.join() {
+                    return found;
+                }
+            }
             trace::Proto::Tcp
         };
-        trace::hops(destination, proto, 16, self.until(self.remaining()))
+        trace::hops(destination, proto, TRACE_HOPS, self.until(self.remaining()))
     }
 
     fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {
@@ -459,7 +543,83 @@ impl Prober for SystemProber {
     }
 }
 
+/// How many TTLs a trace sends.
+const TRACE_HOPS: u8 = 16;
+
+/// The tcp layer's wait for a handshake: `wait` plus the grace, within the check's timeout.
+fn connect_budget(timeout: Duration, wait: Duration) -> Duration {
+    wait.saturating_add(CONNECT_GRACE)
+        .min(timeout.mul_f64(0.75))
+}
+
+/// A TCP trace running in its own thread beside the connect to `destination`.
+#[derive(Debug)]
+struct EarlyTrace {
+    destination: SocketAddr,
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<(Vec<netdiag_core::hostfacts::Hop>, bool)>,
+}
+
+impl EarlyTrace {
+    /// Starts the trace, to end by `deadline` (the connect's); `None` when no thread could be
+    /// started (the walk then traces after the connect, as without an early start).
+    fn start(destination: SocketAddr, deadline: Instant) -> Option<EarlyTrace> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("netdiag-trace".into())
+            .spawn(move || {
+                trace::hops_until(destination, trace::Proto::Tcp, TRACE_HOPS, deadline, &flag)
+            })
+            .ok()?;
+        Some(EarlyTrace {
+            destination,
+            stop,
+            handle,
+        })
+    }
+}
+
+impl Drop for SystemProber {
+    fn drop(&mut self) {
+        // Traces nobody asked for (the walk stopped on another cause) end at once.
+        for t in &self.early_traces {
+            t.stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 fn cfg_host(sni: Option<&str>, address: SocketAddr) -> String {
     sni.map(String::from)
         .unwrap_or_else(|| address.ip().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connect_wait_is_the_retransmission_schedule_within_the_timeout() {
+        let secs = Duration::from_secs;
+        // Default: the SYN, its retransmissions at 1 s and 3 s, and a grace for the last.
+        assert_eq!(
+            connect_budget(secs(10), DEFAULT_CONNECT_TIMEOUT),
+            Duration::from_millis(3300)
+        );
+        // A short --timeout keeps a quarter for the follow-ups a timeout triggers.
+        assert_eq!(
+            connect_budget(secs(3), DEFAULT_CONNECT_TIMEOUT),
+            Duration::from_millis(2250)
+        );
+        assert_eq!(
+            connect_budget(secs(20), secs(8)),
+            Duration::from_millis(8300)
+        );
+        let mut p = SystemProber::new(ConfigPaths::default(), secs(10));
+        assert_eq!(p.budgets.connect, Duration::from_millis(3300));
+        p.set_connect_timeout(secs(5));
+        assert_eq!(p.budgets.connect, Duration::from_millis(5300));
+        // The proxy keeps its own, unchanged share.
+        assert_eq!(p.budgets.proxy, secs(6));
+    }
 }

@@ -48,11 +48,35 @@ pub fn connect_all_keeping(
     addrs: &[SocketAddr],
     deadline: Instant,
 ) -> Vec<(ConnectObservation, Option<std::net::TcpStream>)> {
+    connect_all_keeping_early(addrs, deadline, None)
+}
+
+/// The kernel's first SYN retransmission (Linux's initial RTO, `TCP_TIMEOUT_INIT`): an attempt
+/// still pending then has lost its first SYN or its answer.
+pub const FIRST_SYN_RETRANSMIT: Duration = Duration::from_secs(1);
+
+/// A follow-up to start while the attempts are still running: once `after` has passed since
+/// the attempts began, `start` is called (at most once) with the addresses still pending, so
+/// evidence that a timeout will need (the hop-by-hop trace) is gathered during the wait
+/// instead of after it. It must return at once (start a thread, do not probe inline).
+pub struct Early<'a> {
+    /// When to call `start`, from the start of the attempts.
+    pub after: Duration,
+    /// Called with the pending addresses.
+    pub start: &'a mut dyn FnMut(&[SocketAddr]),
+}
+
+/// [`connect_all_keeping`] with an [`Early`] follow-up.
+pub fn connect_all_keeping_early(
+    addrs: &[SocketAddr],
+    deadline: Instant,
+    early: Option<Early<'_>>,
+) -> Vec<(ConnectObservation, Option<std::net::TcpStream>)> {
     let mut attempts: Vec<Attempt> = addrs
         .iter()
         .map(|&address| Attempt::start(address))
         .collect();
-    wait_for_all(&mut attempts, deadline);
+    wait_for_all(&mut attempts, deadline, early);
     attempts
         .into_iter()
         .map(|attempt| {
@@ -152,8 +176,10 @@ fn open(address: SocketAddr) -> std::io::Result<Socket> {
 
 /// Polls all pending attempts until each is settled or the deadline passes. The last round
 /// polls with a zero timeout, so a handshake that completed right at the deadline still counts.
-fn wait_for_all(attempts: &mut [Attempt], deadline: Instant) {
-    // Each round settles at least one attempt, reaches the deadline, or was interrupted.
+fn wait_for_all(attempts: &mut [Attempt], deadline: Instant, mut early: Option<Early<'_>>) {
+    let began = Instant::now();
+    // Each round settles at least one attempt, reaches the deadline or the early follow-up's
+    // moment (once), or was interrupted.
     let max_rounds = attempts.len().saturating_mul(4).saturating_add(1000);
     for _ in 0..max_rounds {
         let pending: Vec<usize> = attempts
@@ -164,6 +190,14 @@ fn wait_for_all(attempts: &mut [Attempt], deadline: Instant) {
             .collect();
         if pending.is_empty() {
             return;
+        }
+        let early_at = early.as_ref().map(|e| began + e.after);
+        if early_at.is_some_and(|at| Instant::now() >= at) {
+            if let Some(e) = early.take() {
+                let addresses: Vec<SocketAddr> =
+                    pending.iter().map(|&i| attempts[i].address).collect();
+                (e.start)(&addresses);
+            }
         }
         let mut fds: Vec<libc::pollfd> = pending
             .iter()
@@ -177,7 +211,11 @@ fn wait_for_all(attempts: &mut [Attempt], deadline: Instant) {
             })
             .collect();
         let remaining = deadline.saturating_duration_since(Instant::now());
-        if let Err(e) = sys::poll(&mut fds, remaining) {
+        let wait = match early.as_ref().map(|e| began + e.after) {
+            Some(at) => remaining.min(at.saturating_duration_since(Instant::now())),
+            None => remaining,
+        };
+        if let Err(e) = sys::poll(&mut fds, wait) {
             // netdiag itself could not wait: record it on every attempt still pending.
             for &i in &pending {
                 let started = attempts[i].started;
@@ -441,6 +479,44 @@ mod tests {
         // The refused and connected attempts did not wait for the silent ones.
         assert!(obs[1].elapsed < Duration::from_millis(200));
         assert!(obs[2].elapsed < Duration::from_millis(200));
+    }
+
+    #[test]
+    fn early_follow_up_gets_only_the_addresses_still_pending() {
+        let (_listener, silent) = full_backlog_listener();
+        let (_closed, refused) = bound_not_listening();
+        let mut seen: Vec<(Duration, Vec<SocketAddr>)> = Vec::new();
+        let began = Instant::now();
+        let mut start = |pending: &[SocketAddr]| seen.push((began.elapsed(), pending.to_vec()));
+        let early = Early {
+            after: Duration::from_millis(100),
+            start: &mut start,
+        };
+        let obs = connect_all_keeping_early(&[refused, silent], soon(400), Some(early));
+        assert_eq!(obs[0].0.outcome, ConnectOutcome::Refused);
+        assert_eq!(obs[1].0.outcome, ConnectOutcome::TimedOut);
+        assert_eq!(seen.len(), 1, "called once");
+        assert_eq!(seen[0].1, vec![silent]);
+        assert!(seen[0].0 >= Duration::from_millis(100), "{:?}", seen[0].0);
+        assert!(seen[0].0 < Duration::from_millis(350), "{:?}", seen[0].0);
+    }
+
+    #[test]
+    fn early_follow_up_is_not_started_for_a_connect_that_settles_first() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut calls = 0;
+        let mut start = |_: &[SocketAddr]| calls += 1;
+        let early = Early {
+            after: Duration::from_millis(200),
+            start: &mut start,
+        };
+        let started = Instant::now();
+        let obs = connect_all_keeping_early(&[addr], soon(2000), Some(early));
+        assert!(matches!(obs[0].0.outcome, ConnectOutcome::Connected { .. }));
+        assert!(obs[0].1.is_some(), "the connection is kept");
+        assert!(started.elapsed() < Duration::from_millis(200));
+        assert_eq!(calls, 0);
     }
 
     #[test]

@@ -26,6 +26,7 @@
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use netdiag_core::hostfacts::{summarize, Hop, PathTrace};
@@ -62,11 +63,33 @@ pub fn hops(
     max_hops: u8,
     deadline: Instant,
 ) -> (Vec<Hop>, bool) {
+    hops_until(
+        destination,
+        proto,
+        max_hops,
+        deadline,
+        &AtomicBool::new(false),
+    )
+}
+
+/// How often a running trace looks at its stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(50);
+
+/// [`hops`] that also ends (with what it has) within [`STOP_CHECK`] of `stop` being set: for a
+/// trace started speculatively alongside a connect that then completes, so it neither sends
+/// nor waits for longer than the connect needed.
+pub fn hops_until(
+    destination: SocketAddr,
+    proto: Proto,
+    max_hops: u8,
+    deadline: Instant,
+    stop: &AtomicBool,
+) -> (Vec<Hop>, bool) {
     let max_hops = max_hops.clamp(1, MAX_HOPS);
     let mut probes: Vec<Probe> = (1..=max_hops)
         .map(|ttl| Probe::start(destination, proto, ttl))
         .collect();
-    wait(&mut probes, destination.ip(), proto, deadline);
+    wait(&mut probes, destination.ip(), proto, deadline, stop);
 
     let reached = probes.iter().any(|p| p.reached);
     // Past the destination or a router's rejection, higher TTLs only repeat that answer.
@@ -156,15 +179,30 @@ fn open(destination: SocketAddr, proto: Proto, ttl: u8) -> std::io::Result<Socke
     Ok(sock)
 }
 
-fn wait(probes: &mut [Probe], destination: IpAddr, proto: Proto, deadline: Instant) {
+fn wait(
+    probes: &mut [Probe],
+    destination: IpAddr,
+    proto: Proto,
+    deadline: Instant,
+    stop: &AtomicBool,
+) {
     let events = match proto {
         Proto::Tcp => libc::POLLOUT,
         Proto::Udp => libc::POLLIN,
     };
-    // Each round settles a probe, reaches the deadline, or was interrupted; bound it anyway.
-    let max_rounds = probes.len().saturating_mul(8).saturating_add(1000);
+    // Each round settles a probe, reaches the deadline or a stop check, or was interrupted;
+    // bound it anyway.
+    let checks = deadline
+        .saturating_duration_since(Instant::now())
+        .as_millis()
+        / STOP_CHECK.as_millis();
+    let max_rounds = probes
+        .len()
+        .saturating_mul(8)
+        .saturating_add(1000)
+        .saturating_add(usize::try_from(checks).unwrap_or(usize::MAX));
     for _ in 0..max_rounds {
-        if done(probes) {
+        if done(probes) || stop.load(Ordering::Relaxed) {
             return;
         }
         let pending: Vec<usize> = (0..probes.len())
@@ -180,7 +218,7 @@ fn wait(probes: &mut [Probe], destination: IpAddr, proto: Proto, deadline: Insta
             })
             .collect();
         let remaining = deadline.saturating_duration_since(Instant::now());
-        if sys::poll(&mut fds, remaining).is_err() {
+        if sys::poll(&mut fds, remaining.min(STOP_CHECK)).is_err() {
             return;
         }
         for (&i, fd) in pending.iter().zip(&fds) {
@@ -259,6 +297,33 @@ mod tests {
         assert_eq!(trace.hops.len(), 1);
         assert_eq!(trace.hops[0].responder, Some(target.ip()));
         assert_eq!(trace.first_silent, None);
+    }
+
+    #[test]
+    fn a_stopped_trace_returns_at_once_with_what_it_has() {
+        // A bound UDP socket that never replies: the trace would wait for its deadline.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let target = silent.local_addr().unwrap();
+        let stop = AtomicBool::new(false);
+        let started = Instant::now();
+        let (_hops, reached) = std::thread::scope(|scope| {
+            let trace = scope.spawn(|| {
+                hops_until(
+                    target,
+                    Proto::Udp,
+                    4,
+                    Instant::now() + Duration::from_secs(5),
+                    &stop,
+                )
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            stop.store(true, Ordering::Relaxed);
+            trace.join().unwrap()
+        });
+        assert!(!reached);
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(100), "{took:?}");
+        assert!(took < Duration::from_millis(600), "{took:?}");
     }
 
     #[test]

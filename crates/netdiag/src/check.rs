@@ -62,6 +62,20 @@ pub fn resolve(args: &CheckArgs) -> Result<(Format, Vec<LiveCheck>), InputError>
     let texts = target_texts(args)?;
     let timeout =
         parse_duration(&args.timeout).map_err(|e| InputError(format!("--timeout: {e}")))?;
+    let connect_timeout = match &args.connect_timeout {
+        Some(text) => {
+            let wait =
+                parse_duration(text).map_err(|e| InputError(format!("--connect-timeout: {e}")))?;
+            if wait > timeout {
+                return Err(InputError(format!(
+                    "--connect-timeout {text} is longer than --timeout {}: raise --timeout too",
+                    args.timeout
+                )));
+            }
+            wait
+        }
+        None => netdiag_probe::prober::DEFAULT_CONNECT_TIMEOUT,
+    };
     let defaults = ConfigPaths::default();
     if let Some(path) = &args.resolv_conf {
         let text = read_config(path).map_err(|e| InputError(format!("--resolv-conf {e}")))?;
@@ -132,6 +146,7 @@ pub fn resolve(args: &CheckArgs) -> Result<(Format, Vec<LiveCheck>), InputError>
         configs.push(LiveCheck {
             target,
             timeout,
+            connect_timeout,
             paths: paths.clone(),
             family,
             cacert_pem: cacert_pem.clone(),

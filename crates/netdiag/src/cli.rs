@@ -50,6 +50,11 @@ pub struct CheckArgs {
     /// Deadline for the whole check, e.g. 10s, 500ms, 2m.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub timeout: String,
+    /// How long an unanswered TCP SYN is waited for before it is `tcp_timeout` (default 3s:
+    /// the SYN and the kernel's retransmissions at 1 s and 3 s; at most --timeout). The
+    /// hop-by-hop trace that locates the drop runs during this wait.
+    #[arg(long, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
     /// Read this file instead of /etc/resolv.conf.
     #[arg(long, value_name = "FILE")]
     pub resolv_conf: Option<String>,

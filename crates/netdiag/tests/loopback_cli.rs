@@ -177,6 +177,52 @@ fn silent_port_times_out_within_the_timeout() {
 }
 
 #[test]
+fn connect_timeout_bounds_the_wait_for_a_silent_port_and_bad_values_exit_2() {
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    sock.listen(0).expect("listen");
+    let listener: TcpListener = sock.into();
+    let addr = listener.local_addr().expect("addr");
+    let _fill: Vec<_> = (0..3)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+        })
+        .collect();
+    let dir = tempdir("connect-timeout");
+    let start = Instant::now();
+    let out = netdiag()
+        .args([
+            "check",
+            &format!("tcp://{addr}"),
+            "--connect-timeout",
+            "500ms",
+            "--format",
+            "json",
+            "--resolv-conf",
+            &loopback_resolv_conf(&dir),
+        ])
+        .output()
+        .expect("run");
+    let took = start.elapsed();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_of(&out)["verdict"]["cause"], "tcp_timeout");
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+
+    assert_bad_input(&["check", "127.0.0.1:80", "--connect-timeout", "0s"]);
+    assert_bad_input(&["check", "127.0.0.1:80", "--connect-timeout", "later"]);
+    assert_bad_input(&[
+        "check",
+        "127.0.0.1:80",
+        "--connect-timeout",
+        "20s",
+        "--timeout",
+        "10s",
+    ]);
+}
+
+#[test]
 fn formats_render() {
     let port = TcpListener::bind("127.0.0.1:0")
         .expect("bind")

@@ -20,6 +20,7 @@ fn attempt_cause(
     o: &ConnectObservation,
     facts: &HostFacts,
     local: bool,
+    own: Option<IpAddr>,
 ) -> Option<(Cause, String)> {
     let addr = o.address;
     let took = human(o.elapsed);
@@ -48,12 +49,13 @@ fn attempt_cause(
         }
         ConnectOutcome::TimedOut => (
             Cause::TcpTimeout,
-            format!("{addr}: no answer to the SYN in {took} (no SYN-ACK, no RST, no ICMP error): a firewall drops it, or the host is down"),
+            format!("{addr}: no answer to the SYN {}; waited {took} (no SYN-ACK, no RST, no ICMP error): a firewall drops it, or the host is down", retransmissions(o.elapsed)),
         ),
         ConnectOutcome::Icmp(icmp) => {
             let from = icmp.offender.map(|o| o.to_string()).unwrap_or_else(|| "an unknown sender".into());
             let who = match icmp.offender {
                 Some(o) if o == addr.ip() => "the target host itself".to_string(),
+                Some(o) if Some(o) == own => format!("this host's own stack ({from})"),
                 Some(_) => format!("router {from}"),
                 None => "a router".to_string(),
             };
@@ -102,6 +104,26 @@ fn attempt_cause(
     })
 }
 
+/// When Linux retransmits an unanswered SYN: the initial RTO of 1 s, doubled each time
+/// (`tcp_syn_retries` 6: at 1, 3, 7, 15, 31 and 63 s after the first SYN).
+const SYN_RETRANSMITS_MS: [u64; 6] = [1_000, 3_000, 7_000, 15_000, 31_000, 63_000];
+
+/// Which of the kernel's SYN retransmissions a wait of `waited` covered, as words: the
+/// evidence that a timeout is a drop and not one lost packet.
+fn retransmissions(waited: std::time::Duration) -> String {
+    let waited = ms(waited);
+    let sent: Vec<String> = SYN_RETRANSMITS_MS
+        .iter()
+        .filter(|&&at| at <= waited)
+        .map(|&at| format!("{} s", at / 1000))
+        .collect();
+    match sent.as_slice() {
+        [] => "(sent once; the wait ended before the kernel's first retransmission at 1 s)".into(),
+        [one] => format!("or its retransmission at {one}"),
+        [rest @ .., last] => format!("or its retransmissions at {} and {last}", rest.join(", ")),
+    }
+}
+
 fn loopback_listener(facts: &HostFacts, addr: SocketAddr) -> Option<&crate::observe::Listener> {
     if addr.ip().is_loopback() {
         return None;
@@ -124,6 +146,14 @@ fn route_of(routes: &[RouteObservation], ip: IpAddr) -> Option<&RouteOutcome> {
         .iter()
         .find(|r| r.destination == ip)
         .map(|r| &r.outcome)
+}
+
+/// The source address of the route to `ip`: this host's own address on that path.
+fn own_source(routes: &[RouteObservation], ip: IpAddr) -> Option<IpAddr> {
+    match route_of(routes, ip) {
+        Some(RouteOutcome::Route { source, .. }) => *source,
+        _ => None,
+    }
 }
 
 /// Whether the route says the address is this host's own.
@@ -149,7 +179,7 @@ pub fn classify(
     let mut failures: Vec<(usize, Cause, String)> = Vec::new();
     for (i, o) in attempts.iter().enumerate() {
         let local = is_local(routes, o.address.ip());
-        let cause = attempt_cause(o, facts, local);
+        let cause = attempt_cause(o, facts, local, own_source(routes, o.address.ip()));
         let (result, verdict, row_cause) = match (&o.outcome, &cause) {
             (ConnectOutcome::Connected { local: l, .. }, None) => {
                 let from = l.map(|l| format!(" from {l}")).unwrap_or_default();
@@ -265,8 +295,10 @@ fn first_failure(
         }) => (*source, interface.clone(), *gateway),
         _ => (None, None, None),
     };
+    // An ICMP error this host's own stack sent itself (its ARP/ND for the next hop gave up)
+    // names no one on the path: the kernel's state explains it.
     let offender = match &o.outcome {
-        ConnectOutcome::Icmp(icmp) => icmp.offender,
+        ConnectOutcome::Icmp(icmp) => icmp.offender.filter(|&ip| Some(ip) != source),
         _ => None,
     };
     let listener = if *cause == Cause::ListenerBoundToLoopback {
@@ -355,7 +387,16 @@ fn short_result(o: &ConnectObservation) -> String {
         } => format!("connected, then reset (RST) in {took}"),
         ConnectOutcome::Connected { .. } => format!("connected in {took}"),
         ConnectOutcome::Refused => format!("refused (RST) in {took}"),
-        ConnectOutcome::TimedOut => format!("no answer in {took}"),
+        ConnectOutcome::TimedOut => {
+            let resent = SYN_RETRANSMITS_MS
+                .iter()
+                .filter(|&&at| at <= ms(o.elapsed))
+                .count();
+            match resent {
+                0 => format!("no answer in {took} (SYN sent once)"),
+                n => format!("no answer in {took} (SYN sent {} times)", n + 1),
+            }
+        }
         ConnectOutcome::Icmp(i) => format!("{} in {took}", i.describe()),
         ConnectOutcome::Error { errno, message } => {
             format!("{} ({message}) in {took}", errno_name(*errno))
@@ -368,6 +409,32 @@ mod tests {
     use super::*;
     use crate::observe::{IcmpError, Listener};
     use std::time::Duration;
+
+    #[test]
+    fn a_timeout_says_how_long_it_waited_and_which_retransmissions_went_unanswered() {
+        let wait = |ms| retransmissions(Duration::from_millis(ms));
+        assert_eq!(
+            wait(800),
+            "(sent once; the wait ended before the kernel's first retransmission at 1 s)"
+        );
+        assert_eq!(wait(2_250), "or its retransmission at 1 s");
+        assert_eq!(wait(3_300), "or its retransmissions at 1 s and 3 s");
+        assert_eq!(wait(8_000), "or its retransmissions at 1 s, 3 s and 7 s");
+        let o = ConnectObservation {
+            address: "10.0.0.1:80".parse().unwrap(),
+            outcome: ConnectOutcome::TimedOut,
+            elapsed: Duration::from_millis(3_300),
+        };
+        let (cause, text) = attempt_cause(&o, &HostFacts::default(), false, None).unwrap();
+        assert_eq!(cause, Cause::TcpTimeout);
+        assert!(
+            text.contains(
+                "no answer to the SYN or its retransmissions at 1 s and 3 s; waited 3.3 s"
+            ),
+            "{text}"
+        );
+        assert_eq!(short_result(&o), "no answer in 3.3 s (SYN sent 3 times)");
+    }
 
     fn attempt(addr: &str, outcome: ConnectOutcome) -> ConnectObservation {
         ConnectObservation {
@@ -442,6 +509,36 @@ mod tests {
             let got = cause(&[attempt("10.0.2.2:8080", outcome.clone())], &[], &none);
             assert_eq!(got, expected, "{outcome:?}");
         }
+    }
+
+    #[test]
+    fn host_unreachable_from_this_hosts_own_stack_names_no_router() {
+        // The kernel's ARP for an on-link target gave up and its own stack answered the SYN.
+        let routes = vec![RouteObservation {
+            destination: "10.0.1.99".parse().unwrap(),
+            outcome: RouteOutcome::Route {
+                kind: RouteKind::Unicast,
+                gateway: None,
+                interface: Some("eth0".into()),
+                source: Some("10.0.1.2".parse().unwrap()),
+                table: Some(254),
+            },
+        }];
+        let f = classify(
+            &[attempt("10.0.1.99:8080", icmp(3, 1, "10.0.1.2"))],
+            &routes,
+            &HostFacts::default(),
+            "h",
+        );
+        let failure = f.failure.expect("failure");
+        assert_eq!(failure.cause, Cause::HostUnreachable);
+        assert_eq!(
+            failure.context.offender, None,
+            "so the kernel facts are read"
+        );
+        let text = f.rows[0].evidence.join("\n");
+        assert!(text.contains("this host's own stack (10.0.1.2)"), "{text}");
+        assert!(!text.contains("router"), "{text}");
     }
 
     #[test]

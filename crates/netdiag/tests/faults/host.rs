@@ -349,3 +349,32 @@ fn local_input_policy_drop_without_established_accept_drops_the_replies() -> Res
     );
     Ok(())
 }
+
+/// Strict rp_filter on another interface, but replies come back the way the route leaves: the
+/// drop is elsewhere. The reverse-path counter watched during the connect's own retransmitted
+/// SYNs did not grow, so the check does not repeat the connect to learn the same thing.
+#[test]
+fn strict_rp_filter_that_drops_nothing_costs_no_repeat_connect() -> Result<()> {
+    require_netns!();
+    let lab = lab("hostrpf0")?;
+    lab.server.listen_tcp(ADDR)?;
+    lab.net
+        .link(&lab.client, "10.77.3.2/24", &lab.router, "10.77.3.1/24")?;
+    lab.client.sysctl("net.ipv4.conf.all.rp_filter", "1")?;
+    lab.server
+        .run("iptables -w -A INPUT -p tcp --dport 8080 -j DROP")?;
+
+    let run = lab.check(&lab.client, "tcp://10.77.2.2:8080", &[])?;
+    assert_diagnosis(&run, 1, Some("tcp"), "tcp_timeout");
+    assert!(run.mentions("IPReversePathFilter +0 in 2."), "{run}");
+    assert!(
+        run.mentions(&format!("dropped after {ROUTER_IN} (hop 1)")),
+        "{run}"
+    );
+    assert!(
+        run.elapsed < std::time::Duration::from_millis(4200),
+        "verdict in {:?}{run}",
+        run.elapsed
+    );
+    Ok(())
+}

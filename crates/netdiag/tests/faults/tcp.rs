@@ -313,3 +313,93 @@ fn nft_reject_admin_prohibited_at_router_names_the_router() -> Result<()> {
     assert_mentions(&run, ROUTER_IN);
     Ok(())
 }
+
+/// Time to verdict: with the default 10 s `--timeout`, a silent drop is `tcp_timeout` after the
+/// SYN and its retransmissions at 1 s and 3 s went unanswered, not after the whole deadline,
+/// and the hop-by-hop trace, run beside the connect, has already located the drop.
+#[test]
+fn silent_drop_is_a_timeout_after_3_s_with_the_drop_located() -> Result<()> {
+    require_netns!();
+    let lab = lab("tcpfast")?;
+    lab.server.listen_tcp(ADDR)?;
+    lab.server
+        .run("iptables -w -A INPUT -p tcp --dport 8080 -j DROP")?;
+    assert_eq!(lab.client.tcp_connect(ADDR, PROBE)?, TcpConnect::TimedOut);
+
+    let run = lab.check(&lab.client, TARGET, &[])?;
+    assert_diagnosis(&run, 1, Some("tcp"), "tcp_timeout");
+    assert_mentions(&run, &format!("dropped after {ROUTER_IN} (hop 1)"));
+    assert_mentions(
+        &run,
+        "no answer to the SYN or its retransmissions at 1 s and 3 s",
+    );
+    assert_mentions(&run, "SYN sent 3 times");
+    assert!(
+        run.elapsed >= Duration::from_secs(3) && run.elapsed < Duration::from_millis(4500),
+        "verdict in {:?}\n{run}",
+        run.elapsed
+    );
+    Ok(())
+}
+
+/// `--connect-timeout` waits longer for a SYN that may yet be answered (the kernel's next
+/// retransmission is at 7 s).
+#[test]
+fn connect_timeout_flag_sets_the_wait() -> Result<()> {
+    require_netns!();
+    let lab = lab("tcpwait")?;
+    lab.router
+        .run("iptables -w -A FORWARD -p tcp --dport 8080 -j DROP")?;
+
+    let run = lab.check(&lab.client, TARGET, &["--connect-timeout", "5s"])?;
+    assert_diagnosis(&run, 1, Some("tcp"), "tcp_timeout");
+    assert_mentions(&run, &format!("dropped after {ROUTER_IN} (hop 1)"));
+    assert!(
+        run.elapsed >= Duration::from_secs(5) && run.elapsed < Duration::from_millis(6500),
+        "verdict in {:?}\n{run}",
+        run.elapsed
+    );
+
+    let short = lab.check(&lab.client, TARGET, &["--connect-timeout", "1500ms"])?;
+    assert_diagnosis(&short, 1, Some("tcp"), "tcp_timeout");
+    assert_mentions(&short, "or its retransmission at 1 s; waited 1.");
+    assert!(
+        short.elapsed < Duration::from_millis(2800),
+        "{:?}",
+        short.elapsed
+    );
+    Ok(())
+}
+
+/// A healthy connect never waits for, or starts, the speculative trace; refused and
+/// admin-prohibited verdicts come within the first round trips.
+#[test]
+fn answered_syns_are_judged_at_once() -> Result<()> {
+    require_netns!();
+    let lab = lab("tcpquick")?;
+    lab.server.listen_tcp(ADDR)?;
+    lab.server.listen_tcp("10.77.2.2:8081")?;
+    let ok = lab.check(&lab.client, TARGET, &[])?;
+    assert_diagnosis(&ok, 0, None, "ok");
+    assert!(ok.elapsed < Duration::from_secs(1), "{:?}", ok.elapsed);
+
+    let refused = lab.check(&lab.client, "tcp://10.77.2.2:9", &[])?;
+    assert_diagnosis(&refused, 1, Some("tcp"), "tcp_refused");
+    assert!(
+        refused.elapsed < Duration::from_secs(1),
+        "{:?}",
+        refused.elapsed
+    );
+
+    lab.router.run(
+        "iptables -w -A FORWARD -p tcp --dport 8081 -j REJECT --reject-with icmp-admin-prohibited",
+    )?;
+    let prohibited = lab.check(&lab.client, "tcp://10.77.2.2:8081", &[])?;
+    assert_diagnosis(&prohibited, 1, Some("tcp"), "tcp_admin_prohibited");
+    assert!(
+        prohibited.elapsed < Duration::from_secs(1),
+        "{:?}",
+        prohibited.elapsed
+    );
+    Ok(())
+}
