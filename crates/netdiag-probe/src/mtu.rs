@@ -31,7 +31,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use netdiag_core::observe::{IcmpKind, MtuObservation, MtuProbe, MtuProbeResult, RouteOutcome};
+use netdiag_core::observe::{
+    IcmpKind, LiveSegment, MtuObservation, MtuProbe, MtuProbeResult, RouteOutcome,
+};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::{errno_message, route, sys};
@@ -153,6 +155,7 @@ pub fn probe(requested: SocketAddr, deadline: Instant) -> MtuObservation {
         kernel_path_mtu: kernel_path_mtu(address),
         probes,
         unavailable,
+        live_segment: None,
     }
 }
 
@@ -169,6 +172,7 @@ pub fn passive(stream: &TcpStream) -> MtuObservation {
         kernel_path_mtu: None,
         probes: Vec::new(),
         unavailable: None,
+        live_segment: None,
     };
     let peer = match stream.peer_addr() {
         // A v4-mapped peer is IPv4 on the wire (IPv4 headers, IPv4 route).
@@ -204,6 +208,113 @@ pub fn passive(stream: &TcpStream) -> MtuObservation {
         }
     }
     obs
+}
+
+/// The most bytes a padded request may have. Servers cap a request head (nginx 8 KiB per line,
+/// Apache 8190 bytes per field, older Node.js 8 KiB in all), so on a path whose MSS is larger
+/// (loopback, jumbo frames) the request stays below this and the segment is not full-size.
+pub const PAD_CAP: u32 = 8000;
+
+/// Retransmissions of an unacknowledged request that make it a stall: one could be chance,
+/// two in a row of the same full-size segment, after the handshake's small segments passed,
+/// is what a black hole looks like (about 0.6 s on a LAN: RTO, then twice RTO).
+const STALL_RETRANSMITS: u32 = 2;
+
+/// Before the HTTP request goes out on the live session: how many bytes fill one segment and
+/// what TCP_INFO said of the connection, to compare with afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentPlan {
+    /// Bytes to write so that they fill one segment (`tcpi_snd_mss`, at most [`PAD_CAP`]).
+    pub fill: u32,
+    /// Whether `fill` is the whole MSS (false when [`PAD_CAP`] cut it).
+    pub full: bool,
+    /// The IP packet size of a segment of `fill` bytes.
+    pub size: u32,
+    retrans_before: u32,
+    pmtu_before: u32,
+}
+
+/// What one look at TCP_INFO during the exchange says of the segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentState {
+    /// Still outstanding, not (yet) a stall.
+    Waiting,
+    /// Acknowledged (or the connection moved on): no need to look again.
+    Settled,
+    /// Retransmitted while unacknowledged: what TCP_INFO showed.
+    Stalled(String),
+}
+
+/// Reads TCP_INFO of the session's socket before the request is written. `None` when it cannot
+/// be read (then nothing is padded).
+pub fn plan_segment(stream: &TcpStream) -> Option<SegmentPlan> {
+    let info = sys::tcp_info(&SockRef::from(stream)).ok()?;
+    let peer = stream.peer_addr().ok()?;
+    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+    if info.snd_mss == 0 {
+        return None;
+    }
+    let fill = info.snd_mss.min(PAD_CAP);
+    Some(SegmentPlan {
+        fill,
+        full: fill == info.snd_mss,
+        size: fill + Family::of(peer).ip_header + TCP_HEADER + option_len(&info),
+        retrans_before: info.total_retrans,
+        pmtu_before: info.pmtu,
+    })
+}
+
+/// One look at the segment while the response has not begun: a stall is the request still
+/// unacknowledged after [`STALL_RETRANSMITS`] retransmissions with no ICMP having lowered the
+/// path MTU (which would mean the kernel adapts, not a black hole).
+pub fn segment_state(stream: &TcpStream, plan: &SegmentPlan) -> SegmentState {
+    let Ok(info) = sys::tcp_info(&SockRef::from(stream)) else {
+        return SegmentState::Settled;
+    };
+    if info.unacked == 0 || info.state == TCP_CLOSE {
+        return SegmentState::Settled;
+    }
+    let retransmits = info.total_retrans.saturating_sub(plan.retrans_before);
+    if info.pmtu != 0 && info.pmtu < plan.pmtu_before {
+        return SegmentState::Waiting;
+    }
+    if retransmits >= STALL_RETRANSMITS {
+        return SegmentState::Stalled(format!(
+            "the request's {}-byte segment was retransmitted {retransmits} times and not \
+             acknowledged (TCP_INFO: {} segments outstanding, path MTU {}, RTO {} ms), while \
+             the handshake's small segments passed",
+            plan.size,
+            info.unacked,
+            info.pmtu,
+            info.rto_us / 1000
+        ));
+    }
+    SegmentState::Waiting
+}
+
+/// After the exchange: was the segment acknowledged, and what did the kernel learn meanwhile.
+/// `bytes` were written for it, carrying `carried`.
+pub fn segment_result(
+    stream: &TcpStream,
+    plan: &SegmentPlan,
+    bytes: u32,
+    carried: String,
+) -> LiveSegment {
+    let info = sys::tcp_info(&SockRef::from(stream)).ok();
+    let unacked = info.as_ref().map_or(u32::MAX, |i| i.unacked);
+    LiveSegment {
+        size: plan.size,
+        full: plan.full && bytes >= plan.fill,
+        carried,
+        bytes,
+        // Nothing outstanding: everything written, the request included, was acknowledged.
+        acked: unacked == 0,
+        retransmits: info
+            .as_ref()
+            .map_or(0, |i| i.total_retrans.saturating_sub(plan.retrans_before)),
+        pmtu_before: plan.pmtu_before,
+        pmtu_after: info.map_or(plan.pmtu_before, |i| i.pmtu),
+    }
 }
 
 /// Header sizes that differ between IPv4 and IPv6.
