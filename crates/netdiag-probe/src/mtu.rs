@@ -167,7 +167,7 @@ pub fn passive(stream: &TcpStream) -> MtuObservation {
     let sock = SockRef::from(stream);
     let mut obs = MtuObservation {
         address: stream.peer_addr().unwrap_or(unspecified),
-        method: "passive: IP_MTU and TCP_INFO of the open connection, no packets sent".to_string(),
+        method: PASSIVE_METHOD.to_string(),
         interface_mtu: None,
         kernel_path_mtu: None,
         probes: Vec::new(),
@@ -209,6 +209,13 @@ pub fn passive(stream: &TcpStream) -> MtuObservation {
     }
     obs
 }
+
+/// How [`passive`] measures.
+pub const PASSIVE_METHOD: &str =
+    "passive: IP_MTU and TCP_INFO of the open connection, no packets sent";
+/// How [`passive`] measures when the session's own request filled a segment first.
+pub const SESSION_METHOD: &str =
+    "the session's own HTTP request, padded to fill one segment; IP_MTU and TCP_INFO of the open connection, no other packets sent";
 
 /// The most bytes a padded request may have. Servers cap a request head (nginx 8 KiB per line,
 /// Apache 8190 bytes per field, older Node.js 8 KiB in all), so on a path whose MSS is larger
@@ -281,7 +288,7 @@ pub fn segment_state(stream: &TcpStream, plan: &SegmentPlan) -> SegmentState {
     if retransmits >= STALL_RETRANSMITS {
         return SegmentState::Stalled(format!(
             "the request's {}-byte segment was retransmitted {retransmits} times and not \
-             acknowledged (TCP_INFO: {} segments outstanding, path MTU {}, RTO {} ms), while \
+             acknowledged (TCP_INFO: {} segment(s) outstanding, path MTU {}, RTO {} ms), while \
              the handshake's small segments passed",
             plan.size,
             info.unacked,

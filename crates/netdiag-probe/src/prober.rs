@@ -492,6 +492,12 @@ impl Prober for SystemProber {
             }
         };
         observation.live_segment = self.session.live_segment.clone();
+        if !active && observation.live_segment.is_some() {
+            observation.method =
+                observation
+                    .method
+                    .replacen(mtu::PASSIVE_METHOD, mtu::SESSION_METHOD, 1);
+        }
         observation
     }
 }

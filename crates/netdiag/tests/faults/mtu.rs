@@ -16,7 +16,7 @@
 //! response; the path MTUs they teach the kernels are flushed before netdiag runs.
 
 use crate::common::{assert_diagnosis, assert_mentions, check, NETDIAG};
-use netdiag_testnet::{require_netns, HttpServer, Node, Result, Run, Testnet};
+use netdiag_testnet::{require_netns, HttpServer, Node, Result, Run, Signer, Testnet, Validity};
 use std::time::Duration;
 
 const URL: &str = "http://10.77.2.2:8080/";
@@ -194,15 +194,146 @@ fn mtu_path_reduced_probe_hears_frag_needed() -> Result<()> {
     Ok(())
 }
 
-/// Without `--mtu` the healthy reduced path costs nothing: the walk passes and reads the path
-/// MTU passively.
+/// Without `--mtu` the healthy reduced path stays healthy: the request, padded to the
+/// session's MSS, is a 1500-byte segment that r1 answers with frag-needed; the kernel learns
+/// 1400, resends, and the mtu row says so.
 #[test]
 fn mtu_path_reduced_passive_is_exit_0() -> Result<()> {
     require_netns!();
     let lab = mtu_lab("mtupassive")?;
-    let run = lab.check(&[])?;
+    let before = lab.r1.icmp_unreachables_sent()?;
+    let run = check(&lab.net, &lab.client, SMALL_URL, &[])?;
     assert_diagnosis(&run, 0, None, "ok");
     assert!(run.rows_of("mtu").count() > 0, "an mtu row{run}");
+    assert!(
+        run.warning_causes().contains(&"mtu_path_reduced"),
+        "mtu_path_reduced warning{run}"
+    );
+    assert_mentions(&run, "the kernel learned PMTU 1400");
+    assert_mentions(&run, "1500-byte segment");
+    assert!(
+        lab.r1.icmp_unreachables_sent()? > before,
+        "r1 answered the padded request with frag-needed"
+    );
+    Ok(())
+}
+
+/// A lab whose server→client direction avoids the 1400 link (a second r1–r2 link of 1500
+/// carries it), so the server never learns a smaller path MTU and keeps advertising an MSS of
+/// 1460; client→server still crosses the 1400 link, where r1 drops the frag-needed it would
+/// send: a black hole for the client's full-size segments only (an upload-direction hole).
+fn one_way_hole(tag: &str) -> Result<MtuLab> {
+    let lab = mtu_lab(tag)?;
+    lab.net
+        .link(&lab.r1, "10.77.4.1/24", &lab.r2, "10.77.4.2/24")?;
+    lab.r2.run("ip route replace 10.77.1.0/24 via 10.77.4.1")?;
+    for router in [&lab.r1, &lab.r2] {
+        router.run("for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done")?;
+    }
+    lab.r1.run(DROP_FRAG_NEEDED)?;
+    Ok(lab)
+}
+
+/// The acceptance case of the mtu layer by default: no `--mtu`, a small response (nothing
+/// large ever comes back), yet the request padded to the MSS is a full-size segment that
+/// vanishes; the walk sees it unacknowledged, searches, and names the hole.
+#[test]
+fn mtu_blackhole_found_without_mtu_flag_http() -> Result<()> {
+    require_netns!();
+    let lab = one_way_hole("mtubhdef")?;
+    let big = lab.ping_df(1500)?;
+    assert_ne!(big.status, Some(0), "1500 bytes vanish{big}");
+    assert!(!big.stdout.contains("Frag needed"), "no frag-needed{big}");
+    assert_eq!(lab.ping_df(1400)?.status, Some(0), "1400 bytes pass");
+    let small = lab.curl(SMALL_URL, "2")?;
+    assert!(
+        small.stdout.starts_with("200 "),
+        "curl's small request passes{small}"
+    );
+    lab.forget_path_mtus()?;
+
+    let run = check(&lab.net, &lab.client, SMALL_URL, &["--timeout", "6s"])?;
+    assert_diagnosis(&run, 1, Some("mtu"), "mtu_blackhole");
+    let above = black_hole_above(&run);
+    assert!(
+        above.is_some_and(|n| (1396..=1400).contains(&n)),
+        "the largest size that passes is about 1400, got {above:?}{run}"
+    );
+    assert_mentions(&run, "not acknowledged");
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "took {:?}{run}",
+        run.elapsed
+    );
+    Ok(())
+}
+
+/// The same hole for https: the handshake's segments are small client→server, so only the
+/// request, padded inside one TLS record to fill the segment, meets it.
+#[test]
+fn mtu_blackhole_found_without_mtu_flag_https() -> Result<()> {
+    require_netns!();
+    let lab = one_way_hole("mtubhtls")?;
+    let pki = lab.net.pki()?;
+    let leaf = pki.leaf(
+        "svc",
+        &["svc.test"],
+        Validity::Current,
+        Signer::Intermediate,
+    )?;
+    lab.server.http(
+        "10.77.2.2:443",
+        HttpServer::status(200).tls(&leaf.full_chain, &leaf.key),
+    )?;
+    let root = pki.root_pem().to_string_lossy().into_owned();
+    let hosts = lab.net.hosts_file(&["10.77.2.2 svc.test"])?;
+    let curl = lab.client.command(
+        "curl",
+        &[
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "2",
+            "--cacert",
+            &root,
+            "--resolve",
+            "svc.test:443:10.77.2.2",
+            "https://svc.test/",
+        ],
+        Duration::from_secs(10),
+    )?;
+    assert_eq!(curl.stdout, "200", "curl's small request passes{curl}");
+    lab.forget_path_mtus()?;
+
+    let run = check(
+        &lab.net,
+        &lab.client,
+        "https://svc.test/",
+        &[
+            "--cacert",
+            &root,
+            "--hosts-file",
+            &hosts.to_string_lossy(),
+            "--timeout",
+            "6s",
+        ],
+    )?;
+    assert_diagnosis(&run, 1, Some("mtu"), "mtu_blackhole");
+    let above = black_hole_above(&run);
+    assert!(
+        above.is_some_and(|n| (1396..=1400).contains(&n)),
+        "the largest size that passes is about 1400, got {above:?}{run}"
+    );
+    assert_mentions(&run, "TLS record");
+    assert!(run.rows_of("tls").count() > 0, "the handshake passed{run}");
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "took {:?}{run}",
+        run.elapsed
+    );
     Ok(())
 }
 
