@@ -1422,6 +1422,8 @@ mod tests {
         );
         // ndots:1 and a dotted name: the name itself first, so one round of A+AAAA only.
         assert_eq!(p.queries, 2);
+        // tcp://: sending bytes to an unknown service is not safe, so no mtu probe at all.
+        assert!(p.mtu_active.is_empty(), "{:?}", p.mtu_active);
     }
 
     #[test]
@@ -1511,6 +1513,38 @@ mod tests {
             (r.verdict.layer, r.verdict.cause),
             (Some(Layer::Http), Cause::Http5xx)
         );
+    }
+
+    #[test]
+    fn http_request_carries_the_slow_threshold() {
+        let mut p = prober(connected());
+        run("http://api.test/", &mut p);
+        assert_eq!(p.requests[0].slow, http::DEFAULT_SLOW);
+        let t = parse_target("http://api.test/").expect("target");
+        let opts = WalkOptions {
+            slow: Some(Duration::from_millis(500)),
+            ..WalkOptions::default()
+        };
+        walk(&t, &opts, &mut p);
+        assert_eq!(p.requests[1].slow, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn http_stall_turns_into_an_mtu_black_hole() {
+        // The padded request was never acknowledged: the prober stops the exchange (TimedOut,
+        // no first byte) and the walk searches actively.
+        let mut p = prober(connected());
+        p.http = HttpOutcome::TimedOut {
+            got_first_byte: false,
+        };
+        let r = run("http://api.test/", &mut p);
+        assert_eq!(
+            (r.verdict.layer, r.verdict.cause),
+            (Some(Layer::Mtu), Cause::MtuBlackhole)
+        );
+        assert_eq!(p.mtu_active, vec![true]);
+        let http_row = r.layers.iter().find(|l| l.layer == Layer::Http);
+        assert_eq!(http_row.map(|l| l.verdict), Some(RowVerdict::Warn));
     }
 
     #[test]

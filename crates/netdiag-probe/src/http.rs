@@ -14,6 +14,12 @@
 //! (its size is evidence, its content is not). Interim `1xx` responses (`100 Continue`,
 //! `103 Early Hints`) are skipped, at most [`MAX_INTERIM`] of them.
 //!
+//! On a live session ([`request_with`]) the request can be padded to fill one TCP segment (the
+//! mtu layer's full-size packet, see `mtu::plan_segment`), the wait for the first byte can end
+//! at a limit (twice `--slow`: past it the answer is slow either way, so waiting longer only
+//! delays the verdict), and a watch is looked at every [`WATCH_STEP`] while the response has not
+//! begun, so a request that never got acknowledged ends the exchange at once.
+//!
 //! This module must never decide a verdict (a `503` is an observation), never follow a redirect
 //! (the walk decides, with `-L`), and never record credentials or body content.
 

@@ -22,6 +22,17 @@
 //! middlebox) keeps TCP from ever sending are not tried: TCP to that service cannot black-hole
 //! them, and the method text says so.
 //!
+//! On every http(s) check the live session answers the question first, for free: the HTTP
+//! request is padded (a harmless `X-Netdiag-Pad` header, inside the TLS record for https) to
+//! fill one segment of the connection's MSS ([`plan_segment`]), so the check's own request is a
+//! full-size packet, with no extra packet and no extra round trip. TCP_INFO then says whether
+//! it was acknowledged, retransmitted, or shrunk by an ICMP frag-needed that taught the kernel
+//! a smaller path MTU ([`segment_result`]). While the response has not begun the walk looks at
+//! it ([`segment_state`]): unacknowledged after two retransmissions while the handshake's small
+//! segments passed is the stall a black hole makes, and the search above runs at once instead
+//! of after the whole deadline. `tcp://` targets stay passive: bytes sent to an unknown service
+//! are not harmless.
+//!
 //! This module must never decide a verdict (the classifier in core does), never send ICMP or
 //! use raw sockets, never wait past the deadline, and never leave a connection open: every
 //! probe connection is closed with a reset (`SO_LINGER` 0) so neither side keeps retrying.
@@ -960,6 +971,36 @@ mod tests {
         let obs = probe(address, Instant::now());
         assert!(obs.probes.is_empty());
         assert!(obs.unavailable.is_some());
+    }
+
+    #[test]
+    fn a_padded_request_on_loopback_is_planned_capped_and_acknowledged() {
+        use std::io::Write;
+        let (listener, address) = silent_listener("127.0.0.1").unwrap();
+        let mut stream = TcpStream::connect(address).unwrap();
+        let _server = listener.accept().unwrap();
+        let plan = plan_segment(&stream).unwrap();
+        // Loopback's MSS is far above what a request head may be.
+        assert_eq!(plan.fill, PAD_CAP);
+        assert!(!plan.full);
+        assert!(plan.size >= PAD_CAP + 40, "{plan:?}");
+        stream.write_all(&vec![b'x'; PAD_CAP as usize]).unwrap();
+        let mut state = segment_state(&stream, &plan);
+        for _ in 0..200 {
+            if state == SegmentState::Settled {
+                break;
+            }
+            assert_eq!(state, SegmentState::Waiting);
+            std::thread::sleep(STEP);
+            state = segment_state(&stream, &plan);
+        }
+        assert_eq!(state, SegmentState::Settled);
+        let seg = segment_result(&stream, &plan, PAD_CAP, "test bytes".into());
+        assert!(seg.acked, "{seg:?}");
+        assert!(!seg.full);
+        assert_eq!(seg.retransmits, 0);
+        assert_eq!(seg.pmtu_after, seg.pmtu_before);
+        assert_eq!((seg.bytes, seg.size), (PAD_CAP, plan.size));
     }
 
     #[test]

@@ -42,6 +42,13 @@ fn live_evidence(seg: &LiveSegment) -> Vec<String> {
             )
         }
     )];
+    if !seg.full {
+        ev.push(format!(
+            "not a full-size segment: the path's MSS is larger than a request head may safely \
+             be, so sizes above {} bytes were not tried on the session",
+            seg.size
+        ));
+    }
     if seg.acked && seg.retransmits > 0 {
         ev.push(format!(
             "{} retransmissions on the connection while it was outstanding",

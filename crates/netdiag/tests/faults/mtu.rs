@@ -338,13 +338,9 @@ fn mtu_blackhole_found_without_mtu_flag_https() -> Result<()> {
 }
 
 /// The classic black hole: both routers drop the frag-needed they would send. Small requests
-/// work; the 64 KiB response stalls (r2 drops the server's full-size segments silently), which
-/// makes the walk probe actively; the probe measures client→server, where r1 drops them.
-///
-/// netdiag today answers `http` / `http_timeout` here, with the mtu row "not measured: the
-/// deadline came before the search ended": the GET is given the whole remaining deadline, so the
-/// probe that should follow the stall has none left. The probe itself finds this hole when it
-/// has time (see the next test).
+/// work; the 64 KiB response would stall (r2 drops the server's full-size segments silently),
+/// but the request, padded to the MSS, already meets r1's hole: the walk sees it
+/// unacknowledged and probes actively; the probe measures client→server, where r1 drops them.
 #[test]
 fn mtu_blackhole() -> Result<()> {
     require_netns!();
