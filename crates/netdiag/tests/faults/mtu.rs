@@ -118,6 +118,25 @@ impl MtuLab {
     fn check(&self, extra: &[&str]) -> Result<Run> {
         check(&self.net, &self.client, URL, extra)
     }
+
+    /// An https service on 10.77.2.2:443 for `svc.test` (leaf and intermediate): the root's
+    /// path for `--cacert` and a hosts file for `--hosts-file`.
+    fn https_service(&self) -> Result<(String, String)> {
+        let pki = self.net.pki()?;
+        let leaf = pki.leaf(
+            "svc",
+            &["svc.test"],
+            Validity::Current,
+            Signer::Intermediate,
+        )?;
+        self.server.http(
+            "10.77.2.2:443",
+            HttpServer::status(200).tls(&leaf.full_chain, &leaf.key),
+        )?;
+        let root = pki.root_pem().to_string_lossy().into_owned();
+        let hosts = self.net.hosts_file(&["10.77.2.2 svc.test"])?;
+        Ok((root, hosts.to_string_lossy().into_owned()))
+    }
 }
 
 /// The largest size in the mtu row's "black hole above N bytes" result.
@@ -218,6 +237,34 @@ fn mtu_path_reduced_passive_is_exit_0() -> Result<()> {
     Ok(())
 }
 
+/// The same for https: the request, padded inside one TLS record, draws r1's frag-needed; the
+/// kernel learns 1400 and the check stays healthy, noting it.
+#[test]
+fn mtu_path_reduced_https_is_healthy_and_noted() -> Result<()> {
+    require_netns!();
+    let lab = mtu_lab("mtupassivetls")?;
+    let (root, hosts) = lab.https_service()?;
+    let before = lab.r1.icmp_unreachables_sent()?;
+    let run = check(
+        &lab.net,
+        &lab.client,
+        "https://svc.test/",
+        &["--cacert", &root, "--hosts-file", &hosts],
+    )?;
+    assert_diagnosis(&run, 0, None, "ok");
+    assert!(
+        run.warning_causes().contains(&"mtu_path_reduced"),
+        "mtu_path_reduced warning{run}"
+    );
+    assert_mentions(&run, "the kernel learned PMTU 1400");
+    assert_mentions(&run, "in one TLS record");
+    assert!(
+        lab.r1.icmp_unreachables_sent()? > before,
+        "r1 answered the padded request with frag-needed"
+    );
+    Ok(())
+}
+
 /// A lab whose server→client direction avoids the 1400 link (a second r1–r2 link of 1500
 /// carries it), so the server never learns a smaller path MTU and keeps advertising an MSS of
 /// 1460; client→server still crosses the 1400 link, where r1 drops the frag-needed it would
@@ -274,19 +321,7 @@ fn mtu_blackhole_found_without_mtu_flag_http() -> Result<()> {
 fn mtu_blackhole_found_without_mtu_flag_https() -> Result<()> {
     require_netns!();
     let lab = one_way_hole("mtubhtls")?;
-    let pki = lab.net.pki()?;
-    let leaf = pki.leaf(
-        "svc",
-        &["svc.test"],
-        Validity::Current,
-        Signer::Intermediate,
-    )?;
-    lab.server.http(
-        "10.77.2.2:443",
-        HttpServer::status(200).tls(&leaf.full_chain, &leaf.key),
-    )?;
-    let root = pki.root_pem().to_string_lossy().into_owned();
-    let hosts = lab.net.hosts_file(&["10.77.2.2 svc.test"])?;
+    let (root, hosts) = lab.https_service()?;
     let curl = lab.client.command(
         "curl",
         &[
@@ -312,14 +347,7 @@ fn mtu_blackhole_found_without_mtu_flag_https() -> Result<()> {
         &lab.net,
         &lab.client,
         "https://svc.test/",
-        &[
-            "--cacert",
-            &root,
-            "--hosts-file",
-            &hosts.to_string_lossy(),
-            "--timeout",
-            "6s",
-        ],
+        &["--cacert", &root, "--hosts-file", &hosts, "--timeout", "6s"],
     )?;
     assert_diagnosis(&run, 1, Some("mtu"), "mtu_blackhole");
     let above = black_hole_above(&run);
