@@ -237,6 +237,10 @@ pub const PAD_CAP: u32 = 8000;
 /// two in a row of the same full-size segment, after the handshake's small segments passed,
 /// is what a black hole looks like (about 0.6 s on a LAN: RTO, then twice RTO).
 const STALL_RETRANSMITS: u32 = 2;
+/// One retransmission is enough once the request has been outstanding this long: a connection
+/// whose SYN needed a retransmission starts with a 3 s RTO (RFC 6298 5.7), so its second
+/// retransmission would come only after 9 s.
+const STALL_AFTER_ONE: Duration = Duration::from_millis(1500);
 
 /// Before the HTTP request goes out on the live session: how many bytes fill one segment and
 /// what TCP_INFO said of the connection, to compare with afterwards.
@@ -250,6 +254,7 @@ pub struct SegmentPlan {
     pub size: u32,
     retrans_before: u32,
     pmtu_before: u32,
+    planned_at: Instant,
 }
 
 /// What one look at TCP_INFO during the exchange says of the segment.
@@ -279,12 +284,14 @@ pub fn plan_segment(stream: &TcpStream) -> Option<SegmentPlan> {
         size: fill + Family::of(peer).ip_header + TCP_HEADER + option_len(&info),
         retrans_before: info.total_retrans,
         pmtu_before: info.pmtu,
+        planned_at: Instant::now(),
     })
 }
 
 /// One look at the segment while the response has not begun: a stall is the request still
-/// unacknowledged after [`STALL_RETRANSMITS`] retransmissions with no ICMP having lowered the
-/// path MTU (which would mean the kernel adapts, not a black hole).
+/// unacknowledged after [`STALL_RETRANSMITS`] retransmissions (or one, once it has been
+/// outstanding [`STALL_AFTER_ONE`]) with no ICMP having lowered the path MTU (which would mean
+/// the kernel adapts, not a black hole).
 pub fn segment_state(stream: &TcpStream, plan: &SegmentPlan) -> SegmentState {
     let Ok(info) = sys::tcp_info(&SockRef::from(stream)) else {
         return SegmentState::Settled;
@@ -296,12 +303,14 @@ pub fn segment_state(stream: &TcpStream, plan: &SegmentPlan) -> SegmentState {
     if info.pmtu != 0 && info.pmtu < plan.pmtu_before {
         return SegmentState::Waiting;
     }
-    if retransmits >= STALL_RETRANSMITS {
+    let outstanding = plan.planned_at.elapsed();
+    if retransmits >= STALL_RETRANSMITS || (retransmits >= 1 && outstanding >= STALL_AFTER_ONE) {
         return SegmentState::Stalled(format!(
-            "the request's {}-byte segment was retransmitted {retransmits} times and not \
-             acknowledged (TCP_INFO: {} segment(s) outstanding, path MTU {}, RTO {} ms), while \
-             the handshake's small segments passed",
+            "the request's {}-byte segment was retransmitted {retransmits} time(s) and not \
+             acknowledged after {} ms (TCP_INFO: {} segment(s) outstanding, path MTU {}, RTO {} \
+             ms), while the handshake's small segments passed",
             plan.size,
+            outstanding.as_millis(),
             info.unacked,
             info.pmtu,
             info.rto_us / 1000
