@@ -124,6 +124,19 @@ pub fn classify(obs: &MtuObservation) -> LayerFindings {
         .filter(|p| p.result == MtuProbeResult::Lost && largest_pass.is_some_and(|l| p.size > l))
         .map(|p| p.size)
         .min();
+    // The session's own full-size segment counts as a lost size when it went unacknowledged
+    // and no ICMP lowered the path MTU: new connections may not reach that size (the server
+    // learned a smaller path MTU since and announces a smaller MSS), the session did.
+    let live_lost = obs
+        .live_segment
+        .as_ref()
+        .filter(|s| !s.acked && s.retransmits > 0 && s.pmtu_after >= s.pmtu_before)
+        .map(|s| s.size)
+        .filter(|&size| largest_pass.is_some_and(|l| size > l));
+    let lost_above = match (lost_above, live_lost) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     match (largest_pass, lost_above) {
         (Some(ok), Some(lost)) if !icmp_seen => {
             let encaps = likely_encapsulation(ok);
@@ -361,6 +374,26 @@ mod tests {
             "{:?}",
             f.rows[0]
         );
+    }
+
+    #[test]
+    fn a_lost_live_segment_above_what_new_connections_can_send_is_a_black_hole() {
+        // The server learned a smaller path MTU after the session opened and announces MSS
+        // 1360 to the probe's connections: they pass at 1400 and cannot try more.
+        let mut o = obs(vec![(1400, MtuProbeResult::Passed)]);
+        o.live_segment = Some(segment(false, 1500));
+        let f = classify(&o);
+        assert_eq!(
+            f.failure.as_ref().map(|f| (f.cause, f.context.mtu)),
+            Some((Cause::MtuBlackhole, Some(1400)))
+        );
+        // Where ICMP taught the kernel (the segment shrank), it is not a black hole.
+        o.live_segment = Some(segment(false, 1400));
+        assert!(classify(&o).failure.is_none());
+        // A search that passed the live size itself says the loss was something else.
+        let mut o = obs(vec![(1500, MtuProbeResult::Passed)]);
+        o.live_segment = Some(segment(false, 1500));
+        assert!(classify(&o).failure.is_none());
     }
 
     #[test]

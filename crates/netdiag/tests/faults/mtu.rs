@@ -439,3 +439,45 @@ fn mtu_blackhole_client_to_server_found_with_mtu_flag() -> Result<()> {
     );
     Ok(())
 }
+
+/// The upload-direction hole on the symmetric lab, over https: the server's certificate flight
+/// crosses r2, whose frag-needed still reaches the server, so the server learns path MTU 1400
+/// during the handshake and from then on announces an MSS of 1360. The probe's new connections
+/// can then never send more than 1400 bytes; the session, opened before, still sends 1500 and
+/// loses them. The lost session segment is the evidence the search cannot reproduce.
+#[test]
+fn mtu_blackhole_https_after_the_server_learned_a_smaller_mtu() -> Result<()> {
+    require_netns!();
+    let lab = mtu_lab("mtubhlearned")?;
+    lab.r1.run(DROP_FRAG_NEEDED)?;
+    // Enough names that the certificate flight needs full-size segments.
+    let extra: Vec<String> = (0..60).map(|i| format!("name-{i:02}.svc.test")).collect();
+    let mut names = vec!["svc.test"];
+    names.extend(extra.iter().map(String::as_str));
+    let pki = lab.net.pki()?;
+    let leaf = pki.leaf("svc", &names, Validity::Current, Signer::Intermediate)?;
+    lab.server.http(
+        "10.77.2.2:443",
+        HttpServer::status(200).tls(&leaf.full_chain, &leaf.key),
+    )?;
+    let root = pki.root_pem().to_string_lossy().into_owned();
+    let hosts = lab.net.hosts_file(&["10.77.2.2 svc.test"])?;
+    let hosts = hosts.to_string_lossy().into_owned();
+    lab.forget_path_mtus()?;
+    let r2_before = lab.r2.icmp_unreachables_sent()?;
+
+    let run = check(
+        &lab.net,
+        &lab.client,
+        "https://svc.test/",
+        &["--cacert", &root, "--hosts-file", &hosts, "--timeout", "6s"],
+    )?;
+    assert!(
+        lab.r2.icmp_unreachables_sent()? > r2_before,
+        "r2 told the server about the 1400 link during the handshake{run}"
+    );
+    assert_diagnosis(&run, 1, Some("mtu"), "mtu_blackhole");
+    assert_mentions(&run, "only up to 1400 bytes");
+    assert_mentions(&run, "not acknowledged");
+    Ok(())
+}
