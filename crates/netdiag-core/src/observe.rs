@@ -631,6 +631,12 @@ pub struct HttpObservation {
     pub outcome: HttpOutcome,
     /// Phase timings.
     pub timings: HttpTimings,
+    /// Set when the probe stopped waiting for the response to begin at this point (twice the
+    /// `--slow` threshold, measured like `timings`) instead of waiting out the deadline.
+    pub first_byte_limit: Option<Duration>,
+    /// Set when the probe stopped because the request's full-size segment was not acknowledged
+    /// (retransmitted while nothing of it was acknowledged): what TCP_INFO showed.
+    pub request_stalled: Option<String>,
 }
 
 /// One size tried by the path-MTU probe.
@@ -673,4 +679,28 @@ pub struct MtuObservation {
     pub probes: Vec<MtuProbe>,
     /// Why the probe could not run, if it could not.
     pub unavailable: Option<String>,
+    /// The full-size segment the HTTP request put on the live session, when it did.
+    pub live_segment: Option<LiveSegment>,
+}
+
+/// One full-size segment sent on the live session (the HTTP request padded to the MSS), and
+/// what TCP_INFO said about it afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSegment {
+    /// IP packet size of the largest segment sent (MSS plus IP and TCP headers).
+    pub size: u32,
+    /// Whether it filled the segment (false when the MSS is above the padding cap).
+    pub full: bool,
+    /// What it carried, e.g. "the HTTP request, padded (X-Netdiag-Pad) to 1448 bytes".
+    pub carried: String,
+    /// Bytes written to the connection for it.
+    pub bytes: u32,
+    /// Whether the peer acknowledged all of them.
+    pub acked: bool,
+    /// Retransmissions on the connection while it was outstanding.
+    pub retransmits: u32,
+    /// The path MTU the connection used before the segment was sent (TCP_INFO `tcpi_pmtu`).
+    pub pmtu_before: u32,
+    /// The path MTU afterwards: lower when an ICMP frag-needed taught the kernel.
+    pub pmtu_after: u32,
 }

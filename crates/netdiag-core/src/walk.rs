@@ -32,6 +32,7 @@ use crate::search::candidate_names;
 use crate::target::{Host, Scheme, Target};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 /// The I/O side of the walk. Each method runs its probes concurrently and within the deadline
 /// the implementation owns; none may fail: what went wrong is an observation.
@@ -92,6 +93,9 @@ pub struct HttpRequest {
     pub host_header: String,
     /// The request target: a path, or the absolute URL when sent to a forward proxy.
     pub target: String,
+    /// The `--slow` threshold: a prober may stop waiting for the first byte at twice this
+    /// (the verdict is `http_slow` either way, so waiting longer only delays it).
+    pub slow: Duration,
 }
 
 /// Address family restriction (`-4` / `-6`).
@@ -890,8 +894,9 @@ fn session_layers(
             return Some(f);
         }
     }
-    let request = http_request(target, via_proxy.is_some() && target.scheme == Scheme::Http);
-    let obs = prober.http(address, &request);
+    let slow = opts.slow.unwrap_or(http::DEFAULT_SLOW);
+    let absolute_form = via_proxy.is_some() && target.scheme == Scheme::Http;
+    let obs = prober.http(address, &http_request(target, absolute_form, slow));
     if let HttpOutcome::Response {
         status: 300..=399,
         location: Some(location),
@@ -901,7 +906,6 @@ fn session_layers(
         st.redirect = Some(location.clone());
     }
     let timed_out = matches!(obs.outcome, HttpOutcome::TimedOut { .. });
-    let slow = opts.slow.unwrap_or(http::DEFAULT_SLOW);
     let mut findings = http::classify(&obs, slow, &host);
     if let (Some(setting), HttpOutcome::Response { status: 407, .. }) = (via_proxy, &obs.outcome) {
         // A forward proxy answers 407 itself: that is the proxy layer's failure.
@@ -966,7 +970,7 @@ fn mtu_after_stall(
     failure
 }
 
-fn http_request(target: &Target, absolute_form: bool) -> HttpRequest {
+fn http_request(target: &Target, absolute_form: bool, slow: Duration) -> HttpRequest {
     let path = target.path.clone().unwrap_or_else(|| "/".to_string());
     let default_port = if target.scheme == Scheme::Https {
         443
@@ -983,6 +987,7 @@ fn http_request(target: &Target, absolute_form: bool) -> HttpRequest {
         url,
         host_header,
         target: request_target,
+        slow,
     }
 }
 
@@ -1320,6 +1325,8 @@ mod tests {
                 address,
                 outcome: self.http.clone(),
                 timings: Default::default(),
+                first_byte_limit: None,
+                request_stalled: None,
             }
         }
         fn kernel_facts(
@@ -1361,6 +1368,7 @@ mod tests {
                     }]
                 },
                 unavailable: None,
+                live_segment: None,
             }
         }
     }
@@ -1414,6 +1422,8 @@ mod tests {
         );
         // ndots:1 and a dotted name: the name itself first, so one round of A+AAAA only.
         assert_eq!(p.queries, 2);
+        // tcp://: sending bytes to an unknown service is not safe, so no mtu probe at all.
+        assert!(p.mtu_active.is_empty(), "{:?}", p.mtu_active);
     }
 
     #[test]
@@ -1503,6 +1513,38 @@ mod tests {
             (r.verdict.layer, r.verdict.cause),
             (Some(Layer::Http), Cause::Http5xx)
         );
+    }
+
+    #[test]
+    fn http_request_carries_the_slow_threshold() {
+        let mut p = prober(connected());
+        run("http://api.test/", &mut p);
+        assert_eq!(p.requests[0].slow, http::DEFAULT_SLOW);
+        let t = parse_target("http://api.test/").expect("target");
+        let opts = WalkOptions {
+            slow: Some(Duration::from_millis(500)),
+            ..WalkOptions::default()
+        };
+        walk(&t, &opts, &mut p);
+        assert_eq!(p.requests[1].slow, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn http_stall_turns_into_an_mtu_black_hole() {
+        // The padded request was never acknowledged: the prober stops the exchange (TimedOut,
+        // no first byte) and the walk searches actively.
+        let mut p = prober(connected());
+        p.http = HttpOutcome::TimedOut {
+            got_first_byte: false,
+        };
+        let r = run("http://api.test/", &mut p);
+        assert_eq!(
+            (r.verdict.layer, r.verdict.cause),
+            (Some(Layer::Mtu), Cause::MtuBlackhole)
+        );
+        assert_eq!(p.mtu_active, vec![true]);
+        let http_row = r.layers.iter().find(|l| l.layer == Layer::Http);
+        assert_eq!(http_row.map(|l| l.verdict), Some(RowVerdict::Warn));
     }
 
     #[test]

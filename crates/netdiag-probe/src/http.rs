@@ -14,6 +14,12 @@
 //! (its size is evidence, its content is not). Interim `1xx` responses (`100 Continue`,
 //! `103 Early Hints`) are skipped, at most [`MAX_INTERIM`] of them.
 //!
+//! On a live session ([`request_with`]) the request can be padded to fill one TCP segment (the
+//! mtu layer's full-size packet, see `mtu::plan_segment`), the wait for the first byte can end
+//! at a limit (twice `--slow`: past it the answer is slow either way, so waiting longer only
+//! delays the verdict), and a watch is looked at every [`WATCH_STEP`] while the response has not
+//! begun, so a request that never got acknowledged ends the exchange at once.
+//!
 //! This module must never decide a verdict (a `503` is an observation), never follow a redirect
 //! (the walk decides, with `-L`), and never record credentials or body content.
 
@@ -73,6 +79,44 @@ pub struct HttpRequest<'a> {
     pub proxy_credentials: Option<(&'a str, &'a str)>,
 }
 
+/// How often the response's start is waited for between two looks of the [`Session`] watch.
+const WATCH_STEP: Duration = Duration::from_millis(50);
+/// The padding header's name and separator: `X-Netdiag-Pad: ` then `x`s, then CR LF.
+const PAD_NAME: &str = "X-Netdiag-Pad: ";
+
+/// What one look at the connection says while the response has not begun.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Look {
+    /// Keep waiting, and look again.
+    Waiting,
+    /// Keep waiting; no need to look again.
+    Settled,
+    /// Stop: the request stalled (the text is the evidence).
+    Stalled(String),
+}
+
+/// Options of one exchange on a live session (see [`request_with`]).
+#[derive(Default)]
+pub struct Session<'w> {
+    /// Pad the request head with a harmless `X-Netdiag-Pad` header to (at least) this many
+    /// bytes, so that it fills a segment.
+    pub pad_to: Option<usize>,
+    /// Stop waiting for the response to begin at this instant (it is slow either way).
+    pub first_byte_by: Option<Instant>,
+    /// Looked at every [`WATCH_STEP`] while the response has not begun.
+    pub watch: Option<&'w mut dyn FnMut() -> Look>,
+}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("pad_to", &self.pad_to)
+            .field("first_byte_by", &self.first_byte_by)
+            .field("watch", &self.watch.is_some())
+            .finish()
+    }
+}
+
 /// Sends one `GET` and reads the response, until `deadline` at the latest.
 ///
 /// `started` is the instant the walk started this target (timings are measured from it, like
@@ -95,27 +139,54 @@ pub fn request<S: Read + Write + IoTimeout>(
     timings: HttpTimings,
     deadline: Instant,
 ) -> HttpObservation {
+    request_with(stream, req, started, timings, deadline, Session::default()).0
+}
+
+/// [`request`] on a live session: the request padded to fill a segment, the wait for its
+/// first byte cut at `first_byte_by` (then the outcome is `TimedOut` and the observation's
+/// `first_byte_limit` says when), and `watch` looked at while the response has not begun (a
+/// [`Look::Stalled`] ends the exchange as `TimedOut`, its text in `request_stalled`). Also
+/// returns how many bytes the request had.
+pub fn request_with<S: Read + Write + IoTimeout>(
+    stream: &mut S,
+    req: &HttpRequest<'_>,
+    started: Instant,
+    timings: HttpTimings,
+    deadline: Instant,
+    session: Session<'_>,
+) -> (HttpObservation, usize) {
     let mut exchange = Exchange {
         stream,
         deadline,
         started,
         received: 0,
         timings,
+        first_byte_by: session.first_byte_by,
+        watch: session.watch,
+        gave_up: false,
+        stalled: None,
     };
-    let outcome = exchange.run(req);
+    let (outcome, sent) = exchange.run(req, session.pad_to);
     let mut timings = exchange.timings;
     timings.total = Some(started.elapsed());
-    HttpObservation {
+    let first_byte_limit = match (exchange.gave_up, exchange.first_byte_by) {
+        (true, Some(by)) => Some(by.saturating_duration_since(started)),
+        _ => None,
+    };
+    let observation = HttpObservation {
         url: req.url.to_owned(),
         address: req.address,
         outcome,
         timings,
-    }
+        first_byte_limit,
+        request_stalled: exchange.stalled,
+    };
+    (observation, sent)
 }
 
 /// The request bytes, or why they cannot be formed. Control characters in the host or target
 /// would let input inject header lines, so they are refused.
-fn request_bytes(req: &HttpRequest<'_>) -> Result<Vec<u8>, String> {
+fn request_bytes(req: &HttpRequest<'_>, pad_to: Option<usize>) -> Result<Vec<u8>, String> {
     for (what, text) in [
         ("Host header", req.host_header),
         ("request target", req.target),
@@ -135,6 +206,17 @@ fn request_bytes(req: &HttpRequest<'_>) -> Result<Vec<u8>, String> {
             "Proxy-Authorization: Basic {}\r\n",
             basic_credentials(user, password)
         ));
+    }
+    if let Some(want) = pad_to {
+        // The head so far plus the final CR LF; the pad line is its name, at least one `x`,
+        // and CR LF. Shorter than that, it overshoots a little: still a full first segment.
+        let need = want.saturating_sub(head.len() + 2);
+        if need > 0 {
+            let value = need.saturating_sub(PAD_NAME.len() + 2).max(1);
+            head.push_str(PAD_NAME);
+            head.extend(std::iter::repeat_n('x', value));
+            head.push_str("\r\n");
+        }
     }
     head.push_str("\r\n");
     Ok(head.into_bytes())
@@ -172,23 +254,33 @@ pub(crate) fn time_left(deadline: Instant) -> Option<Duration> {
     (!left.is_zero()).then_some(left.max(Duration::from_millis(1)))
 }
 
-struct Exchange<'s, S> {
+struct Exchange<'s, 'w, S> {
     stream: &'s mut S,
     deadline: Instant,
     started: Instant,
     received: u64,
     timings: HttpTimings,
+    first_byte_by: Option<Instant>,
+    watch: Option<&'w mut dyn FnMut() -> Look>,
+    /// The first-byte wait ended at `first_byte_by`.
+    gave_up: bool,
+    /// The watch said the request stalled.
+    stalled: Option<String>,
 }
 
-impl<S: Read + Write + IoTimeout> Exchange<'_, S> {
-    fn run(&mut self, req: &HttpRequest<'_>) -> HttpOutcome {
-        let bytes = match request_bytes(req) {
+impl<S: Read + Write + IoTimeout> Exchange<'_, '_, S> {
+    fn run(&mut self, req: &HttpRequest<'_>, pad_to: Option<usize>) -> (HttpOutcome, usize) {
+        let bytes = match request_bytes(req, pad_to) {
             Ok(bytes) => bytes,
-            Err(detail) => return HttpOutcome::Error { detail },
+            Err(detail) => return (HttpOutcome::Error { detail }, 0),
         };
         if let Err(end) = self.send(&bytes) {
-            return self.failed(end, &[]);
+            return (self.failed(end, &[]), bytes.len());
         }
+        (self.response(), bytes.len())
+    }
+
+    fn response(&mut self) -> HttpOutcome {
         let mut buf: Vec<u8> = Vec::new();
         let head = match self.read_final_head(&mut buf) {
             Ok(head) => head,
@@ -228,11 +320,44 @@ impl<S: Read + Write + IoTimeout> Exchange<'_, S> {
         self.stream.flush().map_err(|e| ReadEnd::from_io(&e))
     }
 
+    /// Until when the next read may wait, and whether the watch is to be looked at after it:
+    /// before the first byte, the first-byte limit and the watch step shorten the wait.
+    fn read_until(&self) -> (Instant, bool) {
+        if self.received > 0 {
+            return (self.deadline, false);
+        }
+        let mut until = self.deadline;
+        if let Some(by) = self.first_byte_by {
+            until = until.min(by);
+        }
+        match self.watch {
+            Some(_) => (until.min(Instant::now() + WATCH_STEP), true),
+            None => (until, false),
+        }
+    }
+
     /// Reads at least one byte into `chunk`, before the deadline.
     fn read_some(&mut self, chunk: &mut [u8]) -> Result<usize, ReadEnd> {
-        // Bounded: interrupted reads are retried a few times, every other result returns.
-        for _ in 0..16 {
-            let left = time_left(self.deadline).ok_or(ReadEnd::TimedOut)?;
+        let mut interrupted = 0;
+        // Bounded: every round waits a watch step (or until the deadline), or returns; at most
+        // 16 rounds are interrupted reads.
+        let steps = self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            / WATCH_STEP.as_millis()
+            + 2;
+        for _ in 0..steps.saturating_add(16) {
+            let now = Instant::now();
+            if now >= self.deadline {
+                return Err(ReadEnd::TimedOut);
+            }
+            if self.received == 0 && self.first_byte_by.is_some_and(|by| now >= by) {
+                self.gave_up = true;
+                return Err(ReadEnd::TimedOut);
+            }
+            let (until, look) = self.read_until();
+            let left = time_left(until).unwrap_or(Duration::from_millis(1));
             self.stream
                 .set_io_timeout(left)
                 .map_err(|e| ReadEnd::Error(format!("cannot set the socket timeout: {e}")))?;
@@ -245,11 +370,44 @@ impl<S: Read + Write + IoTimeout> Exchange<'_, S> {
                     self.received = self.received.saturating_add(n as u64);
                     return Ok(n);
                 }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(ReadEnd::from_io(&e)),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {
+                    interrupted += 1;
+                    if interrupted > 16 {
+                        break;
+                    }
+                }
+                Err(e) => match ReadEnd::from_io(&e) {
+                    // Before the first byte the wait is cut in steps: look, then go round
+                    // (the top of the loop ends it at the deadline or the first-byte limit).
+                    ReadEnd::TimedOut if self.received == 0 => {
+                        if look && self.look() {
+                            return Err(ReadEnd::TimedOut);
+                        }
+                    }
+                    end => return Err(end),
+                },
             }
         }
         Err(ReadEnd::Error("reads kept being interrupted".into()))
+    }
+
+    /// Looks at the connection once; true when the request stalled.
+    fn look(&mut self) -> bool {
+        let Some(watch) = self.watch.as_mut() else {
+            return false;
+        };
+        match watch() {
+            Look::Waiting => false,
+            Look::Settled => {
+                self.watch = None;
+                false
+            }
+            Look::Stalled(why) => {
+                self.stalled = Some(why);
+                self.watch = None;
+                true
+            }
+        }
     }
 
     /// Reads heads until a final (non-1xx) one; `buf` keeps the bytes from that head on.
@@ -1159,5 +1317,180 @@ pub(crate) mod tests {
             prop_assert_eq!(n, 23);
             prop_assert!(c.done());
         }
+    }
+
+    fn plain_request() -> HttpRequest<'static> {
+        HttpRequest {
+            url: "http://test.example/x",
+            address: "127.0.0.1:80".parse().unwrap(),
+            host_header: "test.example",
+            target: "/x",
+            proxy_credentials: None,
+        }
+    }
+
+    proptest! {
+        /// The padded request is exactly the size asked (or a few bytes over when the gap is
+        /// shorter than the pad line), and still one well-formed request head.
+        #[test]
+        fn padding_fills_exactly_and_stays_a_valid_request(want in 0usize..9000) {
+            let unpadded = request_bytes(&plain_request(), None).unwrap();
+            let padded = request_bytes(&plain_request(), Some(want)).unwrap();
+            let need = want.saturating_sub(unpadded.len());
+            if need == 0 {
+                prop_assert_eq!(&padded, &unpadded);
+            } else if need >= PAD_NAME.len() + 3 {
+                prop_assert_eq!(padded.len(), want);
+            } else {
+                prop_assert!(padded.len() > want && padded.len() <= want + PAD_NAME.len() + 3);
+            }
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let mut parsed = httparse::Request::new(&mut headers);
+            prop_assert_eq!(parsed.parse(&padded).unwrap(), httparse::Status::Complete(padded.len()));
+            prop_assert_eq!(parsed.path, Some("/x"));
+        }
+    }
+
+    #[test]
+    fn padded_request_reaches_the_server_with_the_pad_header() {
+        let (addr, server) = serve(respond(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let req = HttpRequest {
+            address: addr,
+            ..plain_request()
+        };
+        let session = Session {
+            pad_to: Some(1448),
+            ..Session::default()
+        };
+        let deadline = started + Duration::from_secs(2);
+        let (obs, sent) = request_with(
+            &mut stream,
+            &req,
+            started,
+            HttpTimings::default(),
+            deadline,
+            session,
+        );
+        assert_eq!(response(&obs).0, 200);
+        assert_eq!(sent, 1448);
+        let head = server.join().unwrap();
+        assert_eq!(head.len(), 1448, "{head}");
+        assert!(head.contains("\r\nX-Netdiag-Pad: xxx"), "{head}");
+    }
+
+    #[test]
+    fn no_first_byte_by_the_limit_stops_waiting_and_says_when() {
+        let (addr, _server) = serve(|_, _| thread::sleep(Duration::from_millis(1500)));
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let req = HttpRequest {
+            address: addr,
+            ..plain_request()
+        };
+        let session = Session {
+            first_byte_by: Some(started + Duration::from_millis(300)),
+            ..Session::default()
+        };
+        let deadline = started + Duration::from_secs(5);
+        let (obs, _) = request_with(
+            &mut stream,
+            &req,
+            started,
+            HttpTimings::default(),
+            deadline,
+            session,
+        );
+        let took = started.elapsed();
+        assert_eq!(
+            obs.outcome,
+            HttpOutcome::TimedOut {
+                got_first_byte: false
+            }
+        );
+        assert_eq!(obs.first_byte_limit, Some(Duration::from_millis(300)));
+        assert!(took < Duration::from_millis(1000), "{took:?}");
+    }
+
+    #[test]
+    fn a_first_byte_before_the_limit_is_read_to_the_end() {
+        let (addr, _server) = serve(|s, _| {
+            thread::sleep(Duration::from_millis(100));
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+                .unwrap();
+            thread::sleep(Duration::from_millis(400));
+            s.write_all(b"ok").unwrap();
+        });
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let req = HttpRequest {
+            address: addr,
+            ..plain_request()
+        };
+        let mut looks = 0;
+        let mut watch = || {
+            looks += 1;
+            Look::Waiting
+        };
+        let session = Session {
+            first_byte_by: Some(started + Duration::from_millis(300)),
+            watch: Some(&mut watch),
+            ..Session::default()
+        };
+        let deadline = started + Duration::from_secs(5);
+        let (obs, _) = request_with(
+            &mut stream,
+            &req,
+            started,
+            HttpTimings::default(),
+            deadline,
+            session,
+        );
+        assert_eq!(response(&obs), (200, "OK", None, None, 2));
+        assert_eq!(obs.first_byte_limit, None);
+        assert!(looks >= 1, "the watch was looked at while waiting");
+    }
+
+    #[test]
+    fn a_stalled_watch_ends_the_exchange_with_its_evidence() {
+        let (addr, _server) = serve(|_, _| thread::sleep(Duration::from_millis(1500)));
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let req = HttpRequest {
+            address: addr,
+            ..plain_request()
+        };
+        let mut looks = 0;
+        let mut watch = || {
+            looks += 1;
+            if looks >= 3 {
+                Look::Stalled("retransmitted twice".into())
+            } else {
+                Look::Waiting
+            }
+        };
+        let session = Session {
+            watch: Some(&mut watch),
+            ..Session::default()
+        };
+        let deadline = started + Duration::from_secs(5);
+        let (obs, _) = request_with(
+            &mut stream,
+            &req,
+            started,
+            HttpTimings::default(),
+            deadline,
+            session,
+        );
+        assert_eq!(
+            obs.outcome,
+            HttpOutcome::TimedOut {
+                got_first_byte: false
+            }
+        );
+        assert_eq!(obs.request_stalled.as_deref(), Some("retransmitted twice"));
+        assert_eq!(obs.first_byte_limit, None);
+        assert!(started.elapsed() < Duration::from_millis(1000));
     }
 }

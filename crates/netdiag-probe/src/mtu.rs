@@ -22,6 +22,17 @@
 //! middlebox) keeps TCP from ever sending are not tried: TCP to that service cannot black-hole
 //! them, and the method text says so.
 //!
+//! On every http(s) check the live session answers the question first, for free: the HTTP
+//! request is padded (a harmless `X-Netdiag-Pad` header, inside the TLS record for https) to
+//! fill one segment of the connection's MSS ([`plan_segment`]), so the check's own request is a
+//! full-size packet, with no extra packet and no extra round trip. TCP_INFO then says whether
+//! it was acknowledged, retransmitted, or shrunk by an ICMP frag-needed that taught the kernel
+//! a smaller path MTU ([`segment_result`]). While the response has not begun the walk looks at
+//! it ([`segment_state`]): unacknowledged after two retransmissions while the handshake's small
+//! segments passed is the stall a black hole makes, and the search above runs at once instead
+//! of after the whole deadline. `tcp://` targets stay passive: bytes sent to an unknown service
+//! are not harmless.
+//!
 //! This module must never decide a verdict (the classifier in core does), never send ICMP or
 //! use raw sockets, never wait past the deadline, and never leave a connection open: every
 //! probe connection is closed with a reset (`SO_LINGER` 0) so neither side keeps retrying.
@@ -31,7 +42,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use netdiag_core::observe::{IcmpKind, MtuObservation, MtuProbe, MtuProbeResult, RouteOutcome};
+use netdiag_core::observe::{
+    IcmpKind, LiveSegment, MtuObservation, MtuProbe, MtuProbeResult, RouteOutcome,
+};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::{errno_message, route, sys};
@@ -153,6 +166,7 @@ pub fn probe(requested: SocketAddr, deadline: Instant) -> MtuObservation {
         kernel_path_mtu: kernel_path_mtu(address),
         probes,
         unavailable,
+        live_segment: None,
     }
 }
 
@@ -164,11 +178,12 @@ pub fn passive(stream: &TcpStream) -> MtuObservation {
     let sock = SockRef::from(stream);
     let mut obs = MtuObservation {
         address: stream.peer_addr().unwrap_or(unspecified),
-        method: "passive: IP_MTU and TCP_INFO of the open connection, no packets sent".to_string(),
+        method: PASSIVE_METHOD.to_string(),
         interface_mtu: None,
         kernel_path_mtu: None,
         probes: Vec::new(),
         unavailable: None,
+        live_segment: None,
     };
     let peer = match stream.peer_addr() {
         // A v4-mapped peer is IPv4 on the wire (IPv4 headers, IPv4 route).
@@ -204,6 +219,129 @@ pub fn passive(stream: &TcpStream) -> MtuObservation {
         }
     }
     obs
+}
+
+/// How [`passive`] measures.
+pub const PASSIVE_METHOD: &str =
+    "passive: IP_MTU and TCP_INFO of the open connection, no packets sent";
+/// How [`passive`] measures when the session's own request filled a segment first.
+pub const SESSION_METHOD: &str =
+    "the session's own HTTP request, padded to fill one segment; IP_MTU and TCP_INFO of the open connection, no other packets sent";
+
+/// The most bytes a padded request may have. Servers cap a request head (nginx 8 KiB per line,
+/// Apache 8190 bytes per field, older Node.js 8 KiB in all), so on a path whose MSS is larger
+/// (loopback, jumbo frames) the request stays below this and the segment is not full-size.
+pub const PAD_CAP: u32 = 8000;
+
+/// Retransmissions of an unacknowledged request that make it a stall: one could be chance,
+/// two in a row of the same full-size segment, after the handshake's small segments passed,
+/// is what a black hole looks like (about 0.6 s on a LAN: RTO, then twice RTO).
+const STALL_RETRANSMITS: u32 = 2;
+/// One retransmission is enough once the request has been outstanding this long: a connection
+/// whose SYN needed a retransmission starts with a 3 s RTO (RFC 6298 5.7), so its second
+/// retransmission would come only after 9 s.
+const STALL_AFTER_ONE: Duration = Duration::from_millis(1500);
+
+/// Before the HTTP request goes out on the live session: how many bytes fill one segment and
+/// what TCP_INFO said of the connection, to compare with afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentPlan {
+    /// Bytes to write so that they fill one segment (`tcpi_snd_mss`, at most [`PAD_CAP`]).
+    pub fill: u32,
+    /// Whether `fill` is the whole MSS (false when [`PAD_CAP`] cut it).
+    pub full: bool,
+    /// The IP packet size of a segment of `fill` bytes.
+    pub size: u32,
+    retrans_before: u32,
+    pmtu_before: u32,
+    planned_at: Instant,
+}
+
+/// What one look at TCP_INFO during the exchange says of the segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentState {
+    /// Still outstanding, not (yet) a stall.
+    Waiting,
+    /// Acknowledged (or the connection moved on): no need to look again.
+    Settled,
+    /// Retransmitted while unacknowledged: what TCP_INFO showed.
+    Stalled(String),
+}
+
+/// Reads TCP_INFO of the session's socket before the request is written. `None` when it cannot
+/// be read (then nothing is padded).
+pub fn plan_segment(stream: &TcpStream) -> Option<SegmentPlan> {
+    let info = sys::tcp_info(&SockRef::from(stream)).ok()?;
+    let peer = stream.peer_addr().ok()?;
+    let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+    if info.snd_mss == 0 {
+        return None;
+    }
+    let fill = info.snd_mss.min(PAD_CAP);
+    Some(SegmentPlan {
+        fill,
+        full: fill == info.snd_mss,
+        size: fill + Family::of(peer).ip_header + TCP_HEADER + option_len(&info),
+        retrans_before: info.total_retrans,
+        pmtu_before: info.pmtu,
+        planned_at: Instant::now(),
+    })
+}
+
+/// One look at the segment while the response has not begun: a stall is the request still
+/// unacknowledged after [`STALL_RETRANSMITS`] retransmissions (or one, once it has been
+/// outstanding [`STALL_AFTER_ONE`]) with no ICMP having lowered the path MTU (which would mean
+/// the kernel adapts, not a black hole).
+pub fn segment_state(stream: &TcpStream, plan: &SegmentPlan) -> SegmentState {
+    let Ok(info) = sys::tcp_info(&SockRef::from(stream)) else {
+        return SegmentState::Settled;
+    };
+    if info.unacked == 0 || info.state == TCP_CLOSE {
+        return SegmentState::Settled;
+    }
+    let retransmits = info.total_retrans.saturating_sub(plan.retrans_before);
+    if info.pmtu != 0 && info.pmtu < plan.pmtu_before {
+        return SegmentState::Waiting;
+    }
+    let outstanding = plan.planned_at.elapsed();
+    if retransmits >= STALL_RETRANSMITS || (retransmits >= 1 && outstanding >= STALL_AFTER_ONE) {
+        return SegmentState::Stalled(format!(
+            "the request's {}-byte segment was retransmitted {retransmits} time(s) and not \
+             acknowledged after {} ms (TCP_INFO: {} segment(s) outstanding, path MTU {}, RTO {} \
+             ms), while the handshake's small segments passed",
+            plan.size,
+            outstanding.as_millis(),
+            info.unacked,
+            info.pmtu,
+            info.rto_us / 1000
+        ));
+    }
+    SegmentState::Waiting
+}
+
+/// After the exchange: was the segment acknowledged, and what did the kernel learn meanwhile.
+/// `bytes` were written for it, carrying `carried`.
+pub fn segment_result(
+    stream: &TcpStream,
+    plan: &SegmentPlan,
+    bytes: u32,
+    carried: String,
+) -> LiveSegment {
+    let info = sys::tcp_info(&SockRef::from(stream)).ok();
+    let unacked = info.as_ref().map_or(u32::MAX, |i| i.unacked);
+    LiveSegment {
+        size: plan.size,
+        full: plan.full && bytes >= plan.fill,
+        carried,
+        bytes,
+        // Nothing outstanding: everything written, the request included, was acknowledged.
+        acked: unacked == 0,
+        retransmits: info
+            .as_ref()
+            .map_or(0, |i| i.total_retrans.saturating_sub(plan.retrans_before)),
+        pmtu_before: plan.pmtu_before,
+        pmtu_after: info.map_or(plan.pmtu_before, |i| i.pmtu),
+    }
 }
 
 /// Header sizes that differ between IPv4 and IPv6.
@@ -842,6 +980,36 @@ mod tests {
         let obs = probe(address, Instant::now());
         assert!(obs.probes.is_empty());
         assert!(obs.unavailable.is_some());
+    }
+
+    #[test]
+    fn a_padded_request_on_loopback_is_planned_capped_and_acknowledged() {
+        use std::io::Write;
+        let (listener, address) = silent_listener("127.0.0.1").unwrap();
+        let mut stream = TcpStream::connect(address).unwrap();
+        let _server = listener.accept().unwrap();
+        let plan = plan_segment(&stream).unwrap();
+        // Loopback's MSS is far above what a request head may be.
+        assert_eq!(plan.fill, PAD_CAP);
+        assert!(!plan.full);
+        assert!(plan.size >= PAD_CAP + 40, "{plan:?}");
+        stream.write_all(&vec![b'x'; PAD_CAP as usize]).unwrap();
+        let mut state = segment_state(&stream, &plan);
+        for _ in 0..200 {
+            if state == SegmentState::Settled {
+                break;
+            }
+            assert_eq!(state, SegmentState::Waiting);
+            std::thread::sleep(STEP);
+            state = segment_state(&stream, &plan);
+        }
+        assert_eq!(state, SegmentState::Settled);
+        let seg = segment_result(&stream, &plan, PAD_CAP, "test bytes".into());
+        assert!(seg.acked, "{seg:?}");
+        assert!(!seg.full);
+        assert_eq!(seg.retransmits, 0);
+        assert_eq!(seg.pmtu_after, seg.pmtu_before);
+        assert_eq!((seg.bytes, seg.size), (PAD_CAP, plan.size));
     }
 
     #[test]

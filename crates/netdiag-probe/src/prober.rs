@@ -18,8 +18,8 @@ use netdiag_core::hostfacts::KernelFacts;
 use netdiag_core::observe::RouteOutcome;
 use netdiag_core::observe::{
     ConnectObservation, ConnectOutcome, DnsExchange, DnsQuestion, HostFacts, HttpObservation,
-    HttpOutcome, HttpTimings, MtuObservation, ProxyObservation, ProxySetting, ResolverFiles,
-    RouteObservation, TlsObservation, UdpObservation,
+    HttpOutcome, HttpTimings, LiveSegment, MtuObservation, ProxyObservation, ProxySetting,
+    ResolverFiles, RouteObservation, TlsObservation, UdpObservation,
 };
 use netdiag_core::walk::{HttpRequest, Prober};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -106,6 +106,8 @@ struct Session {
     proxy: Option<(ProxySetting, bool)>,
     /// Connections the tcp layer completed, reused by the session like curl reuses its one.
     spare: Vec<(SocketAddr, TcpStream, Duration)>,
+    /// The full-size segment the HTTP request put on the session, for the mtu layer.
+    live_segment: Option<LiveSegment>,
 }
 
 /// The prober used by `netdiag check`.
@@ -160,6 +162,7 @@ impl SystemProber {
                 timings: HttpTimings::default(),
                 proxy: None,
                 spare: Vec::new(),
+                live_segment: None,
             },
         }
     }
@@ -421,30 +424,60 @@ impl Prober for SystemProber {
             target: &request.target,
             proxy_credentials: credentials.as_ref().map(|(u, p)| (u.as_str(), p.as_str())),
         };
-        let timings = self.session.timings.clone();
-        match std::mem::replace(&mut self.session.stream, SessionStream::None) {
-            SessionStream::Tls(mut s) => http::request(&mut *s, &req, started, timings, deadline),
-            SessionStream::Plain(mut s) => {
-                let _ = s.set_nodelay(true);
-                http::request(&mut s, &req, started, timings, deadline)
-            }
+        let mut stream = match std::mem::replace(&mut self.session.stream, SessionStream::None) {
             SessionStream::None => match self.open(address) {
-                Ok(mut s) => {
-                    let _ = s.set_nodelay(true);
+                Ok(s) => {
                     self.session.socket = s.try_clone().ok();
-                    let timings = self.session.timings.clone();
-                    http::request(&mut s, &req, started, timings, deadline)
+                    SessionStream::Plain(s)
                 }
-                Err(e) => HttpObservation {
-                    url: request.url.clone(),
-                    address,
-                    outcome: HttpOutcome::Error {
-                        detail: format!("cannot connect for the request: {e}"),
-                    },
-                    timings,
-                },
+                Err(e) => {
+                    return HttpObservation {
+                        url: request.url.clone(),
+                        address,
+                        outcome: HttpOutcome::Error {
+                            detail: format!("cannot connect for the request: {e}"),
+                        },
+                        timings: self.session.timings.clone(),
+                        first_byte_limit: None,
+                        request_stalled: None,
+                    }
+                }
             },
-        }
+            other => other,
+        };
+        // It is slow from `slow` on; past twice that, waiting longer only delays the verdict.
+        // The request itself gets at least `slow` (a slow handshake must not leave it none).
+        let first_byte_by = (started + request.slow * 2).max(Instant::now() + request.slow);
+        // The full-size segment on the live session: only direct, where the walk's mtu layer
+        // reads it (through a proxy it would measure the path to the proxy).
+        let socket = match self.session.proxy {
+            None => self.session.socket.as_ref(),
+            Some(_) => None,
+        };
+        let timings = self.session.timings.clone();
+        let (observation, segment) = match &mut stream {
+            SessionStream::Tls(s) => {
+                let overhead = tls_record_overhead(&s.conn);
+                let on = SessionIo {
+                    socket,
+                    overhead,
+                    carried: "the HTTP request in one TLS record",
+                };
+                on.exchange(&mut **s, &req, started, timings, deadline, first_byte_by)
+            }
+            SessionStream::Plain(s) => {
+                let _ = s.set_nodelay(true);
+                let on = SessionIo {
+                    socket,
+                    overhead: 0,
+                    carried: "the HTTP request",
+                };
+                on.exchange(s, &req, started, timings, deadline, first_byte_by)
+            }
+            SessionStream::None => return no_session(address, request),
+        };
+        self.session.live_segment = segment;
+        observation
     }
 
     fn kernel_facts(
@@ -526,20 +559,118 @@ impl Prober for SystemProber {
     }
 
     fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {
-        if active {
-            return mtu::probe(address, self.until(self.budgets.mtu));
+        let mut observation = if active {
+            mtu::probe(address, self.until(self.budgets.mtu))
+        } else {
+            match &self.session.socket {
+                Some(s) => mtu::passive(s),
+                None => MtuObservation {
+                    address,
+                    method: "kernel path MTU of the session".into(),
+                    interface_mtu: None,
+                    kernel_path_mtu: None,
+                    probes: Vec::new(),
+                    unavailable: Some("no open connection to read it from".into()),
+                    live_segment: None,
+                },
+            }
+        };
+        observation.live_segment = self.session.live_segment.clone();
+        if !active && observation.live_segment.is_some() {
+            observation.method =
+                observation
+                    .method
+                    .replacen(mtu::PASSIVE_METHOD, mtu::SESSION_METHOD, 1);
         }
-        match &self.session.socket {
-            Some(s) => mtu::passive(s),
-            None => MtuObservation {
-                address,
-                method: "kernel path MTU of the session".into(),
-                interface_mtu: None,
-                kernel_path_mtu: None,
-                probes: Vec::new(),
-                unavailable: Some("no open connection to read it from".into()),
+        observation
+    }
+}
+
+/// What rustls adds to each application-data record: the 5-byte header, then for TLS 1.3 the
+/// inner content type and a 16-byte AEAD tag; for TLS 1.2 the tag, and AES-GCM's 8-byte
+/// explicit nonce (ChaCha20-Poly1305 has none). rustls implements no other record protection.
+fn tls_record_overhead(conn: &rustls::ClientConnection) -> u32 {
+    match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => 5 + 1 + 16,
+        _ => match conn.negotiated_cipher_suite() {
+            Some(suite) if format!("{:?}", suite.suite()).contains("CHACHA20") => 5 + 16,
+            _ => 5 + 8 + 16,
+        },
+    }
+}
+
+fn no_session(address: SocketAddr, request: &HttpRequest) -> HttpObservation {
+    HttpObservation {
+        url: request.url.clone(),
+        address,
+        outcome: HttpOutcome::Error {
+            detail: "no session to send the request on".into(),
+        },
+        timings: HttpTimings::default(),
+        first_byte_limit: None,
+        request_stalled: None,
+    }
+}
+
+/// The session's TCP socket (when the request's segment is to be watched) and what the stream
+/// on it adds to the bytes written, for the padded request.
+struct SessionIo<'a> {
+    socket: Option<&'a TcpStream>,
+    overhead: u32,
+    carried: &'static str,
+}
+
+impl SessionIo<'_> {
+    /// The request padded so that its bytes on the wire fill one segment, its acknowledgement
+    /// watched while the response has not begun; then what TCP_INFO says of that segment.
+    fn exchange<S: std::io::Read + std::io::Write + IoTimeout>(
+        &self,
+        stream: &mut S,
+        req: &http::HttpRequest<'_>,
+        started: Instant,
+        timings: HttpTimings,
+        deadline: Instant,
+        first_byte_by: Instant,
+    ) -> (HttpObservation, Option<LiveSegment>) {
+        let plan = self.socket.and_then(mtu::plan_segment);
+        let pad_to = plan.and_then(|p| usize::try_from(p.fill.saturating_sub(self.overhead)).ok());
+        let mut look = || match (self.socket, &plan) {
+            (Some(socket), Some(plan)) => match mtu::segment_state(socket, plan) {
+                mtu::SegmentState::Waiting => http::Look::Waiting,
+                mtu::SegmentState::Settled => http::Look::Settled,
+                mtu::SegmentState::Stalled(why) => http::Look::Stalled(why),
             },
-        }
+            _ => http::Look::Settled,
+        };
+        let watch: Option<&mut dyn FnMut() -> http::Look> = match plan {
+            Some(_) => Some(&mut look),
+            None => None,
+        };
+        let session = http::Session {
+            pad_to,
+            first_byte_by: Some(first_byte_by),
+            watch,
+        };
+        let (observation, sent) =
+            http::request_with(stream, req, started, timings, deadline, session);
+        let segment = match (self.socket, plan, u32::try_from(sent)) {
+            (Some(socket), Some(plan), Ok(sent)) if sent > 0 => {
+                let padded = pad_to.is_some_and(|p| sent as usize <= p.max(1) + 32);
+                let carried = if padded {
+                    format!("{}, padded (X-Netdiag-Pad) to {sent} bytes", self.carried)
+                } else {
+                    format!("{}, {sent} bytes", self.carried)
+                };
+                Some(mtu::segment_result(
+                    socket,
+                    &plan,
+                    sent + self.overhead,
+                    carried,
+                ))
+            }
+            _ => None,
+        };
+        (observation, segment)
     }
 }
 

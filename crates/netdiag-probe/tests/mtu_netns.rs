@@ -389,7 +389,8 @@ fn client() {
         warm.is_ok(),
         started.elapsed().as_millis()
     );
-    let passive = netdiag_probe::mtu::passive(&warm.unwrap());
+    let warm = warm.unwrap();
+    let passive = netdiag_probe::mtu::passive(&warm);
     println!("passive: {passive:?}");
     assert_eq!(passive.interface_mtu, Some(1500));
     assert_eq!(passive.unavailable, None);
@@ -418,6 +419,7 @@ fn client() {
         other => panic!("unknown expectation {other}"),
     }
     assert!(took < PROBE_BUDGET + Duration::from_millis(500), "{took:?}");
+    live_segment(&warm, &expect);
 }
 
 fn print_observation(obs: &MtuObservation, took: Duration) {
@@ -487,6 +489,46 @@ fn assert_black_hole(obs: &MtuObservation) {
         smallest_lost - largest_passed <= 16,
         "bracketed within 16 bytes: {largest_passed}..{smallest_lost}"
     );
+}
+
+/// What the walk does on every http(s) check, on the connection the transport layer opened:
+/// one write that fills a segment, watched in TCP_INFO until it settles or stalls (bounded).
+fn live_segment(stream: &std::net::TcpStream, expect: &str) {
+    use netdiag_probe::mtu::{plan_segment, segment_result, segment_state, SegmentState};
+    use std::io::Write;
+    let plan = plan_segment(stream).expect("TCP_INFO of the live connection");
+    println!("live segment plan: {plan:?}");
+    let mut writer = stream;
+    writer
+        .write_all(&b"\r\n".repeat(plan.fill as usize / 2))
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut state = segment_state(stream, &plan);
+    while state == SegmentState::Waiting && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+        state = segment_state(stream, &plan);
+    }
+    let seg = segment_result(stream, &plan, plan.fill / 2 * 2, "CR LF pairs".into());
+    println!("live segment: {state:?} {seg:?}");
+    match expect {
+        "black-hole" => {
+            assert_eq!(plan.size, 1500, "a full-size segment was planned");
+            assert!(matches!(state, SegmentState::Stalled(_)), "{state:?}");
+            assert!(!seg.acked && seg.retransmits >= 1, "{seg:?}");
+        }
+        "frag-needed" => {
+            assert_eq!(state, SegmentState::Settled);
+            assert!(seg.acked, "{seg:?}");
+            // The probe already taught the kernel 1400 (IPv6 does not always show it in
+            // tcpi_pmtu of an older connection; IPV6_MTU does).
+            let kernel = netdiag_probe::mtu::passive(stream).kernel_path_mtu;
+            assert_eq!(kernel, Some(1400), "{seg:?}");
+        }
+        _ => {
+            assert_eq!(state, SegmentState::Settled);
+            assert!(seg.acked && plan.size <= 1400, "{plan:?} {seg:?}");
+        }
+    }
 }
 
 fn assert_small_mss(obs: &MtuObservation) {

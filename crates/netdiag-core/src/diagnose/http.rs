@@ -98,10 +98,24 @@ pub fn classify(obs: &HttpObservation, slow: Duration, host: &str) -> LayerFindi
             vec![timing.clone()],
             Some((Cause::ConnectionReset, format!("{} closes the connection without answering.", obs.address), format!("The server closed the connection without sending a response ('empty reply from server'; {timing})."), ctx)),
         ),
+        HttpOutcome::TimedOut { got_first_byte: false } if obs.first_byte_limit.is_some() => {
+            let waited = obs.first_byte_limit.map(human).unwrap_or_default();
+            let mut ev = vec![
+                format!("waited {waited} for the first byte (twice the slow threshold {}): the response had not begun", human(slow)),
+                timing.clone(),
+            ];
+            ev.extend(obs.request_stalled.clone());
+            push(
+                &mut f,
+                format!("no first byte after {waited}: the response had not begun"),
+                ev,
+                Some((Cause::HttpSlow, format!("{} accepts the request, but no response byte arrived within {waited} (threshold {}).", obs.url, human(slow)), format!("Connect and TLS were quick; netdiag stopped waiting at {waited}, twice the slow threshold, and the response had not begun ({timing}). The server itself is slow to answer (or never answers)."), ctx)),
+            );
+        }
         HttpOutcome::TimedOut { got_first_byte } => push(
             &mut f,
             if *got_first_byte { "response incomplete at the deadline".into() } else { "no response before the deadline".into() },
-            vec![timing.clone()],
+            std::iter::once(timing.clone()).chain(obs.request_stalled.clone()).collect(),
             Some((Cause::HttpTimeout, format!("{} accepts the request but does not answer in time.", obs.url), format!("TCP and TLS completed; {} ({timing}).", if *got_first_byte { "the response stalled midway" } else { "no response byte arrived" }), ctx)),
         ),
         HttpOutcome::Garbled { first_bytes } => push(
@@ -134,6 +148,8 @@ mod tests {
                 first_byte: Some(Duration::from_millis(first_byte_ms)),
                 ..HttpTimings::default()
             },
+            first_byte_limit: None,
+            request_stalled: None,
         }
     }
 
@@ -173,6 +189,37 @@ mod tests {
             )),
             Some(Cause::HttpTimeout)
         );
+        let mut gave_up = obs(
+            HttpOutcome::TimedOut {
+                got_first_byte: false,
+            },
+            0,
+        );
+        gave_up.timings.first_byte = None;
+        gave_up.first_byte_limit = Some(Duration::from_secs(4));
+        let slow = classify(&gave_up, DEFAULT_SLOW, "api.test");
+        assert_eq!(
+            slow.failure.as_ref().map(|f| f.cause),
+            Some(Cause::HttpSlow)
+        );
+        assert!(
+            slow.rows[0].result.contains("after 4"),
+            "{:?}",
+            slow.rows[0]
+        );
+        assert!(
+            slow.rows[0]
+                .evidence
+                .iter()
+                .any(|e| e.contains("had not begun")),
+            "{:?}",
+            slow.rows[0]
+        );
+        // A response that began and then stalled is still a timeout.
+        gave_up.outcome = HttpOutcome::TimedOut {
+            got_first_byte: true,
+        };
+        assert_eq!(cause(&gave_up), Some(Cause::HttpTimeout));
         let redirect = classify(&obs(resp(301), 5), DEFAULT_SLOW, "api.test");
         assert!(redirect.failure.is_none());
         assert_eq!(redirect.warnings[0].cause, Cause::HttpRedirect);

@@ -8,7 +8,7 @@
 use super::{Failure, FixContext, LayerFindings};
 use crate::cause::Cause;
 use crate::layer::Layer;
-use crate::observe::{MtuObservation, MtuProbeResult};
+use crate::observe::{LiveSegment, MtuObservation, MtuProbeResult};
 use crate::report::{Row, RowVerdict, Warning};
 
 /// The usual suspect for a path MTU, by size.
@@ -25,19 +25,62 @@ pub fn likely_encapsulation(mtu: u32) -> &'static str {
     }
 }
 
+/// What the full-size segment on the live session showed, as evidence lines.
+fn live_evidence(seg: &LiveSegment) -> Vec<String> {
+    let mut ev = vec![format!(
+        "sent on the session: {}, {} bytes in a {}-byte segment{}; {}",
+        seg.carried,
+        seg.bytes,
+        seg.size,
+        if seg.full { " (full size)" } else { "" },
+        if seg.acked {
+            "acknowledged (TCP_INFO)".to_string()
+        } else {
+            format!(
+                "not acknowledged after {} retransmissions (TCP_INFO)",
+                seg.retransmits
+            )
+        }
+    )];
+    if !seg.full {
+        ev.push(format!(
+            "not a full-size segment: the path's MSS is larger than a request head may safely \
+             be, so sizes above {} bytes were not tried on the session",
+            seg.size
+        ));
+    }
+    if seg.acked && seg.retransmits > 0 {
+        ev.push(format!(
+            "{} retransmissions on the connection while it was outstanding",
+            seg.retransmits
+        ));
+    }
+    if seg.pmtu_after != 0 && seg.pmtu_after < seg.pmtu_before {
+        ev.push(format!(
+            "the kernel learned PMTU {} (from {}) from an ICMP fragmentation-needed while sending it",
+            seg.pmtu_after, seg.pmtu_before
+        ));
+    }
+    ev
+}
+
 /// Classifies the path-MTU probes.
 pub fn classify(obs: &MtuObservation) -> LayerFindings {
     let mut f = LayerFindings::default();
     let addr = obs.address;
     let test = format!("path MTU to {addr} ({})", obs.method);
+    let live: Vec<String> = obs.live_segment.iter().flat_map(live_evidence).collect();
     if let Some(why) = &obs.unavailable {
-        f.rows.push(Row::new(
-            Layer::Mtu,
-            test,
-            format!("not measured: {why}"),
-            RowVerdict::Warn,
-            Cause::Ok,
-        ));
+        f.rows.push(
+            Row::new(
+                Layer::Mtu,
+                test,
+                format!("not measured: {why}"),
+                RowVerdict::Warn,
+                Cause::Ok,
+            )
+            .with_evidence(live),
+        );
         return f;
     }
     if obs.probes.is_empty() {
@@ -58,6 +101,7 @@ pub fn classify(obs: &MtuObservation) -> LayerFindings {
             MtuProbeResult::Lost => format!("{} bytes: lost, no ICMP", p.size),
         })
         .collect();
+    ev.extend(live);
     if let Some(m) = obs.interface_mtu {
         ev.push(format!("interface MTU {m}"));
     }
@@ -80,6 +124,19 @@ pub fn classify(obs: &MtuObservation) -> LayerFindings {
         .filter(|p| p.result == MtuProbeResult::Lost && largest_pass.is_some_and(|l| p.size > l))
         .map(|p| p.size)
         .min();
+    // The session's own full-size segment counts as a lost size when it went unacknowledged
+    // and no ICMP lowered the path MTU: new connections may not reach that size (the server
+    // learned a smaller path MTU since and announces a smaller MSS), the session did.
+    let live_lost = obs
+        .live_segment
+        .as_ref()
+        .filter(|s| !s.acked && s.retransmits > 0 && s.pmtu_after >= s.pmtu_before)
+        .map(|s| s.size)
+        .filter(|&size| largest_pass.is_some_and(|l| size > l));
+    let lost_above = match (lost_above, live_lost) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     match (largest_pass, lost_above) {
         (Some(ok), Some(lost)) if !icmp_seen => {
             let encaps = likely_encapsulation(ok);
@@ -147,6 +204,7 @@ pub fn classify(obs: &MtuObservation) -> LayerFindings {
 fn passive(obs: &MtuObservation, test: String) -> LayerFindings {
     let mut f = LayerFindings::default();
     let mut ev = vec![obs.method.clone()];
+    ev.extend(obs.live_segment.iter().flat_map(live_evidence));
     if let Some(m) = obs.interface_mtu {
         ev.push(format!("interface MTU {m}"));
     }
@@ -173,6 +231,47 @@ fn passive(obs: &MtuObservation, test: String) -> LayerFindings {
             RowVerdict::Pass,
         ),
     };
+    let (result, verdict) = match &obs.live_segment {
+        Some(seg) if !seg.acked => (
+            format!(
+                "the {}-byte segment sent on the session was not acknowledged",
+                seg.size
+            ),
+            RowVerdict::Warn,
+        ),
+        Some(seg) if seg.pmtu_after != 0 && seg.pmtu_after < seg.pmtu_before => {
+            if f.warnings.is_empty() {
+                f.warnings.push(Warning {
+                    cause: Cause::MtuPathReduced,
+                    message: format!(
+                        "path MTU to {} is {} ({}); the kernel learned it from ICMP and adapts",
+                        obs.address,
+                        seg.pmtu_after,
+                        likely_encapsulation(seg.pmtu_after)
+                    ),
+                });
+            }
+            (
+                format!(
+                    "the {}-byte segment sent on the session drew an ICMP fragmentation-needed; \
+                 the kernel learned PMTU {}, resent it smaller and it was acknowledged",
+                    seg.size, seg.pmtu_after
+                ),
+                RowVerdict::Warn,
+            )
+        }
+        Some(seg) => {
+            let what = if seg.full { "full-size " } else { "" };
+            (
+                format!(
+                    "a {what}{}-byte segment crossed the session and was acknowledged; {result}",
+                    seg.size
+                ),
+                verdict,
+            )
+        }
+        None => (result, verdict),
+    };
     f.rows
         .push(Row::new(Layer::Mtu, test, result, verdict, Cause::Ok).with_evidence(ev));
     f
@@ -194,6 +293,7 @@ mod tests {
                 .map(|(size, result)| MtuProbe { size, result })
                 .collect(),
             unavailable: None,
+            live_segment: None,
         }
     }
 
@@ -224,5 +324,103 @@ mod tests {
         assert_eq!(reduced.warnings[0].cause, Cause::MtuPathReduced);
         let healthy = classify(&obs(vec![(1500, MtuProbeResult::Passed)]));
         assert!(healthy.failure.is_none() && healthy.warnings.is_empty());
+    }
+
+    fn segment(acked: bool, pmtu_after: u32) -> LiveSegment {
+        LiveSegment {
+            size: 1500,
+            full: true,
+            carried: "the HTTP request, padded".into(),
+            bytes: 1448,
+            acked,
+            retransmits: u32::from(!acked) * 2,
+            pmtu_before: 1500,
+            pmtu_after,
+        }
+    }
+
+    #[test]
+    fn live_segment_acknowledged_is_a_pass_with_what_was_sent() {
+        let mut o = obs(vec![]);
+        o.kernel_path_mtu = Some(1500);
+        o.live_segment = Some(segment(true, 1500));
+        let f = classify(&o);
+        assert!(f.failure.is_none() && f.warnings.is_empty(), "{f:?}");
+        let row = &f.rows[0];
+        assert_eq!(row.verdict, RowVerdict::Pass);
+        assert!(
+            row.result.contains("full-size 1500-byte segment"),
+            "{row:?}"
+        );
+        assert!(
+            row.evidence.iter().any(|e| e.contains("1448 bytes")),
+            "{row:?}"
+        );
+    }
+
+    #[test]
+    fn live_segment_that_taught_the_kernel_a_smaller_pmtu_is_healthy_and_noted() {
+        let mut o = obs(vec![]);
+        o.kernel_path_mtu = Some(1400);
+        o.live_segment = Some(segment(true, 1400));
+        let f = classify(&o);
+        assert!(f.failure.is_none());
+        assert_eq!(f.warnings[0].cause, Cause::MtuPathReduced);
+        assert!(
+            f.rows[0]
+                .evidence
+                .iter()
+                .any(|e| e.contains("the kernel learned PMTU 1400")),
+            "{:?}",
+            f.rows[0]
+        );
+    }
+
+    #[test]
+    fn a_lost_live_segment_above_what_new_connections_can_send_is_a_black_hole() {
+        // The server learned a smaller path MTU after the session opened and announces MSS
+        // 1360 to the probe's connections: they pass at 1400 and cannot try more.
+        let mut o = obs(vec![(1400, MtuProbeResult::Passed)]);
+        o.live_segment = Some(segment(false, 1500));
+        let f = classify(&o);
+        assert_eq!(
+            f.failure.as_ref().map(|f| (f.cause, f.context.mtu)),
+            Some((Cause::MtuBlackhole, Some(1400)))
+        );
+        // Where ICMP taught the kernel (the segment shrank), it is not a black hole.
+        o.live_segment = Some(segment(false, 1400));
+        assert!(classify(&o).failure.is_none());
+        // A search that passed the live size itself says the loss was something else.
+        let mut o = obs(vec![(1500, MtuProbeResult::Passed)]);
+        o.live_segment = Some(segment(false, 1500));
+        assert!(classify(&o).failure.is_none());
+    }
+
+    #[test]
+    fn live_segment_not_acknowledged_warns_and_shows_in_an_active_search() {
+        let mut o = obs(vec![]);
+        o.live_segment = Some(segment(false, 1500));
+        let f = classify(&o);
+        assert_eq!(f.rows[0].verdict, RowVerdict::Warn);
+        assert!(
+            f.rows[0].result.contains("not acknowledged"),
+            "{:?}",
+            f.rows[0]
+        );
+        let mut o = obs(vec![
+            (1500, MtuProbeResult::Lost),
+            (1400, MtuProbeResult::Passed),
+        ]);
+        o.live_segment = Some(segment(false, 1500));
+        let f = classify(&o);
+        assert_eq!(f.failure.map(|f| f.cause), Some(Cause::MtuBlackhole));
+        assert!(
+            f.rows[0]
+                .evidence
+                .iter()
+                .any(|e| e.contains("not acknowledged after 2 retransmissions")),
+            "{:?}",
+            f.rows[0]
+        );
     }
 }

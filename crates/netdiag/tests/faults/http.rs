@@ -41,7 +41,28 @@ fn http_healthy_is_exit_0() -> Result<()> {
     assert_diagnosis(&run, 0, None, "ok");
     assert!(run.rows_of("http").count() > 0, "an http row{run}");
     assert_mentions(&run, "200");
+    assert_full_segment_acknowledged(&run);
     Ok(())
+}
+
+/// The mtu row of a healthy http(s) check: the request filled a 1500-byte segment (the lab's
+/// links are 1500) and it was acknowledged, with no mtu warning.
+#[track_caller]
+fn assert_full_segment_acknowledged(run: &Run) {
+    let mtu: Vec<&str> = run
+        .rows_of("mtu")
+        .filter_map(|row| row.get("result")?.as_str())
+        .collect();
+    assert!(
+        mtu.iter()
+            .any(|r| r
+                .contains("full-size 1500-byte segment crossed the session and was acknowledged")),
+        "the mtu row: {mtu:?}{run}"
+    );
+    assert!(
+        !run.warning_causes().contains(&"mtu_path_reduced"),
+        "no mtu warning{run}"
+    );
 }
 
 #[test]
@@ -77,6 +98,8 @@ fn https_healthy_full_chain_is_exit_0() -> Result<()> {
     assert_diagnosis(&run, 0, None, "ok");
     assert!(run.rows_of("tls").count() > 0, "a tls row{run}");
     assert!(run.rows_of("http").count() > 0, "an http row{run}");
+    assert_full_segment_acknowledged(&run);
+    assert_mentions(&run, "in one TLS record");
     Ok(())
 }
 
@@ -131,6 +154,39 @@ fn http_slow_first_byte() -> Result<()> {
 
     let run = lab.check(&lab.client, URL, &["--timeout", "6s"])?;
     assert_diagnosis(&run, 1, Some("http"), "http_slow");
+    Ok(())
+}
+
+/// No first byte at all by the `--slow` threshold: `http_slow` no later than twice the threshold
+/// (default 2 s), not the whole 10 s deadline; the report says how long it waited and that the
+/// response had not begun.
+#[test]
+fn http_slow_without_a_first_byte_is_named_at_twice_the_threshold() -> Result<()> {
+    require_netns!();
+    let lab = lab("httpslownone")?;
+    lab.server.http(
+        ADDR,
+        HttpServer::status(200).first_byte_after(Duration::from_secs(8)),
+    )?;
+    let probe = curl(&lab, &[], URL, 3)?;
+    assert_eq!(probe.status, Some(28), "curl: no byte in 3 s{probe}");
+
+    let run = lab.check(&lab.client, URL, &[])?;
+    assert_diagnosis(&run, 1, Some("http"), "http_slow");
+    assert_mentions(&run, "the response had not begun");
+    assert!(
+        run.elapsed >= Duration::from_millis(3500) && run.elapsed < Duration::from_millis(4800),
+        "about 4 s, twice the 2 s threshold: {:?}{run}",
+        run.elapsed
+    );
+
+    let run = lab.check(&lab.client, URL, &["--slow", "500ms"])?;
+    assert_diagnosis(&run, 1, Some("http"), "http_slow");
+    assert!(
+        run.elapsed < Duration::from_millis(1800),
+        "about 1 s, twice --slow 500ms: {:?}{run}",
+        run.elapsed
+    );
     Ok(())
 }
 

@@ -16,7 +16,7 @@
 //! response; the path MTUs they teach the kernels are flushed before netdiag runs.
 
 use crate::common::{assert_diagnosis, assert_mentions, check, NETDIAG};
-use netdiag_testnet::{require_netns, HttpServer, Node, Result, Run, Testnet};
+use netdiag_testnet::{require_netns, HttpServer, Node, Result, Run, Signer, Testnet, Validity};
 use std::time::Duration;
 
 const URL: &str = "http://10.77.2.2:8080/";
@@ -118,6 +118,25 @@ impl MtuLab {
     fn check(&self, extra: &[&str]) -> Result<Run> {
         check(&self.net, &self.client, URL, extra)
     }
+
+    /// An https service on 10.77.2.2:443 for `svc.test` (leaf and intermediate): the root's
+    /// path for `--cacert` and a hosts file for `--hosts-file`.
+    fn https_service(&self) -> Result<(String, String)> {
+        let pki = self.net.pki()?;
+        let leaf = pki.leaf(
+            "svc",
+            &["svc.test"],
+            Validity::Current,
+            Signer::Intermediate,
+        )?;
+        self.server.http(
+            "10.77.2.2:443",
+            HttpServer::status(200).tls(&leaf.full_chain, &leaf.key),
+        )?;
+        let root = pki.root_pem().to_string_lossy().into_owned();
+        let hosts = self.net.hosts_file(&["10.77.2.2 svc.test"])?;
+        Ok((root, hosts.to_string_lossy().into_owned()))
+    }
 }
 
 /// The largest size in the mtu row's "black hole above N bytes" result.
@@ -194,26 +213,162 @@ fn mtu_path_reduced_probe_hears_frag_needed() -> Result<()> {
     Ok(())
 }
 
-/// Without `--mtu` the healthy reduced path costs nothing: the walk passes and reads the path
-/// MTU passively.
+/// Without `--mtu` the healthy reduced path stays healthy: the request, padded to the
+/// session's MSS, is a 1500-byte segment that r1 answers with frag-needed; the kernel learns
+/// 1400, resends, and the mtu row says so.
 #[test]
 fn mtu_path_reduced_passive_is_exit_0() -> Result<()> {
     require_netns!();
     let lab = mtu_lab("mtupassive")?;
-    let run = lab.check(&[])?;
+    let before = lab.r1.icmp_unreachables_sent()?;
+    let run = check(&lab.net, &lab.client, SMALL_URL, &[])?;
     assert_diagnosis(&run, 0, None, "ok");
     assert!(run.rows_of("mtu").count() > 0, "an mtu row{run}");
+    assert!(
+        run.warning_causes().contains(&"mtu_path_reduced"),
+        "mtu_path_reduced warning{run}"
+    );
+    assert_mentions(&run, "the kernel learned PMTU 1400");
+    assert_mentions(&run, "1500-byte segment");
+    assert!(
+        lab.r1.icmp_unreachables_sent()? > before,
+        "r1 answered the padded request with frag-needed"
+    );
+    Ok(())
+}
+
+/// The same for https: the request, padded inside one TLS record, draws r1's frag-needed; the
+/// kernel learns 1400 and the check stays healthy, noting it.
+#[test]
+fn mtu_path_reduced_https_is_healthy_and_noted() -> Result<()> {
+    require_netns!();
+    let lab = mtu_lab("mtupassivetls")?;
+    let (root, hosts) = lab.https_service()?;
+    let before = lab.r1.icmp_unreachables_sent()?;
+    let run = check(
+        &lab.net,
+        &lab.client,
+        "https://svc.test/",
+        &["--cacert", &root, "--hosts-file", &hosts],
+    )?;
+    assert_diagnosis(&run, 0, None, "ok");
+    assert!(
+        run.warning_causes().contains(&"mtu_path_reduced"),
+        "mtu_path_reduced warning{run}"
+    );
+    assert_mentions(&run, "the kernel learned PMTU 1400");
+    assert_mentions(&run, "in one TLS record");
+    assert!(
+        lab.r1.icmp_unreachables_sent()? > before,
+        "r1 answered the padded request with frag-needed"
+    );
+    Ok(())
+}
+
+/// A lab whose server→client direction avoids the 1400 link (a second r1–r2 link of 1500
+/// carries it), so the server never learns a smaller path MTU and keeps advertising an MSS of
+/// 1460; client→server still crosses the 1400 link, where r1 drops the frag-needed it would
+/// send: a black hole for the client's full-size segments only (an upload-direction hole).
+fn one_way_hole(tag: &str) -> Result<MtuLab> {
+    let lab = mtu_lab(tag)?;
+    lab.net
+        .link(&lab.r1, "10.77.4.1/24", &lab.r2, "10.77.4.2/24")?;
+    lab.r2.run("ip route replace 10.77.1.0/24 via 10.77.4.1")?;
+    for router in [&lab.r1, &lab.r2] {
+        router.run("for f in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > $f; done")?;
+    }
+    lab.r1.run(DROP_FRAG_NEEDED)?;
+    Ok(lab)
+}
+
+/// The acceptance case of the mtu layer by default: no `--mtu`, a small response (nothing
+/// large ever comes back), yet the request padded to the MSS is a full-size segment that
+/// vanishes; the walk sees it unacknowledged, searches, and names the hole.
+#[test]
+fn mtu_blackhole_found_without_mtu_flag_http() -> Result<()> {
+    require_netns!();
+    let lab = one_way_hole("mtubhdef")?;
+    let big = lab.ping_df(1500)?;
+    assert_ne!(big.status, Some(0), "1500 bytes vanish{big}");
+    assert!(!big.stdout.contains("Frag needed"), "no frag-needed{big}");
+    assert_eq!(lab.ping_df(1400)?.status, Some(0), "1400 bytes pass");
+    let small = lab.curl(SMALL_URL, "2")?;
+    assert!(
+        small.stdout.starts_with("200 "),
+        "curl's small request passes{small}"
+    );
+    lab.forget_path_mtus()?;
+
+    let run = check(&lab.net, &lab.client, SMALL_URL, &["--timeout", "6s"])?;
+    assert_diagnosis(&run, 1, Some("mtu"), "mtu_blackhole");
+    let above = black_hole_above(&run);
+    assert!(
+        above.is_some_and(|n| (1396..=1400).contains(&n)),
+        "the largest size that passes is about 1400, got {above:?}{run}"
+    );
+    assert_mentions(&run, "not acknowledged");
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "took {:?}{run}",
+        run.elapsed
+    );
+    Ok(())
+}
+
+/// The same hole for https: the handshake's segments are small client→server, so only the
+/// request, padded inside one TLS record to fill the segment, meets it.
+#[test]
+fn mtu_blackhole_found_without_mtu_flag_https() -> Result<()> {
+    require_netns!();
+    let lab = one_way_hole("mtubhtls")?;
+    let (root, hosts) = lab.https_service()?;
+    let curl = lab.client.command(
+        "curl",
+        &[
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "2",
+            "--cacert",
+            &root,
+            "--resolve",
+            "svc.test:443:10.77.2.2",
+            "https://svc.test/",
+        ],
+        Duration::from_secs(10),
+    )?;
+    assert_eq!(curl.stdout, "200", "curl's small request passes{curl}");
+    lab.forget_path_mtus()?;
+
+    let run = check(
+        &lab.net,
+        &lab.client,
+        "https://svc.test/",
+        &["--cacert", &root, "--hosts-file", &hosts, "--timeout", "6s"],
+    )?;
+    assert_diagnosis(&run, 1, Some("mtu"), "mtu_blackhole");
+    let above = black_hole_above(&run);
+    assert!(
+        above.is_some_and(|n| (1396..=1400).contains(&n)),
+        "the largest size that passes is about 1400, got {above:?}{run}"
+    );
+    assert_mentions(&run, "TLS record");
+    assert!(run.rows_of("tls").count() > 0, "the handshake passed{run}");
+    assert!(
+        run.elapsed < Duration::from_secs(5),
+        "took {:?}{run}",
+        run.elapsed
+    );
     Ok(())
 }
 
 /// The classic black hole: both routers drop the frag-needed they would send. Small requests
-/// work; the 64 KiB response stalls (r2 drops the server's full-size segments silently), which
-/// makes the walk probe actively; the probe measures client→server, where r1 drops them.
-///
-/// netdiag today answers `http` / `http_timeout` here, with the mtu row "not measured: the
-/// deadline came before the search ended": the GET is given the whole remaining deadline, so the
-/// probe that should follow the stall has none left. The probe itself finds this hole when it
-/// has time (see the next test).
+/// work; the 64 KiB response would stall (r2 drops the server's full-size segments silently),
+/// but the request, padded to the MSS, already meets r1's hole: the walk sees it
+/// unacknowledged and probes actively; the probe measures client→server, where r1 drops them.
 #[test]
 fn mtu_blackhole() -> Result<()> {
     require_netns!();
@@ -282,5 +437,47 @@ fn mtu_blackhole_client_to_server_found_with_mtu_flag() -> Result<()> {
         above.is_some_and(|n| (1396..=1400).contains(&n)),
         "the largest size that passes is about 1400, got {above:?}{run}"
     );
+    Ok(())
+}
+
+/// The upload-direction hole on the symmetric lab, over https: the server's certificate flight
+/// crosses r2, whose frag-needed still reaches the server, so the server learns path MTU 1400
+/// during the handshake and from then on announces an MSS of 1360. The probe's new connections
+/// can then never send more than 1400 bytes; the session, opened before, still sends 1500 and
+/// loses them. The lost session segment is the evidence the search cannot reproduce.
+#[test]
+fn mtu_blackhole_https_after_the_server_learned_a_smaller_mtu() -> Result<()> {
+    require_netns!();
+    let lab = mtu_lab("mtubhlearned")?;
+    lab.r1.run(DROP_FRAG_NEEDED)?;
+    // Enough names that the certificate flight needs full-size segments.
+    let extra: Vec<String> = (0..60).map(|i| format!("name-{i:02}.svc.test")).collect();
+    let mut names = vec!["svc.test"];
+    names.extend(extra.iter().map(String::as_str));
+    let pki = lab.net.pki()?;
+    let leaf = pki.leaf("svc", &names, Validity::Current, Signer::Intermediate)?;
+    lab.server.http(
+        "10.77.2.2:443",
+        HttpServer::status(200).tls(&leaf.full_chain, &leaf.key),
+    )?;
+    let root = pki.root_pem().to_string_lossy().into_owned();
+    let hosts = lab.net.hosts_file(&["10.77.2.2 svc.test"])?;
+    let hosts = hosts.to_string_lossy().into_owned();
+    lab.forget_path_mtus()?;
+    let r2_before = lab.r2.icmp_unreachables_sent()?;
+
+    let run = check(
+        &lab.net,
+        &lab.client,
+        "https://svc.test/",
+        &["--cacert", &root, "--hosts-file", &hosts, "--timeout", "6s"],
+    )?;
+    assert!(
+        lab.r2.icmp_unreachables_sent()? > r2_before,
+        "r2 told the server about the 1400 link during the handshake{run}"
+    );
+    assert_diagnosis(&run, 1, Some("mtu"), "mtu_blackhole");
+    assert_mentions(&run, "only up to 1400 bytes");
+    assert_mentions(&run, "not acknowledged");
     Ok(())
 }
