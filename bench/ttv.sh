@@ -202,7 +202,7 @@ faults=(
   "http 500|10.79.2.2|http://good.test:8080/500|http_5xx"
   "http 503|10.79.2.2|http://good.test:8080/503|http_5xx"
   "http garbled answer|10.79.2.2|http://10.79.2.2:8090/|http_not_http"
-  "http no answer at all|10.79.2.2|http://10.79.2.2:8091/|http_timeout"
+  "http no answer at all (no first byte by twice --slow)|10.79.2.2|http://10.79.2.2:8091/|http_slow"
   "http slow first byte (5 s)|10.79.2.2|http://good.test:8080/slow|http_slow"
   "https expired certificate|10.79.2.2|https://good.test:8444/|tls_cert_expired"
   "https self-signed certificate|10.79.2.2|https://good.test:8445/|tls_self_signed"
