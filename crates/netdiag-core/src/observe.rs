@@ -596,6 +596,18 @@ pub enum HttpOutcome {
         /// Body bytes read (bounded).
         body_bytes: u64,
     },
+    /// A response in which the server says the client certificate it needed was not sent
+    /// (nginx with `ssl_verify_client on` finishes the handshake and answers
+    /// `400 No required SSL certificate was sent`). Kept apart from `Response` because the
+    /// body's words are the only evidence that the 400 is about mutual TLS.
+    ClientCertDemanded {
+        /// Status code (400 from nginx).
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+        /// The server's words, e.g. `No required SSL certificate was sent`.
+        notice: String,
+    },
     /// The server reset the connection (before or while answering).
     Reset {
         /// Bytes received before the reset.

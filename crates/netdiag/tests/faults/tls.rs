@@ -359,3 +359,54 @@ fn tls_cert_expiring_soon_is_a_warning() -> Result<()> {
     );
     Ok(())
 }
+
+/// nginx with `ssl_verify_client on` finishes the handshake without a client certificate, then
+/// answers every request `400 No required SSL certificate was sent`: mutual TLS, not an HTTP
+/// fault.
+#[test]
+fn tls_client_cert_required_nginx_400() -> Result<()> {
+    require_netns!();
+    let t = tls_lab("tlsnginx")?;
+    let leaf = t.leaf(&[NAME], Validity::Current, Signer::Intermediate)?;
+    let root = t.root();
+    let dir = t.lab.net.dir();
+    let conf = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\
+         error_log {dir}/nginx-error.log;\nevents {{ worker_connections 64; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {dir}/nginx-body;\n\
+         proxy_temp_path {dir}/nginx-proxy;\n  fastcgi_temp_path {dir}/nginx-fastcgi;\n\
+         uwsgi_temp_path {dir}/nginx-uwsgi;\n  scgi_temp_path {dir}/nginx-scgi;\n\
+         server {{\n    listen {ADDR} ssl;\n    server_name {NAME};\n\
+         ssl_certificate {chain};\n    ssl_certificate_key {key};\n\
+         ssl_client_certificate {root};\n    ssl_verify_client on;\n\
+         location / {{ return 200 \"ok\\n\"; }}\n  }}\n}}\n",
+        dir = dir.display(),
+        chain = path(&leaf.full_chain),
+        key = path(&leaf.key),
+    );
+    let conf = t.lab.net.write_file("nginx.conf", &conf)?;
+    t.lab.server.spawn_server(
+        "nginx",
+        "nginx",
+        &["-e", "stderr", "-c", &path(&conf)],
+        ADDR,
+    )?;
+    let curl = t.lab.client.command(
+        "curl",
+        &[
+            "-sS",
+            "--cacert",
+            &root,
+            "--resolve",
+            "svc.test:443:10.77.2.2",
+            URL,
+        ],
+        Duration::from_secs(5),
+    )?;
+    assert_output(&curl, "No required SSL certificate was sent");
+
+    let run = t.check_trusting_root()?;
+    assert_diagnosis(&run, 1, Some("tls"), "tls_client_cert_required");
+    assert_mentions(&run, "No required SSL certificate was sent");
+    Ok(())
+}
