@@ -23,6 +23,7 @@
 mod cert;
 mod inspect;
 mod legacy;
+mod ocsp;
 mod trust;
 mod wire;
 
@@ -37,7 +38,7 @@ use std::time::{Duration, Instant};
 use netdiag_core::observe::{CertProblem, TlsObservation, TlsOutcome, TlsSession};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::ServerName;
-use rustls::{CertificateError, ClientConfig, ClientConnection, ProtocolVersion};
+use rustls::{CertificateError, ClientConfig, ClientConnection, InvalidMessage, ProtocolVersion};
 
 use inspect::{RecordingClientAuth, RecordingVerifier};
 use wire::FirstRecord;
@@ -53,6 +54,10 @@ pub struct TlsConfig {
     pub extra_roots_pem: Option<String>,
     /// ALPN protocols to offer, in order of preference, e.g. `[b"h2", b"http/1.1"]`.
     pub alpn: Vec<Vec<u8>>,
+    /// Certificate revocation lists to check the chain against (`--crlfile`), DER.
+    pub crls_der: Vec<Vec<u8>>,
+    /// The name of the CRL file, for the evidence.
+    pub crl_name: Option<String>,
 }
 
 /// An established TLS connection for the HTTP layer. Its socket keeps the read/write timeouts of
@@ -126,7 +131,14 @@ fn run(
     let trust = trust::build(cfg.extra_roots_pem.as_deref());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = Arc::new(trust.roots);
-    let inner = match WebPkiServerVerifier::builder_with_provider(roots, provider.clone()).build() {
+    let crls = cfg
+        .crls_der
+        .iter()
+        .map(|der| rustls::pki_types::CertificateRevocationListDer::from(der.clone()));
+    let inner = match WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .with_crls(crls)
+        .build()
+    {
         Ok(inner) => inner,
         Err(e) => return (setup_failed(e), sni, None),
     };
@@ -164,11 +176,21 @@ fn run(
     }
 
     if let Err(stop) = result {
+        let presented = verifier.take();
         let what = Failure {
             stop,
             first: &io.first,
             received: io.received,
             cert_requested: client_auth.requested(),
+            chain: presented
+                .chain
+                .iter()
+                .map(|der| cert::describe(der))
+                .collect(),
+            problem: presented
+                .verdict
+                .and_then(|v| v.err())
+                .map(|e| cert_problem(&e, cfg)),
         };
         return (
             classify(what, sni.as_deref(), deadline, reconnect),
@@ -187,7 +209,7 @@ fn run(
     };
     let problem = match &presented.verdict {
         Some(Ok(())) => None,
-        Some(Err(e)) => Some(cert_problem(e)),
+        Some(Err(e)) => Some(cert_problem(e, cfg)),
         None => Some(CertProblem::Other(
             "the server's certificate was never verified".to_owned(),
         )),
@@ -211,7 +233,9 @@ fn run(
         problem,
         trust_store: trust.description,
         trusted_organizations: trust.organizations,
-        ocsp_stapled: presented.ocsp_stapled,
+        ocsp_stapled: !presented.ocsp.is_empty(),
+        ocsp_status: (!presented.ocsp.is_empty())
+            .then(|| ocsp::status_of(&presented.ocsp, chain_der.first().map(|c| c.as_ref()))),
         client_cert_requested: client_auth.requested(),
         latency,
     };
@@ -343,7 +367,14 @@ struct Failure<'a> {
     received: u64,
     /// Whether a CertificateRequest arrived.
     cert_requested: bool,
+    /// The chain the server sent, when it got that far.
+    chain: Vec<netdiag_core::observe::CertificateInfo>,
+    /// The verifier's verdict on that chain, when it failed.
+    problem: Option<CertProblem>,
 }
+
+/// The largest handshake message rustls accepts (its `MAX_HANDSHAKE_SIZE`).
+const MAX_HANDSHAKE_MESSAGE: usize = 0xffff;
 
 fn classify(
     failure: Failure<'_>,
@@ -369,6 +400,28 @@ fn classify(
     if matches!(failure.stop, Stop::TimedOut) {
         return TlsOutcome::TimedOut;
     }
+    if let Stop::Tls(rustls::Error::InvalidMessage(
+        InvalidMessage::HandshakePayloadTooLarge | InvalidMessage::CertificatePayloadTooLarge,
+    )) = &failure.stop
+    {
+        return TlsOutcome::MessageTooLarge {
+            limit: MAX_HANDSHAKE_MESSAGE,
+            detail: format!(
+                "after {} bytes from the server, a handshake message announced itself larger than rustls's limit of {MAX_HANDSHAKE_MESSAGE} bytes",
+                failure.received
+            ),
+        };
+    }
+    if !failure.chain.is_empty() {
+        if let Stop::Tls(e) = &failure.stop {
+            return TlsOutcome::FailedAfterCertificate {
+                chain: failure.chain,
+                problem: failure.problem,
+                alert: alert.map(wire::alert_name),
+                detail: tls_error_text(e),
+            };
+        }
+    }
 
     // Did the server skip TLS 1.2/1.3? Either it chose an older version in its ServerHello, or
     // it refused before any ServerHello (an alert such as protocol_version, or a close).
@@ -386,10 +439,11 @@ fn classify(
             };
         }
         if let Some(suite) = survey.tls12_legacy_suite {
-            notes.push(format!(
-                "the server speaks TLSv1.2 only with cipher suites rustls does not offer \
-                 (it chose 0x{suite:04x})"
-            ));
+            return TlsOutcome::UnsupportedSuite {
+                version: wire::version_name(0x0303),
+                suite,
+                dh_bits: survey.tls12_dh_bits,
+            };
         }
         notes.extend(survey.notes);
     }
@@ -470,23 +524,84 @@ fn setup_failed(e: impl std::fmt::Display) -> TlsOutcome {
     )
 }
 
-/// The verifier's error as a certificate problem.
-fn cert_problem(e: &rustls::Error) -> CertProblem {
-    match e {
-        rustls::Error::InvalidCertificate(cert_error) => match cert_error {
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                CertProblem::Expired
-            }
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                CertProblem::NotYetValid
-            }
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                CertProblem::NameMismatch
-            }
-            CertificateError::UnknownIssuer => CertProblem::UnknownIssuer,
-            other => CertProblem::Other(format!("{other:?}")),
+/// The verifier's error as a certificate problem, in words (never debug text).
+fn cert_problem(e: &rustls::Error, cfg: &TlsConfig) -> CertProblem {
+    let rustls::Error::InvalidCertificate(cert_error) = e else {
+        return CertProblem::Other(e.to_string());
+    };
+    match cert_error {
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => CertProblem::Expired,
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            CertProblem::NotYetValid
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            CertProblem::NameMismatch
+        }
+        CertificateError::UnknownIssuer => CertProblem::UnknownIssuer,
+        CertificateError::Revoked => CertProblem::Revoked {
+            source: match &cfg.crl_name {
+                Some(name) => format!("the CRL {name}"),
+                None => "a CRL".to_owned(),
+            },
+            reason: None,
+            revoked_at: None,
         },
-        other => CertProblem::Other(other.to_string()),
+        other => CertProblem::Other(certificate_error_text(other)),
+    }
+}
+
+/// What rustls's certificate errors mean, for the ones its `Display` shows as debug text.
+fn certificate_error_text(e: &CertificateError) -> String {
+    let text = match e {
+        CertificateError::BadEncoding => "a certificate is not valid DER",
+        CertificateError::BadSignature => "a signature in the chain does not verify",
+        #[allow(deprecated)]
+        CertificateError::UnsupportedSignatureAlgorithm
+        | CertificateError::UnsupportedSignatureAlgorithmContext { .. } => {
+            "a certificate is signed with an algorithm the verifier does not accept"
+        }
+        CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "a certificate's key cannot be used with its issuer's signature algorithm (or is too small)"
+        }
+        CertificateError::UnknownRevocationStatus => {
+            "the CRL does not cover this certificate's issuer, so its revocation status is unknown"
+        }
+        CertificateError::ExpiredRevocationList
+        | CertificateError::ExpiredRevocationListContext { .. } => "the CRL has expired",
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            "the certificate is not for server authentication (extended key usage)"
+        }
+        CertificateError::ApplicationVerificationFailure => "the application refused it",
+        CertificateError::Other(other) => return webpki_words(&other.to_string()),
+        other => return webpki_words(&other.to_string()),
+    };
+    text.to_owned()
+}
+
+/// webpki's errors print as their variant names (`CaUsedAsEndEntity`): the common ones in
+/// words, the rest split into words, so no identifier reaches a sentence.
+fn webpki_words(name: &str) -> String {
+    match name {
+        "CaUsedAsEndEntity" => "a CA certificate used as an end-entity certificate".to_owned(),
+        "EndEntityUsedAsCa" => "an end-entity certificate used as a CA".to_owned(),
+        "PathLenConstraintViolated" => "the chain is longer than a CA's pathLen allows".to_owned(),
+        "MaximumPathDepthExceeded" | "MaximumPathBuildCallsExceeded" => {
+            "the chain is too long to verify".to_owned()
+        }
+        "RequiredEkuNotFound" => {
+            "the certificate is not for server authentication (extended key usage)".to_owned()
+        }
+        _ if name.chars().all(|c| c.is_ascii_alphanumeric()) => {
+            let mut words = String::new();
+            for (i, c) in name.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    words.push(' ');
+                }
+                words.push(c.to_ascii_lowercase());
+            }
+            words
+        }
+        _ => name.to_owned(),
     }
 }
 

@@ -14,7 +14,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Instant;
 
-use super::wire::{self, FirstRecord};
+use super::wire::{self, DhGroup, FirstRecord};
 
 /// At most this many fresh connections per survey.
 pub(crate) const MAX_CONNECTIONS: usize = 2;
@@ -23,8 +23,10 @@ pub(crate) const MAX_CONNECTIONS: usize = 2;
 const MAX_REPLY: usize = 16 * 1024;
 
 /// Cipher suites old servers pick and rustls does not offer (all CBC, GCM without ECDHE, or DHE),
-/// ending with the renegotiation SCSV that some servers insist on.
-const LEGACY_SUITES: [u16; 16] = [
+/// then the broken ones (3DES, RC4, DES, NULL, export) last, so that a server which also has a
+/// merely unsupported suite picks that one, ending with the renegotiation SCSV that some servers
+/// insist on.
+const LEGACY_SUITES: [u16; 30] = [
     0xc013, // TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA
     0xc014, // TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA
     0xc009, // TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA
@@ -38,10 +40,27 @@ const LEGACY_SUITES: [u16; 16] = [
     0x003c, // TLS_RSA_WITH_AES_128_CBC_SHA256
     0x002f, // TLS_RSA_WITH_AES_128_CBC_SHA
     0x0035, // TLS_RSA_WITH_AES_256_CBC_SHA
+    0xc023, // TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256
+    0xc027, // TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256
+    0x0067, // TLS_DHE_RSA_WITH_AES_128_CBC_SHA256
+    0xc012, // TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA
+    0xc008, // TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA
+    0x0016, // TLS_DHE_RSA_WITH_3DES_EDE_CBC_SHA
     0x000a, // TLS_RSA_WITH_3DES_EDE_CBC_SHA
+    0xc011, // TLS_ECDHE_RSA_WITH_RC4_128_SHA
+    0xc007, // TLS_ECDHE_ECDSA_WITH_RC4_128_SHA
     0x0005, // TLS_RSA_WITH_RC4_128_SHA
+    0x0004, // TLS_RSA_WITH_RC4_128_MD5
+    0x0009, // TLS_RSA_WITH_DES_CBC_SHA
+    0xc010, // TLS_ECDHE_RSA_WITH_NULL_SHA
+    0xc006, // TLS_ECDHE_ECDSA_WITH_NULL_SHA
+    0x0002, // TLS_RSA_WITH_NULL_SHA
+    0x0003, // TLS_RSA_EXPORT_WITH_RC4_40_MD5
     0x00ff, // TLS_EMPTY_RENEGOTIATION_INFO_SCSV
 ];
+
+/// The DHE suites of [`LEGACY_SUITES`]: their ServerKeyExchange carries the group.
+const DHE_SUITES: [u16; 6] = [0x0033, 0x0039, 0x009e, 0x009f, 0x0067, 0x0016];
 
 /// What one hand-built ClientHello got back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +69,8 @@ pub(crate) enum HelloReply {
     ServerHello {
         version: u16,
         cipher_suite: Option<u16>,
+        /// For a DHE suite, the size of the group in the ServerKeyExchange.
+        dh_bits: Option<u32>,
     },
     /// An alert, by description code.
     Alert(u8),
@@ -65,6 +86,8 @@ pub(crate) struct Survey {
     /// When the server answered an offer of TLS 1.2 with legacy suites only: the suite it chose.
     /// It speaks TLS 1.2, but only with a cipher suite rustls does not offer.
     pub(crate) tls12_legacy_suite: Option<u16>,
+    /// With a DHE `tls12_legacy_suite`: the size of its group, in bits.
+    pub(crate) tls12_dh_bits: Option<u32>,
     /// One line per connection made, for the failure's detail.
     pub(crate) notes: Vec<String>,
 }
@@ -103,9 +126,11 @@ pub(crate) fn survey(
             Some(HelloReply::ServerHello {
                 version,
                 cipher_suite,
+                dh_bits,
             }) => {
                 if version >= 0x0303 {
                     survey.tls12_legacy_suite = cipher_suite;
+                    survey.tls12_dh_bits = dh_bits;
                     return survey;
                 }
                 Some(version)
@@ -139,6 +164,7 @@ fn describe(reply: &HelloReply) -> String {
         HelloReply::ServerHello {
             version,
             cipher_suite: Some(suite),
+            ..
         } => format!(
             "a ServerHello for {} with suite 0x{suite:04x}",
             wire::version_name(*version)
@@ -190,10 +216,16 @@ fn exchange(stream: &mut TcpStream, hello: &[u8], deadline: Instant) -> HelloRep
                 version,
                 cipher_suite,
             } => {
+                let dhe = cipher_suite.is_some_and(|s| DHE_SUITES.contains(&s));
                 return HelloReply::ServerHello {
                     version,
                     cipher_suite,
-                }
+                    dh_bits: if dhe {
+                        read_dh_bits(stream, &mut reply, deadline)
+                    } else {
+                        None
+                    },
+                };
             }
             FirstRecord::Alert { description, .. } => return HelloReply::Alert(description),
             FirstRecord::NotTls => {
@@ -208,6 +240,25 @@ fn exchange(stream: &mut TcpStream, hello: &[u8], deadline: Instant) -> HelloRep
         }
     }
     HelloReply::NoHello("too many bytes without a ServerHello".to_owned())
+}
+
+/// Reads on after a DHE ServerHello until the ServerKeyExchange names the group's size (or the
+/// flight ends without one, the reply cap or the deadline is reached).
+fn read_dh_bits(stream: &mut TcpStream, reply: &mut Vec<u8>, deadline: Instant) -> Option<u32> {
+    let mut buf = [0u8; 4096];
+    // Bounded: every pass reads at least one byte or ends, and the reply is capped.
+    while reply.len() < MAX_REPLY {
+        match wire::dh_group_bits(reply) {
+            DhGroup::Bits(bits) => return Some(bits),
+            DhGroup::Absent => return None,
+            DhGroup::Incomplete => {}
+        }
+        match super::arm(stream, deadline).and_then(|()| stream.read(&mut buf)) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+    }
+    None
 }
 
 fn io_text(e: &io::Error) -> String {

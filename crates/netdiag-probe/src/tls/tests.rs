@@ -298,6 +298,7 @@ fn cfg(sni: Option<&str>, ca_pem: Option<String>) -> TlsConfig {
         sni: sni.map(str::to_owned),
         extra_roots_pem: ca_pem,
         alpn: vec![b"http/1.1".to_vec()],
+        ..TlsConfig::default()
     }
 }
 
@@ -754,14 +755,42 @@ fn verifier_errors_map_to_certificate_problems() {
         (E::NotValidYet, CertProblem::NotYetValid),
         (E::NotValidForName, CertProblem::NameMismatch),
         (E::UnknownIssuer, CertProblem::UnknownIssuer),
-        (E::Revoked, CertProblem::Other("Revoked".to_owned())),
+        (
+            E::Revoked,
+            CertProblem::Revoked {
+                source: "the CRL crl.pem".to_owned(),
+                reason: None,
+                revoked_at: None,
+            },
+        ),
+        (
+            E::BadSignature,
+            CertProblem::Other("a signature in the chain does not verify".to_owned()),
+        ),
     ];
+    let with_crl = TlsConfig {
+        crl_name: Some("crl.pem".to_owned()),
+        ..TlsConfig::default()
+    };
     for (error, problem) in cases {
         assert_eq!(
-            cert_problem(&rustls::Error::InvalidCertificate(error)),
+            cert_problem(&rustls::Error::InvalidCertificate(error), &with_crl),
             problem
         );
     }
+}
+
+#[test]
+fn webpki_error_names_become_words() {
+    assert_eq!(
+        webpki_words("CaUsedAsEndEntity"),
+        "a CA certificate used as an end-entity certificate"
+    );
+    assert_eq!(
+        webpki_words("UnsupportedCertVersion"),
+        "unsupported cert version"
+    );
+    assert_eq!(webpki_words("odd text (1)"), "odd text (1)");
 }
 
 #[test]
