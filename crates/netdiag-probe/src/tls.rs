@@ -250,11 +250,17 @@ fn run(
             .unwrap_or_default(),
         cipher: conn
             .negotiated_cipher_suite()
-            .map(|suite| format!("{:?}", suite.suite()))
+            .map(|suite| {
+                let code = suite.suite();
+                code.as_str()
+                    .map_or_else(|| format!("0x{:04x}", u16::from(code)), str::to_owned)
+            })
             .unwrap_or_default(),
-        key_exchange: conn
-            .negotiated_key_exchange_group()
-            .map(|group| format!("{:?}", group.name())),
+        key_exchange: conn.negotiated_key_exchange_group().map(|group| {
+            let name = group.name();
+            name.as_str()
+                .map_or_else(|| format!("0x{:04x}", u16::from(name)), str::to_owned)
+        }),
         alpn: conn
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
@@ -532,11 +538,28 @@ fn is_reset(e: &io::Error) -> bool {
     )
 }
 
+/// rustls's error in words: its `Display` shows several inner values as debug text.
 fn tls_error_text(e: &rustls::Error) -> String {
     match e {
         rustls::Error::AlertReceived(description) => format!(
             "the server sent alert {}",
             wire::alert_name(u8::from(*description))
+        ),
+        rustls::Error::InvalidCertificate(cert_error) => format!(
+            "the server's certificate was refused: {}",
+            certificate_error_text(cert_error)
+        ),
+        rustls::Error::PeerIncompatible(why) => format!(
+            "the server is incompatible with this client: {}",
+            webpki_words(&format!("{why:?}"))
+        ),
+        rustls::Error::PeerMisbehaved(why) => format!(
+            "the server broke the protocol: {}",
+            webpki_words(&format!("{why:?}"))
+        ),
+        rustls::Error::InvalidMessage(why) => format!(
+            "the server sent an invalid message: {}",
+            webpki_words(&format!("{why:?}"))
         ),
         other => other.to_string(),
     }

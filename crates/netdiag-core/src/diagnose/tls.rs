@@ -913,9 +913,10 @@ mod tests {
             text.contains("omits the intermediate") && text.contains("intercepting proxy"),
             "{text}"
         );
-        for t in [text] {
-            assert!(!t.contains("Some(") && !t.contains("Context {"), "{t}");
-        }
+        assert!(
+            !text.contains("Some(") && !text.contains("Context {"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -129,7 +129,7 @@ mod tests {
             misordering(&[leaf.clone(), int.clone(), root.clone()]),
             None
         );
-        assert_eq!(misordering(&[leaf.clone()]), None);
+        assert_eq!(misordering(std::slice::from_ref(&leaf)), None);
         let ca_first = misordering(&[int.clone(), leaf.clone()]).unwrap_or_default();
         assert!(ca_first.contains("cert[0] is 'CN=int'"), "{ca_first}");
         assert!(ca_first.contains("position 1"), "{ca_first}");
