@@ -781,6 +781,39 @@ fn verifier_errors_map_to_certificate_problems() {
 }
 
 #[test]
+fn crl_files_load_as_pem_or_der_and_anything_else_is_refused() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(params, key).unwrap();
+    let now = rcgen::date_time_ymd(2026, 1, 1);
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: now,
+        next_update: rcgen::date_time_ymd(2027, 1, 1),
+        crl_number: rcgen::SerialNumber::from(vec![1u8]),
+        issuing_distribution_point: None,
+        revoked_certs: Vec::new(),
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca)
+    .unwrap();
+    let der = crl.der().to_vec();
+    assert_eq!(load_crls(&der), Ok(vec![der.clone()]));
+    let pem = crl.pem().unwrap();
+    assert_eq!(
+        load_crls(format!("{pem}{pem}").as_bytes()),
+        Ok(vec![der.clone(), der])
+    );
+    assert!(load_crls(b"").is_err());
+    assert!(load_crls(b"hello").is_err());
+    assert!(load_crls(&[0x30, 0x03, 0x02, 0x01, 0x00]).is_err());
+    assert!(
+        load_crls(ca.pem().as_bytes()).is_err(),
+        "a certificate is not a CRL"
+    );
+}
+
+#[test]
 fn webpki_error_names_become_words() {
     assert_eq!(
         webpki_words("CaUsedAsEndEntity"),

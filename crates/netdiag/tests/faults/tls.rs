@@ -463,20 +463,20 @@ fn tls_no_shared_cipher_cbc_only() -> Result<()> {
     Ok(())
 }
 
-/// gnutls-serv offering only 3DES (OpenSSL 3 no longer serves it): a broken suite, not merely an
-/// unsupported one.
-#[test]
-fn tls_weak_cipher_3des_only() -> Result<()> {
-    require_netns!();
-    let t = tls_lab("tlsweakcipher")?;
+/// gnutls-serv offering only one broken cipher (`cipher`, a gnutls priority name) with
+/// ECDHE-ECDSA: gnutls-cli proves it is served, a modern client is refused, and netdiag names the
+/// suite (`suite`) and why it is broken (`why`).
+fn weak_cipher_case(tag: &str, cipher: &str, suite: &str, why: &str) -> Result<()> {
+    let t = tls_lab(tag)?;
     let leaf = t.leaf(&[NAME], Validity::Current, Signer::Intermediate)?;
-    let priority = "NONE:+VERS-TLS1.2:+3DES-CBC:+SHA1:+ECDHE-ECDSA:+COMP-NULL:+SIGN-ALL:+CURVE-ALL";
-    t.gnutls_serv(&leaf, priority)?;
+    let priority =
+        format!("NONE:+VERS-TLS1.2:+{cipher}:+SHA1:+ECDHE-ECDSA:+COMP-NULL:+SIGN-ALL:+CURVE-ALL");
+    t.gnutls_serv(&leaf, &priority)?;
     let gnutls = t.lab.client.command(
         "gnutls-cli",
         &[
             "--priority",
-            priority,
+            &priority,
             "--x509cafile",
             &t.root(),
             "--sni-hostname",
@@ -489,14 +489,73 @@ fn tls_weak_cipher_3des_only() -> Result<()> {
         ],
         Duration::from_secs(5),
     )?;
-    assert_output(&gnutls, "3DES-CBC");
+    assert_output(&gnutls, &format!("({cipher})"));
     let modern = t.s_client(&["-tls1_2"])?;
     assert_ne!(modern.status, Some(0), "a modern client is refused{modern}");
 
     let run = t.check_trusting_root()?;
     assert_diagnosis(&run, 1, Some("tls"), "tls_weak_cipher");
-    assert_mentions(&run, "TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA");
-    assert_mentions(&run, "Sweet32");
+    assert_mentions(&run, suite);
+    assert_mentions(&run, why);
+    Ok(())
+}
+
+/// 3DES only (OpenSSL 3 no longer serves it; gnutls still does).
+#[test]
+fn tls_weak_cipher_3des_only() -> Result<()> {
+    require_netns!();
+    weak_cipher_case(
+        "tlsweak3des",
+        "3DES-CBC",
+        "TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA",
+        "Sweet32",
+    )
+}
+
+/// RC4 only.
+#[test]
+fn tls_weak_cipher_rc4_only() -> Result<()> {
+    require_netns!();
+    weak_cipher_case(
+        "tlsweakrc4",
+        "ARCFOUR-128",
+        "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA",
+        "RFC 7465",
+    )
+}
+
+/// NULL encryption only.
+#[test]
+fn tls_weak_cipher_null_only() -> Result<()> {
+    require_netns!();
+    weak_cipher_case(
+        "tlsweaknull",
+        "NULL",
+        "TLS_ECDHE_ECDSA_WITH_NULL_SHA",
+        "no confidentiality",
+    )
+}
+
+/// Static RSA key exchange only (`AES128-GCM-SHA256`): no suite in common with rustls, named
+/// as such.
+#[test]
+fn tls_no_shared_cipher_static_rsa() -> Result<()> {
+    require_netns!();
+    let t = tls_lab("tlsstaticrsa")?;
+    let (cert, key) = t.openssl_leaf("rsa", "rsa:2048", "-sha256")?;
+    t.s_server_files(
+        &cert,
+        &key,
+        &[&path(t.pki.intermediate_pem())],
+        &["-tls1_2", "-cipher", "AES128-GCM-SHA256"],
+    )?;
+    let probe = t.s_client(&["-tls1_2", "-cipher", "AES128-GCM-SHA256"])?;
+    assert_output(&probe, "Cipher    : AES128-GCM-SHA256");
+
+    let run = t.check_trusting_root()?;
+    assert_diagnosis(&run, 1, Some("tls"), "tls_no_shared_cipher");
+    assert_mentions(&run, "TLS_RSA_WITH_AES_128_GCM_SHA256");
+    assert_mentions(&run, "static RSA key exchange");
     Ok(())
 }
 
@@ -669,7 +728,7 @@ fn tls_cert_too_large() -> Result<()> {
 
     let run = t.check_trusting_root()?;
     assert_diagnosis(&run, 1, Some("tls"), "tls_cert_too_large");
-    assert_mentions(&run, "limit");
+    assert_mentions(&run, "a limit of this client");
     Ok(())
 }
 
