@@ -129,15 +129,33 @@ impl TlsLab {
     /// A leaf for `svc.test` made with openssl: a `newkey` key (`rsa:1024`, `ec`), signed by
     /// the intermediate with `digest` (`-sha1`, `-sha256`). Returns (cert, key) paths.
     fn openssl_leaf(&self, label: &str, newkey: &str, digest: &str) -> Result<(String, String)> {
+        self.openssl_leaf_with(
+            label,
+            newkey,
+            digest,
+            "subjectAltName=DNS:svc.test\nextendedKeyUsage=serverAuth\n",
+        )
+    }
+
+    /// [`TlsLab::openssl_leaf`] with these X.509 v3 extensions (`-extfile` text).
+    fn openssl_leaf_with(
+        &self,
+        label: &str,
+        newkey: &str,
+        digest: &str,
+        extensions: &str,
+    ) -> Result<(String, String)> {
         let dir = self.lab.net.dir();
         let (key, csr, cert, ext) = (
             format!("{}/{label}.key", dir.display()),
             format!("{}/{label}.csr", dir.display()),
             format!("{}/{label}.pem", dir.display()),
-            path(&self.lab.net.write_file(
-                &format!("{label}.ext"),
-                "subjectAltName=DNS:svc.test\nextendedKeyUsage=serverAuth\n",
-            )?),
+            path(
+                &self
+                    .lab
+                    .net
+                    .write_file(&format!("{label}.ext"), extensions)?,
+            ),
         );
         let mut req = vec!["req", "-new", "-nodes", "-newkey", newkey];
         if newkey == "ec" {
@@ -333,6 +351,35 @@ fn tls_name_mismatch() -> Result<()> {
     Ok(())
 }
 
+/// A certificate with CN=svc.test and no subjectAltName at all. OpenSSL still falls back to the
+/// CN; webpki (like browsers) does not, and the words say "has no subjectAltName" (never an
+/// empty list).
+#[test]
+fn tls_name_mismatch_without_subject_alt_name() -> Result<()> {
+    require_netns!();
+    let t = tls_lab("tlsnosan")?;
+    let (cert, key) =
+        t.openssl_leaf_with("nosan", "ec", "-sha256", "extendedKeyUsage=serverAuth\n")?;
+    t.s_server_files(&cert, &key, &[&path(t.pki.intermediate_pem())], &[])?;
+    let openssl = t.s_client_verify(Some(&t.root()))?;
+    assert_output(&openssl, "Verify return code: 0 (ok)");
+    let text = t.lab.client.command(
+        "openssl",
+        &["x509", "-noout", "-text", "-in", &cert],
+        Duration::from_secs(5),
+    )?;
+    assert!(
+        !text.stdout.contains("Subject Alternative Name"),
+        "no SAN{text}"
+    );
+
+    let run = t.check_trusting_root()?;
+    assert_diagnosis(&run, 1, Some("tls"), "tls_name_mismatch");
+    assert_mentions(&run, "has no subjectAltName");
+    assert!(!run.mentions("lists ."), "no empty list{run}");
+    Ok(())
+}
+
 #[test]
 fn tls_self_signed() -> Result<()> {
     require_netns!();
@@ -383,6 +430,9 @@ fn tls_incomplete_chain() -> Result<()> {
     let run = t.check_trusting_root()?;
     assert_diagnosis(&run, 1, Some("tls"), "tls_incomplete_chain");
     assert_mentions(&run, "netdiag testnet intermediate");
+    // The issuer's organisation matches a trusted root's: both readings are given.
+    assert_mentions(&run, "omits the intermediate");
+    assert_mentions(&run, "TLS-intercepting proxy");
     Ok(())
 }
 
