@@ -227,7 +227,8 @@ fn expiring_soon(leaf: &CertificateInfo, now_unix: i64, name: &str) -> Option<Wa
     (days < EXPIRY_WARNING_DAYS).then(|| Warning {
         cause: Cause::TlsCertExpiringSoon,
         message: format!(
-            "the certificate for {name} expires in {days} days ({})",
+            "the certificate for {name} expires in {days} day{} ({})",
+            if days == 1 { "" } else { "s" },
             date(leaf.not_after)
         ),
     })
@@ -306,7 +307,7 @@ fn unsupported_suite(
         format!("no cipher suite in common with this client: it chose {n}"),
         ev,
         format!("{addr} offers only cipher suites this client does not implement (it chose {n}); OpenSSL-based clients such as curl may still connect."),
-        format!("The server speaks {version} but only with suites rustls does not implement: it chose {n} ({}). OpenSSL-based clients such as curl may still connect, so this is a compatibility finding, not an outage: modern clients (rustls, and browsers for some of these suites) cannot.", suites::why_unsupported(suite)),
+        format!("The server speaks {version} but only with suites rustls does not implement: it chose {n}, which uses {}. OpenSSL-based clients such as curl may still connect, so this is a compatibility finding, not an outage: modern clients (rustls, and browsers for some of these suites) cannot.", suites::why_unsupported(suite)),
         n,
     )
 }

@@ -167,13 +167,13 @@ pub(super) fn weak_certificate(w: Words<'_>, ctx: &FixContext, cause: Cause) -> 
     let (what, reissue, symptom) = if cause == Cause::TlsWeakKey {
         (
             format!("{detail}: reissue that certificate with an RSA key of at least 2048 bits (3072 recommended) or an EC P-256 key, then install it with its chain"),
-            "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out req.csr -subj /CN=<NAME>",
+            format!("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem -out req.csr -subj /CN={} -addext subjectAltName=DNS:{}", ctx.host, ctx.host),
             "'ee key too small' / 'CA key too small'",
         )
     } else {
         (
             format!("{detail}: reissue that certificate signed with SHA-256 (or better); a CA still issuing SHA-1 or MD5 signatures must be replaced"),
-            "openssl x509 -req -sha256 -in req.csr -CA ca.pem -CAkey ca-key.pem -out cert.pem   # when you run the CA",
+            "openssl x509 -req -sha256 -in req.csr -CA ca.pem -CAkey ca-key.pem -out cert.pem   # when you run the CA".to_string(),
             "'ca md too weak' / 'unsupported signature algorithm'",
         )
     };
@@ -182,7 +182,7 @@ pub(super) fn weak_certificate(w: Words<'_>, ctx: &FixContext, cause: Cause) -> 
             description: format!("{what}. Do not lower the client's security level."),
             commands: vec![
                 format!("openssl s_client -connect {addr}:{port} -servername {} -showcerts </dev/null 2>/dev/null | openssl x509 -noout -text | grep -E 'Signature Algorithm|Public-Key'", ctx.host),
-                reissue.to_string(),
+                reissue,
             ],
             manifests: Vec::new(),
         },
