@@ -296,8 +296,9 @@ fn server_name(
             Ok(server_name @ ServerName::DnsName(_)) => Ok((server_name, Some(name.clone()))),
             Ok(server_name) => Ok((server_name, None)),
             Err(_) => Err(format!(
-                "the server name {name:?} is neither a DNS name nor an IP address, so it can be \
-                 neither sent as SNI nor verified"
+                "the server name '{}' is neither a DNS name nor an IP address, so it can be \
+                 neither sent as SNI nor verified",
+                name.escape_debug()
             )),
         },
     }
@@ -630,31 +631,51 @@ fn certificate_error_text(e: &CertificateError) -> String {
     text.to_owned()
 }
 
-/// webpki's errors print as their variant names (`CaUsedAsEndEntity`): the common ones in
-/// words, the rest split into words, so no identifier reaches a sentence.
+/// webpki's and rustls's errors print as their variant names (`CaUsedAsEndEntity`,
+/// `TrailingData("ServerHello")`): the common ones in words, the rest split into words with
+/// their inner value kept plainly, so no identifier or debug text reaches a sentence.
 fn webpki_words(name: &str) -> String {
-    match name {
-        "CaUsedAsEndEntity" => "a CA certificate used as an end-entity certificate".to_owned(),
-        "EndEntityUsedAsCa" => "an end-entity certificate used as a CA".to_owned(),
-        "PathLenConstraintViolated" => "the chain is longer than a CA's pathLen allows".to_owned(),
+    let named = match name {
+        "CaUsedAsEndEntity" => "a CA certificate used as an end-entity certificate",
+        "EndEntityUsedAsCa" => "an end-entity certificate used as a CA",
+        "PathLenConstraintViolated" => "the chain is longer than a CA's pathLen allows",
         "MaximumPathDepthExceeded" | "MaximumPathBuildCallsExceeded" => {
-            "the chain is too long to verify".to_owned()
+            "the chain is too long to verify"
         }
         "RequiredEkuNotFound" => {
-            "the certificate is not for server authentication (extended key usage)".to_owned()
+            "the certificate is not for server authentication (extended key usage)"
         }
-        _ if name.chars().all(|c| c.is_ascii_alphanumeric()) => {
-            let mut words = String::new();
-            for (i, c) in name.chars().enumerate() {
-                if c.is_ascii_uppercase() && i > 0 {
-                    words.push(' ');
-                }
-                words.push(c.to_ascii_lowercase());
-            }
-            words
-        }
-        _ => name.to_owned(),
+        _ => "",
+    };
+    if !named.is_empty() {
+        return named.to_owned();
     }
+    let head_end = name.find(['(', ' ', '{']).unwrap_or(name.len());
+    let (head, rest) = name.split_at(head_end);
+    let identifier = head.starts_with(|c: char| c.is_ascii_uppercase())
+        && head.chars().all(|c| c.is_ascii_alphanumeric())
+        && (rest.is_empty() || rest.starts_with('(') || rest.starts_with(" {"));
+    if !identifier {
+        return name.to_owned();
+    }
+    let mut words = String::new();
+    for (i, c) in head.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            words.push(' ');
+        }
+        words.push(c.to_ascii_lowercase());
+    }
+    let inner = rest
+        .trim()
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'));
+    if let Some(inner) = inner {
+        let plain = inner.replace('"', "");
+        if !plain.is_empty() {
+            words.push_str(&format!(" ({plain})"));
+        }
+    }
+    words
 }
 
 fn protocol_name(version: ProtocolVersion) -> String {

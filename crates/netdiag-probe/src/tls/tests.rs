@@ -824,6 +824,18 @@ fn webpki_error_names_become_words() {
         "unsupported cert version"
     );
     assert_eq!(webpki_words("odd text (1)"), "odd text (1)");
+    assert_eq!(
+        webpki_words("TrailingData(\"ServerHello\")"),
+        "trailing data (ServerHello)"
+    );
+    assert_eq!(
+        webpki_words("UnsupportedSignatureAlgorithmContext { signature_algorithm_id: [1] }"),
+        "unsupported signature algorithm context"
+    );
+    assert_eq!(
+        webpki_words("NoCipherSuitesInCommon"),
+        "no cipher suites in common"
+    );
 }
 
 #[test]
