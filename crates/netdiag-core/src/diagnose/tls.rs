@@ -367,12 +367,16 @@ fn weakness_finding(
     let c = chain.get(i)?;
     let which = format!("cert[{i}] '{}'", c.subject);
     Some(match weakness {
-        Weakness::RsaKey(bits) => (
-            Cause::TlsWeakKey,
-            format!("The certificate chain of {name} has an RSA key of {bits} bits ({which}), below the {} bits verifiers accept.", chain::MIN_RSA_BITS),
-            format!("{which} carries an RSA {bits}-bit key; verifiers refuse RSA below {} bits, so the chain (or the handshake signature made with that key) is rejected.", chain::MIN_RSA_BITS),
-            format!("{which} has an RSA {bits}-bit key"),
-        ),
+        Weakness::RsaKey(bits) => {
+            let (min, max) = (chain::MIN_RSA_BITS, chain::MAX_RSA_BITS);
+            let side = if bits < min { format!("below the {min} bits") } else { format!("above the {max} bits") };
+            (
+                Cause::TlsWeakKey,
+                format!("The certificate chain of {name} has an RSA key of {bits} bits ({which}), {side} verifiers accept."),
+                format!("{which} carries an RSA {bits}-bit key; verifiers accept RSA keys of {min} to {max} bits, so the chain (or the handshake signature made with that key) is rejected."),
+                format!("{which} has an RSA {bits}-bit key"),
+            )
+        }
         Weakness::Signature(alg) => (
             Cause::TlsWeakSignature,
             format!("The certificate chain of {name} has a certificate signed with {alg} ({which})."),

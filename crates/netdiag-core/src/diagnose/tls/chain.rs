@@ -9,13 +9,15 @@ use crate::observe::CertificateInfo;
 
 /// The smallest RSA modulus verifiers accept.
 pub(crate) const MIN_RSA_BITS: u32 = 2048;
+/// The largest RSA modulus webpki accepts (its `RSA_PKCS1_2048_8192_*` algorithms).
+pub(crate) const MAX_RSA_BITS: u32 = 8192;
 
 /// A weakness in one certificate of the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Weakness {
     /// Signed with SHA-1 or MD5 (the algorithm's name).
     Signature(String),
-    /// An RSA key smaller than [`MIN_RSA_BITS`] (its size).
+    /// An RSA key smaller than [`MIN_RSA_BITS`] or larger than [`MAX_RSA_BITS`] (its size).
     RsaKey(u32),
 }
 
@@ -34,7 +36,8 @@ fn weak_signature(signature: &str) -> bool {
 /// signature is never checked by verifiers (a root is trusted by its key), so it does not count.
 pub(crate) fn first_weakness(chain: &[CertificateInfo]) -> Option<(usize, Weakness)> {
     chain.iter().enumerate().find_map(|(i, c)| {
-        if let Some(bits) = rsa_bits(&c.key).filter(|&b| b < MIN_RSA_BITS) {
+        if let Some(bits) = rsa_bits(&c.key).filter(|b| !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(b))
+        {
             return Some((i, Weakness::RsaKey(bits)));
         }
         (!c.self_signed && weak_signature(&c.signature))
@@ -115,6 +118,8 @@ mod tests {
             first_weakness(&[md5]),
             Some((0, Weakness::Signature(_)))
         ));
+        let huge = cert("CN=leaf", "CN=int", "RSA 16384", "sha256WithRSAEncryption");
+        assert_eq!(first_weakness(&[huge]), Some((0, Weakness::RsaKey(16384))));
         let sha1_root = cert("CN=root", "CN=root", "RSA 4096", "sha1WithRSAEncryption");
         assert_eq!(first_weakness(&[good, int, sha1_root]), None);
     }
