@@ -14,8 +14,8 @@ use x509_parser::der_parser::der::parse_der;
 use x509_parser::prelude::FromDer;
 use x509_parser::prelude::X509Certificate;
 
-/// The status the staple gives. When the staple holds several SingleResponses, the one whose
-/// serial matches `leaf_der`'s is used (else the first).
+/// The status the staple gives for the certificate `leaf_der`: the SingleResponse with its
+/// serial number (the first one when the leaf does not parse).
 pub(crate) fn status_of(staple: &[u8], leaf_der: Option<&[u8]>) -> OcspStatus {
     let serial = leaf_der
         .and_then(|der| X509Certificate::from_der(der).ok())
@@ -79,11 +79,15 @@ fn parse(staple: &[u8], serial: Option<&[u8]>) -> Parsed<OcspStatus> {
         })
         .next_back()
         .ok_or("no responses")?;
-    let chosen = responses
-        .iter()
-        .find(|single| serial.is_some_and(|s| single_serial(single) == Some(s)))
-        .or_else(|| responses.first())
-        .ok_or("no SingleResponse")?;
+    // With the leaf's serial known, only its own response counts: a staple about another
+    // certificate says nothing about this one.
+    let chosen = match serial {
+        Some(serial) => responses
+            .iter()
+            .find(|single| single_serial(single) == Some(serial))
+            .ok_or("no response for the server certificate's serial number")?,
+        None => responses.first().ok_or("no SingleResponse")?,
+    };
     let single = sequence(chosen, "SingleResponse is not a SEQUENCE")?;
     single.get(1).map(cert_status).ok_or("no certStatus")
 }
