@@ -633,6 +633,46 @@ fn tls10_only_server_is_legacy_only() {
 }
 
 #[test]
+fn cbc_only_tls12_server_is_an_unsupported_suite_named_by_code() {
+    let pki = pki();
+    let (chain, key, ca) = openssl_files(&pki);
+    let args = ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-SHA@SECLEVEL=0"];
+    let Some(server) = openssl_server(&chain, &key, &ca, &args) else {
+        return;
+    };
+    let (obs, stream) = probe(server.addr, &cfg(Some("localhost"), Some(ca)));
+    assert_eq!(
+        obs.outcome,
+        TlsOutcome::UnsupportedSuite {
+            version: "TLSv1.2".to_owned(),
+            suite: 0xc00a,
+            dh_bits: None,
+        }
+    );
+    assert!(stream.is_none());
+}
+
+#[test]
+fn a_certificate_message_over_64k_is_message_too_large() {
+    let pki = pki();
+    let (chain, key, ca) = openssl_files(&pki);
+    let (leaf, intermediate) = chain.split_once("\n\n").unwrap_or((&chain, ""));
+    let huge = format!("{leaf}\n\n{}", intermediate.repeat(200));
+    let Some(server) = openssl_server(&huge, &key, &ca, &[]) else {
+        return;
+    };
+    let (obs, _) = probe(server.addr, &cfg(Some("localhost"), Some(ca)));
+    assert!(
+        matches!(
+            obs.outcome,
+            TlsOutcome::MessageTooLarge { limit: 0xffff, .. }
+        ),
+        "{:?}",
+        obs.outcome
+    );
+}
+
+#[test]
 fn tls10_and_11_server_names_both_versions() {
     let pki = pki();
     let (chain, key, ca) = openssl_files(&pki);
