@@ -578,6 +578,8 @@ pub enum TlsOutcome {
         suite: u16,
         /// For a DHE suite, the size of the group in its ServerKeyExchange, in bits.
         dh_bits: Option<u32>,
+        /// The server's own certificate from that handshake (TLS 1.2 sends it in the clear).
+        leaf: Option<CertificateInfo>,
     },
     /// The handshake failed after the server's certificate arrived (e.g. its key is too weak for
     /// the handshake signature): the chain as sent, and the verifier's verdict on it.

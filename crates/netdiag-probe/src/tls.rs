@@ -479,6 +479,7 @@ fn classify(
                 version: wire::version_name(0x0303),
                 suite,
                 dh_bits: survey.tls12_dh_bits,
+                leaf: survey.tls12_leaf.as_deref().map(cert::describe),
             };
         }
         notes.extend(survey.notes);

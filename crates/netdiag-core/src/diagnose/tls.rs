@@ -147,8 +147,8 @@ pub fn classify(obs: &TlsObservation, now_unix: i64, name: &str, port: u16) -> L
             format!("The server asked for a client certificate and aborted without one: {detail}."),
             ctx,
         ),
-        TlsOutcome::UnsupportedSuite { version, suite, dh_bits } => {
-            let (cause, result, ev, summary, root, detail) = unsupported_suite(version, *suite, *dh_bits, addr);
+        TlsOutcome::UnsupportedSuite { version, suite, dh_bits, leaf } => {
+            let (cause, result, ev, summary, root, detail) = unsupported_suite(version, *suite, *dh_bits, leaf.as_ref(), addr);
             fail(&mut f, result, ev, cause, summary, root, FixContext { tls_detail: Some(detail), ..ctx });
         }
         TlsOutcome::FailedAfterCertificate { chain, problem, alert, detail } => {
@@ -273,12 +273,40 @@ fn unsupported_suite(
     version: &str,
     suite: u16,
     dh_bits: Option<u32>,
+    leaf: Option<&CertificateInfo>,
     addr: SocketAddr,
 ) -> (Cause, String, Vec<String>, String, String, String) {
     let n = suites::name(suite);
     let mut ev = vec![format!(
         "rustls's ClientHello (ECDHE with AES-GCM or ChaCha20-Poly1305 only) was refused; a hand-built {version} ClientHello offering legacy suites was answered with {n}"
     )];
+    if let Some(l) = leaf {
+        ev.push(describe_cert(0, l));
+    }
+    // A server key rustls cannot use explains the refusal better than the suite it then chose.
+    if let Some((i, key)) = leaf
+        .and_then(|l| chain::first_weakness(std::slice::from_ref(l)))
+        .and_then(|(i, w)| match w {
+            Weakness::RsaKey(_) | Weakness::UnsupportedKey(_) => Some((i, w)),
+            Weakness::Signature(_) => None,
+        })
+    {
+        let l = leaf.map(|l| l.subject.clone()).unwrap_or_default();
+        let what = match key {
+            Weakness::RsaKey(bits) => format!("an RSA {bits}-bit key"),
+            Weakness::UnsupportedKey(k) | Weakness::Signature(k) => {
+                format!("a key this client does not support ({k})")
+            }
+        };
+        return (
+            Cause::TlsWeakKey,
+            format!("cert[{i}] '{l}' has {what}"),
+            ev,
+            format!("{addr} has a certificate ('{l}') with {what}, so no handshake with this client is possible."),
+            format!("Offered the suites rustls lacks, the server answered with {n} and its certificate '{l}', which has {what}: rustls's ClientHello was refused because the server's certificate cannot sign anything rustls accepts. Reissue the certificate with an EC P-256 or RSA 2048+ key."),
+            format!("cert[{i}] '{l}' has {what}"),
+        );
+    }
     if let Some(bits) = dh_bits {
         ev.push(format!("ServerKeyExchange: DHE group of {bits} bits"));
     }
@@ -377,6 +405,12 @@ fn weakness_finding(
                 format!("{which} has an RSA {bits}-bit key"),
             )
         }
+        Weakness::UnsupportedKey(key) => (
+            Cause::TlsWeakKey,
+            format!("The certificate chain of {name} has a key this client does not support ({which}: {key})."),
+            format!("{which} carries a {key} key; this client verifies only RSA (2048 to 8192 bits), EC P-256, EC P-384 and Ed25519 keys."),
+            format!("{which} has a key this client does not support ({key})"),
+        ),
         Weakness::Signature(alg) => (
             Cause::TlsWeakSignature,
             format!("The certificate chain of {name} has a certificate signed with {alg} ({which})."),
@@ -777,6 +811,7 @@ mod tests {
                 version: "TLSv1.2".into(),
                 suite,
                 dh_bits,
+                leaf: None,
             },
             elapsed: Duration::from_millis(1),
         };
@@ -798,6 +833,19 @@ mod tests {
         assert_eq!(
             cause(&mk(0x009e, Some(2048))),
             Some(Cause::TlsNoSharedCipher)
+        );
+        let mut p521 = leaf_int().0;
+        p521.key = "EC P-521".into();
+        let mut o = mk(0xc009, None);
+        if let TlsOutcome::UnsupportedSuite { leaf, .. } = &mut o.outcome {
+            *leaf = Some(p521);
+        }
+        let f = classify(&o, NOW, "api.test", 443);
+        assert_eq!(f.failure.as_ref().map(|x| x.cause), Some(Cause::TlsWeakKey));
+        assert!(
+            all_text(&f).contains("a key this client does not support (EC P-521)"),
+            "{}",
+            all_text(&f)
         );
         let dh = all_text(&classify(&mk(0x009e, Some(1024)), NOW, "api.test", 443));
         assert!(dh.contains("1024-bit"), "{dh}");

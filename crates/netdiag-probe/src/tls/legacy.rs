@@ -20,7 +20,7 @@ use super::wire::{self, DhGroup, FirstRecord};
 pub(crate) const MAX_CONNECTIONS: usize = 2;
 
 /// The largest reply read while looking for the first record.
-const MAX_REPLY: usize = 16 * 1024;
+const MAX_REPLY: usize = 32 * 1024;
 
 /// Cipher suites old servers pick and rustls does not offer (all CBC, GCM without ECDHE, or DHE),
 /// then the broken ones (3DES, RC4, DES, NULL, export) last, so that a server which also has a
@@ -71,6 +71,8 @@ pub(crate) enum HelloReply {
         cipher_suite: Option<u16>,
         /// For a DHE suite, the size of the group in the ServerKeyExchange.
         dh_bits: Option<u32>,
+        /// For TLS 1.2 (where it travels in the clear): the server's own certificate, DER.
+        leaf: Option<Vec<u8>>,
     },
     /// An alert, by description code.
     Alert(u8),
@@ -88,6 +90,8 @@ pub(crate) struct Survey {
     pub(crate) tls12_legacy_suite: Option<u16>,
     /// With a DHE `tls12_legacy_suite`: the size of its group, in bits.
     pub(crate) tls12_dh_bits: Option<u32>,
+    /// With `tls12_legacy_suite`: the server's own certificate from that handshake, DER.
+    pub(crate) tls12_leaf: Option<Vec<u8>>,
     /// One line per connection made, for the failure's detail.
     pub(crate) notes: Vec<String>,
 }
@@ -127,10 +131,12 @@ pub(crate) fn survey(
                 version,
                 cipher_suite,
                 dh_bits,
+                leaf,
             }) => {
                 if version >= 0x0303 {
                     survey.tls12_legacy_suite = cipher_suite;
                     survey.tls12_dh_bits = dh_bits;
+                    survey.tls12_leaf = leaf;
                     return survey;
                 }
                 Some(version)
@@ -217,14 +223,16 @@ fn exchange(stream: &mut TcpStream, hello: &[u8], deadline: Instant) -> HelloRep
                 cipher_suite,
             } => {
                 let dhe = cipher_suite.is_some_and(|s| DHE_SUITES.contains(&s));
+                let (leaf, dh_bits) = if version == 0x0303 {
+                    read_flight(stream, &mut reply, deadline, dhe)
+                } else {
+                    (None, None)
+                };
                 return HelloReply::ServerHello {
                     version,
                     cipher_suite,
-                    dh_bits: if dhe {
-                        read_dh_bits(stream, &mut reply, deadline)
-                    } else {
-                        None
-                    },
+                    dh_bits,
+                    leaf,
                 };
             }
             FirstRecord::Alert { description, .. } => return HelloReply::Alert(description),
@@ -242,23 +250,43 @@ fn exchange(stream: &mut TcpStream, hello: &[u8], deadline: Instant) -> HelloRep
     HelloReply::NoHello("too many bytes without a ServerHello".to_owned())
 }
 
-/// Reads on after a DHE ServerHello until the ServerKeyExchange names the group's size (or the
-/// flight ends without one, the reply cap or the deadline is reached).
-fn read_dh_bits(stream: &mut TcpStream, reply: &mut Vec<u8>, deadline: Instant) -> Option<u32> {
+/// Reads on after a TLS 1.2 ServerHello until the flight has shown the server's certificate
+/// and, for a DHE suite, the size of its group in the ServerKeyExchange (or the flight ends
+/// without them, the reply cap or the deadline is reached).
+fn read_flight(
+    stream: &mut TcpStream,
+    reply: &mut Vec<u8>,
+    deadline: Instant,
+    dhe: bool,
+) -> (Option<Vec<u8>>, Option<u32>) {
     let mut buf = [0u8; 4096];
+    let (mut leaf, mut dh_bits) = (None, None);
+    let (mut leaf_done, mut dh_done) = (false, !dhe);
     // Bounded: every pass reads at least one byte or ends, and the reply is capped.
     while reply.len() < MAX_REPLY {
-        match wire::dh_group_bits(reply) {
-            DhGroup::Bits(bits) => return Some(bits),
-            DhGroup::Absent => return None,
-            DhGroup::Incomplete => {}
+        if !leaf_done {
+            match wire::first_certificate(reply) {
+                Ok(Some(der)) => (leaf, leaf_done) = (Some(der), true),
+                Ok(None) => {}
+                Err(()) => leaf_done = true,
+            }
+        }
+        if !dh_done {
+            match wire::dh_group_bits(reply) {
+                DhGroup::Bits(bits) => (dh_bits, dh_done) = (Some(bits), true),
+                DhGroup::Absent => dh_done = true,
+                DhGroup::Incomplete => {}
+            }
+        }
+        if leaf_done && dh_done {
+            break;
         }
         match super::arm(stream, deadline).and_then(|()| stream.read(&mut buf)) {
-            Ok(0) | Err(_) => return None,
+            Ok(0) | Err(_) => break,
             Ok(n) => reply.extend_from_slice(&buf[..n]),
         }
     }
-    None
+    (leaf, dh_bits)
 }
 
 fn io_text(e: &io::Error) -> String {
@@ -300,19 +328,24 @@ pub(crate) fn client_hello(version: u16, sni: Option<&str>, random: [u8; 32]) ->
         push_u16_prefixed(&mut body, &list);
         push_extension(&mut extensions, 0x0000, &body);
     }
-    // supported_groups: x25519, secp256r1, secp384r1.
+    // supported_groups: x25519, secp256r1, secp384r1, secp521r1 (a TLS 1.2 server with an ECDSA
+    // certificate uses it only when its curve is listed).
     let mut groups = Vec::new();
-    push_u16_prefixed(&mut groups, &[0x00, 0x1d, 0x00, 0x17, 0x00, 0x18]);
+    push_u16_prefixed(
+        &mut groups,
+        &[0x00, 0x1d, 0x00, 0x17, 0x00, 0x18, 0x00, 0x19],
+    );
     push_extension(&mut extensions, 0x000a, &groups);
     // ec_point_formats: uncompressed.
     push_extension(&mut extensions, 0x000b, &[1, 0]);
-    // signature_algorithms (ignored by TLS 1.0/1.1 servers, needed by TLS 1.2 ones).
+    // signature_algorithms (ignored by TLS 1.0/1.1 servers, needed by TLS 1.2 ones), including
+    // ECDSA P-521 and Ed25519 so that a server whose key rustls cannot use still shows it.
     let mut schemes = Vec::new();
     push_u16_prefixed(
         &mut schemes,
         &[
-            0x04, 0x01, 0x05, 0x01, 0x06, 0x01, 0x04, 0x03, 0x05, 0x03, 0x08, 0x04, 0x08, 0x05,
-            0x02, 0x01, 0x02, 0x03,
+            0x04, 0x01, 0x05, 0x01, 0x06, 0x01, 0x04, 0x03, 0x05, 0x03, 0x06, 0x03, 0x08, 0x04,
+            0x08, 0x05, 0x08, 0x07, 0x02, 0x01, 0x02, 0x03,
         ],
     );
     push_extension(&mut extensions, 0x000d, &schemes);

@@ -632,6 +632,16 @@ fn tls10_only_server_is_legacy_only() {
     assert!(stream.is_none());
 }
 
+/// The DER of the first PEM certificate in `pem`.
+fn leaf_der(pem: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
+}
+
 #[test]
 fn cbc_only_tls12_server_is_an_unsupported_suite_named_by_code() {
     let pki = pki();
@@ -647,6 +657,7 @@ fn cbc_only_tls12_server_is_an_unsupported_suite_named_by_code() {
             version: "TLSv1.2".to_owned(),
             suite: 0xc00a,
             dh_bits: None,
+            leaf: Some(crate::tls::cert::describe(leaf_der(&chain).as_slice())),
         }
     );
     assert!(stream.is_none());

@@ -113,11 +113,24 @@ pub(crate) enum DhGroup {
     Absent,
 }
 
-/// Reads the size of the DHE prime from the server's first flight (RFC 5246 7.4.3:
-/// `ServerDHParams { opaque dh_p<1..2^16-1>; ... }` opens the ServerKeyExchange). `bytes` is the
-/// whole reply from its first record on; handshake messages may span records.
-pub(crate) fn dh_group_bits(bytes: &[u8]) -> DhGroup {
-    let mut flight = Vec::new();
+/// Handshake message type: Certificate.
+const HANDSHAKE_CERTIFICATE: u8 = 11;
+
+/// One handshake message looked for in the server's first flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup<'a> {
+    /// Not all of the flight has arrived yet.
+    Incomplete,
+    /// The message's body.
+    Found(&'a [u8]),
+    /// The flight ended (ServerHelloDone, or a record that is not a handshake) without it.
+    Absent,
+}
+
+/// The handshake payloads of the records in `bytes`, joined (messages may span records), and
+/// whether a non-handshake record ended them.
+fn flight(bytes: &[u8]) -> (Vec<u8>, bool) {
+    let mut joined = Vec::new();
     let mut at = 0;
     // Bounded: every pass consumes one record header plus its payload.
     while let (Some(&content), Some(&hi), Some(&lo)) =
@@ -128,33 +141,79 @@ pub(crate) fn dh_group_bits(bytes: &[u8]) -> DhGroup {
             break;
         };
         if content != CONTENT_HANDSHAKE {
-            return DhGroup::Absent;
+            return (joined, true);
         }
-        flight.extend_from_slice(payload);
+        joined.extend_from_slice(payload);
         at += 5 + length;
     }
+    (joined, false)
+}
+
+/// The first handshake message of type `kind` in a joined flight.
+fn find(flight: &[u8], ended: bool, kind: u8) -> Lookup<'_> {
     let mut at = 0;
-    while let (Some(&kind), Some(len)) = (flight.get(at), flight.get(at + 1..at + 4)) {
+    // Bounded: every pass moves past one whole message.
+    while let (Some(&found), Some(len)) = (flight.get(at), flight.get(at + 1..at + 4)) {
         let length = usize::from(len[0]) << 16 | usize::from(len[1]) << 8 | usize::from(len[2]);
         let Some(body) = flight.get(at + 4..at + 4 + length) else {
-            return DhGroup::Incomplete;
+            return if ended {
+                Lookup::Absent
+            } else {
+                Lookup::Incomplete
+            };
         };
-        match kind {
-            HANDSHAKE_SERVER_KEY_EXCHANGE => {
-                let (Some(&hi), Some(&lo)) = (body.first(), body.get(1)) else {
-                    return DhGroup::Absent;
-                };
-                let p_len = usize::from(u16::from_be_bytes([hi, lo]));
-                return match body.get(2..2 + p_len) {
-                    Some(p) => DhGroup::Bits(significant_bits(p)),
-                    None => DhGroup::Absent,
-                };
+        if found == kind {
+            return Lookup::Found(body);
+        }
+        if found == HANDSHAKE_SERVER_HELLO_DONE {
+            return Lookup::Absent;
+        }
+        at += 4 + length;
+    }
+    if ended {
+        Lookup::Absent
+    } else {
+        Lookup::Incomplete
+    }
+}
+
+/// Reads the size of the DHE prime from the server's first flight (RFC 5246 7.4.3:
+/// `ServerDHParams { opaque dh_p<1..2^16-1>; ... }` opens the ServerKeyExchange). `bytes` is the
+/// whole reply from its first record on; handshake messages may span records.
+pub(crate) fn dh_group_bits(bytes: &[u8]) -> DhGroup {
+    let (joined, ended) = flight(bytes);
+    match find(&joined, ended, HANDSHAKE_SERVER_KEY_EXCHANGE) {
+        Lookup::Incomplete => DhGroup::Incomplete,
+        Lookup::Absent => DhGroup::Absent,
+        Lookup::Found(body) => {
+            let (Some(&hi), Some(&lo)) = (body.first(), body.get(1)) else {
+                return DhGroup::Absent;
+            };
+            let p_len = usize::from(u16::from_be_bytes([hi, lo]));
+            match body.get(2..2 + p_len) {
+                Some(p) => DhGroup::Bits(significant_bits(p)),
+                None => DhGroup::Absent,
             }
-            HANDSHAKE_SERVER_HELLO_DONE => return DhGroup::Absent,
-            _ => at += 4 + length,
         }
     }
-    DhGroup::Incomplete
+}
+
+/// The server's own certificate (DER) from a TLS 1.2 Certificate message in the first flight
+/// (RFC 5246 7.4.2: `ASN.1Cert certificate_list<0..2^24-1>`, sender's certificate first):
+/// `Ok(None)` while the flight is incomplete, `Err(())` when it holds none.
+pub(crate) fn first_certificate(bytes: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+    let (joined, ended) = flight(bytes);
+    match find(&joined, ended, HANDSHAKE_CERTIFICATE) {
+        Lookup::Incomplete => Ok(None),
+        Lookup::Absent => Err(()),
+        Lookup::Found(body) => {
+            let len = body.get(3..6).ok_or(())?;
+            let length = usize::from(len[0]) << 16 | usize::from(len[1]) << 8 | usize::from(len[2]);
+            body.get(6..6 + length)
+                .map(|der| Some(der.to_vec()))
+                .ok_or(())
+        }
+    }
 }
 
 /// Bits in a big-endian unsigned integer, ignoring leading zero bytes and bits.
@@ -394,6 +453,7 @@ mod tests {
         #[test]
         fn reading_dh_groups_from_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = dh_group_bits(&bytes);
+            let _ = first_certificate(&bytes);
         }
 
         #[test]

@@ -157,9 +157,15 @@ impl TlsLab {
                     .write_file(&format!("{label}.ext"), extensions)?,
             ),
         );
-        let mut req = vec!["req", "-new", "-nodes", "-newkey", newkey];
-        if newkey == "ec" {
-            req.extend(["-pkeyopt", "ec_paramgen_curve:P-256"]);
+        // `ec` is P-256; `ec:P-521` names the curve.
+        let curve = newkey.strip_prefix("ec").map(|c| {
+            let name = c.strip_prefix(':').unwrap_or("P-256");
+            format!("ec_paramgen_curve:{name}")
+        });
+        let mut req = vec!["req", "-new", "-nodes", "-newkey"];
+        match &curve {
+            Some(curve) => req.extend(["ec", "-pkeyopt", curve.as_str()]),
+            None => req.push(newkey),
         }
         req.extend([
             "-keyout",
@@ -628,6 +634,25 @@ fn tls_weak_key_rsa_1024() -> Result<()> {
     let run = t.check_trusting_root()?;
     assert_diagnosis(&run, 1, Some("tls"), "tls_weak_key");
     assert_mentions(&run, "RSA 1024");
+    Ok(())
+}
+
+/// A leaf with an EC P-521 key, which rustls (ring) cannot verify: the server refuses rustls's
+/// ClientHello (no signature scheme it can use), and the hand-built TLS 1.2 ClientHello, which
+/// offers P-521, receives the certificate in the clear and names the key.
+#[test]
+fn tls_weak_key_unsupported_p521() -> Result<()> {
+    require_netns!();
+    let t = tls_lab("tlsp521")?;
+    let (cert, key) = t.openssl_leaf("p521", "ec:P-521", "-sha256")?;
+    t.s_server_files(&cert, &key, &[&path(t.pki.intermediate_pem())], &[])?;
+    let probe = t.s_client_verify(Some(&t.root()))?;
+    assert_output(&probe, "Verify return code: 0 (ok)");
+    assert_output(&probe, "Peer signature type: ECDSA");
+
+    let run = t.check_trusting_root()?;
+    assert_diagnosis(&run, 1, Some("tls"), "tls_weak_key");
+    assert_mentions(&run, "EC P-521");
     Ok(())
 }
 

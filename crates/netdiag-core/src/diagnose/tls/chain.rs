@@ -19,11 +19,18 @@ pub(crate) enum Weakness {
     Signature(String),
     /// An RSA key smaller than [`MIN_RSA_BITS`] or larger than [`MAX_RSA_BITS`] (its size).
     RsaKey(u32),
+    /// A key type the verifier does not implement (`EC P-521`, `DSA`, `Ed448`, ...).
+    UnsupportedKey(String),
 }
 
 /// The RSA key size of `key` (`RSA 1024` → 1024).
 fn rsa_bits(key: &str) -> Option<u32> {
     key.strip_prefix("RSA ")?.trim().parse().ok()
+}
+
+/// Whether this client's verifier (webpki with ring) can use a key of this description.
+fn supported_key(key: &str) -> bool {
+    key.starts_with("RSA") || matches!(key, "EC P-256" | "EC P-384" | "Ed25519" | "")
 }
 
 /// Whether a signature algorithm name is SHA-1 or MD5 based.
@@ -39,6 +46,9 @@ pub(crate) fn first_weakness(chain: &[CertificateInfo]) -> Option<(usize, Weakne
         if let Some(bits) = rsa_bits(&c.key).filter(|b| !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(b))
         {
             return Some((i, Weakness::RsaKey(bits)));
+        }
+        if !supported_key(&c.key) {
+            return Some((i, Weakness::UnsupportedKey(c.key.clone())));
         }
         (!c.self_signed && weak_signature(&c.signature))
             .then(|| (i, Weakness::Signature(c.signature.clone())))
@@ -118,6 +128,11 @@ mod tests {
             first_weakness(&[md5]),
             Some((0, Weakness::Signature(_)))
         ));
+        let p521 = cert("CN=leaf", "CN=int", "EC P-521", "ecdsa-with-SHA512");
+        assert_eq!(
+            first_weakness(std::slice::from_ref(&p521)),
+            Some((0, Weakness::UnsupportedKey("EC P-521".into())))
+        );
         let huge = cert("CN=leaf", "CN=int", "RSA 16384", "sha256WithRSAEncryption");
         assert_eq!(first_weakness(&[huge]), Some((0, Weakness::RsaKey(16384))));
         let sha1_root = cert("CN=root", "CN=root", "RSA 4096", "sha1WithRSAEncryption");
