@@ -9,6 +9,12 @@
 //!   reader under rustls) and shown, e.g. `HTTP/1.1 400 Bad Request` or `SSH-2.0-…`;
 //! - a server that speaks only TLS 1.0/1.1, which rustls cannot speak: a hand-built ClientHello
 //!   on fresh connections names the versions it does speak (`legacy`);
+//! - a TLS 1.2 server with no suite rustls implements: the same hand-built ClientHello learns the
+//!   suite it chose, its DHE group size and its certificate (`legacy`, `wire`);
+//! - what the stapled OCSP response says, which rustls hands over unchecked (`ocsp`), and the
+//!   verdict of a `--crlfile` CRL (checked by webpki);
+//! - the chain of a handshake that failed after the certificate arrived (a key too weak for
+//!   the handshake signature), and a Certificate message over rustls's size limit;
 //! - a server that demands a client certificate (it sent a CertificateRequest, we sent none, and
 //!   it aborted: during the handshake for TLS 1.2, on the first read after it for TLS 1.3);
 //! - other handshake failures with the alert, resets and closes, and the deadline.

@@ -3,7 +3,11 @@
 //! The probe finishes the handshake even when the certificate is bad, so the chain can be shown
 //! whatever is wrong with it; this module turns the verifier's recorded verdict and the chain
 //! into one cause. An expired certificate, a missing intermediate and a private CA all look like
-//! "certificate verify failed" in other tools; here they are three different fixes.
+//! "certificate verify failed" in other tools; here they are three different fixes. Likewise
+//! "handshake failure" is split by what the evidence shows: a weak key or signature in the chain
+//! (`chain`), a chain out of order, a revoked certificate, and a server whose suites rustls lacks,
+//! told apart into broken suites, a small DHE group, and mere incompatibility (`suites`), each
+//! with a remedy of its own rather than "compare protocols and ciphers".
 
 mod chain;
 mod suites;

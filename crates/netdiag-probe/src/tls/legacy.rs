@@ -1,11 +1,14 @@
-//! The legacy-version probe: which TLS versions older than 1.2 a server speaks.
+//! The legacy probe: which TLS versions older than 1.2 a server speaks, and with which suite,
+//! group and certificate a TLS 1.2 server answers when it shares no suite with rustls.
 //!
 //! Why it exists: rustls speaks only TLS 1.2 and 1.3, so against a server stuck on TLS 1.0 all it
 //! can say is "handshake failed". To name what the server does speak we send a ClientHello built
 //! by hand, on a fresh connection, offering one old version and the cipher suites such servers
-//! pick, and read only the first record of the reply: a ServerHello names the version the server
-//! chose; an alert or a close means "not this one". No key exchange is ever done, so no crypto is
-//! needed and nothing is sent beyond the ClientHello.
+//! pick, and read the first record of the reply: a ServerHello names the version the server
+//! chose; an alert or a close means "not this one". For a TLS 1.2 answer it reads on through the
+//! server's first flight, which TLS 1.2 sends in the clear, for the server's certificate and a
+//! DHE group's size (ServerKeyExchange): the reasons a server and rustls share no suite. No key
+//! exchange is ever done, so no crypto is needed and nothing is sent beyond the ClientHello.
 //!
 //! This module must never be used to exchange data, never wait past the deadline, and never
 //! open more than [`MAX_CONNECTIONS`] connections.
