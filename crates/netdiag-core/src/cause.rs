@@ -178,6 +178,30 @@ catalogue! {
     /// Other handshake failures.
     TlsHandshakeFailure => ("tls_handshake_failure", Scope::Live(Layer::Tls),
         "The TLS handshake failed for another reason (an alert such as handshake_failure, a reset during the handshake)."),
+    /// Revoked (OCSP staple or `--crlfile`).
+    TlsCertRevoked => ("tls_cert_revoked", Scope::Live(Layer::Tls),
+        "The server's certificate is revoked: its stapled OCSP response, or the CRL given with --crlfile, says so."),
+    /// SHA-1 or MD5 signature in the chain.
+    TlsWeakSignature => ("tls_weak_signature", Scope::Live(Layer::Tls),
+        "A certificate in the server's chain is signed with SHA-1 or MD5, which verifiers refuse."),
+    /// Weak key (RSA below 2048 bits, or a key the verifier rejects).
+    TlsWeakKey => ("tls_weak_key", Scope::Live(Layer::Tls),
+        "A certificate in the server's chain has a key verifiers refuse (RSA below 2048 bits, or an unsupported key)."),
+    /// Chain sent in the wrong order.
+    TlsChainMisordered => ("tls_chain_misordered", Scope::Live(Layer::Tls),
+        "The server sends its certificate chain in the wrong order (e.g. the CA before the server's own certificate)."),
+    /// The Certificate message is larger than this client accepts.
+    TlsCertTooLarge => ("tls_cert_too_large", Scope::Live(Layer::Tls),
+        "The server's Certificate message is larger than this client's limit: a client limit, not a server fault, though other clients may have the same one."),
+    /// Only weak suites.
+    TlsWeakCipher => ("tls_weak_cipher", Scope::Live(Layer::Tls),
+        "The server offers only broken cipher suites (RC4, 3DES, NULL or export), which modern clients refuse."),
+    /// Only suites rustls lacks.
+    TlsNoSharedCipher => ("tls_no_shared_cipher", Scope::Live(Layer::Tls),
+        "The server offers only cipher suites this client does not implement (CBC-only, static RSA key exchange, DHE-only): OpenSSL-based clients may still connect; a compatibility finding, not an outage."),
+    /// DHE group below 2048 bits.
+    TlsWeakDh => ("tls_weak_dh", Scope::Live(Layer::Tls),
+        "The server's DHE key exchange uses a group smaller than 2048 bits (Logjam-class weakness), which modern clients refuse."),
     /// Warning: expires soon.
     TlsCertExpiringSoon => ("tls_cert_expiring_soon", Scope::Live(Layer::Tls),
         "The server's certificate expires within 14 days."),
@@ -388,6 +412,14 @@ impl Cause {
             | Cause::TlsClientCertRequired
             | Cause::TlsHandshakeFailure
             | Cause::TlsCertExpiringSoon
+            | Cause::TlsCertRevoked
+            | Cause::TlsWeakSignature
+            | Cause::TlsWeakKey
+            | Cause::TlsChainMisordered
+            | Cause::TlsCertTooLarge
+            | Cause::TlsWeakCipher
+            | Cause::TlsNoSharedCipher
+            | Cause::TlsWeakDh
             | Cause::Http5xx
             | Cause::Http4xx
             | Cause::HttpTimeout

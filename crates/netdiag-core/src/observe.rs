@@ -485,8 +485,39 @@ pub enum CertProblem {
     NameMismatch,
     /// The issuer is not trusted (or unknown).
     UnknownIssuer,
-    /// Revoked, bad signature, unsupported algorithm, ...: the verifier's words.
+    /// Revoked: by the CRL given with `--crlfile` (the verifier checked it) or by the server's
+    /// own stapled OCSP response.
+    Revoked {
+        /// Where the revocation was read: `the stapled OCSP response` or `the CRL <file>`.
+        source: String,
+        /// The reason, when the source gives one (`keyCompromise`, `superseded`, ...).
+        reason: Option<String>,
+        /// When it was revoked, seconds since the Unix epoch, when known.
+        revoked_at: Option<i64>,
+    },
+    /// Bad signature, unsupported algorithm, ...: the verifier's words.
     Other(String),
+}
+
+/// The certificate status a stapled OCSP response gives for the server's certificate
+/// (RFC 6960 `CertStatus`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OcspStatus {
+    /// `good`.
+    Good,
+    /// `revoked`, with the reason when the responder gave one.
+    Revoked {
+        /// `revocationTime`, seconds since the Unix epoch.
+        revoked_at: Option<i64>,
+        /// `revocationReason` (RFC 5280 CRLReason name), e.g. `keyCompromise`.
+        reason: Option<String>,
+    },
+    /// `unknown`: the responder does not know the certificate.
+    Unknown,
+    /// The responder answered with an error status (`tryLater`, `unauthorized`, ...).
+    ResponderError(String),
+    /// The staple does not parse as an OCSP response; the words say where it broke.
+    Unparsable(String),
 }
 
 /// A completed TLS handshake.
@@ -510,6 +541,8 @@ pub struct TlsSession {
     pub trusted_organizations: Vec<String>,
     /// Whether the server stapled an OCSP response.
     pub ocsp_stapled: bool,
+    /// What the stapled OCSP response says about the leaf, when one was stapled.
+    pub ocsp_status: Option<OcspStatus>,
     /// Whether the server asked for a client certificate (CertificateRequest).
     pub client_cert_requested: bool,
     /// Handshake time.
@@ -534,6 +567,38 @@ pub enum TlsOutcome {
     /// The server demanded a client certificate and aborted without one.
     ClientCertRequired {
         /// The alert or error seen.
+        detail: String,
+    },
+    /// The server speaks TLS 1.2 but, offered the suites rustls lacks by a hand-built
+    /// ClientHello, chose one of them: it has no suite in common with rustls.
+    UnsupportedSuite {
+        /// The version of its ServerHello, e.g. `TLSv1.2`.
+        version: String,
+        /// The suite it chose (IANA code point).
+        suite: u16,
+        /// For a DHE suite, the size of the group in its ServerKeyExchange, in bits.
+        dh_bits: Option<u32>,
+        /// The server's own certificate from that handshake (TLS 1.2 sends it in the clear).
+        leaf: Option<CertificateInfo>,
+    },
+    /// The handshake failed after the server's certificate arrived (e.g. its key is too weak for
+    /// the handshake signature): the chain as sent, and the verifier's verdict on it.
+    FailedAfterCertificate {
+        /// The chain as sent, leaf first.
+        chain: Vec<CertificateInfo>,
+        /// The verifier's verdict on the chain (`None` when it passed).
+        problem: Option<CertProblem>,
+        /// The TLS alert received, if any.
+        alert: Option<String>,
+        /// The error text.
+        detail: String,
+    },
+    /// A handshake message (in practice the Certificate message) was larger than this client
+    /// accepts.
+    MessageTooLarge {
+        /// The client's limit, in bytes.
+        limit: usize,
+        /// What was seen.
         detail: String,
     },
     /// The handshake failed with an alert or error.
@@ -595,6 +660,18 @@ pub enum HttpOutcome {
         server: Option<String>,
         /// Body bytes read (bounded).
         body_bytes: u64,
+    },
+    /// A response in which the server says the client certificate it needed was not sent
+    /// (nginx with `ssl_verify_client on` finishes the handshake and answers
+    /// `400 No required SSL certificate was sent`). Kept apart from `Response` because the
+    /// body's words are the only evidence that the 400 is about mutual TLS.
+    ClientCertDemanded {
+        /// Status code (400 from nginx).
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+        /// The server's words, e.g. `No required SSL certificate was sent`.
+        notice: String,
     },
     /// The server reset the connection (before or while answering).
     Reset {

@@ -30,6 +30,8 @@ pub struct LiveCheck {
     pub family: Option<Family>,
     /// Extra trust anchors (`--cacert`), PEM text.
     pub cacert_pem: Option<String>,
+    /// `--crlfile`: the file's name and its CRLs (DER).
+    pub crls: Option<(String, Vec<Vec<u8>>)>,
     /// The TLS server name to send (`--sni`).
     pub sni: Option<String>,
     /// The proxy that applies (from the environment or a flag), with its credentials.
@@ -169,6 +171,7 @@ fn check_single(check: &LiveCheck) -> Report {
     let mut prober = SystemProber::new(check.paths.clone(), check.timeout);
     prober.set_connect_timeout(check.connect_timeout);
     prober.extra_roots_pem = check.cacert_pem.clone();
+    prober.crls = check.crls.clone();
     prober.proxy_credentials = check
         .proxy
         .as_ref()

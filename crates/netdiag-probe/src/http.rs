@@ -21,7 +21,10 @@
 //! begun, so a request that never got acknowledged ends the exchange at once.
 //!
 //! This module must never decide a verdict (a `503` is an observation), never follow a redirect
-//! (the walk decides, with `-L`), and never record credentials or body content.
+//! (the walk decides, with `-L`), and never record credentials or body content. One exception is
+//! read, not recorded: the first bytes of a `400` body are searched for the fixed sentences in
+//! which servers say a client certificate was required ([`CLIENT_CERT_NOTICES`]), because that
+//! sentence is the only evidence that the 400 is about mutual TLS.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -33,6 +36,24 @@ use netdiag_core::observe::{HttpObservation, HttpOutcome, HttpTimings};
 pub const HEAD_LIMIT: usize = 64 * 1024;
 /// Body bytes read before the probe stops reading (the response still counts as complete).
 pub const BODY_LIMIT: u64 = 1024 * 1024;
+/// How much of a `400` body is searched for [`CLIENT_CERT_NOTICES`].
+const BODY_SAMPLE: usize = 4096;
+/// The sentences in which servers answer a request whose TLS session carried no (or no valid)
+/// client certificate: nginx's `ssl_verify_client on` pages.
+const CLIENT_CERT_NOTICES: [&str; 2] = [
+    "No required SSL certificate was sent",
+    "The SSL certificate error",
+];
+
+/// The client-certificate sentence a `400` body carries, if any.
+fn client_cert_notice(sample: &[u8]) -> Option<&'static str> {
+    let text = String::from_utf8_lossy(sample);
+    CLIENT_CERT_NOTICES
+        .iter()
+        .copied()
+        .find(|notice| text.contains(notice))
+}
+
 /// Interim (`1xx`) responses skipped before the final one.
 pub const MAX_INTERIM: usize = 8;
 /// How many header lines one response head may have.
@@ -287,11 +308,21 @@ impl<S: Read + Write + IoTimeout> Exchange<'_, '_, S> {
             Err(outcome) => return outcome,
         };
         let leftover = buf.get(head.length..).unwrap_or_default().to_vec();
-        let body = match self.read_body(&head, &leftover) {
+        let mut sample = Vec::new();
+        let body = match self.read_body(&head, &leftover, &mut sample) {
             Ok(body_bytes) => body_bytes,
             // A head arrived, then the exchange broke: the break is what the user feels.
             Err(end) => return self.failed(end, &buf),
         };
+        if head.status == 400 {
+            if let Some(notice) = client_cert_notice(&sample) {
+                return HttpOutcome::ClientCertDemanded {
+                    status: head.status,
+                    reason: head.reason,
+                    notice: notice.to_owned(),
+                };
+            }
+        }
         HttpOutcome::Response {
             version: head.version,
             status: head.status,
@@ -453,14 +484,30 @@ impl<S: Read + Write + IoTimeout> Exchange<'_, '_, S> {
 
     /// Reads the body as the head frames it; returns the body bytes read (at most about
     /// [`BODY_LIMIT`]).
-    fn read_body(&mut self, head: &Head, leftover: &[u8]) -> Result<u64, ReadEnd> {
+    /// `sample` receives the first [`BODY_SAMPLE`] raw bytes after the head (for a `400` only).
+    fn read_body(
+        &mut self,
+        head: &Head,
+        leftover: &[u8],
+        sample: &mut Vec<u8>,
+    ) -> Result<u64, ReadEnd> {
         let mut body = Body::for_head(head);
+        let keep = |sample: &mut Vec<u8>, bytes: &[u8]| {
+            if head.status == 400 {
+                let room = BODY_SAMPLE.saturating_sub(sample.len());
+                sample.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+        };
+        keep(sample, leftover);
         let mut count = body.feed(leftover);
         let mut chunk = [0u8; 16 * 1024];
         // Bounded by BODY_LIMIT (every round reads at least one byte) and the deadline.
         while !body.done() && count < BODY_LIMIT {
             match self.read_some(&mut chunk) {
-                Ok(n) => count = count.saturating_add(body.feed(&chunk[..n])),
+                Ok(n) => {
+                    keep(sample, &chunk[..n]);
+                    count = count.saturating_add(body.feed(&chunk[..n]));
+                }
                 Err(ReadEnd::Eof) => break,
                 Err(end) => return Err(end),
             }
@@ -899,6 +946,36 @@ pub(crate) mod tests {
             assert!(request.contains(header), "{header} missing in {request}");
         }
         assert!(!request.contains("Proxy-Authorization"));
+    }
+
+    /// nginx's page for `ssl_verify_client on` without a client certificate, as nginx 1.22
+    /// sends it.
+    #[test]
+    fn nginx_no_required_certificate_400_is_told_apart() {
+        let (addr, _s) = serve(respond(
+            b"HTTP/1.1 400 Bad Request\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\nContent-Length: 246\r\nConnection: close\r\n\r\n<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>No required SSL certificate was sent</center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n",
+        ));
+        assert_eq!(
+            get(addr, 2000).outcome,
+            HttpOutcome::ClientCertDemanded {
+                status: 400,
+                reason: "Bad Request".into(),
+                notice: "No required SSL certificate was sent".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_plain_400_stays_a_response() {
+        let (addr, _s) = serve(respond(
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 11\r\n\r\nbad request",
+        ));
+        assert_eq!(response(&get(addr, 2000)).0, 400);
+        assert_eq!(
+            client_cert_notice(b"x The SSL certificate error y"),
+            Some("The SSL certificate error")
+        );
+        assert_eq!(client_cert_notice(&[0xff, 0xfe]), None);
     }
 
     #[test]

@@ -127,6 +127,8 @@ pub struct SystemProber {
     pub files_override: Option<ResolverFiles>,
     /// `--cacert` text: extra trusted roots for the tls layer.
     pub extra_roots_pem: Option<String>,
+    /// `--crlfile`: the file's name and its CRLs (DER), checked by the tls layer's verifier.
+    pub crls: Option<(String, Vec<Vec<u8>>)>,
     /// Credentials of the proxy URL, sent as `Proxy-Authorization`; never reported.
     pub proxy_credentials: Option<(String, String)>,
     session: Session,
@@ -154,6 +156,7 @@ impl SystemProber {
             rp_during_connect: None,
             files_override: None,
             extra_roots_pem: None,
+            crls: None,
             proxy_credentials: None,
             session: Session {
                 started: None,
@@ -378,6 +381,12 @@ impl Prober for SystemProber {
             sni: sni.map(String::from),
             extra_roots_pem: self.extra_roots_pem.clone(),
             alpn: vec![b"http/1.1".to_vec()],
+            crls_der: self
+                .crls
+                .as_ref()
+                .map(|(_, crls)| crls.clone())
+                .unwrap_or_default(),
+            crl_name: self.crls.as_ref().map(|(name, _)| name.clone()),
         };
         // A fresh connection to the same place, for the legacy-version probe.
         let proxy = self.session.proxy.clone();

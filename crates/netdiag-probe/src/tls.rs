@@ -9,6 +9,12 @@
 //!   reader under rustls) and shown, e.g. `HTTP/1.1 400 Bad Request` or `SSH-2.0-…`;
 //! - a server that speaks only TLS 1.0/1.1, which rustls cannot speak: a hand-built ClientHello
 //!   on fresh connections names the versions it does speak (`legacy`);
+//! - a TLS 1.2 server with no suite rustls implements: the same hand-built ClientHello learns the
+//!   suite it chose, its DHE group size and its certificate (`legacy`, `wire`);
+//! - what the stapled OCSP response says, which rustls hands over unchecked (`ocsp`), and the
+//!   verdict of a `--crlfile` CRL (checked by webpki);
+//! - the chain of a handshake that failed after the certificate arrived (a key too weak for
+//!   the handshake signature), and a Certificate message over rustls's size limit;
 //! - a server that demands a client certificate (it sent a CertificateRequest, we sent none, and
 //!   it aborted: during the handshake for TLS 1.2, on the first read after it for TLS 1.3);
 //! - other handshake failures with the alert, resets and closes, and the deadline.
@@ -23,6 +29,7 @@
 mod cert;
 mod inspect;
 mod legacy;
+mod ocsp;
 mod trust;
 mod wire;
 
@@ -37,7 +44,7 @@ use std::time::{Duration, Instant};
 use netdiag_core::observe::{CertProblem, TlsObservation, TlsOutcome, TlsSession};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::ServerName;
-use rustls::{CertificateError, ClientConfig, ClientConnection, ProtocolVersion};
+use rustls::{CertificateError, ClientConfig, ClientConnection, InvalidMessage, ProtocolVersion};
 
 use inspect::{RecordingClientAuth, RecordingVerifier};
 use wire::FirstRecord;
@@ -53,6 +60,10 @@ pub struct TlsConfig {
     pub extra_roots_pem: Option<String>,
     /// ALPN protocols to offer, in order of preference, e.g. `[b"h2", b"http/1.1"]`.
     pub alpn: Vec<Vec<u8>>,
+    /// Certificate revocation lists to check the chain against (`--crlfile`), DER.
+    pub crls_der: Vec<Vec<u8>>,
+    /// The name of the CRL file, for the evidence.
+    pub crl_name: Option<String>,
 }
 
 /// An established TLS connection for the HTTP layer. Its socket keeps the read/write timeouts of
@@ -64,6 +75,31 @@ pub type TlsStream = rustls::StreamOwned<ClientConnection, TcpStream>;
 /// wait for the store; without it, the first handshake reads the store itself (once per process).
 pub fn preload_trust_store() {
     trust::preload();
+}
+
+/// Reads the CRLs of a `--crlfile`: PEM (`-----BEGIN X509 CRL-----`, any number) or one DER
+/// CRL. Each must parse as a CRL, so a wrong file is an input error, not a silent no-op.
+pub fn load_crls(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateRevocationListDer;
+    // DER opens with a SEQUENCE tag; PEM with text.
+    let ders: Vec<Vec<u8>> = if bytes.first() == Some(&0x30) {
+        vec![bytes.to_vec()]
+    } else {
+        CertificateRevocationListDer::pem_slice_iter(bytes)
+            .map(|crl| crl.map(|c| c.as_ref().to_vec()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("not a PEM CRL file ({e})"))?
+    };
+    if ders.is_empty() {
+        return Err("no CRL (-----BEGIN X509 CRL----- or DER) in the file".to_owned());
+    }
+    for der in &ders {
+        use x509_parser::prelude::FromDer;
+        x509_parser::revocation_list::CertificateRevocationList::from_der(der)
+            .map_err(|e| format!("not a valid CRL ({e})"))?;
+    }
+    Ok(ders)
 }
 
 /// How many of the server's first bytes are kept to show what it spoke.
@@ -126,7 +162,18 @@ fn run(
     let trust = trust::build(cfg.extra_roots_pem.as_deref());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = Arc::new(trust.roots);
-    let inner = match WebPkiServerVerifier::builder_with_provider(roots, provider.clone()).build() {
+    let crls = cfg
+        .crls_der
+        .iter()
+        .map(|der| rustls::pki_types::CertificateRevocationListDer::from(der.clone()));
+    // A CRL file covers the issuers it covers: check the server's own certificate against it
+    // and do not fail the chain for CAs it says nothing about.
+    let inner = match WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+        .with_crls(crls)
+        .only_check_end_entity_revocation()
+        .allow_unknown_revocation_status()
+        .build()
+    {
         Ok(inner) => inner,
         Err(e) => return (setup_failed(e), sni, None),
     };
@@ -164,11 +211,21 @@ fn run(
     }
 
     if let Err(stop) = result {
+        let presented = verifier.take();
         let what = Failure {
             stop,
             first: &io.first,
             received: io.received,
             cert_requested: client_auth.requested(),
+            chain: presented
+                .chain
+                .iter()
+                .map(|der| cert::describe(der))
+                .collect(),
+            problem: presented
+                .verdict
+                .and_then(|v| v.err())
+                .map(|e| cert_problem(&e, cfg)),
         };
         return (
             classify(what, sni.as_deref(), deadline, reconnect),
@@ -187,7 +244,7 @@ fn run(
     };
     let problem = match &presented.verdict {
         Some(Ok(())) => None,
-        Some(Err(e)) => Some(cert_problem(e)),
+        Some(Err(e)) => Some(cert_problem(e, cfg)),
         None => Some(CertProblem::Other(
             "the server's certificate was never verified".to_owned(),
         )),
@@ -199,11 +256,17 @@ fn run(
             .unwrap_or_default(),
         cipher: conn
             .negotiated_cipher_suite()
-            .map(|suite| format!("{:?}", suite.suite()))
+            .map(|suite| {
+                let code = suite.suite();
+                code.as_str()
+                    .map_or_else(|| format!("0x{:04x}", u16::from(code)), str::to_owned)
+            })
             .unwrap_or_default(),
-        key_exchange: conn
-            .negotiated_key_exchange_group()
-            .map(|group| format!("{:?}", group.name())),
+        key_exchange: conn.negotiated_key_exchange_group().map(|group| {
+            let name = group.name();
+            name.as_str()
+                .map_or_else(|| format!("0x{:04x}", u16::from(name)), str::to_owned)
+        }),
         alpn: conn
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
@@ -211,7 +274,9 @@ fn run(
         problem,
         trust_store: trust.description,
         trusted_organizations: trust.organizations,
-        ocsp_stapled: presented.ocsp_stapled,
+        ocsp_stapled: !presented.ocsp.is_empty(),
+        ocsp_status: (!presented.ocsp.is_empty())
+            .then(|| ocsp::status_of(&presented.ocsp, chain_der.first().map(|c| c.as_ref()))),
         client_cert_requested: client_auth.requested(),
         latency,
     };
@@ -237,8 +302,9 @@ fn server_name(
             Ok(server_name @ ServerName::DnsName(_)) => Ok((server_name, Some(name.clone()))),
             Ok(server_name) => Ok((server_name, None)),
             Err(_) => Err(format!(
-                "the server name {name:?} is neither a DNS name nor an IP address, so it can be \
-                 neither sent as SNI nor verified"
+                "the server name '{}' is neither a DNS name nor an IP address, so it can be \
+                 neither sent as SNI nor verified",
+                name.escape_debug()
             )),
         },
     }
@@ -343,7 +409,14 @@ struct Failure<'a> {
     received: u64,
     /// Whether a CertificateRequest arrived.
     cert_requested: bool,
+    /// The chain the server sent, when it got that far.
+    chain: Vec<netdiag_core::observe::CertificateInfo>,
+    /// The verifier's verdict on that chain, when it failed.
+    problem: Option<CertProblem>,
 }
+
+/// The largest handshake message rustls accepts (its `MAX_HANDSHAKE_SIZE`).
+const MAX_HANDSHAKE_MESSAGE: usize = 0xffff;
 
 fn classify(
     failure: Failure<'_>,
@@ -369,6 +442,28 @@ fn classify(
     if matches!(failure.stop, Stop::TimedOut) {
         return TlsOutcome::TimedOut;
     }
+    if let Stop::Tls(rustls::Error::InvalidMessage(
+        InvalidMessage::HandshakePayloadTooLarge | InvalidMessage::CertificatePayloadTooLarge,
+    )) = &failure.stop
+    {
+        return TlsOutcome::MessageTooLarge {
+            limit: MAX_HANDSHAKE_MESSAGE,
+            detail: format!(
+                "after {} bytes from the server, a handshake message announced itself larger than rustls's limit of {MAX_HANDSHAKE_MESSAGE} bytes",
+                failure.received
+            ),
+        };
+    }
+    if !failure.chain.is_empty() {
+        if let Stop::Tls(e) = &failure.stop {
+            return TlsOutcome::FailedAfterCertificate {
+                chain: failure.chain,
+                problem: failure.problem,
+                alert: alert.map(wire::alert_name),
+                detail: tls_error_text(e),
+            };
+        }
+    }
 
     // Did the server skip TLS 1.2/1.3? Either it chose an older version in its ServerHello, or
     // it refused before any ServerHello (an alert such as protocol_version, or a close).
@@ -386,10 +481,12 @@ fn classify(
             };
         }
         if let Some(suite) = survey.tls12_legacy_suite {
-            notes.push(format!(
-                "the server speaks TLSv1.2 only with cipher suites rustls does not offer \
-                 (it chose 0x{suite:04x})"
-            ));
+            return TlsOutcome::UnsupportedSuite {
+                version: wire::version_name(0x0303),
+                suite,
+                dh_bits: survey.tls12_dh_bits,
+                leaf: survey.tls12_leaf.as_deref().map(cert::describe),
+            };
         }
         notes.extend(survey.notes);
     }
@@ -449,11 +546,28 @@ fn is_reset(e: &io::Error) -> bool {
     )
 }
 
+/// rustls's error in words: its `Display` shows several inner values as debug text.
 fn tls_error_text(e: &rustls::Error) -> String {
     match e {
         rustls::Error::AlertReceived(description) => format!(
             "the server sent alert {}",
             wire::alert_name(u8::from(*description))
+        ),
+        rustls::Error::InvalidCertificate(cert_error) => format!(
+            "the server's certificate was refused: {}",
+            certificate_error_text(cert_error)
+        ),
+        rustls::Error::PeerIncompatible(why) => format!(
+            "the server is incompatible with this client: {}",
+            webpki_words(&format!("{why:?}"))
+        ),
+        rustls::Error::PeerMisbehaved(why) => format!(
+            "the server broke the protocol: {}",
+            webpki_words(&format!("{why:?}"))
+        ),
+        rustls::Error::InvalidMessage(why) => format!(
+            "the server sent an invalid message: {}",
+            webpki_words(&format!("{why:?}"))
         ),
         other => other.to_string(),
     }
@@ -470,24 +584,105 @@ fn setup_failed(e: impl std::fmt::Display) -> TlsOutcome {
     )
 }
 
-/// The verifier's error as a certificate problem.
-fn cert_problem(e: &rustls::Error) -> CertProblem {
-    match e {
-        rustls::Error::InvalidCertificate(cert_error) => match cert_error {
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                CertProblem::Expired
-            }
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                CertProblem::NotYetValid
-            }
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                CertProblem::NameMismatch
-            }
-            CertificateError::UnknownIssuer => CertProblem::UnknownIssuer,
-            other => CertProblem::Other(format!("{other:?}")),
+/// The verifier's error as a certificate problem, in words (never debug text).
+fn cert_problem(e: &rustls::Error, cfg: &TlsConfig) -> CertProblem {
+    let rustls::Error::InvalidCertificate(cert_error) = e else {
+        return CertProblem::Other(e.to_string());
+    };
+    match cert_error {
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => CertProblem::Expired,
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            CertProblem::NotYetValid
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            CertProblem::NameMismatch
+        }
+        CertificateError::UnknownIssuer => CertProblem::UnknownIssuer,
+        CertificateError::Revoked => CertProblem::Revoked {
+            source: match &cfg.crl_name {
+                Some(name) => format!("the CRL {name}"),
+                None => "a CRL".to_owned(),
+            },
+            reason: None,
+            revoked_at: None,
         },
-        other => CertProblem::Other(other.to_string()),
+        other => CertProblem::Other(certificate_error_text(other)),
     }
+}
+
+/// What rustls's certificate errors mean, for the ones its `Display` shows as debug text.
+fn certificate_error_text(e: &CertificateError) -> String {
+    let text = match e {
+        CertificateError::BadEncoding => "a certificate is not valid DER",
+        CertificateError::BadSignature => "a signature in the chain does not verify",
+        #[allow(deprecated)]
+        CertificateError::UnsupportedSignatureAlgorithm
+        | CertificateError::UnsupportedSignatureAlgorithmContext { .. } => {
+            "a certificate is signed with an algorithm the verifier does not accept"
+        }
+        CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "a certificate's key cannot be used with its issuer's signature algorithm (or is too small)"
+        }
+        CertificateError::UnknownRevocationStatus => {
+            "the CRL does not cover this certificate's issuer, so its revocation status is unknown"
+        }
+        CertificateError::ExpiredRevocationList
+        | CertificateError::ExpiredRevocationListContext { .. } => "the CRL has expired",
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            "the certificate is not for server authentication (extended key usage)"
+        }
+        CertificateError::ApplicationVerificationFailure => "the application refused it",
+        CertificateError::Other(other) => return webpki_words(&other.to_string()),
+        other => return webpki_words(&other.to_string()),
+    };
+    text.to_owned()
+}
+
+/// webpki's and rustls's errors print as their variant names (`CaUsedAsEndEntity`,
+/// `TrailingData("ServerHello")`): the common ones in words, the rest split into words with
+/// their inner value kept plainly, so no identifier or debug text reaches a sentence.
+fn webpki_words(name: &str) -> String {
+    let named = match name {
+        "CaUsedAsEndEntity" => "a CA certificate used as an end-entity certificate",
+        "EndEntityUsedAsCa" => "an end-entity certificate used as a CA",
+        "PathLenConstraintViolated" => "the chain is longer than a CA's pathLen allows",
+        "MaximumPathDepthExceeded" | "MaximumPathBuildCallsExceeded" => {
+            "the chain is too long to verify"
+        }
+        "RequiredEkuNotFound" => {
+            "the certificate is not for server authentication (extended key usage)"
+        }
+        _ => "",
+    };
+    if !named.is_empty() {
+        return named.to_owned();
+    }
+    let head_end = name.find(['(', ' ', '{']).unwrap_or(name.len());
+    let (head, rest) = name.split_at(head_end);
+    let identifier = head.starts_with(|c: char| c.is_ascii_uppercase())
+        && head.chars().all(|c| c.is_ascii_alphanumeric())
+        && (rest.is_empty() || rest.starts_with('(') || rest.starts_with(" {"));
+    if !identifier {
+        return name.to_owned();
+    }
+    let mut words = String::new();
+    for (i, c) in head.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            words.push(' ');
+        }
+        words.push(c.to_ascii_lowercase());
+    }
+    let inner = rest
+        .trim()
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'));
+    if let Some(inner) = inner {
+        let plain = inner.replace('"', "");
+        if !plain.is_empty() {
+            words.push_str(&format!(" ({plain})"));
+        }
+    }
+    words
 }
 
 fn protocol_name(version: ProtocolVersion) -> String {

@@ -8,10 +8,12 @@
 
 use crate::{Error, Result};
 use rcgen::{
-    date_time_ymd, BasicConstraints, CertificateParams, CertifiedIssuer, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+    date_time_ymd, BasicConstraints, CertificateParams, CertificateRevocationListParams,
+    CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevocationReason, RevokedCertParams, SerialNumber,
 };
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 const ORG: &str = "netdiag testnet PKI";
@@ -50,6 +52,8 @@ pub struct LeafFiles {
     pub key: PathBuf,
     /// The leaf followed by the intermediate: what a correctly configured server sends.
     pub full_chain: PathBuf,
+    /// The leaf's serial number (big-endian), for a CRL or an OCSP index that revokes it.
+    pub serial: Vec<u8>,
 }
 
 /// A root CA and an intermediate CA, with their certificates written as PEM.
@@ -58,6 +62,19 @@ pub struct Pki {
     intermediate: CertifiedIssuer<'static, KeyPair>,
     root_pem: PathBuf,
     intermediate_pem: PathBuf,
+    intermediate_key: PathBuf,
+}
+
+/// Serial numbers unique within the process (with the time, across runs).
+static SERIALS: AtomicU32 = AtomicU32::new(1);
+
+fn next_serial() -> Vec<u8> {
+    let n = SERIALS.fetch_add(1, Ordering::Relaxed);
+    let secs = since_epoch().as_secs();
+    let mut serial = vec![0x10];
+    serial.extend_from_slice(&secs.to_be_bytes()[4..]);
+    serial.extend_from_slice(&n.to_be_bytes());
+    serial
 }
 
 impl std::fmt::Debug for Pki {
@@ -117,6 +134,7 @@ impl Pki {
         let root = CertifiedIssuer::self_signed(ca_params("netdiag testnet root")?, root_key)
             .map_err(|e| pki_error("root", e))?;
         let key = KeyPair::generate().map_err(|e| pki_error("intermediate key", e))?;
+        let intermediate_key = write(dir, "intermediate.key", &key.serialize_pem())?;
         let intermediate =
             CertifiedIssuer::signed_by(ca_params("netdiag testnet intermediate")?, key, &root)
                 .map_err(|e| pki_error("intermediate", e))?;
@@ -127,7 +145,38 @@ impl Pki {
             intermediate,
             root_pem,
             intermediate_pem,
+            intermediate_key,
         })
+    }
+
+    /// The intermediate's private key (PKCS#8 PEM), for scenarios that sign with `openssl`
+    /// (an RSA-1024 or SHA-1 leaf, an OCSP response, a CA that serves itself first).
+    pub fn intermediate_key(&self) -> &Path {
+        &self.intermediate_key
+    }
+
+    /// Writes a CRL, signed by the intermediate, that revokes `serial` (reason keyCompromise)
+    /// and returns its path (PEM).
+    pub fn crl_revoking(&self, label: &str, serial: &[u8]) -> Result<PathBuf> {
+        let now = date_time_ymd(1970, 1, 1) + since_epoch();
+        let params = CertificateRevocationListParams {
+            this_update: now - DAY,
+            next_update: now + 30 * DAY,
+            crl_number: SerialNumber::from(vec![1u8]),
+            issuing_distribution_point: None,
+            revoked_certs: vec![RevokedCertParams {
+                serial_number: SerialNumber::from(serial.to_vec()),
+                revocation_time: now - DAY,
+                reason_code: Some(RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            }],
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let crl = params
+            .signed_by(&self.intermediate)
+            .map_err(|e| pki_error(label, e))?;
+        let pem = crl.pem().map_err(|e| pki_error(label, e))?;
+        write(&self.dir, &format!("{label}.crl.pem"), &pem)
     }
 
     /// The root certificate: what `--cacert` must name for a chain to be trusted.
@@ -168,6 +217,8 @@ impl Pki {
         };
         params.not_before = not_before;
         params.not_after = not_after;
+        let serial = next_serial();
+        params.serial_number = Some(SerialNumber::from(serial.clone()));
         let key = KeyPair::generate().map_err(|e| pki_error(label, e))?;
         let cert = match signer {
             Signer::Intermediate => params.signed_by(&key, &self.intermediate),
@@ -180,6 +231,7 @@ impl Pki {
             cert: write(&self.dir, &format!("{label}.pem"), &cert_pem)?,
             key: write(&self.dir, &format!("{label}.key"), &key.serialize_pem())?,
             full_chain: write(&self.dir, &format!("{label}-fullchain.pem"), &full_chain)?,
+            serial,
         })
     }
 }

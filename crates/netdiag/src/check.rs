@@ -102,6 +102,16 @@ pub fn resolve(args: &CheckArgs) -> Result<(Format, Vec<LiveCheck>), InputError>
         }
         cacert_pem = Some(text);
     }
+    let crls = match &args.crlfile {
+        Some(file) => {
+            let bytes = std::fs::read(file)
+                .map_err(|e| InputError(format!("--crlfile {file}: cannot read it ({e})")))?;
+            let crls = netdiag_probe::tls::load_crls(&bytes)
+                .map_err(|why| InputError(format!("--crlfile {file}: {why}")))?;
+            Some((file.clone(), crls))
+        }
+        None => None,
+    };
     if let Some(sni) = &args.sni {
         netdiag_core::target::validate_name(&sni.to_ascii_lowercase())
             .map_err(|why| InputError(format!("--sni '{}': {why}", printable(sni))))?;
@@ -150,6 +160,7 @@ pub fn resolve(args: &CheckArgs) -> Result<(Format, Vec<LiveCheck>), InputError>
             paths: paths.clone(),
             family,
             cacert_pem: cacert_pem.clone(),
+            crls: crls.clone(),
             sni: args.sni.clone(),
             proxy,
             slow,

@@ -47,6 +47,9 @@ pub struct CheckArgs {
     /// Extra CA certificate(s) to trust, PEM (used by the tls layer).
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<String>,
+    /// A certificate revocation list (PEM or DER) to check the server's certificate against.
+    #[arg(long, value_name = "FILE")]
+    pub crlfile: Option<String>,
     /// Deadline for the whole check, e.g. 10s, 500ms, 2m.
     #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub timeout: String,

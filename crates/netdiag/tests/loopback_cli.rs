@@ -323,6 +323,19 @@ fn bad_flags_and_files_exit_2() {
     assert_bad_input(&["check", "127.0.0.1:80", "--timeout", "soon"]);
     assert_bad_input(&["check", "127.0.0.1:80", "--format", "xml"]);
     assert_bad_input(&["check", "127.0.0.1:80", "--cacert", "/nonexistent/ca.pem"]);
+    assert_bad_input(&["check", "127.0.0.1:80", "--crlfile", "/nonexistent/crl.pem"]);
+    let dir = tempdir("badcrl");
+    let not_a_crl = dir.join("not-a-crl.pem");
+    std::fs::write(
+        &not_a_crl,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let garbage = dir.join("garbage.der");
+    std::fs::write(&garbage, [0x30, 0x03, 0x02, 0x01]).unwrap();
+    for file in [&not_a_crl, &garbage] {
+        assert_bad_input(&["check", "127.0.0.1:80", "--crlfile", file.to_str().unwrap()]);
+    }
     assert_bad_input(&["check", "127.0.0.1:80", "-4", "-6"]);
     assert_bad_input(&["check", "[::1]:80", "-4"]);
     assert_bad_input(&["check", "127.0.0.1:80", "--no-such-flag"]);

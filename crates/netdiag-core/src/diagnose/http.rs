@@ -86,6 +86,12 @@ pub fn classify(obs: &HttpObservation, slow: Duration, host: &str) -> LayerFindi
             }
             push(&mut f, result, ev, cause);
         }
+        HttpOutcome::ClientCertDemanded { status, reason, notice } => push(
+            &mut f,
+            format!("{status} {reason}: {notice}"),
+            vec![format!("the server finished the TLS handshake, then answered {status} {reason} saying \"{notice}\""), timing.clone()],
+            Some((Cause::TlsClientCertRequired, format!("{} requires a client certificate (mutual TLS): it answers {status} \"{notice}\" without one.", obs.url), format!("The TLS handshake completed without a client certificate and the server then refused the request with {status} {reason} (\"{notice}\"): it verifies client certificates (e.g. nginx ssl_verify_client on), so this is mutual TLS, not an HTTP fault ({timing})."), FixContext { http_status: Some(*status), ..ctx })),
+        ),
         HttpOutcome::Reset { after_bytes } => push(
             &mut f,
             format!("connection reset after {after_bytes} bytes"),
@@ -175,6 +181,12 @@ mod tests {
         assert_eq!(cause(&obs(resp(200), 5)), None);
         assert_eq!(cause(&obs(resp(503), 5)), Some(Cause::Http5xx));
         assert_eq!(cause(&obs(resp(404), 5)), Some(Cause::Http4xx));
+        let demanded = HttpOutcome::ClientCertDemanded {
+            status: 400,
+            reason: "Bad Request".into(),
+            notice: "No required SSL certificate was sent".into(),
+        };
+        assert_eq!(cause(&obs(demanded, 5)), Some(Cause::TlsClientCertRequired));
         assert_eq!(cause(&obs(resp(200), 2500)), Some(Cause::HttpSlow));
         assert_eq!(
             cause(&obs(HttpOutcome::Reset { after_bytes: 0 }, 5)),

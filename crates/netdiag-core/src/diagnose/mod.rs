@@ -70,6 +70,9 @@ pub struct FixContext {
     pub mtu: Option<u32>,
     /// TLS versions the server speaks.
     pub tls_versions: Option<String>,
+    /// The TLS detail a remedy names: the suite the server chose, the weak key or signature
+    /// and the certificate that carries it, the revocation status.
+    pub tls_detail: Option<String>,
     /// SANs of the certificate.
     pub sans: Option<String>,
     /// HTTP status.

@@ -158,9 +158,23 @@ fn significant_bits(bytes: &[u8]) -> usize {
 
 /// The short name of an OID (`sha256WithRSAEncryption`, `ecdsa-with-SHA256`), or its dotted form.
 fn algorithm_name(oid: &oid_registry::Oid<'_>) -> String {
+    let dotted = oid.to_id_string();
+    // The registry lacks some legacy signature algorithms, exactly the ones a person must see
+    // named (the chain heuristics look for SHA-1 and MD5).
+    let legacy = match dotted.as_str() {
+        "1.2.840.10045.4.1" => Some("ecdsa-with-SHA1"),
+        "1.2.840.113549.1.1.5" => Some("sha1WithRSAEncryption"),
+        "1.2.840.113549.1.1.4" => Some("md5WithRSAEncryption"),
+        "1.2.840.113549.1.1.2" => Some("md2WithRSAEncryption"),
+        "1.2.840.10040.4.3" => Some("dsa-with-SHA1"),
+        _ => None,
+    };
+    if let Some(name) = legacy {
+        return name.to_owned();
+    }
     x509_parser::objects::oid2sn(oid, x509_parser::objects::oid_registry())
         .map(str::to_owned)
-        .unwrap_or_else(|_| oid.to_id_string())
+        .unwrap_or(dotted)
 }
 
 #[cfg(test)]
@@ -174,6 +188,18 @@ mod tests {
         assert_eq!(significant_bits(&modulus), 2048);
         assert_eq!(significant_bits(&[0x01, 0x00]), 9);
         assert_eq!(significant_bits(&[]), 0);
+    }
+
+    #[test]
+    fn legacy_signature_algorithms_are_named() {
+        for (dotted, name) in [
+            ("1.2.840.10045.4.1", "ecdsa-with-SHA1"),
+            ("1.2.840.113549.1.1.5", "sha1WithRSAEncryption"),
+            ("1.2.840.10045.4.3.2", "ecdsa-with-SHA256"),
+        ] {
+            let oid: oid_registry::Oid<'_> = dotted.parse().unwrap();
+            assert_eq!(algorithm_name(&oid), name);
+        }
     }
 
     #[test]

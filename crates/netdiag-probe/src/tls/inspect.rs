@@ -23,8 +23,8 @@ pub(crate) struct Presented {
     pub(crate) chain: Vec<CertificateDer<'static>>,
     /// The real verifier's verdict: `Some(Ok)` passed, `Some(Err)` failed, `None` never called.
     pub(crate) verdict: Option<Result<(), rustls::Error>>,
-    /// Whether the server stapled an OCSP response.
-    pub(crate) ocsp_stapled: bool,
+    /// The OCSP response the server stapled (empty when none).
+    pub(crate) ocsp: Vec<u8>,
 }
 
 /// Wraps `WebPkiServerVerifier`: records its verdict on the chain and lets the handshake go on.
@@ -67,7 +67,7 @@ impl ServerCertVerifier for RecordingVerifier {
             .map(|c| c.clone().into_owned())
             .collect();
         presented.verdict = Some(verdict);
-        presented.ocsp_stapled = !ocsp_response.is_empty();
+        presented.ocsp = ocsp_response.to_vec();
         // Inspection only: the verdict is recorded above and decides whether the connection is
         // handed on; the handshake itself must finish so its parameters can be reported.
         Ok(ServerCertVerified::assertion())

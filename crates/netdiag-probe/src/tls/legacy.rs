@@ -1,11 +1,14 @@
-//! The legacy-version probe: which TLS versions older than 1.2 a server speaks.
+//! The legacy probe: which TLS versions older than 1.2 a server speaks, and with which suite,
+//! group and certificate a TLS 1.2 server answers when it shares no suite with rustls.
 //!
 //! Why it exists: rustls speaks only TLS 1.2 and 1.3, so against a server stuck on TLS 1.0 all it
 //! can say is "handshake failed". To name what the server does speak we send a ClientHello built
 //! by hand, on a fresh connection, offering one old version and the cipher suites such servers
-//! pick, and read only the first record of the reply: a ServerHello names the version the server
-//! chose; an alert or a close means "not this one". No key exchange is ever done, so no crypto is
-//! needed and nothing is sent beyond the ClientHello.
+//! pick, and read the first record of the reply: a ServerHello names the version the server
+//! chose; an alert or a close means "not this one". For a TLS 1.2 answer it reads on through the
+//! server's first flight, which TLS 1.2 sends in the clear, for the server's certificate and a
+//! DHE group's size (ServerKeyExchange): the reasons a server and rustls share no suite. No key
+//! exchange is ever done, so no crypto is needed and nothing is sent beyond the ClientHello.
 //!
 //! This module must never be used to exchange data, never wait past the deadline, and never
 //! open more than [`MAX_CONNECTIONS`] connections.
@@ -14,17 +17,19 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Instant;
 
-use super::wire::{self, FirstRecord};
+use super::wire::{self, DhGroup, FirstRecord};
 
 /// At most this many fresh connections per survey.
 pub(crate) const MAX_CONNECTIONS: usize = 2;
 
 /// The largest reply read while looking for the first record.
-const MAX_REPLY: usize = 16 * 1024;
+const MAX_REPLY: usize = 32 * 1024;
 
 /// Cipher suites old servers pick and rustls does not offer (all CBC, GCM without ECDHE, or DHE),
-/// ending with the renegotiation SCSV that some servers insist on.
-const LEGACY_SUITES: [u16; 16] = [
+/// then the broken ones (3DES, RC4, DES, NULL, export) last, so that a server which also has a
+/// merely unsupported suite picks that one, ending with the renegotiation SCSV that some servers
+/// insist on.
+const LEGACY_SUITES: [u16; 30] = [
     0xc013, // TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA
     0xc014, // TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA
     0xc009, // TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA
@@ -38,10 +43,27 @@ const LEGACY_SUITES: [u16; 16] = [
     0x003c, // TLS_RSA_WITH_AES_128_CBC_SHA256
     0x002f, // TLS_RSA_WITH_AES_128_CBC_SHA
     0x0035, // TLS_RSA_WITH_AES_256_CBC_SHA
+    0xc023, // TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256
+    0xc027, // TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256
+    0x0067, // TLS_DHE_RSA_WITH_AES_128_CBC_SHA256
+    0xc012, // TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA
+    0xc008, // TLS_ECDHE_ECDSA_WITH_3DES_EDE_CBC_SHA
+    0x0016, // TLS_DHE_RSA_WITH_3DES_EDE_CBC_SHA
     0x000a, // TLS_RSA_WITH_3DES_EDE_CBC_SHA
+    0xc011, // TLS_ECDHE_RSA_WITH_RC4_128_SHA
+    0xc007, // TLS_ECDHE_ECDSA_WITH_RC4_128_SHA
     0x0005, // TLS_RSA_WITH_RC4_128_SHA
+    0x0004, // TLS_RSA_WITH_RC4_128_MD5
+    0x0009, // TLS_RSA_WITH_DES_CBC_SHA
+    0xc010, // TLS_ECDHE_RSA_WITH_NULL_SHA
+    0xc006, // TLS_ECDHE_ECDSA_WITH_NULL_SHA
+    0x0002, // TLS_RSA_WITH_NULL_SHA
+    0x0003, // TLS_RSA_EXPORT_WITH_RC4_40_MD5
     0x00ff, // TLS_EMPTY_RENEGOTIATION_INFO_SCSV
 ];
+
+/// The DHE suites of [`LEGACY_SUITES`]: their ServerKeyExchange carries the group.
+const DHE_SUITES: [u16; 6] = [0x0033, 0x0039, 0x009e, 0x009f, 0x0067, 0x0016];
 
 /// What one hand-built ClientHello got back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +72,10 @@ pub(crate) enum HelloReply {
     ServerHello {
         version: u16,
         cipher_suite: Option<u16>,
+        /// For a DHE suite, the size of the group in the ServerKeyExchange.
+        dh_bits: Option<u32>,
+        /// For TLS 1.2 (where it travels in the clear): the server's own certificate, DER.
+        leaf: Option<Vec<u8>>,
     },
     /// An alert, by description code.
     Alert(u8),
@@ -65,6 +91,10 @@ pub(crate) struct Survey {
     /// When the server answered an offer of TLS 1.2 with legacy suites only: the suite it chose.
     /// It speaks TLS 1.2, but only with a cipher suite rustls does not offer.
     pub(crate) tls12_legacy_suite: Option<u16>,
+    /// With a DHE `tls12_legacy_suite`: the size of its group, in bits.
+    pub(crate) tls12_dh_bits: Option<u32>,
+    /// With `tls12_legacy_suite`: the server's own certificate from that handshake, DER.
+    pub(crate) tls12_leaf: Option<Vec<u8>>,
     /// One line per connection made, for the failure's detail.
     pub(crate) notes: Vec<String>,
 }
@@ -103,9 +133,13 @@ pub(crate) fn survey(
             Some(HelloReply::ServerHello {
                 version,
                 cipher_suite,
+                dh_bits,
+                leaf,
             }) => {
                 if version >= 0x0303 {
                     survey.tls12_legacy_suite = cipher_suite;
+                    survey.tls12_dh_bits = dh_bits;
+                    survey.tls12_leaf = leaf;
                     return survey;
                 }
                 Some(version)
@@ -139,6 +173,7 @@ fn describe(reply: &HelloReply) -> String {
         HelloReply::ServerHello {
             version,
             cipher_suite: Some(suite),
+            ..
         } => format!(
             "a ServerHello for {} with suite 0x{suite:04x}",
             wire::version_name(*version)
@@ -190,10 +225,18 @@ fn exchange(stream: &mut TcpStream, hello: &[u8], deadline: Instant) -> HelloRep
                 version,
                 cipher_suite,
             } => {
+                let dhe = cipher_suite.is_some_and(|s| DHE_SUITES.contains(&s));
+                let (leaf, dh_bits) = if version == 0x0303 {
+                    read_flight(stream, &mut reply, deadline, dhe)
+                } else {
+                    (None, None)
+                };
                 return HelloReply::ServerHello {
                     version,
                     cipher_suite,
-                }
+                    dh_bits,
+                    leaf,
+                };
             }
             FirstRecord::Alert { description, .. } => return HelloReply::Alert(description),
             FirstRecord::NotTls => {
@@ -208,6 +251,45 @@ fn exchange(stream: &mut TcpStream, hello: &[u8], deadline: Instant) -> HelloRep
         }
     }
     HelloReply::NoHello("too many bytes without a ServerHello".to_owned())
+}
+
+/// Reads on after a TLS 1.2 ServerHello until the flight has shown the server's certificate
+/// and, for a DHE suite, the size of its group in the ServerKeyExchange (or the flight ends
+/// without them, the reply cap or the deadline is reached).
+fn read_flight(
+    stream: &mut TcpStream,
+    reply: &mut Vec<u8>,
+    deadline: Instant,
+    dhe: bool,
+) -> (Option<Vec<u8>>, Option<u32>) {
+    let mut buf = [0u8; 4096];
+    let (mut leaf, mut dh_bits) = (None, None);
+    let (mut leaf_done, mut dh_done) = (false, !dhe);
+    // Bounded: every pass reads at least one byte or ends, and the reply is capped.
+    while reply.len() < MAX_REPLY {
+        if !leaf_done {
+            match wire::first_certificate(reply) {
+                Ok(Some(der)) => (leaf, leaf_done) = (Some(der), true),
+                Ok(None) => {}
+                Err(()) => leaf_done = true,
+            }
+        }
+        if !dh_done {
+            match wire::dh_group_bits(reply) {
+                DhGroup::Bits(bits) => (dh_bits, dh_done) = (Some(bits), true),
+                DhGroup::Absent => dh_done = true,
+                DhGroup::Incomplete => {}
+            }
+        }
+        if leaf_done && dh_done {
+            break;
+        }
+        match super::arm(stream, deadline).and_then(|()| stream.read(&mut buf)) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+        }
+    }
+    (leaf, dh_bits)
 }
 
 fn io_text(e: &io::Error) -> String {
@@ -249,19 +331,24 @@ pub(crate) fn client_hello(version: u16, sni: Option<&str>, random: [u8; 32]) ->
         push_u16_prefixed(&mut body, &list);
         push_extension(&mut extensions, 0x0000, &body);
     }
-    // supported_groups: x25519, secp256r1, secp384r1.
+    // supported_groups: x25519, secp256r1, secp384r1, secp521r1 (a TLS 1.2 server with an ECDSA
+    // certificate uses it only when its curve is listed).
     let mut groups = Vec::new();
-    push_u16_prefixed(&mut groups, &[0x00, 0x1d, 0x00, 0x17, 0x00, 0x18]);
+    push_u16_prefixed(
+        &mut groups,
+        &[0x00, 0x1d, 0x00, 0x17, 0x00, 0x18, 0x00, 0x19],
+    );
     push_extension(&mut extensions, 0x000a, &groups);
     // ec_point_formats: uncompressed.
     push_extension(&mut extensions, 0x000b, &[1, 0]);
-    // signature_algorithms (ignored by TLS 1.0/1.1 servers, needed by TLS 1.2 ones).
+    // signature_algorithms (ignored by TLS 1.0/1.1 servers, needed by TLS 1.2 ones), including
+    // ECDSA P-521 and Ed25519 so that a server whose key rustls cannot use still shows it.
     let mut schemes = Vec::new();
     push_u16_prefixed(
         &mut schemes,
         &[
-            0x04, 0x01, 0x05, 0x01, 0x06, 0x01, 0x04, 0x03, 0x05, 0x03, 0x08, 0x04, 0x08, 0x05,
-            0x02, 0x01, 0x02, 0x03,
+            0x04, 0x01, 0x05, 0x01, 0x06, 0x01, 0x04, 0x03, 0x05, 0x03, 0x06, 0x03, 0x08, 0x04,
+            0x08, 0x05, 0x08, 0x07, 0x02, 0x01, 0x02, 0x03,
         ],
     );
     push_extension(&mut extensions, 0x000d, &schemes);

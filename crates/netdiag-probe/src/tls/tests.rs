@@ -298,6 +298,7 @@ fn cfg(sni: Option<&str>, ca_pem: Option<String>) -> TlsConfig {
         sni: sni.map(str::to_owned),
         extra_roots_pem: ca_pem,
         alpn: vec![b"http/1.1".to_vec()],
+        ..TlsConfig::default()
     }
 }
 
@@ -631,6 +632,57 @@ fn tls10_only_server_is_legacy_only() {
     assert!(stream.is_none());
 }
 
+/// The DER of the first PEM certificate in `pem`.
+fn leaf_der(pem: &str) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn cbc_only_tls12_server_is_an_unsupported_suite_named_by_code() {
+    let pki = pki();
+    let (chain, key, ca) = openssl_files(&pki);
+    let args = ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-SHA@SECLEVEL=0"];
+    let Some(server) = openssl_server(&chain, &key, &ca, &args) else {
+        return;
+    };
+    let (obs, stream) = probe(server.addr, &cfg(Some("localhost"), Some(ca)));
+    assert_eq!(
+        obs.outcome,
+        TlsOutcome::UnsupportedSuite {
+            version: "TLSv1.2".to_owned(),
+            suite: 0xc00a,
+            dh_bits: None,
+            leaf: Some(crate::tls::cert::describe(leaf_der(&chain).as_slice())),
+        }
+    );
+    assert!(stream.is_none());
+}
+
+#[test]
+fn a_certificate_message_over_64k_is_message_too_large() {
+    let pki = pki();
+    let (chain, key, ca) = openssl_files(&pki);
+    let (leaf, intermediate) = chain.split_once("\n\n").unwrap_or((&chain, ""));
+    let huge = format!("{leaf}\n\n{}", intermediate.repeat(200));
+    let Some(server) = openssl_server(&huge, &key, &ca, &[]) else {
+        return;
+    };
+    let (obs, _) = probe(server.addr, &cfg(Some("localhost"), Some(ca)));
+    assert!(
+        matches!(
+            obs.outcome,
+            TlsOutcome::MessageTooLarge { limit: 0xffff, .. }
+        ),
+        "{:?}",
+        obs.outcome
+    );
+}
+
 #[test]
 fn tls10_and_11_server_names_both_versions() {
     let pki = pki();
@@ -754,14 +806,87 @@ fn verifier_errors_map_to_certificate_problems() {
         (E::NotValidYet, CertProblem::NotYetValid),
         (E::NotValidForName, CertProblem::NameMismatch),
         (E::UnknownIssuer, CertProblem::UnknownIssuer),
-        (E::Revoked, CertProblem::Other("Revoked".to_owned())),
+        (
+            E::Revoked,
+            CertProblem::Revoked {
+                source: "the CRL crl.pem".to_owned(),
+                reason: None,
+                revoked_at: None,
+            },
+        ),
+        (
+            E::BadSignature,
+            CertProblem::Other("a signature in the chain does not verify".to_owned()),
+        ),
     ];
+    let with_crl = TlsConfig {
+        crl_name: Some("crl.pem".to_owned()),
+        ..TlsConfig::default()
+    };
     for (error, problem) in cases {
         assert_eq!(
-            cert_problem(&rustls::Error::InvalidCertificate(error)),
+            cert_problem(&rustls::Error::InvalidCertificate(error), &with_crl),
             problem
         );
     }
+}
+
+#[test]
+fn crl_files_load_as_pem_or_der_and_anything_else_is_refused() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(params, key).unwrap();
+    let now = rcgen::date_time_ymd(2026, 1, 1);
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: now,
+        next_update: rcgen::date_time_ymd(2027, 1, 1),
+        crl_number: rcgen::SerialNumber::from(vec![1u8]),
+        issuing_distribution_point: None,
+        revoked_certs: Vec::new(),
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca)
+    .unwrap();
+    let der = crl.der().to_vec();
+    assert_eq!(load_crls(&der), Ok(vec![der.clone()]));
+    let pem = crl.pem().unwrap();
+    assert_eq!(
+        load_crls(format!("{pem}{pem}").as_bytes()),
+        Ok(vec![der.clone(), der])
+    );
+    assert!(load_crls(b"").is_err());
+    assert!(load_crls(b"hello").is_err());
+    assert!(load_crls(&[0x30, 0x03, 0x02, 0x01, 0x00]).is_err());
+    assert!(
+        load_crls(ca.pem().as_bytes()).is_err(),
+        "a certificate is not a CRL"
+    );
+}
+
+#[test]
+fn webpki_error_names_become_words() {
+    assert_eq!(
+        webpki_words("CaUsedAsEndEntity"),
+        "a CA certificate used as an end-entity certificate"
+    );
+    assert_eq!(
+        webpki_words("UnsupportedCertVersion"),
+        "unsupported cert version"
+    );
+    assert_eq!(webpki_words("odd text (1)"), "odd text (1)");
+    assert_eq!(
+        webpki_words("TrailingData(\"ServerHello\")"),
+        "trailing data (ServerHello)"
+    );
+    assert_eq!(
+        webpki_words("UnsupportedSignatureAlgorithmContext { signature_algorithm_id: [1] }"),
+        "unsupported signature algorithm context"
+    );
+    assert_eq!(
+        webpki_words("NoCipherSuitesInCommon"),
+        "no cipher suites in common"
+    );
 }
 
 #[test]

@@ -96,6 +96,135 @@ fn server_hello(payload: &[u8]) -> FirstRecord {
     }
 }
 
+/// Handshake message type: ServerKeyExchange.
+const HANDSHAKE_SERVER_KEY_EXCHANGE: u8 = 12;
+/// Handshake message type: ServerHelloDone.
+const HANDSHAKE_SERVER_HELLO_DONE: u8 = 14;
+
+/// What the handshake flight after a TLS 1.2 ServerHello says about a DHE group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DhGroup {
+    /// Not all of the flight has arrived yet.
+    Incomplete,
+    /// The ServerKeyExchange's `dh_p` has this many significant bits.
+    Bits(u32),
+    /// The flight ended (ServerHelloDone) without a ServerKeyExchange, or the bytes are not a
+    /// handshake flight.
+    Absent,
+}
+
+/// Handshake message type: Certificate.
+const HANDSHAKE_CERTIFICATE: u8 = 11;
+
+/// One handshake message looked for in the server's first flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup<'a> {
+    /// Not all of the flight has arrived yet.
+    Incomplete,
+    /// The message's body.
+    Found(&'a [u8]),
+    /// The flight ended (ServerHelloDone, or a record that is not a handshake) without it.
+    Absent,
+}
+
+/// The handshake payloads of the records in `bytes`, joined (messages may span records), and
+/// whether a non-handshake record ended them.
+fn flight(bytes: &[u8]) -> (Vec<u8>, bool) {
+    let mut joined = Vec::new();
+    let mut at = 0;
+    // Bounded: every pass consumes one record header plus its payload.
+    while let (Some(&content), Some(&hi), Some(&lo)) =
+        (bytes.get(at), bytes.get(at + 3), bytes.get(at + 4))
+    {
+        let length = usize::from(u16::from_be_bytes([hi, lo]));
+        let Some(payload) = bytes.get(at + 5..at + 5 + length) else {
+            break;
+        };
+        if content != CONTENT_HANDSHAKE {
+            return (joined, true);
+        }
+        joined.extend_from_slice(payload);
+        at += 5 + length;
+    }
+    (joined, false)
+}
+
+/// The first handshake message of type `kind` in a joined flight.
+fn find(flight: &[u8], ended: bool, kind: u8) -> Lookup<'_> {
+    let mut at = 0;
+    // Bounded: every pass moves past one whole message.
+    while let (Some(&found), Some(len)) = (flight.get(at), flight.get(at + 1..at + 4)) {
+        let length = usize::from(len[0]) << 16 | usize::from(len[1]) << 8 | usize::from(len[2]);
+        let Some(body) = flight.get(at + 4..at + 4 + length) else {
+            return if ended {
+                Lookup::Absent
+            } else {
+                Lookup::Incomplete
+            };
+        };
+        if found == kind {
+            return Lookup::Found(body);
+        }
+        if found == HANDSHAKE_SERVER_HELLO_DONE {
+            return Lookup::Absent;
+        }
+        at += 4 + length;
+    }
+    if ended {
+        Lookup::Absent
+    } else {
+        Lookup::Incomplete
+    }
+}
+
+/// Reads the size of the DHE prime from the server's first flight (RFC 5246 7.4.3:
+/// `ServerDHParams { opaque dh_p<1..2^16-1>; ... }` opens the ServerKeyExchange). `bytes` is the
+/// whole reply from its first record on; handshake messages may span records.
+pub(crate) fn dh_group_bits(bytes: &[u8]) -> DhGroup {
+    let (joined, ended) = flight(bytes);
+    match find(&joined, ended, HANDSHAKE_SERVER_KEY_EXCHANGE) {
+        Lookup::Incomplete => DhGroup::Incomplete,
+        Lookup::Absent => DhGroup::Absent,
+        Lookup::Found(body) => {
+            let (Some(&hi), Some(&lo)) = (body.first(), body.get(1)) else {
+                return DhGroup::Absent;
+            };
+            let p_len = usize::from(u16::from_be_bytes([hi, lo]));
+            match body.get(2..2 + p_len) {
+                Some(p) => DhGroup::Bits(significant_bits(p)),
+                None => DhGroup::Absent,
+            }
+        }
+    }
+}
+
+/// The server's own certificate (DER) from a TLS 1.2 Certificate message in the first flight
+/// (RFC 5246 7.4.2: `ASN.1Cert certificate_list<0..2^24-1>`, sender's certificate first):
+/// `Ok(None)` while the flight is incomplete, `Err(())` when it holds none.
+pub(crate) fn first_certificate(bytes: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+    let (joined, ended) = flight(bytes);
+    match find(&joined, ended, HANDSHAKE_CERTIFICATE) {
+        Lookup::Incomplete => Ok(None),
+        Lookup::Absent => Err(()),
+        Lookup::Found(body) => {
+            let len = body.get(3..6).ok_or(())?;
+            let length = usize::from(len[0]) << 16 | usize::from(len[1]) << 8 | usize::from(len[2]);
+            body.get(6..6 + length)
+                .map(|der| Some(der.to_vec()))
+                .ok_or(())
+        }
+    }
+}
+
+/// Bits in a big-endian unsigned integer, ignoring leading zero bytes and bits.
+fn significant_bits(bytes: &[u8]) -> u32 {
+    let Some(first) = bytes.iter().position(|&b| b != 0) else {
+        return 0;
+    };
+    let bytes_left = u32::try_from(bytes.len() - first).unwrap_or(u32::MAX / 8);
+    (bytes_left * 8).saturating_sub(bytes[first].leading_zeros())
+}
+
 /// The protocol name of a TLS version code, as OpenSSL and curl print it.
 pub(crate) fn version_name(version: u16) -> String {
     match version {
@@ -275,7 +404,58 @@ mod tests {
         assert_eq!(version_name(0x7f1c), "0x7f1c");
     }
 
+    fn record(content: u8, payload: &[u8]) -> Vec<u8> {
+        let mut r = vec![content, 3, 3];
+        r.extend_from_slice(&u16::try_from(payload.len()).unwrap().to_be_bytes());
+        r.extend_from_slice(payload);
+        r
+    }
+
+    fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(body.len()).unwrap().to_be_bytes();
+        let mut m = vec![kind, len[1], len[2], len[3]];
+        m.extend_from_slice(body);
+        m
+    }
+
+    #[test]
+    fn dh_prime_size_is_read_across_records() {
+        let hello = message(HANDSHAKE_SERVER_HELLO, &[3, 3, 0]);
+        let certificate = message(11, &[0, 0, 3, 1, 2, 3]);
+        let mut p = vec![0x80];
+        p.extend(std::iter::repeat_n(0xffu8, 127));
+        let mut ske = vec![0x00, 0x80];
+        ske.extend_from_slice(&p);
+        ske.extend_from_slice(&[0, 1, 2]);
+        let ske = message(HANDSHAKE_SERVER_KEY_EXCHANGE, &ske);
+        let mut flight = hello.clone();
+        flight.extend_from_slice(&certificate);
+        flight.extend_from_slice(&ske);
+        let (first, second) = flight.split_at(20);
+        let mut bytes = record(CONTENT_HANDSHAKE, first);
+        assert_eq!(dh_group_bits(&bytes), DhGroup::Incomplete);
+        bytes.extend_from_slice(&record(CONTENT_HANDSHAKE, second));
+        assert_eq!(dh_group_bits(&bytes), DhGroup::Bits(1024));
+        let mut done = hello;
+        done.extend_from_slice(&message(HANDSHAKE_SERVER_HELLO_DONE, &[]));
+        assert_eq!(
+            dh_group_bits(&record(CONTENT_HANDSHAKE, &done)),
+            DhGroup::Absent
+        );
+        assert_eq!(
+            dh_group_bits(&record(CONTENT_ALERT, &[2, 40])),
+            DhGroup::Absent
+        );
+        assert_eq!(significant_bits(&[0, 0x01, 0]), 9);
+    }
+
     proptest! {
+        #[test]
+        fn reading_dh_groups_from_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = dh_group_bits(&bytes);
+            let _ = first_certificate(&bytes);
+        }
+
         #[test]
         fn reading_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = first_record(&bytes);
