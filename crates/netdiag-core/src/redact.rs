@@ -254,7 +254,9 @@ fn key_values(text: &str) -> (String, usize) {
         // A JSON secret is a string: an unquoted value after `"key":` is a number, boolean or
         // null (`"token_count": 3`), and masking it would make the report invalid JSON.
         let json_scalar = json_key && value_start == j;
-        if !value.is_empty() && value != MASK && !json_scalar {
+        // A value that starts with the mask was masked by an earlier pass or run (the URL
+        // pass masks `user:pw@host` up to the `@`, which this pass does not stop at).
+        if !value.is_empty() && !value.starts_with(MASK) && !json_scalar {
             out.push_str(&text[copied..value_start]);
             out.push_str(MASK);
             copied = value_end;
@@ -595,6 +597,14 @@ mod tests {
             let twice = redact(&once.text);
             prop_assert_eq!(&twice.text, &once.text);
             prop_assert_eq!(twice.total(), 0);
+        }
+
+        #[test]
+        fn a_url_password_after_a_secret_key_is_masked_once(pw in "[&,;]{1,3}") {
+            let s = format!("://password:{pw}@");
+            let once = redact(&s);
+            prop_assert_eq!(&once.text, "://password:***@");
+            prop_assert_eq!(redact(&once.text).text, once.text);
         }
 
         #[test]
