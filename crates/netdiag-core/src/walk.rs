@@ -1054,6 +1054,32 @@ fn walk_via_proxy(
     session_layers(target, opts, prober, st, address, Some(setting))
 }
 
+/// What libc's `getaddrinfo` would return for `name`, as the dns layer models it: the
+/// addresses in order (empty when the name does not resolve). The walk's verdict is not
+/// computed; a resolver configuration that the walk would fail on (a nameserver line libc
+/// ignores) is resolved as libc resolves it. The differential test against glibc compares
+/// this with `getent ahosts`.
+pub fn resolve_like_libc(name: &str, family: Option<Family>, prober: &mut dyn Prober) -> Vec<IpAddr> {
+    let files = prober.resolver_files();
+    let (setup, _) = resolver::classify(&files, true);
+    let opts = WalkOptions {
+        family,
+        ..WalkOptions::default()
+    };
+    let obs = gather_dns(name, &setup, &opts, prober);
+    let (addresses, _) = dns::classify(&obs, &setup);
+    let mut seen = HashSet::new();
+    addresses
+        .into_iter()
+        .filter(|a| match family {
+            Some(Family::V4) => a.is_ipv4(),
+            Some(Family::V6) => a.is_ipv6(),
+            None => true,
+        })
+        .filter(|a| seen.insert(*a))
+        .collect()
+}
+
 fn gather_dns(
     name: &str,
     setup: &resolver::ResolverSetup,
