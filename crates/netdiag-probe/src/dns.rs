@@ -88,20 +88,42 @@ pub fn decode_response(bytes: &[u8], id: u16, q: &DnsQuestion) -> Result<Decoded
         ResponseCode::Refused => Rcode::Refused,
         other => Rcode::Other(u16::from(other)),
     };
-    let mut addresses = Vec::new();
+    // Follow the CNAME chain from the question's name, as glibc's getanswer does: only
+    // records owned by a name on the chain count.
+    let mut chain = vec![q.name.trim_end_matches('.').to_ascii_lowercase()];
     let mut cnames = Vec::new();
+    let owner = |r: &hickory_proto::rr::Record| {
+        r.name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
+    };
+    for _ in 0..16 {
+        let next = msg.answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(c) if chain.last() == Some(&owner(r)) => Some(c.0.to_ascii()),
+            _ => None,
+        });
+        let Some(target) = next else { break };
+        let t = target.trim_end_matches('.').to_ascii_lowercase();
+        if chain.contains(&t) {
+            break;
+        }
+        chain.push(t);
+        cnames.push(target);
+    }
+    let mut addresses = Vec::new();
+    let mut unused_answers = 0;
     for record in &msg.answers {
+        let on_chain = chain.contains(&owner(record));
         match (&record.data, q.record_type) {
-            (RData::A(a), RecordType::A) => addresses.push(IpAddr::V4(a.0)),
-            (RData::AAAA(a), RecordType::Aaaa) => addresses.push(IpAddr::V6(a.0)),
-            (RData::CNAME(c), _) => cnames.push(c.0.to_ascii()),
-            _ => {}
+            (RData::A(a), RecordType::A) if on_chain => addresses.push(IpAddr::V4(a.0)),
+            (RData::AAAA(a), RecordType::Aaaa) if on_chain => addresses.push(IpAddr::V6(a.0)),
+            (RData::CNAME(_), _) if on_chain => {}
+            _ => unused_answers += 1,
         }
     }
     Ok(Decoded {
         rcode,
         addresses,
         cnames,
+        unused_answers,
         authentic_data: msg.metadata.authentic_data,
         truncated: msg.metadata.truncation,
     })
@@ -116,6 +138,8 @@ pub struct Decoded {
     pub addresses: Vec<IpAddr>,
     /// CNAME targets.
     pub cnames: Vec<String>,
+    /// Answer records owned by no name on the question's CNAME chain.
+    pub unused_answers: usize,
     /// AD bit.
     pub authentic_data: bool,
     /// TC bit.
@@ -177,6 +201,7 @@ fn ask(q: &DnsQuestion, deadline: Instant) -> DnsOutcome {
                         rcode: d.rcode,
                         addresses: d.addresses,
                         cnames: d.cnames,
+                        unused_answers: d.unused_answers,
                         authentic_data: d.authentic_data,
                         via_tcp: false,
                         latency: start.elapsed(),
@@ -264,6 +289,7 @@ fn ask_tcp(q: &DnsQuestion, deadline: Instant, start: Instant) -> DnsOutcome {
             rcode: d.rcode,
             addresses: d.addresses,
             cnames: d.cnames,
+            unused_answers: d.unused_answers,
             authentic_data: d.authentic_data,
             via_tcp: true,
             latency: start.elapsed(),

@@ -18,7 +18,7 @@
 //! not modelled: that mode is compared as a set; `ahostsv4` is compared in order.
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::{AAAA, A, CNAME};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use netdiag_core::walk::{resolve_like_libc, Family};
 use netdiag_probe::prober::{ConfigPaths, SystemProber};
@@ -131,7 +131,16 @@ fn v4_for(server: usize, name: &str) -> Ipv4Addr {
 
 fn v6_for(server: usize, name: &str) -> Ipv6Addr {
     let h = fnv(name.trim_end_matches('.'), 7);
-    Ipv6Addr::new(0xfd00, server as u16 + 1, (h >> 16) as u16, h as u16 | 1, 0, 0, 0, 1)
+    Ipv6Addr::new(
+        0xfd00,
+        server as u16 + 1,
+        (h >> 16) as u16,
+        h as u16 | 1,
+        0,
+        0,
+        0,
+        1,
+    )
 }
 
 fn respond(zone: &Arc<Mutex<Zone>>, server: usize, bytes: &[u8]) -> Option<(Duration, Vec<u8>)> {
@@ -145,10 +154,18 @@ fn respond(zone: &Arc<Mutex<Zone>>, server: usize, bytes: &[u8]) -> Option<(Dura
     reply.add_query(q.clone());
     let owner = q.name().clone();
     let a = |r: &mut Message| {
-        r.add_answer(Record::from_rdata(owner.clone(), 60, RData::A(A(v4_for(server, &name)))));
+        r.add_answer(Record::from_rdata(
+            owner.clone(),
+            60,
+            RData::A(A(v4_for(server, &name))),
+        ));
     };
     let aaaa = |r: &mut Message| {
-        r.add_answer(Record::from_rdata(owner.clone(), 60, RData::AAAA(AAAA(v6_for(server, &name)))));
+        r.add_answer(Record::from_rdata(
+            owner.clone(),
+            60,
+            RData::AAAA(AAAA(v6_for(server, &name))),
+        ));
     };
     let want_a = q.query_type() == RecordType::A;
     let want_aaaa = q.query_type() == RecordType::AAAA;
@@ -164,11 +181,19 @@ fn respond(zone: &Arc<Mutex<Zone>>, server: usize, bytes: &[u8]) -> Option<(Dura
         Behaviour::NotImp => reply.metadata.response_code = ResponseCode::NotImp,
         Behaviour::CnameOnly => {
             let target = Name::from_ascii("gone.elsewhere.invalid.").ok()?;
-            reply.add_answer(Record::from_rdata(owner.clone(), 60, RData::CNAME(CNAME(target))));
+            reply.add_answer(Record::from_rdata(
+                owner.clone(),
+                60,
+                RData::CNAME(CNAME(target)),
+            ));
         }
         Behaviour::OtherOwner if want_a => {
             let other = Name::from_ascii("someone.else.invalid.").ok()?;
-            reply.add_answer(Record::from_rdata(other, 60, RData::A(A(v4_for(server, "other")))));
+            reply.add_answer(Record::from_rdata(
+                other,
+                60,
+                RData::A(A(v4_for(server, "other"))),
+            ));
         }
         Behaviour::OtherOwner => {}
     }
@@ -225,7 +250,8 @@ fn gen_resolv_conf(rng: &mut Rng) -> String {
         "options ndots:2 no-tld-query",
         "options no-aaaa",
         "options timeout:1 attempts:1",
-        "options rotatex ndots:1",
+        // (not `rotate`: glibc then starts at a random server, so answers differ run to run)
+        "options edns0x ndots:1",
         "options ndots:-1",
     ];
     let mut lines = Vec::new();
@@ -237,7 +263,16 @@ fn gen_resolv_conf(rng: &mut Rng) -> String {
         lines.insert(rng.below(lines.len() + 1), search.to_string());
     }
     if rng.chance(8) {
-        lines.push(format!("search {}.test", "x".repeat(60) + "." + &"y".repeat(60) + "." + &"z".repeat(60) + "." + &"w".repeat(60)));
+        // A domain of 250 octets: names searched with it are too long to send. (Put after
+        // another domain, glibc 2.36 aborts in res_init: an assertion in resolv_conf.c.)
+        let long = format!(
+            "{}.{}.{}.{}",
+            "x".repeat(63),
+            "y".repeat(63),
+            "z".repeat(63),
+            "w".repeat(58)
+        );
+        lines.push(format!("search {long} b.test"));
     }
     let options = rng.pick(OPTIONS);
     if !options.is_empty() {
@@ -324,7 +359,10 @@ fn glibc(node: &Node, dir: &Path, name: &str) -> Result<HashMap<String, Vec<IpAd
             out.insert(mode.clone(), Vec::new());
             continue;
         }
-        let Some(ip) = line.split_whitespace().next().and_then(|w| w.parse::<IpAddr>().ok())
+        let Some(ip) = line
+            .split_whitespace()
+            .next()
+            .and_then(|w| w.parse::<IpAddr>().ok())
         else {
             continue;
         };
@@ -358,7 +396,10 @@ fn netdiag(node: &Node, dir: &Path, name: &str) -> Result<HashMap<String, Vec<Ip
                 nsswitch: format!("{d}/nsswitch.conf"),
             };
             let mut prober = SystemProber::new(paths, Duration::from_secs(10));
-            out.insert(mode.to_string(), resolve_like_libc(&name, family, &mut prober));
+            out.insert(
+                mode.to_string(),
+                resolve_like_libc(&name, family, &mut prober),
+            );
         }
         out
     })
@@ -404,7 +445,8 @@ fn netdiag_resolves_as_glibc_does() -> Result<()> {
             z.salt = case.salt;
         }
         let dir = net.dir().join(format!("case{n}"));
-        std::fs::create_dir_all(&dir).map_err(|e| netdiag_testnet::Error::Setup(format!("case dir: {e}")))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| netdiag_testnet::Error::Setup(format!("case dir: {e}")))?;
         for (file, text) in [
             ("resolv.conf", &case.resolv_conf),
             ("hosts", &case.hosts),

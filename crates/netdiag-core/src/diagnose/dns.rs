@@ -10,10 +10,11 @@
 use super::{human, ms, Failure, FixContext, LayerFindings};
 use crate::cause::Cause;
 use crate::diagnose::resolver::ResolverSetup;
-use crate::hosts::HostsEntry;
+use crate::hosts::{HostsEntry, NssStatus};
 use crate::layer::Layer;
 use crate::observe::{DnsExchange, DnsOutcome, IcmpKind, Rcode, RecordType};
 use crate::report::{Row, RowVerdict, Warning};
+use crate::search::StepOutcome;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -250,12 +251,179 @@ pub fn candidate_ends_search(c: &CandidateQueries, servers: &[SocketAddr]) -> bo
     }
 }
 
+/// How glibc's search loop sees one candidate (see [`crate::search::search_walk`]): libc
+/// uses the first server whose response is not SERVFAIL, NOTIMP or REFUSED (silent servers are
+/// passed over); records in it end the search, NXDOMAIN and NODATA go on. When no server gives
+/// a usable response, SERVFAIL from the last server that responded goes on and anything else
+/// (REFUSED, NOTIMP, silence) ends the search list.
+pub fn step_outcome(c: &CandidateQueries, servers: &[SocketAddr]) -> StepOutcome {
+    let mut last_response: Option<Rcode> = None;
+    for server in servers {
+        let mine: Vec<&DnsExchange> = c
+            .exchanges
+            .iter()
+            .filter(|e| e.question.server == *server && !e.question.checking_disabled)
+            .collect();
+        let rcodes: Vec<(Rcode, bool)> = mine
+            .iter()
+            .filter_map(|e| match &e.outcome {
+                DnsOutcome::Response {
+                    rcode,
+                    addresses,
+                    cnames,
+                    unused_answers,
+                    ..
+                } => Some((
+                    *rcode,
+                    !addresses.is_empty() || !cnames.is_empty() || *unused_answers > 0,
+                )),
+                _ => None,
+            })
+            .collect();
+        let Some(&(first, _)) = rcodes.first() else {
+            continue;
+        };
+        let usable = rcodes
+            .iter()
+            .any(|(r, _)| !matches!(r, Rcode::ServFail | Rcode::NotImp | Rcode::Refused));
+        if !usable {
+            last_response = Some(rcodes.last().map(|(r, _)| *r).unwrap_or(first));
+            continue;
+        }
+        if rcodes
+            .iter()
+            .any(|(r, records)| *r == Rcode::NoError && *records)
+        {
+            return StepOutcome::Answered;
+        }
+        let used = rcodes
+            .iter()
+            .map(|(r, _)| *r)
+            .find(|r| !matches!(r, Rcode::ServFail | Rcode::NotImp | Rcode::Refused))
+            .unwrap_or(first);
+        return match used {
+            Rcode::NoError | Rcode::NxDomain => StepOutcome::Continue,
+            _ => StepOutcome::Stop,
+        };
+    }
+    match last_response {
+        Some(Rcode::ServFail) => StepOutcome::Continue,
+        _ => StepOutcome::Stop,
+    }
+}
+
+/// The dns source's NSS status after the search walk: SUCCESS with addresses; UNAVAIL when a
+/// candidate got no usable response from any server (glibc's resolver then leaves
+/// ETIMEDOUT/ECONNREFUSED behind, which nss_dns reports as UNAVAIL) or nothing was asked;
+/// NOTFOUND otherwise.
+pub fn dns_nss_status(obs: &DnsObservations, resolved: bool) -> NssStatus {
+    if resolved {
+        return NssStatus::Success;
+    }
+    if obs.candidates.is_empty() {
+        return NssStatus::Unavail;
+    }
+    let failed = obs.candidates.iter().any(|c| {
+        obs.servers.iter().all(|s| {
+            !matches!(
+                server_status(&c.exchanges, &c.name, *s),
+                ServerStatus::Addresses(..) | ServerStatus::NxDomain(_) | ServerStatus::NoData(_)
+            )
+        })
+    });
+    if failed {
+        NssStatus::Unavail
+    } else {
+        NssStatus::NotFound
+    }
+}
+
 fn types_text(types: &[RecordType]) -> String {
     types.iter().map(|t| t.name()).collect::<Vec<_>>().join("/")
 }
 
-/// Classifies the dns layer. Returns the addresses libc would return, in order.
+/// Classifies the dns layer. Returns the addresses libc would return, in order: those of the
+/// NSS sources that answered before the `hosts:` line's actions stopped the walk.
 pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, LayerFindings) {
+    let (dns_view, mut findings) = classify_sources(obs, setup);
+    let hosts_addrs: Vec<IpAddr> = obs.hosts_matches.iter().map(|h| h.address).collect();
+    let (resolved, _) = candidate_statuses(obs);
+    let dns_addrs: Vec<IpAddr> = match &resolved {
+        Some((_, _, a)) => a.iter().copied().filter(|ip| wanted(obs, ip)).collect(),
+        None => Vec::new(),
+    };
+    let dns_status = dns_nss_status(obs, !dns_addrs.is_empty());
+    let files_status = if hosts_addrs.is_empty() {
+        NssStatus::NotFound
+    } else {
+        NssStatus::Success
+    };
+    let status_of = |s: &str| match s {
+        "files" => files_status,
+        "dns" => dns_status,
+        // Modules not modelled (myhostname, mdns, resolve, a typo) count as unavailable.
+        _ => NssStatus::Unavail,
+    };
+    let answering = setup.order.answering(&status_of);
+    let addresses = match answering.as_deref() {
+        Some("files") => hosts_addrs.clone(),
+        Some("dns") => dns_addrs.clone(),
+        _ => Vec::new(),
+    };
+    if addresses != dns_view {
+        if addresses.is_empty() && findings.failure.is_none() {
+            findings.failure = Some(Failure {
+                cause: Cause::DnsNxdomain,
+                summary: format!(
+                    "libc finds no address for {}: the hosts: line '{}' stops before a source that has one.",
+                    obs.name,
+                    setup.order.describe()
+                ),
+                root_cause: format!(
+                    "nsswitch.conf 'hosts: {}': the hosts file says {:?}, DNS says {:?}; the action items end the lookup before an answer.",
+                    setup.order.describe(),
+                    files_status,
+                    dns_status
+                ),
+                context: FixContext {
+                    host: obs.name.clone(),
+                    resolv_conf: setup.resolv_conf_path.clone(),
+                    hosts_file: setup.hosts_path.clone(),
+                    ..FixContext::default()
+                },
+            });
+            mark_failure(&mut findings);
+        } else if !addresses.is_empty()
+            && findings.failure.is_some()
+            && answering.as_deref() == Some("files")
+        {
+            // The hosts file answers although DNS failed: libc resolves.
+            if let Some(f) = findings.failure.take() {
+                findings.warnings.push(Warning {
+                    cause: f.cause,
+                    message: format!(
+                        "{} (the hosts file answers: {})",
+                        f.summary,
+                        join(&addresses)
+                    ),
+                });
+            }
+        }
+    }
+    (addresses, findings)
+}
+
+/// Whether an address is of a family that was asked.
+fn wanted(obs: &DnsObservations, ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(_) => obs.record_types.contains(&RecordType::A),
+        IpAddr::V6(_) => obs.record_types.contains(&RecordType::Aaaa),
+    }
+}
+
+/// The dns layer's rows, warnings and failure, and the addresses of the usual `files dns`
+/// reading; [`classify`] then applies the `hosts:` line's actions.
+fn classify_sources(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, LayerFindings) {
     let mut findings = LayerFindings::default();
     let base_context = FixContext {
         host: obs.name.clone(),
@@ -268,12 +436,9 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
         IpAddr::V4(_) => obs.record_types.contains(&RecordType::A),
         IpAddr::V6(_) => obs.record_types.contains(&RecordType::Aaaa),
     };
-    let hosts_addrs: Vec<IpAddr> = obs
-        .hosts_matches
-        .iter()
-        .map(|h| h.address)
-        .filter(wanted_family)
-        .collect();
+    // The prober already applied the family to the hosts file (an IPv4 lookup turns `::1`
+    // into 127.0.0.1); `no-aaaa` only stops AAAA queries, not IPv6 hosts lines.
+    let hosts_addrs: Vec<IpAddr> = obs.hosts_matches.iter().map(|h| h.address).collect();
     let files_first = setup.order.files_before_dns();
     let hosts_answers = files_first && !hosts_addrs.is_empty();
     if let Some(row) = hosts_row(obs, setup, &hosts_addrs, hosts_answers) {
@@ -908,6 +1073,7 @@ pub fn exchange_text(e: &DnsExchange) -> String {
             rcode,
             addresses,
             cnames,
+            unused_answers,
             authentic_data,
             via_tcp,
             latency,
@@ -915,6 +1081,11 @@ pub fn exchange_text(e: &DnsExchange) -> String {
             let mut parts = vec![rcode.name()];
             if !cnames.is_empty() {
                 parts.push(format!("CNAME {}", cnames.join(" -> ")));
+            }
+            if *unused_answers > 0 {
+                parts.push(format!(
+                    "{unused_answers} answer record(s) owned by another name (not an address for this name)"
+                ));
             }
             if !addresses.is_empty() {
                 parts.push(join(addresses));
@@ -1054,6 +1225,7 @@ mod tests {
             rcode,
             addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
             cnames: vec![],
+            unused_answers: 0,
             authentic_data: false,
             via_tcp: false,
             latency: Duration::from_millis(ms),
