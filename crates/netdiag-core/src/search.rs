@@ -114,7 +114,8 @@ pub fn search_walk(
             }
         }
     }
-    if (dots > 0 || !searched || !no_tld_query) && !(tried_as_is || root_on_list) {
+    let tld_suppressed = dots == 0 && searched && no_tld_query;
+    if !(tried_as_is || root_on_list || tld_suppressed) {
         step(fqdn(name), &mut done);
     }
     done

@@ -1125,12 +1125,13 @@ fn gather_dns(
         "files" => files_status,
         _ => NssStatus::Unavail,
     });
+    let timeout = std::time::Duration::from_secs(u64::from(conf.options.timeout_secs));
     let mut tried = Vec::new();
     let mut cd_retries = Vec::new();
     if setup.order.position("dns").is_some() && conf.options.attempts > 0 {
         let mut dead: HashSet<SocketAddr> = HashSet::new();
         let mut ask = |cand: &str| -> StepOutcome {
-            let Some(cq) = ask_candidate(
+            let Some(mut cq) = ask_candidate(
                 cand,
                 &servers,
                 &record_types,
@@ -1140,6 +1141,12 @@ fn gather_dns(
             ) else {
                 return StepOutcome::Stop;
             };
+            dns::drop_late_answers(
+                &mut cq.exchanges,
+                timeout,
+                conf.options.attempts,
+                servers.len(),
+            );
             let outcome = dns::step_outcome(&cq, &servers);
             tried.push(cq);
             outcome
@@ -1170,6 +1177,7 @@ fn gather_dns(
         record_types,
         timeout: std::time::Duration::from_secs(u64::from(conf.options.timeout_secs)),
         rotate: conf.options.rotate,
+        attempts: conf.options.attempts,
     }
 }
 

@@ -13,12 +13,63 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-/// Asks every question concurrently; one exchange per question, in order.
+/// With no answer from any nameserver, a round ends this long after it started: all
+/// nameservers silent is `dns_timeout` within about 2 s (libc would wait `timeout x attempts`
+/// per server; the verdict does not need that long).
+pub const ALL_SILENT_AFTER: Duration = Duration::from_secs(2);
+/// Once one nameserver answered, the others get this much longer: a server that stays silent
+/// that long while another answered is the dead nameserver libc stalls on.
+pub const STRAGGLER_GRACE: Duration = Duration::from_secs(1);
+
+/// The shared clock of one round: when it started and when the first answer came.
+#[derive(Debug)]
+struct Pace {
+    start: Instant,
+    deadline: Instant,
+    first_answer: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Pace {
+    /// The deadline for a question still waiting now.
+    fn deadline(&self) -> Instant {
+        let first = self.first_answer.lock().ok().and_then(|g| *g);
+        let silent_cap = self.start + ALL_SILENT_AFTER;
+        let cap = match first {
+            Some(t) => t + STRAGGLER_GRACE,
+            None => silent_cap,
+        };
+        self.deadline.min(cap)
+    }
+
+    fn answered(&self) {
+        if let Ok(mut g) = self.first_answer.lock() {
+            g.get_or_insert_with(Instant::now);
+        }
+    }
+}
+
+/// Asks every question concurrently; one exchange per question, in order. A round ends at
+/// `deadline`, or [`ALL_SILENT_AFTER`] after it started when nothing answered, or
+/// [`STRAGGLER_GRACE`] after the first answer for the questions still waiting.
 pub fn query_all(questions: &[DnsQuestion], deadline: Instant) -> Vec<DnsExchange> {
+    let pace = Pace {
+        start: Instant::now(),
+        deadline,
+        first_answer: std::sync::Mutex::new(None),
+    };
+    let pace = &pace;
     std::thread::scope(|scope| {
         let handles: Vec<_> = questions
             .iter()
-            .map(|q| scope.spawn(move || ask(q, deadline)))
+            .map(|q| {
+                scope.spawn(move || {
+                    let out = ask_paced(q, pace);
+                    if matches!(out, DnsOutcome::Response { .. }) {
+                        pace.answered();
+                    }
+                    out
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -146,8 +197,20 @@ pub struct Decoded {
     pub truncated: bool,
 }
 
+/// One question with a fixed deadline (tests).
+#[cfg(test)]
 fn ask(q: &DnsQuestion, deadline: Instant) -> DnsOutcome {
+    let pace = Pace {
+        start: Instant::now(),
+        deadline,
+        first_answer: std::sync::Mutex::new(None),
+    };
+    ask_paced(q, &pace)
+}
+
+fn ask_paced(q: &DnsQuestion, pace: &Pace) -> DnsOutcome {
     let start = Instant::now();
+    let deadline = pace.deadline();
     let id = next_id();
     let packet = match encode_query(q, id) {
         Ok(p) => p,
@@ -185,6 +248,8 @@ fn ask(q: &DnsQuestion, deadline: Instant) -> DnsOutcome {
     let mut buf = vec![0u8; 4096];
     for _ in 0..64 {
         let now = Instant::now();
+        // Another server's answer shortens the wait (see `Pace`).
+        let deadline = pace.deadline();
         if now >= deadline {
             break;
         }

@@ -51,6 +51,8 @@ pub struct DnsObservations {
     pub timeout: Duration,
     /// resolv.conf `rotate`.
     pub rotate: bool,
+    /// resolv.conf's attempts (rounds over the nameservers).
+    pub attempts: u32,
 }
 
 /// One server's combined answer (A and AAAA) for one candidate.
@@ -248,6 +250,41 @@ pub fn candidate_ends_search(c: &CandidateQueries, servers: &[SocketAddr]) -> bo
                 ServerStatus::Timeout(_) | ServerStatus::Unreachable(..) | ServerStatus::NotAsked
             )
         }),
+    }
+}
+
+/// Answers libc never waits for: a response that came after the per-server deadline glibc's
+/// `res_send` gives it (resolv.conf's `timeout`, or with one nameserver the whole
+/// `timeout x (2^attempts - 1)` of its retries) is turned into "slow, past the timeout", which
+/// the dns layer treats like silence. The server is named slow in the evidence.
+pub fn drop_late_answers(
+    exchanges: &mut [DnsExchange],
+    timeout: Duration,
+    attempts: u32,
+    servers: usize,
+) {
+    let window = if servers <= 1 {
+        let rounds = (1u32 << attempts.min(5)).saturating_sub(1).max(1);
+        timeout.saturating_mul(rounds)
+    } else {
+        timeout
+    };
+    for e in exchanges.iter_mut() {
+        if let DnsOutcome::Response { rcode, latency, .. } = &e.outcome {
+            if *latency > window {
+                e.outcome = DnsOutcome::Unreachable {
+                    icmp: None,
+                    errno: 0,
+                    message: format!(
+                        "slow: answered {} only after {}, past the {} libc waits for it, so libc has moved on",
+                        rcode.name(),
+                        human(*latency),
+                        human(window)
+                    ),
+                    latency: *latency,
+                };
+            }
+        }
     }
 }
 
@@ -754,9 +791,12 @@ fn stalled_nameserver(
     findings.failure = Some(Failure {
         cause: Cause::DnsNameserverUnreachable,
         summary: format!(
-            "Nameserver {dead_ip} does not answer: {} resolves only after libc waits {} for it, on every lookup.",
+            "Nameserver {dead_ip} does not answer: {} resolves only after libc waits {} for it, on every lookup (resolv.conf timeout:{} attempts:{}: up to {} per lookup).",
             obs.name,
-            human(stall)
+            human(stall),
+            obs.timeout.as_secs(),
+            obs.attempts,
+            human(obs.timeout.saturating_mul(obs.attempts.max(1)))
         ),
         root_cause: format!(
             "{dead_ip} ({}): {}. {how} waits for it (up to the resolv.conf timeout of {}) before asking {}, which answered {}.",
@@ -1248,6 +1288,7 @@ mod tests {
             record_types: vec![RecordType::A, RecordType::Aaaa],
             timeout: Duration::from_secs(5),
             rotate: false,
+            attempts: 2,
         }
     }
 
