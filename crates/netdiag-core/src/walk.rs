@@ -1539,6 +1539,34 @@ mod tests {
     }
 
     #[test]
+    fn search_walk_has_no_cap_of_eight_candidates() {
+        let mut p = prober(ConnectOutcome::Refused);
+        let domains: Vec<String> = (0..11).map(|i| format!("d{i}.test")).collect();
+        p.resolv = format!("nameserver 10.0.0.53\nsearch {}\n", domains.join(" "));
+        p.answers = vec![(
+            "w.d10.test.",
+            Rcode::NoError,
+            vec!["192.0.2.10".parse().unwrap()],
+        )];
+        assert_eq!(
+            resolve_like_libc("w", Some(Family::V4), &mut p),
+            vec!["192.0.2.10".parse::<IpAddr>().unwrap()]
+        );
+        // REFUSED from the only server ends the list: only the as-is name is still asked.
+        p.answers = vec![
+            ("w.d0.test.", Rcode::Refused, vec![]),
+            (
+                "w.d1.test.",
+                Rcode::NoError,
+                vec!["192.0.2.1".parse().unwrap()],
+            ),
+        ];
+        p.queries = 0;
+        assert!(resolve_like_libc("w", Some(Family::V4), &mut p).is_empty());
+        assert_eq!(p.queries, 2);
+    }
+
+    #[test]
     fn address_literal_skips_dns_questions() {
         let mut p = prober(ConnectOutcome::TimedOut);
         let r = run("tcp://192.0.2.1:22", &mut p);

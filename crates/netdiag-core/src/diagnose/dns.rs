@@ -1634,4 +1634,208 @@ mod tests {
         assert_eq!(failure.cause, Cause::DnsNxdomain);
         assert!(failure.root_cause.contains("10.0.0.2 has it"));
     }
+
+    fn cname_only() -> DnsOutcome {
+        DnsOutcome::Response {
+            rcode: Rcode::NoError,
+            addresses: vec![],
+            cnames: vec!["gone.invalid.".into()],
+            unused_answers: 0,
+            authentic_data: false,
+            via_tcp: false,
+            latency: Duration::from_millis(2),
+        }
+    }
+
+    fn servers() -> Vec<SocketAddr> {
+        vec![S1.parse().unwrap(), S2.parse().unwrap()]
+    }
+
+    #[test]
+    fn step_outcome_as_glibc_search_loop_sees_it() {
+        let n = "w.a.test.";
+        let two = |a: DnsOutcome, b: DnsOutcome| {
+            let mut e = both(n, S1, a.clone(), a);
+            e.extend(both(n, S2, b.clone(), b));
+            cand(n, e)
+        };
+        let r = |rc| resp(rc, &[], 2);
+        // REFUSED or NOTIMP from the last server asked ends the list; SERVFAIL goes on.
+        assert_eq!(
+            step_outcome(&two(r(Rcode::Refused), r(Rcode::Refused)), &servers()),
+            StepOutcome::Stop
+        );
+        assert_eq!(
+            step_outcome(&two(r(Rcode::ServFail), r(Rcode::NotImp)), &servers()),
+            StepOutcome::Stop
+        );
+        assert_eq!(
+            step_outcome(&two(r(Rcode::Refused), r(Rcode::ServFail)), &servers()),
+            StepOutcome::Continue
+        );
+        // The first usable server decides: REFUSED is passed over, NXDOMAIN goes on.
+        assert_eq!(
+            step_outcome(&two(r(Rcode::Refused), r(Rcode::NxDomain)), &servers()),
+            StepOutcome::Continue
+        );
+        assert_eq!(
+            step_outcome(&two(r(Rcode::NoError), r(Rcode::NoError)), &servers()),
+            StepOutcome::Continue
+        );
+        assert_eq!(
+            step_outcome(
+                &two(resp(Rcode::NoError, &["192.0.2.1"], 2), r(Rcode::NxDomain)),
+                &servers()
+            ),
+            StepOutcome::Answered
+        );
+        // A CNAME chain without an address still ends the search.
+        assert_eq!(
+            step_outcome(&two(cname_only(), r(Rcode::NxDomain)), &servers()),
+            StepOutcome::Answered
+        );
+        // Silence everywhere ends it too.
+        assert_eq!(
+            step_outcome(&two(timeout(), timeout()), &servers()),
+            StepOutcome::Stop
+        );
+        assert_eq!(
+            step_outcome(&two(timeout(), r(Rcode::NxDomain)), &servers()),
+            StepOutcome::Continue
+        );
+    }
+
+    #[test]
+    fn a_cname_without_address_is_not_an_address() {
+        let s = setup("nameserver 10.0.0.1\n", "");
+        let o = obs(
+            "c.test",
+            &[S1],
+            vec![cand(
+                "c.test.",
+                both("c.test.", S1, cname_only(), cname_only()),
+            )],
+        );
+        let (addrs, f) = classify(&o, &s);
+        assert!(addrs.is_empty());
+        assert_eq!(f.failure.map(|x| x.cause), Some(Cause::DnsNodata));
+    }
+
+    #[test]
+    fn late_answers_are_slow_not_used() {
+        let mut e = both(
+            "w.",
+            S1,
+            resp(Rcode::NoError, &["192.0.2.1"], 1500),
+            resp(Rcode::NoError, &[], 1500),
+        );
+        e.extend(both(
+            "w.",
+            S2,
+            resp(Rcode::NoError, &["192.0.2.2"], 3),
+            resp(Rcode::NoError, &[], 3),
+        ));
+        let mut late = e.clone();
+        drop_late_answers(&mut late, Duration::from_secs(1), 2, 2);
+        let o = obs("w.", &[S1, S2], vec![cand("w.", late)]);
+        let s = setup(
+            "nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:1\n",
+            "",
+        );
+        let (addrs, f) = classify(&o, &s);
+        // libc gives up on S1 after its 1 s and takes S2's answer; S1 is named slow.
+        assert_eq!(addrs, vec!["192.0.2.2".parse::<IpAddr>().unwrap()]);
+        let failure = f.failure.expect("the stall is the finding");
+        assert_eq!(failure.cause, Cause::DnsNameserverUnreachable);
+        assert!(
+            f.rows.iter().any(|r| r.result.contains("slow")),
+            "{:?}",
+            f.rows
+        );
+        // Within the timeout, nothing changes; one server alone gets all its retries.
+        let mut kept = e.clone();
+        drop_late_answers(&mut kept, Duration::from_secs(5), 2, 2);
+        assert_eq!(kept, e);
+        let mut single = e[..2].to_vec();
+        drop_late_answers(&mut single, Duration::from_secs(1), 2, 1);
+        assert_eq!(single, e[..2].to_vec());
+    }
+
+    fn setup_ns(nsswitch: &str, hosts: &str) -> ResolverSetup {
+        let mut s = setup("nameserver 10.0.0.1\n", hosts);
+        s.order = crate::hosts::parse_nsswitch_hosts(nsswitch);
+        s
+    }
+
+    #[test]
+    fn nsswitch_actions_decide_the_answer() {
+        let dns_nx = |name: &str| {
+            obs(
+                name,
+                &[S1],
+                vec![cand(
+                    &format!("{name}."),
+                    both(
+                        &format!("{name}."),
+                        S1,
+                        resp(Rcode::NxDomain, &[], 2),
+                        resp(Rcode::NxDomain, &[], 2),
+                    ),
+                )],
+            )
+        };
+        let dns_ok = |name: &str| {
+            obs(
+                name,
+                &[S1],
+                vec![cand(
+                    &format!("{name}."),
+                    both(
+                        &format!("{name}."),
+                        S1,
+                        resp(Rcode::NoError, &["192.0.2.9"], 2),
+                        resp(Rcode::NoError, &[], 2),
+                    ),
+                )],
+            )
+        };
+        let with_hosts = |mut o: DnsObservations| {
+            o.hosts_matches = crate::hosts::lookup_hosts("10.9.9.9 h.test\n", &o.name);
+            o
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // dns [NOTFOUND=return] files: the hosts file is never read after NXDOMAIN.
+        let s = setup_ns("hosts: dns [NOTFOUND=return] files\n", "10.9.9.9 h.test\n");
+        let (addrs, f) = classify(&with_hosts(dns_nx("h.test")), &s);
+        assert!(addrs.is_empty());
+        assert!(f.failure.is_some());
+        // dns files: it is.
+        let s = setup_ns("hosts: dns files\n", "10.9.9.9 h.test\n");
+        assert_eq!(
+            classify(&with_hosts(dns_nx("h.test")), &s).0,
+            vec![ip("10.9.9.9")]
+        );
+        // files [SUCCESS=continue] dns: DNS's answer replaces the hosts file's.
+        let s = setup_ns("hosts: files [SUCCESS=continue] dns\n", "10.9.9.9 h.test\n");
+        assert_eq!(
+            classify(&with_hosts(dns_ok("h.test")), &s).0,
+            vec![ip("192.0.2.9")]
+        );
+        let (addrs, f) = classify(&with_hosts(dns_nx("h.test")), &s);
+        assert!(addrs.is_empty() && f.failure.is_some());
+        // files dns: the hosts file wins.
+        let s = setup_ns("hosts: files dns\n", "10.9.9.9 h.test\n");
+        assert_eq!(
+            classify(&with_hosts(dns_ok("h.test")), &s).0,
+            vec![ip("10.9.9.9")]
+        );
+        // dns_nss_status: silence everywhere is UNAVAIL, NXDOMAIN is NOTFOUND.
+        let silent = obs(
+            "x",
+            &[S1],
+            vec![cand("x.", both("x.", S1, timeout(), timeout()))],
+        );
+        assert_eq!(dns_nss_status(&silent, false), NssStatus::Unavail);
+        assert_eq!(dns_nss_status(&dns_nx("x"), false), NssStatus::NotFound);
+    }
 }

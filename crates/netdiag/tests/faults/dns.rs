@@ -153,7 +153,11 @@ fn dns_timeout_only_nameserver_dropped() -> Result<()> {
     // asserted is generous; speed targets belong in the benchmark).
     let run = lab.check_via(&[SERVER], "ok.test", &[])?;
     assert_diagnosis(&run, 1, Some("dns"), "dns_timeout");
-    assert!(run.elapsed < Duration::from_secs(4), "took {:?}{run}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(4),
+        "took {:?}{run}",
+        run.elapsed
+    );
     Ok(())
 }
 
@@ -183,7 +187,11 @@ fn dns_nameserver_unreachable_first_of_two_dead() -> Result<()> {
     assert_diagnosis(&run, 1, Some("dns"), "dns_nameserver_unreachable");
     assert_mentions(&run, "10.77.2.3");
     assert_mentions(&run, "timeout:5 attempts:2");
-    assert!(run.elapsed < Duration::from_secs(4), "took {:?}{run}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(4),
+        "took {:?}{run}",
+        run.elapsed
+    );
     Ok(())
 }
 
