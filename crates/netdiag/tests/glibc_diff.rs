@@ -31,6 +31,11 @@ use std::time::Duration;
 
 /// How many generated cases (each compared in two getent modes).
 const CASES: usize = 240;
+/// The getent modes compared per case.
+const MODES: [&str; 2] = ["ahostsv4", "ahosts"];
+/// A nameserver that never answers, and one that answers 1.5 s late.
+const SILENT: &str = "127.0.0.5";
+const SLOW: &str = "127.0.0.6";
 /// The generator's fixed seed.
 const SEED: u64 = 0x6e65_7464_6961_6731;
 /// The scripted nameservers (127.0.0.1 is glibc's fallback when none is usable).
@@ -337,12 +342,18 @@ fn gen_case(rng: &mut Rng) -> Case {
 }
 
 /// What glibc answered per mode (`None` when getent found nothing).
-fn glibc(node: &Node, dir: &Path, name: &str) -> Result<HashMap<String, Vec<IpAddr>>> {
+fn glibc(
+    node: &Node,
+    dir: &Path,
+    name: &str,
+    modes: &[&str],
+) -> Result<HashMap<String, Vec<IpAddr>>> {
     let script = format!(
         "mount --bind {d}/resolv.conf /etc/resolv.conf && mount --bind {d}/hosts /etc/hosts && \
          mount --bind {d}/nsswitch.conf /etc/nsswitch.conf || exit 9; \
-         for m in ahostsv4 ahosts; do echo \"== $m\"; getent $m '{name}'; done",
-        d = dir.display()
+         for m in {modes}; do echo \"== $m\"; getent $m '{name}'; done",
+        d = dir.display(),
+        modes = modes.join(" ")
     );
     let run = node.command(
         "unshare",
@@ -373,7 +384,7 @@ fn glibc(node: &Node, dir: &Path, name: &str) -> Result<HashMap<String, Vec<IpAd
     if std::env::var_os("NETDIAG_GLIBC_DIFF_DEBUG").is_some() {
         eprintln!("getent {name}: {}\n{}", run.stdout, run.stderr);
     }
-    if !out.contains_key("ahosts") {
+    if modes.iter().any(|m| !out.contains_key(*m)) {
         return Err(netdiag_testnet::Error::Setup(format!(
             "getent did not run: {} {}",
             run.stdout, run.stderr
@@ -382,12 +393,23 @@ fn glibc(node: &Node, dir: &Path, name: &str) -> Result<HashMap<String, Vec<IpAd
     Ok(out)
 }
 
-fn netdiag(node: &Node, dir: &Path, name: &str) -> Result<HashMap<String, Vec<IpAddr>>> {
+fn netdiag(
+    node: &Node,
+    dir: &Path,
+    name: &str,
+    modes: &[&str],
+) -> Result<HashMap<String, Vec<IpAddr>>> {
     let d = dir.display().to_string();
     let name = name.to_string();
+    let modes: Vec<String> = modes.iter().map(|m| m.to_string()).collect();
     node.within("netdiag-resolve", Duration::from_secs(30), move || {
         let mut out = HashMap::new();
-        for (mode, family) in [("ahostsv4", Some(Family::V4)), ("ahosts", None)] {
+        for mode in &modes {
+            let family = if mode == "ahostsv4" {
+                Some(Family::V4)
+            } else {
+                None
+            };
             let paths = ConfigPaths {
                 resolv_conf: format!("{d}/resolv.conf"),
                 hosts: format!("{d}/hosts"),
@@ -415,6 +437,13 @@ fn setup(net: &Testnet, zone: &Arc<Mutex<Zone>>) -> Result<Node> {
         let handler: UdpHandler = Arc::new(move |bytes: &[u8]| respond(&zone, i, bytes));
         node.udp_responder(&format!("{ip}:53"), handler)?;
     }
+    let silent: UdpHandler = Arc::new(|_: &[u8]| None);
+    node.udp_responder(&format!("{SILENT}:53"), silent)?;
+    let z = Arc::clone(zone);
+    let slow: UdpHandler = Arc::new(move |bytes: &[u8]| {
+        respond(&z, 5, bytes).map(|(_, reply)| (Duration::from_millis(1500), reply))
+    });
+    node.udp_responder(&format!("{SLOW}:53"), slow)?;
     Ok(node)
 }
 
@@ -453,8 +482,8 @@ fn netdiag_resolves_as_glibc_does() -> Result<()> {
             std::fs::write(dir.join(file), text)
                 .map_err(|e| netdiag_testnet::Error::Setup(format!("case file: {e}")))?;
         }
-        let want = glibc(&node, &dir, &case.name)?;
-        let got = netdiag(&node, &dir, &case.name)?;
+        let want = glibc(&node, &dir, &case.name, &MODES)?;
+        let got = netdiag(&node, &dir, &case.name, &MODES)?;
         for mode in ["ahostsv4", "ahosts"] {
             total += 1;
             let w = want.get(mode).cloned().unwrap_or_default();
@@ -494,5 +523,94 @@ fn netdiag_resolves_as_glibc_does() -> Result<()> {
         "{} of {total} comparisons disagree with glibc",
         failures.len()
     );
+    Ok(())
+}
+
+/// Silent and slow nameservers: which server's answer libc uses when one stays silent or
+/// answers after resolv.conf's `timeout`. Fixed cases (each costs glibc its timeouts).
+#[test]
+fn netdiag_resolves_as_glibc_does_with_silent_and_slow_servers() -> Result<()> {
+    require_netns!();
+    let net = Testnet::new("glibcslow")?;
+    let zone = Arc::new(Mutex::new(Zone { salt: 7 }));
+    let node = setup(&net, &zone)?;
+    // A salt where `w.` has both records everywhere, so each server's address shows.
+    let salt = (0..10_000u64)
+        .find(|salt| {
+            let z = Zone { salt: *salt };
+            (0..6).all(|i| z.behaviour(i, "w.") == Behaviour::Both)
+        })
+        .unwrap_or(0);
+    if let Ok(mut z) = zone.lock() {
+        z.salt = salt;
+    }
+    let cases: [(&str, &[&str], &str); 7] = [
+        (
+            "silent first",
+            &[SILENT, "127.0.0.2"],
+            "options timeout:1 attempts:1",
+        ),
+        (
+            "slow first, past its timeout",
+            &[SLOW, "127.0.0.2"],
+            "options timeout:1 attempts:1",
+        ),
+        (
+            "slow alone, one try",
+            &[SLOW],
+            "options timeout:1 attempts:1",
+        ),
+        (
+            "slow alone, two tries",
+            &[SLOW],
+            "options timeout:1 attempts:2",
+        ),
+        (
+            "all silent",
+            &[SILENT, SILENT],
+            "options timeout:1 attempts:1",
+        ),
+        (
+            "silent second",
+            &["127.0.0.3", SILENT],
+            "options timeout:1 attempts:1",
+        ),
+        (
+            "silent first, search list",
+            &[SILENT, "127.0.0.4"],
+            "search a.test\noptions timeout:1 attempts:1",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (n, (what, servers, options)) in cases.iter().enumerate() {
+        let dir = net.dir().join(format!("slow{n}"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| netdiag_testnet::Error::Setup(format!("case dir: {e}")))?;
+        let mut resolv: String = servers
+            .iter()
+            .map(|s| format!("nameserver {s}\n"))
+            .collect();
+        resolv.push_str(options);
+        resolv.push('\n');
+        for (file, text) in [
+            ("resolv.conf", resolv.as_str()),
+            ("hosts", "127.0.0.1 localhost\n"),
+            ("nsswitch.conf", "hosts: files dns\n"),
+        ] {
+            std::fs::write(dir.join(file), text)
+                .map_err(|e| netdiag_testnet::Error::Setup(format!("case file: {e}")))?;
+        }
+        let want = glibc(&node, &dir, "w", &["ahostsv4"])?;
+        let got = netdiag(&node, &dir, "w", &["ahostsv4"])?;
+        if want.get("ahostsv4") != got.get("ahostsv4") {
+            failures.push(format!("{what}: glibc {want:?}, netdiag {got:?}\n{resolv}"));
+        }
+    }
+    eprintln!(
+        "glibc differential, silent and slow servers: {}/{} agree",
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())
 }

@@ -255,7 +255,7 @@ pub fn candidate_ends_search(c: &CandidateQueries, servers: &[SocketAddr]) -> bo
 
 /// Answers libc never waits for: a response that came after the per-server deadline glibc's
 /// `res_send` gives it (resolv.conf's `timeout`, or with one nameserver the whole
-/// `timeout x (2^attempts - 1)` of its retries) is turned into "slow, past the timeout", which
+/// `timeout x attempts` of its retries) is turned into "slow, past the timeout", which
 /// the dns layer treats like silence. The server is named slow in the evidence.
 pub fn drop_late_answers(
     exchanges: &mut [DnsExchange],
@@ -263,9 +263,10 @@ pub fn drop_late_answers(
     attempts: u32,
     servers: usize,
 ) {
+    // One server: its socket stays open across the retries, so a late answer to the first
+    // try still counts during the next ones.
     let window = if servers <= 1 {
-        let rounds = (1u32 << attempts.min(5)).saturating_sub(1).max(1);
-        timeout.saturating_mul(rounds)
+        timeout.saturating_mul(attempts.max(1))
     } else {
         timeout
     };
