@@ -1567,6 +1567,16 @@ mod tests {
     }
 
     #[test]
+    fn attempts_zero_sends_nothing() {
+        let mut p = prober(ConnectOutcome::Refused);
+        p.resolv = "nameserver 10.0.0.53\noptions attempts:0\n".into();
+        let r = run("api.test", &mut p);
+        assert_eq!(p.queries, 0);
+        assert!(!r.healthy());
+        assert_eq!(r.verdict.layer, Some(Layer::Dns));
+    }
+
+    #[test]
     fn address_literal_skips_dns_questions() {
         let mut p = prober(ConnectOutcome::TimedOut);
         let r = run("tcp://192.0.2.1:22", &mut p);

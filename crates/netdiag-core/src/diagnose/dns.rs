@@ -851,10 +851,15 @@ fn push_backup_warnings(findings: &mut LayerFindings, obs: &DnsObservations, ans
             | ServerStatus::OtherRcode(..)
             | ServerStatus::NxDomain(_)
             | ServerStatus::NoData(_) => {
+                let rotate = if obs.rotate {
+                    ": with 'options rotate' libc starts with a different server each time, so the name resolves only some of the time"
+                } else {
+                    ""
+                };
                 findings.warnings.push(Warning {
                     cause: Cause::DnsInconsistentNameservers,
                     message: format!(
-                        "nameserver {ip} answers {} for {} while {} answers {}",
+                        "nameserver {ip} answers {} for {} while {} answers {}{rotate}",
                         st.describe(),
                         obs.candidates[ci].name,
                         answering.ip(),
@@ -970,7 +975,11 @@ fn classify_failure(
                 "{} could not be looked up: no nameserver was asked.",
                 obs.name
             ),
-            root_cause: "No query was sent (no nameserver, or no time left).".to_string(),
+            root_cause: if obs.attempts == 0 {
+                "resolv.conf has 'options attempts:0': glibc sends no query at all, so every lookup through DNS fails.".to_string()
+            } else {
+                "No query was sent (no nameserver, or no time left).".to_string()
+            },
             context: ctx,
         };
     };
@@ -1838,5 +1847,33 @@ mod tests {
         );
         assert_eq!(dns_nss_status(&silent, false), NssStatus::Unavail);
         assert_eq!(dns_nss_status(&dns_nx("x"), false), NssStatus::NotFound);
+    }
+
+    #[test]
+    fn rotate_with_disagreeing_servers_resolves_only_sometimes() {
+        let s = setup(
+            "nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions rotate\n",
+            "",
+        );
+        let mut e = both(
+            "r.test.",
+            S1,
+            resp(Rcode::NoError, &["192.0.2.1"], 2),
+            resp(Rcode::NoError, &[], 2),
+        );
+        e.extend(both(
+            "r.test.",
+            S2,
+            resp(Rcode::NxDomain, &[], 2),
+            resp(Rcode::NxDomain, &[], 2),
+        ));
+        let mut o = obs("r.test", &[S1, S2], vec![cand("r.test.", e)]);
+        o.rotate = true;
+        let (_, f) = classify(&o, &s);
+        assert!(f
+            .warnings
+            .iter()
+            .any(|w| w.cause == Cause::DnsInconsistentNameservers
+                && w.message.contains("only some of the time")));
     }
 }
