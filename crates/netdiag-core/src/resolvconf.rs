@@ -230,7 +230,8 @@ pub fn parse_resolv_conf(text: &str) -> ResolvConf {
         }
         if let Some(rest) = keyword_rest(raw, "nameserver") {
             conf.recognised_lines += 1;
-            let addr_text = rest.split([' ', '\t', '#', ';']).next().unwrap_or("");
+            // The address runs to the next blank: `127.0.0.1#53` is not an address to glibc.
+            let addr_text = rest.split([' ', '\t']).next().unwrap_or("");
             if addr_text.trim().is_empty() {
                 conf.issues.push(issue(
                     "nameserver line without an address; libc ignores it".into(),
@@ -481,7 +482,7 @@ mod tests {
     #[test]
     fn res_init_reading_rules() {
         // Leading blanks hide the keyword; CRLF and an IPv4 %scope drop the nameserver.
-        let c = parse_resolv_conf(" nameserver 127.0.0.9\nnameserver 127.0.0.2\r\nnameserver 127.0.0.4%lo\nnameserver 127.3\n");
+        let c = parse_resolv_conf(" nameserver 127.0.0.9\nnameserver 127.0.0.2\r\nnameserver 127.0.0.4%lo\nnameserver 127.0.0.5#53\nnameserver 127.3\n");
         assert_eq!(c.nameservers.len(), 1);
         assert_eq!(c.nameservers[0].address, "127.0.0.3:53".parse().unwrap());
         assert!(c.issues.iter().any(|i| i.problem.contains("\\r")));

@@ -350,8 +350,8 @@ pub fn step_outcome(c: &CandidateQueries, servers: &[SocketAddr]) -> StepOutcome
     }
 }
 
-/// The dns source's NSS status after the search walk: SUCCESS with addresses; UNAVAIL when a
-/// candidate got no usable response from any server (glibc's resolver then leaves
+/// The dns source's NSS status after the search walk: SUCCESS with addresses; UNAVAIL when the
+/// last candidate asked got no usable response from any server (glibc's resolver then leaves
 /// ETIMEDOUT/ECONNREFUSED behind, which nss_dns reports as UNAVAIL) or nothing was asked;
 /// NOTFOUND otherwise.
 pub fn dns_nss_status(obs: &DnsObservations, resolved: bool) -> NssStatus {
@@ -361,7 +361,8 @@ pub fn dns_nss_status(obs: &DnsObservations, resolved: bool) -> NssStatus {
     if obs.candidates.is_empty() {
         return NssStatus::Unavail;
     }
-    let failed = obs.candidates.iter().any(|c| {
+    // The last candidate asked decides (its exchange sets the errno nss_dns reads).
+    let failed = obs.candidates.last().is_some_and(|c| {
         obs.servers.iter().all(|s| {
             !matches!(
                 server_status(&c.exchanges, &c.name, *s),
