@@ -554,10 +554,33 @@ fn netdiag_resolves_as_glibc_does() -> Result<()> {
             if same {
                 agree += 1;
             } else {
-                failures.push(format!(
+                let zone = Zone { salt: case.salt };
+                let base = case.name.trim_end_matches('.');
+                let mut names = vec![format!("{base}.")];
+                for line in case
+                    .resolv_conf
+                    .lines()
+                    .filter(|l| l.starts_with("search "))
+                {
+                    for d in line.split_whitespace().skip(1) {
+                        names.push(format!("{base}.{}.", d.trim_end_matches('.')));
+                    }
+                }
+                let behaviours: Vec<String> = names
+                    .iter()
+                    .map(|n| {
+                        format!(
+                            "{n}: {:?}",
+                            (0..4)
+                                .map(|i| zone.behaviour(i, &n.to_ascii_lowercase()))
+                                .collect::<Vec<_>>()
+                        )
+                    })
+                    .collect();
+                failures.push(format!("{}\n{}", behaviours.join("\n"), format_args!(
                     "case {n} getent {mode} {:?}: glibc {w:?}, netdiag {g:?}\n--- resolv.conf\n{}--- hosts\n{}--- nsswitch.conf\n{}",
                     case.name, case.resolv_conf, case.hosts, case.nsswitch
-                ));
+                )));
             }
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -361,6 +361,17 @@ pub fn dns_nss_status(obs: &DnsObservations, resolved: bool) -> NssStatus {
     if obs.candidates.is_empty() {
         return NssStatus::Unavail;
     }
+    // A one-family lookup whose answer holds only records of another owner: glibc's
+    // getanswer_r finds nothing usable and says TRYAGAIN.
+    let foreign = obs.candidates.last().is_some_and(|c| {
+        c.exchanges.iter().any(|e| {
+            matches!(&e.outcome, DnsOutcome::Response { rcode: Rcode::NoError, addresses, unused_answers, .. }
+                if addresses.is_empty() && *unused_answers > 0)
+        })
+    });
+    if foreign && obs.record_types.len() == 1 {
+        return NssStatus::TryAgain;
+    }
     // The last candidate asked decides (its exchange sets the errno nss_dns reads).
     let failed = obs.candidates.last().is_some_and(|c| {
         obs.servers.iter().all(|s| {
@@ -1848,6 +1859,29 @@ mod tests {
         );
         assert_eq!(dns_nss_status(&silent, false), NssStatus::Unavail);
         assert_eq!(dns_nss_status(&dns_nx("x"), false), NssStatus::NotFound);
+        // An A-only answer owned by another name: nothing usable, TRYAGAIN.
+        let foreign = DnsOutcome::Response {
+            rcode: Rcode::NoError,
+            addresses: vec![],
+            cnames: vec![],
+            unused_answers: 1,
+            authentic_data: false,
+            via_tcp: false,
+            latency: Duration::from_millis(2),
+        };
+        let mut o = obs(
+            "f",
+            &[S1],
+            vec![cand(
+                "f.",
+                vec![ex("f.", S1, RecordType::A, false, foreign)],
+            )],
+        );
+        o.record_types = vec![RecordType::A];
+        assert_eq!(dns_nss_status(&o, false), NssStatus::TryAgain);
+        let s = setup_ns("hosts: dns [TRYAGAIN=return] files\n", "10.9.9.9 f\n");
+        o.hosts_matches = crate::hosts::lookup_hosts("10.9.9.9 f\n", "f");
+        assert!(classify(&o, &s).0.is_empty());
     }
 
     #[test]
