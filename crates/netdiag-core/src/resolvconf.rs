@@ -530,6 +530,14 @@ mod tests {
         #[test]
         fn never_panics(s in "\\PC{0,400}") {
             let _ = parse_resolv_conf(&s);
+            let _ = inet_aton_exact(&s);
+            let _ = atoi(&s);
+        }
+
+        #[test]
+        fn inet_aton_agrees_with_dotted_quads(a in 0u8.., b in 0u8.., c in 0u8.., d in 0u8..) {
+            let text = format!("{a}.{b}.{c}.{d}");
+            prop_assert_eq!(inet_aton_exact(&text), Some(std::net::Ipv4Addr::new(a, b, c, d)));
         }
 
         #[test]

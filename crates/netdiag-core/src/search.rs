@@ -124,6 +124,17 @@ pub fn search_walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_walk_is_bounded(name in "[a-z.]{0,40}", search in proptest::collection::vec("[a-z.]{0,70}", 0..80), ndots in 0u32..16, tld: bool) {
+            let mut asked = 0usize;
+            let steps = search_walk(&name, &search, ndots, tld, &mut |_| { asked += 1; StepOutcome::Continue });
+            prop_assert!(steps.len() <= MAX_SEARCH_DOMAINS + 2);
+            prop_assert!(asked <= steps.len());
+        }
+    }
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
