@@ -44,7 +44,8 @@ pub fn lookup_hosts(text: &str, name: &str) -> Vec<HostsEntry> {
 }
 
 /// The hosts-file answer for one address family, as glibc's files module gives it: an IPv4
-/// lookup skips IPv6 lines except `::1`, which answers as 127.0.0.1; an IPv6 lookup skips IPv4
+/// lookup skips IPv6 lines except `::1`, which answers as 127.0.0.1, and v4-mapped ones
+/// (`::ffff:10.0.0.1` answers as 10.0.0.1); an IPv6 lookup skips IPv4
 /// lines; an any-family lookup keeps every line in file order.
 pub fn hosts_for_family(entries: &[HostsEntry], v4: bool, v6: bool) -> Vec<HostsEntry> {
     entries
@@ -53,6 +54,10 @@ pub fn hosts_for_family(entries: &[HostsEntry], v4: bool, v6: bool) -> Vec<Hosts
             IpAddr::V4(_) if v4 => Some(e.clone()),
             IpAddr::V6(a) if v4 && !v6 && a.is_loopback() => Some(HostsEntry {
                 address: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                line: e.line,
+            }),
+            IpAddr::V6(a) if v4 && !v6 && a.to_ipv4_mapped().is_some() => Some(HostsEntry {
+                address: IpAddr::V4(a.to_ipv4_mapped()?),
                 line: e.line,
             }),
             IpAddr::V6(_) if v6 => Some(e.clone()),
@@ -333,7 +338,16 @@ mod tests {
 
     #[test]
     fn hosts_lines_as_glibc_reads_them() {
-        let text = "fe80::1%lo scoped.test\n::1 h3.test\n10.0.0.1 h3.test\nfd00::7 h3.test\n10.0.0.2 dot.test.\n";
+        let text = "fe80::1%lo scoped.test\n::1 h3.test\n10.0.0.1 h3.test\nfd00::7 h3.test\n10.0.0.2 dot.test.\n::ffff:10.0.0.3 m.test\n";
+        let m = lookup_hosts(text, "m.test");
+        assert_eq!(
+            hosts_for_family(&m, true, false)[0].address.to_string(),
+            "10.0.0.3"
+        );
+        assert_eq!(
+            hosts_for_family(&m, true, true)[0].address.to_string(),
+            "::ffff:10.0.0.3"
+        );
         assert!(lookup_hosts(text, "scoped.test").is_empty());
         assert!(lookup_hosts(text, "dot.test").is_empty());
         assert_eq!(lookup_hosts(text, "dot.test.").len(), 1);
@@ -404,6 +418,13 @@ mod tests {
             }),
             None
         );
+        let o = parse_nsswitch_hosts("passwd: files\nhosts: files [notfound=RETURN] dns\n");
+        assert_eq!(
+            o.sources[0].action(NssStatus::NotFound),
+            NssAction::Return,
+            "{o:?}"
+        );
+        assert!(!o.reaches("dns", &nf));
         let o = parse_nsswitch_hosts("hosts: files[NOTFOUND=return] dns\n");
         assert_eq!(o.sources.len(), 2);
         assert_eq!(

@@ -310,6 +310,14 @@ fn gen_hosts(rng: &mut Rng) -> String {
         "fd00:250::7 h7.test",
         "10.250.0.8 h8.test\n10.250.0.9 h8.test",
         "10.250.0.10 w.a.test",
+        "  10.250.0.11 h9.test",
+        "10.250.0.12\th10.test\th10",
+        "10.250.0.13 h11.test # comment h12.test",
+        "10.250.0.14 h12.test h12.test.",
+        "10.250.0.15",
+        "10.250.0.016 h13.test",
+        "10.250.1 h14.test",
+        "::ffff:10.250.0.17 h15.test",
     ];
     let mut text = String::from("127.0.0.1 localhost\n");
     for _ in 0..rng.below(5) {
@@ -348,6 +356,14 @@ fn gen_nsswitch(rng: &mut Rng) -> String {
 
 fn gen_case(rng: &mut Rng) -> Case {
     const NAMES: &[&str] = &[
+        "h9.test",
+        "h10",
+        "h11.test",
+        "h12.test",
+        "h12.test.",
+        "h13.test",
+        "h14.test",
+        "h15.test",
         "w",
         "w",
         "v",
@@ -453,6 +469,23 @@ fn netdiag(
             let mut prober = SystemProber::new(paths, Duration::from_secs(10));
             resolve_like_libc(&name, family, &mut prober)
         };
+        if std::env::var_os("NETDIAG_GLIBC_DIFF_DEBUG").is_some() {
+            let paths = ConfigPaths {
+                resolv_conf: format!("{d}/resolv.conf"),
+                hosts: format!("{d}/hosts"),
+                nsswitch: format!("{d}/nsswitch.conf"),
+            };
+            let mut prober = SystemProber::new(paths, Duration::from_secs(10));
+            if let Ok(t) = netdiag_core::target::parse_target(&name) {
+                let r = netdiag_core::walk::walk(&t, &Default::default(), &mut prober);
+                for row in &r.layers {
+                    eprintln!(
+                        "  {} {} -> {} {:?}",
+                        row.layer, row.test, row.result, row.evidence
+                    );
+                }
+            }
+        }
         for mode in &modes {
             let answer = match mode.as_str() {
                 "ahostsv4" => resolve(Some(Family::V4)),
@@ -518,7 +551,11 @@ fn netdiag_resolves_as_glibc_does() -> Result<()> {
     let mut rng = Rng(seed);
     let (mut total, mut agree, mut ordered) = (0usize, 0usize, 0usize);
     let mut failures = Vec::new();
-    for n in 0..CASES {
+    let cases = std::env::var("NETDIAG_GLIBC_DIFF_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(CASES);
+    for n in 0..cases {
         let case = gen_case(&mut rng);
         if let Ok(mut z) = zone.lock() {
             z.salt = case.salt;

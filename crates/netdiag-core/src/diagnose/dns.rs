@@ -361,12 +361,13 @@ pub fn dns_nss_status(obs: &DnsObservations, resolved: bool) -> NssStatus {
     if obs.candidates.is_empty() {
         return NssStatus::Unavail;
     }
-    // A one-family lookup whose answer holds only records of another owner: glibc's
-    // getanswer_r finds nothing usable and says TRYAGAIN.
+    // A one-family lookup whose answer holds records but no address (a CNAME chain that ends
+    // nowhere, records of another owner): glibc's getanswer_r finds nothing usable and says
+    // TRYAGAIN.
     let foreign = obs.candidates.last().is_some_and(|c| {
         c.exchanges.iter().any(|e| {
-            matches!(&e.outcome, DnsOutcome::Response { rcode: Rcode::NoError, addresses, unused_answers, .. }
-                if addresses.is_empty() && *unused_answers > 0)
+            matches!(&e.outcome, DnsOutcome::Response { rcode: Rcode::NoError, addresses, cnames, unused_answers, .. }
+                if addresses.is_empty() && (*unused_answers > 0 || !cnames.is_empty()))
         })
     });
     if foreign && obs.record_types.len() == 1 {
