@@ -3,6 +3,11 @@
 //! These decide whether DNS is asked at all: with `hosts: files dns`, a hosts entry for the name
 //! answers first and DNS records are never used, a classic source of "it resolves to the old
 //! address". Parsing never fails; malformed lines are skipped as libc skips them.
+//!
+//! The `hosts` line is read as glibc 2.36's nsswitch parser reads it (last line wins, no colon
+//! needed, an unusable line means the built-in `files dns`), and its action items
+//! (`[NOTFOUND=return]`, `[!UNAVAIL=return]`, `[SUCCESS=continue]`, any case and spacing) decide
+//! which source's answer getaddrinfo returns: [`HostsLookupOrder::answering`].
 
 use std::net::IpAddr;
 

@@ -2,9 +2,12 @@
 //! and the options that shape every lookup (ndots, timeout, attempts, rotate, edns0,
 //! single-request, trust-ad, ...).
 //!
-//! It follows glibc's `res_init` reading rules: keyword at the start of a line, `#` or `;`
-//! comments, `domain` and `search` replace each other (the last one wins), at most 3
-//! nameservers are used (MAXNS), and with no valid nameserver libc falls back to 127.0.0.1.
+//! It follows glibc's `res_init` reading rules: keyword at the very start of a line (a line
+//! with leading blanks is ignored), `#` or `;` comments, `domain` and `search` replace each
+//! other (the last non-empty one wins), nameservers in any `inet_aton` form (`127.1`, hex,
+//! octal; a `\r` from a CRLF file or an IPv4 `%scope` makes glibc drop the line), at most 3
+//! nameservers (MAXNS), numbers read with `atoi`, option names matched by prefix, and with no
+//! valid nameserver libc falls back to 127.0.0.1.
 //! It never fails on text: every oddity becomes a [`ConfigIssue`] for the resolver layer.
 
 use std::net::{IpAddr, SocketAddr};

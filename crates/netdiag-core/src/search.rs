@@ -4,8 +4,14 @@
 //! with at least `ndots` dots is tried as-is first and then with each search domain; a name with
 //! fewer dots is tried with each search domain first and as-is last. With Kubernetes' `ndots:5`
 //! that turns one lookup of `api.example.com` into four or more, which is why it is reported.
+//!
+//! The walk stops where glibc stops: at the first candidate with records (even a CNAME
+//! without address), and the search list ends early on REFUSED/NOTIMP from the last server
+//! asked, on silence, or on a name too long to send; `.` in the list is the bare name there.
 
-/// The names libc would try, in order, each fully qualified with a trailing dot.
+/// The names libc would try when every one of them is NXDOMAIN, in order, each fully
+/// qualified with a trailing dot (a static preview; the walk itself is [`search_walk`],
+/// which also stops where glibc stops).
 pub fn candidate_names(name: &str, search: &[String], ndots: u32) -> Vec<String> {
     let fqdn = |n: &str| format!("{}.", n.trim_end_matches('.'));
     if name.ends_with('.') {

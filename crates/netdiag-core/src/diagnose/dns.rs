@@ -6,6 +6,12 @@
 //! NODATA) decides; SERVFAIL and REFUSED make libc move on to the next server; silence makes it
 //! wait `timeout` seconds first. That is how a dead first nameserver turns into "everything is
 //! slow" (`dns_nameserver_unreachable`) even though names still resolve.
+//!
+//! The candidates follow glibc's search loop ([`crate::search::search_walk`], ended per
+//! candidate by [`step_outcome`]); an answer later than the per-server deadline libc gives a
+//! server is "slow", not an answer ([`drop_late_answers`]); and the `hosts:` line's action
+//! items decide which source's answer libc returns ([`classify`]). The differential test
+//! (`crates/netdiag/tests/glibc_diff.rs`) holds all of this against glibc itself.
 
 use super::{human, ms, Failure, FixContext, LayerFindings};
 use crate::cause::Cause;
@@ -233,24 +239,6 @@ pub fn server_status(exchanges: &[DnsExchange], name: &str, server: SocketAddr) 
 /// libc's pick for one candidate: the index of the first server with a definitive answer.
 pub fn libc_pick(statuses: &[ServerStatus]) -> Option<usize> {
     statuses.iter().position(ServerStatus::is_definitive)
-}
-
-/// Whether the walk can stop asking further candidates: libc has addresses, or no server
-/// answered at all (glibc stops searching on a timeout, too).
-pub fn candidate_ends_search(c: &CandidateQueries, servers: &[SocketAddr]) -> bool {
-    let statuses: Vec<ServerStatus> = servers
-        .iter()
-        .map(|s| server_status(&c.exchanges, &c.name, *s))
-        .collect();
-    match libc_pick(&statuses) {
-        Some(i) => matches!(statuses[i], ServerStatus::Addresses(..)),
-        None => statuses.iter().all(|s| {
-            matches!(
-                s,
-                ServerStatus::Timeout(_) | ServerStatus::Unreachable(..) | ServerStatus::NotAsked
-            )
-        }),
-    }
 }
 
 /// Answers libc never waits for: a response that came after the per-server deadline glibc's
