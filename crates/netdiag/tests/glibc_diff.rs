@@ -15,7 +15,13 @@
 //! fails on any disagreement.
 //!
 //! `getent ahosts` (AF_UNSPEC) orders addresses by RFC 3484/6724 (`/etc/gai.conf`), which is
-//! not modelled: that mode is compared as a set; `ahostsv4` is compared in order.
+//! not modelled: that mode is compared as a set (the share already in glibc's order is
+//! printed); `ahostsv4` and `hosts` are compared in order. `ahostsv6` (AF_INET6 with
+//! AI_V4MAPPED) is not compared: glibc falls back to IPv4 per NSS source (the hosts file's
+//! IPv4 line wins over DNS's AAAA), which netdiag's family model does not express yet.
+//!
+//! Found on the way: glibc 2.36 aborts (an assertion in resolv_conf.c) when a `search` line
+//! holds a domain of about 250 octets after another domain; the generator avoids that line.
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME};
