@@ -3,6 +3,11 @@
 //! These decide whether DNS is asked at all: with `hosts: files dns`, a hosts entry for the name
 //! answers first and DNS records are never used, a classic source of "it resolves to the old
 //! address". Parsing never fails; malformed lines are skipped as libc skips them.
+//!
+//! The `hosts` line is read as glibc 2.36's nsswitch parser reads it (last line wins, no colon
+//! needed, an unusable line means the built-in `files dns`), and its action items
+//! (`[NOTFOUND=return]`, `[!UNAVAIL=return]`, `[SUCCESS=continue]`, any case and spacing) decide
+//! which source's answer getaddrinfo returns: [`HostsLookupOrder::answering`].
 
 use std::net::IpAddr;
 
@@ -16,9 +21,10 @@ pub struct HostsEntry {
 }
 
 /// Finds every address the hosts file gives `name` (glibc with `multi on`, Debian's default).
-/// Matching is case-insensitive and ignores one trailing dot.
+/// Names are compared as glibc's files module compares them: case-insensitively and otherwise
+/// exactly (`h.test.` does not match a `h.test` line). A line whose address does not parse
+/// (a scoped IPv6 address such as `fe80::1%eth0` included) is skipped, as glibc skips it.
 pub fn lookup_hosts(text: &str, name: &str) -> Vec<HostsEntry> {
-    let wanted = name.trim_end_matches('.');
     let mut found = Vec::new();
     for (idx, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("");
@@ -26,16 +32,10 @@ pub fn lookup_hosts(text: &str, name: &str) -> Vec<HostsEntry> {
         let Some(addr_text) = fields.next() else {
             continue;
         };
-        // glibc accepts a scoped IPv6 address; the scope does not change the lookup.
-        let Ok(address) = addr_text
-            .split('%')
-            .next()
-            .unwrap_or(addr_text)
-            .parse::<IpAddr>()
-        else {
+        let Ok(address) = addr_text.parse::<IpAddr>() else {
             continue;
         };
-        if fields.any(|alias| alias.trim_end_matches('.').eq_ignore_ascii_case(wanted)) {
+        if fields.any(|alias| alias.eq_ignore_ascii_case(name)) {
             found.push(HostsEntry {
                 address,
                 line: idx + 1,
@@ -48,6 +48,51 @@ pub fn lookup_hosts(text: &str, name: &str) -> Vec<HostsEntry> {
     found
 }
 
+/// The hosts-file answer for one address family, as glibc's files module gives it: an IPv4
+/// lookup skips IPv6 lines except `::1`, which answers as 127.0.0.1, and v4-mapped ones
+/// (`::ffff:10.0.0.1` answers as 10.0.0.1); an IPv6 lookup skips IPv4
+/// lines; an any-family lookup keeps every line in file order.
+pub fn hosts_for_family(entries: &[HostsEntry], v4: bool, v6: bool) -> Vec<HostsEntry> {
+    entries
+        .iter()
+        .filter_map(|e| match e.address {
+            IpAddr::V4(_) if v4 => Some(e.clone()),
+            IpAddr::V6(a) if v4 && !v6 && a.is_loopback() => Some(HostsEntry {
+                address: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                line: e.line,
+            }),
+            IpAddr::V6(a) if v4 && !v6 && a.to_ipv4_mapped().is_some() => Some(HostsEntry {
+                address: IpAddr::V4(a.to_ipv4_mapped()?),
+                line: e.line,
+            }),
+            IpAddr::V6(_) if v6 => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The result of one NSS source, as glibc names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NssStatus {
+    /// An answer.
+    Success,
+    /// The source has no entry.
+    NotFound,
+    /// The source cannot answer (file missing, no nameserver reachable, module missing).
+    Unavail,
+    /// Temporary failure.
+    TryAgain,
+}
+
+/// What the walk over the sources does after a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NssAction {
+    /// Stop here.
+    Return,
+    /// Go on to the next source.
+    Continue,
+}
+
 /// A source on the `hosts:` line, with what follows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NssSource {
@@ -55,6 +100,58 @@ pub struct NssSource {
     pub name: String,
     /// The action brackets that follow it, verbatim, e.g. `[NOTFOUND=return]`.
     pub actions: Vec<String>,
+}
+
+impl NssSource {
+    /// The action after `status`: glibc's default (return on SUCCESS, continue otherwise)
+    /// changed by the action items, read case-insensitively; `!STATUS=action` sets every other
+    /// status. `merge` counts as continue (the hosts database does not merge).
+    pub fn action(&self, status: NssStatus) -> NssAction {
+        let mut act = if status == NssStatus::Success {
+            NssAction::Return
+        } else {
+            NssAction::Continue
+        };
+        for item in &self.actions {
+            for (negated, st, a) in parse_action_items(item).unwrap_or_default() {
+                if (st == status) != negated {
+                    act = a;
+                }
+            }
+        }
+        act
+    }
+}
+
+/// The items of one `[...]` bracket: `(negated, status, action)`, or `None` when glibc would
+/// reject it.
+fn parse_action_items(bracket: &str) -> Option<Vec<(bool, NssStatus, NssAction)>> {
+    let inner = bracket.strip_prefix('[')?.strip_suffix(']')?;
+    // `STATUS = action` may carry blanks around the `=`.
+    let joined = inner.split_whitespace().collect::<Vec<_>>().join(" ");
+    let joined = joined.replace(" =", "=").replace("= ", "=");
+    let mut items = Vec::new();
+    for word in joined.split_whitespace() {
+        let (negated, word) = match word.strip_prefix('!') {
+            Some(w) => (true, w),
+            None => (false, word),
+        };
+        let (st, act) = word.split_once('=')?;
+        let st = match st.to_ascii_uppercase().as_str() {
+            "SUCCESS" => NssStatus::Success,
+            "NOTFOUND" => NssStatus::NotFound,
+            "UNAVAIL" => NssStatus::Unavail,
+            "TRYAGAIN" => NssStatus::TryAgain,
+            _ => return None,
+        };
+        let act = match act.to_ascii_uppercase().as_str() {
+            "RETURN" => NssAction::Return,
+            "CONTINUE" | "MERGE" => NssAction::Continue,
+            _ => return None,
+        };
+        items.push((negated, st, act));
+    }
+    Some(items)
 }
 
 /// The `hosts:` line of nsswitch.conf.
@@ -67,21 +164,51 @@ pub struct HostsLookupOrder {
 }
 
 impl HostsLookupOrder {
-    /// glibc's built-in order when nsswitch.conf has no `hosts:` line.
+    /// glibc's built-in order when nsswitch.conf is missing, has no `hosts` line or only an
+    /// unusable one: `files dns`.
     pub fn glibc_default() -> Self {
         HostsLookupOrder {
             sources: vec![
                 NssSource {
-                    name: "dns".into(),
-                    actions: vec!["[!UNAVAIL=return]".into()],
+                    name: "files".into(),
+                    actions: vec![],
                 },
                 NssSource {
-                    name: "files".into(),
+                    name: "dns".into(),
                     actions: vec![],
                 },
             ],
             line: None,
         }
+    }
+
+    /// Walks the sources as glibc's getaddrinfo does, given each source's status, and returns
+    /// the source whose answer libc returns: the last source asked, when it said SUCCESS.
+    /// (`[SUCCESS=continue]` does not merge: the next source's result replaces the earlier one,
+    /// and when the next source finds nothing, nothing is returned.)
+    pub fn answering(&self, status_of: &dyn Fn(&str) -> NssStatus) -> Option<String> {
+        let mut last = None;
+        for source in &self.sources {
+            let status = status_of(&source.name);
+            last = (status == NssStatus::Success).then(|| source.name.clone());
+            if source.action(status) == NssAction::Return {
+                break;
+            }
+        }
+        last
+    }
+
+    /// Whether the walk reaches `source` when the sources before it say `status_of`.
+    pub fn reaches(&self, source: &str, status_of: &dyn Fn(&str) -> NssStatus) -> bool {
+        for s in &self.sources {
+            if s.name == source {
+                return true;
+            }
+            if s.action(status_of(&s.name)) == NssAction::Return {
+                return false;
+            }
+        }
+        false
     }
 
     /// Position of a source, if present.
@@ -109,50 +236,68 @@ impl HostsLookupOrder {
     }
 }
 
-/// Reads the `hosts:` line from nsswitch.conf text.
+/// Reads the `hosts` line from nsswitch.conf text as glibc does: the database name runs to
+/// the first blank or `:` (so `hosts files` and `hosts:files` both count), the last `hosts`
+/// line wins, and a line glibc cannot parse (an action item it does not know) counts as no
+/// line, so the built-in `files dns` applies.
 pub fn parse_nsswitch_hosts(text: &str) -> HostsLookupOrder {
+    let mut found = None;
     for (idx, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("").trim();
-        let Some(rest) = line.strip_prefix("hosts") else {
+        let line = raw.split('#').next().unwrap_or("");
+        let line = line.trim_start();
+        let end = line
+            .find(|c: char| c.is_whitespace() || c == ':')
+            .unwrap_or(line.len());
+        if &line[..end] != "hosts" || end == line.len() {
             continue;
-        };
-        let Some(rest) = rest.trim_start().strip_prefix(':') else {
-            continue;
-        };
-        let mut sources: Vec<NssSource> = Vec::new();
-        let mut in_action: Option<String> = None;
-        for word in rest.split_whitespace() {
-            if let Some(acc) = in_action.as_mut() {
-                acc.push(' ');
-                acc.push_str(word);
-                if word.ends_with(']') {
-                    if let (Some(last), Some(done)) = (sources.last_mut(), in_action.take()) {
-                        last.actions.push(done);
-                    }
-                }
-                continue;
-            }
-            if word.starts_with('[') {
-                if word.ends_with(']') {
-                    if let Some(last) = sources.last_mut() {
-                        last.actions.push(word.to_string());
-                    }
-                } else {
-                    in_action = Some(word.to_string());
-                }
-            } else if sources.len() < 32 {
-                sources.push(NssSource {
-                    name: word.to_string(),
-                    actions: vec![],
-                });
-            }
         }
-        return HostsLookupOrder {
-            sources,
-            line: Some(idx + 1),
-        };
+        if let Some(sources) = parse_sources(&line[end + 1..]) {
+            found = Some(HostsLookupOrder {
+                sources,
+                line: Some(idx + 1),
+            });
+        }
     }
-    HostsLookupOrder::glibc_default()
+    found.unwrap_or_else(HostsLookupOrder::glibc_default)
+}
+
+/// The sources and action items of one line, or `None` when glibc rejects it.
+fn parse_sources(rest: &str) -> Option<Vec<NssSource>> {
+    let mut sources: Vec<NssSource> = Vec::new();
+    let mut chars = rest.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        if c == '[' {
+            let close = rest[i..].find(']').map(|j| i + j)?;
+            let bracket = &rest[i..=close];
+            parse_action_items(bracket)?;
+            sources.last_mut()?.actions.push(bracket.to_string());
+            while chars.peek().is_some_and(|&(k, _)| k <= close) {
+                chars.next();
+            }
+            continue;
+        }
+        let end = rest[i..]
+            .find(|c: char| c.is_whitespace() || c == '[')
+            .map(|j| i + j)
+            .unwrap_or(rest.len());
+        if sources.len() < 32 {
+            sources.push(NssSource {
+                name: rest[i..end].to_string(),
+                actions: vec![],
+            });
+        }
+        while chars.peek().is_some_and(|&(k, _)| k < end) {
+            chars.next();
+        }
+    }
+    if sources.is_empty() {
+        return None;
+    }
+    Some(sources)
 }
 
 #[cfg(test)]
@@ -163,7 +308,9 @@ mod tests {
     #[test]
     fn hosts_lookup() {
         let text = "127.0.0.1 localhost\n10.0.0.5 API.corp.example api # old\n# 10.0.0.9 api\nbad line\n::1 localhost ip6-localhost\n";
-        let found = lookup_hosts(text, "api.corp.example.");
+        // Exact (case-insensitive) names: the trailing dot is part of the name.
+        assert!(lookup_hosts(text, "api.corp.example.").is_empty());
+        let found = lookup_hosts(text, "api.corp.example");
         assert_eq!(
             found,
             vec![HostsEntry {
@@ -192,6 +339,107 @@ mod tests {
         assert_eq!(o.sources.len(), 2);
         let o = parse_nsswitch_hosts("");
         assert_eq!(o, HostsLookupOrder::glibc_default());
+    }
+
+    #[test]
+    fn hosts_lines_as_glibc_reads_them() {
+        let text = "fe80::1%lo scoped.test\n::1 h3.test\n10.0.0.1 h3.test\nfd00::7 h3.test\n10.0.0.2 dot.test.\n::ffff:10.0.0.3 m.test\n";
+        let m = lookup_hosts(text, "m.test");
+        assert_eq!(
+            hosts_for_family(&m, true, false)[0].address.to_string(),
+            "10.0.0.3"
+        );
+        assert_eq!(
+            hosts_for_family(&m, true, true)[0].address.to_string(),
+            "::ffff:10.0.0.3"
+        );
+        assert!(lookup_hosts(text, "scoped.test").is_empty());
+        assert!(lookup_hosts(text, "dot.test").is_empty());
+        assert_eq!(lookup_hosts(text, "dot.test.").len(), 1);
+        let all = lookup_hosts(text, "h3.test");
+        let v4: Vec<String> = hosts_for_family(&all, true, false)
+            .iter()
+            .map(|e| e.address.to_string())
+            .collect();
+        assert_eq!(v4, vec!["127.0.0.1", "10.0.0.1"]);
+        let v6: Vec<String> = hosts_for_family(&all, false, true)
+            .iter()
+            .map(|e| e.address.to_string())
+            .collect();
+        assert_eq!(v6, vec!["::1", "fd00::7"]);
+        assert_eq!(hosts_for_family(&all, true, true).len(), 3);
+    }
+
+    #[test]
+    fn nsswitch_as_glibc_reads_it() {
+        let names =
+            |o: &HostsLookupOrder| o.sources.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        // Last line wins; no colon is fine; no line or an unusable one is `files dns`.
+        assert_eq!(
+            names(&parse_nsswitch_hosts("hosts: dns\nhosts: files\n")),
+            vec!["files"]
+        );
+        assert_eq!(
+            names(&parse_nsswitch_hosts("hosts files dns\n")),
+            vec!["files", "dns"]
+        );
+        assert_eq!(
+            names(&parse_nsswitch_hosts("hosts:dns files\n")),
+            vec!["dns", "files"]
+        );
+        assert_eq!(
+            parse_nsswitch_hosts("passwd: files\n"),
+            HostsLookupOrder::glibc_default()
+        );
+        assert_eq!(
+            parse_nsswitch_hosts("hosts: dns [FOO=return] files\n"),
+            HostsLookupOrder::glibc_default()
+        );
+        assert_eq!(
+            names(&HostsLookupOrder::glibc_default()),
+            vec!["files", "dns"]
+        );
+        // Action items, any case and spacing.
+        let o = parse_nsswitch_hosts("hosts: dns [ notfound = RETURN ] files\n");
+        assert_eq!(o.sources[0].action(NssStatus::NotFound), NssAction::Return);
+        assert_eq!(o.sources[0].action(NssStatus::Unavail), NssAction::Continue);
+        let nf = |_: &str| NssStatus::NotFound;
+        assert_eq!(o.answering(&nf), None);
+        assert!(!o.reaches("files", &nf));
+        let o = parse_nsswitch_hosts("hosts: dns [!UNAVAIL=return] files\n");
+        assert!(!o.reaches("files", &nf));
+        assert!(o.reaches("files", &|_: &str| NssStatus::Unavail));
+        let o = parse_nsswitch_hosts("hosts: files [SUCCESS=continue] dns\n");
+        // SUCCESS=continue does not merge: the next source's result replaces it.
+        assert_eq!(
+            o.answering(&|_: &str| NssStatus::Success).as_deref(),
+            Some("dns")
+        );
+        assert_eq!(
+            o.answering(&|s: &str| if s == "files" {
+                NssStatus::Success
+            } else {
+                NssStatus::NotFound
+            }),
+            None
+        );
+        let o = parse_nsswitch_hosts("passwd: files\nhosts: files [notfound=RETURN] dns\n");
+        assert_eq!(
+            o.sources[0].action(NssStatus::NotFound),
+            NssAction::Return,
+            "{o:?}"
+        );
+        assert!(!o.reaches("dns", &nf));
+        let o = parse_nsswitch_hosts("hosts: files[NOTFOUND=return] dns\n");
+        assert_eq!(o.sources.len(), 2);
+        assert_eq!(
+            o.answering(&|s: &str| if s == "dns" {
+                NssStatus::Success
+            } else {
+                NssStatus::NotFound
+            }),
+            None
+        );
     }
 
     proptest! {

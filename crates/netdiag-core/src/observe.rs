@@ -197,6 +197,9 @@ pub enum DnsOutcome {
         addresses: Vec<IpAddr>,
         /// CNAME targets followed in the answer section, in order.
         cnames: Vec<String>,
+        /// Answer records owned by a name outside the question's CNAME chain: glibc does not
+        /// take them as addresses, but their presence still ends its search list walk.
+        unused_answers: usize,
         /// The AD (authentic data) bit.
         authentic_data: bool,
         /// The answer was truncated over UDP and re-asked over TCP.

@@ -2,9 +2,12 @@
 //! and the options that shape every lookup (ndots, timeout, attempts, rotate, edns0,
 //! single-request, trust-ad, ...).
 //!
-//! It follows glibc's `res_init` reading rules: keyword at the start of a line, `#` or `;`
-//! comments, `domain` and `search` replace each other (the last one wins), at most 3
-//! nameservers are used (MAXNS), and with no valid nameserver libc falls back to 127.0.0.1.
+//! It follows glibc's `res_init` reading rules: keyword at the very start of a line (a line
+//! with leading blanks is ignored), `#` or `;` comments, `domain` and `search` replace each
+//! other (the last non-empty one wins), nameservers in any `inet_aton` form (`127.1`, hex,
+//! octal; a `\r` from a CRLF file or an IPv4 `%scope` makes glibc drop the line), at most 3
+//! nameservers (MAXNS), numbers read with `atoi`, option names matched by prefix, and with no
+//! valid nameserver libc falls back to 127.0.0.1.
 //! It never fails on text: every oddity becomes a [`ConfigIssue`] for the resolver layer.
 
 use std::net::{IpAddr, SocketAddr};
@@ -58,6 +61,8 @@ pub struct ResolverOptions {
     pub use_vc: bool,
     /// `no-aaaa` (glibc 2.36+): AAAA queries suppressed.
     pub no_aaaa: bool,
+    /// `no-tld-query`: a name without a dot is never asked as-is.
+    pub no_tld_query: bool,
 }
 
 impl Default for ResolverOptions {
@@ -73,6 +78,7 @@ impl Default for ResolverOptions {
             trust_ad: false,
             use_vc: false,
             no_aaaa: false,
+            no_tld_query: false,
         }
     }
 }
@@ -112,81 +118,194 @@ fn shorten(s: &str) -> String {
     }
 }
 
-/// Parses resolv.conf text. Never fails: problems are collected in `issues`.
+/// The keyword of a line as `res_init` matches it: at the very start of the line and followed
+/// by a space or a tab (glibc's `MATCH`). Returns the rest after the separator.
+fn keyword_rest<'a>(line: &'a str, keyword: &str) -> Option<&'a str> {
+    let rest = line.strip_prefix(keyword)?;
+    let mut chars = rest.chars();
+    match chars.next() {
+        Some(' ') | Some('\t') => Some(rest.trim_start_matches([' ', '\t'])),
+        _ => None,
+    }
+}
+
+/// `inet_aton` as glibc's `__inet_aton_exact` reads it: one to four parts, each decimal, octal
+/// (leading `0`) or hex (`0x`), the last part filling the remaining bytes (`127.1` is
+/// 127.0.0.1), nothing after the address.
+pub fn inet_aton_exact(text: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = text.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut values = Vec::with_capacity(4);
+    for part in &parts {
+        let (digits, radix) =
+            if let Some(h) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+                (h, 16)
+            } else if part.len() > 1 && part.starts_with('0') {
+                (&part[1..], 8)
+            } else {
+                (*part, 10)
+            };
+        if digits.is_empty() && radix != 16 {
+            return None;
+        }
+        let value = if digits.is_empty() {
+            0
+        } else {
+            u64::from_str_radix(digits, radix).ok()?
+        };
+        if value > u64::from(u32::MAX) {
+            return None;
+        }
+        values.push(value as u32);
+    }
+    let (last, head) = values.split_last()?;
+    if head.iter().any(|v| *v > 255) {
+        return None;
+    }
+    let tail_bits = 8 * (4 - head.len() as u32);
+    if tail_bits < 32 && u64::from(*last) >= (1u64 << tail_bits) {
+        return None;
+    }
+    let mut addr: u32 = 0;
+    for (i, v) in head.iter().enumerate() {
+        addr |= v << (24 - 8 * i as u32);
+    }
+    addr |= last;
+    Some(std::net::Ipv4Addr::from(addr))
+}
+
+/// A nameserver address as `res_init` reads it: IPv4 in any `inet_aton` form (no `%scope`),
+/// or IPv6 with an optional `%scope`. `None` when libc ignores it.
+fn nameserver_address(text: &str) -> Option<IpAddr> {
+    if let Some(v4) = inet_aton_exact(text) {
+        return Some(IpAddr::V4(v4));
+    }
+    let addr_only = text.split('%').next().unwrap_or(text);
+    match addr_only.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) => Some(IpAddr::V6(v6)),
+        Err(_) => None,
+    }
+}
+
+/// Why a nameserver word is not an address, in the words a reader needs.
+fn nameserver_problem(addr_text: &str) -> String {
+    if addr_text.ends_with('\r') {
+        "the line ends in '\\r' (a Windows CRLF line end): glibc reads the '\\r' as part of the address and ignores this nameserver".to_string()
+    } else if addr_text.contains('%')
+        && inet_aton_exact(addr_text.split('%').next().unwrap_or("")).is_some()
+    {
+        format!(
+            "'{}': an IPv4 nameserver cannot carry a %scope; libc ignores this nameserver",
+            shorten(addr_text)
+        )
+    } else {
+        format!("'{}' is not an IP address; libc ignores this nameserver (names and ports are not allowed here)", shorten(addr_text))
+    }
+}
+
+/// Parses resolv.conf text the way glibc's `res_init` does. Never fails: problems are collected
+/// in `issues`.
 pub fn parse_resolv_conf(text: &str) -> ResolvConf {
     let mut conf = ResolvConf::default();
-    for (idx, raw) in text.lines().enumerate() {
+    for (idx, raw) in text.split('\n').enumerate() {
         let line_no = idx + 1;
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+        let shown = raw.trim();
+        if shown.is_empty() || raw.starts_with('#') || raw.starts_with(';') {
             continue;
         }
         conf.content_lines += 1;
-        let mut words = line.split_whitespace();
-        let keyword = words.next().unwrap_or("");
         let issue = |problem: String, severe: bool| ConfigIssue {
             line: line_no,
-            text: shorten(line),
+            text: shorten(shown),
             problem,
             severe,
         };
-        match keyword {
-            "nameserver" => {
-                conf.recognised_lines += 1;
-                let Some(addr_text) = words.next() else {
-                    conf.issues.push(issue(
-                        "nameserver line without an address; libc ignores it".into(),
-                        true,
-                    ));
-                    continue;
-                };
-                // glibc accepts an IPv6 scope (fe80::1%eth0); keep the address part.
-                let addr_only = addr_text.split('%').next().unwrap_or(addr_text);
-                match addr_only.parse::<IpAddr>() {
-                    Ok(ip) => conf.nameservers.push(Nameserver { address: SocketAddr::new(ip, 53), line: line_no }),
-                    Err(_) => conf.issues.push(issue(
-                        format!("'{}' is not an IP address; libc ignores this nameserver (names and ports are not allowed here)", shorten(addr_text)),
-                        true,
-                    )),
-                }
+        if raw.starts_with([' ', '\t']) {
+            let keyword = shown.split_whitespace().next().unwrap_or("");
+            let meant = matches!(keyword, "nameserver" | "search" | "domain" | "options");
+            conf.issues.push(issue(
+                "the line starts with a blank: glibc only reads a keyword at the very start of a line and ignores it".into(),
+                meant && keyword == "nameserver",
+            ));
+            continue;
+        }
+        if let Some(rest) = keyword_rest(raw, "nameserver") {
+            conf.recognised_lines += 1;
+            // The address runs to the next blank: `127.0.0.1#53` is not an address to glibc.
+            let addr_text = rest.split([' ', '\t']).next().unwrap_or("");
+            if addr_text.trim().is_empty() {
+                conf.issues.push(issue(
+                    "nameserver line without an address; libc ignores it".into(),
+                    true,
+                ));
+                continue;
             }
-            "domain" => {
-                conf.recognised_lines += 1;
-                match words.next() {
-                    Some(d) => conf.search = vec![d.trim_end_matches('.').to_ascii_lowercase()],
-                    None => conf.issues.push(issue(
-                        "domain line without a name; libc ignores it".into(),
-                        false,
-                    )),
-                }
+            match nameserver_address(addr_text) {
+                Some(ip) => conf.nameservers.push(Nameserver {
+                    address: SocketAddr::new(ip, 53),
+                    line: line_no,
+                }),
+                None => conf.issues.push(issue(nameserver_problem(addr_text), true)),
             }
-            "search" => {
-                conf.recognised_lines += 1;
-                let list: Vec<String> = words
-                    .filter(|w| *w != ".")
-                    .map(|w| w.trim_end_matches('.').to_ascii_lowercase())
-                    .filter(|w| !w.is_empty())
-                    .collect();
+        } else if let Some(rest) = keyword_rest(raw, "domain") {
+            conf.recognised_lines += 1;
+            // An empty `domain` line keeps what was there before.
+            if let Some(d) = rest
+                .split([' ', '\t'])
+                .next()
+                .filter(|d| !d.trim().is_empty())
+            {
+                conf.search = vec![search_entry(d)];
+            }
+        } else if let Some(rest) = keyword_rest(raw, "search") {
+            conf.recognised_lines += 1;
+            let list: Vec<String> = rest
+                .split([' ', '\t'])
+                .filter(|w| !w.is_empty())
+                .map(search_entry)
+                .collect();
+            // An empty `search` line keeps the previous list, as in glibc.
+            if !list.is_empty() {
                 conf.search = list;
             }
-            "options" => {
-                conf.recognised_lines += 1;
-                for opt in words {
-                    parse_option(opt, &mut conf.options, &mut |p| {
-                        conf.issues.push(issue(p, false))
-                    });
-                }
+        } else if let Some(rest) = keyword_rest(raw, "options") {
+            conf.recognised_lines += 1;
+            for opt in rest.split([' ', '\t']).filter(|w| !w.is_empty()) {
+                parse_option(opt, &mut conf.options, &mut |p| {
+                    conf.issues.push(issue(p, false))
+                });
             }
-            "sortlist" | "lookup" | "family" => {
-                conf.recognised_lines += 1;
+        } else if [
+            "sortlist",
+            "lookup",
+            "family",
+            "search",
+            "domain",
+            "options",
+            "nameserver",
+        ]
+        .iter()
+        .any(|k| shown.split_whitespace().next() == Some(*k))
+        {
+            // A keyword alone on its line: glibc ignores it (an empty `search` keeps the list).
+            conf.recognised_lines += 1;
+            if shown == "nameserver" {
+                conf.issues.push(issue(
+                    "nameserver line without an address; libc ignores it".into(),
+                    true,
+                ));
             }
-            _ => conf.issues.push(issue(
+        } else {
+            let keyword = shown.split_whitespace().next().unwrap_or("");
+            conf.issues.push(issue(
                 format!(
                     "unknown keyword '{}'; libc ignores this line",
                     shorten(keyword)
                 ),
                 false,
-            )),
+            ));
         }
     }
     if conf.nameservers.len() > MAX_NAMESERVERS {
@@ -208,49 +327,93 @@ pub fn parse_resolv_conf(text: &str) -> ResolvConf {
     conf
 }
 
+/// One search list entry: lowercased, one trailing dot dropped; `.` stays `.` (the root: the
+/// bare name at that position).
+fn search_entry(word: &str) -> String {
+    let w = word.trim_end_matches('.');
+    if w.is_empty() {
+        ".".to_string()
+    } else {
+        w.to_ascii_lowercase()
+    }
+}
+
+/// C's `atoi`: leading blanks, an optional sign, digits up to the first non-digit; 0 when
+/// there are none. Saturates instead of overflowing.
+pub fn atoi(text: &str) -> i64 {
+    let t = text.trim_start_matches([' ', '\t']);
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut n: i64 = 0;
+    for b in digits.bytes().take_while(u8::is_ascii_digit) {
+        n = n.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// One `options` word, as glibc's `res_setoptions` reads it: `ndots:`, `timeout:` and
+/// `attempts:` take an `atoi` number; flags match when the word starts with their name.
 fn parse_option(opt: &str, o: &mut ResolverOptions, report: &mut dyn FnMut(String)) {
-    let (name, value) = match opt.split_once(':') {
-        Some((n, v)) => (n, Some(v)),
-        None => (opt, None),
-    };
-    let number = |max: u32, report: &mut dyn FnMut(String)| -> Option<u32> {
-        match value.and_then(|v| v.parse::<u32>().ok()) {
-            Some(n) => Some(n.min(max)),
-            None => {
-                report(format!(
-                    "option '{}' needs a number; libc ignores it",
-                    shorten(opt)
-                ));
-                None
-            }
+    if let Some(v) = opt.strip_prefix("ndots:") {
+        let n = atoi(v);
+        // glibc stores it in a 4-bit field: a negative value wraps.
+        o.ndots = if n < 0 {
+            (n as u32) & 0xf
+        } else {
+            n.min(15) as u32
+        };
+        return;
+    }
+    if let Some(v) = opt.strip_prefix("timeout:") {
+        // 0 or less still waits a second per try (glibc's `seconds <= 0` floor).
+        o.timeout_secs = atoi(v).clamp(1, 30) as u32;
+        return;
+    }
+    if let Some(v) = opt.strip_prefix("attempts:") {
+        o.attempts = atoi(v).clamp(0, 5) as u32;
+        if o.attempts == 0 {
+            report(format!(
+                "option '{}': glibc sends no query at all, every lookup fails",
+                shorten(opt)
+            ));
         }
-    };
-    match name {
-        "ndots" => {
-            if let Some(n) = number(15, report) {
-                o.ndots = n;
-            }
-        }
-        "timeout" => {
-            if let Some(n) = number(30, report) {
-                o.timeout_secs = n.max(1);
-            }
-        }
-        "attempts" => {
-            if let Some(n) = number(5, report) {
-                o.attempts = n.max(1);
-            }
-        }
-        "rotate" => o.rotate = true,
-        "edns0" => o.edns0 = true,
-        "single-request" => o.single_request = true,
-        "single-request-reopen" => o.single_request_reopen = true,
-        "trust-ad" => o.trust_ad = true,
-        "use-vc" => o.use_vc = true,
-        "no-aaaa" => o.no_aaaa = true,
-        "debug" | "inet6" | "ip6-bytestring" | "ip6-dotint" | "no-ip6-dotint"
-        | "no-check-names" | "no-reload" | "no-tld-query" => {}
-        _ => report(format!(
+        return;
+    }
+    const FLAGS: [&str; 11] = [
+        "rotate",
+        "edns0",
+        "single-request-reopen",
+        "single-request",
+        "no_tld_query",
+        "no-tld-query",
+        "no-reload",
+        "use-vc",
+        "trust-ad",
+        "no-aaaa",
+        "inet6",
+    ];
+    match FLAGS.iter().find(|f| opt.starts_with(**f)) {
+        Some(&"rotate") => o.rotate = true,
+        Some(&"edns0") => o.edns0 = true,
+        Some(&"single-request-reopen") => o.single_request_reopen = true,
+        Some(&"single-request") => o.single_request = true,
+        Some(&"no_tld_query") | Some(&"no-tld-query") => o.no_tld_query = true,
+        Some(&"use-vc") => o.use_vc = true,
+        Some(&"trust-ad") => o.trust_ad = true,
+        Some(&"no-aaaa") => o.no_aaaa = true,
+        Some(_) => {}
+        None if matches!(
+            opt,
+            "debug" | "ip6-bytestring" | "ip6-dotint" | "no-ip6-dotint" | "no-check-names"
+        ) => {}
+        None => report(format!(
             "unknown option '{}'; libc ignores it",
             shorten(opt)
         )),
@@ -319,10 +482,65 @@ mod tests {
         assert_eq!((c.recognised_lines, c.content_lines), (0, 2));
     }
 
+    #[test]
+    fn res_init_reading_rules() {
+        // Leading blanks hide the keyword; CRLF and an IPv4 %scope drop the nameserver.
+        let c = parse_resolv_conf(" nameserver 127.0.0.9\nnameserver 127.0.0.2\r\nnameserver 127.0.0.4%lo\nnameserver 127.0.0.5#53\nnameserver 127.3\n");
+        assert_eq!(c.nameservers.len(), 1);
+        assert_eq!(c.nameservers[0].address, "127.0.0.3:53".parse().unwrap());
+        assert!(c.issues.iter().any(|i| i.problem.contains("\\r")));
+        assert!(c.issues.iter().any(|i| i.problem.contains("%scope")));
+        assert!(c.issues.iter().any(|i| i.problem.contains("blank")));
+        // An empty search line keeps the previous list; `.` is kept as the root.
+        let c = parse_resolv_conf("search a.test . b.test\nsearch\nsearch \n");
+        assert_eq!(c.search, vec!["a.test", ".", "b.test"]);
+        let c = parse_resolv_conf("search a.test\n search b.test\ndomain \n");
+        assert_eq!(c.search, vec!["a.test"]);
+    }
+
+    #[test]
+    fn inet_aton_forms() {
+        let v = |s: &str| inet_aton_exact(s).map(|a| a.to_string());
+        assert_eq!(v("127.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(v("0x7f.0.0.4").as_deref(), Some("127.0.0.4"));
+        assert_eq!(v("0177.0.0.2").as_deref(), Some("127.0.0.2"));
+        assert_eq!(v("2130706433").as_deref(), Some("127.0.0.1"));
+        assert_eq!(v("10.1.256").as_deref(), Some("10.1.1.0"));
+        assert_eq!(v("256.1.1.1"), None);
+        assert_eq!(v("1.2.3.4.5"), None);
+        assert_eq!(v("08.1.1.1"), None);
+        assert_eq!(v("1.2.3.4 "), None);
+        assert_eq!(v(""), None);
+    }
+
+    #[test]
+    fn options_as_res_setoptions_reads_them() {
+        let c = parse_resolv_conf(
+            "options ndots:2x timeout:0 attempts:9 rotatex no-tld-query no-aaaa\n",
+        );
+        assert_eq!(
+            (c.options.ndots, c.options.timeout_secs, c.options.attempts),
+            (2, 1, 5)
+        );
+        assert!(c.options.rotate && c.options.no_tld_query && c.options.no_aaaa);
+        let c = parse_resolv_conf("options ndots:-1 attempts:0\n");
+        assert_eq!((c.options.ndots, c.options.attempts), (15, 0));
+        assert_eq!(atoi("  -12ab"), -12);
+        assert_eq!(atoi("x"), 0);
+    }
+
     proptest! {
         #[test]
         fn never_panics(s in "\\PC{0,400}") {
             let _ = parse_resolv_conf(&s);
+            let _ = inet_aton_exact(&s);
+            let _ = atoi(&s);
+        }
+
+        #[test]
+        fn inet_aton_agrees_with_dotted_quads(a in 0u8.., b in 0u8.., c in 0u8.., d in 0u8..) {
+            let text = format!("{a}.{b}.{c}.{d}");
+            prop_assert_eq!(inet_aton_exact(&text), Some(std::net::Ipv4Addr::new(a, b, c, d)));
         }
 
         #[test]

@@ -6,16 +6,14 @@
 //! deadline; the walk never waits itself.
 
 use crate::cause::Cause;
-use crate::diagnose::dns::{
-    self, candidate_ends_search, server_status, CandidateQueries, DnsObservations, ServerStatus,
-};
+use crate::diagnose::dns::{self, server_status, CandidateQueries, DnsObservations, ServerStatus};
 use crate::diagnose::{
     http, human, mtu, proxy, resolver, route, tcp, tls, udp, Failure, LayerFindings,
 };
 use crate::firewall;
 use crate::fix::remedy;
 use crate::hostfacts::{self, KernelFacts, Severity};
-use crate::hosts::lookup_hosts;
+use crate::hosts::{hosts_for_family, lookup_hosts, NssStatus};
 use crate::kubedns;
 use crate::layer::Layer;
 use crate::observe::RouteOutcome;
@@ -28,7 +26,7 @@ use crate::remedy::{GenericRollback, Remedy};
 use crate::report::{
     FailedFlow, Fix, Report, Row, RowVerdict, TargetInfo, Verdict, Warning, SCHEMA,
 };
-use crate::search::candidate_names;
+use crate::search::{search_walk, StepOutcome};
 use crate::target::{Host, Scheme, Target};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -126,8 +124,8 @@ pub struct WalkOptions {
     pub probe_mtu: bool,
 }
 
-/// How many candidate names and addresses the walk looks at, at most.
-const MAX_CANDIDATES: usize = 8;
+/// How many addresses the walk looks at, at most (the candidate names follow glibc's search
+/// loop, bounded by `search::MAX_SEARCH_DOMAINS`).
 const MAX_ADDRESSES: usize = 16;
 
 /// The layers walked for a scheme, in order.
@@ -1059,6 +1057,36 @@ fn walk_via_proxy(
     session_layers(target, opts, prober, st, address, Some(setting))
 }
 
+/// What libc's `getaddrinfo` would return for `name`, as the dns layer models it: the
+/// addresses in order (empty when the name does not resolve). The walk's verdict is not
+/// computed; a resolver configuration that the walk would fail on (a nameserver line libc
+/// ignores) is resolved as libc resolves it. The differential test against glibc compares
+/// this with `getent ahosts`.
+pub fn resolve_like_libc(
+    name: &str,
+    family: Option<Family>,
+    prober: &mut dyn Prober,
+) -> Vec<IpAddr> {
+    let files = prober.resolver_files();
+    let (setup, _) = resolver::classify(&files, true);
+    let opts = WalkOptions {
+        family,
+        ..WalkOptions::default()
+    };
+    let obs = gather_dns(name, &setup, &opts, prober);
+    let (addresses, _) = dns::classify(&obs, &setup);
+    let mut seen = HashSet::new();
+    addresses
+        .into_iter()
+        .filter(|a| match family {
+            Some(Family::V4) => a.is_ipv4(),
+            Some(Family::V6) => a.is_ipv6(),
+            None => true,
+        })
+        .filter(|a| seen.insert(*a))
+        .collect()
+}
+
 fn gather_dns(
     name: &str,
     setup: &resolver::ResolverSetup,
@@ -1083,82 +1111,66 @@ fn gather_dns(
         record_types.push(RecordType::Aaaa);
     }
     let hosts_matches = if setup.order.position("files").is_some() {
-        lookup_hosts(&setup.hosts_text, name)
+        hosts_for_family(
+            &lookup_hosts(&setup.hosts_text, name),
+            opts.family != Some(Family::V6),
+            opts.family != Some(Family::V4),
+        )
     } else {
         Vec::new()
     };
-    let mut candidates = candidate_names(name, &conf.search, conf.options.ndots);
-    let hosts_answers = setup.order.files_before_dns() && !hosts_matches.is_empty();
-    if hosts_answers {
-        // libc will not ask DNS; ask once for the name itself so a stale entry shows up
-        // (never for localhost, which no nameserver should be asked about).
-        let bare = name.trim_end_matches('.');
-        candidates = if bare == "localhost" || bare.ends_with(".localhost") {
-            Vec::new()
-        } else {
-            vec![format!("{bare}.")]
-        };
-    }
-    if setup.order.position("dns").is_none() {
-        candidates.clear();
-    }
-    candidates.truncate(MAX_CANDIDATES);
-
-    let mut dead: HashSet<SocketAddr> = HashSet::new();
+    // Whether libc asks DNS at all: the nsswitch walk must reach `dns` after the hosts file
+    // said what it says.
+    let files_status = if hosts_matches.is_empty() {
+        NssStatus::NotFound
+    } else {
+        NssStatus::Success
+    };
+    let reaches_dns = setup.order.reaches("dns", &|s: &str| match s {
+        "files" => files_status,
+        _ => NssStatus::Unavail,
+    });
+    let timeout = std::time::Duration::from_secs(u64::from(conf.options.timeout_secs));
     let mut tried = Vec::new();
     let mut cd_retries = Vec::new();
-    for cand in candidates {
-        let questions: Vec<DnsQuestion> = servers
-            .iter()
-            .filter(|s| !dead.contains(*s))
-            .flat_map(|s| {
-                record_types.iter().map(|t| DnsQuestion {
-                    name: cand.clone(),
-                    record_type: *t,
-                    server: *s,
-                    checking_disabled: false,
-                })
-            })
-            .collect();
-        if questions.is_empty() {
-            break;
-        }
-        let exchanges = prober.query(&questions);
-        let cq = CandidateQueries {
-            name: cand.clone(),
-            exchanges,
+    if setup.order.position("dns").is_some() && conf.options.attempts > 0 {
+        let mut dead: HashSet<SocketAddr> = HashSet::new();
+        let mut ask = |cand: &str| -> StepOutcome {
+            let Some(mut cq) = ask_candidate(
+                cand,
+                &servers,
+                &record_types,
+                &mut dead,
+                &mut cd_retries,
+                prober,
+            ) else {
+                return StepOutcome::Stop;
+            };
+            dns::drop_late_answers(
+                &mut cq.exchanges,
+                timeout,
+                conf.options.attempts,
+                servers.len(),
+            );
+            let outcome = dns::step_outcome(&cq, &servers);
+            tried.push(cq);
+            outcome
         };
-        // SERVFAIL: ask again with checking disabled to tell DNSSEC from a broken upstream.
-        let retry: Vec<DnsQuestion> = servers
-            .iter()
-            .filter(|s| {
-                matches!(
-                    server_status(&cq.exchanges, &cand, **s),
-                    ServerStatus::ServFail(_)
-                )
-            })
-            .map(|s| DnsQuestion {
-                name: cand.clone(),
-                record_type: record_types[0],
-                server: *s,
-                checking_disabled: true,
-            })
-            .collect();
-        if !retry.is_empty() {
-            cd_retries.extend(prober.query(&retry));
-        }
-        for s in &servers {
-            if matches!(
-                server_status(&cq.exchanges, &cand, *s),
-                ServerStatus::Timeout(_)
-            ) {
-                dead.insert(*s);
+        if reaches_dns {
+            search_walk(
+                name,
+                &conf.search,
+                conf.options.ndots,
+                conf.options.no_tld_query,
+                &mut ask,
+            );
+        } else {
+            // libc will not ask DNS; ask once for the name itself so a stale entry shows up
+            // (never for localhost, which no nameserver should be asked about).
+            let bare = name.trim_end_matches('.');
+            if bare != "localhost" && !bare.ends_with(".localhost") {
+                ask(&format!("{bare}."));
             }
-        }
-        let ends = candidate_ends_search(&cq, &servers);
-        tried.push(cq);
-        if ends {
-            break;
         }
     }
     DnsObservations {
@@ -1170,7 +1182,71 @@ fn gather_dns(
         record_types,
         timeout: std::time::Duration::from_secs(u64::from(conf.options.timeout_secs)),
         rotate: conf.options.rotate,
+        attempts: conf.options.attempts,
     }
+}
+
+/// Asks every live server about one candidate (A and/or AAAA), re-asks with CD after a
+/// SERVFAIL, and marks servers that stayed silent as dead for the next candidates. `None`
+/// when no server is left to ask.
+fn ask_candidate(
+    cand: &str,
+    servers: &[SocketAddr],
+    record_types: &[RecordType],
+    dead: &mut HashSet<SocketAddr>,
+    cd_retries: &mut Vec<DnsExchange>,
+    prober: &mut dyn Prober,
+) -> Option<CandidateQueries> {
+    let questions: Vec<DnsQuestion> = servers
+        .iter()
+        .filter(|s| !dead.contains(*s))
+        .flat_map(|s| {
+            record_types.iter().map(|t| DnsQuestion {
+                name: cand.to_string(),
+                record_type: *t,
+                server: *s,
+                checking_disabled: false,
+            })
+        })
+        .collect();
+    if questions.is_empty() {
+        return None;
+    }
+    let exchanges = prober.query(&questions);
+    let cq = CandidateQueries {
+        name: cand.to_string(),
+        exchanges,
+    };
+    // SERVFAIL: ask again with checking disabled to tell DNSSEC from a broken upstream.
+    let retry: Vec<DnsQuestion> = servers
+        .iter()
+        .filter(|s| {
+            matches!(
+                server_status(&cq.exchanges, cand, **s),
+                ServerStatus::ServFail(_)
+            )
+        })
+        .filter_map(|s| {
+            Some(DnsQuestion {
+                name: cand.to_string(),
+                record_type: *record_types.first()?,
+                server: *s,
+                checking_disabled: true,
+            })
+        })
+        .collect();
+    if !retry.is_empty() {
+        cd_retries.extend(prober.query(&retry));
+    }
+    for s in servers {
+        if matches!(
+            server_status(&cq.exchanges, cand, *s),
+            ServerStatus::Timeout(_)
+        ) {
+            dead.insert(*s);
+        }
+    }
+    Some(cq)
 }
 
 /// One line for people, e.g. for progress output: `dns: 192.0.2.7 in 4 ms`.
@@ -1246,6 +1322,7 @@ mod tests {
                             rcode,
                             addresses: addrs,
                             cnames: vec![],
+                            unused_answers: 0,
                             authentic_data: false,
                             via_tcp: false,
                             latency: Duration::from_millis(2),
@@ -1469,6 +1546,44 @@ mod tests {
             .layers
             .iter()
             .all(|l| l.layer == Layer::Resolver || l.layer == Layer::Dns));
+    }
+
+    #[test]
+    fn search_walk_has_no_cap_of_eight_candidates() {
+        let mut p = prober(ConnectOutcome::Refused);
+        let domains: Vec<String> = (0..11).map(|i| format!("d{i}.test")).collect();
+        p.resolv = format!("nameserver 10.0.0.53\nsearch {}\n", domains.join(" "));
+        p.answers = vec![(
+            "w.d10.test.",
+            Rcode::NoError,
+            vec!["192.0.2.10".parse().unwrap()],
+        )];
+        assert_eq!(
+            resolve_like_libc("w", Some(Family::V4), &mut p),
+            vec!["192.0.2.10".parse::<IpAddr>().unwrap()]
+        );
+        // REFUSED from the only server ends the list: only the as-is name is still asked.
+        p.answers = vec![
+            ("w.d0.test.", Rcode::Refused, vec![]),
+            (
+                "w.d1.test.",
+                Rcode::NoError,
+                vec!["192.0.2.1".parse().unwrap()],
+            ),
+        ];
+        p.queries = 0;
+        assert!(resolve_like_libc("w", Some(Family::V4), &mut p).is_empty());
+        assert_eq!(p.queries, 2);
+    }
+
+    #[test]
+    fn attempts_zero_sends_nothing() {
+        let mut p = prober(ConnectOutcome::Refused);
+        p.resolv = "nameserver 10.0.0.53\noptions attempts:0\n".into();
+        let r = run("api.test", &mut p);
+        assert_eq!(p.queries, 0);
+        assert!(!r.healthy());
+        assert_eq!(r.verdict.layer, Some(Layer::Dns));
     }
 
     #[test]

@@ -13,12 +13,63 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-/// Asks every question concurrently; one exchange per question, in order.
+/// With no answer from any nameserver, a round ends this long after it started: all
+/// nameservers silent is `dns_timeout` within about 2 s (libc would wait `timeout x attempts`
+/// per server; the verdict does not need that long).
+pub const ALL_SILENT_AFTER: Duration = Duration::from_secs(2);
+/// Once one nameserver answered, the others get this much longer: a server that stays silent
+/// that long while another answered is the dead nameserver libc stalls on.
+pub const STRAGGLER_GRACE: Duration = Duration::from_secs(1);
+
+/// The shared clock of one round: when it started and when the first answer came.
+#[derive(Debug)]
+struct Pace {
+    start: Instant,
+    deadline: Instant,
+    first_answer: std::sync::Mutex<Option<Instant>>,
+}
+
+impl Pace {
+    /// The deadline for a question still waiting now.
+    fn deadline(&self) -> Instant {
+        let first = self.first_answer.lock().ok().and_then(|g| *g);
+        let silent_cap = self.start + ALL_SILENT_AFTER;
+        let cap = match first {
+            Some(t) => t + STRAGGLER_GRACE,
+            None => silent_cap,
+        };
+        self.deadline.min(cap)
+    }
+
+    fn answered(&self) {
+        if let Ok(mut g) = self.first_answer.lock() {
+            g.get_or_insert_with(Instant::now);
+        }
+    }
+}
+
+/// Asks every question concurrently; one exchange per question, in order. A round ends at
+/// `deadline`, or [`ALL_SILENT_AFTER`] after it started when nothing answered, or
+/// [`STRAGGLER_GRACE`] after the first answer for the questions still waiting.
 pub fn query_all(questions: &[DnsQuestion], deadline: Instant) -> Vec<DnsExchange> {
+    let pace = Pace {
+        start: Instant::now(),
+        deadline,
+        first_answer: std::sync::Mutex::new(None),
+    };
+    let pace = &pace;
     std::thread::scope(|scope| {
         let handles: Vec<_> = questions
             .iter()
-            .map(|q| scope.spawn(move || ask(q, deadline)))
+            .map(|q| {
+                scope.spawn(move || {
+                    let out = ask_paced(q, pace);
+                    if matches!(out, DnsOutcome::Response { .. }) {
+                        pace.answered();
+                    }
+                    out
+                })
+            })
             .collect();
         handles
             .into_iter()
@@ -88,20 +139,42 @@ pub fn decode_response(bytes: &[u8], id: u16, q: &DnsQuestion) -> Result<Decoded
         ResponseCode::Refused => Rcode::Refused,
         other => Rcode::Other(u16::from(other)),
     };
-    let mut addresses = Vec::new();
+    // Follow the CNAME chain from the question's name, as glibc's getanswer does: only
+    // records owned by a name on the chain count.
+    let mut chain = vec![q.name.trim_end_matches('.').to_ascii_lowercase()];
     let mut cnames = Vec::new();
+    let owner = |r: &hickory_proto::rr::Record| {
+        r.name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
+    };
+    for _ in 0..16 {
+        let next = msg.answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(c) if chain.last() == Some(&owner(r)) => Some(c.0.to_ascii()),
+            _ => None,
+        });
+        let Some(target) = next else { break };
+        let t = target.trim_end_matches('.').to_ascii_lowercase();
+        if chain.contains(&t) {
+            break;
+        }
+        chain.push(t);
+        cnames.push(target);
+    }
+    let mut addresses = Vec::new();
+    let mut unused_answers = 0;
     for record in &msg.answers {
+        let on_chain = chain.contains(&owner(record));
         match (&record.data, q.record_type) {
-            (RData::A(a), RecordType::A) => addresses.push(IpAddr::V4(a.0)),
-            (RData::AAAA(a), RecordType::Aaaa) => addresses.push(IpAddr::V6(a.0)),
-            (RData::CNAME(c), _) => cnames.push(c.0.to_ascii()),
-            _ => {}
+            (RData::A(a), RecordType::A) if on_chain => addresses.push(IpAddr::V4(a.0)),
+            (RData::AAAA(a), RecordType::Aaaa) if on_chain => addresses.push(IpAddr::V6(a.0)),
+            (RData::CNAME(_), _) if on_chain => {}
+            _ => unused_answers += 1,
         }
     }
     Ok(Decoded {
         rcode,
         addresses,
         cnames,
+        unused_answers,
         authentic_data: msg.metadata.authentic_data,
         truncated: msg.metadata.truncation,
     })
@@ -116,14 +189,28 @@ pub struct Decoded {
     pub addresses: Vec<IpAddr>,
     /// CNAME targets.
     pub cnames: Vec<String>,
+    /// Answer records owned by no name on the question's CNAME chain.
+    pub unused_answers: usize,
     /// AD bit.
     pub authentic_data: bool,
     /// TC bit.
     pub truncated: bool,
 }
 
+/// One question with a fixed deadline (tests).
+#[cfg(test)]
 fn ask(q: &DnsQuestion, deadline: Instant) -> DnsOutcome {
+    let pace = Pace {
+        start: Instant::now(),
+        deadline,
+        first_answer: std::sync::Mutex::new(None),
+    };
+    ask_paced(q, &pace)
+}
+
+fn ask_paced(q: &DnsQuestion, pace: &Pace) -> DnsOutcome {
     let start = Instant::now();
+    let deadline = pace.deadline();
     let id = next_id();
     let packet = match encode_query(q, id) {
         Ok(p) => p,
@@ -161,6 +248,8 @@ fn ask(q: &DnsQuestion, deadline: Instant) -> DnsOutcome {
     let mut buf = vec![0u8; 4096];
     for _ in 0..64 {
         let now = Instant::now();
+        // Another server's answer shortens the wait (see `Pace`).
+        let deadline = pace.deadline();
         if now >= deadline {
             break;
         }
@@ -177,6 +266,7 @@ fn ask(q: &DnsQuestion, deadline: Instant) -> DnsOutcome {
                         rcode: d.rcode,
                         addresses: d.addresses,
                         cnames: d.cnames,
+                        unused_answers: d.unused_answers,
                         authentic_data: d.authentic_data,
                         via_tcp: false,
                         latency: start.elapsed(),
@@ -264,6 +354,7 @@ fn ask_tcp(q: &DnsQuestion, deadline: Instant, start: Instant) -> DnsOutcome {
             rcode: d.rcode,
             addresses: d.addresses,
             cnames: d.cnames,
+            unused_answers: d.unused_answers,
             authentic_data: d.authentic_data,
             via_tcp: true,
             latency: start.elapsed(),

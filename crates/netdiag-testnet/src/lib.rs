@@ -61,6 +61,7 @@ pub use pki::{LeafFiles, Pki, Signer, Validity};
 pub use probe::{dns_query, TcpConnect, UdpExchange};
 pub use proxy::Tinyproxy;
 pub use run::Run;
+pub use servers::UdpHandler;
 pub use tempdir::TempDir;
 
 /// The message a gated test prints when it does not run.

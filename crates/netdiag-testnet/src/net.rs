@@ -11,7 +11,7 @@ use crate::probe::{self, TcpConnect, UdpExchange};
 use crate::process::{self, run_ok};
 use crate::proxy::Tinyproxy;
 use crate::run::Run;
-use crate::servers::{self, ServerHandle, TcpMode};
+use crate::servers::{self, ServerHandle, TcpMode, UdpHandler};
 use crate::tempdir::TempDir;
 use crate::{Error, Result};
 use std::net::SocketAddr;
@@ -628,6 +628,24 @@ impl Node {
             servers::slow_dns(&self.ns, parse_addr(listen)?, parse_addr(upstream)?, delay)?;
         self.add_server(server);
         Ok(())
+    }
+
+    /// A scripted UDP server on `listen` (see [`UdpHandler`]): every datagram goes to the
+    /// handler, whose reply is sent after the delay it names, or nothing when it returns `None`.
+    pub fn udp_responder(&self, listen: &str, handler: UdpHandler) -> Result<()> {
+        let server = servers::udp_responder(&self.ns, parse_addr(listen)?, handler)?;
+        self.add_server(server);
+        Ok(())
+    }
+
+    /// Runs `f` on a thread inside this namespace and returns what it returns (waiting at most
+    /// `timeout`): library code that opens sockets, run where the test's servers are.
+    pub fn within<T, F>(&self, what: &str, timeout: Duration, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        servers::in_netns(&self.ns, what, timeout, move || Ok(f()))
     }
 
     /// Connects to `addr` from inside this namespace (a precondition check: is the fault real?).

@@ -252,3 +252,49 @@ pub(crate) fn slow_dns(
         }
     })
 }
+
+/// What a [`udp_responder`] handler answers to one datagram: a reply, after an optional delay,
+/// or silence.
+pub type UdpHandler = Arc<dyn Fn(&[u8]) -> Option<(Duration, Vec<u8>)> + Send + Sync>;
+
+/// A UDP server that hands every datagram to `handler` and sends back what it returns, after
+/// the delay it names (bounded by [`HOLD_LIMIT`]); `None` is silence. A scripted nameserver
+/// for tests that need per-name rcodes no real server gives on demand.
+pub(crate) fn udp_responder(
+    ns: &str,
+    listen: SocketAddr,
+    handler: UdpHandler,
+) -> Result<ServerHandle> {
+    start(
+        ns,
+        &format!("udp-responder-{listen}"),
+        move |stop, ready| {
+            let socket = match UdpSocket::bind(listen).and_then(|s| {
+                s.set_read_timeout(Some(Duration::from_millis(5)))
+                    .map(|()| s)
+            }) {
+                Ok(s) => s,
+                Err(e) => return ready(Err(e)),
+            };
+            ready(Ok(()));
+            let mut outbox: Vec<(Instant, SocketAddr, Vec<u8>)> = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, client)) = socket.recv_from(&mut buf) {
+                    if let Some((delay, reply)) = handler(&buf[..n]) {
+                        outbox.push((Instant::now() + delay.min(HOLD_LIMIT), client, reply));
+                    }
+                }
+                let now = Instant::now();
+                outbox.retain(|(due, client, reply)| {
+                    if *due <= now {
+                        let _ = socket.send_to(reply, client);
+                        false
+                    } else {
+                        true
+                    }
+                });
+            }
+        },
+    )
+}

@@ -6,14 +6,21 @@
 //! NODATA) decides; SERVFAIL and REFUSED make libc move on to the next server; silence makes it
 //! wait `timeout` seconds first. That is how a dead first nameserver turns into "everything is
 //! slow" (`dns_nameserver_unreachable`) even though names still resolve.
+//!
+//! The candidates follow glibc's search loop ([`crate::search::search_walk`], ended per
+//! candidate by [`step_outcome`]); an answer later than the per-server deadline libc gives a
+//! server is "slow", not an answer ([`drop_late_answers`]); and the `hosts:` line's action
+//! items decide which source's answer libc returns ([`classify`]). The differential test
+//! (`crates/netdiag/tests/glibc_diff.rs`) holds all of this against glibc itself.
 
 use super::{human, ms, Failure, FixContext, LayerFindings};
 use crate::cause::Cause;
 use crate::diagnose::resolver::ResolverSetup;
-use crate::hosts::HostsEntry;
+use crate::hosts::{HostsEntry, NssStatus};
 use crate::layer::Layer;
 use crate::observe::{DnsExchange, DnsOutcome, IcmpKind, Rcode, RecordType};
 use crate::report::{Row, RowVerdict, Warning};
+use crate::search::StepOutcome;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -50,6 +57,8 @@ pub struct DnsObservations {
     pub timeout: Duration,
     /// resolv.conf `rotate`.
     pub rotate: bool,
+    /// resolv.conf's attempts (rounds over the nameservers).
+    pub attempts: u32,
 }
 
 /// One server's combined answer (A and AAAA) for one candidate.
@@ -232,21 +241,139 @@ pub fn libc_pick(statuses: &[ServerStatus]) -> Option<usize> {
     statuses.iter().position(ServerStatus::is_definitive)
 }
 
-/// Whether the walk can stop asking further candidates: libc has addresses, or no server
-/// answered at all (glibc stops searching on a timeout, too).
-pub fn candidate_ends_search(c: &CandidateQueries, servers: &[SocketAddr]) -> bool {
-    let statuses: Vec<ServerStatus> = servers
-        .iter()
-        .map(|s| server_status(&c.exchanges, &c.name, *s))
-        .collect();
-    match libc_pick(&statuses) {
-        Some(i) => matches!(statuses[i], ServerStatus::Addresses(..)),
-        None => statuses.iter().all(|s| {
-            matches!(
-                s,
-                ServerStatus::Timeout(_) | ServerStatus::Unreachable(..) | ServerStatus::NotAsked
+/// Answers libc never waits for: a response that came after the per-server deadline glibc's
+/// `res_send` gives it (resolv.conf's `timeout`, or with one nameserver the whole
+/// `timeout x attempts` of its retries) is turned into "slow, past the timeout", which
+/// the dns layer treats like silence. The server is named slow in the evidence.
+pub fn drop_late_answers(
+    exchanges: &mut [DnsExchange],
+    timeout: Duration,
+    attempts: u32,
+    servers: usize,
+) {
+    // One server: its socket stays open across the retries, so a late answer to the first
+    // try still counts during the next ones.
+    let window = if servers <= 1 {
+        timeout.saturating_mul(attempts.max(1))
+    } else {
+        timeout
+    };
+    for e in exchanges.iter_mut() {
+        if let DnsOutcome::Response { rcode, latency, .. } = &e.outcome {
+            if *latency > window {
+                e.outcome = DnsOutcome::Unreachable {
+                    icmp: None,
+                    errno: 0,
+                    message: format!(
+                        "slow: answered {} only after {}, past the {} libc waits for it, so libc has moved on",
+                        rcode.name(),
+                        human(*latency),
+                        human(window)
+                    ),
+                    latency: *latency,
+                };
+            }
+        }
+    }
+}
+
+/// How glibc's search loop sees one candidate (see [`crate::search::search_walk`]): libc
+/// uses the first server whose response is not SERVFAIL, NOTIMP or REFUSED (silent servers are
+/// passed over); records in it end the search, NXDOMAIN and NODATA go on. When no server gives
+/// a usable response, SERVFAIL from the last server that responded goes on and anything else
+/// (REFUSED, NOTIMP, silence) ends the search list.
+pub fn step_outcome(c: &CandidateQueries, servers: &[SocketAddr]) -> StepOutcome {
+    let mut last_response: Option<Rcode> = None;
+    for server in servers {
+        let mine: Vec<&DnsExchange> = c
+            .exchanges
+            .iter()
+            .filter(|e| e.question.server == *server && !e.question.checking_disabled)
+            .collect();
+        let rcodes: Vec<(Rcode, bool)> = mine
+            .iter()
+            .filter_map(|e| match &e.outcome {
+                DnsOutcome::Response {
+                    rcode,
+                    addresses,
+                    cnames,
+                    unused_answers,
+                    ..
+                } => Some((
+                    *rcode,
+                    !addresses.is_empty() || !cnames.is_empty() || *unused_answers > 0,
+                )),
+                _ => None,
+            })
+            .collect();
+        let Some(&(first, _)) = rcodes.first() else {
+            continue;
+        };
+        let usable = rcodes
+            .iter()
+            .any(|(r, _)| !matches!(r, Rcode::ServFail | Rcode::NotImp | Rcode::Refused));
+        if !usable {
+            last_response = Some(rcodes.last().map(|(r, _)| *r).unwrap_or(first));
+            continue;
+        }
+        if rcodes
+            .iter()
+            .any(|(r, records)| *r == Rcode::NoError && *records)
+        {
+            return StepOutcome::Answered;
+        }
+        let used = rcodes
+            .iter()
+            .map(|(r, _)| *r)
+            .find(|r| !matches!(r, Rcode::ServFail | Rcode::NotImp | Rcode::Refused))
+            .unwrap_or(first);
+        return match used {
+            Rcode::NoError | Rcode::NxDomain => StepOutcome::Continue,
+            _ => StepOutcome::Stop,
+        };
+    }
+    match last_response {
+        Some(Rcode::ServFail) => StepOutcome::Continue,
+        _ => StepOutcome::Stop,
+    }
+}
+
+/// The dns source's NSS status after the search walk: SUCCESS with addresses; UNAVAIL when the
+/// last candidate asked got no usable response from any server (glibc's resolver then leaves
+/// ETIMEDOUT/ECONNREFUSED behind, which nss_dns reports as UNAVAIL) or nothing was asked;
+/// NOTFOUND otherwise.
+pub fn dns_nss_status(obs: &DnsObservations, resolved: bool) -> NssStatus {
+    if resolved {
+        return NssStatus::Success;
+    }
+    if obs.candidates.is_empty() {
+        return NssStatus::Unavail;
+    }
+    // A one-family lookup whose answer holds records but no address (a CNAME chain that ends
+    // nowhere, records of another owner): glibc's getanswer_r finds nothing usable and says
+    // TRYAGAIN.
+    let foreign = obs.candidates.last().is_some_and(|c| {
+        c.exchanges.iter().any(|e| {
+            matches!(&e.outcome, DnsOutcome::Response { rcode: Rcode::NoError, addresses, cnames, unused_answers, .. }
+                if addresses.is_empty() && (*unused_answers > 0 || !cnames.is_empty()))
+        })
+    });
+    if foreign && obs.record_types.len() == 1 {
+        return NssStatus::TryAgain;
+    }
+    // The last candidate asked decides (its exchange sets the errno nss_dns reads).
+    let failed = obs.candidates.last().is_some_and(|c| {
+        obs.servers.iter().all(|s| {
+            !matches!(
+                server_status(&c.exchanges, &c.name, *s),
+                ServerStatus::Addresses(..) | ServerStatus::NxDomain(_) | ServerStatus::NoData(_)
             )
-        }),
+        })
+    });
+    if failed {
+        NssStatus::Unavail
+    } else {
+        NssStatus::NotFound
     }
 }
 
@@ -254,8 +381,88 @@ fn types_text(types: &[RecordType]) -> String {
     types.iter().map(|t| t.name()).collect::<Vec<_>>().join("/")
 }
 
-/// Classifies the dns layer. Returns the addresses libc would return, in order.
+/// Classifies the dns layer. Returns the addresses libc would return, in order: those of the
+/// NSS sources that answered before the `hosts:` line's actions stopped the walk.
 pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, LayerFindings) {
+    let (dns_view, mut findings) = classify_sources(obs, setup);
+    let hosts_addrs: Vec<IpAddr> = obs.hosts_matches.iter().map(|h| h.address).collect();
+    let (resolved, _) = candidate_statuses(obs);
+    let dns_addrs: Vec<IpAddr> = match &resolved {
+        Some((_, _, a)) => a.iter().copied().filter(|ip| wanted(obs, ip)).collect(),
+        None => Vec::new(),
+    };
+    let dns_status = dns_nss_status(obs, !dns_addrs.is_empty());
+    let files_status = if hosts_addrs.is_empty() {
+        NssStatus::NotFound
+    } else {
+        NssStatus::Success
+    };
+    let status_of = |s: &str| match s {
+        "files" => files_status,
+        "dns" => dns_status,
+        // Modules not modelled (myhostname, mdns, resolve, a typo) count as unavailable.
+        _ => NssStatus::Unavail,
+    };
+    let answering = setup.order.answering(&status_of);
+    let addresses = match answering.as_deref() {
+        Some("files") => hosts_addrs.clone(),
+        Some("dns") => dns_addrs.clone(),
+        _ => Vec::new(),
+    };
+    if addresses != dns_view {
+        if addresses.is_empty() && findings.failure.is_none() {
+            findings.failure = Some(Failure {
+                cause: Cause::DnsNxdomain,
+                summary: format!(
+                    "libc finds no address for {}: the hosts: line '{}' stops before a source that has one.",
+                    obs.name,
+                    setup.order.describe()
+                ),
+                root_cause: format!(
+                    "nsswitch.conf 'hosts: {}': the hosts file says {:?}, DNS says {:?}; the action items end the lookup before an answer.",
+                    setup.order.describe(),
+                    files_status,
+                    dns_status
+                ),
+                context: FixContext {
+                    host: obs.name.clone(),
+                    resolv_conf: setup.resolv_conf_path.clone(),
+                    hosts_file: setup.hosts_path.clone(),
+                    ..FixContext::default()
+                },
+            });
+            mark_failure(&mut findings);
+        } else if !addresses.is_empty()
+            && findings.failure.is_some()
+            && answering.as_deref() == Some("files")
+        {
+            // The hosts file answers although DNS failed: libc resolves.
+            if let Some(f) = findings.failure.take() {
+                findings.warnings.push(Warning {
+                    cause: f.cause,
+                    message: format!(
+                        "{} (the hosts file answers: {})",
+                        f.summary,
+                        join(&addresses)
+                    ),
+                });
+            }
+        }
+    }
+    (addresses, findings)
+}
+
+/// Whether an address is of a family that was asked.
+fn wanted(obs: &DnsObservations, ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(_) => obs.record_types.contains(&RecordType::A),
+        IpAddr::V6(_) => obs.record_types.contains(&RecordType::Aaaa),
+    }
+}
+
+/// The dns layer's rows, warnings and failure, and the addresses of the usual `files dns`
+/// reading; [`classify`] then applies the `hosts:` line's actions.
+fn classify_sources(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, LayerFindings) {
     let mut findings = LayerFindings::default();
     let base_context = FixContext {
         host: obs.name.clone(),
@@ -268,12 +475,9 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
         IpAddr::V4(_) => obs.record_types.contains(&RecordType::A),
         IpAddr::V6(_) => obs.record_types.contains(&RecordType::Aaaa),
     };
-    let hosts_addrs: Vec<IpAddr> = obs
-        .hosts_matches
-        .iter()
-        .map(|h| h.address)
-        .filter(wanted_family)
-        .collect();
+    // The prober already applied the family to the hosts file (an IPv4 lookup turns `::1`
+    // into 127.0.0.1); `no-aaaa` only stops AAAA queries, not IPv6 hosts lines.
+    let hosts_addrs: Vec<IpAddr> = obs.hosts_matches.iter().map(|h| h.address).collect();
     let files_first = setup.order.files_before_dns();
     let hosts_answers = files_first && !hosts_addrs.is_empty();
     if let Some(row) = hosts_row(obs, setup, &hosts_addrs, hosts_answers) {
@@ -589,9 +793,12 @@ fn stalled_nameserver(
     findings.failure = Some(Failure {
         cause: Cause::DnsNameserverUnreachable,
         summary: format!(
-            "Nameserver {dead_ip} does not answer: {} resolves only after libc waits {} for it, on every lookup.",
+            "Nameserver {dead_ip} does not answer: {} resolves only after libc waits {} for it, on every lookup (resolv.conf timeout:{} attempts:{}: up to {} per lookup).",
             obs.name,
-            human(stall)
+            human(stall),
+            obs.timeout.as_secs(),
+            obs.attempts,
+            human(obs.timeout.saturating_mul(obs.attempts.max(1)))
         ),
         root_cause: format!(
             "{dead_ip} ({}): {}. {how} waits for it (up to the resolv.conf timeout of {}) before asking {}, which answered {}.",
@@ -645,10 +852,15 @@ fn push_backup_warnings(findings: &mut LayerFindings, obs: &DnsObservations, ans
             | ServerStatus::OtherRcode(..)
             | ServerStatus::NxDomain(_)
             | ServerStatus::NoData(_) => {
+                let rotate = if obs.rotate {
+                    ": with 'options rotate' libc starts with a different server each time, so the name resolves only some of the time"
+                } else {
+                    ""
+                };
                 findings.warnings.push(Warning {
                     cause: Cause::DnsInconsistentNameservers,
                     message: format!(
-                        "nameserver {ip} answers {} for {} while {} answers {}",
+                        "nameserver {ip} answers {} for {} while {} answers {}{rotate}",
                         st.describe(),
                         obs.candidates[ci].name,
                         answering.ip(),
@@ -764,7 +976,11 @@ fn classify_failure(
                 "{} could not be looked up: no nameserver was asked.",
                 obs.name
             ),
-            root_cause: "No query was sent (no nameserver, or no time left).".to_string(),
+            root_cause: if obs.attempts == 0 {
+                "resolv.conf has 'options attempts:0': glibc sends no query at all, so every lookup through DNS fails.".to_string()
+            } else {
+                "No query was sent (no nameserver, or no time left).".to_string()
+            },
             context: ctx,
         };
     };
@@ -908,6 +1124,7 @@ pub fn exchange_text(e: &DnsExchange) -> String {
             rcode,
             addresses,
             cnames,
+            unused_answers,
             authentic_data,
             via_tcp,
             latency,
@@ -915,6 +1132,11 @@ pub fn exchange_text(e: &DnsExchange) -> String {
             let mut parts = vec![rcode.name()];
             if !cnames.is_empty() {
                 parts.push(format!("CNAME {}", cnames.join(" -> ")));
+            }
+            if *unused_answers > 0 {
+                parts.push(format!(
+                    "{unused_answers} answer record(s) owned by another name (not an address for this name)"
+                ));
             }
             if !addresses.is_empty() {
                 parts.push(join(addresses));
@@ -1054,6 +1276,7 @@ mod tests {
             rcode,
             addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
             cnames: vec![],
+            unused_answers: 0,
             authentic_data: false,
             via_tcp: false,
             latency: Duration::from_millis(ms),
@@ -1076,6 +1299,7 @@ mod tests {
             record_types: vec![RecordType::A, RecordType::Aaaa],
             timeout: Duration::from_secs(5),
             rotate: false,
+            attempts: 2,
         }
     }
 
@@ -1420,5 +1644,260 @@ mod tests {
         let failure = f.failure.expect("failure");
         assert_eq!(failure.cause, Cause::DnsNxdomain);
         assert!(failure.root_cause.contains("10.0.0.2 has it"));
+    }
+
+    fn cname_only() -> DnsOutcome {
+        DnsOutcome::Response {
+            rcode: Rcode::NoError,
+            addresses: vec![],
+            cnames: vec!["gone.invalid.".into()],
+            unused_answers: 0,
+            authentic_data: false,
+            via_tcp: false,
+            latency: Duration::from_millis(2),
+        }
+    }
+
+    fn servers() -> Vec<SocketAddr> {
+        vec![S1.parse().unwrap(), S2.parse().unwrap()]
+    }
+
+    #[test]
+    fn step_outcome_as_glibc_search_loop_sees_it() {
+        let n = "w.a.test.";
+        let two = |a: DnsOutcome, b: DnsOutcome| {
+            let mut e = both(n, S1, a.clone(), a);
+            e.extend(both(n, S2, b.clone(), b));
+            cand(n, e)
+        };
+        let r = |rc| resp(rc, &[], 2);
+        // REFUSED or NOTIMP from the last server asked ends the list; SERVFAIL goes on.
+        assert_eq!(
+            step_outcome(&two(r(Rcode::Refused), r(Rcode::Refused)), &servers()),
+            StepOutcome::Stop
+        );
+        assert_eq!(
+            step_outcome(&two(r(Rcode::ServFail), r(Rcode::NotImp)), &servers()),
+            StepOutcome::Stop
+        );
+        assert_eq!(
+            step_outcome(&two(r(Rcode::Refused), r(Rcode::ServFail)), &servers()),
+            StepOutcome::Continue
+        );
+        // The first usable server decides: REFUSED is passed over, NXDOMAIN goes on.
+        assert_eq!(
+            step_outcome(&two(r(Rcode::Refused), r(Rcode::NxDomain)), &servers()),
+            StepOutcome::Continue
+        );
+        assert_eq!(
+            step_outcome(&two(r(Rcode::NoError), r(Rcode::NoError)), &servers()),
+            StepOutcome::Continue
+        );
+        assert_eq!(
+            step_outcome(
+                &two(resp(Rcode::NoError, &["192.0.2.1"], 2), r(Rcode::NxDomain)),
+                &servers()
+            ),
+            StepOutcome::Answered
+        );
+        // A CNAME chain without an address still ends the search.
+        assert_eq!(
+            step_outcome(&two(cname_only(), r(Rcode::NxDomain)), &servers()),
+            StepOutcome::Answered
+        );
+        // Silence everywhere ends it too.
+        assert_eq!(
+            step_outcome(&two(timeout(), timeout()), &servers()),
+            StepOutcome::Stop
+        );
+        assert_eq!(
+            step_outcome(&two(timeout(), r(Rcode::NxDomain)), &servers()),
+            StepOutcome::Continue
+        );
+    }
+
+    #[test]
+    fn a_cname_without_address_is_not_an_address() {
+        let s = setup("nameserver 10.0.0.1\n", "");
+        let o = obs(
+            "c.test",
+            &[S1],
+            vec![cand(
+                "c.test.",
+                both("c.test.", S1, cname_only(), cname_only()),
+            )],
+        );
+        let (addrs, f) = classify(&o, &s);
+        assert!(addrs.is_empty());
+        assert_eq!(f.failure.map(|x| x.cause), Some(Cause::DnsNodata));
+    }
+
+    #[test]
+    fn late_answers_are_slow_not_used() {
+        let mut e = both(
+            "w.",
+            S1,
+            resp(Rcode::NoError, &["192.0.2.1"], 1500),
+            resp(Rcode::NoError, &[], 1500),
+        );
+        e.extend(both(
+            "w.",
+            S2,
+            resp(Rcode::NoError, &["192.0.2.2"], 3),
+            resp(Rcode::NoError, &[], 3),
+        ));
+        let mut late = e.clone();
+        drop_late_answers(&mut late, Duration::from_secs(1), 2, 2);
+        let o = obs("w.", &[S1, S2], vec![cand("w.", late)]);
+        let s = setup(
+            "nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions timeout:1\n",
+            "",
+        );
+        let (addrs, f) = classify(&o, &s);
+        // libc gives up on S1 after its 1 s and takes S2's answer; S1 is named slow.
+        assert_eq!(addrs, vec!["192.0.2.2".parse::<IpAddr>().unwrap()]);
+        let failure = f.failure.expect("the stall is the finding");
+        assert_eq!(failure.cause, Cause::DnsNameserverUnreachable);
+        assert!(
+            f.rows.iter().any(|r| r.result.contains("slow")),
+            "{:?}",
+            f.rows
+        );
+        // Within the timeout, nothing changes; one server alone gets all its retries.
+        let mut kept = e.clone();
+        drop_late_answers(&mut kept, Duration::from_secs(5), 2, 2);
+        assert_eq!(kept, e);
+        let mut single = e[..2].to_vec();
+        drop_late_answers(&mut single, Duration::from_secs(1), 2, 1);
+        assert_eq!(single, e[..2].to_vec());
+    }
+
+    fn setup_ns(nsswitch: &str, hosts: &str) -> ResolverSetup {
+        let mut s = setup("nameserver 10.0.0.1\n", hosts);
+        s.order = crate::hosts::parse_nsswitch_hosts(nsswitch);
+        s
+    }
+
+    #[test]
+    fn nsswitch_actions_decide_the_answer() {
+        let dns_nx = |name: &str| {
+            obs(
+                name,
+                &[S1],
+                vec![cand(
+                    &format!("{name}."),
+                    both(
+                        &format!("{name}."),
+                        S1,
+                        resp(Rcode::NxDomain, &[], 2),
+                        resp(Rcode::NxDomain, &[], 2),
+                    ),
+                )],
+            )
+        };
+        let dns_ok = |name: &str| {
+            obs(
+                name,
+                &[S1],
+                vec![cand(
+                    &format!("{name}."),
+                    both(
+                        &format!("{name}."),
+                        S1,
+                        resp(Rcode::NoError, &["192.0.2.9"], 2),
+                        resp(Rcode::NoError, &[], 2),
+                    ),
+                )],
+            )
+        };
+        let with_hosts = |mut o: DnsObservations| {
+            o.hosts_matches = crate::hosts::lookup_hosts("10.9.9.9 h.test\n", &o.name);
+            o
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // dns [NOTFOUND=return] files: the hosts file is never read after NXDOMAIN.
+        let s = setup_ns("hosts: dns [NOTFOUND=return] files\n", "10.9.9.9 h.test\n");
+        let (addrs, f) = classify(&with_hosts(dns_nx("h.test")), &s);
+        assert!(addrs.is_empty());
+        assert!(f.failure.is_some());
+        // dns files: it is.
+        let s = setup_ns("hosts: dns files\n", "10.9.9.9 h.test\n");
+        assert_eq!(
+            classify(&with_hosts(dns_nx("h.test")), &s).0,
+            vec![ip("10.9.9.9")]
+        );
+        // files [SUCCESS=continue] dns: DNS's answer replaces the hosts file's.
+        let s = setup_ns("hosts: files [SUCCESS=continue] dns\n", "10.9.9.9 h.test\n");
+        assert_eq!(
+            classify(&with_hosts(dns_ok("h.test")), &s).0,
+            vec![ip("192.0.2.9")]
+        );
+        let (addrs, f) = classify(&with_hosts(dns_nx("h.test")), &s);
+        assert!(addrs.is_empty() && f.failure.is_some());
+        // files dns: the hosts file wins.
+        let s = setup_ns("hosts: files dns\n", "10.9.9.9 h.test\n");
+        assert_eq!(
+            classify(&with_hosts(dns_ok("h.test")), &s).0,
+            vec![ip("10.9.9.9")]
+        );
+        // dns_nss_status: silence everywhere is UNAVAIL, NXDOMAIN is NOTFOUND.
+        let silent = obs(
+            "x",
+            &[S1],
+            vec![cand("x.", both("x.", S1, timeout(), timeout()))],
+        );
+        assert_eq!(dns_nss_status(&silent, false), NssStatus::Unavail);
+        assert_eq!(dns_nss_status(&dns_nx("x"), false), NssStatus::NotFound);
+        // An A-only answer owned by another name: nothing usable, TRYAGAIN.
+        let foreign = DnsOutcome::Response {
+            rcode: Rcode::NoError,
+            addresses: vec![],
+            cnames: vec![],
+            unused_answers: 1,
+            authentic_data: false,
+            via_tcp: false,
+            latency: Duration::from_millis(2),
+        };
+        let mut o = obs(
+            "f",
+            &[S1],
+            vec![cand(
+                "f.",
+                vec![ex("f.", S1, RecordType::A, false, foreign)],
+            )],
+        );
+        o.record_types = vec![RecordType::A];
+        assert_eq!(dns_nss_status(&o, false), NssStatus::TryAgain);
+        let s = setup_ns("hosts: dns [TRYAGAIN=return] files\n", "10.9.9.9 f\n");
+        o.hosts_matches = crate::hosts::lookup_hosts("10.9.9.9 f\n", "f");
+        assert!(classify(&o, &s).0.is_empty());
+    }
+
+    #[test]
+    fn rotate_with_disagreeing_servers_resolves_only_sometimes() {
+        let s = setup(
+            "nameserver 10.0.0.1\nnameserver 10.0.0.2\noptions rotate\n",
+            "",
+        );
+        let mut e = both(
+            "r.test.",
+            S1,
+            resp(Rcode::NoError, &["192.0.2.1"], 2),
+            resp(Rcode::NoError, &[], 2),
+        );
+        e.extend(both(
+            "r.test.",
+            S2,
+            resp(Rcode::NxDomain, &[], 2),
+            resp(Rcode::NxDomain, &[], 2),
+        ));
+        let mut o = obs("r.test", &[S1, S2], vec![cand("r.test.", e)]);
+        o.rotate = true;
+        let (_, f) = classify(&o, &s);
+        assert!(f
+            .warnings
+            .iter()
+            .any(|w| w.cause == Cause::DnsInconsistentNameservers
+                && w.message.contains("only some of the time")));
     }
 }

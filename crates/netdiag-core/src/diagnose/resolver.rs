@@ -175,7 +175,7 @@ fn resolv_conf_failure(
     let effective = conf.effective_nameservers();
     let mut failure: Option<Failure> = None;
     let mut row_cause = Cause::Ok;
-    if !severe.is_empty() {
+    if !severe.is_empty() && effective.is_empty() {
         let first = severe[0];
         row_cause = Cause::ResolverConfigInvalid;
         failure = Some(Failure {
@@ -226,9 +226,11 @@ fn resolv_conf_failure(
     (failure, row_cause)
 }
 
-/// Warnings for the resolv.conf issues that do not stop libc.
+/// Warnings for the resolv.conf issues that do not stop libc: a nameserver line libc ignores
+/// while other nameservers remain is a warning too (libc resolves with the others).
 fn push_minor_issue_warnings(findings: &mut LayerFindings, path: &str, conf: &ResolvConf) {
-    for issue in conf.issues.iter().filter(|i| !i.severe) {
+    let usable = !conf.effective_nameservers().is_empty();
+    for issue in conf.issues.iter().filter(|i| !i.severe || usable) {
         let cause = if issue.problem.contains("only the first") {
             Cause::ResolverTooManyNameservers
         } else {
@@ -374,11 +376,31 @@ mod tests {
 
     #[test]
     fn invalid_nameserver_line() {
-        let (_, f) = classify(&files("nameserver dns.corp\nnameserver 10.0.0.2\n"), true);
+        let (_, f) = classify(&files("nameserver dns.corp\nsearch corp\n"), true);
         let failure = f.failure.expect("failure");
         assert_eq!(failure.cause, Cause::ResolverConfigInvalid);
         assert_eq!(failure.context.line, Some(1));
         assert!(failure.root_cause.contains("dns.corp"));
+    }
+
+    #[test]
+    fn ignored_nameserver_line_with_others_left_is_a_warning() {
+        // libc resolves with 10.0.0.2; the bad lines are warnings, not the verdict.
+        let (setup, f) = classify(
+            &files("nameserver dns.corp\nnameserver 10.0.0.2\r\n nameserver 10.0.0.4\nnameserver 10.0.0.3\n"),
+            true,
+        );
+        assert!(f.failure.is_none());
+        assert_eq!(setup.resolv_conf.effective_nameservers().len(), 1);
+        assert!(
+            f.warnings
+                .iter()
+                .filter(|w| w.cause == Cause::ResolverConfigInvalid)
+                .count()
+                >= 3
+        );
+        assert!(f.warnings.iter().any(|w| w.message.contains("\\r")));
+        assert_eq!(f.rows[0].verdict, RowVerdict::Warn);
     }
 
     #[test]

@@ -40,7 +40,9 @@ fn resolver_no_nameservers_only_search_line() -> Result<()> {
 
 #[test]
 fn resolver_config_invalid_nameserver_not_an_ip() -> Result<()> {
-    let run = check_with_resolv_conf("nameserver not-an-ip\nnameserver 127.0.0.1\n", "badns")?;
+    // The only nameserver line is one libc ignores (with another usable line, libc resolves
+    // with it and the bad line is a warning: see the resolver layer's unit tests).
+    let run = check_with_resolv_conf("nameserver not-an-ip\nsearch test\n", "badns")?;
     assert_eq!(run.schema(), Some("netdiag.report/v1"), "{run}");
     assert_eq!(run.status, Some(1), "{run}");
     assert_eq!(run.layer(), Some("resolver"), "{run}");
