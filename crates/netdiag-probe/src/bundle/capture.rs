@@ -218,10 +218,35 @@ impl Capture {
             let _ = child.kill();
         }
         let _ = child.wait();
-        let bytes = std::fs::read(&pcap).map_err(|source| CaptureError::Read {
-            path: pcap.clone(),
-            source,
-        })?;
+        let bytes = match std::fs::read(&pcap) {
+            Ok(bytes) => bytes,
+            // tcpdump stopped before it opened its output (it was still starting when the
+            // probes finished, or it failed): that is a capture that holds nothing, not an error.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let said = stderr
+                    .lock()
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_default();
+                return Ok(CaptureOutcome {
+                    pcap: None,
+                    note: format!(
+                        "no packet capture: tcpdump stopped before it wrote {}{}",
+                        pcap.display(),
+                        if said.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({said})")
+                        }
+                    ),
+                });
+            }
+            Err(source) => {
+                return Err(CaptureError::Read {
+                    path: pcap.clone(),
+                    source,
+                })
+            }
+        };
         let _ = std::fs::remove_file(&pcap);
         let said = stderr
             .lock()
