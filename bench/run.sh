@@ -81,4 +81,5 @@ bench "200 loopback targets (150 open, 50 closed)" \
   "$ND check --targets $targets --resolv-conf $work/resolv.conf --format json"
 echo; echo "## peak memory (max RSS, KiB)"
 printf 'one healthy check: '; /usr/bin/time -f '%M' "$ND" check "tcp://127.0.0.1:$port" --resolv-conf "$work/resolv.conf" --format json 2>&1 >/dev/null | tail -1
-printf '200 targets: '; /usr/bin/time -f '%M' "$ND" check --targets "$targets" --resolv-conf "$work/resolv.conf" --format json 2>&1 >/dev/null | tail -1
+# The 50 closed targets make this check exit 1 (a layer failed): that is its answer, not an error.
+printf '200 targets: '; { /usr/bin/time -f '%M' "$ND" check --targets "$targets" --resolv-conf "$work/resolv.conf" --format json 2>&1 >/dev/null || true; } | tail -1
