@@ -107,6 +107,15 @@ pub struct ConfigFile {
     pub content: Result<String, String>,
 }
 
+/// One address of this host's interfaces (an RTM_GETADDR dump, what `ip addr` lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterfaceAddress {
+    /// The address.
+    pub address: IpAddr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+}
+
 /// The resolver configuration files as read from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolverFiles {
@@ -118,6 +127,8 @@ pub struct ResolverFiles {
     pub nsswitch: ConfigFile,
     /// Proxy-related environment variables that were set (name, value), for evidence.
     pub proxy_env: Vec<(String, String)>,
+    /// gai.conf (getaddrinfo's sorting tables); `None` when not read (the defaults apply).
+    pub gai_conf: Option<ConfigFile>,
 }
 
 /// DNS record types the walk asks for.

@@ -16,12 +16,12 @@ use crate::hostfacts::{self, KernelFacts, Severity};
 use crate::hosts::{hosts_for_family, lookup_hosts, NssStatus};
 use crate::kubedns;
 use crate::layer::Layer;
-use crate::observe::RouteOutcome;
 use crate::observe::{
     ConnectObservation, ConnectOutcome, DnsExchange, DnsQuestion, HostFacts, HttpObservation,
     HttpOutcome, MtuObservation, ProxyObservation, ProxySetting, RecordType, ResolverFiles,
     RouteObservation, TlsObservation, TlsOutcome, UdpObservation,
 };
+use crate::observe::{RouteKind, RouteOutcome};
 use crate::remedy::{GenericRollback, Remedy};
 use crate::report::{
     FailedFlow, Fix, Report, Row, RowVerdict, TargetInfo, Verdict, Warning, SCHEMA,
@@ -80,6 +80,12 @@ pub trait Prober {
     /// CAP_NET_ADMIN, and each source says so otherwise. The walk evaluates the flow
     /// ([`firewall::explain_sources`]).
     fn firewall_sources(&mut self) -> firewall::FirewallSources;
+    /// This host's interface addresses and prefix lengths (getaddrinfo's sorting and
+    /// AI_ADDRCONFIG read them); `None` when they cannot be listed (libc then assumes both
+    /// families are configured).
+    fn interface_addresses(&mut self) -> Option<Vec<crate::observe::InterfaceAddress>> {
+        None
+    }
 }
 
 /// What the http layer asks for.
@@ -1068,7 +1074,34 @@ pub fn resolve_like_libc(
     prober: &mut dyn Prober,
 ) -> Vec<IpAddr> {
     let files = prober.resolver_files();
-    let (setup, _) = resolver::classify(&files, true);
+    let interfaces = prober.interface_addresses();
+    let Some(family) = addrconfig_family(family, interfaces.as_deref()) else {
+        return Vec::new();
+    };
+    let addresses = resolve_sources(name, family, &files, prober);
+    libc_order(addresses, &files, interfaces.as_deref(), prober)
+}
+
+/// What `gethostbyname2(name, family)` returns (what `getent hosts` prints): the addresses
+/// the NSS sources give, in their order: no RFC 3484 sorting and no AI_ADDRCONFIG, which are
+/// getaddrinfo's.
+pub fn resolve_like_gethostbyname(
+    name: &str,
+    family: Family,
+    prober: &mut dyn Prober,
+) -> Vec<IpAddr> {
+    let files = prober.resolver_files();
+    resolve_sources(name, Some(family), &files, prober)
+}
+
+/// The addresses the NSS sources answer with, deduplicated, in the order they give them.
+fn resolve_sources(
+    name: &str,
+    family: Option<Family>,
+    files: &ResolverFiles,
+    prober: &mut dyn Prober,
+) -> Vec<IpAddr> {
+    let (setup, _) = resolver::classify(files, true);
     let opts = WalkOptions {
         family,
         ..WalkOptions::default()
@@ -1076,7 +1109,7 @@ pub fn resolve_like_libc(
     let obs = gather_dns(name, &setup, &opts, prober);
     let (addresses, _) = dns::classify(&obs, &setup);
     let mut seen = HashSet::new();
-    addresses
+    let addresses: Vec<IpAddr> = addresses
         .into_iter()
         .filter(|a| match family {
             Some(Family::V4) => a.is_ipv4(),
@@ -1084,7 +1117,70 @@ pub fn resolve_like_libc(
             None => true,
         })
         .filter(|a| seen.insert(*a))
-        .collect()
+        .collect();
+    addresses
+}
+
+/// AI_ADDRCONFIG as getaddrinfo applies it before the lookup: an unrestricted lookup on a host
+/// with addresses of one family only asks for that family; a lookup restricted to a family the
+/// host has no (non-loopback) address of returns nothing (`None`).
+pub fn addrconfig_family(
+    family: Option<Family>,
+    interfaces: Option<&[crate::observe::InterfaceAddress]>,
+) -> Option<Option<Family>> {
+    let (v4, v6) = crate::gai::addrconfig(interfaces);
+    match family {
+        None if v4 && !v6 => Some(Some(Family::V4)),
+        None if v6 && !v4 => Some(Some(Family::V6)),
+        None => Some(None),
+        Some(Family::V4) if !v4 => None,
+        Some(Family::V6) if !v6 => None,
+        other => Some(other),
+    }
+}
+
+/// The addresses in the order getaddrinfo returns them: RFC 3484 with gai.conf's tables (the
+/// defaults when the file is absent or unreadable), each destination with the source address
+/// the kernel's route lookup picks (no usable route: the destination sorts last).
+pub fn libc_order(
+    addresses: Vec<IpAddr>,
+    files: &ResolverFiles,
+    interfaces: Option<&[crate::observe::InterfaceAddress]>,
+    prober: &mut dyn Prober,
+) -> Vec<IpAddr> {
+    if addresses.len() < 2 {
+        return addresses;
+    }
+    let conf = match files.gai_conf.as_ref().map(|f| &f.content) {
+        Some(Ok(text)) => crate::gai::GaiConf::parse(text),
+        _ => crate::gai::GaiConf::default(),
+    };
+    let routes = prober.routes(&addresses);
+    let destinations: Vec<crate::gai::Destination> = addresses
+        .iter()
+        .map(|a| {
+            let source =
+                routes
+                    .iter()
+                    .find(|r| r.destination == *a)
+                    .and_then(|r| match &r.outcome {
+                        RouteOutcome::Route {
+                            kind: RouteKind::Unicast | RouteKind::Local | RouteKind::Multicast,
+                            source,
+                            ..
+                        } => *source,
+                        _ => None,
+                    });
+            crate::gai::Destination {
+                address: *a,
+                source,
+                source_prefix_len: source.map_or(0, |s| {
+                    crate::gai::source_prefix_len(s, interfaces.unwrap_or(&[]))
+                }),
+            }
+        })
+        .collect();
+    crate::gai::sort_destinations(&conf, &destinations)
 }
 
 fn gather_dns(
@@ -1298,6 +1394,7 @@ mod tests {
                     content: Ok("hosts: files dns".into()),
                 },
                 proxy_env: vec![],
+                gai_conf: None,
             }
         }
         fn query(&mut self, questions: &[DnsQuestion]) -> Vec<DnsExchange> {

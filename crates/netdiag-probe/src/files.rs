@@ -63,7 +63,8 @@ pub fn read_config(path: &str) -> Result<String, ConfigFileError> {
     })
 }
 
-fn config_file(path: &str) -> ConfigFile {
+/// Reads one resolver file (its text, or why it could not be read).
+pub fn config_file(path: &str) -> ConfigFile {
     ConfigFile {
         path: path.to_string(),
         content: read_config(path).map_err(|e| e.to_string()),
@@ -98,6 +99,7 @@ pub fn resolver_files(resolv_conf: &str, hosts: &str, nsswitch: &str) -> Resolve
         hosts: config_file(hosts),
         nsswitch: config_file(nsswitch),
         proxy_env,
+        gai_conf: None,
     }
 }
 

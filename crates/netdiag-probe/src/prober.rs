@@ -36,6 +36,8 @@ pub struct ConfigPaths {
     pub hosts: String,
     /// nsswitch.conf.
     pub nsswitch: String,
+    /// gai.conf (getaddrinfo's address sorting tables).
+    pub gai_conf: String,
 }
 
 impl Default for ConfigPaths {
@@ -44,6 +46,7 @@ impl Default for ConfigPaths {
             resolv_conf: "/etc/resolv.conf".into(),
             hosts: "/etc/hosts".into(),
             nsswitch: "/etc/nsswitch.conf".into(),
+            gai_conf: "/etc/gai.conf".into(),
         }
     }
 }
@@ -244,11 +247,15 @@ impl Prober for SystemProber {
     fn resolver_files(&mut self) -> ResolverFiles {
         match &self.files_override {
             Some(f) => f.clone(),
-            None => files::resolver_files(
-                &self.paths.resolv_conf,
-                &self.paths.hosts,
-                &self.paths.nsswitch,
-            ),
+            None => {
+                let mut files = files::resolver_files(
+                    &self.paths.resolv_conf,
+                    &self.paths.hosts,
+                    &self.paths.nsswitch,
+                );
+                files.gai_conf = Some(files::config_file(&self.paths.gai_conf));
+                files
+            }
         }
     }
 
@@ -258,6 +265,10 @@ impl Prober for SystemProber {
 
     fn routes(&mut self, destinations: &[IpAddr]) -> Vec<RouteObservation> {
         route::lookup_all(destinations)
+    }
+
+    fn interface_addresses(&mut self) -> Option<Vec<netdiag_core::observe::InterfaceAddress>> {
+        route::interface_addresses().ok()
     }
 
     fn connect(&mut self, addresses: &[SocketAddr]) -> Vec<ConnectObservation> {

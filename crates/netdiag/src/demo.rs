@@ -319,6 +319,7 @@ fn files(resolv_conf: &str) -> ResolverFiles {
             content: Ok("hosts: files dns\n".into()),
         },
         proxy_env: Vec::new(),
+        gai_conf: None,
     }
 }
 

@@ -1255,6 +1255,7 @@ mod tests {
                 content: Ok("hosts: files dns\n".into()),
             },
             proxy_env: vec![],
+            gai_conf: None,
         };
         resolver::classify(&files, true).0
     }

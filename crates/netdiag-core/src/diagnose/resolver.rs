@@ -340,6 +340,7 @@ mod tests {
                 content: Ok("hosts: files dns\n".into()),
             },
             proxy_env: vec![("https_proxy".into(), "http://bob:hunter2@proxy:3128".into())],
+            gai_conf: None,
         }
     }
 
