@@ -450,9 +450,10 @@ fn merge_sort(conf: &GaiConf, list: &[Destination]) -> Vec<Destination> {
     out
 }
 
-/// AI_ADDRCONFIG: which families getaddrinfo may return, from this host's addresses
-/// (`None`: unknown, glibc then assumes both). An IPv4 address other than 127.0.0.1 enables
-/// IPv4, an IPv6 address other than ::1 enables IPv6; with neither, both stay enabled.
+/// AI_ADDRCONFIG: which families this host has an address of, as glibc's `__check_pf` sees
+/// them (`None`: unknown, glibc then assumes both). An IPv4 address other than 127.0.0.1
+/// counts for IPv4, an IPv6 address other than ::1 for IPv6. (An unrestricted lookup with
+/// neither is not narrowed; a lookup restricted to a family not seen returns nothing.)
 pub fn addrconfig(addresses: Option<&[InterfaceAddress]>) -> (bool, bool) {
     let Some(addresses) = addresses else {
         return (true, true);
@@ -463,11 +464,7 @@ pub fn addrconfig(addresses: Option<&[InterfaceAddress]>) -> (bool, bool) {
     let v6 = addresses
         .iter()
         .any(|a| matches!(a.address, IpAddr::V6(v) if v != Ipv6Addr::LOCALHOST));
-    if !v4 && !v6 {
-        (true, true)
-    } else {
-        (v4, v6)
-    }
+    (v4, v6)
 }
 
 #[cfg(test)]
@@ -584,7 +581,10 @@ mod tests {
             prefix_len: 8,
         };
         assert_eq!(addrconfig(None), (true, true));
-        assert_eq!(addrconfig(Some(&[a("127.0.0.1"), a("::1")])), (true, true));
+        assert_eq!(
+            addrconfig(Some(&[a("127.0.0.1"), a("::1")])),
+            (false, false)
+        );
         assert_eq!(
             addrconfig(Some(&[a("127.0.0.1"), a("::1"), a("10.0.0.2")])),
             (true, false)

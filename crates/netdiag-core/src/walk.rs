@@ -761,7 +761,11 @@ fn dns_layer(
             if let Some(f) = st.absorb(findings) {
                 return Err(Box::new(f));
             }
-            addrs
+            if proxied {
+                addrs
+            } else {
+                getaddrinfo_view(target, addrs, opts, prober, st)?
+            }
         }
     };
     let mut addresses: Vec<IpAddr> = addresses
@@ -799,6 +803,103 @@ fn dns_layer(
         return Err(Box::new(f));
     }
     Ok(addresses)
+}
+
+/// getaddrinfo's own steps after the NSS sources answered: AI_ADDRCONFIG (which most clients
+/// and `getent ahosts` set) leaves out a family this host has no non-loopback address of, and
+/// RFC 3484 with gai.conf orders the rest. A row says so when either changed the list; a list
+/// that AI_ADDRCONFIG empties is `dns_nodata` (libc returns no address at all).
+fn getaddrinfo_view(
+    target: &Target,
+    addrs: Vec<IpAddr>,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+    st: &mut State,
+) -> Result<Vec<IpAddr>, Box<Failure>> {
+    let mut seen = HashSet::new();
+    let mut list: Vec<IpAddr> = addrs.into_iter().filter(|a| seen.insert(*a)).collect();
+    if list.is_empty() {
+        return Ok(list);
+    }
+    let interfaces = prober.interface_addresses();
+    let mut evidence = Vec::new();
+    if opts.family.is_none() {
+        let keep_v4 = match addrconfig_family(None, interfaces.as_deref()) {
+            Some(Some(Family::V4)) => Some(true),
+            Some(Some(Family::V6)) => Some(false),
+            _ => None,
+        };
+        if let Some(keep_v4) = keep_v4 {
+            let (kept, dropped): (Vec<IpAddr>, Vec<IpAddr>) =
+                list.iter().partition(|a| a.is_ipv4() == keep_v4);
+            if !dropped.is_empty() {
+                let fam = if keep_v4 { "IPv6" } else { "IPv4" };
+                let what = format!(
+                    "this host has no {fam} address other than loopback, so getaddrinfo with AI_ADDRCONFIG (what most clients and getent ahosts ask for) leaves out {}",
+                    join_addrs(&dropped)
+                );
+                if kept.is_empty() {
+                    let f = Failure {
+                        cause: Cause::DnsNodata,
+                        summary: format!(
+                            "{} has only {fam} addresses, and this host has no {fam} address: libc returns none.",
+                            target.host_text()
+                        ),
+                        root_cause: format!("AI_ADDRCONFIG: {what}."),
+                        context: Default::default(),
+                    };
+                    st.rows.push(
+                        Row::new(
+                            Layer::Dns,
+                            "getaddrinfo (AI_ADDRCONFIG)",
+                            format!("no address left: this host has no {fam} address"),
+                            RowVerdict::Fail,
+                            Cause::DnsNodata,
+                        )
+                        .with_evidence(vec![what]),
+                    );
+                    return Err(Box::new(f));
+                }
+                evidence.push(format!("AI_ADDRCONFIG: {what}"));
+                list = kept;
+            }
+        }
+    }
+    let files = prober.resolver_files();
+    let sorted = libc_order(list.clone(), &files, interfaces.as_deref(), prober);
+    if sorted != list {
+        let tables = match files.gai_conf.as_ref() {
+            Some(crate::observe::ConfigFile {
+                path,
+                content: Ok(_),
+            }) => format!("the tables of {path}"),
+            _ => "glibc's built-in tables (no gai.conf)".to_string(),
+        };
+        evidence.push(format!(
+            "RFC 3484 destination order with {tables} and the kernel's source address for each: {}",
+            join_addrs(&sorted)
+        ));
+    }
+    if !evidence.is_empty() {
+        st.rows.push(
+            Row::new(
+                Layer::Dns,
+                "getaddrinfo order",
+                join_addrs(&sorted),
+                RowVerdict::Pass,
+                Cause::Ok,
+            )
+            .with_evidence(evidence),
+        );
+    }
+    Ok(sorted)
+}
+
+fn join_addrs(list: &[IpAddr]) -> String {
+    list.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The route and transport layers (tcp or udp), then the session layers for http(s).
@@ -1130,6 +1231,7 @@ pub fn addrconfig_family(
 ) -> Option<Option<Family>> {
     let (v4, v6) = crate::gai::addrconfig(interfaces);
     match family {
+        None if !v4 && !v6 => Some(None),
         None if v4 && !v6 => Some(Some(Family::V4)),
         None if v6 && !v4 => Some(Some(Family::V6)),
         None => Some(None),

@@ -556,6 +556,7 @@ fn netdiag(
 
 fn setup(net: &Testnet, zone: &Arc<Mutex<Zone>>) -> Result<Node> {
     let node = net.host("c")?;
+    serve(&node, zone)?;
     // Non-loopback addresses of both families (so AI_ADDRCONFIG filters nothing) and routes
     // for the answers' prefixes (so RFC 3484 rule 1 finds every destination usable).
     node.add_address("lo", "192.168.99.1/32")?;
@@ -568,6 +569,11 @@ fn setup(net: &Testnet, zone: &Arc<Mutex<Zone>>) -> Result<Node> {
         "ip -6 route add unreachable fd00:4::/32 && ip link add d0 type veth peer name d1 && ip link set d0 up && ip link set d1 up && \
          ip addr add 10.250.1.1/24 dev d0",
     )?;
+    Ok(node)
+}
+
+/// The scripted nameservers, the silent one and the slow one, on `node`'s loopback.
+fn serve(node: &Node, zone: &Arc<Mutex<Zone>>) -> Result<()> {
     for (i, ip) in SERVERS.iter().enumerate() {
         let zone = Arc::clone(zone);
         let handler: UdpHandler = Arc::new(move |bytes: &[u8]| respond(&zone, i, bytes));
@@ -580,7 +586,85 @@ fn setup(net: &Testnet, zone: &Arc<Mutex<Zone>>) -> Result<Node> {
         respond(&z, 5, bytes).map(|(_, reply)| (Duration::from_millis(1500), reply))
     });
     node.udp_responder(&format!("{SLOW}:53"), slow)?;
-    Ok(node)
+    Ok(())
+}
+
+/// AI_ADDRCONFIG: on a host with IPv4 only, IPv6 only, or loopback only, `getent ahosts` and
+/// `ahostsv4` (which set AI_ADDRCONFIG) must return what netdiag's model returns: one family
+/// asked for instead of both, nothing for a family the host lacks, both when only loopback.
+#[test]
+fn netdiag_resolves_as_glibc_does_with_addrconfig() -> Result<()> {
+    require_netns!();
+    let net = Testnet::new("glibcaddrcfg")?;
+    let salt = (0..10_000u64)
+        .find(|salt| {
+            let z = Zone { salt: *salt };
+            (0..4).all(|i| z.behaviour(i, "w.") == Behaviour::Both)
+        })
+        .unwrap_or(0);
+    let zone = Arc::new(Mutex::new(Zone { salt }));
+    let hosts = "127.0.0.1 localhost\n10.250.0.20 h16.test\nfd00:250::20 h16.test\n::1 h16.test\n\
+                 fd00:250::7 h7.test\n::1 h3.test\n10.250.0.2 h2.test\n";
+    let kinds: [(&str, &str); 3] = [
+        (
+            "v4",
+            "ip addr add 192.168.99.1/32 dev lo && ip route add 10.0.0.0/8 dev lo src 192.168.99.1",
+        ),
+        (
+            "v6",
+            "ip addr add fd99::1/128 dev lo && ip -6 route add fd00::/16 dev lo src fd99::1",
+        ),
+        ("lo", "true"),
+    ];
+    let (mut total, mut failures) = (0usize, Vec::new());
+    for (kind, cmd) in kinds {
+        let node = net.host(kind)?;
+        serve(&node, &zone)?;
+        node.run(cmd)?;
+        let dir = net.dir().join(format!("addrconfig-{kind}"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| netdiag_testnet::Error::Setup(format!("case dir: {e}")))?;
+        for (file, text) in [
+            (
+                "resolv.conf",
+                "nameserver 127.0.0.2\noptions timeout:1 attempts:1\n",
+            ),
+            ("hosts", hosts),
+            ("nsswitch.conf", "hosts: files dns\n"),
+            ("gai.conf", ""),
+        ] {
+            std::fs::write(dir.join(file), text)
+                .map_err(|e| netdiag_testnet::Error::Setup(format!("case file: {e}")))?;
+        }
+        // (Not h2.test on the IPv6-only host: an IPv4-only name there comes back as
+        // ::ffff:10.250.0.2, AI_V4MAPPED's per-source fallback, which is not modelled.)
+        let names: &[&str] = if kind == "v6" {
+            &["w", "h16.test", "h7.test", "h3.test"]
+        } else {
+            &["w", "h16.test", "h7.test", "h3.test", "h2.test"]
+        };
+        for name in names.iter().copied() {
+            let modes = ["ahosts", "ahostsv4"];
+            let want = glibc(&node, &dir, name, &modes)?;
+            let got = netdiag(&node, &dir, name, &modes)?;
+            for mode in modes {
+                total += 1;
+                if want.get(mode) != got.get(mode) {
+                    failures.push(format!(
+                        "{kind} host, getent {mode} {name}: glibc {:?}, netdiag {:?}",
+                        want.get(mode),
+                        got.get(mode)
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "glibc differential, AI_ADDRCONFIG: {}/{total} agree",
+        total - failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
 }
 
 #[test]
