@@ -1478,9 +1478,13 @@ mod tests {
         http: HttpOutcome,
         requests: Vec<HttpRequest>,
         mtu_active: Vec<bool>,
+        interfaces: Option<Vec<crate::observe::InterfaceAddress>>,
     }
 
     impl Prober for Scripted {
+        fn interface_addresses(&mut self) -> Option<Vec<crate::observe::InterfaceAddress>> {
+            self.interfaces.clone()
+        }
         fn resolver_files(&mut self) -> ResolverFiles {
             ResolverFiles {
                 resolv_conf: ConfigFile {
@@ -1658,6 +1662,7 @@ mod tests {
                 Rcode::NoError,
                 vec!["192.0.2.7".parse().unwrap()],
             )],
+            interfaces: None,
             connect,
             queries: 0,
             proxy_status: 200,
@@ -1734,6 +1739,50 @@ mod tests {
             .commands
             .iter()
             .any(|c| c.contains("ss -ltnp 'sport = :8080'")));
+    }
+
+    #[test]
+    fn addrconfig_leaves_out_the_family_this_host_lacks_and_says_so() {
+        let mut p = prober(ConnectOutcome::Refused);
+        p.answers = vec![(
+            "api.test.",
+            Rcode::NoError,
+            vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()],
+        )];
+        let t = parse_target("tcp://api.test:443").unwrap();
+        // No interface list: both families, IPv6 first by precedence (no source routes).
+        let r = walk(&t, &WalkOptions::default(), &mut p);
+        let order = r.layers.iter().find(|row| row.test == "getaddrinfo order");
+        assert!(
+            order.is_some_and(|row| row.result == "2001:db8::7, 192.0.2.7"),
+            "{:?}",
+            r.layers
+        );
+        // An IPv4-only host: the AAAA answer is left out, and the row says why.
+        p.interfaces = Some(vec![crate::observe::InterfaceAddress {
+            address: "10.0.0.5".parse().unwrap(),
+            prefix_len: 24,
+        }]);
+        let r = walk(&t, &WalkOptions::default(), &mut p);
+        let row = r
+            .layers
+            .iter()
+            .find(|row| row.test == "getaddrinfo order")
+            .expect("getaddrinfo row");
+        assert_eq!(row.result, "192.0.2.7");
+        assert!(
+            row.evidence[0].contains("AI_ADDRCONFIG"),
+            "{:?}",
+            row.evidence
+        );
+        // Only AAAA answers on an IPv4-only host: libc returns nothing.
+        p.answers = vec![(
+            "api.test.",
+            Rcode::NoError,
+            vec!["2001:db8::7".parse().unwrap()],
+        )];
+        let r = walk(&t, &WalkOptions::default(), &mut p);
+        assert_eq!(r.verdict.cause, Cause::DnsNodata, "{:?}", r.layers);
     }
 
     #[test]
