@@ -129,6 +129,22 @@ pub struct ResolverFiles {
     pub proxy_env: Vec<(String, String)>,
     /// gai.conf (getaddrinfo's sorting tables); `None` when not read (the defaults apply).
     pub gai_conf: Option<ConfigFile>,
+    /// What `res_init` reads besides resolv.conf: the environment and the host name.
+    pub env: ResolverEnv,
+}
+
+/// The resolver's inputs outside resolv.conf, as glibc's `res_init` reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResolverEnv {
+    /// `LOCALDOMAIN`: replaces the search list (resolv.conf's `search`/`domain` are ignored).
+    pub localdomain: Option<String>,
+    /// `RES_OPTIONS`: options applied after resolv.conf's.
+    pub res_options: Option<String>,
+    /// `HOSTALIASES`: the file of `alias name` lines, read for single-label names.
+    pub hostaliases: Option<ConfigFile>,
+    /// gethostname(): its domain (after the first dot) is the search list when neither
+    /// resolv.conf nor LOCALDOMAIN gives one.
+    pub hostname: Option<String>,
 }
 
 /// DNS record types the walk asks for.

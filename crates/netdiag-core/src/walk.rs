@@ -1355,6 +1355,9 @@ fn gather_dns(
             outcome
         };
         if reaches_dns {
+            // HOSTALIASES: nss_dns looks a single-label name up as its alias, which is then
+            // searched like any name.
+            let name = crate::resolvconf::host_alias(conf, name).unwrap_or(name);
             search_walk(
                 name,
                 &conf.search,
@@ -1501,6 +1504,7 @@ mod tests {
                 },
                 proxy_env: vec![],
                 gai_conf: None,
+                env: Default::default(),
             }
         }
         fn query(&mut self, questions: &[DnsQuestion]) -> Vec<DnsExchange> {

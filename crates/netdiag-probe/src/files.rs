@@ -4,7 +4,7 @@
 //! named on the command line are checked by the binary first, so a typo there is an input error
 //! (exit 2), not a diagnosis.
 
-use netdiag_core::observe::{ConfigFile, ResolverFiles};
+use netdiag_core::observe::{ConfigFile, ResolverEnv, ResolverFiles};
 use std::io::Read;
 
 /// Files larger than this are not configuration files; reading stops there.
@@ -83,6 +83,23 @@ pub const PROXY_VARIABLES: [&str; 8] = [
     "NO_PROXY",
 ];
 
+/// What `res_init` reads besides resolv.conf: `LOCALDOMAIN`, `RES_OPTIONS`, the file
+/// `HOSTALIASES` names, and the host name (the kernel's, as gethostname returns it).
+pub fn resolver_env() -> ResolverEnv {
+    ResolverEnv {
+        localdomain: std::env::var("LOCALDOMAIN").ok(),
+        res_options: std::env::var("RES_OPTIONS").ok(),
+        hostaliases: std::env::var("HOSTALIASES")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(|p| config_file(&p)),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim_end_matches('\n').to_string())
+            .filter(|h| !h.is_empty()),
+    }
+}
+
 /// Reads the three files and the proxy environment.
 pub fn resolver_files(resolv_conf: &str, hosts: &str, nsswitch: &str) -> ResolverFiles {
     let proxy_env = PROXY_VARIABLES
@@ -100,6 +117,7 @@ pub fn resolver_files(resolv_conf: &str, hosts: &str, nsswitch: &str) -> Resolve
         nsswitch: config_file(nsswitch),
         proxy_env,
         gai_conf: None,
+        env: resolver_env(),
     }
 }
 

@@ -128,6 +128,9 @@ pub struct SystemProber {
     rp_during_connect: Option<(u64, Duration)>,
     /// Overrides resolver files entirely (used by `netdiag demo`).
     pub files_override: Option<ResolverFiles>,
+    /// Overrides the resolver environment (LOCALDOMAIN, RES_OPTIONS, HOSTALIASES, host name)
+    /// that is otherwise read from this process (used by the glibc differential test).
+    pub env_override: Option<netdiag_core::observe::ResolverEnv>,
     /// `--cacert` text: extra trusted roots for the tls layer.
     pub extra_roots_pem: Option<String>,
     /// `--crlfile`: the file's name and its CRLs (DER), checked by the tls layer's verifier.
@@ -158,6 +161,7 @@ impl SystemProber {
             early_traces: Vec::new(),
             rp_during_connect: None,
             files_override: None,
+            env_override: None,
             extra_roots_pem: None,
             crls: None,
             proxy_credentials: None,
@@ -254,6 +258,9 @@ impl Prober for SystemProber {
                     &self.paths.nsswitch,
                 );
                 files.gai_conf = Some(files::config_file(&self.paths.gai_conf));
+                if let Some(env) = &self.env_override {
+                    files.env = env.clone();
+                }
                 files
             }
         }

@@ -320,6 +320,7 @@ fn files(resolv_conf: &str) -> ResolverFiles {
         },
         proxy_env: Vec::new(),
         gai_conf: None,
+        env: Default::default(),
     }
 }
 

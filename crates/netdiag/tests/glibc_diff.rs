@@ -27,6 +27,7 @@
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use netdiag_core::observe::{ConfigFile, ResolverEnv};
 use netdiag_core::walk::{resolve_like_gethostbyname, resolve_like_libc, Family};
 use netdiag_probe::prober::{ConfigPaths, SystemProber};
 use netdiag_testnet::{require_netns, Node, Result, Testnet, UdpHandler};
@@ -440,17 +441,29 @@ fn glibc(
     name: &str,
     modes: &[&str],
 ) -> Result<HashMap<String, Vec<IpAddr>>> {
+    glibc_with(node, dir, name, modes, "")
+}
+
+/// [`glibc`] with a shell prelude run before getent (environment variables, `hostname` in the
+/// private UTS namespace).
+fn glibc_with(
+    node: &Node,
+    dir: &Path,
+    name: &str,
+    modes: &[&str],
+    prelude: &str,
+) -> Result<HashMap<String, Vec<IpAddr>>> {
     let script = format!(
         "mount --bind {d}/resolv.conf /etc/resolv.conf && mount --bind {d}/hosts /etc/hosts && \
          mount --bind {d}/nsswitch.conf /etc/nsswitch.conf && \
          mount --bind {d}/gai.conf /etc/gai.conf || exit 9; \
-         for m in {modes}; do echo \"== $m\"; getent $m '{name}'; done",
+         {prelude} for m in {modes}; do echo \"== $m\"; getent $m '{name}'; done",
         d = dir.display(),
         modes = modes.join(" ")
     );
     let run = node.command(
         "unshare",
-        &["-m", "--propagation", "private", "sh", "-c", &script],
+        &["-m", "-u", "--propagation", "private", "sh", "-c", &script],
         Duration::from_secs(20),
     )?;
     let mut out: HashMap<String, Vec<IpAddr>> = HashMap::new();
@@ -492,6 +505,17 @@ fn netdiag(
     name: &str,
     modes: &[&str],
 ) -> Result<HashMap<String, Vec<IpAddr>>> {
+    netdiag_with(node, dir, name, modes, None)
+}
+
+/// [`netdiag`] with the resolver environment given instead of read from this process.
+fn netdiag_with(
+    node: &Node,
+    dir: &Path,
+    name: &str,
+    modes: &[&str],
+    env: Option<ResolverEnv>,
+) -> Result<HashMap<String, Vec<IpAddr>>> {
     let d = dir.display().to_string();
     let name = name.to_string();
     let modes: Vec<String> = modes.iter().map(|m| m.to_string()).collect();
@@ -505,6 +529,7 @@ fn netdiag(
                 gai_conf: format!("{d}/gai.conf"),
             };
             let mut prober = SystemProber::new(paths, Duration::from_secs(10));
+            prober.env_override = env.clone();
             resolve_like_libc(&name, family, &mut prober)
         };
         let by_name = |family| {
@@ -515,6 +540,7 @@ fn netdiag(
                 gai_conf: format!("{d}/gai.conf"),
             };
             let mut prober = SystemProber::new(paths, Duration::from_secs(10));
+            prober.env_override = env.clone();
             resolve_like_gethostbyname(&name, family, &mut prober)
         };
         if std::env::var_os("NETDIAG_GLIBC_DIFF_DEBUG").is_some() {
@@ -856,6 +882,110 @@ fn netdiag_resolves_as_glibc_does_with_silent_and_slow_servers() -> Result<()> {
         "glibc differential, silent and slow servers: {}/{} agree",
         cases.len() - failures.len(),
         cases.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
+
+/// What res_init reads besides resolv.conf: `LOCALDOMAIN`, `RES_OPTIONS`, `HOSTALIASES` and the
+/// host name's domain as the default search list (the host name set in a private UTS
+/// namespace for getent, given to netdiag's model as the same value).
+#[test]
+fn netdiag_resolves_as_glibc_does_with_the_environment() -> Result<()> {
+    require_netns!();
+    let net = Testnet::new("glibcenv")?;
+    let zone = Arc::new(Mutex::new(Zone { salt: 0 }));
+    let node = setup(&net, &zone)?;
+    let salt = (0..10_000u64)
+        .find(|salt| {
+            let z = Zone { salt: *salt };
+            (0..4).all(|i| {
+                z.behaviour(i, "w.") == Behaviour::Both
+                    && z.behaviour(i, "x.a.test.") == Behaviour::Both
+                    && z.behaviour(i, "w.b.test.") == Behaviour::Both
+            })
+        })
+        .unwrap_or(0);
+    if let Ok(mut z) = zone.lock() {
+        z.salt = salt;
+    }
+    let aliases = "w x.a.test\nV v.b.test trailing words\n";
+    // (resolv.conf, LOCALDOMAIN, RES_OPTIONS, HOSTALIASES?, host name)
+    type EnvCase = (
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+        bool,
+        &'static str,
+    );
+    let cases: [EnvCase; 10] = [
+        ("search c.test", Some("a.test b.test"), None, false, "vm"),
+        ("search c.test", Some(""), None, false, "vm"),
+        ("domain c.test", Some("b.test\ta.test"), None, false, "vm"),
+        ("", None, Some("ndots:2"), false, "vm"),
+        ("options ndots:3", None, Some("ndots:0"), false, "vm"),
+        ("", None, Some("no-aaaa"), false, "vm"),
+        ("", None, None, false, "vm.b.test"),
+        ("", Some("a.test"), None, false, "vm.b.test"),
+        ("search", None, None, false, "vm."),
+        ("search c.test", None, None, true, "vm"),
+    ];
+    let names = ["w", "v", "w.a", "x", "W"];
+    let (mut total, mut failures) = (0usize, Vec::new());
+    for (n, (extra, localdomain, res_options, with_aliases, hostname)) in cases.iter().enumerate() {
+        let dir = net.dir().join(format!("env{n}"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| netdiag_testnet::Error::Setup(format!("case dir: {e}")))?;
+        let resolv = format!("nameserver 127.0.0.2\n{extra}\n");
+        for (file, text) in [
+            ("resolv.conf", resolv.as_str()),
+            ("hosts", "127.0.0.1 localhost\n"),
+            ("nsswitch.conf", "hosts: files dns\n"),
+            ("gai.conf", ""),
+            ("aliases", aliases),
+        ] {
+            std::fs::write(dir.join(file), text)
+                .map_err(|e| netdiag_testnet::Error::Setup(format!("case file: {e}")))?;
+        }
+        let mut prelude = format!("printf %s '{hostname}' > /proc/sys/kernel/hostname || exit 9;");
+        let mut env = ResolverEnv {
+            hostname: Some(hostname.to_string()),
+            ..ResolverEnv::default()
+        };
+        if let Some(v) = localdomain {
+            prelude.push_str(&format!(" export LOCALDOMAIN='{v}';"));
+            env.localdomain = Some(v.to_string());
+        }
+        if let Some(v) = res_options {
+            prelude.push_str(&format!(" export RES_OPTIONS='{v}';"));
+            env.res_options = Some(v.to_string());
+        }
+        if *with_aliases {
+            let path = dir.join("aliases").display().to_string();
+            prelude.push_str(&format!(" export HOSTALIASES='{path}';"));
+            env.hostaliases = Some(ConfigFile {
+                path,
+                content: Ok(aliases.to_string()),
+            });
+        }
+        for name in names {
+            let want = glibc_with(&node, &dir, name, &MODES, &prelude)?;
+            let got = netdiag_with(&node, &dir, name, &MODES, Some(env.clone()))?;
+            for mode in MODES {
+                total += 1;
+                if want.get(mode) != got.get(mode) {
+                    failures.push(format!(
+                        "case {n} getent {mode} {name}: glibc {:?}, netdiag {:?}\n{prelude}\n{resolv}",
+                        want.get(mode),
+                        got.get(mode)
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "glibc differential, environment and host name: {}/{total} agree",
+        total - failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     Ok(())

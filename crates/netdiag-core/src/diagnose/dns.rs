@@ -1256,6 +1256,7 @@ mod tests {
             },
             proxy_env: vec![],
             gai_conf: None,
+            env: Default::default(),
         };
         resolver::classify(&files, true).0
     }
