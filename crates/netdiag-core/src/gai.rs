@@ -579,6 +579,7 @@ mod tests {
         let a = |s: &str| InterfaceAddress {
             address: s.parse().unwrap(),
             prefix_len: 8,
+            ifindex: 1,
         };
         assert_eq!(addrconfig(None), (true, true));
         assert_eq!(

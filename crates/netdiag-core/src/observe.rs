@@ -114,6 +114,8 @@ pub struct InterfaceAddress {
     pub address: IpAddr,
     /// Its prefix length.
     pub prefix_len: u8,
+    /// The interface index.
+    pub ifindex: u32,
 }
 
 /// The resolver configuration files as read from disk.
@@ -145,6 +147,9 @@ pub struct ResolverEnv {
     /// gethostname(): its domain (after the first dot) is the search list when neither
     /// resolv.conf nor LOCALDOMAIN gives one.
     pub hostname: Option<String>,
+    /// Whether glibc can load the `myhostname` NSS module (libnss_myhostname.so.2 exists);
+    /// listed but absent, glibc counts it as UNAVAIL.
+    pub myhostname_installed: bool,
 }
 
 /// DNS record types the walk asks for.

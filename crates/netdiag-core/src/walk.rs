@@ -1285,6 +1285,51 @@ pub fn libc_order(
     crate::gai::sort_destinations(&conf, &destinations)
 }
 
+/// The `myhostname` module's answer when nsswitch.conf lists it and it is installed, in the
+/// asked family (see [`crate::hosts::myhostname_lookup`]).
+fn myhostname_answer(
+    name: &str,
+    setup: &resolver::ResolverSetup,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+) -> Option<Vec<IpAddr>> {
+    let env = &setup.env;
+    if setup.order.position("myhostname").is_none() || !env.myhostname_installed {
+        return None;
+    }
+    let interfaces = prober.interface_addresses().unwrap_or_default();
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    let gateways: Vec<IpAddr> = if bare.eq_ignore_ascii_case("_gateway") {
+        // The default routes' gateways: the kernel's route for 0.0.0.0 and :: is the default.
+        let any: [IpAddr; 2] = [
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        ];
+        prober
+            .routes(&any)
+            .into_iter()
+            .filter_map(|r| match r.outcome {
+                RouteOutcome::Route { gateway, .. } => gateway,
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let found =
+        crate::hosts::myhostname_lookup(name, env.hostname.as_deref(), &interfaces, &gateways)?;
+    Some(
+        found
+            .into_iter()
+            .filter(|a| match opts.family {
+                Some(Family::V4) => a.is_ipv4(),
+                Some(Family::V6) => a.is_ipv6(),
+                None => true,
+            })
+            .collect(),
+    )
+}
+
 fn gather_dns(
     name: &str,
     setup: &resolver::ResolverSetup,
@@ -1324,8 +1369,15 @@ fn gather_dns(
     } else {
         NssStatus::Success
     };
+    let myhostname = myhostname_answer(name, setup, opts, prober);
+    let myhostname_status = match &myhostname {
+        None => NssStatus::Unavail,
+        Some(a) if a.is_empty() => NssStatus::NotFound,
+        Some(_) => NssStatus::Success,
+    };
     let reaches_dns = setup.order.reaches("dns", &|s: &str| match s {
         "files" => files_status,
+        "myhostname" => myhostname_status,
         _ => NssStatus::Unavail,
     });
     let timeout = std::time::Duration::from_secs(u64::from(conf.options.timeout_secs));
@@ -1384,6 +1436,7 @@ fn gather_dns(
         timeout: std::time::Duration::from_secs(u64::from(conf.options.timeout_secs)),
         rotate: conf.options.rotate,
         attempts: conf.options.attempts,
+        myhostname,
     }
 }
 
@@ -1766,6 +1819,7 @@ mod tests {
         p.interfaces = Some(vec![crate::observe::InterfaceAddress {
             address: "10.0.0.5".parse().unwrap(),
             prefix_len: 24,
+            ifindex: 2,
         }]);
         let r = walk(&t, &WalkOptions::default(), &mut p);
         let row = r

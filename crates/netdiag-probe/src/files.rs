@@ -97,6 +97,22 @@ pub fn resolver_env() -> ResolverEnv {
             .ok()
             .map(|h| h.trim_end_matches('\n').to_string())
             .filter(|h| !h.is_empty()),
+        myhostname_installed: [
+            "/lib/x86_64-linux-gnu",
+            "/usr/lib/x86_64-linux-gnu",
+            "/lib/aarch64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+            "/lib64",
+            "/usr/lib64",
+            "/lib",
+            "/usr/lib",
+        ]
+        .iter()
+        .any(|d| {
+            std::path::Path::new(d)
+                .join("libnss_myhostname.so.2")
+                .exists()
+        }),
     }
 }
 

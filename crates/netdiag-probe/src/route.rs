@@ -47,6 +47,7 @@ pub fn interface_addresses() -> Result<Vec<InterfaceAddress>, String> {
                     out.push(InterfaceAddress {
                         address: ip,
                         prefix_len: a.header.prefix_len,
+                        ifindex: a.header.index,
                     });
                 }
             }

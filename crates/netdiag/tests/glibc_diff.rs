@@ -21,6 +21,11 @@
 //! AI_V4MAPPED) is not compared: glibc falls back to IPv4 per NSS source (the hosts file's
 //! IPv4 line wins over DNS's AAAA), which netdiag's family model does not express yet.
 //!
+//! Also compared: AI_ADDRCONFIG on one-family and loopback-only hosts, `LOCALDOMAIN`,
+//! `RES_OPTIONS`, `HOSTALIASES` and the host name's domain (each case sets the host name in
+//! getent's private UTS namespace), and the `myhostname` NSS module (libnss-myhostname is
+//! installed by .ci/run): localhost, `*.localhost`, the host name, `_gateway`.
+//!
 //! Found on the way: glibc 2.36 aborts (an assertion in resolv_conf.c) when a `search` line
 //! holds a domain of about 250 octets after another domain; the generator avoids that line.
 
@@ -54,6 +59,19 @@ const SERVERS: [Ipv4Addr; 4] = [
     Ipv4Addr::new(127, 0, 0, 3),
     Ipv4Addr::new(127, 0, 0, 4),
 ];
+
+/// The host name of every generated case (set in getent's private UTS namespace): its domain
+/// is the default search list where resolv.conf has none, and the myhostname module answers it.
+const HOSTNAME: &str = "vm.b.test";
+const HOSTNAME_PRELUDE: &str = "printf %s vm.b.test > /proc/sys/kernel/hostname || exit 9;";
+
+/// The resolver environment of a generated case: this process's, with [`HOSTNAME`].
+fn case_env() -> ResolverEnv {
+    ResolverEnv {
+        hostname: Some(HOSTNAME.to_string()),
+        ..netdiag_probe::files::resolver_env()
+    }
+}
 
 /// A tiny deterministic generator (xorshift64*), so every run makes the same cases.
 struct Rng(u64);
@@ -362,6 +380,10 @@ fn gen_nsswitch(rng: &mut Rng) -> String {
         "hosts: mdns4_minimal [NOTFOUND=return] files dns",
         "hosts: dns [!SUCCESS=return] files",
         "hosts:\tfiles\tdns",
+        "hosts: files myhostname dns",
+        "hosts: myhostname files dns",
+        "hosts: myhostname [NOTFOUND=return] dns",
+        "hosts: dns myhostname",
     ];
     format!("passwd: files\n{}\n", rng.pick(HOSTS))
 }
@@ -423,6 +445,12 @@ fn gen_case(rng: &mut Rng) -> Case {
         "w.a.test.",
         "localhost",
         "v.b",
+        "vm.b.test",
+        "vm.b.test.",
+        "vm",
+        "x.localhost",
+        "LOCALHOST.",
+        "_gateway",
     ];
     Case {
         resolv_conf: gen_resolv_conf(rng),
@@ -477,7 +505,7 @@ fn glibc_with(
         let Some(ip) = line
             .split_whitespace()
             .next()
-            .and_then(|w| w.parse::<IpAddr>().ok())
+            .and_then(|w| w.split('%').next().unwrap_or(w).parse::<IpAddr>().ok())
         else {
             continue;
         };
@@ -592,7 +620,9 @@ fn setup(net: &Testnet, zone: &Arc<Mutex<Zone>>) -> Result<Node> {
     // 10.250.1.0/24 is on an interface of its own (a veth pair inside the namespace) whose /24 source shares a prefix with its
     // destinations (rule 9).
     node.run(
-        "ip -6 route add unreachable fd00:4::/32 && ip link add d0 type veth peer name d1 && ip link set d0 up && ip link set d1 up && \
+        "ip -6 route add unreachable fd00:4::/32 && ip link add d0 type veth peer name d1 && \
+         sysctl -qw net.ipv6.conf.d0.disable_ipv6=1 net.ipv6.conf.d1.disable_ipv6=1 && \
+         ip link set d0 up && ip link set d1 up && \
          ip addr add 10.250.1.1/24 dev d0",
     )?;
     Ok(node)
@@ -738,8 +768,8 @@ fn netdiag_resolves_as_glibc_does() -> Result<()> {
             std::fs::write(dir.join(file), text)
                 .map_err(|e| netdiag_testnet::Error::Setup(format!("case file: {e}")))?;
         }
-        let want = glibc(&node, &dir, &case.name, &MODES)?;
-        let got = netdiag(&node, &dir, &case.name, &MODES)?;
+        let want = glibc_with(&node, &dir, &case.name, &MODES, HOSTNAME_PRELUDE)?;
+        let got = netdiag_with(&node, &dir, &case.name, &MODES, Some(case_env()))?;
         for mode in MODES {
             total += 1;
             let w = want.get(mode).cloned().unwrap_or_default();
@@ -950,6 +980,7 @@ fn netdiag_resolves_as_glibc_does_with_the_environment() -> Result<()> {
         let mut prelude = format!("printf %s '{hostname}' > /proc/sys/kernel/hostname || exit 9;");
         let mut env = ResolverEnv {
             hostname: Some(hostname.to_string()),
+            myhostname_installed: netdiag_probe::files::resolver_env().myhostname_installed,
             ..ResolverEnv::default()
         };
         if let Some(v) = localdomain {

@@ -26,6 +26,8 @@ pub struct ResolverSetup {
     pub resolv_conf_path: String,
     /// Path of the hosts file.
     pub hosts_path: String,
+    /// The resolver's inputs outside the files (environment, host name, NSS modules present).
+    pub env: crate::observe::ResolverEnv,
 }
 
 /// Redacts credentials in a proxy URL (`http://user:secret@proxy:3128` → `http://user:***@proxy:3128`).
@@ -128,6 +130,7 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
         hosts_text,
         resolv_conf_path: path,
         hosts_path: files.hosts.path.clone(),
+        env: files.env.clone(),
     };
     (setup, findings)
 }
