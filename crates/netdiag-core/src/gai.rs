@@ -219,7 +219,7 @@ impl GaiConf {
                 list.push(entry("::", 0, catch_all));
             }
             // glibc's qsort is a merge sort here: entries of equal length keep file order.
-            list.sort_by(|a, b| b.bits.cmp(&a.bits));
+            list.sort_by_key(|e| std::cmp::Reverse(e.bits));
             list
         };
         let scopes = if scopes.is_empty() {
@@ -232,7 +232,7 @@ impl GaiConf {
                     scope: 14,
                 });
             }
-            scopes.sort_by(|a, b| b.bits.cmp(&a.bits));
+            scopes.sort_by_key(|e| std::cmp::Reverse(e.bits));
             scopes
         };
         GaiConf {
