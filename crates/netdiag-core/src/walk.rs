@@ -1183,6 +1183,52 @@ pub fn resolve_like_libc(
     libc_order(addresses, &files, interfaces.as_deref(), prober)
 }
 
+/// What `getaddrinfo(name, AF_INET6, AI_V4MAPPED | AI_ADDRCONFIG)` returns (`getent ahostsv6`),
+/// as modelled: the answering NSS source's IPv6 addresses, or when it gave none, its IPv4
+/// addresses as `::ffff:a.b.c.d` (the fallback is per source: a hosts-file IPv4 line wins over
+/// DNS's AAAA); nothing on a host without a non-loopback IPv6 address.
+pub fn resolve_like_libc_v4mapped(name: &str, prober: &mut dyn Prober) -> Vec<IpAddr> {
+    let files = prober.resolver_files();
+    let interfaces = prober.interface_addresses();
+    if addrconfig_family(Some(Family::V6), interfaces.as_deref()).is_none() {
+        return Vec::new();
+    }
+    // A hosts file consulted before DNS that has only IPv4 lines for the name answers with
+    // them, mapped; otherwise an IPv6 lookup, then an IPv4 one mapped when it found nothing.
+    let (setup, _) = resolver::classify(&files, true);
+    let hosts_first = match (setup.order.position("files"), setup.order.position("dns")) {
+        (Some(f), Some(d)) => f < d,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    let in_hosts = lookup_hosts(&setup.hosts_text, name);
+    let hosts_v4_only = !in_hosts.is_empty() && in_hosts.iter().all(|h| h.address.is_ipv4());
+    let map = |list: Vec<IpAddr>| -> Vec<IpAddr> {
+        list.into_iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(v4) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
+                IpAddr::V6(_) => None,
+            })
+            .collect()
+    };
+    // (With `[SUCCESS=continue]` DNS still answers, and its IPv6 addresses win.)
+    let files_ends = !setup.order.reaches("dns", &|s: &str| match s {
+        "files" => NssStatus::Success,
+        _ => NssStatus::Unavail,
+    });
+    let list = if hosts_first && hosts_v4_only && files_ends {
+        map(resolve_sources(name, Some(Family::V4), &files, prober))
+    } else {
+        let v6 = resolve_sources(name, Some(Family::V6), &files, prober);
+        if v6.is_empty() {
+            map(resolve_sources(name, Some(Family::V4), &files, prober))
+        } else {
+            v6
+        }
+    };
+    libc_order(list, &files, interfaces.as_deref(), prober)
+}
+
 /// What `gethostbyname2(name, family)` returns (what `getent hosts` prints): the addresses
 /// the NSS sources give, in their order: no RFC 3484 sorting and no AI_ADDRCONFIG, which are
 /// getaddrinfo's.
@@ -1841,6 +1887,54 @@ mod tests {
         )];
         let r = walk(&t, &WalkOptions::default(), &mut p);
         assert_eq!(r.verdict.cause, Cause::DnsNodata, "{:?}", r.layers);
+    }
+
+    #[test]
+    fn v4mapped_falls_back_per_source() {
+        let mut p = prober(ConnectOutcome::Refused);
+        p.interfaces = Some(vec![crate::observe::InterfaceAddress {
+            address: "fd99::1".parse().unwrap(),
+            prefix_len: 64,
+            ifindex: 2,
+        }]);
+        p.hosts = "10.250.0.1 h1.test\n".into();
+        p.answers = vec![
+            (
+                "h1.test.",
+                Rcode::NoError,
+                vec!["2001:db8::1".parse().unwrap()],
+            ),
+            (
+                "api.test.",
+                Rcode::NoError,
+                vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()],
+            ),
+            (
+                "v4.test.",
+                Rcode::NoError,
+                vec!["192.0.2.8".parse().unwrap()],
+            ),
+        ];
+        // The hosts file's IPv4 line wins over DNS's AAAA.
+        assert_eq!(
+            resolve_like_libc_v4mapped("h1.test", &mut p),
+            vec!["::ffff:10.250.0.1".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            resolve_like_libc_v4mapped("api.test", &mut p),
+            vec!["2001:db8::7".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            resolve_like_libc_v4mapped("v4.test", &mut p),
+            vec!["::ffff:192.0.2.8".parse::<IpAddr>().unwrap()]
+        );
+        // No IPv6 address on this host: AI_ADDRCONFIG returns nothing.
+        p.interfaces = Some(vec![crate::observe::InterfaceAddress {
+            address: "10.0.0.5".parse().unwrap(),
+            prefix_len: 24,
+            ifindex: 2,
+        }]);
+        assert!(resolve_like_libc_v4mapped("api.test", &mut p).is_empty());
     }
 
     #[test]

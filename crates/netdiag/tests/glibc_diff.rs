@@ -18,8 +18,12 @@
 //! generated `/etc/gai.conf` (bind-mounted like the others; netdiag reads the same file), with
 //! one destination prefix unroutable (rule 1) and an interface whose subnet holds some hosts-file
 //! addresses (rule 9). `ahostsv6` (AF_INET6 with
-//! AI_V4MAPPED) is not compared: glibc falls back to IPv4 per NSS source (the hosts file's
-//! IPv4 line wins over DNS's AAAA), which netdiag's family model does not express yet.
+//! AI_V4MAPPED) is compared in the generated cases: an IPv6 lookup, then IPv4 mapped to
+//! `::ffff:a.b.c.d` when it found nothing, except that a hosts file consulted first whose lines
+//! for the name are all IPv4 answers with them (glibc's per-source fallback). Known to differ
+//! on other seeds (3 of 600 cases with NETDIAG_GLIBC_DIFF_SEED=777): `no-aaaa`, an action item
+//! that returns on TRYAGAIN before the hosts file, and `myhostname` before `files` for
+//! localhost, where glibc's per-source merging is finer than this model.
 //!
 //! Also compared: AI_ADDRCONFIG on one-family and loopback-only hosts, `LOCALDOMAIN`,
 //! `RES_OPTIONS`, `HOSTALIASES` and the host name's domain (each case sets the host name in
@@ -33,7 +37,9 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use netdiag_core::observe::{ConfigFile, ResolverEnv};
-use netdiag_core::walk::{resolve_like_gethostbyname, resolve_like_libc, Family};
+use netdiag_core::walk::{
+    resolve_like_gethostbyname, resolve_like_libc, resolve_like_libc_v4mapped, Family,
+};
 use netdiag_probe::prober::{ConfigPaths, SystemProber};
 use netdiag_testnet::{require_netns, Node, Result, Testnet, UdpHandler};
 use std::collections::HashMap;
@@ -42,11 +48,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How many generated cases (each compared in two getent modes).
+/// How many generated cases (each compared in four getent modes).
 const CASES: usize = 300;
 /// The getent modes compared per case: `ahostsv4` (getaddrinfo AF_INET), `ahosts`
 /// (AF_UNSPEC) and `hosts` (gethostbyname2 AF_INET6, then AF_INET when that finds nothing).
 const MODES: [&str; 3] = ["ahostsv4", "ahosts", "hosts"];
+/// `getent ahostsv6` (AF_INET6 with AI_V4MAPPED | AI_ADDRCONFIG), compared in the generated
+/// cases (see the module docs for what is left).
+const V6_MODE: [&str; 1] = ["ahostsv6"];
 /// A nameserver that never answers, and one that answers 1.5 s late.
 const SILENT: &str = "127.0.0.5";
 const SLOW: &str = "127.0.0.6";
@@ -592,6 +601,17 @@ fn netdiag_with(
         for mode in &modes {
             let answer = match mode.as_str() {
                 "ahostsv4" => resolve(Some(Family::V4)),
+                "ahostsv6" => {
+                    let paths = ConfigPaths {
+                        resolv_conf: format!("{d}/resolv.conf"),
+                        hosts: format!("{d}/hosts"),
+                        nsswitch: format!("{d}/nsswitch.conf"),
+                        gai_conf: format!("{d}/gai.conf"),
+                    };
+                    let mut prober = SystemProber::new(paths, Duration::from_secs(10));
+                    prober.env_override = env.clone();
+                    resolve_like_libc_v4mapped(&name, &mut prober)
+                }
                 "hosts" => {
                     let v6 = by_name(Family::V6);
                     if v6.is_empty() {
@@ -751,6 +771,8 @@ fn netdiag_resolves_as_glibc_does() -> Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(CASES);
+    let mut modes: Vec<&str> = MODES.to_vec();
+    modes.extend(V6_MODE);
     for n in 0..cases {
         let case = gen_case(&mut rng);
         if let Ok(mut z) = zone.lock() {
@@ -768,9 +790,9 @@ fn netdiag_resolves_as_glibc_does() -> Result<()> {
             std::fs::write(dir.join(file), text)
                 .map_err(|e| netdiag_testnet::Error::Setup(format!("case file: {e}")))?;
         }
-        let want = glibc_with(&node, &dir, &case.name, &MODES, HOSTNAME_PRELUDE)?;
-        let got = netdiag_with(&node, &dir, &case.name, &MODES, Some(case_env()))?;
-        for mode in MODES {
+        let want = glibc_with(&node, &dir, &case.name, &modes, HOSTNAME_PRELUDE)?;
+        let got = netdiag_with(&node, &dir, &case.name, &modes, Some(case_env()))?;
+        for mode in modes.iter().copied() {
             total += 1;
             let w = want.get(mode).cloned().unwrap_or_default();
             let g = got.get(mode).cloned().unwrap_or_default();
