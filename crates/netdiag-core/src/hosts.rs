@@ -11,6 +11,66 @@
 
 use std::net::IpAddr;
 
+/// What systemd's `myhostname` NSS module answers for `name` (its gethostbyname4): `localhost`,
+/// `localhost.localdomain` and names under them (any case, a trailing dot allowed) are
+/// 127.0.0.1 and ::1; the host name itself (compared exactly, a trailing dot allowed) is every
+/// address of this host other than loopback (IPv4 then IPv6, each by scope, interface and
+/// address: the order glibc's sort keeps when its rules tie), or 127.0.0.2 and ::1 when there
+/// is none; `_gateway` is the default gateways (`gateways`: the
+/// kernel's route for 0.0.0.0 and ::). Empty: NOTFOUND. `None`: `_outbound`, not modelled
+/// (counted as UNAVAIL).
+pub fn myhostname_lookup(
+    name: &str,
+    hostname: Option<&str>,
+    interfaces: &[crate::observe::InterfaceAddress],
+    gateways: &[IpAddr],
+) -> Option<Vec<IpAddr>> {
+    let lower = name.to_ascii_lowercase();
+    let bare = lower.strip_suffix('.').unwrap_or(&lower);
+    let loopback6 = IpAddr::V6(std::net::Ipv6Addr::LOCALHOST);
+    if ["localhost", "localhost.localdomain"].contains(&bare)
+        || bare.ends_with(".localhost")
+        || bare.ends_with(".localhost.localdomain")
+    {
+        return Some(vec![IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), loopback6]);
+    }
+    if bare == "_gateway" {
+        return Some(gateways.to_vec());
+    }
+    if bare == "_outbound" {
+        return None;
+    }
+    let Some(hn) = hostname.filter(|h| !h.is_empty()) else {
+        return Some(Vec::new());
+    };
+    if name != hn && name.strip_suffix('.') != Some(hn) {
+        return Some(Vec::new());
+    }
+    let mut own: Vec<&crate::observe::InterfaceAddress> = interfaces
+        .iter()
+        .filter(|a| !a.address.is_loopback())
+        .collect();
+    if own.is_empty() {
+        return Some(vec![
+            IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2)),
+            loopback6,
+        ]);
+    }
+    let link_local = |a: &IpAddr| match a {
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        IpAddr::V4(v4) => v4.is_link_local(),
+    };
+    own.sort_by_key(|a| {
+        (
+            a.address.is_ipv6(),
+            link_local(&a.address),
+            a.ifindex,
+            a.address,
+        )
+    });
+    Some(own.iter().map(|a| a.address).collect())
+}
+
 /// One address for a name, from the hosts file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostsEntry {
@@ -304,6 +364,68 @@ fn parse_sources(rest: &str) -> Option<Vec<NssSource>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn myhostname_answers_localhost_the_host_name_and_the_gateway() {
+        use crate::observe::InterfaceAddress;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let lo = ["127.0.0.1", "::1"].map(ip).to_vec();
+        for name in [
+            "localhost",
+            "LOCALHOST.",
+            "a.localhost",
+            "localhost.localdomain",
+        ] {
+            assert_eq!(
+                myhostname_lookup(name, Some("vm"), &[], &[]),
+                Some(lo.clone()),
+                "{name}"
+            );
+        }
+        // The host name, exactly (case matters) with or without a trailing dot.
+        let fallback = ["127.0.0.2", "::1"].map(ip).to_vec();
+        assert_eq!(
+            myhostname_lookup("vm.x", Some("vm.x"), &[], &[]),
+            Some(fallback.clone())
+        );
+        assert_eq!(
+            myhostname_lookup("vm.x.", Some("vm.x"), &[], &[]),
+            Some(fallback)
+        );
+        assert_eq!(
+            myhostname_lookup("VM.X", Some("vm.x"), &[], &[]),
+            Some(vec![])
+        );
+        assert_eq!(
+            myhostname_lookup("vm", Some("vm.x"), &[], &[]),
+            Some(vec![])
+        );
+        let a = |s: &str, ifindex| InterfaceAddress {
+            address: ip(s),
+            prefix_len: 24,
+            ifindex,
+        };
+        let own = [
+            a("127.0.0.1", 1),
+            a("10.9.0.1", 3),
+            a("192.168.99.1", 1),
+            a("fd99::1", 1),
+            a("::1", 1),
+        ];
+        assert_eq!(
+            myhostname_lookup("vm.x", Some("vm.x"), &own, &[]),
+            Some(["192.168.99.1", "10.9.0.1", "fd99::1"].map(ip).to_vec())
+        );
+        assert_eq!(
+            myhostname_lookup("_gateway", Some("vm"), &own, &[]),
+            Some(vec![])
+        );
+        assert_eq!(
+            myhostname_lookup("_gateway", Some("vm"), &own, &[ip("10.0.0.1")]),
+            Some(vec![ip("10.0.0.1")])
+        );
+        assert_eq!(myhostname_lookup("_outbound", Some("vm"), &own, &[]), None);
+    }
 
     #[test]
     fn hosts_lookup() {

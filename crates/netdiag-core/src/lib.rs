@@ -19,6 +19,7 @@ pub use layer::{Domain, K8sLayer, Layer, Scope};
 pub mod diagnose;
 pub mod firewall;
 pub mod fix;
+pub mod gai;
 pub mod hostfacts;
 pub mod hosts;
 pub mod kubedns;

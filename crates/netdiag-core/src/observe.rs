@@ -107,6 +107,17 @@ pub struct ConfigFile {
     pub content: Result<String, String>,
 }
 
+/// One address of this host's interfaces (an RTM_GETADDR dump, what `ip addr` lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InterfaceAddress {
+    /// The address.
+    pub address: IpAddr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+    /// The interface index.
+    pub ifindex: u32,
+}
+
 /// The resolver configuration files as read from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolverFiles {
@@ -118,6 +129,27 @@ pub struct ResolverFiles {
     pub nsswitch: ConfigFile,
     /// Proxy-related environment variables that were set (name, value), for evidence.
     pub proxy_env: Vec<(String, String)>,
+    /// gai.conf (getaddrinfo's sorting tables); `None` when not read (the defaults apply).
+    pub gai_conf: Option<ConfigFile>,
+    /// What `res_init` reads besides resolv.conf: the environment and the host name.
+    pub env: ResolverEnv,
+}
+
+/// The resolver's inputs outside resolv.conf, as glibc's `res_init` reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResolverEnv {
+    /// `LOCALDOMAIN`: replaces the search list (resolv.conf's `search`/`domain` are ignored).
+    pub localdomain: Option<String>,
+    /// `RES_OPTIONS`: options applied after resolv.conf's.
+    pub res_options: Option<String>,
+    /// `HOSTALIASES`: the file of `alias name` lines, read for single-label names.
+    pub hostaliases: Option<ConfigFile>,
+    /// gethostname(): its domain (after the first dot) is the search list when neither
+    /// resolv.conf nor LOCALDOMAIN gives one.
+    pub hostname: Option<String>,
+    /// Whether glibc can load the `myhostname` NSS module (libnss_myhostname.so.2 exists);
+    /// listed but absent, glibc counts it as UNAVAIL.
+    pub myhostname_installed: bool,
 }
 
 /// DNS record types the walk asks for.

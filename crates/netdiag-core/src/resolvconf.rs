@@ -98,6 +98,10 @@ pub struct ResolvConf {
     pub recognised_lines: usize,
     /// How many non-comment, non-blank lines there were.
     pub content_lines: usize,
+    /// `HOSTALIASES` entries (alias, name), in file order, for single-label names.
+    pub host_aliases: Vec<(String, String)>,
+    /// Where the search list and options came from besides resolv.conf, for evidence.
+    pub env_notes: Vec<String>,
 }
 
 impl ResolvConf {
@@ -327,6 +331,91 @@ pub fn parse_resolv_conf(text: &str) -> ResolvConf {
     conf
 }
 
+/// Applies what `res_init` reads besides resolv.conf: `LOCALDOMAIN` (blank-separated domains, up
+/// to a newline) replaces the search list; `RES_OPTIONS` is read like an `options` line after
+/// the file's; with no search list at all, the domain of the host name (after its first dot);
+/// `HOSTALIASES` entries for single-label names. Each applied input is noted in `env_notes`.
+pub fn apply_environment(conf: &mut ResolvConf, env: &crate::observe::ResolverEnv) {
+    if let Some(value) = &env.localdomain {
+        let line = value.split('\n').next().unwrap_or("");
+        conf.search = line
+            .split([' ', '\t'])
+            .filter(|w| !w.is_empty())
+            .map(search_entry)
+            .collect();
+        conf.env_notes.push(format!(
+            "LOCALDOMAIN={value:?} replaces resolv.conf's search list"
+        ));
+    }
+    if let Some(value) = &env.res_options {
+        for opt in value.split([' ', '\t', '\n']).filter(|w| !w.is_empty()) {
+            let mut problems = Vec::new();
+            parse_option(opt, &mut conf.options, &mut |p| problems.push(p));
+            for p in problems {
+                conf.issues.push(ConfigIssue {
+                    line: 0,
+                    text: format!("RES_OPTIONS {}", shorten(opt)),
+                    problem: p,
+                    severe: false,
+                });
+            }
+        }
+        conf.env_notes.push(format!(
+            "RES_OPTIONS={value:?} applies after resolv.conf's options"
+        ));
+    }
+    if conf.search.is_empty() {
+        if let Some((_, domain)) = env.hostname.as_deref().and_then(|h| h.split_once('.')) {
+            if !domain.is_empty() {
+                conf.search = vec![search_entry(domain)];
+                conf.env_notes.push(format!(
+                    "no search list: the host name's domain {domain} is searched (res_init's default)"
+                ));
+            }
+        }
+    }
+    if let Some(crate::observe::ConfigFile {
+        path,
+        content: Ok(text),
+    }) = &env.hostaliases
+    {
+        conf.host_aliases = parse_host_aliases(text);
+        conf.env_notes.push(format!(
+            "HOSTALIASES={path}: {} aliases for single-label names",
+            conf.host_aliases.len()
+        ));
+    }
+}
+
+/// `HOSTALIASES` lines as glibc's `__res_context_hostalias` reads them: the alias is the first
+/// word, the name the second; a line with no blank after its first word ends the file.
+pub fn parse_host_aliases(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.split_inclusive('\n') {
+        let Some(split) = line.find(|c: char| c.is_ascii_whitespace()) else {
+            break;
+        };
+        let (alias, rest) = line.split_at(split);
+        let Some(name) = rest.split_ascii_whitespace().next() else {
+            break;
+        };
+        out.push((alias.to_string(), name.to_string()));
+    }
+    out
+}
+
+/// The name a single-label `name` is an alias for, from `HOSTALIASES` (glibc compares the
+/// names as domain names: case-insensitive, a trailing dot does not matter).
+pub fn host_alias<'a>(conf: &'a ResolvConf, name: &str) -> Option<&'a str> {
+    if name.contains('.') {
+        return None;
+    }
+    conf.host_aliases
+        .iter()
+        .find(|(alias, _)| alias.trim_end_matches('.').eq_ignore_ascii_case(name))
+        .map(|(_, target)| target.as_str())
+}
+
 /// One search list entry: lowercased, one trailing dot dropped; `.` stays `.` (the root: the
 /// bare name at that position).
 fn search_entry(word: &str) -> String {
@@ -496,6 +585,60 @@ mod tests {
         assert_eq!(c.search, vec!["a.test", ".", "b.test"]);
         let c = parse_resolv_conf("search a.test\n search b.test\ndomain \n");
         assert_eq!(c.search, vec!["a.test"]);
+    }
+
+    #[test]
+    fn environment_as_res_init_reads_it() {
+        use crate::observe::{ConfigFile, ResolverEnv};
+        let text = "nameserver 10.0.0.53\nsearch corp.test\noptions ndots:2\n";
+        let mut conf = parse_resolv_conf(text);
+        let env = ResolverEnv {
+            localdomain: Some("a.test  B.test.\tc.test\nd.test".into()),
+            res_options: Some("ndots:4 no-aaaa".into()),
+            ..ResolverEnv::default()
+        };
+        apply_environment(&mut conf, &env);
+        assert_eq!(conf.search, ["a.test", "b.test", "c.test"]);
+        assert_eq!(conf.options.ndots, 4);
+        assert!(conf.options.no_aaaa);
+        assert_eq!(conf.env_notes.len(), 2, "{:?}", conf.env_notes);
+        // The host name's domain is the default search list, only when there is none.
+        let host = ResolverEnv {
+            hostname: Some("web1.dc.example.".into()),
+            ..ResolverEnv::default()
+        };
+        let mut conf = parse_resolv_conf("nameserver 10.0.0.53\n");
+        apply_environment(&mut conf, &host);
+        assert_eq!(conf.search, ["dc.example"]);
+        let mut conf = parse_resolv_conf("nameserver 10.0.0.53\ndomain x.test\n");
+        apply_environment(&mut conf, &host);
+        assert_eq!(conf.search, ["x.test"]);
+        let mut conf = parse_resolv_conf("nameserver 10.0.0.53\n");
+        apply_environment(
+            &mut conf,
+            &ResolverEnv {
+                hostname: Some("vm".into()),
+                ..ResolverEnv::default()
+            },
+        );
+        assert!(conf.search.is_empty());
+        // HOSTALIASES: single-label names only, case-insensitive; a last line without a blank
+        // ends the file.
+        let mut conf = parse_resolv_conf("nameserver 10.0.0.53\n");
+        apply_environment(
+            &mut conf,
+            &ResolverEnv {
+                hostaliases: Some(ConfigFile {
+                    path: "/tmp/aliases".into(),
+                    content: Ok("web  www.example.test extra\nDB db.example.test\nlast".into()),
+                }),
+                ..ResolverEnv::default()
+            },
+        );
+        assert_eq!(host_alias(&conf, "web"), Some("www.example.test"));
+        assert_eq!(host_alias(&conf, "db"), Some("db.example.test"));
+        assert_eq!(host_alias(&conf, "web.x"), None);
+        assert_eq!(host_alias(&conf, "last"), None);
     }
 
     #[test]

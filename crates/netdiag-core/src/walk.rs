@@ -16,12 +16,12 @@ use crate::hostfacts::{self, KernelFacts, Severity};
 use crate::hosts::{hosts_for_family, lookup_hosts, NssStatus};
 use crate::kubedns;
 use crate::layer::Layer;
-use crate::observe::RouteOutcome;
 use crate::observe::{
     ConnectObservation, ConnectOutcome, DnsExchange, DnsQuestion, HostFacts, HttpObservation,
     HttpOutcome, MtuObservation, ProxyObservation, ProxySetting, RecordType, ResolverFiles,
     RouteObservation, TlsObservation, TlsOutcome, UdpObservation,
 };
+use crate::observe::{RouteKind, RouteOutcome};
 use crate::remedy::{GenericRollback, Remedy};
 use crate::report::{
     FailedFlow, Fix, Report, Row, RowVerdict, TargetInfo, Verdict, Warning, SCHEMA,
@@ -80,6 +80,12 @@ pub trait Prober {
     /// CAP_NET_ADMIN, and each source says so otherwise. The walk evaluates the flow
     /// ([`firewall::explain_sources`]).
     fn firewall_sources(&mut self) -> firewall::FirewallSources;
+    /// This host's interface addresses and prefix lengths (getaddrinfo's sorting and
+    /// AI_ADDRCONFIG read them); `None` when they cannot be listed (libc then assumes both
+    /// families are configured).
+    fn interface_addresses(&mut self) -> Option<Vec<crate::observe::InterfaceAddress>> {
+        None
+    }
 }
 
 /// What the http layer asks for.
@@ -755,7 +761,11 @@ fn dns_layer(
             if let Some(f) = st.absorb(findings) {
                 return Err(Box::new(f));
             }
-            addrs
+            if proxied {
+                addrs
+            } else {
+                getaddrinfo_view(target, addrs, opts, prober, st)?
+            }
         }
     };
     let mut addresses: Vec<IpAddr> = addresses
@@ -793,6 +803,103 @@ fn dns_layer(
         return Err(Box::new(f));
     }
     Ok(addresses)
+}
+
+/// getaddrinfo's own steps after the NSS sources answered: AI_ADDRCONFIG (which most clients
+/// and `getent ahosts` set) leaves out a family this host has no non-loopback address of, and
+/// RFC 3484 with gai.conf orders the rest. A row says so when either changed the list; a list
+/// that AI_ADDRCONFIG empties is `dns_nodata` (libc returns no address at all).
+fn getaddrinfo_view(
+    target: &Target,
+    addrs: Vec<IpAddr>,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+    st: &mut State,
+) -> Result<Vec<IpAddr>, Box<Failure>> {
+    let mut seen = HashSet::new();
+    let mut list: Vec<IpAddr> = addrs.into_iter().filter(|a| seen.insert(*a)).collect();
+    if list.is_empty() {
+        return Ok(list);
+    }
+    let interfaces = prober.interface_addresses();
+    let mut evidence = Vec::new();
+    if opts.family.is_none() {
+        let keep_v4 = match addrconfig_family(None, interfaces.as_deref()) {
+            Some(Some(Family::V4)) => Some(true),
+            Some(Some(Family::V6)) => Some(false),
+            _ => None,
+        };
+        if let Some(keep_v4) = keep_v4 {
+            let (kept, dropped): (Vec<IpAddr>, Vec<IpAddr>) =
+                list.iter().partition(|a| a.is_ipv4() == keep_v4);
+            if !dropped.is_empty() {
+                let fam = if keep_v4 { "IPv6" } else { "IPv4" };
+                let what = format!(
+                    "this host has no {fam} address other than loopback, so getaddrinfo with AI_ADDRCONFIG (what most clients and getent ahosts ask for) leaves out {}",
+                    join_addrs(&dropped)
+                );
+                if kept.is_empty() {
+                    let f = Failure {
+                        cause: Cause::DnsNodata,
+                        summary: format!(
+                            "{} has only {fam} addresses, and this host has no {fam} address: libc returns none.",
+                            target.host_text()
+                        ),
+                        root_cause: format!("AI_ADDRCONFIG: {what}."),
+                        context: Default::default(),
+                    };
+                    st.rows.push(
+                        Row::new(
+                            Layer::Dns,
+                            "getaddrinfo (AI_ADDRCONFIG)",
+                            format!("no address left: this host has no {fam} address"),
+                            RowVerdict::Fail,
+                            Cause::DnsNodata,
+                        )
+                        .with_evidence(vec![what]),
+                    );
+                    return Err(Box::new(f));
+                }
+                evidence.push(format!("AI_ADDRCONFIG: {what}"));
+                list = kept;
+            }
+        }
+    }
+    let files = prober.resolver_files();
+    let sorted = libc_order(list.clone(), &files, interfaces.as_deref(), prober);
+    if sorted != list {
+        let tables = match files.gai_conf.as_ref() {
+            Some(crate::observe::ConfigFile {
+                path,
+                content: Ok(_),
+            }) => format!("the tables of {path}"),
+            _ => "glibc's built-in tables (no gai.conf)".to_string(),
+        };
+        evidence.push(format!(
+            "RFC 3484 destination order with {tables} and the kernel's source address for each: {}",
+            join_addrs(&sorted)
+        ));
+    }
+    if !evidence.is_empty() {
+        st.rows.push(
+            Row::new(
+                Layer::Dns,
+                "getaddrinfo order",
+                join_addrs(&sorted),
+                RowVerdict::Pass,
+                Cause::Ok,
+            )
+            .with_evidence(evidence),
+        );
+    }
+    Ok(sorted)
+}
+
+fn join_addrs(list: &[IpAddr]) -> String {
+    list.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The route and transport layers (tcp or udp), then the session layers for http(s).
@@ -1068,7 +1175,80 @@ pub fn resolve_like_libc(
     prober: &mut dyn Prober,
 ) -> Vec<IpAddr> {
     let files = prober.resolver_files();
+    let interfaces = prober.interface_addresses();
+    let Some(family) = addrconfig_family(family, interfaces.as_deref()) else {
+        return Vec::new();
+    };
+    let addresses = resolve_sources(name, family, &files, prober);
+    libc_order(addresses, &files, interfaces.as_deref(), prober)
+}
+
+/// What `getaddrinfo(name, AF_INET6, AI_V4MAPPED | AI_ADDRCONFIG)` returns (`getent ahostsv6`),
+/// as modelled: the answering NSS source's IPv6 addresses, or when it gave none, its IPv4
+/// addresses as `::ffff:a.b.c.d` (the fallback is per source: a hosts-file IPv4 line wins over
+/// DNS's AAAA); nothing on a host without a non-loopback IPv6 address.
+pub fn resolve_like_libc_v4mapped(name: &str, prober: &mut dyn Prober) -> Vec<IpAddr> {
+    let files = prober.resolver_files();
+    let interfaces = prober.interface_addresses();
+    if addrconfig_family(Some(Family::V6), interfaces.as_deref()).is_none() {
+        return Vec::new();
+    }
+    // A hosts file consulted before DNS that has only IPv4 lines for the name answers with
+    // them, mapped; otherwise an IPv6 lookup, then an IPv4 one mapped when it found nothing.
     let (setup, _) = resolver::classify(&files, true);
+    let hosts_first = match (setup.order.position("files"), setup.order.position("dns")) {
+        (Some(f), Some(d)) => f < d,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    let in_hosts = lookup_hosts(&setup.hosts_text, name);
+    let hosts_v4_only = !in_hosts.is_empty() && in_hosts.iter().all(|h| h.address.is_ipv4());
+    let map = |list: Vec<IpAddr>| -> Vec<IpAddr> {
+        list.into_iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(v4) => Some(IpAddr::V6(v4.to_ipv6_mapped())),
+                IpAddr::V6(_) => None,
+            })
+            .collect()
+    };
+    // (With `[SUCCESS=continue]` DNS still answers, and its IPv6 addresses win.)
+    let files_ends = !setup.order.reaches("dns", &|s: &str| match s {
+        "files" => NssStatus::Success,
+        _ => NssStatus::Unavail,
+    });
+    let list = if hosts_first && hosts_v4_only && files_ends {
+        map(resolve_sources(name, Some(Family::V4), &files, prober))
+    } else {
+        let v6 = resolve_sources(name, Some(Family::V6), &files, prober);
+        if v6.is_empty() {
+            map(resolve_sources(name, Some(Family::V4), &files, prober))
+        } else {
+            v6
+        }
+    };
+    libc_order(list, &files, interfaces.as_deref(), prober)
+}
+
+/// What `gethostbyname2(name, family)` returns (what `getent hosts` prints): the addresses
+/// the NSS sources give, in their order: no RFC 3484 sorting and no AI_ADDRCONFIG, which are
+/// getaddrinfo's.
+pub fn resolve_like_gethostbyname(
+    name: &str,
+    family: Family,
+    prober: &mut dyn Prober,
+) -> Vec<IpAddr> {
+    let files = prober.resolver_files();
+    resolve_sources(name, Some(family), &files, prober)
+}
+
+/// The addresses the NSS sources answer with, deduplicated, in the order they give them.
+fn resolve_sources(
+    name: &str,
+    family: Option<Family>,
+    files: &ResolverFiles,
+    prober: &mut dyn Prober,
+) -> Vec<IpAddr> {
+    let (setup, _) = resolver::classify(files, true);
     let opts = WalkOptions {
         family,
         ..WalkOptions::default()
@@ -1076,7 +1256,7 @@ pub fn resolve_like_libc(
     let obs = gather_dns(name, &setup, &opts, prober);
     let (addresses, _) = dns::classify(&obs, &setup);
     let mut seen = HashSet::new();
-    addresses
+    let addresses: Vec<IpAddr> = addresses
         .into_iter()
         .filter(|a| match family {
             Some(Family::V4) => a.is_ipv4(),
@@ -1084,7 +1264,116 @@ pub fn resolve_like_libc(
             None => true,
         })
         .filter(|a| seen.insert(*a))
-        .collect()
+        .collect();
+    addresses
+}
+
+/// AI_ADDRCONFIG as getaddrinfo applies it before the lookup: an unrestricted lookup on a host
+/// with addresses of one family only asks for that family; a lookup restricted to a family the
+/// host has no (non-loopback) address of returns nothing (`None`).
+pub fn addrconfig_family(
+    family: Option<Family>,
+    interfaces: Option<&[crate::observe::InterfaceAddress]>,
+) -> Option<Option<Family>> {
+    let (v4, v6) = crate::gai::addrconfig(interfaces);
+    match family {
+        None if !v4 && !v6 => Some(None),
+        None if v4 && !v6 => Some(Some(Family::V4)),
+        None if v6 && !v4 => Some(Some(Family::V6)),
+        None => Some(None),
+        Some(Family::V4) if !v4 => None,
+        Some(Family::V6) if !v6 => None,
+        other => Some(other),
+    }
+}
+
+/// The addresses in the order getaddrinfo returns them: RFC 3484 with gai.conf's tables (the
+/// defaults when the file is absent or unreadable), each destination with the source address
+/// the kernel's route lookup picks (no usable route: the destination sorts last).
+pub fn libc_order(
+    addresses: Vec<IpAddr>,
+    files: &ResolverFiles,
+    interfaces: Option<&[crate::observe::InterfaceAddress]>,
+    prober: &mut dyn Prober,
+) -> Vec<IpAddr> {
+    if addresses.len() < 2 {
+        return addresses;
+    }
+    let conf = match files.gai_conf.as_ref().map(|f| &f.content) {
+        Some(Ok(text)) => crate::gai::GaiConf::parse(text),
+        _ => crate::gai::GaiConf::default(),
+    };
+    let routes = prober.routes(&addresses);
+    let destinations: Vec<crate::gai::Destination> = addresses
+        .iter()
+        .map(|a| {
+            let source =
+                routes
+                    .iter()
+                    .find(|r| r.destination == *a)
+                    .and_then(|r| match &r.outcome {
+                        RouteOutcome::Route {
+                            kind: RouteKind::Unicast | RouteKind::Local | RouteKind::Multicast,
+                            source,
+                            ..
+                        } => *source,
+                        _ => None,
+                    });
+            crate::gai::Destination {
+                address: *a,
+                source,
+                source_prefix_len: source.map_or(0, |s| {
+                    crate::gai::source_prefix_len(s, interfaces.unwrap_or(&[]))
+                }),
+            }
+        })
+        .collect();
+    crate::gai::sort_destinations(&conf, &destinations)
+}
+
+/// The `myhostname` module's answer when nsswitch.conf lists it and it is installed, in the
+/// asked family (see [`crate::hosts::myhostname_lookup`]).
+fn myhostname_answer(
+    name: &str,
+    setup: &resolver::ResolverSetup,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+) -> Option<Vec<IpAddr>> {
+    let env = &setup.env;
+    if setup.order.position("myhostname").is_none() || !env.myhostname_installed {
+        return None;
+    }
+    let interfaces = prober.interface_addresses().unwrap_or_default();
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    let gateways: Vec<IpAddr> = if bare.eq_ignore_ascii_case("_gateway") {
+        // The default routes' gateways: the kernel's route for 0.0.0.0 and :: is the default.
+        let any: [IpAddr; 2] = [
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        ];
+        prober
+            .routes(&any)
+            .into_iter()
+            .filter_map(|r| match r.outcome {
+                RouteOutcome::Route { gateway, .. } => gateway,
+                _ => None,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let found =
+        crate::hosts::myhostname_lookup(name, env.hostname.as_deref(), &interfaces, &gateways)?;
+    Some(
+        found
+            .into_iter()
+            .filter(|a| match opts.family {
+                Some(Family::V4) => a.is_ipv4(),
+                Some(Family::V6) => a.is_ipv6(),
+                None => true,
+            })
+            .collect(),
+    )
 }
 
 fn gather_dns(
@@ -1126,8 +1415,15 @@ fn gather_dns(
     } else {
         NssStatus::Success
     };
+    let myhostname = myhostname_answer(name, setup, opts, prober);
+    let myhostname_status = match &myhostname {
+        None => NssStatus::Unavail,
+        Some(a) if a.is_empty() => NssStatus::NotFound,
+        Some(_) => NssStatus::Success,
+    };
     let reaches_dns = setup.order.reaches("dns", &|s: &str| match s {
         "files" => files_status,
+        "myhostname" => myhostname_status,
         _ => NssStatus::Unavail,
     });
     let timeout = std::time::Duration::from_secs(u64::from(conf.options.timeout_secs));
@@ -1157,6 +1453,9 @@ fn gather_dns(
             outcome
         };
         if reaches_dns {
+            // HOSTALIASES: nss_dns looks a single-label name up as its alias, which is then
+            // searched like any name.
+            let name = crate::resolvconf::host_alias(conf, name).unwrap_or(name);
             search_walk(
                 name,
                 &conf.search,
@@ -1183,6 +1482,7 @@ fn gather_dns(
         timeout: std::time::Duration::from_secs(u64::from(conf.options.timeout_secs)),
         rotate: conf.options.rotate,
         attempts: conf.options.attempts,
+        myhostname,
     }
 }
 
@@ -1280,9 +1580,13 @@ mod tests {
         http: HttpOutcome,
         requests: Vec<HttpRequest>,
         mtu_active: Vec<bool>,
+        interfaces: Option<Vec<crate::observe::InterfaceAddress>>,
     }
 
     impl Prober for Scripted {
+        fn interface_addresses(&mut self) -> Option<Vec<crate::observe::InterfaceAddress>> {
+            self.interfaces.clone()
+        }
         fn resolver_files(&mut self) -> ResolverFiles {
             ResolverFiles {
                 resolv_conf: ConfigFile {
@@ -1298,6 +1602,8 @@ mod tests {
                     content: Ok("hosts: files dns".into()),
                 },
                 proxy_env: vec![],
+                gai_conf: None,
+                env: Default::default(),
             }
         }
         fn query(&mut self, questions: &[DnsQuestion]) -> Vec<DnsExchange> {
@@ -1459,6 +1765,7 @@ mod tests {
                 Rcode::NoError,
                 vec!["192.0.2.7".parse().unwrap()],
             )],
+            interfaces: None,
             connect,
             queries: 0,
             proxy_status: 200,
@@ -1535,6 +1842,99 @@ mod tests {
             .commands
             .iter()
             .any(|c| c.contains("ss -ltnp 'sport = :8080'")));
+    }
+
+    #[test]
+    fn addrconfig_leaves_out_the_family_this_host_lacks_and_says_so() {
+        let mut p = prober(ConnectOutcome::Refused);
+        p.answers = vec![(
+            "api.test.",
+            Rcode::NoError,
+            vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()],
+        )];
+        let t = parse_target("tcp://api.test:443").unwrap();
+        // No interface list: both families, IPv6 first by precedence (no source routes).
+        let r = walk(&t, &WalkOptions::default(), &mut p);
+        let order = r.layers.iter().find(|row| row.test == "getaddrinfo order");
+        assert!(
+            order.is_some_and(|row| row.result == "2001:db8::7, 192.0.2.7"),
+            "{:?}",
+            r.layers
+        );
+        // An IPv4-only host: the AAAA answer is left out, and the row says why.
+        p.interfaces = Some(vec![crate::observe::InterfaceAddress {
+            address: "10.0.0.5".parse().unwrap(),
+            prefix_len: 24,
+            ifindex: 2,
+        }]);
+        let r = walk(&t, &WalkOptions::default(), &mut p);
+        let row = r
+            .layers
+            .iter()
+            .find(|row| row.test == "getaddrinfo order")
+            .expect("getaddrinfo row");
+        assert_eq!(row.result, "192.0.2.7");
+        assert!(
+            row.evidence[0].contains("AI_ADDRCONFIG"),
+            "{:?}",
+            row.evidence
+        );
+        // Only AAAA answers on an IPv4-only host: libc returns nothing.
+        p.answers = vec![(
+            "api.test.",
+            Rcode::NoError,
+            vec!["2001:db8::7".parse().unwrap()],
+        )];
+        let r = walk(&t, &WalkOptions::default(), &mut p);
+        assert_eq!(r.verdict.cause, Cause::DnsNodata, "{:?}", r.layers);
+    }
+
+    #[test]
+    fn v4mapped_falls_back_per_source() {
+        let mut p = prober(ConnectOutcome::Refused);
+        p.interfaces = Some(vec![crate::observe::InterfaceAddress {
+            address: "fd99::1".parse().unwrap(),
+            prefix_len: 64,
+            ifindex: 2,
+        }]);
+        p.hosts = "10.250.0.1 h1.test\n".into();
+        p.answers = vec![
+            (
+                "h1.test.",
+                Rcode::NoError,
+                vec!["2001:db8::1".parse().unwrap()],
+            ),
+            (
+                "api.test.",
+                Rcode::NoError,
+                vec!["192.0.2.7".parse().unwrap(), "2001:db8::7".parse().unwrap()],
+            ),
+            (
+                "v4.test.",
+                Rcode::NoError,
+                vec!["192.0.2.8".parse().unwrap()],
+            ),
+        ];
+        // The hosts file's IPv4 line wins over DNS's AAAA.
+        assert_eq!(
+            resolve_like_libc_v4mapped("h1.test", &mut p),
+            vec!["::ffff:10.250.0.1".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            resolve_like_libc_v4mapped("api.test", &mut p),
+            vec!["2001:db8::7".parse::<IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            resolve_like_libc_v4mapped("v4.test", &mut p),
+            vec!["::ffff:192.0.2.8".parse::<IpAddr>().unwrap()]
+        );
+        // No IPv6 address on this host: AI_ADDRCONFIG returns nothing.
+        p.interfaces = Some(vec![crate::observe::InterfaceAddress {
+            address: "10.0.0.5".parse().unwrap(),
+            prefix_len: 24,
+            ifindex: 2,
+        }]);
+        assert!(resolve_like_libc_v4mapped("api.test", &mut p).is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! named on the command line are checked by the binary first, so a typo there is an input error
 //! (exit 2), not a diagnosis.
 
-use netdiag_core::observe::{ConfigFile, ResolverFiles};
+use netdiag_core::observe::{ConfigFile, ResolverEnv, ResolverFiles};
 use std::io::Read;
 
 /// Files larger than this are not configuration files; reading stops there.
@@ -63,7 +63,8 @@ pub fn read_config(path: &str) -> Result<String, ConfigFileError> {
     })
 }
 
-fn config_file(path: &str) -> ConfigFile {
+/// Reads one resolver file (its text, or why it could not be read).
+pub fn config_file(path: &str) -> ConfigFile {
     ConfigFile {
         path: path.to_string(),
         content: read_config(path).map_err(|e| e.to_string()),
@@ -82,6 +83,39 @@ pub const PROXY_VARIABLES: [&str; 8] = [
     "NO_PROXY",
 ];
 
+/// What `res_init` reads besides resolv.conf: `LOCALDOMAIN`, `RES_OPTIONS`, the file
+/// `HOSTALIASES` names, and the host name (the kernel's, as gethostname returns it).
+pub fn resolver_env() -> ResolverEnv {
+    ResolverEnv {
+        localdomain: std::env::var("LOCALDOMAIN").ok(),
+        res_options: std::env::var("RES_OPTIONS").ok(),
+        hostaliases: std::env::var("HOSTALIASES")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(|p| config_file(&p)),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim_end_matches('\n').to_string())
+            .filter(|h| !h.is_empty()),
+        myhostname_installed: [
+            "/lib/x86_64-linux-gnu",
+            "/usr/lib/x86_64-linux-gnu",
+            "/lib/aarch64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+            "/lib64",
+            "/usr/lib64",
+            "/lib",
+            "/usr/lib",
+        ]
+        .iter()
+        .any(|d| {
+            std::path::Path::new(d)
+                .join("libnss_myhostname.so.2")
+                .exists()
+        }),
+    }
+}
+
 /// Reads the three files and the proxy environment.
 pub fn resolver_files(resolv_conf: &str, hosts: &str, nsswitch: &str) -> ResolverFiles {
     let proxy_env = PROXY_VARIABLES
@@ -98,6 +132,8 @@ pub fn resolver_files(resolv_conf: &str, hosts: &str, nsswitch: &str) -> Resolve
         hosts: config_file(hosts),
         nsswitch: config_file(nsswitch),
         proxy_env,
+        gai_conf: None,
+        env: resolver_env(),
     }
 }
 

@@ -36,6 +36,8 @@ pub struct ConfigPaths {
     pub hosts: String,
     /// nsswitch.conf.
     pub nsswitch: String,
+    /// gai.conf (getaddrinfo's address sorting tables).
+    pub gai_conf: String,
 }
 
 impl Default for ConfigPaths {
@@ -44,6 +46,7 @@ impl Default for ConfigPaths {
             resolv_conf: "/etc/resolv.conf".into(),
             hosts: "/etc/hosts".into(),
             nsswitch: "/etc/nsswitch.conf".into(),
+            gai_conf: "/etc/gai.conf".into(),
         }
     }
 }
@@ -125,6 +128,9 @@ pub struct SystemProber {
     rp_during_connect: Option<(u64, Duration)>,
     /// Overrides resolver files entirely (used by `netdiag demo`).
     pub files_override: Option<ResolverFiles>,
+    /// Overrides the resolver environment (LOCALDOMAIN, RES_OPTIONS, HOSTALIASES, host name)
+    /// that is otherwise read from this process (used by the glibc differential test).
+    pub env_override: Option<netdiag_core::observe::ResolverEnv>,
     /// `--cacert` text: extra trusted roots for the tls layer.
     pub extra_roots_pem: Option<String>,
     /// `--crlfile`: the file's name and its CRLs (DER), checked by the tls layer's verifier.
@@ -155,6 +161,7 @@ impl SystemProber {
             early_traces: Vec::new(),
             rp_during_connect: None,
             files_override: None,
+            env_override: None,
             extra_roots_pem: None,
             crls: None,
             proxy_credentials: None,
@@ -244,11 +251,18 @@ impl Prober for SystemProber {
     fn resolver_files(&mut self) -> ResolverFiles {
         match &self.files_override {
             Some(f) => f.clone(),
-            None => files::resolver_files(
-                &self.paths.resolv_conf,
-                &self.paths.hosts,
-                &self.paths.nsswitch,
-            ),
+            None => {
+                let mut files = files::resolver_files(
+                    &self.paths.resolv_conf,
+                    &self.paths.hosts,
+                    &self.paths.nsswitch,
+                );
+                files.gai_conf = Some(files::config_file(&self.paths.gai_conf));
+                if let Some(env) = &self.env_override {
+                    files.env = env.clone();
+                }
+                files
+            }
         }
     }
 
@@ -258,6 +272,10 @@ impl Prober for SystemProber {
 
     fn routes(&mut self, destinations: &[IpAddr]) -> Vec<RouteObservation> {
         route::lookup_all(destinations)
+    }
+
+    fn interface_addresses(&mut self) -> Option<Vec<netdiag_core::observe::InterfaceAddress>> {
+        route::interface_addresses().ok()
     }
 
     fn connect(&mut self, addresses: &[SocketAddr]) -> Vec<ConnectObservation> {

@@ -4,7 +4,7 @@
 //! It never changes routes. A netlink error such as ENETUNREACH is an observation ("no route"),
 //! not a failure of netdiag.
 
-use netdiag_core::observe::{RouteKind, RouteObservation, RouteOutcome};
+use netdiag_core::observe::{InterfaceAddress, RouteKind, RouteObservation, RouteOutcome};
 use netlink_packet_core::{
     NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
     NLM_F_REQUEST,
@@ -14,6 +14,48 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::net::IpAddr;
 use std::time::Duration;
+
+/// This host's interface addresses with their prefix lengths (an RTM_GETADDR dump of both
+/// families, what `ip addr` lists), for getaddrinfo's sorting and AI_ADDRCONFIG. Works
+/// unprivileged. The address is IFA_ADDRESS (glibc's `__check_pf` takes it over IFA_LOCAL).
+pub fn interface_addresses() -> Result<Vec<InterfaceAddress>, String> {
+    use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+    let socket = netlink_request(
+        NETLINK_ROUTE,
+        RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+        NLM_F_REQUEST | netlink_packet_core::NLM_F_DUMP,
+        Duration::from_millis(500),
+    )?;
+    let mut out = Vec::new();
+    read_dump(
+        &socket,
+        "address dump",
+        256,
+        Duration::from_secs(2),
+        |m: RouteNetlinkMessage| {
+            if let RouteNetlinkMessage::NewAddress(a) = m {
+                let mut address = None;
+                let mut local = None;
+                for attr in &a.attributes {
+                    match attr {
+                        AddressAttribute::Address(ip) => address = Some(*ip),
+                        AddressAttribute::Local(ip) => local = Some(*ip),
+                        _ => {}
+                    }
+                }
+                if let Some(ip) = address.or(local) {
+                    out.push(InterfaceAddress {
+                        address: ip,
+                        prefix_len: a.header.prefix_len,
+                        ifindex: a.header.index,
+                    });
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
 
 /// Looks up the route for each destination.
 pub fn lookup_all(destinations: &[IpAddr]) -> Vec<RouteObservation> {
@@ -253,6 +295,16 @@ pub fn interface_name(index: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interface_addresses_list_loopback() {
+        let list = interface_addresses().expect("address dump");
+        assert!(
+            list.iter()
+                .any(|a| a.address == IpAddr::from([127, 0, 0, 1]) && a.prefix_len == 8),
+            "{list:?}"
+        );
+    }
 
     #[test]
     fn loopback_is_local() {

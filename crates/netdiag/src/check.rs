@@ -91,6 +91,7 @@ pub fn resolve(args: &CheckArgs) -> Result<(Format, Vec<LiveCheck>), InputError>
         resolv_conf: named_file("--resolv-conf", &args.resolv_conf, &defaults.resolv_conf)?,
         hosts: named_file("--hosts-file", &args.hosts_file, &defaults.hosts)?,
         nsswitch: named_file("--nsswitch-conf", &args.nsswitch_conf, &defaults.nsswitch)?,
+        gai_conf: defaults.gai_conf.clone(),
     };
     let mut cacert_pem = None;
     if let Some(ca) = &args.cacert {

@@ -319,6 +319,8 @@ fn files(resolv_conf: &str) -> ResolverFiles {
             content: Ok("hosts: files dns\n".into()),
         },
         proxy_env: Vec::new(),
+        gai_conf: None,
+        env: Default::default(),
     }
 }
 

@@ -59,6 +59,9 @@ pub struct DnsObservations {
     pub rotate: bool,
     /// resolv.conf's attempts (rounds over the nameservers).
     pub attempts: u32,
+    /// The `myhostname` NSS module's answer, in the asked family: `None` when it is not listed,
+    /// not installed or not modelled for the name (UNAVAIL); empty for NOTFOUND.
+    pub myhostname: Option<Vec<IpAddr>>,
 }
 
 /// One server's combined answer (A and AAAA) for one candidate.
@@ -381,6 +384,15 @@ fn types_text(types: &[RecordType]) -> String {
     types.iter().map(|t| t.name()).collect::<Vec<_>>().join("/")
 }
 
+/// The `myhostname` module's NSS status (see [`DnsObservations::myhostname`]).
+pub fn myhostname_status(obs: &DnsObservations) -> NssStatus {
+    match &obs.myhostname {
+        None => NssStatus::Unavail,
+        Some(a) if a.is_empty() => NssStatus::NotFound,
+        Some(_) => NssStatus::Success,
+    }
+}
+
 /// Classifies the dns layer. Returns the addresses libc would return, in order: those of the
 /// NSS sources that answered before the `hosts:` line's actions stopped the walk.
 pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, LayerFindings) {
@@ -400,13 +412,15 @@ pub fn classify(obs: &DnsObservations, setup: &ResolverSetup) -> (Vec<IpAddr>, L
     let status_of = |s: &str| match s {
         "files" => files_status,
         "dns" => dns_status,
-        // Modules not modelled (myhostname, mdns, resolve, a typo) count as unavailable.
+        "myhostname" => myhostname_status(obs),
+        // Modules not modelled (mdns, resolve, a typo) count as unavailable.
         _ => NssStatus::Unavail,
     };
     let answering = setup.order.answering(&status_of);
     let addresses = match answering.as_deref() {
         Some("files") => hosts_addrs.clone(),
         Some("dns") => dns_addrs.clone(),
+        Some("myhostname") => obs.myhostname.clone().unwrap_or_default(),
         _ => Vec::new(),
     };
     if addresses != dns_view {
@@ -1255,6 +1269,8 @@ mod tests {
                 content: Ok("hosts: files dns\n".into()),
             },
             proxy_env: vec![],
+            gai_conf: None,
+            env: Default::default(),
         };
         resolver::classify(&files, true).0
     }
@@ -1300,6 +1316,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             rotate: false,
             attempts: 2,
+            myhostname: None,
         }
     }
 

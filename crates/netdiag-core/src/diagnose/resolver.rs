@@ -26,6 +26,8 @@ pub struct ResolverSetup {
     pub resolv_conf_path: String,
     /// Path of the hosts file.
     pub hosts_path: String,
+    /// The resolver's inputs outside the files (environment, host name, NSS modules present).
+    pub env: crate::observe::ResolverEnv,
 }
 
 /// Redacts credentials in a proxy URL (`http://user:secret@proxy:3128` → `http://user:***@proxy:3128`).
@@ -48,8 +50,17 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
     let mut findings = LayerFindings::default();
     let path = files.resolv_conf.path.clone();
     let (conf, read_error) = match &files.resolv_conf.content {
-        Ok(text) => (parse_resolv_conf(text), None),
-        Err(e) => (ResolvConf::default(), Some(e.clone())),
+        Ok(text) => {
+            let mut conf = parse_resolv_conf(text);
+            crate::resolvconf::apply_environment(&mut conf, &files.env);
+            (conf, None)
+        }
+        Err(e) => {
+            // res_init still reads the environment and the host name without the file.
+            let mut conf = ResolvConf::default();
+            crate::resolvconf::apply_environment(&mut conf, &files.env);
+            (conf, Some(e.clone()))
+        }
     };
     let context = FixContext {
         resolv_conf: path.clone(),
@@ -119,6 +130,7 @@ pub fn classify(files: &ResolverFiles, needs_dns: bool) -> (ResolverSetup, Layer
         hosts_text,
         resolv_conf_path: path,
         hosts_path: files.hosts.path.clone(),
+        env: files.env.clone(),
     };
     (setup, findings)
 }
@@ -154,7 +166,14 @@ fn resolv_conf_evidence(path: &str, conf: &ResolvConf, read_error: Option<&str>)
         },
         if o.trust_ad { " trust-ad" } else { "" },
     ));
+    // LOCALDOMAIN, RES_OPTIONS, HOSTALIASES and the host name's domain, where they applied.
+    evidence.extend(conf.env_notes.iter().cloned());
     for issue in &conf.issues {
+        if issue.line == 0 {
+            // Not from the file (RES_OPTIONS).
+            evidence.push(format!("'{}': {}", issue.text, issue.problem));
+            continue;
+        }
         evidence.push(format!(
             "{path}:{}: '{}': {}",
             issue.line, issue.text, issue.problem
@@ -238,7 +257,11 @@ fn push_minor_issue_warnings(findings: &mut LayerFindings, path: &str, conf: &Re
         };
         findings.warnings.push(Warning {
             cause,
-            message: format!("{path}:{}: {}", issue.line, issue.problem),
+            message: if issue.line == 0 {
+                format!("{}: {}", issue.text, issue.problem)
+            } else {
+                format!("{path}:{}: {}", issue.line, issue.problem)
+            },
         });
     }
 }
@@ -340,6 +363,8 @@ mod tests {
                 content: Ok("hosts: files dns\n".into()),
             },
             proxy_env: vec![("https_proxy".into(), "http://bob:hunter2@proxy:3128".into())],
+            gai_conf: None,
+            env: Default::default(),
         }
     }
 
