@@ -542,6 +542,7 @@ fn ipv6_mtu_blackhole_with_packet_too_big_dropped_is_bounded_at_1280() -> Result
     assert_eq!(above, Some(1280), "the largest size that passes{run}");
     assert_mentions(&run, "fd77:2::2");
     assert_mentions(&run, "1280 bytes: passed");
+    assert_mentions(&run, "minimum link MTU");
     // Evidence lines read "N bytes: passed|lost|too big": none below the IPv6 minimum.
     let tried: Vec<u32> = run
         .evidence()
