@@ -2,6 +2,7 @@
 
 use crate::common::*;
 use netdiag_testnet::{require_netns, Result, TcpConnect, Testnet};
+use std::time::Duration;
 
 #[test]
 fn no_route_client_without_default_route() -> Result<()> {
@@ -75,6 +76,12 @@ fn ipv6_drop_at_router_is_a_timeout_located_by_hop_limits() -> Result<()> {
     )?;
     assert_diagnosis(&run, 1, Some("tcp"), "tcp_timeout");
     assert_mentions(&run, "dropped after fd77:1::1 (hop 1)");
+    // The trace runs beside the connect: the verdict comes within the 3 s tcp budget.
+    assert!(
+        run.elapsed < Duration::from_secs(4),
+        "took {:?}{run}",
+        run.elapsed
+    );
     Ok(())
 }
 
@@ -108,5 +115,11 @@ fn ipv6_drop_at_second_router_is_located_after_hop_2() -> Result<()> {
     )?;
     assert_diagnosis(&run, 1, Some("tcp"), "tcp_timeout");
     assert_mentions(&run, "dropped after fd77:3::2 (hop 2)");
+    // The trace runs beside the connect: the verdict comes within the 3 s tcp budget.
+    assert!(
+        run.elapsed < Duration::from_secs(4),
+        "took {:?}{run}",
+        run.elapsed
+    );
     Ok(())
 }
