@@ -834,6 +834,52 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_black_hole_at_the_minimum_is_bracketed_and_never_searched_below_1280() {
+        let steps = run(Search::new(1500, FLOOR_V6), black_hole_above(1280));
+        assert_eq!(&sizes(&steps)[..2], [1500, 1280]);
+        assert!(steps.iter().all(|(s, _)| *s >= FLOOR_V6), "{steps:?}");
+        let good = steps
+            .iter()
+            .filter(|(_, r)| *r == MtuProbeResult::Passed)
+            .map(|(s, _)| *s)
+            .max();
+        assert_eq!(good, Some(1280), "{steps:?}");
+        // Within MAX_PROBES the bracket above 1280 is already narrow.
+        let within = &steps[..MAX_PROBES.min(steps.len())];
+        let bad = within
+            .iter()
+            .filter(|(_, r)| *r == MtuProbeResult::Lost)
+            .map(|(s, _)| *s)
+            .min()
+            .unwrap();
+        assert!(bad - 1280 <= RESOLUTION, "{within:?}");
+    }
+
+    #[test]
+    fn ipv6_packet_too_big_naming_less_than_1280_is_not_followed() {
+        // RFC 8200 §5: an IPv6 node never has to send less than 1280; a PTB naming less is not
+        // a size to try.
+        let steps = run(Search::new(1500, FLOOR_V6), |size| {
+            if size <= 1280 {
+                MtuProbeResult::Passed
+            } else {
+                MtuProbeResult::TooBig {
+                    mtu: Some(1000),
+                    from: Some("fd88::2".parse().unwrap()),
+                }
+            }
+        });
+        assert_eq!(&sizes(&steps)[..2], [1500, 1280]);
+        assert!(steps.iter().all(|(s, _)| *s >= FLOOR_V6), "{steps:?}");
+    }
+
+    #[test]
+    fn ipv6_nothing_passing_stops_at_1280() {
+        let steps = run(Search::new(1500, FLOOR_V6), |_| MtuProbeResult::Lost);
+        assert_eq!(sizes(&steps), [1500, 1280]);
+    }
+
+    #[test]
     fn nothing_passing_stops_after_the_floor() {
         let steps = run(Search::new(1500, FLOOR_V4), |_| MtuProbeResult::Lost);
         assert_eq!(sizes(&steps), [1500, 1200]);

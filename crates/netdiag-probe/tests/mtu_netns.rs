@@ -61,6 +61,8 @@ const fn link(left_mtu: u32, right_mtu: u32) -> Link {
 
 /// client —1500— r1 —1400— r2 —1500— server.
 const TUNNEL: [Link; 3] = [link(1500, 1500), link(1400, 1400), link(1500, 1500)];
+/// client —1500— r1 —1280— r2 —1500— server: the bottleneck at IPv6's minimum link MTU.
+const TUNNEL_V6_MIN: [Link; 3] = [link(1500, 1500), link(1280, 1280), link(1500, 1500)];
 /// client —1500— router —1400— server (the server on the narrow link).
 const SERVER_ON_SMALL_LINK: [Link; 2] = [link(1500, 1500), link(1400, 1400)];
 
@@ -379,6 +381,11 @@ fn serve() {
 fn client() {
     let target: SocketAddr = std::env::var(TARGET).unwrap().parse().unwrap();
     let expect = std::env::var(EXPECT).unwrap();
+    // "KIND" or "KIND@MTU": the path MTU the chain's bottleneck has (1400 unless said).
+    let (expect, mtu) = match expect.split_once('@') {
+        Some((kind, mtu)) => (kind.to_string(), mtu.parse::<u32>().unwrap()),
+        None => (expect, 1400),
+    };
     let from: IpAddr = std::env::var(FROM).unwrap().parse().unwrap();
     // As in the walk: the transport layer connected moments before the mtu layer runs (which
     // also resolves the neighbours along the chain).
@@ -400,26 +407,28 @@ fn client() {
     print_observation(&obs, took);
     match expect.as_str() {
         "frag-needed" => {
-            assert_frag_needed_flows(&obs, from);
-            // Again, now that the kernel caches path MTU 1400: it refuses 1500 itself, and the
+            assert_frag_needed_flows(&obs, from, mtu);
+            // Again, now that the kernel caches the path MTU: it refuses 1500 itself, and the
             // DF UDP datagram (which ignores the cache) still gets the router to name itself.
             let started = Instant::now();
             let again = netdiag_probe::mtu::probe(target, Instant::now() + PROBE_BUDGET);
             println!("--- again, with the path MTU cached ---");
             print_observation(&again, started.elapsed());
             assert!(
-                again.method.contains("already held path MTU 1400"),
+                again
+                    .method
+                    .contains(&format!("already held path MTU {mtu}")),
                 "{}",
                 again.method
             );
-            assert_frag_needed_flows(&again, from);
+            assert_frag_needed_flows(&again, from, mtu);
         }
-        "black-hole" => assert_black_hole(&obs),
+        "black-hole" => assert_black_hole(&obs, mtu),
         "small-mss" => assert_small_mss(&obs),
         other => panic!("unknown expectation {other}"),
     }
     assert!(took < PROBE_BUDGET + Duration::from_millis(500), "{took:?}");
-    live_segment(&warm, &expect);
+    live_segment(&warm, &expect, mtu);
 }
 
 fn print_observation(obs: &MtuObservation, took: Duration) {
@@ -434,34 +443,34 @@ fn print_observation(obs: &MtuObservation, took: Duration) {
     }
 }
 
-fn assert_frag_needed_flows(obs: &MtuObservation, router: IpAddr) {
+fn assert_frag_needed_flows(obs: &MtuObservation, router: IpAddr, mtu: u32) {
     assert_eq!(obs.unavailable, None);
     assert_eq!(obs.interface_mtu, Some(1500));
     assert_eq!(
         obs.kernel_path_mtu,
-        Some(1400),
+        Some(mtu),
         "the kernel learned the path MTU"
     );
     assert!(
-        obs.probes.iter().any(|p| p.size > 1400
+        obs.probes.iter().any(|p| p.size > mtu
             && p.result
                 == MtuProbeResult::TooBig {
-                    mtu: Some(1400),
+                    mtu: Some(mtu),
                     from: Some(router),
                 }),
-        "a TooBig naming 1400 and the router {router}"
+        "a TooBig naming {mtu} and the router {router}"
     );
     assert!(obs
         .probes
         .iter()
-        .any(|p| p.size == 1400 && p.result == MtuProbeResult::Passed));
+        .any(|p| p.size == mtu && p.result == MtuProbeResult::Passed));
     assert!(
         obs.probes.iter().all(|p| p.result != MtuProbeResult::Lost),
         "nothing is lost where frag-needed flows"
     );
 }
 
-fn assert_black_hole(obs: &MtuObservation) {
+fn assert_black_hole(obs: &MtuObservation, mtu: u32) {
     assert_eq!(obs.unavailable, None);
     assert_eq!(obs.interface_mtu, Some(1500));
     assert_eq!(
@@ -474,17 +483,21 @@ fn assert_black_hole(obs: &MtuObservation) {
     for p in &obs.probes {
         match p.result {
             MtuProbeResult::Passed => {
-                assert!(p.size <= 1400, "{} passed", p.size);
+                assert!(p.size <= mtu, "{} passed", p.size);
                 largest_passed = largest_passed.max(p.size);
             }
             MtuProbeResult::Lost => {
-                assert!(p.size > 1400, "{} lost", p.size);
+                assert!(p.size > mtu, "{} lost", p.size);
                 smallest_lost = smallest_lost.min(p.size);
             }
             MtuProbeResult::TooBig { .. } => panic!("no TooBig where the ICMP is dropped"),
         }
     }
     assert!(largest_passed > 0 && smallest_lost < u32::MAX);
+    assert!(
+        obs.probes.iter().all(|p| p.size >= 1200),
+        "nothing below the search's floor"
+    );
     assert!(
         smallest_lost - largest_passed <= 16,
         "bracketed within 16 bytes: {largest_passed}..{smallest_lost}"
@@ -493,7 +506,7 @@ fn assert_black_hole(obs: &MtuObservation) {
 
 /// What the walk does on every http(s) check, on the connection the transport layer opened:
 /// one write that fills a segment, watched in TCP_INFO until it settles or stalls (bounded).
-fn live_segment(stream: &std::net::TcpStream, expect: &str) {
+fn live_segment(stream: &std::net::TcpStream, expect: &str, mtu: u32) {
     use netdiag_probe::mtu::{plan_segment, segment_result, segment_state, SegmentState};
     use std::io::Write;
     let plan = plan_segment(stream).expect("TCP_INFO of the live connection");
@@ -519,14 +532,14 @@ fn live_segment(stream: &std::net::TcpStream, expect: &str) {
         "frag-needed" => {
             assert_eq!(state, SegmentState::Settled);
             assert!(seg.acked, "{seg:?}");
-            // The probe already taught the kernel 1400 (IPv6 does not always show it in
+            // The probe already taught the kernel the path MTU (IPv6 does not always show it in
             // tcpi_pmtu of an older connection; IPV6_MTU does).
             let kernel = netdiag_probe::mtu::passive(stream).kernel_path_mtu;
-            assert_eq!(kernel, Some(1400), "{seg:?}");
+            assert_eq!(kernel, Some(mtu), "{seg:?}");
         }
         _ => {
             assert_eq!(state, SegmentState::Settled);
-            assert!(seg.acked && plan.size <= 1400, "{plan:?} {seg:?}");
+            assert!(seg.acked && plan.size <= mtu, "{plan:?} {seg:?}");
         }
     }
 }
@@ -609,4 +622,34 @@ fn server_on_a_1400_link_announces_a_small_mss_so_larger_sizes_are_not_tried() {
     net.drop_too_big_icmp(1);
     let target = SocketAddr::new(v4(1, 2), PORT);
     net.run_client(NAME, target, "small-mss", v4(0, 2));
+}
+
+#[test]
+fn ipv6_path_mtu_1280_with_packet_too_big_flowing_is_found_and_the_router_named() {
+    const NAME: &str =
+        "ipv6_path_mtu_1280_with_packet_too_big_flowing_is_found_and_the_router_named";
+    if child_role() {
+        return;
+    }
+    let Some(net) = Net::build_or_skip(NAME, &TUNNEL_V6_MIN) else {
+        return;
+    };
+    let target = SocketAddr::new(v6(2, 2), PORT);
+    net.run_client(NAME, target, "frag-needed@1280", v6(0, 2));
+}
+
+/// The search's floor for IPv6 is the path's MTU here: 1280 passes, everything above is lost,
+/// and nothing below 1280 is tried.
+#[test]
+fn ipv6_path_mtu_1280_black_hole_is_bracketed_just_above_the_ipv6_minimum() {
+    const NAME: &str = "ipv6_path_mtu_1280_black_hole_is_bracketed_just_above_the_ipv6_minimum";
+    if child_role() {
+        return;
+    }
+    let Some(net) = Net::build_or_skip(NAME, &TUNNEL_V6_MIN) else {
+        return;
+    };
+    net.drop_too_big_icmp(1);
+    let target = SocketAddr::new(v6(2, 2), PORT);
+    net.run_client(NAME, target, "black-hole@1280", v6(0, 2));
 }

@@ -64,6 +64,9 @@ fn live_evidence(seg: &LiveSegment) -> Vec<String> {
     ev
 }
 
+/// IPv6's minimum link MTU (RFC 8200 §5), where the probe's search for IPv6 stops.
+const IPV6_MIN_MTU: u32 = 1280;
+
 /// Classifies the path-MTU probes.
 pub fn classify(obs: &MtuObservation) -> LayerFindings {
     let mut f = LayerFindings::default();
@@ -140,6 +143,14 @@ pub fn classify(obs: &MtuObservation) -> LayerFindings {
     match (largest_pass, lost_above) {
         (Some(ok), Some(lost)) if !icmp_seen => {
             let encaps = likely_encapsulation(ok);
+            if addr.ip().to_canonical().is_ipv6() && ok <= IPV6_MIN_MTU {
+                // The search stops at the IPv6 minimum: a path that carries only that much is
+                // legal, and nothing below it needs to be tried.
+                ev.push(format!(
+                    "{IPV6_MIN_MTU} bytes is IPv6's minimum link MTU (RFC 8200), the smallest size \
+                     searched: every IPv6 path must carry it"
+                ));
+            }
             f.rows.push(
                 Row::new(
                     Layer::Mtu,
@@ -324,6 +335,34 @@ mod tests {
         assert_eq!(reduced.warnings[0].cause, Cause::MtuPathReduced);
         let healthy = classify(&obs(vec![(1500, MtuProbeResult::Passed)]));
         assert!(healthy.failure.is_none() && healthy.warnings.is_empty());
+    }
+
+    #[test]
+    fn ipv6_black_hole_at_the_minimum_names_1280_and_says_it_is_the_floor() {
+        let mut o = obs(vec![
+            (1500, MtuProbeResult::Lost),
+            (1280, MtuProbeResult::Passed),
+            (1390, MtuProbeResult::Lost),
+            (1283, MtuProbeResult::Lost),
+        ]);
+        o.address = "[2001:db8::1]:443".parse().unwrap();
+        let hole = classify(&o);
+        let failure = hole.failure.as_ref().unwrap();
+        assert_eq!(failure.cause, Cause::MtuBlackhole);
+        assert_eq!(failure.context.mtu, Some(1280));
+        assert!(hole.rows[0].result.contains("black hole above 1280"));
+        assert!(
+            hole.rows[0]
+                .evidence
+                .iter()
+                .any(|e| e.contains("IPv6's minimum link MTU")),
+            "{:?}",
+            hole.rows[0].evidence
+        );
+        // IPv4 at the same sizes: no IPv6 note.
+        o.address = "192.0.2.1:443".parse().unwrap();
+        let v4 = classify(&o);
+        assert!(!v4.rows[0].evidence.iter().any(|e| e.contains("IPv6")));
     }
 
     fn segment(acked: bool, pmtu_after: u32) -> LiveSegment {

@@ -481,3 +481,99 @@ fn mtu_blackhole_https_after_the_server_learned_a_smaller_mtu() -> Result<()> {
     assert_mentions(&run, "not acknowledged");
     Ok(())
 }
+
+/// The IPv6 form of the lab: the same four namespaces with IPv6 only, and a 1280-byte middle
+/// link (the IPv6 minimum, RFC 8200), so the search cannot go below the path's MTU.
+///
+/// ```text
+/// client fd77:1::2 —1500— r1 —1280— r2 —1500— fd77:2::2 server
+/// ```
+const URL_V6: &str = "http://[fd77:2::2]:8081/";
+const DROP_PACKET_TOO_BIG: &str =
+    "ip6tables -w -A OUTPUT -p icmpv6 --icmpv6-type packet-too-big -j DROP; \
+     ip6tables -w -A FORWARD -p icmpv6 --icmpv6-type packet-too-big -j DROP";
+
+fn mtu_lab_v6(tag: &str) -> Result<MtuLab> {
+    let net = Testnet::new(tag)?;
+    net.set_netdiag(NETDIAG);
+    let client = net.host("c")?;
+    let r1 = net.router("ra")?;
+    let r2 = net.router("rb")?;
+    let server = net.host("s")?;
+    net.link(&client, "fd77:1::2/64", &r1, "fd77:1::1/64")?;
+    let middle = net.link(&r1, "fd77:3::1/64", &r2, "fd77:3::2/64")?;
+    net.link(&r2, "fd77:2::1/64", &server, "fd77:2::2/64")?;
+    r1.run(&format!("ip link set dev {} mtu 1280", middle.a))?;
+    r2.run(&format!("ip link set dev {} mtu 1280", middle.b))?;
+    client.default_route("fd77:1::1")?;
+    r1.route("fd77:2::/64", "fd77:3::2")?;
+    r2.route("fd77:1::/64", "fd77:3::1")?;
+    server.default_route("fd77:2::1")?;
+    server.http("[fd77:2::2]:8081", HttpServer::status(200))?;
+    Ok(MtuLab {
+        net,
+        client,
+        r1,
+        r2,
+        server,
+    })
+}
+
+/// IPv6 with Packet Too Big dropped at both routers: the padded request vanishes, the search
+/// runs down to the IPv6 minimum of 1280 (never below), and the verdict names 1280 as the
+/// largest size that passes.
+#[test]
+fn ipv6_mtu_blackhole_with_packet_too_big_dropped_is_bounded_at_1280() -> Result<()> {
+    require_netns!();
+    let lab = mtu_lab_v6("mtubh6")?;
+    lab.r1.run(DROP_PACKET_TOO_BIG)?;
+    lab.r2.run(DROP_PACKET_TOO_BIG)?;
+    let small = lab.curl(URL_V6, "2")?;
+    assert!(
+        small.stdout.starts_with("200 "),
+        "curl's small request passes{small}"
+    );
+    lab.client.run("ip -6 route flush cache")?;
+    lab.server.run("ip -6 route flush cache")?;
+
+    let run = check(&lab.net, &lab.client, URL_V6, &["--timeout", "6s"])?;
+    assert_diagnosis(&run, 1, Some("mtu"), "mtu_blackhole");
+    let above = black_hole_above(&run);
+    assert_eq!(above, Some(1280), "the largest size that passes{run}");
+    assert_mentions(&run, "fd77:2::2");
+    assert_mentions(&run, "1280 bytes: passed");
+    assert_mentions(&run, "minimum link MTU");
+    // Evidence lines read "N bytes: passed|lost|too big": none below the IPv6 minimum.
+    let tried: Vec<u32> = run
+        .evidence()
+        .lines()
+        .filter_map(|l| l.trim().split_once(" bytes: ")?.0.parse().ok())
+        .collect();
+    assert!(!tried.is_empty(), "the search's sizes are evidence{run}");
+    assert!(
+        tried.iter().all(|&s| s >= 1280),
+        "no size below the IPv6 minimum is tried: {tried:?}{run}"
+    );
+    assert!(
+        run.elapsed < Duration::from_secs(6),
+        "took {:?}{run}",
+        run.elapsed
+    );
+    Ok(())
+}
+
+/// IPv6 with Packet Too Big flowing: r1 tells the client, the kernel learns PMTU 1280, the
+/// check is healthy and notes it.
+#[test]
+fn ipv6_mtu_path_reduced_with_packet_too_big_is_healthy() -> Result<()> {
+    require_netns!();
+    let lab = mtu_lab_v6("mtuok6")?;
+    let run = check(&lab.net, &lab.client, URL_V6, &[])?;
+    assert_diagnosis(&run, 0, None, "ok");
+    assert!(
+        run.warning_causes().contains(&"mtu_path_reduced"),
+        "mtu_path_reduced warning{run}"
+    );
+    assert_mentions(&run, "the kernel learned PMTU 1280");
+    Ok(())
+}
