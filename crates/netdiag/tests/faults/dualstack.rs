@@ -6,7 +6,7 @@
 //! needed and getaddrinfo's order is the file's (within a family) sorted by RFC 3484.
 
 use crate::common::*;
-use netdiag_testnet::{require_netns, Result, TcpConnect};
+use netdiag_testnet::{require_netns, HttpServer, Result, TcpConnect};
 
 /// The lab with IPv6 on both links beside IPv4: client fd77:1::2, server fd77:2::2.
 fn dual_lab(tag: &str) -> Result<Lab> {
@@ -140,5 +140,34 @@ fn dualstack_one_of_three_refused_is_a_warning() -> Result<()> {
     let run = lab.check(&lab.client, "tcp://pool.test:8080", &args)?;
     assert_diagnosis(&run, 0, None, "ok");
     assert!(run.warning_causes().contains(&"tcp_refused"), "{run}");
+    Ok(())
+}
+
+/// The first symptom: over http the dead IPv6 path is named at tcp, not charged to the
+/// healthy server as `http_slow` or `connection_reset` after waiting for the dead connect.
+#[test]
+fn dualstack_http_with_v6_dropped_blames_tcp_not_the_server() -> Result<()> {
+    require_netns!();
+    let lab = dual_lab("ds6http")?;
+    lab.server
+        .http("[fd77:2::2]:8080", HttpServer::status(200))?;
+    lab.server.http("10.77.2.2:8080", HttpServer::status(200))?;
+    lab.router
+        .run("ip6tables -w -A FORWARD -p tcp --dport 8080 -j DROP")?;
+    assert_eq!(
+        lab.client.tcp_connect("[fd77:2::2]:8080", PROBE)?,
+        TcpConnect::TimedOut
+    );
+    let h = hosts(&lab, &["fd77:2::2 dual.test", "10.77.2.2 dual.test"])?;
+    let mut args = vec!["--hosts-file", h.as_str()];
+    args.extend_from_slice(TIMEOUT);
+
+    let run = lab.check(&lab.client, "http://dual.test:8080/", &args)?;
+    assert_diagnosis(&run, 1, Some("tcp"), "address_family_broken");
+    assert_eq!(
+        run.rows_of("http").count(),
+        0,
+        "no http row: stopped at tcp{run}"
+    );
     Ok(())
 }
