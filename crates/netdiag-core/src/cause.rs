@@ -133,6 +133,12 @@ catalogue! {
     /// Listener bound to loopback only.
     ListenerBoundToLoopback => ("listener_bound_to_loopback", Scope::Live(Layer::Tcp),
         "The connection was refused because the service listens on 127.0.0.1/::1 only: it can be reached from this host's loopback, never from outside."),
+    /// One address family is silently dropped while the other connects.
+    AddressFamilyBroken => ("address_family_broken", Scope::Live(Layer::Tcp),
+        "Every address of one family (IPv6 or IPv4) times out without an answer while the other family connects: clients that try addresses in getaddrinfo order without Happy Eyeballs stall for their connect timeout on every new connection."),
+    /// Some addresses of a pool time out while the others connect.
+    SomeAddressesUnreachable => ("some_addresses_unreachable", Scope::Live(Layer::Tcp),
+        "Some of the name's addresses of one family time out without an answer while the others connect: clients that pick a dead one (round-robin order, connection pools, rotating resolvers) stall for their connect timeout."),
     /// ICMP port unreachable for UDP.
     UdpPortUnreachable => ("udp_port_unreachable", Scope::Live(Layer::Udp),
         "The host answered the datagram with ICMP port unreachable: nothing listens on that UDP port."),
@@ -360,6 +366,13 @@ impl Cause {
                 kernel_facts: true,
                 local_firewall: true,
                 cloud: true,
+            },
+            // Some addresses are silent while others connect: a firewall or security group
+            // on the way of those addresses (the path trace would wait for the dead ones again).
+            Cause::AddressFamilyBroken | Cause::SomeAddressesUnreachable => FollowUps {
+                local_firewall: true,
+                cloud: true,
+                ..FollowUps::default()
             },
             // The kernel has no route: its own state says why.
             Cause::NoRoute => FollowUps {

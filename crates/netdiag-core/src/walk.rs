@@ -1581,6 +1581,8 @@ mod tests {
         requests: Vec<HttpRequest>,
         mtu_active: Vec<bool>,
         interfaces: Option<Vec<crate::observe::InterfaceAddress>>,
+        /// Addresses whose connect times out whatever `connect` says.
+        silent: Vec<IpAddr>,
     }
 
     impl Prober for Scripted {
@@ -1657,7 +1659,11 @@ mod tests {
                 .iter()
                 .map(|a| ConnectObservation {
                     address: *a,
-                    outcome: self.connect.clone(),
+                    outcome: if self.silent.contains(&a.ip()) {
+                        ConnectOutcome::TimedOut
+                    } else {
+                        self.connect.clone()
+                    },
                     elapsed: Duration::from_millis(1),
                 })
                 .collect()
@@ -1780,7 +1786,32 @@ mod tests {
             },
             requests: vec![],
             mtu_active: vec![],
+            silent: vec![],
         }
+    }
+
+    #[test]
+    fn a_silent_family_stops_the_walk_at_tcp_before_any_request() {
+        let mut p = prober(ConnectOutcome::Connected {
+            local: None,
+            reset_after_connect: false,
+        });
+        p.answers = vec![(
+            "api.test.",
+            Rcode::NoError,
+            vec!["2001:db8::7".parse().unwrap(), "192.0.2.7".parse().unwrap()],
+        )];
+        p.silent = vec!["2001:db8::7".parse().unwrap()];
+        let r = run("http://api.test:8080/", &mut p);
+        assert_eq!(r.verdict.layer, Some(Layer::Tcp));
+        assert_eq!(r.verdict.cause, Cause::AddressFamilyBroken);
+        // The verdict is the tcp failure: no request is sent and timed on the other family.
+        assert!(p.requests.is_empty(), "{:?}", p.requests);
+        // The same name with every address answering goes on to http on the first one.
+        p.silent.clear();
+        let r = run("http://api.test:8080/", &mut p);
+        assert!(r.healthy(), "{:?}", r.verdict);
+        assert_eq!(p.requests.len(), 1);
     }
 
     fn run(input: &str, p: &mut Scripted) -> Report {

@@ -83,6 +83,10 @@ pub struct FixContext {
     pub host_fix: Option<(String, String)>,
     /// The scoped exception for a blocking rule of this host's firewall.
     pub firewall_fix: Option<crate::firewall::ScopedFix>,
+    /// The addresses that time out while others of the name connect (tcp layer).
+    pub unreachable: Vec<IpAddr>,
+    /// The address getaddrinfo puts first on this host (the one a plain client tries first).
+    pub preferred: Option<IpAddr>,
 }
 
 /// The failure a layer found.

@@ -218,6 +218,15 @@ pub fn classify(
         )
     });
     if any_ok {
+        if let Some(f) = silent_addresses(attempts, routes, host) {
+            for (i, _, _) in &failures {
+                if is_silent(&attempts[*i]) {
+                    findings.rows[*i].cause = f.cause;
+                }
+            }
+            findings.failure = Some(f);
+            return findings;
+        }
         for (i, cause, text) in &failures {
             findings.warnings.push(Warning {
                 cause: *cause,
@@ -231,6 +240,112 @@ pub fn classify(
         findings.failure = Some(first_failure(attempts, routes, facts, host, first, rest));
     }
     findings
+}
+
+/// Whether the attempt went unanswered (no SYN-ACK, no RST, no ICMP error): a client waits
+/// its whole connect timeout on it, unlike a refusal it skips at once.
+fn is_silent(o: &ConnectObservation) -> bool {
+    matches!(
+        o.outcome,
+        ConnectOutcome::TimedOut | ConnectOutcome::Error { errno: 110, .. }
+    )
+}
+
+fn family(ip: IpAddr) -> &'static str {
+    if ip.is_ipv6() {
+        "IPv6"
+    } else {
+        "IPv4"
+    }
+}
+
+fn list(addrs: &[IpAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Some addresses are silent while others connect: `address_family_broken` when every address
+/// of one family is silent and the other family connects, else `some_addresses_unreachable`.
+/// `attempts` are in getaddrinfo's order, so the first is what a plain client tries first.
+fn silent_addresses(
+    attempts: &[ConnectObservation],
+    routes: &[RouteObservation],
+    host: &str,
+) -> Option<Failure> {
+    let dead: Vec<&ConnectObservation> = attempts.iter().filter(|o| is_silent(o)).collect();
+    let first_dead = dead.first()?;
+    let ok: Vec<IpAddr> = attempts
+        .iter()
+        .filter(|o| {
+            matches!(
+                o.outcome,
+                ConnectOutcome::Connected {
+                    reset_after_connect: false,
+                    ..
+                }
+            )
+        })
+        .map(|o| o.address.ip())
+        .collect();
+    let v6 = first_dead.address.is_ipv6();
+    let same: Vec<&ConnectObservation> = attempts
+        .iter()
+        .filter(|o| o.address.is_ipv6() == v6)
+        .collect();
+    let dead_ips: Vec<IpAddr> = dead
+        .iter()
+        .filter(|o| o.address.is_ipv6() == v6)
+        .map(|o| o.address.ip())
+        .collect();
+    let whole_family = same.iter().all(|o| is_silent(o));
+    let other_family_ok = ok.iter().any(|ip| ip.is_ipv6() != v6);
+    let preferred = attempts.first().map(|o| o.address.ip());
+    let first = preferred.map(|p| p.to_string()).unwrap_or_default();
+    let fam = family(first_dead.address.ip());
+    let waited = human(first_dead.elapsed);
+    let (cause, summary, root) = if whole_family && other_family_ok {
+        let other = if v6 { "IPv4" } else { "IPv6" };
+        (
+            Cause::AddressFamilyBroken,
+            format!("{fam} to {host} is silently dropped ({}) while {other} connects.", list(&dead_ips)),
+            format!(
+                "every {fam} address of {host} ({}) got no answer to the SYN in {waited} while {other} ({}) connected; getaddrinfo puts {first} first here: clients without Happy Eyeballs stall for their connect timeout on every new connection, Happy Eyeballs clients (RFC 8305) fall back after about 250 ms",
+                list(&dead_ips),
+                list(&ok)
+            ),
+        )
+    } else {
+        (
+            Cause::SomeAddressesUnreachable,
+            format!("{} of {} {fam} addresses of {host} time out ({}) while the others connect.", dead_ips.len(), same.len(), list(&dead_ips)),
+            format!(
+                "{} of {} {fam} addresses of {host} ({}) got no answer to the SYN in {waited} while {} connected; clients that pick a dead one (round-robin order, connection pools, rotating resolvers) stall for their connect timeout",
+                dead_ips.len(),
+                same.len(),
+                list(&dead_ips),
+                list(&ok)
+            ),
+        )
+    };
+    let source = own_source(routes, first_dead.address.ip());
+    Some(Failure {
+        cause,
+        summary,
+        root_cause: format!("{root}."),
+        context: FixContext {
+            host: host.to_string(),
+            port: Some(first_dead.address.port()),
+            protocol: "tcp",
+            address: Some(first_dead.address.ip()),
+            source,
+            unreachable: dead_ips,
+            preferred,
+            ..FixContext::default()
+        },
+    })
 }
 
 /// The evidence of one connect attempt: the failure text, the route and, for a local target
@@ -623,7 +738,114 @@ mod tests {
             &HostFacts::default(),
             "h",
         );
+        // A silent family while the other connects is a failure, not a pass.
+        assert_eq!(f.failure.map(|f| f.cause), Some(Cause::AddressFamilyBroken));
+        // A refusal on one address, which clients skip at once, stays a warning.
+        let f = classify(
+            &[
+                attempt("192.0.2.1:443", ConnectOutcome::Refused),
+                attempt("192.0.2.2:443", connected()),
+            ],
+            &[],
+            &HostFacts::default(),
+            "h",
+        );
         assert!(f.failure.is_none());
-        assert_eq!(f.warnings[0].cause, Cause::TcpTimeout);
+        assert_eq!(f.warnings[0].cause, Cause::TcpRefused);
+    }
+
+    fn connected() -> ConnectOutcome {
+        ConnectOutcome::Connected {
+            local: None,
+            reset_after_connect: false,
+        }
+    }
+
+    fn failure_of(attempts: &[ConnectObservation]) -> Option<Failure> {
+        classify(attempts, &[], &HostFacts::default(), "svc.test").failure
+    }
+
+    #[test]
+    fn v6_silent_while_v4_connects_is_address_family_broken() {
+        let f = failure_of(&[
+            attempt("[2001:db8::1]:8080", ConnectOutcome::TimedOut),
+            attempt("[2001:db8::2]:8080", ConnectOutcome::TimedOut),
+            attempt("192.0.2.1:8080", connected()),
+        ])
+        .expect("failure");
+        assert_eq!(f.cause, Cause::AddressFamilyBroken);
+        assert!(f.summary.contains("IPv6"), "{}", f.summary);
+        assert!(
+            f.root_cause.contains("2001:db8::1, 2001:db8::2"),
+            "{}",
+            f.root_cause
+        );
+        assert!(
+            f.root_cause.contains("getaddrinfo puts 2001:db8::1 first"),
+            "{}",
+            f.root_cause
+        );
+        assert_eq!(f.context.unreachable.len(), 2);
+        let r = crate::fix::remedy(f.cause, &f.context);
+        assert!(r.fix.description.contains("AAAA"), "{}", r.fix.description);
+        assert!(r.fix.commands.iter().any(|c| c.contains("curl -4")));
+        assert!(r.rollback.iter().any(|c| c.contains("gai.conf")));
+    }
+
+    #[test]
+    fn v4_silent_while_v6_connects_is_address_family_broken() {
+        let f = failure_of(&[
+            attempt("[2001:db8::1]:8080", connected()),
+            attempt("192.0.2.1:8080", ConnectOutcome::TimedOut),
+        ])
+        .expect("failure");
+        assert_eq!(f.cause, Cause::AddressFamilyBroken);
+        assert!(f.summary.contains("IPv4 to svc.test"), "{}", f.summary);
+        assert_eq!(f.context.address, Some("192.0.2.1".parse().unwrap()));
+        let r = crate::fix::remedy(f.cause, &f.context);
+        assert!(r.fix.commands.iter().any(|c| c.contains("curl -6")));
+    }
+
+    #[test]
+    fn one_of_three_silent_is_some_addresses_unreachable() {
+        let f = failure_of(&[
+            attempt("192.0.2.1:8080", connected()),
+            attempt("192.0.2.2:8080", ConnectOutcome::TimedOut),
+            attempt("192.0.2.3:8080", connected()),
+        ])
+        .expect("failure");
+        assert_eq!(f.cause, Cause::SomeAddressesUnreachable);
+        assert!(f.summary.starts_with("1 of 3 IPv4"), "{}", f.summary);
+        assert!(f.root_cause.contains("(192.0.2.2)"), "{}", f.root_cause);
+        assert!(f.root_cause.contains("round-robin"), "{}", f.root_cause);
+        let r = crate::fix::remedy(f.cause, &f.context);
+        assert!(
+            r.fix.description.contains("192.0.2.2"),
+            "{}",
+            r.fix.description
+        );
+        // Dual stack with one v6 of two silent: the family works, a pool member is dead.
+        let f = failure_of(&[
+            attempt("[2001:db8::1]:8080", ConnectOutcome::TimedOut),
+            attempt("[2001:db8::2]:8080", connected()),
+            attempt("192.0.2.1:8080", connected()),
+        ])
+        .expect("failure");
+        assert_eq!(f.cause, Cause::SomeAddressesUnreachable);
+    }
+
+    #[test]
+    fn a_fast_icmp_error_on_a_family_stays_a_warning() {
+        let f = classify(
+            &[
+                attempt("[2001:db8::1]:8080", icmp(1, 1, "2001:db8::fe")),
+                attempt("192.0.2.1:8080", connected()),
+            ],
+            &[],
+            &HostFacts::default(),
+            "h",
+        );
+        assert!(f.failure.is_none());
+        assert_eq!(f.warnings.len(), 1);
     }
 }

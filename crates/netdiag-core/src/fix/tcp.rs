@@ -3,6 +3,7 @@
 use super::{or, runbook, Remedy, Words};
 use crate::diagnose::FixContext;
 use crate::report::Fix;
+use std::net::IpAddr;
 
 /// The remedy of `TcpRefused` when the refusal comes from a firewall (an ICMP offender is known).
 pub(super) fn refused_by_firewall(w: Words<'_>, ctx: &FixContext) -> Remedy {
@@ -185,6 +186,94 @@ pub(super) fn listener_bound_to_loopback(w: Words<'_>, ctx: &FixContext) -> Reme
             "Works on the server with curl localhost, refused from anywhere else",
             &[&format!("ss -ltnp 'sport = :{port}'")],
             "the service is bound to 127.0.0.1/::1; bind it to the external address.",
+        ),
+    }
+}
+
+/// The dead addresses as a list, `TARGET_IP` when the context has none.
+fn dead_list(w: &Words<'_>, ctx: &FixContext) -> String {
+    if ctx.unreachable.is_empty() {
+        return w.addr.clone();
+    }
+    let all: Vec<String> = ctx.unreachable.iter().map(ToString::to_string).collect();
+    all.join(", ")
+}
+
+/// The remedy of `AddressFamilyBroken`: restore the family's path or stop publishing it; the
+/// client's `-4`/`-6` or gai.conf precedence is the stop-gap, with its rollback.
+pub(super) fn address_family_broken(w: Words<'_>, ctx: &FixContext) -> Remedy {
+    let dead = dead_list(&w, ctx);
+    let Words { port, proto, .. } = w;
+    let host = ctx.host.as_str();
+    let v6 = ctx
+        .unreachable
+        .first()
+        .or(ctx.address.as_ref())
+        .is_some_and(IpAddr::is_ipv6);
+    let (fam, rr, other_flag, other) = if v6 {
+        ("IPv6", "AAAA", "-4", "IPv4")
+    } else {
+        ("IPv4", "A", "-6", "IPv6")
+    };
+    let first = or(ctx.preferred, "the first address");
+    let (gai_line, gai_undo) = if v6 {
+        (
+            "grep -q '^precedence ::ffff:0:0/96  *100' /etc/gai.conf || echo 'precedence ::ffff:0:0/96  100   # netdiag: prefer IPv4' >> /etc/gai.conf".to_string(),
+            "sed -i '/# netdiag: prefer IPv4/d' /etc/gai.conf".to_string(),
+        )
+    } else {
+        (
+            "# IPv6 already comes first in glibc's default table; remove any 'precedence ::ffff:0:0/96 100' line from /etc/gai.conf".to_string(),
+            "cp -a /etc/gai.conf.bak.<timestamp> /etc/gai.conf".to_string(),
+        )
+    };
+    Remedy {
+        fix: Fix {
+            description: format!("{fam} to {host} is silently dropped ({dead} time out on {proto}/{port}) while {other} connects; getaddrinfo puts {first} first here, so clients without Happy Eyeballs stall for their connect timeout. Restore the {fam} path (route, firewall, security group) or stop publishing the {rr} record; as a stop-gap make clients use {other} ({other_flag}, or gai.conf precedence)."),
+            commands: vec![
+                format!("ip -{} route get {}   # the {fam} route this host uses", if v6 { 6 } else { 4 }, ctx.unreachable.first().or(ctx.address.as_ref()).map_or_else(|| "TARGET_IP".to_string(), ToString::to_string)),
+                format!("tcpdump -ni any '{} and port {port}'   # on the server: does the SYN arrive?", if v6 { "ip6" } else { "ip" }),
+                format!("# on the firewall / security group of {dead}: allow {proto}/{port} over {fam}"),
+                format!("# or in the zone of {host}: remove the {rr} record(s) {dead} until {fam} works"),
+                format!("curl {other_flag} -v http://{host}:{port}/   # stop-gap on a client: force {other}"),
+                gai_line,
+            ],
+            manifests: Vec::new(),
+        },
+        prestate: vec!["cp -a /etc/gai.conf /etc/gai.conf.bak.$(date +%s) 2>/dev/null || true".to_string()],
+        rollback: vec![gai_undo, format!("# re-add the {rr} record(s) {dead} once {fam} is restored")],
+        runbook: runbook(
+            &format!("Connections to {host} hang for seconds, then work ({fam} broken, {other} fine)"),
+            &[&format!("nc -{} -vz -w 3 {host} {port}", if v6 { 6 } else { 4 }), &format!("nc {other_flag} -vz -w 3 {host} {port}"), &format!("getent ahosts {host}   # the order clients try")],
+            "one family's path drops the SYN: fix that path or withdraw its records; forcing the other family on clients is a stop-gap to undo afterwards.",
+        ),
+    }
+}
+
+/// The remedy of `SomeAddressesUnreachable`: take the dead backends out of the pool (DNS) or
+/// bring them back; clients that pick one stall for their connect timeout.
+pub(super) fn some_addresses_unreachable(w: Words<'_>, ctx: &FixContext) -> Remedy {
+    let dead = dead_list(&w, ctx);
+    let Words {
+        port, proto, src, ..
+    } = w;
+    let host = ctx.host.as_str();
+    Remedy {
+        fix: Fix {
+            description: format!("{dead} of {host} time out on {proto}/{port} while the other addresses connect: a dead backend or a drop on its path. Clients that pick it (round-robin order, connection pools, rotating resolvers) stall for their connect timeout. Remove it from the name's records (or the load balancer's pool) or bring it back; allow {proto}/{port} from {src} if a firewall drops it."),
+            commands: vec![
+                format!("getent ahosts {host}   # every address clients may pick"),
+                format!("nc -vz -w 3 {}  {port}   # each dead address", ctx.unreachable.first().or(ctx.address.as_ref()).map_or_else(|| "TARGET_IP".to_string(), ToString::to_string)),
+                format!("# in the zone of {host}: remove the record(s) {dead} (or mark the backend down in the pool)"),
+            ],
+            manifests: Vec::new(),
+        },
+        prestate: vec![format!("dig +short {host} > /tmp/{host}.records.before")],
+        rollback: vec![format!("# re-add the record(s) {dead} listed in /tmp/{host}.records.before once they answer")],
+        runbook: runbook(
+            &format!("Some connections to {host} hang, others are instant"),
+            &[&format!("for a in $(getent ahosts {host} | awk '{{print $1}}' | sort -u); do nc -vz -w 3 $a {port}; done")],
+            "a dead member of a round-robin pool stalls whichever client picks it; withdraw it from DNS or the pool until it answers.",
         ),
     }
 }
