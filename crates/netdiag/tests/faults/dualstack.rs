@@ -171,3 +171,58 @@ fn dualstack_http_with_v6_dropped_blames_tcp_not_the_server() -> Result<()> {
     );
     Ok(())
 }
+
+/// IPv6 refused fast by the router with ICMPv6 admin-prohibited while IPv4 connects: clients
+/// move on at once, so the broken family is a warning naming the address, not a failure.
+#[test]
+fn dualstack_v6_rejected_with_icmpv6_is_a_warning() -> Result<()> {
+    require_netns!();
+    let lab = dual_lab("ds6rej")?;
+    lab.server.listen_tcp("[fd77:2::2]:8080")?;
+    lab.server.listen_tcp("10.77.2.2:8080")?;
+    lab.router.run(
+        "ip6tables -w -A FORWARD -p tcp --dport 8080 -j REJECT --reject-with icmp6-adm-prohibited",
+    )?;
+    assert_ne!(
+        lab.client.tcp_connect("[fd77:2::2]:8080", PROBE)?,
+        TcpConnect::Established
+    );
+    assert_eq!(
+        lab.client.tcp_connect("10.77.2.2:8080", PROBE)?,
+        TcpConnect::Established
+    );
+    let h = hosts(&lab, &["fd77:2::2 dual.test", "10.77.2.2 dual.test"])?;
+    let mut args = vec!["--hosts-file", h.as_str()];
+    args.extend_from_slice(TIMEOUT);
+
+    let run = lab.check(&lab.client, "tcp://dual.test:8080", &args)?;
+    assert_diagnosis(&run, 0, None, "ok");
+    assert!(
+        run.warning_causes().contains(&"tcp_admin_prohibited"),
+        "{run}"
+    );
+    Ok(())
+}
+
+/// A name with only an AAAA (here: only an IPv6 hosts line) whose path drops silently: no
+/// other family to fall back to, so it is the plain `tcp_timeout`, named on that address.
+#[test]
+fn dualstack_aaaa_only_name_dropped_is_a_tcp_timeout() -> Result<()> {
+    require_netns!();
+    let lab = dual_lab("ds6only")?;
+    lab.server.listen_tcp("[fd77:2::2]:8080")?;
+    lab.router
+        .run("ip6tables -w -A FORWARD -p tcp --dport 8080 -j DROP")?;
+    assert_eq!(
+        lab.client.tcp_connect("[fd77:2::2]:8080", PROBE)?,
+        TcpConnect::TimedOut
+    );
+    let h = hosts(&lab, &["fd77:2::2 v6only.test"])?;
+    let mut args = vec!["--hosts-file", h.as_str()];
+    args.extend_from_slice(TIMEOUT);
+
+    let run = lab.check(&lab.client, "tcp://v6only.test:8080", &args)?;
+    assert_diagnosis(&run, 1, Some("tcp"), "tcp_timeout");
+    assert_mentions(&run, "fd77:2::2");
+    Ok(())
+}
