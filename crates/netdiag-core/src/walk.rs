@@ -1196,11 +1196,7 @@ pub fn resolve_like_libc_v4mapped(name: &str, prober: &mut dyn Prober) -> Vec<Ip
     // A hosts file consulted before DNS that has only IPv4 lines for the name answers with
     // them, mapped; otherwise an IPv6 lookup, then an IPv4 one mapped when it found nothing.
     let (setup, _) = resolver::classify(&files, true);
-    let hosts_first = match (setup.order.position("files"), setup.order.position("dns")) {
-        (Some(f), Some(d)) => f < d,
-        (Some(_), None) => true,
-        _ => false,
-    };
+    let hosts_first = setup.order.files_before_dns();
     let in_hosts = lookup_hosts(&setup.hosts_text, name);
     let hosts_v4_only = !in_hosts.is_empty() && in_hosts.iter().all(|h| h.address.is_ipv4());
     let map = |list: Vec<IpAddr>| -> Vec<IpAddr> {
