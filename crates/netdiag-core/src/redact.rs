@@ -95,9 +95,14 @@ impl Redacted {
 /// One rule: the rewritten text and how many secrets it removed.
 type Pass = fn(&str) -> (String, usize);
 
+/// How many times the passes run at most. One pass can expose a secret to another (a `Bearer`
+/// token that swallowed `password=` leaves the next `password=value` with a key of its own), so
+/// the passes repeat until nothing changes; real text settles in one or two rounds.
+const MAX_ROUNDS: usize = 8;
+
 /// Redacts every secret the rules above recognise.
 pub fn redact(input: &str) -> Redacted {
-    let mut counts = BTreeMap::new();
+    let mut counts: BTreeMap<SecretKind, usize> = BTreeMap::new();
     let mut text = input.to_string();
     let passes: [(SecretKind, Pass); 5] = [
         (SecretKind::PrivateKey, private_keys),
@@ -106,12 +111,19 @@ pub fn redact(input: &str) -> Redacted {
         (SecretKind::BearerToken, bearer_tokens),
         (SecretKind::AwsAccessKey, aws_keys),
     ];
-    for (kind, pass) in passes {
-        let (next, n) = pass(&text);
-        if n > 0 {
-            counts.insert(kind, n);
+    for _ in 0..MAX_ROUNDS {
+        let mut changed = false;
+        for (kind, pass) in passes {
+            let (next, n) = pass(&text);
+            if n > 0 {
+                *counts.entry(kind).or_default() += n;
+                changed = true;
+            }
+            text = next;
         }
-        text = next;
+        if !changed {
+            break;
+        }
     }
     Redacted { text, counts }
 }
@@ -256,7 +268,12 @@ fn key_values(text: &str) -> (String, usize) {
         let json_scalar = json_key && value_start == j;
         // A value that starts with the mask was masked by an earlier pass or run (the URL
         // pass masks `user:pw@host` up to the `@`, which this pass does not stop at).
-        if !value.is_empty() && !value.starts_with(MASK) && !json_scalar {
+        if value.starts_with(MASK) {
+            // Keep scanning after the mask: what follows it may be a key of its own.
+            i = (value_start + MASK.len()).max(i);
+            continue;
+        }
+        if !value.is_empty() && !json_scalar {
             out.push_str(&text[copied..value_start]);
             out.push_str(MASK);
             copied = value_end;
@@ -469,6 +486,12 @@ mod tests {
                 "sent bearer eyJhbGciOi.J9x-y_z then",
                 "sent bearer *** then",
                 Some(BearerToken),
+            ),
+            (
+                "a key after a masked value is still a key",
+                "bearer password=***password=password",
+                "bearer ******password=***",
+                Some(KeyValue),
             ),
             (
                 "aws key",
