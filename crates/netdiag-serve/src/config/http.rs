@@ -1,0 +1,5 @@
+//! The `http:` module section.
+
+/// blackbox's http prober settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HttpProbe {}

@@ -1,0 +1,5 @@
+//! The `tcp:` module section.
+
+/// blackbox's tcp prober settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TcpProbe {}

@@ -1,0 +1,23 @@
+//! `netdiag serve`: a Prometheus prober that a blackbox_exporter user switches to by changing the
+//! binary, and that then says *why* a probe failed.
+//!
+//! Why it is shaped this way: blackbox_exporter's surface (`/probe?target=&module=`, blackbox.yml,
+//! its metric names and the situations in which each series is present) is what dashboards and
+//! alert rules already depend on, so it is copied exactly (see
+//! `shared/research/prober-anchors.md`). What netdiag adds is the verdict of the same walk that
+//! `netdiag check` runs ([`netdiag_engine`]), exported as bounded series:
+//! `probe_failure_info{layer,cause}`, `netdiag_layer_success{layer}` and
+//! `netdiag_layer_duration_seconds{layer}`.
+//!
+//! Layout:
+//! - [`config`]: blackbox.yml, strictly (an unknown key or an unimplemented field is an error
+//!   naming it), plus netdiag's own sections (allow-list, scheduled targets).
+//! - [`timeout`]: blackbox's timeout rule (module timeout, scrape-timeout header, offset).
+//! - [`expo`]: one probe's registry and its text exposition.
+//! - [`probers`]: one module + one target → a [`probers::ProbeOutcome`] (metrics, log, report).
+//! - the HTTP server, history and status page (added by the server work).
+
+pub mod config;
+pub mod expo;
+pub mod probers;
+pub mod timeout;
