@@ -102,8 +102,10 @@ impl Registry {
     pub fn merge(&mut self, other: &Registry) {
         for f in &other.families {
             for (labels, value) in &f.samples {
-                let pairs: Vec<(&str, &str)> =
-                    labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let pairs: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
                 self.set(&f.name, &f.help, f.kind, &pairs, *value);
             }
         }
@@ -158,7 +160,11 @@ pub fn format_value(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if v == 0.0 {
         return "0".into();
@@ -199,7 +205,11 @@ mod tests {
     #[test]
     fn encodes_sorted_families_with_help_and_type() {
         let mut r = Registry::new();
-        r.gauge("probe_success", "Displays whether or not the probe was a success", 1.0);
+        r.gauge(
+            "probe_success",
+            "Displays whether or not the probe was a success",
+            1.0,
+        );
         r.gauge_with(
             "probe_http_duration_seconds",
             "Duration of http request by phase, summed over all redirects",

@@ -74,9 +74,17 @@ mod tests {
             (0.0, "", 0.0, 120.0),
         ];
         for &(module, header, offset, want) in cases {
-            let header = if header.is_empty() { None } else { Some(header) };
+            let header = if header.is_empty() {
+                None
+            } else {
+                Some(header)
+            };
             let got = probe_timeout(secs(module), header, offset);
-            assert_eq!(got, Ok(want), "module {module} header {header:?} offset {offset}");
+            assert_eq!(
+                got,
+                Ok(want),
+                "module {module} header {header:?} offset {offset}"
+            );
         }
     }
 

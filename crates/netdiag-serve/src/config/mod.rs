@@ -88,16 +88,151 @@ pub struct Config {
     pub schedule: Vec<schedule::ScheduledTarget>,
 }
 
-/// Reads and parses a config file.
+/// Reads and parses a config file (at most [`MAX_CONFIG_BYTES`]).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigError(format!("error reading config file {}: {e}", path.display())))?;
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(ConfigError(format!(
+            "config file {} is {} bytes; at most {MAX_CONFIG_BYTES} are read",
+            path.display(),
+            meta.len()
+        )));
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("error reading config file {}: {e}", path.display())))?;
     parse(&text)
 }
 
+/// A blackbox.yml larger than this is refused (real ones are a few KiB).
+pub const MAX_CONFIG_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The file as written: every key known, unknown keys refused by serde.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    modules: BTreeMap<String, RawModule>,
+    #[serde(default)]
+    allow: Option<allow::AllowList>,
+    #[serde(default)]
+    schedule: Vec<schedule::ScheduledTarget>,
+}
+
+/// One module as written. `grpc`, `unix` and `websocket` are blackbox sections netdiag does not
+/// implement: present, they are an error naming them.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModule {
+    prober: String,
+    #[serde(default)]
+    timeout: Option<String>,
+    #[serde(default)]
+    http: Option<http::HttpProbe>,
+    #[serde(default)]
+    tcp: Option<tcp::TcpProbe>,
+    #[serde(default)]
+    dns: Option<dns::DnsProbe>,
+    #[serde(default)]
+    icmp: Option<icmp::IcmpProbe>,
+    #[serde(default)]
+    udp: Option<udp::UdpProbe>,
+    #[serde(default)]
+    netdiag: Option<netdiag::NetdiagProbe>,
+    #[serde(default)]
+    grpc: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    unix: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    websocket: Option<serde::de::IgnoredAny>,
+}
+
 /// Parses blackbox.yml text.
-pub fn parse(_text: &str) -> Result<Config, ConfigError> {
-    Err(ConfigError("config parsing is not implemented yet".into()))
+pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+        ConfigError(format!(
+            "error parsing config file: {}",
+            one_line(&e.to_string())
+        ))
+    })?;
+    let mut modules = BTreeMap::new();
+    for (name, m) in raw.modules {
+        let module =
+            module(&name, m).map_err(|e| ConfigError(format!("module {name:?}: {}", e.0)))?;
+        modules.insert(name, module);
+    }
+    let config = Config {
+        modules,
+        allow: raw.allow,
+        schedule: raw.schedule,
+    };
+    for s in &config.schedule {
+        s.validate(&config)?;
+    }
+    if let Some(a) = &config.allow {
+        a.validate()?;
+    }
+    Ok(config)
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn module(name: &str, m: RawModule) -> Result<Module, ConfigError> {
+    let _ = name;
+    let prober = match m.prober.as_str() {
+        "http" => ProberKind::Http,
+        "tcp" => ProberKind::Tcp,
+        "dns" => ProberKind::Dns,
+        "icmp" => ProberKind::Icmp,
+        "udp" => ProberKind::Udp,
+        "netdiag" => ProberKind::Netdiag,
+        "grpc" | "unix" | "websocket" => {
+            return Err(ConfigError(format!(
+                "prober {:?} is not implemented by netdiag",
+                m.prober
+            )))
+        }
+        other => return Err(ConfigError(format!("unknown prober {other:?}"))),
+    };
+    for (present, key) in [
+        (m.grpc.is_some(), "grpc"),
+        (m.unix.is_some(), "unix"),
+        (m.websocket.is_some(), "websocket"),
+    ] {
+        if present {
+            return Err(ConfigError(format!(
+                "field {key} is not implemented by netdiag"
+            )));
+        }
+    }
+    let timeout = match m.timeout.as_deref() {
+        None => None,
+        Some(t) => {
+            let d = duration::parse(t)?;
+            (!d.is_zero()).then_some(d)
+        }
+    };
+    let module = Module {
+        prober,
+        timeout,
+        http: m.http.unwrap_or_default(),
+        tcp: m.tcp.unwrap_or_default(),
+        dns: m.dns.unwrap_or_default(),
+        icmp: m.icmp.unwrap_or_default(),
+        udp: m.udp.unwrap_or_default(),
+        netdiag: m.netdiag.unwrap_or_default(),
+    };
+    match prober {
+        ProberKind::Http => module.http.validate()?,
+        ProberKind::Tcp => module.tcp.validate()?,
+        ProberKind::Dns => module.dns.validate()?,
+        ProberKind::Icmp => module.icmp.validate()?,
+        ProberKind::Udp => module.udp.validate()?,
+        ProberKind::Netdiag => module.netdiag.validate()?,
+    }
+    Ok(module)
 }
 
 impl Config {
@@ -111,5 +246,29 @@ impl Module {
     /// The module as YAML, secrets shown as `<secret>` (debug output's third section).
     pub fn to_redacted_yaml(&self) -> String {
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_probers_are_errors_naming_them() {
+        let e =
+            parse("modules:\n  m:\n    prober: http\n    invalid_extra_field: 1\n").unwrap_err();
+        assert!(e.0.contains("invalid_extra_field"), "{e}");
+        let e = parse("modules:\n  m:\n    prober: nosuch\n").unwrap_err();
+        assert!(e.0.contains("nosuch"), "{e}");
+        let e = parse("modules:\n  m:\n    prober: grpc\n").unwrap_err();
+        assert!(e.0.contains("grpc"), "{e}");
+    }
+
+    #[test]
+    fn a_minimal_module_parses() {
+        let c = parse("modules:\n  tcp_connect:\n    prober: tcp\n    timeout: 5s\n").unwrap();
+        let m = &c.modules["tcp_connect"];
+        assert_eq!(m.prober, ProberKind::Tcp);
+        assert_eq!(m.timeout, Some(Duration::from_secs(5)));
     }
 }

@@ -1,12 +1,26 @@
 //! The `schedule:` section: targets the prober runs itself, with module and interval.
 
 /// One scheduled target.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScheduledTarget {
     /// The target, as `/probe?target=` takes it.
     pub target: String,
     /// The module name.
     pub module: String,
-    /// How often it runs.
-    pub interval: std::time::Duration,
+    /// How often it runs (a Prometheus duration).
+    pub interval: String,
+}
+
+impl ScheduledTarget {
+    /// Checks that the module exists and the interval parses.
+    pub fn validate(&self, config: &super::Config) -> Result<(), super::ConfigError> {
+        if !config.modules.contains_key(&self.module) {
+            return Err(super::ConfigError(format!(
+                "schedule: target {:?} names unknown module {:?}",
+                self.target, self.module
+            )));
+        }
+        super::duration::parse(&self.interval).map(|_| ())
+    }
 }

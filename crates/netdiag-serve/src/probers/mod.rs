@@ -52,14 +52,33 @@ pub struct ProbeOutcome {
     pub report: Option<Report>,
 }
 
-/// Runs the module's prober against the target.
+/// Runs the module's prober against the target and adds the three series every probe has:
+/// `probe_success`, `probe_duration_seconds` and `probe_timeout_seconds`.
 pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
-    match request.module.prober {
+    let started = std::time::Instant::now();
+    let mut outcome = match request.module.prober {
         ProberKind::Http => http::probe(request),
         ProberKind::Tcp => tcp::probe(request),
         ProberKind::Dns => dns::probe(request),
         ProberKind::Icmp => icmp::probe(request),
         ProberKind::Udp => udp::probe(request),
         ProberKind::Netdiag => netdiag::probe(request),
-    }
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    outcome.metrics.gauge(
+        "probe_success",
+        "Displays whether or not the probe was a success",
+        if outcome.success { 1.0 } else { 0.0 },
+    );
+    outcome.metrics.gauge(
+        "probe_duration_seconds",
+        "Returns how long the probe took to complete in seconds",
+        elapsed,
+    );
+    outcome.metrics.gauge(
+        "probe_timeout_seconds",
+        "Returns how long the probe has to complete in seconds",
+        request.timeout.as_secs_f64(),
+    );
+    outcome
 }
