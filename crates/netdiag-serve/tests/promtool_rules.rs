@@ -49,7 +49,9 @@ fn every_cause_the_rules_name_is_in_the_catalogue() {
     let dir = support::repo_root().join("deploy/prometheus");
     for file in ["netdiag.rules.yml", "netdiag.rules.test.yml"] {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
-        for word in text.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')) {
+        for word in
+            text.split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        {
             let looks_like_cause = ["dns_", "tcp_", "tls_", "http_", "udp_", "proxy_"]
                 .iter()
                 .any(|p| word.starts_with(p))

@@ -26,8 +26,9 @@ const EXPORTER_CONFIG: &str = "modules:
 
 /// The shipped rules with every `for:` cut to 2 s, so an alert fires within a test's patience.
 fn fast_rules() -> String {
-    let text = std::fs::read_to_string(support::repo_root().join("deploy/prometheus/netdiag.rules.yml"))
-        .expect("deploy/prometheus/netdiag.rules.yml");
+    let text =
+        std::fs::read_to_string(support::repo_root().join("deploy/prometheus/netdiag.rules.yml"))
+            .expect("deploy/prometheus/netdiag.rules.yml");
     text.lines()
         .map(|l| match l.trim_start().strip_prefix("for:") {
             Some(_) => format!("{}for: 2s", &l[..l.len() - l.trim_start().len()]),
@@ -92,7 +93,13 @@ fn scrape_and_alert(exporter: &Exporter) {
         let rows = prom.query("probe_success{job=\"netdiag_http\"}");
         (rows.len() == 2).then_some(rows)
     })
-    .unwrap_or_else(|| panic!("no probe_success for both targets\n{}\n{}", prom.log_tail(), running.log_tail()));
+    .unwrap_or_else(|| {
+        panic!(
+            "no probe_success for both targets\n{}\n{}",
+            prom.log_tail(),
+            running.log_tail()
+        )
+    });
     let value_of = |url: &str| {
         success
             .iter()
@@ -109,22 +116,34 @@ fn scrape_and_alert(exporter: &Exporter) {
     // The alert fires for the refused target, never for the healthy one.
     let alert = support::wait_for(Duration::from_secs(20), || firing_for(&prom, &refused_url))
         .unwrap_or_else(|| panic!("NetdiagProbeFailing never fired: {:?}", prom.alerts()));
-    assert!(firing_for(&prom, &healthy_url).is_none(), "{:?}", prom.alerts());
+    assert!(
+        firing_for(&prom, &healthy_url).is_none(),
+        "{:?}",
+        prom.alerts()
+    );
 
     if let Exporter::Netdiag(_) = exporter {
         let refused = Cause::TcpRefused.code();
-        let info = prom.query(&format!("probe_failure_info{{layer=\"tcp\",cause=\"{refused}\"}}"));
+        let info = prom.query(&format!(
+            "probe_failure_info{{layer=\"tcp\",cause=\"{refused}\"}}"
+        ));
         assert!(
-            info.iter().any(|(l, v)| l["instance"] == refused_url.as_str() && *v == 1.0),
+            info.iter()
+                .any(|(l, v)| l["instance"] == refused_url.as_str() && *v == 1.0),
             "no probe_failure_info with the cause: {info:?}"
         );
         assert!(
-            prom.query("probe_failure_info").iter().all(|(l, _)| l["instance"] != healthy_url.as_str()),
+            prom.query("probe_failure_info")
+                .iter()
+                .all(|(l, _)| l["instance"] != healthy_url.as_str()),
             "a passing probe carries probe_failure_info"
         );
         assert_eq!(alert["labels"]["cause"], refused, "{alert}");
         let summary = alert["annotations"]["summary"].as_str().unwrap_or_default();
-        assert!(summary.contains(refused) && summary.contains("layer tcp"), "{summary}");
+        assert!(
+            summary.contains(refused) && summary.contains("layer tcp"),
+            "{summary}"
+        );
     } else {
         // blackbox gives no cause: the same alert fires without one.
         assert!(alert["labels"].get("cause").is_none(), "{alert}");

@@ -76,7 +76,11 @@ fn serve_tcp(listener: TcpListener, mut handle: impl FnMut(TcpStream) + Send + '
             }
         }
     });
-    Server { addr, stop, thread: Some(thread) }
+    Server {
+        addr,
+        stop,
+        thread: Some(thread),
+    }
 }
 
 /// A plain HTTP/1.1 server.
@@ -92,20 +96,25 @@ pub(crate) fn http_server() -> Server {
 /// An HTTPS server whose certificate is self-signed (rcgen) for `localhost` and 127.0.0.1.
 pub(crate) fn https_self_signed() -> Server {
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-    let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("rcgen");
+    let key =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("rcgen");
     let cert = key.cert.der().clone();
     let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.signing_key.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], private)
-        .expect("server config");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], private)
+    .expect("server config");
     let config = Arc::new(config);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     serve_tcp(listener, move |stream| {
-        let Ok(conn) = rustls::ServerConnection::new(config.clone()) else { return };
+        let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+            return;
+        };
         let mut tls = rustls::StreamOwned::new(conn, stream);
         if let Some(path) = read_request(&mut tls) {
             respond(&mut tls, &path);
@@ -136,20 +145,28 @@ pub(crate) enum DnsMode {
 pub(crate) fn dns_server(mode: DnsMode) -> Server {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
     let addr = socket.local_addr().expect("addr");
-    socket.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("timeout");
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let thread = std::thread::spawn(move || {
         let deadline = Instant::now() + LIFETIME;
         let mut buf = [0u8; 1500];
         while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
-            let Ok((n, peer)) = socket.recv_from(&mut buf) else { continue };
+            let Ok((n, peer)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
             if let Some(reply) = dns_reply(&buf[..n], mode) {
                 let _ = socket.send_to(&reply, peer);
             }
         }
     });
-    Server { addr, stop, thread: Some(thread) }
+    Server {
+        addr,
+        stop,
+        thread: Some(thread),
+    }
 }
 
 /// The reply to one query, or `None` for a packet that is not a query.

@@ -66,7 +66,8 @@ impl TempDir {
     pub(crate) fn new(name: &str) -> TempDir {
         static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("netdiag-serve-{}-{name}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("netdiag-serve-{}-{name}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("temp dir");
         TempDir(dir)
@@ -138,7 +139,11 @@ fn spawn_logged(program: &str, args: &[String], dir: &Path, name: &str) -> Child
         .stderr(file)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-    ChildGuard { child, name: name.to_string(), log }
+    ChildGuard {
+        child,
+        name: name.to_string(),
+        log,
+    }
 }
 
 /// Polls `f` every 100 ms until it returns `Some`, for at most `limit`.
@@ -164,7 +169,12 @@ pub(crate) struct Response {
 }
 
 /// `METHOD path` to `addr` with `Connection: close`; the whole exchange within `timeout`.
-pub(crate) fn http(addr: SocketAddr, method: &str, path: &str, timeout: Duration) -> std::io::Result<Response> {
+pub(crate) fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    timeout: Duration,
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
@@ -177,7 +187,10 @@ pub(crate) fn http(addr: SocketAddr, method: &str, path: &str, timeout: Duration
     let mut buf = [0u8; 16 * 1024];
     loop {
         if Instant::now() > deadline {
-            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "response too slow"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "response too slow",
+            ));
         }
         match stream.read(&mut buf) {
             Ok(0) => break,
@@ -218,17 +231,29 @@ pub(crate) fn parse_response(raw: &[u8]) -> Result<Response, String> {
     let chunked = headers
         .iter()
         .any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
-    Ok(Response { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_vec()
+    };
+    Ok(Response {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
-        let eol = rest.windows(2).position(|w| w == b"\r\n").ok_or("chunk size line")?;
+        let eol = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("chunk size line")?;
         let size_text = String::from_utf8_lossy(&rest[..eol]);
         let size_hex = size_text.split(';').next().unwrap_or("").trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|e| format!("chunk size {size_hex:?}: {e}"))?;
+        let size = usize::from_str_radix(size_hex, 16)
+            .map_err(|e| format!("chunk size {size_hex:?}: {e}"))?;
         rest = &rest[eol + 2..];
         if size == 0 {
             return Ok(out);
@@ -298,7 +323,10 @@ impl Exporter {
                     let child = spawn_logged(BLACKBOX, &args, dir.path(), "blackbox");
                     let addr = SocketAddr::from(([127, 0, 0, 1], port));
                     if let Some(running) = wait_healthy(child, addr) {
-                        return RunningExporter { child: running, addr };
+                        return RunningExporter {
+                            child: running,
+                            addr,
+                        };
                     }
                 }
                 panic!("blackbox_exporter did not become healthy in 3 attempts");
@@ -328,16 +356,30 @@ fn wait_healthy(mut child: ChildGuard, addr: SocketAddr) -> Option<ChildGuard> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("{} not healthy on {addr} within {MAX_WAIT:?}\n{}", child.name, child.log_tail());
+    panic!(
+        "{} not healthy on {addr} within {MAX_WAIT:?}\n{}",
+        child.name,
+        child.log_tail()
+    );
 }
 
 /// `netdiag serve --config.file F --web.listen-address 127.0.0.1:0`, reading the chosen port
 /// from its `listening on 127.0.0.1:PORT` stderr line.
 fn start_netdiag(bin: &Path, config: &str, dir: &TempDir) -> RunningExporter {
-    assert!(bin.exists(), "{} does not exist: `cargo build -p netdiag` or set NETDIAG_BIN", bin.display());
+    assert!(
+        bin.exists(),
+        "{} does not exist: `cargo build -p netdiag` or set NETDIAG_BIN",
+        bin.display()
+    );
     let log = dir.path().join("netdiag.log");
     let mut child = Command::new(bin)
-        .args(["serve", "--config.file", config, "--web.listen-address", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--config.file",
+            config,
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -363,11 +405,19 @@ fn start_netdiag(bin: &Path, config: &str, dir: &TempDir) -> RunningExporter {
             }
         }
     });
-    let guard = ChildGuard { child, name: "netdiag serve".into(), log };
-    let Ok(addr) = rx.recv_timeout(MAX_WAIT) else {
-        panic!("netdiag serve printed no `listening on` line in {MAX_WAIT:?}\n{}", guard.log_tail());
+    let guard = ChildGuard {
+        child,
+        name: "netdiag serve".into(),
+        log,
     };
-    let child = wait_healthy(guard, addr).unwrap_or_else(|| panic!("netdiag serve exited before /-/healthy"));
+    let Ok(addr) = rx.recv_timeout(MAX_WAIT) else {
+        panic!(
+            "netdiag serve printed no `listening on` line in {MAX_WAIT:?}\n{}",
+            guard.log_tail()
+        );
+    };
+    let child = wait_healthy(guard, addr)
+        .unwrap_or_else(|| panic!("netdiag serve exited before /-/healthy"));
     RunningExporter { child, addr }
 }
 
@@ -389,7 +439,8 @@ impl RunningExporter {
     pub(crate) fn probe_samples(&self, target: &str, module: &str) -> Vec<Sample> {
         let r = self.probe(target, module);
         assert_eq!(r.status, 200, "probe {target} {module}: {}", r.body);
-        parse_exposition(&r.body).unwrap_or_else(|e| panic!("exposition of {target} {module}: {e}\n{}", r.body))
+        parse_exposition(&r.body)
+            .unwrap_or_else(|e| panic!("exposition of {target} {module}: {e}\n{}", r.body))
     }
 
     pub(crate) fn log_tail(&self) -> String {
@@ -431,7 +482,10 @@ impl Prometheus {
             match ready {
                 Some(true) => return Prometheus { child, addr },
                 Some(false) => eprintln!("{}", child.log_tail()),
-                None => panic!("prometheus not ready within {MAX_WAIT:?}\n{}", child.log_tail()),
+                None => panic!(
+                    "prometheus not ready within {MAX_WAIT:?}\n{}",
+                    child.log_tail()
+                ),
             }
         }
         panic!("prometheus did not start in 3 attempts");
@@ -439,15 +493,19 @@ impl Prometheus {
 
     /// GET an API path; the `data` member of a `status: success` answer.
     pub(crate) fn api(&self, path: &str) -> serde_json::Value {
-        let r = get(self.addr, path).unwrap_or_else(|e| panic!("{path}: {e}\n{}", self.child.log_tail()));
-        let doc: serde_json::Value =
-            serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", r.body));
+        let r = get(self.addr, path)
+            .unwrap_or_else(|e| panic!("{path}: {e}\n{}", self.child.log_tail()));
+        let doc: serde_json::Value = serde_json::from_str(&r.body)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", r.body));
         assert_eq!(doc["status"], "success", "{path}: {}", r.body);
         doc["data"].clone()
     }
 
     /// An instant query: the result vector, as (labels, value) pairs.
-    pub(crate) fn query(&self, expr: &str) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
+    pub(crate) fn query(
+        &self,
+        expr: &str,
+    ) -> Vec<(serde_json::Map<String, serde_json::Value>, f64)> {
         let data = self.api(&format!("/api/v1/query?query={}", encode(expr)));
         data["result"]
             .as_array()
@@ -456,7 +514,10 @@ impl Prometheus {
                     .iter()
                     .map(|item| {
                         let labels = item["metric"].as_object().cloned().unwrap_or_default();
-                        let value = item["value"][1].as_str().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+                        let value = item["value"][1]
+                            .as_str()
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(f64::NAN);
                         (labels, value)
                     })
                     .collect()
@@ -466,12 +527,18 @@ impl Prometheus {
 
     /// The alerts (`/api/v1/alerts`), each a JSON object with labels, annotations and state.
     pub(crate) fn alerts(&self) -> Vec<serde_json::Value> {
-        self.api("/api/v1/alerts")["alerts"].as_array().cloned().unwrap_or_default()
+        self.api("/api/v1/alerts")["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The active targets (`/api/v1/targets`).
     pub(crate) fn targets(&self) -> Vec<serde_json::Value> {
-        self.api("/api/v1/targets")["activeTargets"].as_array().cloned().unwrap_or_default()
+        self.api("/api/v1/targets")["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub(crate) fn log_tail(&self) -> String {
@@ -489,12 +556,19 @@ pub(crate) struct Sample {
 
 impl Sample {
     pub(crate) fn label(&self, name: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `name{a="x",b="y"}`, for messages and as the comparison key.
     pub(crate) fn key(&self) -> String {
-        let labels: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
         format!("{}{{{}}}", self.name, labels.join(","))
     }
 }
@@ -521,7 +595,11 @@ pub(crate) fn parse_exposition(text: &str) -> Result<Vec<Sample>, String> {
 fn parse_sample(line: &str) -> Result<Sample, String> {
     let name_end = line.find(['{', ' ']).ok_or("no value")?;
     let name = &line[..name_end];
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    {
         return Err(format!("bad metric name {name:?}"));
     }
     let mut rest = &line[name_end..];
@@ -535,11 +613,18 @@ fn parse_sample(line: &str) -> Result<Sample, String> {
     let value_text = fields.next().ok_or("no value")?;
     let value = parse_value(value_text)?;
     labels.sort();
-    Ok(Sample { name: name.to_string(), labels, value })
+    Ok(Sample {
+        name: name.to_string(),
+        labels,
+        value,
+    })
 }
 
 /// Parses `a="x",b="y"}` and returns the labels and what follows the `}`.
-fn parse_labels(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
+/// Label pairs, sorted by name once parsed.
+type Labels = Vec<(String, String)>;
+
+fn parse_labels(mut s: &str) -> Result<(Labels, &str), String> {
     let mut labels = Vec::new();
     loop {
         s = s.trim_start_matches([' ', ',']);
@@ -548,7 +633,9 @@ fn parse_labels(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
         }
         let eq = s.find('=').ok_or("label without =")?;
         let key = s[..eq].trim().to_string();
-        s = s[eq + 1..].strip_prefix('"').ok_or("label value not quoted")?;
+        s = s[eq + 1..]
+            .strip_prefix('"')
+            .ok_or("label value not quoted")?;
         let mut value = String::new();
         let mut chars = s.char_indices();
         let end = loop {
@@ -629,6 +716,11 @@ pub(crate) const DELIBERATE: &[Deliberate] = &[
         why: "present when verification fails, like probe_ssl_*: the handshake did reach a version",
     },
     Deliberate {
+        series: "probe_timeout_seconds",
+        allowance: Allowance::OnlyInNetdiag,
+        why: "newer blackbox releases emit it on every probe; Debian 12's 0.23 does not",
+    },
+    Deliberate {
         series: "probe_tls_cipher_info",
         allowance: Allowance::OnlyInNetdiag,
         why: "a blackbox 0.26+ series that Debian 12's 0.23 does not have",
@@ -667,7 +759,12 @@ fn comparison_key(s: &Sample, deliberate: &[Deliberate]) -> String {
     let ignored = ignored_labels(&s.name, deliberate);
     let kept = Sample {
         name: s.name.clone(),
-        labels: s.labels.iter().filter(|(k, _)| !ignored.contains(&k.as_str())).cloned().collect(),
+        labels: s
+            .labels
+            .iter()
+            .filter(|(k, _)| !ignored.contains(&k.as_str()))
+            .cloned()
+            .collect(),
         value: s.value,
     };
     kept.key()
@@ -679,10 +776,17 @@ fn same_value(a: f64, b: f64) -> bool {
 
 /// Compares a candidate's samples with the reference's: the same series (names and label sets),
 /// the same values except timing series, allowing `deliberate`. Returns one line per difference.
-pub(crate) fn compare(reference: &[Sample], candidate: &[Sample], deliberate: &[Deliberate]) -> Vec<String> {
+pub(crate) fn compare(
+    reference: &[Sample],
+    candidate: &[Sample],
+    deliberate: &[Deliberate],
+) -> Vec<String> {
     use std::collections::BTreeMap;
     let index = |samples: &[Sample]| -> BTreeMap<String, Sample> {
-        samples.iter().map(|s| (comparison_key(s, deliberate), s.clone())).collect()
+        samples
+            .iter()
+            .map(|s| (comparison_key(s, deliberate), s.clone()))
+            .collect()
     };
     let reference = index(reference);
     let candidate = index(candidate);
@@ -691,7 +795,10 @@ pub(crate) fn compare(reference: &[Sample], candidate: &[Sample], deliberate: &[
         match candidate.get(key) {
             None => diffs.push(format!("missing: {key} (reference {})", r.value)),
             Some(c) if !is_timing(&r.name) && !same_value(r.value, c.value) => {
-                diffs.push(format!("value: {key}: reference {} candidate {}", r.value, c.value));
+                diffs.push(format!(
+                    "value: {key}: reference {} candidate {}",
+                    r.value, c.value
+                ));
             }
             Some(_) => {}
         }
