@@ -1,6 +1,7 @@
 //! deploy/prometheus/ is checked by Prometheus's own tool: the rules load, their unit tests
 //! (netdiag.rules.test.yml: each alert firing and not firing, the cause in the annotation) pass,
-//! and prometheus.yml is a valid config. Skipped (with a note) where promtool is not installed;
+//! and prometheus.yml is a valid config. The Grafana dashboard is JSON whose every panel reads
+//! the datasource variable (its queries run against a real Prometheus in real_prometheus.rs). Skipped (with a note) where promtool is not installed;
 //! CI installs it.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -63,5 +64,41 @@ fn every_cause_the_rules_name_is_in_the_catalogue() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn the_dashboard_uses_the_datasource_variable_everywhere() {
+    let doc = support::dashboard();
+    let vars = doc["templating"]["list"].as_array().unwrap();
+    assert!(vars
+        .iter()
+        .any(|v| v["name"] == "datasource" && v["type"] == "datasource"));
+    let panels = doc["panels"].as_array().unwrap();
+    assert!(panels.len() >= 4);
+    for panel in panels {
+        assert_eq!(
+            panel["datasource"]["uid"], "${datasource}",
+            "{}",
+            panel["title"]
+        );
+        let targets = panel["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{}", panel["title"]);
+        for t in targets {
+            assert_eq!(
+                t["datasource"]["uid"], "${datasource}",
+                "{}",
+                panel["title"]
+            );
+        }
+    }
+    let queries = support::dashboard_queries().join("\n");
+    for series in [
+        "probe_success",
+        "probe_failure_info",
+        "netdiag_layer_duration_seconds",
+        "probe_ssl_earliest_cert_expiry",
+    ] {
+        assert!(queries.contains(series), "{series}");
     }
 }

@@ -1,6 +1,6 @@
 //! A real Prometheus scrapes the exporter through blackbox's multi-target relabelling (the jobs of
 //! deploy/prometheus/prometheus.yml) and evaluates deploy/prometheus/netdiag.rules.yml (with its
-//! `for:` shortened to seconds): a healthy local HTTP target reads back `probe_success 1`, a
+//! `for:` shortened to seconds) and the queries of deploy/grafana/netdiag.json: a healthy local HTTP target reads back `probe_success 1`, a
 //! refused port `0`, and NetdiagProbeFailing fires for the refused one only.
 //!
 //! The same scenario runs against blackbox_exporter (today's reference) and against
@@ -121,6 +121,11 @@ fn scrape_and_alert(exporter: &Exporter) {
         "{:?}",
         prom.alerts()
     );
+
+    // The dashboard's queries are valid PromQL for this Prometheus (`api` asserts success).
+    for expr in support::dashboard_queries() {
+        let _ = prom.api(&format!("/api/v1/query?query={}", support::encode(&expr)));
+    }
 
     if let Exporter::Netdiag(_) = exporter {
         let refused = Cause::TcpRefused.code();

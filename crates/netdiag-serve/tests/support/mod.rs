@@ -813,3 +813,25 @@ pub(crate) fn compare(
     }
     diffs
 }
+
+/// deploy/grafana/netdiag.json, parsed.
+pub(crate) fn dashboard() -> serde_json::Value {
+    let path = repo_root().join("deploy/grafana/netdiag.json");
+    let text = std::fs::read_to_string(&path).expect("deploy/grafana/netdiag.json");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()))
+}
+
+/// Every PromQL expression of the dashboard's panels, with the `$instance` variable as `.*`
+/// (what "All" selects), so Prometheus can run them.
+pub(crate) fn dashboard_queries() -> Vec<String> {
+    let doc = dashboard();
+    let mut out = Vec::new();
+    for panel in doc["panels"].as_array().into_iter().flatten() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            if let Some(expr) = target["expr"].as_str() {
+                out.push(expr.replace("$instance", ".*"));
+            }
+        }
+    }
+    out
+}
