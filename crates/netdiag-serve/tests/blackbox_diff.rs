@@ -7,7 +7,8 @@
 //! (research/prober-anchors.md §2: P1, P14, P15, P21, T1, T10, D1, D3, D6), `promtool check
 //! metrics` on every answer, and two runs of blackbox compared with each other (the comparator
 //! must find nothing). The netdiag half is ignored until `netdiag serve` is merged; it also
-//! asserts the cause each failure must carry.
+//! asserts the cause each failure must carry. The `silent` cases (a peer that drops the SYN and
+//! the DNS query) run in network namespaces, only as root with `NETDIAG_NETNS_TESTS=1`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -553,5 +554,197 @@ mod props {
         fn arbitrary_text_never_panics(text in any::<String>()) {
             let _ = support::parse_exposition(&text);
         }
+    }
+}
+
+/// Silent targets need a namespace: a peer whose firewall drops the SYN and the DNS query
+/// without answering (on loopback the kernel always answers). The exporter runs inside the
+/// prober's namespace and is asked with curl there.
+mod silent {
+    use super::support::{self, Exporter, Sample};
+    use netdiag_core::Cause;
+    use netdiag_testnet::{require_netns, Node, Result, Testnet};
+    use std::time::Duration;
+
+    const PROBER: &str = "10.77.3.1";
+    const SILENT: &str = "10.77.3.2";
+
+    /// Module timeouts of 2 s: a silent target costs the whole timeout.
+    const MODULES: &str = "modules:
+  http_2xx:
+    prober: http
+    timeout: 2s
+    http:
+      preferred_ip_protocol: ip4
+  tcp_connect:
+    prober: tcp
+    timeout: 2s
+    tcp:
+      preferred_ip_protocol: ip4
+  dns_udp:
+    prober: dns
+    timeout: 2s
+    dns:
+      preferred_ip_protocol: ip4
+      transport_protocol: udp
+      query_name: probe.netdiag.test
+      query_type: A
+";
+
+    /// (case, module, target, the causes netdiag may name).
+    fn cases() -> Vec<(&'static str, &'static str, String, Vec<Cause>)> {
+        vec![
+            (
+                "http silent",
+                "http_2xx",
+                format!("http://{SILENT}:8080/"),
+                vec![Cause::TcpTimeout],
+            ),
+            (
+                "tcp silent",
+                "tcp_connect",
+                format!("{SILENT}:8080"),
+                vec![Cause::TcpTimeout],
+            ),
+            (
+                "dns silent",
+                "dns_udp",
+                format!("{SILENT}:53"),
+                vec![
+                    Cause::DnsTimeout,
+                    Cause::DnsNameserverUnreachable,
+                    Cause::UdpNoResponse,
+                ],
+            ),
+        ]
+    }
+
+    fn lab() -> Result<(Testnet, Node)> {
+        let net = Testnet::new("bbsilent")?;
+        let prober = net.host("p")?;
+        let silent = net.host("s")?;
+        net.link(
+            &prober,
+            &format!("{PROBER}/24"),
+            &silent,
+            &format!("{SILENT}/24"),
+        )?;
+        silent.run("iptables -w -A INPUT -p tcp --dport 8080 -j DROP")?;
+        silent.run("iptables -w -A INPUT -p udp --dport 53 -j DROP")?;
+        Ok((net, prober))
+    }
+
+    /// Starts `exporter` inside `node` on `port` (a fresh namespace: any port is free).
+    fn start(net: &Testnet, node: &Node, exporter: &Exporter, port: u16) -> Result<()> {
+        let config = net.write_file(&format!("exporter-{port}.yml"), MODULES)?;
+        let config = config.display().to_string();
+        let listen = format!("127.0.0.1:{port}");
+        match exporter {
+            Exporter::Blackbox => node.spawn_server(
+                "blackbox",
+                support::BLACKBOX,
+                &[
+                    &format!("--config.file={config}"),
+                    &format!("--web.listen-address={listen}"),
+                ],
+                &listen,
+            ),
+            Exporter::Netdiag(bin) => node.spawn_server(
+                "netdiag-serve",
+                &bin.display().to_string(),
+                &[
+                    "serve",
+                    "--config.file",
+                    &config,
+                    "--web.listen-address",
+                    &listen,
+                ],
+                &listen,
+            ),
+        }
+    }
+
+    fn ask(node: &Node, port: u16, module: &str, target: &str) -> Result<Vec<Sample>> {
+        let url = format!(
+            "http://127.0.0.1:{port}/probe?module={module}&target={}",
+            support::encode(target)
+        );
+        let run = node.command(
+            "curl",
+            &["-sS", "--max-time", "15", &url],
+            Duration::from_secs(20),
+        )?;
+        assert_eq!(run.status, Some(0), "{url}: {}", run.stderr);
+        Ok(support::parse_exposition(&run.stdout)
+            .unwrap_or_else(|e| panic!("{url}: {e}\n{}", run.stdout)))
+    }
+
+    #[test]
+    fn blackbox_fails_a_silent_target_after_the_module_timeout() -> Result<()> {
+        require_netns!();
+        if !support::have(support::BLACKBOX) {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "blackbox_exporter is missing in CI"
+            );
+            return Ok(());
+        }
+        let (net, prober) = lab()?;
+        start(&net, &prober, &Exporter::Blackbox, 9115)?;
+        for (name, module, target, _) in cases() {
+            let started = std::time::Instant::now();
+            let samples = ask(&prober, 9115, module, &target)?;
+            assert_eq!(
+                support::value(&samples, "probe_success"),
+                Some(0.0),
+                "{name}: {samples:?}"
+            );
+            assert!(
+                started.elapsed() >= Duration::from_millis(1500),
+                "{name}: answered too fast"
+            );
+            if module == "dns_udp" {
+                assert_eq!(
+                    support::value(&samples, "probe_dns_query_succeeded"),
+                    Some(0.0),
+                    "{name}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    #[ignore = "needs netdiag serve"]
+    fn netdiag_serve_fails_a_silent_target_like_blackbox_and_names_the_timeout() -> Result<()> {
+        require_netns!();
+        if !support::have(support::BLACKBOX) {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "blackbox_exporter is missing in CI"
+            );
+            return Ok(());
+        }
+        let (net, prober) = lab()?;
+        start(&net, &prober, &Exporter::Blackbox, 9115)?;
+        start(&net, &prober, &Exporter::netdiag(), 9116)?;
+        let mut failures = Vec::new();
+        for (name, module, target, causes) in cases() {
+            let reference = ask(&prober, 9115, module, &target)?;
+            let candidate = ask(&prober, 9116, module, &target)?;
+            for d in support::compare(&reference, &candidate, support::DELIBERATE) {
+                failures.push(format!("{name}: {d}"));
+            }
+            let named: Vec<&str> = candidate
+                .iter()
+                .filter(|s| s.name == "probe_failure_info")
+                .filter_map(|s| s.label("cause"))
+                .collect();
+            if named.len() != 1 || !causes.iter().any(|c| c.code() == named[0]) {
+                failures.push(format!("{name}: causes {named:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        Ok(())
     }
 }

@@ -43,8 +43,8 @@ fn prometheus_config(exporter: std::net::SocketAddr, targets: &[String]) -> Stri
     let list: Vec<String> = targets.iter().map(|t| format!("          - {t}")).collect();
     format!(
         "global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
+  scrape_interval: 2s
+  scrape_timeout: 2s # probes get 1.5 s (blackbox's timeout rule)
   evaluation_interval: 1s
 rule_files:
   - netdiag.rules.yml
