@@ -136,18 +136,29 @@ fn strip_cells(report: Option<&Report>, out: &mut String) {
     }
 }
 
-/// `tcp · tcp_refused`, `healthy`, or what is known without a report.
-fn failing_text(entry: &PageEntry) -> String {
-    match &entry.report {
-        Some(r) => match r.verdict.layer {
-            Some(layer) => format!("{} · {}", layer.name(), r.verdict.cause.code()),
-            None if entry.success => "healthy".to_string(),
-            // The walk passed but the prober's own checks (e.g. a status code rule) failed.
-            None => "probe failed (no failing layer)".to_string(),
-        },
-        None if entry.success => "—".to_string(),
-        None => "failed (no report: see the probe page)".to_string(),
+/// Why a probe failed, in text: `tcp · tcp_refused`, or what is known without a failing layer.
+/// `None` when the probe succeeded.
+fn failing_text(entry: &PageEntry) -> Option<String> {
+    if entry.success {
+        return None;
     }
+    Some(
+        match entry
+            .report
+            .as_ref()
+            .and_then(|r| r.verdict.layer.map(|l| (l, r)))
+        {
+            Some((layer, r)) => format!("{} · {}", layer.name(), r.verdict.cause.code()),
+            // The walk passed but the prober's own checks (e.g. a status code rule) failed.
+            None if entry.report.is_some() => "no failing layer: the module's check".to_string(),
+            None => "no report: see the probe page".to_string(),
+        },
+    )
+}
+
+/// An RFC 3339 time that may wrap between date and time (`2026-12-02 05:00:00Z`).
+fn time_text(started_at: &str) -> String {
+    escape(started_at).replacen('T', " ", 1)
 }
 
 /// Seconds as the page shows them: milliseconds below 10 s, seconds above.
@@ -165,7 +176,7 @@ fn duration_text(seconds: f64) -> String {
 const STYLE: &str = "\
 :root{color-scheme:light;--pass:#116329;--warn:#f2c744;--fail:#d1242f;--skip:#d0d7de;--none:#eef1f4}
 *{box-sizing:border-box}
-body{margin:0;padding:1.5rem 2rem;font:16px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Noto Sans\",\"DejaVu Sans\",sans-serif;color:#111;background:#fff}
+body{margin:0;padding:1rem 1.5rem;font:16px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Noto Sans\",\"DejaVu Sans\",sans-serif;color:#111;background:#fff}
 h1{font-size:1.6rem;margin:0 0 .25rem}
 h2{font-size:1.2rem;margin:1.75rem 0 .5rem;border-bottom:2px solid #111;padding-bottom:.2rem}
 a{color:#0645ad}
@@ -173,7 +184,14 @@ a{color:#0645ad}
 table{border-collapse:collapse;width:100%}
 th,td{border:1px solid #8c959f;padding:.35rem .5rem;text-align:left;vertical-align:top}
 th{background:#24292f;color:#fff;font-weight:600}
-td.cell{text-align:center;font-weight:700;min-width:4.2rem;white-space:nowrap}
+td.cell{text-align:center;vertical-align:middle;font-weight:700;min-width:3.4rem;white-space:nowrap}
+.wide{overflow-x:auto}
+td.target{max-width:16rem;overflow-wrap:anywhere}
+td.module{max-width:10rem;overflow-wrap:break-word}
+td.result{max-width:15rem;overflow-wrap:anywhere}
+td.time{min-width:6.5rem}
+td.duration{white-space:nowrap}
+table.layers td{overflow-wrap:anywhere}
 .cell.pass{background:var(--pass);color:#fff}
 .cell.warn{background:var(--warn);color:#111}
 .cell.fail{background:var(--fail);color:#fff}
@@ -229,42 +247,42 @@ pub fn index(entries: &[PageEntry]) -> String {
     let mut sorted: Vec<&PageEntry> = entries.iter().collect();
     sorted.sort_by(|a, b| b.id.cmp(&a.id));
     body.push_str(
-        "<table class=\"probes\">\n<thead><tr><th scope=\"col\">Time</th>\
+        "<div class=\"wide\"><table class=\"probes\">\n<thead><tr><th scope=\"col\">Time</th>\
          <th scope=\"col\">Module</th><th scope=\"col\">Target</th>\
-         <th scope=\"col\">Result</th><th scope=\"col\">Duration</th>",
+         <th scope=\"col\">Result · failing layer · cause</th><th scope=\"col\">Duration</th>",
     );
     strip_header(&mut body);
-    body.push_str("<th scope=\"col\">Failing layer · cause</th></tr></thead>\n<tbody>\n");
+    body.push_str("</tr></thead>\n<tbody>\n");
     for e in sorted {
         index_row(e, &mut body);
     }
-    body.push_str("</tbody>\n</table>\n");
+    body.push_str("</tbody>\n</table></div>\n");
     document("netdiag serve", &body)
 }
 
-/// One row of the index.
+/// One row of the index: the result column carries the failing layer and cause in text.
 fn index_row(e: &PageEntry, out: &mut String) {
     let href = format!("probe/{}", e.id);
-    let (result_class, result) = if e.success {
-        ("ok", "success")
-    } else {
-        ("bad", "FAILED")
+    let result = match failing_text(e) {
+        None => "<td class=\"result ok\">success</td>".to_string(),
+        Some(why) => format!(
+            "<td class=\"result bad\">FAILED<br><span class=\"cause\">{}</span></td>",
+            escape(&why)
+        ),
     };
     let _ = write!(
         out,
-        "<tr id=\"probe-{id}\"><td><a href=\"{href}\">{time}</a></td><td>{module}</td>\
-         <td><a href=\"{href}\">{target}</a></td><td class=\"{result_class}\">{result}</td>\
-         <td>{duration}</td>",
+        "<tr id=\"probe-{id}\"><td class=\"time\"><a href=\"{href}\">{time}</a></td>\
+         <td class=\"module\">{module}</td><td class=\"target\"><a href=\"{href}\">{target}</a></td>\
+         {result}<td class=\"duration\">{duration}</td>",
         id = e.id,
-        time = escape(&e.started_at),
+        time = time_text(&e.started_at),
         module = escape(&e.module),
         target = safe(&e.target),
         duration = duration_text(e.duration_seconds),
     );
     strip_cells(e.report.as_ref(), out);
-    let failing = failing_text(e);
-    let cls = if e.success { "" } else { " class=\"cause\"" };
-    let _ = writeln!(out, "<td{cls}>{}</td></tr>", escape(&failing));
+    out.push_str("</tr>\n");
 }
 
 /// `/probe/{id}`: one probe's whole report, verdict first.
@@ -611,7 +629,7 @@ mod tests {
         assert!(strip_cell(&html, 1, "tcp/udp").contains("cell pass"));
         // The failing layer and the cause in text, not colour alone.
         assert!(html.contains(&format!("tcp · {}", Cause::TcpRefused.code())));
-        assert!(html.contains(">healthy</td>"));
+        assert!(html.contains("<td class=\"result ok\">success</td>"));
         // Newest first, and each row links to its probe page.
         let newer = html.find("probe-2").expect("row 2");
         let older = html.find("probe-1").expect("row 1");
@@ -788,5 +806,6 @@ mod tests {
     const ALLOWED_TAGS: &[&str] = &[
         "!doctype", "html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "a", "b",
         "code", "table", "thead", "tbody", "tr", "th", "td", "div", "span", "ul", "li", "pre",
+        "br",
     ];
 }
