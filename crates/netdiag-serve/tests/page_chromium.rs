@@ -142,23 +142,7 @@ fn paint(rgb: [u8; 3]) -> Option<Paint> {
 
 /// Runs of one paint at least `min` pixels long along row `y`, left to right.
 fn runs(shot: &Screenshot, y: u32, min: u32) -> Vec<(Paint, u32, u32)> {
-    let mut out = Vec::new();
-    let mut current: Option<(Paint, u32)> = None;
-    for x in 0..=shot.width {
-        let p = shot.rgb(x, y).and_then(paint);
-        match (current, p) {
-            (Some((c, _)), Some(p)) if c == p => {}
-            (cur, p) => {
-                if let Some((c, start)) = cur {
-                    if x - start >= min {
-                        out.push((c, start, x));
-                    }
-                }
-                current = p.map(|p| (p, x));
-            }
-        }
-    }
-    out
+    shot.runs(y, min, paint)
 }
 
 /// The top row of the first solid red block at least a cell wide (a red *cell*, not red text).

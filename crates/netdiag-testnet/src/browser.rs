@@ -176,6 +176,33 @@ impl Screenshot {
         out
     }
 
+    /// Runs of one class at least `min` pixels long along row `y`, left to right, as
+    /// (class, first x, end x): how a test reads a row of coloured cells.
+    pub fn runs<T: Copy + PartialEq>(
+        &self,
+        y: u32,
+        min: u32,
+        classify: impl Fn([u8; 3]) -> Option<T>,
+    ) -> Vec<(T, u32, u32)> {
+        let mut out = Vec::new();
+        let mut current: Option<(T, u32)> = None;
+        for x in 0..=self.width {
+            let class = self.rgb(x, y).and_then(&classify);
+            match (current, class) {
+                (Some((c, _)), Some(k)) if c == k => {}
+                (cur, class) => {
+                    if let Some((c, start)) = cur {
+                        if x - start >= min {
+                            out.push((c, start, x));
+                        }
+                    }
+                    current = class.map(|k| (k, x));
+                }
+            }
+        }
+        out
+    }
+
     /// How many distinct colours the image has (a blank or broken render has one or two).
     pub fn distinct_colours(&self) -> usize {
         let mut seen = std::collections::HashSet::new();
