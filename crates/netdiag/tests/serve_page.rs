@@ -37,8 +37,10 @@ impl Serve {
         std::thread::spawn(move || {
             // Reads until the server exits (the pipe closes), so it never blocks on a full pipe.
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // `netdiag serve: listening on 127.0.0.1:PORT (http)`
                 if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.trim().to_string());
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(addr.to_string());
                 }
             }
         });
