@@ -245,7 +245,7 @@ pub fn index(entries: &[PageEntry]) -> String {
         return document("netdiag serve", &body);
     }
     let mut sorted: Vec<&PageEntry> = entries.iter().collect();
-    sorted.sort_by(|a, b| b.id.cmp(&a.id));
+    sorted.sort_by_key(|e| std::cmp::Reverse(e.id));
     body.push_str(
         "<div class=\"wide\"><table class=\"probes\">\n<thead><tr><th scope=\"col\">Time</th>\
          <th scope=\"col\">Module</th><th scope=\"col\">Target</th>\
@@ -751,7 +751,7 @@ mod tests {
             "127.0.0.1:1",
             Some(failing_report("127.0.0.1:1", vec![])),
         );
-        for html in [index(&[e.clone()]), probe_page(&e), index(&[])] {
+        for html in [index(std::slice::from_ref(&e)), probe_page(&e), index(&[])] {
             for needle in ["http://", "https://", "<link", "<script", "@import", "url("] {
                 let outside = html.replace("http://HOST:9115", "");
                 assert!(!outside.contains(needle), "{needle}");
