@@ -7,12 +7,24 @@
 //! DOM after parsing and any script) and `--screenshot` (the pixels), each run killed after
 //! [`Chromium::TIMEOUT`], its profile in a [`TempDir`] removed on drop. Pages are loaded from
 //! `file://` or loopback only.
+//!
+//! One browser at a time per test process ([`ONE_AT_A_TIME`]): Chromium is several processes,
+//! and three of them at once on a small, busy CI machine starve each other past the deadline. A
+//! run that still times out (a starved machine, not a broken page) is tried once more, so every
+//! step is bounded by twice the timeout.
 
 use crate::process::{display, run_bounded};
 use crate::{Error, Result, TempDir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Duration;
+
+/// Held while a browser runs: tests of one process share the machine, one browser at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// How many bounded runs a step may take (the second only after a timeout).
+const ATTEMPTS: usize = 2;
 
 /// Where Debian installs the browser.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -75,11 +87,26 @@ impl Chromium {
         cmd
     }
 
+    /// Runs the browser with `extra` on `url`: one at a time, each run killed after
+    /// [`Chromium::TIMEOUT`], tried again once when it timed out.
+    fn run(&self, extra: &[&str], url: &str) -> Result<(String, crate::process::Finished)> {
+        // A test that panicked while holding the lock leaves nothing to protect: take it anyway.
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+        let mut attempt = 1;
+        loop {
+            let cmd = self.command(extra, url);
+            let line = display(&cmd);
+            match run_bounded(cmd, Self::TIMEOUT) {
+                Err(Error::Timeout { .. }) if attempt < ATTEMPTS => attempt += 1,
+                Err(e) => return Err(e),
+                Ok(done) => return Ok((line, done)),
+            }
+        }
+    }
+
     /// The DOM after Chromium parsed the page (and ran any script it has).
     pub fn dump_dom(&self, url: &str) -> Result<String> {
-        let cmd = self.command(&["--dump-dom"], url);
-        let line = display(&cmd);
-        let done = run_bounded(cmd, Self::TIMEOUT)?;
+        let (line, done) = self.run(&["--dump-dom"], url)?;
         if !done.status.success() || done.stdout.trim().is_empty() {
             return Err(Error::Command {
                 command: line,
@@ -93,9 +120,7 @@ impl Chromium {
     /// A 1280×900 screenshot of the page, written to `png` and decoded.
     pub fn screenshot(&self, url: &str, png: &Path) -> Result<Screenshot> {
         let flag = format!("--screenshot={}", png.display());
-        let cmd = self.command(&[flag.as_str()], url);
-        let line = display(&cmd);
-        let done = run_bounded(cmd, Self::TIMEOUT)?;
+        let (line, done) = self.run(&[flag.as_str()], url)?;
         if !done.status.success() || !png.exists() {
             return Err(Error::Command {
                 command: line,
