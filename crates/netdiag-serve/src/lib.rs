@@ -15,9 +15,11 @@
 //! - [`timeout`]: blackbox's timeout rule (module timeout, scrape-timeout header, offset).
 //! - [`expo`]: one probe's registry and its text exposition.
 //! - [`probers`]: one module + one target → a [`probers::ProbeOutcome`] (metrics, log, report).
-//! - the HTTP server, history and status page (added by the server work).
+//! - [`page`]: the status page (`/` and `/probe/{id}`), server-rendered HTML.
+//! - the HTTP server and history (added by the server work).
 
 pub mod config;
 pub mod expo;
+pub mod page;
 pub mod probers;
 pub mod timeout;

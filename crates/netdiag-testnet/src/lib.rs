@@ -8,6 +8,7 @@
 //! also runs tinyproxy ([`Tinyproxy`]), any server program that listens on TCP
 //! ([`Node::spawn_server`], e.g. `openssl s_server`), its own HTTP(S) server with slow, silent and
 //! resetting behaviours ([`HttpServer`]), and generates certificates per scenario ([`Pki`]).
+//! Page tests load HTML in headless Chromium ([`Chromium`]) and check its DOM and screenshot.
 //!
 //! A test reads like the fault it creates:
 //!
@@ -41,6 +42,7 @@
 //! It must never touch the host's own network namespace beyond creating and deleting its own
 //! named namespaces.
 
+mod browser;
 mod dns;
 mod error;
 mod http;
@@ -53,6 +55,7 @@ mod run;
 mod servers;
 mod tempdir;
 
+pub use browser::{Chromium, Screenshot};
 pub use dns::{Dig, Dnsmasq, Unbound};
 pub use error::{Error, Result};
 pub use http::HttpServer;
