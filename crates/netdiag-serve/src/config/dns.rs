@@ -106,8 +106,14 @@ impl RrValidator {
         for (key, list) in [
             ("fail_if_matches_regexp", &self.fail_if_matches_regexp),
             ("fail_if_all_match_regexp", &self.fail_if_all_match_regexp),
-            ("fail_if_not_matches_regexp", &self.fail_if_not_matches_regexp),
-            ("fail_if_none_matches_regexp", &self.fail_if_none_matches_regexp),
+            (
+                "fail_if_not_matches_regexp",
+                &self.fail_if_not_matches_regexp,
+            ),
+            (
+                "fail_if_none_matches_regexp",
+                &self.fail_if_none_matches_regexp,
+            ),
         ] {
             for re in list {
                 regex::Regex::new(re).map_err(|e| {
@@ -205,12 +211,17 @@ impl DnsProbe {
             return Err(ConfigError("dns: query name must be set".to_string()));
         }
         hickory_proto::rr::Name::from_ascii(&self.query_name).map_err(|e| {
-            ConfigError(format!("dns: invalid query_name {:?}: {e}", self.query_name))
+            ConfigError(format!(
+                "dns: invalid query_name {:?}: {e}",
+                self.query_name
+            ))
         })?;
         check_ip_protocol(&self.preferred_ip_protocol)?;
         if let Some(src) = &self.source_ip_address {
             src.parse::<std::net::IpAddr>().map_err(|_| {
-                ConfigError(format!("dns: source_ip_address {src:?} is not an IP address"))
+                ConfigError(format!(
+                    "dns: source_ip_address {src:?} is not an IP address"
+                ))
             })?;
         }
         if !matches!(self.transport_protocol.as_str(), "udp" | "tcp") {
@@ -233,12 +244,16 @@ impl DnsProbe {
         }
         for rc in &self.valid_rcodes {
             if rcode_value(rc).is_none() {
-                return Err(ConfigError(format!("dns: invalid rcode {rc:?} in valid_rcodes")));
+                return Err(ConfigError(format!(
+                    "dns: invalid rcode {rc:?} in valid_rcodes"
+                )));
             }
         }
         self.validate_answer_rrs.validate("validate_answer_rrs")?;
-        self.validate_authority_rrs.validate("validate_authority_rrs")?;
-        self.validate_additional_rrs.validate("validate_additional_rrs")
+        self.validate_authority_rrs
+            .validate("validate_authority_rrs")?;
+        self.validate_additional_rrs
+            .validate("validate_additional_rrs")
     }
 }
 
@@ -320,7 +335,9 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for t in ["A", "AAAA", "ANY", "SOA", "TXT", "MX", "NS", "PTR", "SRV", "CNAME", "CAA"] {
+        for t in [
+            "A", "AAAA", "ANY", "SOA", "TXT", "MX", "NS", "PTR", "SRV", "CNAME", "CAA",
+        ] {
             assert!(record_type(t).is_some(), "{t}");
         }
         assert_eq!(rcode_value("REFUSED"), Some(5));

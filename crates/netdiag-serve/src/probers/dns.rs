@@ -119,7 +119,8 @@ pub(crate) fn build_query(cfg: &DnsProbe, id: u16) -> Result<Vec<u8>, String> {
     let mut msg = Message::new(id, MessageType::Query, OpCode::Query);
     msg.metadata.recursion_desired = cfg.recursion_desired;
     msg.add_query(query);
-    msg.to_vec().map_err(|e| format!("cannot encode query: {e}"))
+    msg.to_vec()
+        .map_err(|e| format!("cannot encode query: {e}"))
 }
 
 fn run(
@@ -175,7 +176,10 @@ fn run(
     let msg = match exchange.result {
         Ok(msg) => msg,
         Err(failure) => {
-            log.push(format!("Error while sending a DNS query: {}", failure.detail));
+            log.push(format!(
+                "Error while sending a DNS query: {}",
+                failure.detail
+            ));
             return (false, failure.cause);
         }
     };
@@ -273,13 +277,19 @@ pub(crate) fn valid_rrs(rrs: &[String], v: &RrValidator) -> Result<(), String> {
     let mut any_match = false;
     for rr in rrs {
         if let Some(re) = matches.iter().find(|re| re.is_match(rr)) {
-            return Err(format!("at least one RR matched regexp {:?}: {rr}", re.as_str()));
+            return Err(format!(
+                "at least one RR matched regexp {:?}: {rr}",
+                re.as_str()
+            ));
         }
         if all.iter().any(|re| !re.is_match(rr)) {
             all_match = false;
         }
         if let Some(re) = not.iter().find(|re| !re.is_match(rr)) {
-            return Err(format!("at least one RR did not match regexp {:?}: {rr}", re.as_str()));
+            return Err(format!(
+                "at least one RR did not match regexp {:?}: {rr}",
+                re.as_str()
+            ));
         }
         if none.iter().any(|re| re.is_match(rr)) {
             any_match = true;
@@ -341,11 +351,20 @@ mod tests {
 
     #[test]
     fn targets_split_like_blackbox() {
-        assert_eq!(split_target("127.0.0.1", 53).unwrap(), ("127.0.0.1".into(), 53));
-        assert_eq!(split_target("127.0.0.1:5353", 53).unwrap(), ("127.0.0.1".into(), 5353));
+        assert_eq!(
+            split_target("127.0.0.1", 53).unwrap(),
+            ("127.0.0.1".into(), 53)
+        );
+        assert_eq!(
+            split_target("127.0.0.1:5353", 53).unwrap(),
+            ("127.0.0.1".into(), 5353)
+        );
         assert_eq!(split_target("[::1]:54", 53).unwrap(), ("::1".into(), 54));
         assert_eq!(split_target("::1", 53).unwrap(), ("::1".into(), 53));
-        assert_eq!(split_target("ns.example", 53).unwrap(), ("ns.example".into(), 53));
+        assert_eq!(
+            split_target("ns.example", 53).unwrap(),
+            ("ns.example".into(), 53)
+        );
         assert!(split_target("a:b", 53).is_err());
         assert!(split_target("", 53).is_err());
         assert!(split_target("[::1", 53).is_err());

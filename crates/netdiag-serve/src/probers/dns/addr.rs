@@ -68,7 +68,9 @@ fn lookup(host: &str, deadline: Instant) -> Result<Vec<IpAddr>, String> {
         Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
         Ok(Ok(_)) => Err(format!("no address for {host}")),
         Ok(Err(e)) => Err(format!("error resolving {host}: {e}")),
-        Err(_) => Err(format!("resolving {host} did not finish before the deadline")),
+        Err(_) => Err(format!(
+            "resolving {host} did not finish before the deadline"
+        )),
     }
 }
 
@@ -89,8 +91,9 @@ pub(crate) fn resolve(
         "Resolving target address target={host} ip_protocol={preferred}"
     ));
     let result = lookup(host, deadline).and_then(|addrs| {
-        pick(&addrs, prefer_v4, fallback)
-            .ok_or_else(|| format!("no {preferred} address for {host} (ip_protocol_fallback is false)"))
+        pick(&addrs, prefer_v4, fallback).ok_or_else(|| {
+            format!("no {preferred} address for {host} (ip_protocol_fallback is false)")
+        })
     });
     let took = started.elapsed();
     metrics.gauge(

@@ -176,7 +176,8 @@ fn udp_exchange(
     id: u16,
     deadline: Instant,
 ) -> Result<Message, Failure> {
-    sock.send(query).map_err(|e| failure("sending the query", &e))?;
+    sock.send(query)
+        .map_err(|e| failure("sending the query", &e))?;
     let mut buf = vec![0u8; 65535];
     for _ in 0..MAX_DATAGRAMS {
         let left = remaining(deadline).map_err(|e| failure("waiting for the answer", &e))?;
@@ -200,7 +201,11 @@ fn tcp_connect(
     source: Option<SocketAddr>,
     deadline: Instant,
 ) -> io::Result<TcpStream> {
-    let sock = Socket::new(Domain::for_address(server), Type::STREAM, Some(Protocol::TCP))?;
+    let sock = Socket::new(
+        Domain::for_address(server),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
     if let Some(src) = source {
         sock.bind(&SockAddr::from(src))?;
     }
