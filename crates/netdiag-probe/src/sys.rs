@@ -244,7 +244,12 @@ pub fn enable_recv_hop_limit(sock: &Socket, v6: bool) -> io::Result<()> {
 
 /// Sets the DF bit on every IPv4 packet of this socket (`IP_MTU_DISCOVER = IP_PMTUDISC_DO`).
 pub fn set_dont_fragment_v4(sock: &Socket) -> io::Result<()> {
-    set_int_option(sock, libc::SOL_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_DO)
+    set_int_option(
+        sock,
+        libc::SOL_IP,
+        libc::IP_MTU_DISCOVER,
+        libc::IP_PMTUDISC_DO,
+    )
 }
 
 /// Receives one datagram (blocking as the socket's read timeout allows) and, when
@@ -275,13 +280,15 @@ pub fn recv_with_hop_limit(sock: &Socket, buf: &mut [u8]) -> io::Result<(usize, 
 
 /// The `IP_TTL` / `IPV6_HOPLIMIT` control message's value, if present and in range.
 pub(crate) fn hop_limit_from_control(control: &[u8]) -> Option<u8> {
-    parse_control(control).into_iter().find_map(|(level, kind, data)| {
-        let hop = (level == libc::SOL_IP && kind == libc::IP_TTL)
-            || (level == libc::SOL_IPV6 && kind == libc::IPV6_HOPLIMIT);
-        hop.then(|| ne_i32(data, 0))
-            .flatten()
-            .and_then(|v| u8::try_from(v).ok())
-    })
+    parse_control(control)
+        .into_iter()
+        .find_map(|(level, kind, data)| {
+            let hop = (level == libc::SOL_IP && kind == libc::IP_TTL)
+                || (level == libc::SOL_IPV6 && kind == libc::IPV6_HOPLIMIT);
+            hop.then(|| ne_i32(data, 0))
+                .flatten()
+                .and_then(|v| u8::try_from(v).ok())
+        })
 }
 
 /// One error-queue entry, decoded.

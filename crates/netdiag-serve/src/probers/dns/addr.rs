@@ -129,7 +129,7 @@ pub(crate) fn resolve(
 
 /// netdiag's series for one layer: `netdiag_layer_success{layer}`,
 /// `netdiag_layer_duration_seconds{layer}`, and on failure with a known cause
-/// `probe_failure_info{layer,cause} 1`.
+/// `probe_failure_info{layer,cause} 1` (its layer is the cause's own, as in the contract).
 pub(crate) fn verdict(
     metrics: &mut Registry,
     layer: &str,
@@ -153,7 +153,7 @@ pub(crate) fn verdict(
         metrics.gauge_with(
             "probe_failure_info",
             "The layer where the probe failed and netdiag's cause code for it",
-            &[("layer", layer), ("cause", cause.code())],
+            &[("layer", cause.layer_name()), ("cause", cause.code())],
             1.0,
         );
     }
