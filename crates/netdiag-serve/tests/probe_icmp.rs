@@ -245,3 +245,62 @@ fn rejected_echo_names_the_icmp_error() {
         host.log
     );
 }
+
+/// Set in the child that [`unprivileged_without_ping_group_range_says_why`] starts as nobody.
+const CHILD_ENV: &str = "NETDIAG_ICMP_UNPRIVILEGED_CHILD";
+
+#[test]
+fn unprivileged_without_ping_group_range_says_why() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        // As nobody: the datagram socket is allowed only if nobody's gid is in the range.
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap();
+        let o = run("      preferred_ip_protocol: ip4\n", "127.0.0.1");
+        let nums: Vec<u32> = range
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let allowed = matches!(nums.as_slice(), [lo, hi] if *lo <= 65534 && 65534 <= *hi);
+        if allowed {
+            assert!(o.success, "{:?}", o.log);
+            return;
+        }
+        assert!(!o.success);
+        let line = o
+            .log
+            .iter()
+            .find(|l| l.contains("Error opening an ICMP socket"))
+            .unwrap();
+        eprintln!("{line}");
+        assert!(line.contains("net.ipv4.ping_group_range"), "{line}");
+        assert!(line.contains("CAP_NET_RAW"), "{line}");
+        assert_eq!(o.metrics.value("probe_success", &[]), Some(0.0));
+        return;
+    }
+    if !netns_tests() {
+        eprintln!("skipped: needs root and NETDIAG_NETNS_TESTS=1");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&exe)
+        .args([
+            "--exact",
+            "unprivileged_without_ping_group_range_says_why",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "child failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
