@@ -1,5 +1,5 @@
-//! The `udp:` module section: netdiag's own prober (blackbox has none; users ask for one, study §3).
-//! One datagram exchange with `host:port`: send `query` (text) or `query_hex`
+//! The `udp:` module section: netdiag's own prober (blackbox has none; its users ask for one,
+//! study §3). One datagram exchange with `host:port`: send `query` (text) or `query_hex`
 //! (bytes), wait for one datagram back, optionally require it to match `expect` (a regex on
 //! the reply's bytes). Kept this small on purpose: a protocol-specific check belongs in the
 //! dns prober or in `prober: netdiag`, whose walk has its own udp layer.
