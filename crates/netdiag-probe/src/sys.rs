@@ -231,6 +231,66 @@ fn set_int_option(
     }
 }
 
+/// Asks the kernel to attach the received packet's TTL (IPv4, `IP_RECVTTL`) or hop limit
+/// (IPv6, `IPV6_RECVHOPLIMIT`) to every datagram as a control message (`netdiag serve`'s icmp
+/// prober reports it as `probe_icmp_reply_hop_limit`).
+pub fn enable_recv_hop_limit(sock: &Socket, v6: bool) -> io::Result<()> {
+    if v6 {
+        set_int_option(sock, libc::SOL_IPV6, libc::IPV6_RECVHOPLIMIT, 1)
+    } else {
+        set_int_option(sock, libc::SOL_IP, libc::IP_RECVTTL, 1)
+    }
+}
+
+/// Sets the DF bit on every IPv4 packet of this socket (`IP_MTU_DISCOVER = IP_PMTUDISC_DO`).
+pub fn set_dont_fragment_v4(sock: &Socket) -> io::Result<()> {
+    set_int_option(
+        sock,
+        libc::SOL_IP,
+        libc::IP_MTU_DISCOVER,
+        libc::IP_PMTUDISC_DO,
+    )
+}
+
+/// Receives one datagram (blocking as the socket's read timeout allows) and, when
+/// [`enable_recv_hop_limit`] was set, the TTL / hop limit it arrived with.
+pub fn recv_with_hop_limit(sock: &Socket, buf: &mut [u8]) -> io::Result<(usize, Option<u8>)> {
+    let mut control = [0u8; 256];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast::<libc::c_void>(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: `msghdr` is a plain C struct for which all-zero bytes are a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast::<libc::c_void>();
+    msg.msg_controllen = control.len() as _;
+    // SAFETY: the descriptor is open while `sock` is borrowed; `msg` points to `iov` (over
+    // `buf`) and `control`, live buffers whose lengths are given exactly; the kernel writes only
+    // within them and updates the lengths.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let used = (msg.msg_controllen as usize).min(control.len());
+    let n = usize::try_from(n).unwrap_or(0).min(buf.len());
+    Ok((n, hop_limit_from_control(&control[..used])))
+}
+
+/// The `IP_TTL` / `IPV6_HOPLIMIT` control message's value, if present and in range.
+pub(crate) fn hop_limit_from_control(control: &[u8]) -> Option<u8> {
+    parse_control(control)
+        .into_iter()
+        .find_map(|(level, kind, data)| {
+            let hop = (level == libc::SOL_IP && kind == libc::IP_TTL)
+                || (level == libc::SOL_IPV6 && kind == libc::IPV6_HOPLIMIT);
+            hop.then(|| ne_i32(data, 0))
+                .flatten()
+                .and_then(|v| u8::try_from(v).ok())
+        })
+}
+
 /// One error-queue entry, decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ErrEntry {
@@ -472,6 +532,34 @@ mod tests {
         assert_eq!((err.icmp_type, err.code), (1, 4));
         assert_eq!(err.errno, libc::ECONNREFUSED);
         assert_eq!(err.offender, Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
+    }
+
+    #[test]
+    fn received_datagrams_carry_their_hop_limit() {
+        for (ip, v6) in [
+            (IpAddr::V4(Ipv4Addr::LOCALHOST), false),
+            (IpAddr::V6(Ipv6Addr::LOCALHOST), true),
+        ] {
+            let Ok(rx) = UdpSocket::bind(SocketAddr::new(ip, 0)) else {
+                continue;
+            };
+            let rx = Socket::from(rx);
+            enable_recv_hop_limit(&rx, v6).unwrap();
+            rx.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let to = rx.local_addr().unwrap().as_socket().unwrap();
+            let tx = UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
+            let tx = Socket::from(tx);
+            if v6 {
+                tx.set_unicast_hops_v6(7).unwrap();
+            } else {
+                tx.set_ttl_v4(7).unwrap();
+            }
+            tx.send_to(b"hop", &to.into()).unwrap();
+            let mut buf = [0u8; 16];
+            let (n, hop) = recv_with_hop_limit(&rx, &mut buf).unwrap();
+            assert_eq!(&buf[..n], b"hop");
+            assert_eq!(hop, Some(7), "v6={v6}");
+        }
     }
 
     #[test]
