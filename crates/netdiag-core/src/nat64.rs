@@ -114,7 +114,9 @@ pub fn learn(aaaa_of_ipv4only_arpa: &[Ipv6Addr]) -> Vec<Prefix> {
             let Some(p) = Prefix::new(*addr, len) else {
                 continue;
             };
-            if p.embedded(*addr).is_some_and(|v4| WELL_KNOWN_V4.contains(&v4)) && !out.contains(&p)
+            if p.embedded(*addr)
+                .is_some_and(|v4| WELL_KNOWN_V4.contains(&v4))
+                && !out.contains(&p)
             {
                 out.push(p);
                 break;
@@ -218,7 +220,10 @@ mod tests {
         assert_eq!(s.v4, Ipv4Addr::new(198, 51, 100, 7));
         assert_eq!(s.prefix.to_string(), "2001:db8:64::/96");
         let p48 = Prefix::new(v6("2001:db8:122::"), 48).unwrap();
-        assert_eq!(learn(&[p48.embed(Ipv4Addr::new(192, 0, 0, 170))]), vec![p48]);
+        assert_eq!(
+            learn(&[p48.embed(Ipv4Addr::new(192, 0, 0, 170))]),
+            vec![p48]
+        );
         // Not an answer with a well-known address embedded: no prefix.
         assert!(learn(&[v6("2001:db8::1")]).is_empty());
         assert!(learn(&[]).is_empty());
