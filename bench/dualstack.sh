@@ -71,7 +71,12 @@ for _ in $(seq 50); do
   ip netns exec "$C" timeout 1 nc -zw 1 10.79.2.2 8080 2>/dev/null && break
   sleep 0.1
 done
-ip netns exec "$C" timeout 2 nc -zw 1 2001:db8:79:2::2 8080 || { echo "bench/dualstack.sh: IPv6 path not up" >&2; exit 1; }
+v6up=
+for _ in $(seq 20); do
+  ip netns exec "$C" timeout 2 nc -zw 1 2001:db8:79:2::2 8080 2>/dev/null && { v6up=1; break; }
+  sleep 0.2
+done
+[ -n "$v6up" ] || { echo "bench/dualstack.sh: IPv6 path not up" >&2; exit 1; }
 # The fault: IPv6 to the server's port silently dropped.
 ip netns exec "$R" ip6tables -w -A FORWARD -p tcp --dport 8080 -j DROP
 
