@@ -229,7 +229,7 @@ pub(super) fn address_family_broken(w: Words<'_>, ctx: &FixContext) -> Remedy {
     };
     Remedy {
         fix: Fix {
-            description: format!("{fam} to {host} is silently dropped ({dead} time out on {proto}/{port}) while {other} connects; getaddrinfo puts {first} first here, so clients without Happy Eyeballs stall for their connect timeout. Restore the {fam} path (route, firewall, security group) or stop publishing the {rr} record; as a stop-gap make clients use {other} ({other_flag}, or gai.conf precedence)."),
+            description: format!("{fam} to {host} is silently dropped ({dead} time out on {proto}/{port}) while {other} connects; getaddrinfo puts {first} first here, so clients without Happy Eyeballs stall for their connect timeout (measured with bench/dualstack.sh: a client with no timeout of its own, such as Python's socket.create_connection, waits the kernel's SYN retries, about 130 s; curl's Happy Eyeballs falls back in 0.2 s). Restore the {fam} path (route, firewall, security group) or stop publishing the {rr} record; as a stop-gap make clients use {other} ({other_flag}, or gai.conf precedence)."),
             commands: vec![
                 format!("ip -{} route get {}   # the {fam} route this host uses", if v6 { 6 } else { 4 }, ctx.unreachable.first().or(ctx.address.as_ref()).map_or_else(|| "TARGET_IP".to_string(), ToString::to_string)),
                 format!("tcpdump -ni any '{} and port {port}'   # on the server: does the SYN arrive?", if v6 { "ip6" } else { "ip" }),
