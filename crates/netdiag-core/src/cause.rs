@@ -136,6 +136,9 @@ catalogue! {
     /// One address family is silently dropped while the other connects.
     AddressFamilyBroken => ("address_family_broken", Scope::Live(Layer::Tcp),
         "Every address of one family (IPv6 or IPv4) times out without an answer while the other family connects: clients that try addresses in getaddrinfo order without Happy Eyeballs stall for their connect timeout on every new connection."),
+    /// The connect to a DNS64-synthesized address fails: the NAT64 translator does not forward.
+    Nat64TranslatorUnreachable => ("nat64_translator_unreachable", Scope::Live(Layer::Tcp),
+        "The name has only an A record; DNS64 synthesized its AAAA inside a NAT64 prefix, and connects to it get no answer: the NAT64 translator for that prefix (or the path to it) does not forward, the server is not the suspect."),
     /// Some addresses of a pool time out while the others connect.
     SomeAddressesUnreachable => ("some_addresses_unreachable", Scope::Live(Layer::Tcp),
         "Some of the name's addresses of one family time out without an answer while the others connect: clients that pick a dead one (round-robin order, connection pools, rotating resolvers) stall for their connect timeout."),
@@ -362,7 +365,10 @@ impl Cause {
     pub fn follow_ups(self) -> FollowUps {
         match self {
             // Nothing came back: anything on the way may have dropped it.
-            Cause::TcpTimeout | Cause::UdpNoResponse | Cause::HostUnreachable => FollowUps {
+            Cause::TcpTimeout
+            | Cause::UdpNoResponse
+            | Cause::HostUnreachable
+            | Cause::Nat64TranslatorUnreachable => FollowUps {
                 kernel_facts: true,
                 local_firewall: true,
                 cloud: true,

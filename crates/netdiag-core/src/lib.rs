@@ -23,6 +23,7 @@ pub mod gai;
 pub mod hostfacts;
 pub mod hosts;
 pub mod kubedns;
+pub mod nat64;
 pub mod render;
 pub mod report;
 pub mod resolvconf;

@@ -151,6 +151,16 @@ struct State {
     redirect: Option<String>,
     /// Set when resolv.conf is a Kubernetes pod's (cluster DNS, ndots:5 search list).
     cluster_dns: Option<kubedns::ClusterDns>,
+    /// The name's AAAA answers a DNS64 resolver synthesized, and whether it has native ones.
+    nat64: Nat64View,
+}
+
+/// What the dns layer learned about DNS64 synthesis of the name's AAAA answers.
+#[derive(Default)]
+struct Nat64View {
+    synthesized: Vec<crate::nat64::Synthesis>,
+    native_aaaa: bool,
+    a_records: Vec<IpAddr>,
 }
 
 impl State {
@@ -170,6 +180,7 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
         warnings: Vec::new(),
         redirect: None,
         cluster_dns: None,
+        nat64: Nat64View::default(),
     };
     let mut failure = run_layers(target, opts, prober, &mut st);
     if let Some(cd) = &st.cluster_dns {
@@ -178,6 +189,7 @@ pub fn walk(target: &Target, opts: &WalkOptions, prober: &mut dyn Prober) -> Rep
     if let Some(f) = failure.as_mut() {
         check_local_firewall(target, prober, &mut st, f);
         explain_locally(target, prober, &mut st, f);
+        nat64_translator(prober, &mut st, f);
     }
     // An address pinned in the hosts file is part of the story of any later failure.
     if let Some(f) = failure.as_mut() {
@@ -764,6 +776,7 @@ fn dns_layer(
             if proxied {
                 addrs
             } else {
+                nat64_view(&addrs, setup, opts, prober, st);
                 getaddrinfo_view(target, addrs, opts, prober, st)?
             }
         }
@@ -803,6 +816,201 @@ fn dns_layer(
         return Err(Box::new(f));
     }
     Ok(addresses)
+}
+
+/// DNS64 (RFC 6147): which AAAA answers are synthesized from an A record. The well-known
+/// prefix needs no question; a network-specific one is learned from `ipv4only.arpa` (RFC 7050),
+/// asked only when an AAAA answer embeds one of the name's own A answers at an RFC 6052 length
+/// (the signature of synthesis), so an ordinary dual-stack name costs no extra query.
+fn nat64_view(
+    addrs: &[IpAddr],
+    setup: &resolver::ResolverSetup,
+    opts: &WalkOptions,
+    prober: &mut dyn Prober,
+    st: &mut State,
+) {
+    use crate::nat64;
+    let v4: Vec<IpAddr> = addrs.iter().copied().filter(IpAddr::is_ipv4).collect();
+    let v6: Vec<std::net::Ipv6Addr> = addrs
+        .iter()
+        .filter_map(|a| match a {
+            IpAddr::V6(v6) => Some(*v6),
+            IpAddr::V4(_) => None,
+        })
+        .collect();
+    if v6.is_empty() {
+        return;
+    }
+    let embeds_an_a = v6.iter().any(|a| {
+        nat64::synthesized(*a, &[]).is_none()
+            && [32u8, 40, 48, 56, 64, 96].iter().any(|len| {
+                nat64::Prefix::new(*a, *len)
+                    .and_then(|p| p.embedded(*a))
+                    .is_some_and(|e| v4.contains(&IpAddr::V4(e)))
+            })
+    });
+    let mut evidence = Vec::new();
+    let mut learned = Vec::new();
+    let conf = &setup.resolv_conf;
+    if embeds_an_a && conf.options.attempts > 0 && opts.family != Some(Family::V4) {
+        let server = conf
+            .effective_nameservers()
+            .first()
+            .map_or(SocketAddr::from(([127, 0, 0, 1], 53)), |n| n.address);
+        let answers: Vec<std::net::Ipv6Addr> = prober
+            .query(&[DnsQuestion {
+                name: nat64::DISCOVERY_NAME.to_string(),
+                record_type: RecordType::Aaaa,
+                server,
+                checking_disabled: false,
+            }])
+            .iter()
+            .flat_map(|x| match &x.outcome {
+                crate::observe::DnsOutcome::Response { addresses, .. } => addresses.clone(),
+                _ => Vec::new(),
+            })
+            .filter_map(|a| match a {
+                IpAddr::V6(v6) => Some(v6),
+                IpAddr::V4(_) => None,
+            })
+            .collect();
+        learned = nat64::learn(&answers);
+        let found: Vec<String> = learned.iter().map(ToString::to_string).collect();
+        evidence.push(format!(
+            "{} AAAA from {server}: {} (RFC 7050 prefix discovery: {})",
+            nat64::DISCOVERY_NAME,
+            if answers.is_empty() {
+                "none".to_string()
+            } else {
+                answers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            if found.is_empty() {
+                "no NAT64 prefix".to_string()
+            } else {
+                found.join(", ")
+            }
+        ));
+    }
+    let synthesized: Vec<nat64::Synthesis> = v6
+        .iter()
+        .filter_map(|a| nat64::synthesized(*a, &learned))
+        .collect();
+    if synthesized.is_empty() {
+        return;
+    }
+    let native = v6.len() - synthesized.len();
+    evidence.extend(synthesized.iter().map(nat64::Synthesis::describe));
+    let prefixes: Vec<String> = synthesized.iter().fold(Vec::new(), |mut acc, s| {
+        let p = s.prefix.to_string();
+        if !acc.contains(&p) {
+            acc.push(p);
+        }
+        acc
+    });
+    st.rows.push(
+        Row::new(
+            Layer::Dns,
+            "DNS64 synthesis",
+            format!(
+                "{} of {} AAAA synthesized by DNS64 (prefix {}){}",
+                synthesized.len(),
+                v6.len(),
+                prefixes.join(", "),
+                if native == 0 { ", no native AAAA" } else { "" }
+            ),
+            RowVerdict::Pass,
+            Cause::Ok,
+        )
+        .with_evidence(evidence),
+    );
+    st.nat64 = Nat64View {
+        synthesized,
+        native_aaaa: native > 0,
+        a_records: v4,
+    };
+}
+
+/// A silent or unreachable connect to a DNS64-synthesized address while the name has no native
+/// AAAA: the translator for the prefix is the failing hop, not the server. Runs after the
+/// follow-ups, so the hop where packets stop (the trace) or the ICMP sender is known.
+fn nat64_translator(prober: &mut dyn Prober, st: &mut State, f: &mut Failure) {
+    let Some(IpAddr::V6(addr)) = f.context.address else {
+        return;
+    };
+    let suspect = matches!(
+        f.cause,
+        Cause::TcpTimeout
+            | Cause::HostUnreachable
+            | Cause::NetUnreachable
+            | Cause::AddressFamilyBroken
+    );
+    if !suspect || st.nat64.native_aaaa {
+        return;
+    }
+    let Some(syn) = st
+        .nat64
+        .synthesized
+        .iter()
+        .find(|s| s.address == addr)
+        .copied()
+    else {
+        return;
+    };
+    let translator = f.context.offender.or(f.context.gateway);
+    let native_v4 = f.cause == Cause::AddressFamilyBroken
+        || prober.interface_addresses().is_some_and(|list| {
+            list.iter()
+                .any(|i| i.address.is_ipv4() && !i.address.is_loopback())
+        });
+    let who = translator.map_or_else(
+        || "the NAT64 translator (the route names no next hop)".to_string(),
+        |t| format!("the NAT64 translator at {t}"),
+    );
+    let a = if st.nat64.a_records.is_empty() {
+        String::new()
+    } else {
+        format!(" (A: {})", join_addrs(&st.nat64.a_records))
+    };
+    let old = f.cause;
+    f.summary = format!(
+        "{} for {} does not forward: {addr} is synthesized by DNS64 from {}, and connects to it get no answer.",
+        capitalize(&who),
+        syn.prefix,
+        syn.v4
+    );
+    f.root_cause = format!(
+        "{}; {} has no native AAAA{a}, so every IPv6 connect goes through {who} for {}, which does not forward ({}). {}",
+        syn.describe(),
+        f.context.host,
+        syn.prefix,
+        old.code(),
+        f.root_cause
+    );
+    f.cause = Cause::Nat64TranslatorUnreachable;
+    f.context.nat64 = Some(crate::diagnose::Nat64Path {
+        prefix: syn.prefix.to_string(),
+        v4: Some(syn.v4),
+        translator,
+        native_v4,
+    });
+    for r in st
+        .rows
+        .iter_mut()
+        .filter(|r| r.layer == Layer::Tcp && r.cause == old && r.verdict == RowVerdict::Fail)
+    {
+        r.cause = Cause::Nat64TranslatorUnreachable;
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|h| h.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 /// getaddrinfo's own steps after the NSS sources answered: AI_ADDRCONFIG (which most clients
@@ -1808,6 +2016,78 @@ mod tests {
         let r = run("http://api.test:8080/", &mut p);
         assert!(r.healthy(), "{:?}", r.verdict);
         assert_eq!(p.requests.len(), 1);
+    }
+
+    /// An IPv6-only host, a name with only an A, its AAAA synthesized by DNS64: a silent
+    /// connect names the NAT64 translator, for the well-known prefix and for a network-specific
+    /// one learned from ipv4only.arpa.
+    #[test]
+    fn a_silent_synthesized_address_names_the_nat64_translator() {
+        for (aaaa, learned) in [
+            ("64:ff9b::c000:207", None),
+            ("2001:db8:64::c000:207", Some("2001:db8:64::c000:aa")),
+        ] {
+            let mut p = prober(connected());
+            p.answers = vec![(
+                "api.test.",
+                Rcode::NoError,
+                vec![aaaa.parse().unwrap(), "192.0.2.7".parse().unwrap()],
+            )];
+            if let Some(l) = learned {
+                p.answers
+                    .push(("ipv4only.arpa.", Rcode::NoError, vec![l.parse().unwrap()]));
+            }
+            p.interfaces = Some(vec![crate::observe::InterfaceAddress {
+                address: "2001:db8:1::5".parse().unwrap(),
+                prefix_len: 64,
+                ifindex: 2,
+            }]);
+            p.silent = vec![aaaa.parse().unwrap()];
+            let r = run("tcp://api.test:443", &mut p);
+            assert_eq!(r.verdict.layer, Some(Layer::Tcp), "{aaaa}");
+            assert_eq!(
+                r.verdict.cause,
+                Cause::Nat64TranslatorUnreachable,
+                "{:?}",
+                r.verdict
+            );
+            let prefix = if learned.is_some() {
+                "2001:db8:64::/96"
+            } else {
+                "64:ff9b::/96"
+            };
+            assert!(r.verdict.summary.contains(prefix), "{}", r.verdict.summary);
+            assert!(
+                r.verdict.root_cause.contains(&format!(
+                    "{aaaa} synthesized by DNS64 from 192.0.2.7 (prefix {prefix})"
+                )),
+                "{}",
+                r.verdict.root_cause
+            );
+            let dns64 = r
+                .layers
+                .iter()
+                .find(|l| l.test == "DNS64 synthesis")
+                .expect("row");
+            assert!(dns64.result.contains("no native AAAA"), "{}", dns64.result);
+            // No IPv4 on this host: no -4 stop-gap is offered.
+            assert!(
+                !r.verdict.fix.description.contains("(-4)"),
+                "{}",
+                r.verdict.fix.description
+            );
+        }
+        // A native AAAA that merely looks synthesized is not: no discovery query, no DNS64 row.
+        let mut p = prober(connected());
+        p.answers = vec![(
+            "api.test.",
+            Rcode::NoError,
+            vec!["2001:db8::7".parse().unwrap(), "192.0.2.7".parse().unwrap()],
+        )];
+        let r = run("tcp://api.test:443", &mut p);
+        assert!(r.healthy());
+        assert_eq!(p.queries, 2);
+        assert!(r.layers.iter().all(|l| l.test != "DNS64 synthesis"));
     }
 
     fn run(input: &str, p: &mut Scripted) -> Report {

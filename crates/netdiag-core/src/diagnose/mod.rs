@@ -87,6 +87,21 @@ pub struct FixContext {
     pub unreachable: Vec<IpAddr>,
     /// The address getaddrinfo puts first on this host (the one a plain client tries first).
     pub preferred: Option<IpAddr>,
+    /// The failed address was synthesized by DNS64: the NAT64 path to name in the fix.
+    pub nat64: Option<Nat64Path>,
+}
+
+/// A failed connect to a DNS64-synthesized address: which translator, for which server.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Nat64Path {
+    /// The NAT64 prefix, e.g. `64:ff9b::/96`.
+    pub prefix: String,
+    /// The IPv4 server address embedded in the synthesized one.
+    pub v4: Option<std::net::Ipv4Addr>,
+    /// The translator: the hop where packets stop, else the route's next hop.
+    pub translator: Option<IpAddr>,
+    /// Whether this host has a native IPv4 path (an IPv4 address other than loopback).
+    pub native_v4: bool,
 }
 
 /// The failure a layer found.

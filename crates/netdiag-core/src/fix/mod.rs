@@ -133,6 +133,7 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
         Cause::TcpReset => tcp::reset(w),
         Cause::ListenerBoundToLoopback => tcp::listener_bound_to_loopback(w, ctx),
         Cause::AddressFamilyBroken => tcp::address_family_broken(w, ctx),
+        Cause::Nat64TranslatorUnreachable => tcp::nat64_translator_unreachable(w, ctx),
         Cause::SomeAddressesUnreachable => tcp::some_addresses_unreachable(w, ctx),
         Cause::UdpPortUnreachable => udp::port_unreachable(w),
         Cause::UdpNoResponse => udp::no_response(w),

@@ -229,7 +229,7 @@ pub(super) fn address_family_broken(w: Words<'_>, ctx: &FixContext) -> Remedy {
     };
     Remedy {
         fix: Fix {
-            description: format!("{fam} to {host} is silently dropped ({dead} time out on {proto}/{port}) while {other} connects; getaddrinfo puts {first} first here, so clients without Happy Eyeballs stall for their connect timeout. Restore the {fam} path (route, firewall, security group) or stop publishing the {rr} record; as a stop-gap make clients use {other} ({other_flag}, or gai.conf precedence)."),
+            description: format!("{fam} to {host} is silently dropped ({dead} time out on {proto}/{port}) while {other} connects; getaddrinfo puts {first} first here, so clients without Happy Eyeballs stall for their connect timeout (measured with bench/dualstack.sh: a client with no timeout of its own, such as Python's socket.create_connection, waits the kernel's SYN retries, about 130 s; curl's Happy Eyeballs falls back in 0.2 s). Restore the {fam} path (route, firewall, security group) or stop publishing the {rr} record; as a stop-gap make clients use {other} ({other_flag}, or gai.conf precedence)."),
             commands: vec![
                 format!("ip -{} route get {}   # the {fam} route this host uses", if v6 { 6 } else { 4 }, ctx.unreachable.first().or(ctx.address.as_ref()).map_or_else(|| "TARGET_IP".to_string(), ToString::to_string)),
                 format!("tcpdump -ni any '{} and port {port}'   # on the server: does the SYN arrive?", if v6 { "ip6" } else { "ip" }),
@@ -274,6 +274,56 @@ pub(super) fn some_addresses_unreachable(w: Words<'_>, ctx: &FixContext) -> Reme
             &format!("Some connections to {host} hang, others are instant"),
             &[&format!("for a in $(getent ahosts {host} | awk '{{print $1}}' | sort -u); do nc -vz -w 3 $a {port}; done")],
             "a dead member of a round-robin pool stalls whichever client picks it; withdraw it from DNS or the pool until it answers.",
+        ),
+    }
+}
+
+/// The remedy of `Nat64TranslatorUnreachable`: the translator for the prefix, not the server;
+/// the native IPv4 path (`-4`) as the stop-gap when this host has one.
+pub(super) fn nat64_translator_unreachable(w: Words<'_>, ctx: &FixContext) -> Remedy {
+    let Words {
+        addr, port, proto, ..
+    } = w;
+    let host = ctx.host.as_str();
+    let nat = ctx.nat64.clone().unwrap_or_default();
+    let prefix = if nat.prefix.is_empty() {
+        "64:ff9b::/96".to_string()
+    } else {
+        nat.prefix.clone()
+    };
+    let v4 = or(nat.v4, "the A record's address");
+    let translator = or(nat.translator, "the NAT64 translator");
+    let mut commands = vec![
+        format!("ip -6 route get {addr}   # the next hop this host uses for {prefix}: the translator or the way to it"),
+        format!("# on the translator {translator}: is NAT64 running for {prefix} (tayga, jool, the cloud NAT gateway) and does it forward {proto}/{port} to {v4}?"),
+        format!("# on the translator {translator}: ip6tables -S FORWARD; nft list ruleset   # a drop of {prefix}"),
+        format!("ping -c 2 -W 2 {v4}   # from the translator: does the IPv4 server answer?"),
+    ];
+    let mut description = format!("{addr} is not {host}'s own address: DNS64 synthesized it from {v4} inside the NAT64 prefix {prefix}, and the NAT64 translator for {prefix} ({translator}) does not forward the SYN. Fix the translator (running, its IPv4 side routed, its firewall passing {proto}/{port}); the server {v4} is not the suspect.");
+    let mut rollback = vec![format!(
+        "# nothing to undo on this host; revert a translator change the same way it was made"
+    )];
+    if nat.native_v4 {
+        description.push_str(&format!(
+            " This host also has IPv4: as a stop-gap reach {v4} natively (-4)."
+        ));
+        commands.push(format!(
+            "curl -4 -v http://{host}:{port}/   # stop-gap: the native IPv4 path to {v4}"
+        ));
+        rollback.push("# stop passing -4 once the translator forwards again".to_string());
+    }
+    Remedy {
+        fix: Fix {
+            description,
+            commands,
+            manifests: Vec::new(),
+        },
+        prestate: vec![format!("ip -6 route show {prefix}")],
+        rollback,
+        runbook: runbook(
+            &format!("Connections to {host} hang on an IPv6-only network; the name has only an A record"),
+            &[&format!("getent ahosts {host}   # AAAA inside {prefix}: synthesized by DNS64"), &format!("dig AAAA {}   # the prefix the network announces (RFC 7050)", crate::nat64::DISCOVERY_NAME), &format!("traceroute -6 -T -p {port} {addr}   # where packets stop")],
+            "the NAT64 translator (or the path to it) drops: fix the translator, not the IPv4 server.",
         ),
     }
 }

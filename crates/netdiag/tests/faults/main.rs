@@ -18,6 +18,7 @@
 mod cloud;
 mod common;
 mod dns;
+mod dns64;
 mod dualstack;
 mod host;
 mod http;
