@@ -169,6 +169,247 @@ pub fn resolve(host: &str, deadline: Duration) -> (Duration, Result<Vec<IpAddr>,
     (started.elapsed(), answer)
 }
 
+/// The walk's observations as the probes made them, kept while the walk runs: the numbers
+/// blackbox's series need (phase times, status, version, chain) come from these, so the walk,
+/// its report and `netdiag check`'s output stay untouched.
+///
+/// With `skip_verify` (`insecure_skip_verify`), a completed handshake is handed to the walk
+/// without the verifier's finding, so the walk goes on to HTTP as blackbox does; the recorded
+/// observation keeps the finding (the series then say no chain was verified).
+pub struct Recorder<'p> {
+    /// The system prober doing the work.
+    pub inner: &'p mut netdiag_probe::SystemProber,
+    /// Accept any certificate.
+    pub skip_verify: bool,
+    /// Every connect attempt.
+    pub connects: Vec<netdiag_core::observe::ConnectObservation>,
+    /// Every TLS observation, as observed.
+    pub tls: Vec<netdiag_core::observe::TlsObservation>,
+    /// Every HTTP exchange.
+    pub http: Vec<netdiag_core::observe::HttpObservation>,
+}
+
+impl<'p> Recorder<'p> {
+    /// A recorder around `inner`.
+    pub fn new(inner: &'p mut netdiag_probe::SystemProber, skip_verify: bool) -> Self {
+        Recorder {
+            inner,
+            skip_verify,
+            connects: Vec::new(),
+            tls: Vec::new(),
+            http: Vec::new(),
+        }
+    }
+}
+
+mod recorder_impl {
+    use super::Recorder;
+    use netdiag_core::hostfacts::{Hop, KernelFacts};
+    use netdiag_core::observe::{
+        ConnectObservation, DnsExchange, DnsQuestion, HostFacts, HttpObservation,
+        InterfaceAddress, MtuObservation, ProxyObservation, ProxySetting, ResolverFiles,
+        RouteObservation, RouteOutcome, TlsObservation, TlsOutcome, UdpObservation,
+    };
+    use netdiag_core::walk::{HttpRequest, Prober};
+    use std::net::{IpAddr, SocketAddr};
+
+    impl Prober for Recorder<'_> {
+        fn resolver_files(&mut self) -> ResolverFiles {
+            self.inner.resolver_files()
+        }
+        fn query(&mut self, questions: &[DnsQuestion]) -> Vec<DnsExchange> {
+            self.inner.query(questions)
+        }
+        fn routes(&mut self, destinations: &[IpAddr]) -> Vec<RouteObservation> {
+            self.inner.routes(destinations)
+        }
+        fn connect(&mut self, addresses: &[SocketAddr]) -> Vec<ConnectObservation> {
+            let seen = self.inner.connect(addresses);
+            self.connects.extend(seen.iter().cloned());
+            seen
+        }
+        fn udp(&mut self, addresses: &[SocketAddr]) -> Vec<UdpObservation> {
+            self.inner.udp(addresses)
+        }
+        fn host_facts(&mut self, port: u16) -> HostFacts {
+            self.inner.host_facts(port)
+        }
+        fn proxy(
+            &mut self,
+            setting: &ProxySetting,
+            host: &str,
+            port: u16,
+            tunnel: bool,
+        ) -> ProxyObservation {
+            self.inner.proxy(setting, host, port, tunnel)
+        }
+        fn tls(&mut self, address: SocketAddr, sni: Option<&str>) -> TlsObservation {
+            let seen = self.inner.tls(address, sni);
+            self.tls.push(seen.clone());
+            let mut handed = seen;
+            if self.skip_verify {
+                if let TlsOutcome::Handshake(session) = &mut handed.outcome {
+                    session.problem = None;
+                }
+            }
+            handed
+        }
+        fn http(&mut self, address: SocketAddr, request: &HttpRequest) -> HttpObservation {
+            let seen = self.inner.http(address, request);
+            self.http.push(seen.clone());
+            seen
+        }
+        fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {
+            self.inner.mtu(address, active)
+        }
+        fn kernel_facts(
+            &mut self,
+            destination: IpAddr,
+            route: Option<&RouteOutcome>,
+            tcp_port: Option<u16>,
+        ) -> KernelFacts {
+            self.inner.kernel_facts(destination, route, tcp_port)
+        }
+        fn trace(&mut self, destination: SocketAddr, udp: bool) -> (Vec<Hop>, bool) {
+            self.inner.trace(destination, udp)
+        }
+        fn firewall_sources(&mut self) -> netdiag_core::firewall::FirewallSources {
+            self.inner.firewall_sources()
+        }
+        fn interface_addresses(&mut self) -> Option<Vec<InterfaceAddress>> {
+            self.inner.interface_addresses()
+        }
+    }
+}
+
+/// Go's zero time in Unix seconds: blackbox's `probe_ssl_last_chain_expiry_timestamp_seconds`
+/// when no chain was verified.
+pub const GO_ZERO_TIME: f64 = -62_135_596_800.0;
+
+/// What the TLS series need from one handshake.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFacts {
+    /// `TLS 1.3` (blackbox's label value).
+    pub version: String,
+    /// NotAfter of each served certificate, leaf first.
+    pub not_after: Vec<i64>,
+    /// The chain verified (and was not merely accepted by `insecure_skip_verify`).
+    pub verified: bool,
+    /// Leaf subject, issuer, SANs joined with ",".
+    pub leaf: Option<(String, String, String)>,
+    /// SHA-256 of the leaf's DER, lower-case hex.
+    pub fingerprint: String,
+}
+
+/// The TLS facts of a recorded observation (`None` when no certificate arrived).
+pub fn tls_facts(
+    observation: &netdiag_core::observe::TlsObservation,
+    chain_der: &[Vec<u8>],
+) -> Option<TlsFacts> {
+    use netdiag_core::observe::TlsOutcome;
+    let (version, chain, verified) = match &observation.outcome {
+        TlsOutcome::Handshake(s) => (s.version.clone(), &s.chain, s.problem.is_none()),
+        TlsOutcome::FailedAfterCertificate { chain, .. } => (String::new(), chain, false),
+        _ => return None,
+    };
+    let fingerprint = chain_der
+        .first()
+        .map(|der| {
+            ring::digest::digest(&ring::digest::SHA256, der)
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(TlsFacts {
+        version: version.replace("TLSv", "TLS "),
+        not_after: chain.iter().map(|c| c.not_after).collect(),
+        verified,
+        leaf: chain
+            .first()
+            .map(|c| (c.subject.clone(), c.issuer.clone(), c.sans.join(","))),
+        fingerprint,
+    })
+}
+
+/// blackbox's `probe_ssl_*` and `probe_tls_version_info` series for one handshake.
+pub fn tls_series(registry: &mut Registry, facts: &TlsFacts) {
+    if let Some(earliest) = facts.not_after.iter().min() {
+        registry.gauge(
+            "probe_ssl_earliest_cert_expiry",
+            "Returns last SSL chain expiry in unixtime",
+            *earliest as f64,
+        );
+    }
+    let last_chain = match (facts.verified, facts.not_after.iter().min()) {
+        (true, Some(min)) => *min as f64,
+        _ => GO_ZERO_TIME,
+    };
+    registry.gauge(
+        "probe_ssl_last_chain_expiry_timestamp_seconds",
+        "Returns last SSL chain expiry in timestamp",
+        last_chain,
+    );
+    if let Some((subject, issuer, sans)) = &facts.leaf {
+        registry.gauge_with(
+            "probe_ssl_last_chain_info",
+            "Contains SSL leaf certificate information",
+            &[
+                ("fingerprint_sha256", facts.fingerprint.as_str()),
+                ("subject", subject),
+                ("issuer", issuer),
+                ("subjectalternative", sans),
+            ],
+            1.0,
+        );
+    }
+    if !facts.version.is_empty() {
+        registry.gauge_with(
+            "probe_tls_version_info",
+            "Returns the TLS version used or NaN when unknown",
+            &[("version", facts.version.as_str())],
+            1.0,
+        );
+    }
+}
+
+/// A system prober for one serve probe: the probe's deadline, the module's trust anchors, and
+/// unverified sessions kept (the walk still stops at a failed certificate unless the module
+/// skips verification).
+pub fn system_prober(
+    timeout: Duration,
+    connect_timeout: Duration,
+    extra_roots_pem: Option<String>,
+) -> netdiag_probe::SystemProber {
+    let mut prober =
+        netdiag_probe::SystemProber::new(netdiag_probe::ConfigPaths::default(), timeout);
+    prober.set_connect_timeout(connect_timeout.min(timeout));
+    prober.extra_roots_pem = extra_roots_pem;
+    prober.keep_unverified_tls = true;
+    prober
+}
+
+/// Reads a `ca_file` (PEM, at most 1 MiB).
+pub fn read_ca_file(path: &str) -> Result<Option<String>, String> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| format!("ca_file {path}: {e}"))?;
+    if meta.len() > 1024 * 1024 {
+        return Err(format!("ca_file {path} is larger than 1 MiB"));
+    }
+    std::fs::read_to_string(path)
+        .map(Some)
+        .map_err(|e| format!("ca_file {path}: {e}"))
+}
+
+/// A healthy report with no rows (tests of the probers' judgement).
+#[cfg(test)]
+pub(crate) fn healthy_report() -> Report {
+    tests::report(Vec::new(), None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,7 +444,7 @@ mod tests {
         assert!(prefers_v4("ip4") && !prefers_v4("ip6") && !prefers_v4(""));
     }
 
-    fn report(rows: Vec<Row>, failed: Option<(Layer, Cause)>) -> Report {
+    pub(super) fn report(rows: Vec<Row>, failed: Option<(Layer, Cause)>) -> Report {
         Report {
             schema: netdiag_core::report::SCHEMA,
             target: TargetInfo {
