@@ -206,9 +206,9 @@ mod recorder_impl {
     use super::Recorder;
     use netdiag_core::hostfacts::{Hop, KernelFacts};
     use netdiag_core::observe::{
-        ConnectObservation, DnsExchange, DnsQuestion, HostFacts, HttpObservation,
-        InterfaceAddress, MtuObservation, ProxyObservation, ProxySetting, ResolverFiles,
-        RouteObservation, RouteOutcome, TlsObservation, TlsOutcome, UdpObservation,
+        ConnectObservation, DnsExchange, DnsQuestion, HostFacts, HttpObservation, InterfaceAddress,
+        MtuObservation, ProxyObservation, ProxySetting, ResolverFiles, RouteObservation,
+        RouteOutcome, TlsObservation, TlsOutcome, UdpObservation,
     };
     use netdiag_core::walk::{HttpRequest, Prober};
     use std::net::{IpAddr, SocketAddr};

@@ -149,7 +149,14 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         lines.push(format!("Making HTTP request url={}", current.input));
-        hop = run_hop(&current, module, hostname.as_deref(), family, ca.clone(), left);
+        hop = run_hop(
+            &current,
+            module,
+            hostname.as_deref(),
+            family,
+            ca.clone(),
+            left,
+        );
         add_phases(&mut phases, &hop);
         let next = match &hop.response {
             Some(r) if module.follows() && (300..400).contains(&r.status) => r
@@ -231,7 +238,10 @@ fn request_headers(module: &HttpProbe, hostname: Option<&str>) -> Vec<(String, S
     if let Some(h) = hostname {
         headers.push(("Host".into(), h.into()));
     }
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent")) {
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
+    {
         headers.push((
             "User-Agent".into(),
             format!("netdiag/{}", env!("CARGO_PKG_VERSION")),
@@ -239,7 +249,10 @@ fn request_headers(module: &HttpProbe, hostname: Option<&str>) -> Vec<(String, S
     }
     if let Some(auth) = &module.basic_auth {
         let pair = format!("{}:{}", auth.username, auth.password);
-        headers.push(("Authorization".into(), format!("Basic {}", base64(pair.as_bytes()))));
+        headers.push((
+            "Authorization".into(),
+            format!("Basic {}", base64(pair.as_bytes())),
+        ));
     } else if !module.bearer_token.is_empty() {
         headers.push((
             "Authorization".into(),
@@ -441,7 +454,11 @@ fn add_phases(phases: &mut Phases, hop: &Hop) {
 
 /// probe_success, the failure (layer, cause), and whether a regex failed.
 fn judge(module: &HttpProbe, hop: &Hop, redirects: u32) -> (bool, Option<(Layer, Cause)>, bool) {
-    let walk_failure = hop.report.verdict.layer.map(|l| (l, hop.report.verdict.cause));
+    let walk_failure = hop
+        .report
+        .verdict
+        .layer
+        .map(|l| (l, hop.report.verdict.cause));
     let Some(r) = &hop.response else {
         let failure = walk_failure.or(Some((Layer::Http, Cause::HttpNotHttp)));
         return (false, failure, false);
@@ -470,7 +487,10 @@ fn judge(module: &HttpProbe, hop: &Hop, redirects: u32) -> (bool, Option<(Layer,
         return http(cause);
     }
     if !module.valid_http_versions.is_empty()
-        && !module.valid_http_versions.iter().any(|v| same_version(v, &r.version))
+        && !module
+            .valid_http_versions
+            .iter()
+            .any(|v| same_version(v, &r.version))
     {
         return http(Cause::HttpVersionMismatch);
     }
@@ -574,13 +594,19 @@ fn zero_series(reg: &mut Registry, phases: &Phases) {
 
 const BASIC: [(&str, &str); 7] = [
     ("probe_http_status_code", "Response HTTP status code"),
-    ("probe_http_content_length", "Length of http content response"),
+    (
+        "probe_http_content_length",
+        "Length of http content response",
+    ),
     (
         "probe_http_uncompressed_body_length",
         "Length of uncompressed response body",
     ),
     ("probe_http_redirects", "The number of redirects"),
-    ("probe_http_ssl", "Indicates if SSL was used for the final redirect"),
+    (
+        "probe_http_ssl",
+        "Indicates if SSL was used for the final redirect",
+    ),
     (
         "probe_http_version",
         "Returns the version of HTTP of the probe response",
@@ -634,7 +660,10 @@ pub fn http_date(text: &str) -> Option<i64> {
     let m = MONTHS.iter().position(|x| x == month)? as i64 + 1;
     let d: i64 = day.parse().ok()?;
     let y: i64 = year.parse().ok()?;
-    let hms: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     let [h, mi, s] = hms.as_slice() else {
         return None;
     };
@@ -665,7 +694,10 @@ mod tests {
 
     #[test]
     fn dates_base64_and_chunks() {
-        assert_eq!(http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
         assert_eq!(http_date("yesterday"), None);
         assert_eq!(base64(b"u:p"), "dTpw");
         assert_eq!(base64(b"ab"), "YWI=");
@@ -698,7 +730,10 @@ mod tests {
     fn expectations_decide() {
         let m = HttpProbe::default();
         assert!(judge(&m, &response(200, ""), 0).0);
-        assert_eq!(judge(&m, &response(404, ""), 0).1, Some((Layer::Http, Cause::Http4xx)));
+        assert_eq!(
+            judge(&m, &response(404, ""), 0).1,
+            Some((Layer::Http, Cause::Http4xx))
+        );
         let listed = HttpProbe {
             valid_status_codes: vec![404],
             ..HttpProbe::default()
