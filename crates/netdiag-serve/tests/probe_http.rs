@@ -2,6 +2,8 @@
 //! server with an rcgen certificate, each conformance row of prober-anchors.md §2 a test
 //! (`probers::probe` called directly). Every server thread is bounded in time and connections.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use netdiag_core::cause::Cause;
 use netdiag_serve::config::{parse, Module};
 use netdiag_serve::probers::{probe, ProbeOutcome, ProbeRequest};

@@ -1,6 +1,8 @@
 //! The tcp prober against local fixtures on 127.0.0.1 (conformance rows T1, T2, T10 and an
 //! expect/send dialogue), `probers::probe` called directly. Server threads are bounded.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use netdiag_core::cause::Cause;
 use netdiag_serve::config::{parse, Module};
 use netdiag_serve::probers::{probe, ProbeOutcome, ProbeRequest};
