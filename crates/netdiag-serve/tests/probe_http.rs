@@ -463,3 +463,29 @@ fn exposition_passes_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn netdiag_prober_exports_the_walk() {
+    let m = parse("modules:\n  n:\n    prober: netdiag\n")
+        .unwrap()
+        .modules["n"]
+        .clone();
+    let addr = serve(1, |_| ok("200 OK", "x"));
+    let o = run(&m, &format!("http://{addr}/"));
+    assert!(o.success, "{:?}", o.log);
+    assert_eq!(
+        o.metrics
+            .value("netdiag_layer_success", &[("layer", "http")]),
+        Some(1.0)
+    );
+    assert!(no_failure_info(&o));
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = run(&m, &format!("http://127.0.0.1:{port}/"));
+    assert!(!o.success);
+    assert!(cause(&o, "tcp", Cause::TcpRefused));
+    assert!(o.report.is_some());
+}
