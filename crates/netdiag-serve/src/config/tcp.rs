@@ -75,7 +75,13 @@ pub struct QueryResponse {
 impl TcpProbe {
     /// Checks what serde cannot: combinations, ranges, regexes, unimplemented fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        refuse(&[(!self.source_ip_address.is_empty(), "source_ip_address")])?;
+        refuse(&[
+            (!self.source_ip_address.is_empty(), "source_ip_address"),
+            (
+                self.tls && !self.query_response.is_empty(),
+                "query_response (with tls: true)",
+            ),
+        ])?;
         for q in &self.query_response {
             refuse(&[
                 (q.expect_bytes.is_some(), "query_response.expect_bytes"),
@@ -104,10 +110,8 @@ mod tests {
 
     #[test]
     fn fields_parse_and_unimplemented_are_named() {
-        let t =
-            tcp("      tls: true\n      query_response: [{expect: '^SSH-2.0-'}, {send: 'QUIT'}]\n")
-                .unwrap();
-        assert!(t.tls && t.query_response.len() == 2 && t.ip_protocol_fallback);
+        let t = tcp("      query_response: [{expect: '^SSH-2.0-'}, {send: 'QUIT'}]\n").unwrap();
+        assert!(!t.tls && t.query_response.len() == 2 && t.ip_protocol_fallback);
         for (yaml, name) in [
             ("      source_ip_address: 127.0.0.1\n", "source_ip_address"),
             ("      query_response: [{starttls: true}]\n", "starttls"),
@@ -121,5 +125,10 @@ mod tests {
         }
         assert!(tcp("      query_response: [{expect: '('}]\n").is_err());
         assert!(tcp("      bogus: 1\n").unwrap_err().contains("bogus"));
+        let e = tcp("      tls: true\n      query_response: [{expect: a}]\n").unwrap_err();
+        assert!(
+            e.contains("query_response") && e.contains("not implemented"),
+            "{e}"
+        );
     }
 }
