@@ -235,6 +235,30 @@ catalogue! {
     /// Not HTTP.
     HttpNotHttp => ("http_not_http", Scope::Live(Layer::Http),
         "The server answered the HTTP request with something that is not HTTP."),
+    /// A prober module's status list does not include the answer's status (netdiag serve).
+    HttpStatusUnexpected => ("http_status_unexpected", Scope::Live(Layer::Http),
+        "The server answered with a status the probe module does not accept (valid_status_codes)."),
+    /// A prober module's HTTP versions do not include the answer's.
+    HttpVersionMismatch => ("http_version_mismatch", Scope::Live(Layer::Http),
+        "The server answered with an HTTP version the probe module does not accept (valid_http_versions)."),
+    /// More redirects than a prober follows.
+    HttpRedirectLoop => ("http_redirect_loop", Scope::Live(Layer::Http),
+        "The server redirected more than 10 times in a row: a redirect loop or an endless chain."),
+    /// A prober module asks for TLS and the answer came in the clear.
+    HttpNotTls => ("http_not_tls", Scope::Live(Layer::Http),
+        "The final answer came over plain HTTP although the probe module requires TLS (fail_if_not_ssl)."),
+    /// A prober module forbids TLS and the answer came over TLS.
+    HttpTlsUnexpected => ("http_tls_unexpected", Scope::Live(Layer::Http),
+        "The final answer came over TLS although the probe module forbids it (fail_if_ssl)."),
+    /// A prober module's body or header regular expressions failed.
+    HttpBodyMismatch => ("http_body_mismatch", Scope::Live(Layer::Http),
+        "The answer's body or headers failed the probe module's regular expressions (fail_if_body_*/fail_if_header_*)."),
+    /// The body is larger than a prober module allows.
+    HttpBodyTooLarge => ("http_body_too_large", Scope::Live(Layer::Http),
+        "The answer's body is larger than the probe module's body_size_limit."),
+    /// A prober module's TCP dialogue did not get the line it expects.
+    TcpExpectMismatch => ("tcp_expect_mismatch", Scope::Live(Layer::Tcp),
+        "The server's answer on the TCP connection did not match the probe module's query_response expectation."),
     /// The outgoing interface is down.
     InterfaceDown => ("interface_down", Scope::Live(Layer::Route),
         "The interface the route uses is down (administratively, or no carrier): nothing leaves this host that way."),
@@ -446,6 +470,14 @@ impl Cause {
             | Cause::ConnectionReset
             | Cause::HttpRedirect
             | Cause::HttpNotHttp
+            | Cause::HttpStatusUnexpected
+            | Cause::HttpVersionMismatch
+            | Cause::HttpRedirectLoop
+            | Cause::HttpNotTls
+            | Cause::HttpTlsUnexpected
+            | Cause::HttpBodyMismatch
+            | Cause::HttpBodyTooLarge
+            | Cause::TcpExpectMismatch
             | Cause::InterfaceDown
             | Cause::NeighborFailed
             | Cause::RpFilterStrictAsymmetric

@@ -116,9 +116,41 @@ pub enum Look {
     Stalled(String),
 }
 
+/// What a prober (`netdiag serve`'s http module) asks beyond `netdiag check`'s `GET`: another
+/// method, extra headers, a body. `netdiag check` never sets it, so its request is unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// The method (`GET` when empty).
+    pub method: String,
+    /// Extra header lines, in order (a `Host` or `User-Agent` here replaces netdiag's).
+    pub headers: Vec<(String, String)>,
+    /// The request body (sent with `Content-Length` when not empty).
+    pub body: Vec<u8>,
+    /// Keep the response's headers and up to this many raw body bytes in a [`Capture`].
+    pub keep_body: usize,
+}
+
+/// The response's headers and first body bytes, kept when [`Extras::keep_body`] asks (for the
+/// prober's header and body matchers; never rendered in a report).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capture {
+    /// Every header line of the final response, in order.
+    pub headers: Vec<(String, String)>,
+    /// The raw bytes after the head (chunk framing included when `chunked`), bounded.
+    pub body: Vec<u8>,
+    /// The response was chunked.
+    pub chunked: bool,
+    /// The `Content-Length` header, when it parsed.
+    pub content_length: Option<u64>,
+}
+
 /// Options of one exchange on a live session (see [`request_with`]).
 #[derive(Default)]
 pub struct Session<'w> {
+    /// The prober's request options and where to keep the response (see [`Extras`]).
+    pub extras: Option<&'w Extras>,
+    /// Filled with the response's headers and body when `extras` asks.
+    pub capture: Option<&'w mut Capture>,
     /// Pad the request head with a harmless `X-Netdiag-Pad` header to (at least) this many
     /// bytes, so that it fills a segment.
     pub pad_to: Option<usize>,
@@ -134,6 +166,7 @@ impl std::fmt::Debug for Session<'_> {
             .field("pad_to", &self.pad_to)
             .field("first_byte_by", &self.first_byte_by)
             .field("watch", &self.watch.is_some())
+            .field("extras", &self.extras)
             .finish()
     }
 }
@@ -186,6 +219,8 @@ pub fn request_with<S: Read + Write + IoTimeout>(
         watch: session.watch,
         gave_up: false,
         stalled: None,
+        extras: session.extras,
+        capture: session.capture,
     };
     let (outcome, sent) = exchange.run(req, session.pad_to);
     let mut timings = exchange.timings;
@@ -207,11 +242,56 @@ pub fn request_with<S: Read + Write + IoTimeout>(
 
 /// The request bytes, or why they cannot be formed. Control characters in the host or target
 /// would let input inject header lines, so they are refused.
+#[cfg(test)]
 fn request_bytes(req: &HttpRequest<'_>, pad_to: Option<usize>) -> Result<Vec<u8>, String> {
-    for (what, text) in [
-        ("Host header", req.host_header),
-        ("request target", req.target),
-    ] {
+    request_bytes_with(req, pad_to, None)
+}
+
+/// [`request_bytes`] with the prober's [`Extras`]: its method, header lines (a `Host` or
+/// `User-Agent` among them replaces netdiag's) and body.
+fn request_bytes_with(
+    req: &HttpRequest<'_>,
+    pad_to: Option<usize>,
+    extras: Option<&Extras>,
+) -> Result<Vec<u8>, String> {
+    let method = extras
+        .map(|e| e.method.as_str())
+        .filter(|m| !m.is_empty())
+        .unwrap_or("GET");
+    let header = |name: &str| {
+        extras.and_then(|e| {
+            e.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        })
+    };
+    let host = header("host").unwrap_or(req.host_header);
+    let agent = header("user-agent").unwrap_or("netdiag/0.1");
+    let extra_lines: Vec<&(String, String)> = extras
+        .map(|e| {
+            e.headers
+                .iter()
+                .filter(|(k, _)| {
+                    !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("user-agent")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for (k, v) in &extra_lines {
+        if k.is_empty()
+            || k.bytes().any(|b| b <= b' ' || b == b':' || b == 0x7f)
+            || v.bytes().any(|b| b < b' ' && b != b'\t' || b == 0x7f)
+        {
+            return Err(format!(
+                "the header {k:?} contains blanks or control characters"
+            ));
+        }
+    }
+    if method.bytes().any(|b| !b.is_ascii_alphabetic()) {
+        return Err(format!("the method {method:?} is not a token"));
+    }
+    for (what, text) in [("Host header", host), ("request target", req.target)] {
         if text.is_empty() || text.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err(format!(
                 "the {what} {text:?} is empty or contains blanks or control characters"
@@ -219,9 +299,16 @@ fn request_bytes(req: &HttpRequest<'_>, pad_to: Option<usize>) -> Result<Vec<u8>
         }
     }
     let mut head = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: netdiag/0.1\r\nAccept: */*\r\nConnection: close\r\n",
-        req.target, req.host_header
+        "{method} {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {agent}\r\nAccept: */*\r\nConnection: close\r\n",
+        req.target
     );
+    for (k, v) in &extra_lines {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    let body = extras.map(|e| e.body.as_slice()).unwrap_or_default();
+    if !body.is_empty() {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
     if let Some((user, password)) = req.proxy_credentials {
         head.push_str(&format!(
             "Proxy-Authorization: Basic {}\r\n",
@@ -240,7 +327,9 @@ fn request_bytes(req: &HttpRequest<'_>, pad_to: Option<usize>) -> Result<Vec<u8>
         }
     }
     head.push_str("\r\n");
-    Ok(head.into_bytes())
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    Ok(bytes)
 }
 
 /// How a read ended when it did not deliver bytes.
@@ -287,11 +376,13 @@ struct Exchange<'s, 'w, S> {
     gave_up: bool,
     /// The watch said the request stalled.
     stalled: Option<String>,
+    extras: Option<&'w Extras>,
+    capture: Option<&'w mut Capture>,
 }
 
 impl<S: Read + Write + IoTimeout> Exchange<'_, '_, S> {
     fn run(&mut self, req: &HttpRequest<'_>, pad_to: Option<usize>) -> (HttpOutcome, usize) {
-        let bytes = match request_bytes(req, pad_to) {
+        let bytes = match request_bytes_with(req, pad_to, self.extras) {
             Ok(bytes) => bytes,
             Err(detail) => return (HttpOutcome::Error { detail }, 0),
         };
@@ -309,7 +400,16 @@ impl<S: Read + Write + IoTimeout> Exchange<'_, '_, S> {
         };
         let leftover = buf.get(head.length..).unwrap_or_default().to_vec();
         let mut sample = Vec::new();
-        let body = match self.read_body(&head, &leftover, &mut sample) {
+        let keep = self.extras.map_or(0, |e| e.keep_body);
+        if let Some(capture) = self.capture.as_deref_mut() {
+            *capture = Capture {
+                headers: header_lines(buf.get(..head.length).unwrap_or_default()),
+                body: Vec::new(),
+                chunked: head.chunked,
+                content_length: head.content_length,
+            };
+        }
+        let body = match self.read_body(&head, &leftover, &mut sample, keep) {
             Ok(body_bytes) => body_bytes,
             // A head arrived, then the exchange broke: the break is what the user feels.
             Err(end) => return self.failed(end, &buf),
@@ -490,12 +590,18 @@ impl<S: Read + Write + IoTimeout> Exchange<'_, '_, S> {
         head: &Head,
         leftover: &[u8],
         sample: &mut Vec<u8>,
+        kept: usize,
     ) -> Result<u64, ReadEnd> {
         let mut body = Body::for_head(head);
-        let keep = |sample: &mut Vec<u8>, bytes: &[u8]| {
+        let mut capture = self.capture.take();
+        let mut keep = |sample: &mut Vec<u8>, bytes: &[u8]| {
             if head.status == 400 {
                 let room = BODY_SAMPLE.saturating_sub(sample.len());
                 sample.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+            if let Some(c) = capture.as_deref_mut() {
+                let room = kept.saturating_sub(c.body.len());
+                c.body.extend_from_slice(&bytes[..bytes.len().min(room)]);
             }
         };
         keep(sample, leftover);
@@ -509,9 +615,13 @@ impl<S: Read + Write + IoTimeout> Exchange<'_, '_, S> {
                     count = count.saturating_add(body.feed(&chunk[..n]));
                 }
                 Err(ReadEnd::Eof) => break,
-                Err(end) => return Err(end),
+                Err(end) => {
+                    self.capture = capture;
+                    return Err(end);
+                }
             }
         }
+        self.capture = capture;
         Ok(count.min(BODY_LIMIT))
     }
 
@@ -628,6 +738,26 @@ pub(crate) fn parse_head(buf: &[u8]) -> Parsed {
         chunked,
         length,
     }))
+}
+
+/// Every header line of a complete response head (pure).
+fn header_lines(head: &[u8]) -> Vec<(String, String)> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    if response.parse(head).is_err() {
+        return Vec::new();
+    }
+    response
+        .headers
+        .iter()
+        .filter(|h| !h.name.is_empty())
+        .map(|h| {
+            (
+                h.name.to_owned(),
+                String::from_utf8_lossy(h.value).trim().to_owned(),
+            )
+        })
+        .collect()
 }
 
 /// How the body is framed, and how far reading it has come.
@@ -1394,6 +1524,79 @@ pub(crate) mod tests {
             prop_assert_eq!(n, 23);
             prop_assert!(c.done());
         }
+    }
+
+    #[test]
+    fn extras_set_method_headers_and_body_and_refuse_injection() {
+        let extras = Extras {
+            method: "POST".into(),
+            headers: vec![
+                ("Host".into(), "other.example".into()),
+                ("X-A".into(), "1".into()),
+            ],
+            body: b"hi".to_vec(),
+            keep_body: 0,
+        };
+        let bytes = request_bytes_with(&plain_request(), None, Some(&extras)).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            text.starts_with("POST /x HTTP/1.1\r\nHost: other.example\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("X-A: 1\r\nContent-Length: 2\r\n\r\nhi"),
+            "{text}"
+        );
+        let bad = Extras {
+            headers: vec![("X-B".into(), "a\r\nEvil: 1".into())],
+            ..Extras::default()
+        };
+        assert!(request_bytes_with(&plain_request(), None, Some(&bad)).is_err());
+        assert_eq!(
+            request_bytes_with(&plain_request(), None, None),
+            request_bytes(&plain_request(), None)
+        );
+    }
+
+    #[test]
+    fn capture_keeps_headers_and_a_bounded_body() {
+        let (addr, server) = serve(|s, _| {
+            let _ =
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nX-Y: z\r\n\r\n0123456789");
+        });
+        let mut stream = TcpStream::connect(addr).unwrap();
+        let extras = Extras {
+            keep_body: 4,
+            ..Extras::default()
+        };
+        let mut capture = Capture::default();
+        let req = HttpRequest {
+            address: addr,
+            ..plain_request()
+        };
+        let started = Instant::now();
+        let session = Session {
+            extras: Some(&extras),
+            capture: Some(&mut capture),
+            ..Session::default()
+        };
+        let deadline = started + Duration::from_secs(5);
+        let (obs, _) = request_with(
+            &mut stream,
+            &req,
+            started,
+            HttpTimings::default(),
+            deadline,
+            session,
+        );
+        let _ = server.join();
+        assert!(
+            matches!(obs.outcome, HttpOutcome::Response { body_bytes: 10, .. }),
+            "{obs:?}"
+        );
+        assert_eq!(capture.body, b"0123");
+        assert_eq!(capture.content_length, Some(10));
+        assert!(capture.headers.iter().any(|(k, v)| k == "X-Y" && v == "z"));
     }
 
     fn plain_request() -> HttpRequest<'static> {

@@ -137,6 +137,16 @@ pub struct SystemProber {
     pub crls: Option<(String, Vec<Vec<u8>>)>,
     /// Credentials of the proxy URL, sent as `Proxy-Authorization`; never reported.
     pub proxy_credentials: Option<(String, String)>,
+    /// `netdiag serve`'s http module: method, headers and body of the request, and how much of
+    /// the response to keep in [`SystemProber::last_http_capture`]. `None` for `netdiag check`.
+    pub http_extras: Option<http::Extras>,
+    /// The last response's headers and first body bytes (only when `http_extras` is set).
+    pub last_http_capture: Option<http::Capture>,
+    /// Keep a TLS session whose certificate failed verification (`insecure_skip_verify`; the
+    /// walk stops at the tls layer anyway unless its caller accepted the certificate).
+    pub keep_unverified_tls: bool,
+    /// The DER chain the server sent in the last handshake that established a session.
+    pub last_tls_chain_der: Vec<Vec<u8>>,
     session: Session,
 }
 
@@ -165,6 +175,10 @@ impl SystemProber {
             extra_roots_pem: None,
             crls: None,
             proxy_credentials: None,
+            http_extras: None,
+            last_http_capture: None,
+            keep_unverified_tls: false,
+            last_tls_chain_der: Vec::new(),
             session: Session {
                 started: None,
                 stream: SessionStream::None,
@@ -405,6 +419,7 @@ impl Prober for SystemProber {
                 .map(|(_, crls)| crls.clone())
                 .unwrap_or_default(),
             crl_name: self.crls.as_ref().map(|(name, _)| name.clone()),
+            keep_unverified: self.keep_unverified_tls,
         };
         // A fresh connection to the same place, for the legacy-version probe.
         let proxy = self.session.proxy.clone();
@@ -429,6 +444,11 @@ impl Prober for SystemProber {
         let (observation, established) =
             tls::handshake(stream, address, &cfg, deadline, &reconnect);
         if let Some(s) = established {
+            self.last_tls_chain_der = s
+                .conn
+                .peer_certificates()
+                .map(|c| c.iter().map(|d| d.as_ref().to_vec()).collect())
+                .unwrap_or_default();
             self.session.timings.tls = Some(started.elapsed());
             self.session.stream = SessionStream::Tls(Box::new(s));
         }
@@ -482,6 +502,9 @@ impl Prober for SystemProber {
             Some(_) => None,
         };
         let timings = self.session.timings.clone();
+        let extras = self.http_extras.as_ref();
+        let mut capture = http::Capture::default();
+        let keep = extras.map(|_| &mut capture);
         let (observation, segment) = match &mut stream {
             SessionStream::Tls(s) => {
                 let overhead = tls_record_overhead(&s.conn);
@@ -489,6 +512,8 @@ impl Prober for SystemProber {
                     socket,
                     overhead,
                     carried: "the HTTP request in one TLS record",
+                    extras,
+                    capture: keep,
                 };
                 on.exchange(&mut **s, &req, started, timings, deadline, first_byte_by)
             }
@@ -498,11 +523,15 @@ impl Prober for SystemProber {
                     socket,
                     overhead: 0,
                     carried: "the HTTP request",
+                    extras,
+                    capture: keep,
                 };
                 on.exchange(s, &req, started, timings, deadline, first_byte_by)
             }
             SessionStream::None => return no_session(address, request),
         };
+        let kept = extras.is_some();
+        self.last_http_capture = kept.then_some(capture);
         self.session.live_segment = segment;
         observation
     }
@@ -645,13 +674,15 @@ struct SessionIo<'a> {
     socket: Option<&'a TcpStream>,
     overhead: u32,
     carried: &'static str,
+    extras: Option<&'a http::Extras>,
+    capture: Option<&'a mut http::Capture>,
 }
 
 impl SessionIo<'_> {
     /// The request padded so that its bytes on the wire fill one segment, its acknowledgement
     /// watched while the response has not begun; then what TCP_INFO says of that segment.
     fn exchange<S: std::io::Read + std::io::Write + IoTimeout>(
-        &self,
+        self,
         stream: &mut S,
         req: &http::HttpRequest<'_>,
         started: Instant,
@@ -677,6 +708,8 @@ impl SessionIo<'_> {
             pad_to,
             first_byte_by: Some(first_byte_by),
             watch,
+            extras: self.extras,
+            capture: self.capture,
         };
         let (observation, sent) =
             http::request_with(stream, req, started, timings, deadline, session);

@@ -64,6 +64,9 @@ pub struct TlsConfig {
     pub crls_der: Vec<Vec<u8>>,
     /// The name of the CRL file, for the evidence.
     pub crl_name: Option<String>,
+    /// Keep the session even when the certificate failed verification (`netdiag serve` with
+    /// `insecure_skip_verify`); the verdict on the certificate is recorded either way.
+    pub keep_unverified: bool,
 }
 
 /// An established TLS connection for the HTTP layer. Its socket keeps the read/write timeouts of
@@ -281,7 +284,7 @@ fn run(
         latency,
     };
     // Only a connection whose certificate passed is good for real data.
-    let established = if session.problem.is_none() {
+    let established = if session.problem.is_none() || cfg.keep_unverified {
         let stream = io.stream;
         let _ = arm(&stream, deadline);
         Some(TlsStream::new(conn, stream))

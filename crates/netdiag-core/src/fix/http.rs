@@ -91,3 +91,26 @@ pub(super) fn redirect(_w: Words<'_>, ctx: &FixContext) -> Remedy {
         ),
     }
 }
+
+/// The remedy of a prober module's expectation that the answer failed (`netdiag serve`):
+/// the network path works; the service's answer differs from what the module asks for.
+pub(super) fn expectation(_w: Words<'_>, ctx: &FixContext, cause: crate::cause::Cause) -> Remedy {
+    let url = ctx.url.clone().unwrap_or_default();
+    Remedy {
+        fix: Fix {
+            description: format!(
+                "The network path and the exchange work, but the answer fails the probe module's expectation: {} Compare the service's answer with the module (blackbox.yml) and correct whichever is wrong.",
+                cause.meaning()
+            ),
+            commands: vec![format!("curl -sv {url} -o /dev/null"), "netdiag serve --config blackbox.yml   # then /probe?debug=true shows the module and the answer".to_string()],
+            manifests: Vec::new(),
+        },
+        prestate: vec!["keep a copy of blackbox.yml before editing it".to_string()],
+        rollback: vec!["restore the saved blackbox.yml, or roll back the service's last deploy".to_string()],
+        runbook: runbook(
+            "A probe fails although the service answers",
+            &["curl -sv URL"],
+            "the answer (status, version, TLS, body, headers or dialogue) is not what the probe module expects.",
+        ),
+    }
+}

@@ -167,6 +167,14 @@ pub fn remedy(cause: Cause, ctx: &FixContext) -> Remedy {
         Cause::ConnectionReset => http::connection_reset(w),
         Cause::HttpNotHttp => http::not_http(w, ctx),
         Cause::HttpRedirect => http::redirect(w, ctx),
+        Cause::HttpStatusUnexpected
+        | Cause::HttpVersionMismatch
+        | Cause::HttpRedirectLoop
+        | Cause::HttpNotTls
+        | Cause::HttpTlsUnexpected
+        | Cause::HttpBodyMismatch
+        | Cause::HttpBodyTooLarge
+        | Cause::TcpExpectMismatch => http::expectation(w, ctx, cause),
         Cause::SvcNoEndpointsSelectorMismatch
         | Cause::SvcPodsNotReady
         | Cause::SvcTargetportMismatch

@@ -238,14 +238,73 @@ fn module(name: &str, m: RawModule) -> Result<Module, ConfigError> {
 impl Config {
     /// The config as YAML with defaults filled in and secrets shown as `<secret>` (`/config`).
     pub fn to_redacted_yaml(&self) -> String {
-        String::new()
+        let modules: serde_json::Map<String, serde_json::Value> = self
+            .modules
+            .iter()
+            .map(|(name, m)| (name.clone(), m.redacted_value()))
+            .collect();
+        let mut root = serde_json::Map::new();
+        root.insert("modules".into(), serde_json::Value::Object(modules));
+        serde_saphyr::to_string(&serde_json::Value::Object(root)).unwrap_or_default()
+    }
+}
+
+/// Keys whose non-empty values are secrets (blackbox's `Secret` fields).
+const SECRET_KEYS: [&str; 3] = ["password", "bearer_token", "proxy_url"];
+
+fn redact_value(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                let secret = SECRET_KEYS.contains(&k.as_str())
+                    && val.as_str().is_some_and(|s| !s.is_empty());
+                if secret && k != "proxy_url" {
+                    *val = serde_json::Value::String("<secret>".into());
+                } else if secret {
+                    // A proxy URL is shown without its credentials.
+                    let text = val.as_str().unwrap_or_default();
+                    if let Some((scheme, rest)) = text.split_once("://") {
+                        if let Some((_, host)) = rest.rsplit_once('@') {
+                            *val = serde_json::Value::String(format!("{scheme}://<secret>@{host}"));
+                        }
+                    }
+                } else {
+                    redact_value(val);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_value),
+        _ => {}
     }
 }
 
 impl Module {
+    fn redacted_value(&self) -> serde_json::Value {
+        let mut map = serde_json::Map::new();
+        map.insert("prober".into(), self.prober.name().into());
+        let timeout = self
+            .timeout
+            .map(|t| format!("{}ms", t.as_millis()))
+            .unwrap_or_else(|| "0s".into());
+        map.insert("timeout".into(), timeout.into());
+        let section = match self.prober {
+            ProberKind::Http => serde_json::to_value(&self.http),
+            ProberKind::Tcp => serde_json::to_value(&self.tcp),
+            ProberKind::Dns => serde_json::to_value(&self.dns),
+            ProberKind::Icmp => serde_json::to_value(&self.icmp),
+            ProberKind::Udp => serde_json::to_value(&self.udp),
+            ProberKind::Netdiag => serde_json::to_value(&self.netdiag),
+        };
+        if let Ok(mut value) = section {
+            redact_value(&mut value);
+            map.insert(self.prober.name().into(), value);
+        }
+        serde_json::Value::Object(map)
+    }
+
     /// The module as YAML, secrets shown as `<secret>` (debug output's third section).
     pub fn to_redacted_yaml(&self) -> String {
-        String::new()
+        serde_saphyr::to_string(&self.redacted_value()).unwrap_or_default()
     }
 }
 
@@ -262,6 +321,23 @@ mod tests {
         assert!(e.0.contains("nosuch"), "{e}");
         let e = parse("modules:\n  m:\n    prober: grpc\n").unwrap_err();
         assert!(e.0.contains("grpc"), "{e}");
+    }
+
+    #[test]
+    fn redacted_yaml_hides_secrets_and_fills_defaults() {
+        let c = parse("modules:\n  m:\n    prober: http\n    http:\n      bearer_token: s3cr3t\n  n:\n    prober: http\n    http:\n      basic_auth: {username: u, password: hunter2}\n").unwrap();
+        for yaml in [c.to_redacted_yaml(), c.modules["n"].to_redacted_yaml()] {
+            assert!(
+                !yaml.contains("s3cr3t") && !yaml.contains("hunter2"),
+                "{yaml}"
+            );
+            assert!(
+                yaml.contains("<secret>") && yaml.contains("preferred_ip_protocol"),
+                "{yaml}"
+            );
+        }
+        let again = parse(&c.to_redacted_yaml());
+        assert!(again.is_ok(), "{again:?}");
     }
 
     #[test]

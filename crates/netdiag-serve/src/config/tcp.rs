@@ -1,13 +1,134 @@
-//! The `tcp:` module section.
+//! The `tcp:` module section: blackbox's names and defaults. `query_response` steps with
+//! `expect` and `send` are implemented; `starttls`, `expect_bytes` and `labels` parse and are
+//! refused naming them, like `source_ip_address`.
+
+use super::http::{check_ip_protocol, check_regex, refuse, TlsConfig};
+use super::ConfigError;
+use serde::{Deserialize, Serialize};
+
+fn yes() -> bool {
+    true
+}
+
+fn ip6() -> String {
+    "ip6".to_string()
+}
 
 /// blackbox's tcp prober settings.
-#[derive(Debug, Clone, PartialEq, Default, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct TcpProbe {}
+pub struct TcpProbe {
+    /// `ip6` (default) or `ip4`.
+    #[serde(default = "ip6")]
+    pub preferred_ip_protocol: String,
+    /// Use the other family when the preferred one has no address (default true).
+    #[serde(default = "yes")]
+    pub ip_protocol_fallback: bool,
+    /// Not implemented.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source_ip_address: String,
+    /// TLS right after connecting.
+    #[serde(default)]
+    pub tls: bool,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls_config: TlsConfig,
+    /// The dialogue.
+    #[serde(default)]
+    pub query_response: Vec<QueryResponse>,
+}
+
+impl Default for TcpProbe {
+    fn default() -> Self {
+        TcpProbe {
+            preferred_ip_protocol: ip6(),
+            ip_protocol_fallback: true,
+            source_ip_address: String::new(),
+            tls: false,
+            tls_config: TlsConfig::default(),
+            query_response: Vec::new(),
+        }
+    }
+}
+
+/// One step of the dialogue.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryResponse {
+    /// Read lines until one matches.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub expect: String,
+    /// Write this text and a newline (`${1}` from the last match).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub send: String,
+    /// Not implemented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_bytes: Option<String>,
+    /// Not implemented.
+    #[serde(default)]
+    pub starttls: bool,
+    /// Not implemented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<serde_json::Value>,
+}
 
 impl TcpProbe {
     /// Checks what serde cannot: combinations, ranges, regexes, unimplemented fields.
-    pub fn validate(&self) -> Result<(), super::ConfigError> {
-        Ok(())
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        refuse(&[
+            (!self.source_ip_address.is_empty(), "source_ip_address"),
+            (
+                self.tls && !self.query_response.is_empty(),
+                "query_response (with tls: true)",
+            ),
+        ])?;
+        for q in &self.query_response {
+            refuse(&[
+                (q.expect_bytes.is_some(), "query_response.expect_bytes"),
+                (q.starttls, "query_response.starttls"),
+                (q.labels.is_some(), "query_response.labels"),
+            ])?;
+            if !q.expect.is_empty() {
+                check_regex("query_response.expect", &q.expect)?;
+            }
+        }
+        self.tls_config.validate()?;
+        check_ip_protocol(&self.preferred_ip_protocol)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+
+    fn tcp(yaml: &str) -> Result<super::TcpProbe, String> {
+        let text = format!("modules:\n  m:\n    prober: tcp\n    tcp:\n{yaml}");
+        parse(&text)
+            .map(|c| c.modules["m"].tcp.clone())
+            .map_err(|e| e.0)
+    }
+
+    #[test]
+    fn fields_parse_and_unimplemented_are_named() {
+        let t = tcp("      query_response: [{expect: '^SSH-2.0-'}, {send: 'QUIT'}]\n").unwrap();
+        assert!(!t.tls && t.query_response.len() == 2 && t.ip_protocol_fallback);
+        for (yaml, name) in [
+            ("      source_ip_address: 127.0.0.1\n", "source_ip_address"),
+            ("      query_response: [{starttls: true}]\n", "starttls"),
+            (
+                "      query_response: [{expect_bytes: 'x'}]\n",
+                "expect_bytes",
+            ),
+        ] {
+            let e = tcp(yaml).unwrap_err();
+            assert!(e.contains(name) && e.contains("not implemented"), "{e}");
+        }
+        assert!(tcp("      query_response: [{expect: '('}]\n").is_err());
+        assert!(tcp("      bogus: 1\n").unwrap_err().contains("bogus"));
+        let e = tcp("      tls: true\n      query_response: [{expect: a}]\n").unwrap_err();
+        assert!(
+            e.contains("query_response") && e.contains("not implemented"),
+            "{e}"
+        );
     }
 }

@@ -1,2 +1,517 @@
 //! What every prober shares: address selection as blackbox does it (`preferred_ip_protocol`,
 //! `ip_protocol_fallback`, `probe_ip_addr_hash`), and netdiag's verdict series from a report.
+//!
+//! Why the verdict series look like this: the cause label is one of the contract's fixed codes
+//! and the layer one of the fixed layer names, so the series' cardinality is bounded (no
+//! addresses, no free text: blackbox's maintainers refuse unbounded labels, #740/#1484).
+
+use crate::expo::Registry;
+use netdiag_core::cause::Cause;
+use netdiag_core::layer::Layer;
+use netdiag_core::report::{Report, RowVerdict};
+use std::net::IpAddr;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// HELP of `probe_failure_info`.
+pub const FAILURE_INFO_HELP: &str =
+    "netdiag: the layer that failed and the stable cause code (present only when the probe failed)";
+
+/// netdiag's series from the walk's report: `probe_failure_info{layer,cause} 1` when the walk
+/// failed, `netdiag_layer_success{layer}` (1 pass or warn, 0 fail; skipped layers absent) and
+/// `netdiag_layer_duration_seconds{layer}` (the layer's rows summed).
+pub fn verdict_series(report: &Report, registry: &mut Registry) {
+    let failure = report.verdict.layer.map(|l| (l, report.verdict.cause));
+    verdict_series_with(report, failure, registry);
+}
+
+/// [`verdict_series`] with the failure the prober decided (a module's expectations can fail a
+/// probe the walk passed, or pass a status the walk called a failure).
+pub fn verdict_series_with(
+    report: &Report,
+    failure: Option<(Layer, Cause)>,
+    registry: &mut Registry,
+) {
+    if let Some((layer, cause)) = failure {
+        registry.gauge_with(
+            "probe_failure_info",
+            FAILURE_INFO_HELP,
+            &[("layer", layer.name()), ("cause", cause.code())],
+            1.0,
+        );
+    }
+    let mut layers: Vec<(Layer, bool, u64)> = Vec::new();
+    for row in &report.layers {
+        if row.verdict == RowVerdict::Skip {
+            continue;
+        }
+        let mut ok = row.verdict != RowVerdict::Fail;
+        if failure.is_none() && row.layer == Layer::Http {
+            // The module accepted what the walk's http row refused (a listed 404).
+            ok = true;
+        }
+        match layers.iter_mut().find(|(l, _, _)| *l == row.layer) {
+            Some(entry) => {
+                entry.1 &= ok;
+                entry.2 = entry.2.saturating_add(row.duration_ms);
+            }
+            None => layers.push((row.layer, ok, row.duration_ms)),
+        }
+    }
+    if let Some((layer, _)) = failure {
+        if let Some(entry) = layers.iter_mut().find(|(l, _, _)| *l == layer) {
+            entry.1 = false;
+        }
+    }
+    for (layer, ok, ms) in layers {
+        registry.gauge_with(
+            "netdiag_layer_success",
+            "netdiag: whether the layer passed (1 pass or warn, 0 fail); skipped layers are absent",
+            &[("layer", layer.name())],
+            if ok { 1.0 } else { 0.0 },
+        );
+        registry.gauge_with(
+            "netdiag_layer_duration_seconds",
+            "netdiag: how long the layer's tests took, in seconds",
+            &[("layer", layer.name())],
+            ms as f64 / 1000.0,
+        );
+    }
+}
+
+/// blackbox's `probe_ip_addr_hash`: FNV-32a over the 4-byte form of an IPv4 address, otherwise
+/// the 16-byte form.
+pub fn ip_hash(ip: IpAddr) -> u32 {
+    let bytes: Vec<u8> = match ip {
+        IpAddr::V4(v4) => v4.octets().to_vec(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.octets().to_vec(),
+            None => v6.octets().to_vec(),
+        },
+    };
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in bytes {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+/// Whether `preferred_ip_protocol` asks for IPv4 (`ip4`, `tcp4`, ...); anything else is ip6.
+pub fn prefers_v4(preferred: &str) -> bool {
+    preferred.ends_with('4')
+}
+
+/// blackbox's choice among resolved addresses: the first of the preferred family; with the
+/// fallback, otherwise the last of the other family (chooseProtocol's order).
+pub fn choose(addresses: &[IpAddr], prefer_v4: bool, fallback: bool) -> Option<IpAddr> {
+    let preferred = |ip: &&IpAddr| ip.is_ipv4() == prefer_v4;
+    if let Some(ip) = addresses.iter().find(preferred) {
+        return Some(*ip);
+    }
+    if fallback {
+        return addresses.iter().rev().find(|ip| !preferred(ip)).copied();
+    }
+    None
+}
+
+/// The three series of every resolving prober.
+pub fn address_series(registry: &mut Registry, lookup: Duration, ip: Option<IpAddr>) {
+    registry.gauge(
+        "probe_dns_lookup_time_seconds",
+        "Returns the time taken for probe dns lookup in seconds",
+        lookup.as_secs_f64(),
+    );
+    let (protocol, hash) = match ip {
+        Some(ip) => (if ip.is_ipv4() { 4.0 } else { 6.0 }, f64::from(ip_hash(ip))),
+        None => (0.0, 0.0),
+    };
+    registry.gauge(
+        "probe_ip_protocol",
+        "Specifies whether probe ip protocol is IP4 or IP6",
+        protocol,
+    );
+    if ip.is_some() {
+        registry.gauge(
+            "probe_ip_addr_hash",
+            "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
+            hash,
+        );
+    }
+}
+
+/// Resolves `host` with the system resolver (getaddrinfo, as blackbox's Go resolver reads the
+/// same files), in a thread so that the probe's deadline bounds it. An IP literal is itself.
+pub fn resolve(host: &str, deadline: Duration) -> (Duration, Result<Vec<IpAddr>, String>) {
+    let started = Instant::now();
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        return (started.elapsed(), Ok(vec![ip]));
+    }
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("serve-resolve".into())
+        .spawn(move || {
+            use std::net::ToSocketAddrs;
+            let answer = (name.as_str(), 0u16)
+                .to_socket_addrs()
+                .map(|it| it.map(|a| a.ip()).collect::<Vec<_>>())
+                .map_err(|e| e.to_string());
+            let _ = tx.send(answer);
+        });
+    if let Err(e) = spawned {
+        return (started.elapsed(), Err(e.to_string()));
+    }
+    let answer = match rx.recv_timeout(deadline) {
+        Ok(answer) => answer,
+        Err(_) => Err(format!("no answer within {} ms", deadline.as_millis())),
+    };
+    (started.elapsed(), answer)
+}
+
+/// The walk's observations as the probes made them, kept while the walk runs: the numbers
+/// blackbox's series need (phase times, status, version, chain) come from these, so the walk,
+/// its report and `netdiag check`'s output stay untouched.
+///
+/// With `skip_verify` (`insecure_skip_verify`), a completed handshake is handed to the walk
+/// without the verifier's finding, so the walk goes on to HTTP as blackbox does; the recorded
+/// observation keeps the finding (the series then say no chain was verified).
+pub struct Recorder<'p> {
+    /// The system prober doing the work.
+    pub inner: &'p mut netdiag_probe::SystemProber,
+    /// Accept any certificate.
+    pub skip_verify: bool,
+    /// Every connect attempt.
+    pub connects: Vec<netdiag_core::observe::ConnectObservation>,
+    /// Every TLS observation, as observed.
+    pub tls: Vec<netdiag_core::observe::TlsObservation>,
+    /// Every HTTP exchange.
+    pub http: Vec<netdiag_core::observe::HttpObservation>,
+}
+
+impl<'p> Recorder<'p> {
+    /// A recorder around `inner`.
+    pub fn new(inner: &'p mut netdiag_probe::SystemProber, skip_verify: bool) -> Self {
+        Recorder {
+            inner,
+            skip_verify,
+            connects: Vec::new(),
+            tls: Vec::new(),
+            http: Vec::new(),
+        }
+    }
+}
+
+mod recorder_impl {
+    use super::Recorder;
+    use netdiag_core::hostfacts::{Hop, KernelFacts};
+    use netdiag_core::observe::{
+        ConnectObservation, DnsExchange, DnsQuestion, HostFacts, HttpObservation, InterfaceAddress,
+        MtuObservation, ProxyObservation, ProxySetting, ResolverFiles, RouteObservation,
+        RouteOutcome, TlsObservation, TlsOutcome, UdpObservation,
+    };
+    use netdiag_core::walk::{HttpRequest, Prober};
+    use std::net::{IpAddr, SocketAddr};
+
+    impl Prober for Recorder<'_> {
+        fn resolver_files(&mut self) -> ResolverFiles {
+            self.inner.resolver_files()
+        }
+        fn query(&mut self, questions: &[DnsQuestion]) -> Vec<DnsExchange> {
+            self.inner.query(questions)
+        }
+        fn routes(&mut self, destinations: &[IpAddr]) -> Vec<RouteObservation> {
+            self.inner.routes(destinations)
+        }
+        fn connect(&mut self, addresses: &[SocketAddr]) -> Vec<ConnectObservation> {
+            let seen = self.inner.connect(addresses);
+            self.connects.extend(seen.iter().cloned());
+            seen
+        }
+        fn udp(&mut self, addresses: &[SocketAddr]) -> Vec<UdpObservation> {
+            self.inner.udp(addresses)
+        }
+        fn host_facts(&mut self, port: u16) -> HostFacts {
+            self.inner.host_facts(port)
+        }
+        fn proxy(
+            &mut self,
+            setting: &ProxySetting,
+            host: &str,
+            port: u16,
+            tunnel: bool,
+        ) -> ProxyObservation {
+            self.inner.proxy(setting, host, port, tunnel)
+        }
+        fn tls(&mut self, address: SocketAddr, sni: Option<&str>) -> TlsObservation {
+            let seen = self.inner.tls(address, sni);
+            self.tls.push(seen.clone());
+            let mut handed = seen;
+            if self.skip_verify {
+                if let TlsOutcome::Handshake(session) = &mut handed.outcome {
+                    session.problem = None;
+                }
+            }
+            handed
+        }
+        fn http(&mut self, address: SocketAddr, request: &HttpRequest) -> HttpObservation {
+            let seen = self.inner.http(address, request);
+            self.http.push(seen.clone());
+            seen
+        }
+        fn mtu(&mut self, address: SocketAddr, active: bool) -> MtuObservation {
+            self.inner.mtu(address, active)
+        }
+        fn kernel_facts(
+            &mut self,
+            destination: IpAddr,
+            route: Option<&RouteOutcome>,
+            tcp_port: Option<u16>,
+        ) -> KernelFacts {
+            self.inner.kernel_facts(destination, route, tcp_port)
+        }
+        fn trace(&mut self, destination: SocketAddr, udp: bool) -> (Vec<Hop>, bool) {
+            self.inner.trace(destination, udp)
+        }
+        fn firewall_sources(&mut self) -> netdiag_core::firewall::FirewallSources {
+            self.inner.firewall_sources()
+        }
+        fn interface_addresses(&mut self) -> Option<Vec<InterfaceAddress>> {
+            self.inner.interface_addresses()
+        }
+    }
+}
+
+/// Go's zero time in Unix seconds: blackbox's `probe_ssl_last_chain_expiry_timestamp_seconds`
+/// when no chain was verified.
+pub const GO_ZERO_TIME: f64 = -62_135_596_800.0;
+
+/// What the TLS series need from one handshake.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFacts {
+    /// `TLS 1.3` (blackbox's label value).
+    pub version: String,
+    /// NotAfter of each served certificate, leaf first.
+    pub not_after: Vec<i64>,
+    /// The chain verified (and was not merely accepted by `insecure_skip_verify`).
+    pub verified: bool,
+    /// Leaf subject, issuer, SANs joined with ",".
+    pub leaf: Option<(String, String, String)>,
+    /// SHA-256 of the leaf's DER, lower-case hex.
+    pub fingerprint: String,
+}
+
+/// The TLS facts of a recorded observation (`None` when no certificate arrived).
+pub fn tls_facts(
+    observation: &netdiag_core::observe::TlsObservation,
+    chain_der: &[Vec<u8>],
+) -> Option<TlsFacts> {
+    use netdiag_core::observe::TlsOutcome;
+    let (version, chain, verified) = match &observation.outcome {
+        TlsOutcome::Handshake(s) => (s.version.clone(), &s.chain, s.problem.is_none()),
+        TlsOutcome::FailedAfterCertificate { chain, .. } => (String::new(), chain, false),
+        _ => return None,
+    };
+    let fingerprint = chain_der
+        .first()
+        .map(|der| {
+            ring::digest::digest(&ring::digest::SHA256, der)
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(TlsFacts {
+        version: version.replace("TLSv", "TLS "),
+        not_after: chain.iter().map(|c| c.not_after).collect(),
+        verified,
+        leaf: chain
+            .first()
+            .map(|c| (c.subject.clone(), c.issuer.clone(), c.sans.join(","))),
+        fingerprint,
+    })
+}
+
+/// blackbox's `probe_ssl_*` and `probe_tls_version_info` series for one handshake.
+pub fn tls_series(registry: &mut Registry, facts: &TlsFacts) {
+    if let Some(earliest) = facts.not_after.iter().min() {
+        registry.gauge(
+            "probe_ssl_earliest_cert_expiry",
+            "Returns last SSL chain expiry in unixtime",
+            *earliest as f64,
+        );
+    }
+    let last_chain = match (facts.verified, facts.not_after.iter().min()) {
+        (true, Some(min)) => *min as f64,
+        _ => GO_ZERO_TIME,
+    };
+    registry.gauge(
+        "probe_ssl_last_chain_expiry_timestamp_seconds",
+        "Returns last SSL chain expiry in timestamp",
+        last_chain,
+    );
+    if let Some((subject, issuer, sans)) = &facts.leaf {
+        registry.gauge_with(
+            "probe_ssl_last_chain_info",
+            "Contains SSL leaf certificate information",
+            &[
+                ("fingerprint_sha256", facts.fingerprint.as_str()),
+                ("subject", subject),
+                ("issuer", issuer),
+                ("subjectalternative", sans),
+            ],
+            1.0,
+        );
+    }
+    if !facts.version.is_empty() {
+        registry.gauge_with(
+            "probe_tls_version_info",
+            "Returns the TLS version used or NaN when unknown",
+            &[("version", facts.version.as_str())],
+            1.0,
+        );
+    }
+}
+
+/// A system prober for one serve probe: the probe's deadline, the module's trust anchors, and
+/// unverified sessions kept (the walk still stops at a failed certificate unless the module
+/// skips verification).
+pub fn system_prober(
+    timeout: Duration,
+    connect_timeout: Duration,
+    extra_roots_pem: Option<String>,
+) -> netdiag_probe::SystemProber {
+    let mut prober =
+        netdiag_probe::SystemProber::new(netdiag_probe::ConfigPaths::default(), timeout);
+    prober.set_connect_timeout(connect_timeout.min(timeout));
+    prober.extra_roots_pem = extra_roots_pem;
+    prober.keep_unverified_tls = true;
+    prober
+}
+
+/// Reads a `ca_file` (PEM, at most 1 MiB).
+pub fn read_ca_file(path: &str) -> Result<Option<String>, String> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let meta = std::fs::metadata(path).map_err(|e| format!("ca_file {path}: {e}"))?;
+    if meta.len() > 1024 * 1024 {
+        return Err(format!("ca_file {path} is larger than 1 MiB"));
+    }
+    std::fs::read_to_string(path)
+        .map(Some)
+        .map_err(|e| format!("ca_file {path}: {e}"))
+}
+
+/// A healthy report with no rows (tests of the probers' judgement).
+#[cfg(test)]
+pub(crate) fn healthy_report() -> Report {
+    tests::report(Vec::new(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netdiag_core::report::{Row, TargetInfo, Verdict};
+
+    #[test]
+    fn ip_hash_is_fnv32a_of_the_address_bytes() {
+        // FNV-1a 32 of [127,0,0,1] and of 16 bytes of ::1, computed independently.
+        assert_eq!(ip_hash("127.0.0.1".parse().unwrap()), fnv(&[127, 0, 0, 1]));
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        assert_eq!(ip_hash("::1".parse().unwrap()), fnv(&v6));
+        assert_eq!(fnv(b""), 0x811c_9dc5);
+        assert_eq!(fnv(b"a"), 0xe40c_292c);
+    }
+
+    fn fnv(bytes: &[u8]) -> u32 {
+        bytes.iter().fold(0x811c_9dc5u32, |h, b| {
+            (h ^ u32::from(*b)).wrapping_mul(16_777_619)
+        })
+    }
+
+    #[test]
+    fn choose_follows_blackbox() {
+        let v4a: IpAddr = "192.0.2.1".parse().unwrap();
+        let v4b: IpAddr = "192.0.2.2".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(choose(&[v4a, v6], false, true), Some(v6));
+        assert_eq!(choose(&[v4a, v4b], false, true), Some(v4b));
+        assert_eq!(choose(&[v4a, v4b], false, false), None);
+        assert_eq!(choose(&[v6, v4a, v4b], true, true), Some(v4a));
+        assert!(prefers_v4("ip4") && !prefers_v4("ip6") && !prefers_v4(""));
+    }
+
+    pub(super) fn report(rows: Vec<Row>, failed: Option<(Layer, Cause)>) -> Report {
+        Report {
+            schema: netdiag_core::report::SCHEMA,
+            target: TargetInfo {
+                input: "x".into(),
+                scheme: "http".into(),
+                host: "x".into(),
+                port: None,
+            },
+            started_at: String::new(),
+            duration_ms: 0,
+            layers: rows,
+            verdict: Verdict {
+                layer: failed.map(|f| f.0),
+                cause: failed.map_or(Cause::Ok, |f| f.1),
+                summary: String::new(),
+                root_cause: String::new(),
+                fix: Default::default(),
+                rollback: Vec::new(),
+                prestate: Vec::new(),
+                runbook: String::new(),
+            },
+            warnings: Vec::new(),
+            redirect: None,
+            followed: Vec::new(),
+            failed_flow: None,
+            cloud: None,
+        }
+    }
+
+    #[test]
+    fn verdict_series_by_scenario() {
+        let rows = vec![
+            Row::new(Layer::Dns, "", "", RowVerdict::Pass, Cause::Ok).with_duration_ms(3),
+            Row::new(Layer::Tcp, "", "", RowVerdict::Fail, Cause::TcpRefused),
+            Row::new(Layer::Http, "", "", RowVerdict::Skip, Cause::Ok),
+        ];
+        let mut reg = Registry::new();
+        verdict_series(
+            &report(rows.clone(), Some((Layer::Tcp, Cause::TcpRefused))),
+            &mut reg,
+        );
+        let code = Cause::TcpRefused.code();
+        assert_eq!(
+            reg.value("probe_failure_info", &[("layer", "tcp"), ("cause", code)]),
+            Some(1.0)
+        );
+        assert_eq!(
+            reg.value("netdiag_layer_success", &[("layer", "dns")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            reg.value("netdiag_layer_success", &[("layer", "tcp")]),
+            Some(0.0)
+        );
+        assert_eq!(
+            reg.value("netdiag_layer_success", &[("layer", "http")]),
+            None
+        );
+        assert_eq!(
+            reg.value("netdiag_layer_duration_seconds", &[("layer", "dns")]),
+            Some(0.003)
+        );
+        let mut healthy = Registry::new();
+        verdict_series(&report(rows[..1].to_vec(), None), &mut healthy);
+        assert!(healthy
+            .families()
+            .iter()
+            .all(|f| f.name != "probe_failure_info"));
+    }
+}

@@ -1,9 +1,343 @@
-//! The `tcp` prober.
+//! The `tcp` prober: blackbox's tcp module, answered by netdiag's walk.
+//!
+//! The target is `host:port`. Address selection is blackbox's (see [`super::http`]'s module
+//! doc for how the chosen family restricts the walk). The walk (resolver → dns → route → tcp)
+//! gives the connect verdict; with `tls: true` the handshake runs on the walk's kept session and
+//! netdiag's tls classifier names a certificate or handshake failure. `query_response` (`expect`
+//! and `send`) then runs on a fresh plain connection to the chosen address, bounded by the
+//! probe's deadline and [`MAX_DIALOGUE_BYTES`].
 
+use super::common::{
+    address_series, choose, prefers_v4, read_ca_file, resolve, system_prober, tls_facts,
+    tls_series, verdict_series_with, Recorder,
+};
 use super::{ProbeOutcome, ProbeRequest};
+use crate::config::tcp::{QueryResponse, TcpProbe};
+use crate::expo::Registry;
+use netdiag_core::cause::Cause;
+use netdiag_core::layer::Layer;
+use netdiag_core::report::Report;
+use netdiag_core::target::{parse_target, Target};
+use netdiag_core::walk::{Family, Prober, WalkOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// At most this many bytes are read from the server during `query_response`.
+pub const MAX_DIALOGUE_BYTES: usize = 64 * 1024;
 
 /// Runs one `tcp` probe.
 pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
-    let _ = request;
-    ProbeOutcome::default()
+    let started = Instant::now();
+    let deadline = started + request.timeout;
+    let module = &request.module.tcp;
+    let mut out = ProbeOutcome::default();
+    let mut lines = vec![format!(
+        "Beginning probe probe=tcp timeout_seconds={}",
+        request.timeout.as_secs_f64()
+    )];
+    let mut reg = Registry::new();
+    let target = match parse_target(&format!("tcp://{}", request.target)) {
+        Ok(t) if t.port.is_some() => t,
+        Ok(_) => return refuse(out, lines, "missing port"),
+        Err(e) => return refuse(out, lines, &e.to_string()),
+    };
+    let host = target.host_text();
+    lines.push(format!("Resolving target address target={host}"));
+    let (lookup, answer) = resolve(&host, request.timeout);
+    let chosen = answer.as_ref().ok().and_then(|a| {
+        choose(
+            a,
+            prefers_v4(&module.preferred_ip_protocol),
+            module.ip_protocol_fallback,
+        )
+    });
+    address_series(&mut reg, lookup, chosen);
+    reg.gauge(
+        "probe_failed_due_to_regex",
+        "Indicates if probe failed due to regex",
+        0.0,
+    );
+    let family = match chosen {
+        Some(ip) if ip.is_ipv4() => Some(Family::V4),
+        Some(_) => Some(Family::V6),
+        None if answer.is_ok() && !module.ip_protocol_fallback => {
+            Some(if prefers_v4(&module.preferred_ip_protocol) {
+                Family::V4
+            } else {
+                Family::V6
+            })
+        }
+        None => None,
+    };
+    let ca = match read_ca_file(&module.tls_config.ca_file) {
+        Ok(ca) => ca,
+        Err(e) => return refuse(out, lines, &e),
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    let mut prober = system_prober(left, left, ca);
+    let options = WalkOptions {
+        family,
+        ..WalkOptions::default()
+    };
+    lines.push(format!("Dialing TCP target={}", target.authority()));
+    let mut recorder = Recorder::new(&mut prober, module.tls_config.insecure_skip_verify);
+    let mut report = netdiag_engine::live::run_with(&target, options, &mut recorder);
+    let connected = recorder
+        .connects
+        .iter()
+        .find(|c| {
+            matches!(
+                c.outcome,
+                netdiag_core::observe::ConnectOutcome::Connected { .. }
+            ) && chosen.is_none_or(|ip| c.address.ip() == ip)
+        })
+        .map(|c| c.address);
+    let mut failure = report.verdict.layer.map(|l| (l, report.verdict.cause));
+    if let (None, Some(address)) = (failure, connected) {
+        if module.tls {
+            failure = tls_step(
+                request,
+                module,
+                &mut prober,
+                address,
+                &target,
+                &mut report,
+                &mut reg,
+            );
+        }
+        if failure.is_none() && !module.query_response.is_empty() {
+            let (fail, regex) = dialogue(&module.query_response, address, deadline, &mut lines);
+            if regex {
+                reg.gauge(
+                    "probe_failed_due_to_regex",
+                    "Indicates if probe failed due to regex",
+                    1.0,
+                );
+            }
+            failure = fail;
+        }
+    }
+    verdict_series_with(&report, failure, &mut reg);
+    match failure {
+        Some((layer, cause)) => lines.push(format!(
+            "Probe failed layer={} cause={}",
+            layer.name(),
+            cause.code()
+        )),
+        None => lines.push("Probe succeeded".into()),
+    }
+    out.success = failure.is_none();
+    out.metrics = reg;
+    out.log = lines;
+    out.report = Some(report);
+    out
+}
+
+fn refuse(mut out: ProbeOutcome, mut lines: Vec<String>, why: &str) -> ProbeOutcome {
+    lines.push(format!(
+        "Error splitting target address and port err={why:?}"
+    ));
+    lines.push("Probe failed".into());
+    out.log = lines;
+    out
+}
+
+/// The TLS handshake on the walk's session, judged by netdiag's tls classifier.
+fn tls_step(
+    request: &ProbeRequest<'_>,
+    module: &TcpProbe,
+    prober: &mut netdiag_probe::SystemProber,
+    address: SocketAddr,
+    target: &Target,
+    report: &mut Report,
+    reg: &mut Registry,
+) -> Option<(Layer, Cause)> {
+    let sni = if !module.tls_config.server_name.is_empty() {
+        Some(module.tls_config.server_name.clone())
+    } else if let Some(h) = request.hostname {
+        Some(h.to_string())
+    } else {
+        match &target.host {
+            netdiag_core::target::Host::Name(n) => Some(n.clone()),
+            netdiag_core::target::Host::Ip(_) => None,
+        }
+    };
+    let observed = prober.tls(address, sni.as_deref());
+    let facts = tls_facts(&observed, &prober.last_tls_chain_der);
+    let mut judged = observed.clone();
+    if module.tls_config.insecure_skip_verify {
+        if let netdiag_core::observe::TlsOutcome::Handshake(s) = &mut judged.outcome {
+            s.problem = None;
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let name = sni.clone().unwrap_or_else(|| address.ip().to_string());
+    let findings =
+        netdiag_core::diagnose::tls::classify(&judged, now, &name, target.port.unwrap_or(0));
+    report.layers.extend(findings.rows);
+    report.warnings.extend(findings.warnings);
+    let verified = findings.failure.is_none();
+    if let Some(facts) = facts {
+        if verified || request.cert_series_on_failure {
+            tls_series(reg, &facts);
+        }
+    }
+    let failure = findings.failure?;
+    let remedy = netdiag_core::fix::remedy(failure.cause, &failure.context);
+    report.verdict.layer = Some(Layer::Tls);
+    report.verdict.cause = failure.cause;
+    report.verdict.summary = failure.summary;
+    report.verdict.root_cause = failure.root_cause;
+    report.verdict.fix = remedy.fix;
+    report.verdict.rollback = remedy.rollback;
+    report.verdict.prestate = remedy.prestate;
+    report.verdict.runbook = remedy.runbook;
+    Some((Layer::Tls, failure.cause))
+}
+
+/// blackbox's `query_response` on a fresh connection: `expect` reads lines until one matches,
+/// `send` writes its text (with `${1}` from the last match) and a newline. Returns the failure
+/// and whether a regex failed.
+fn dialogue(
+    steps: &[QueryResponse],
+    address: SocketAddr,
+    deadline: Instant,
+    lines: &mut Vec<String>,
+) -> (Option<(Layer, Cause)>, bool) {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return (Some((Layer::Tcp, Cause::TcpTimeout)), false);
+    }
+    let stream = match TcpStream::connect_timeout(&address, left) {
+        Ok(s) => s,
+        Err(_) => return (Some((Layer::Tcp, Cause::TcpRefused)), false),
+    };
+    arm(&stream, deadline);
+    let mut writer = match stream.try_clone() {
+        Ok(w) => w,
+        Err(_) => return (Some((Layer::Tcp, Cause::TcpExpectMismatch)), false),
+    };
+    let mut reader = BufReader::new(stream.take(MAX_DIALOGUE_BYTES as u64));
+    let mut last: Option<Vec<Option<String>>> = None;
+    for (i, step) in steps.iter().enumerate() {
+        if !step.expect.is_empty() {
+            let Ok(re) = regex::Regex::new(&step.expect) else {
+                return (Some((Layer::Tcp, Cause::TcpExpectMismatch)), true);
+            };
+            match expect_line(&mut reader, &re, deadline) {
+                Some(groups) => {
+                    lines.push(format!("Regexp matched regexp={:?} step={i}", step.expect));
+                    last = Some(groups);
+                }
+                None => {
+                    lines.push(format!(
+                        "Regexp did not match regexp={:?} step={i}",
+                        step.expect
+                    ));
+                    return (Some((Layer::Tcp, Cause::TcpExpectMismatch)), true);
+                }
+            }
+        }
+        if !step.send.is_empty() {
+            let text = expand(&step.send, last.as_deref());
+            let _ = writer.set_write_timeout(Some(
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+            ));
+            if writer.write_all(format!("{text}\n").as_bytes()).is_err() {
+                return (Some((Layer::Tcp, Cause::ConnectionReset)), false);
+            }
+        }
+    }
+    (None, false)
+}
+
+/// Reads lines until one matches; the capture groups of the match.
+fn expect_line<R: Read>(
+    reader: &mut BufReader<R>,
+    re: &regex::Regex,
+    deadline: Instant,
+) -> Option<Vec<Option<String>>> {
+    let mut line = String::new();
+    // Bounded by MAX_DIALOGUE_BYTES (the reader's limit) and the deadline.
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        let text = line.trim_end_matches(['\r', '\n']);
+        if let Some(caps) = re.captures(text) {
+            return Some(
+                caps.iter()
+                    .map(|m| m.map(|m| m.as_str().to_string()))
+                    .collect(),
+            );
+        }
+    }
+}
+
+/// Go's `Regexp.Expand` for `${N}` and `$N` with the last match's groups.
+fn expand(template: &str, groups: Option<&[Option<String>]>) -> String {
+    let re = regex::Regex::new(r"\$\{(\d+)\}|\$(\d+)").ok();
+    let Some(re) = re else {
+        return template.to_string();
+    };
+    re.replace_all(template, |c: &regex::Captures<'_>| {
+        let n: usize = c
+            .get(1)
+            .or_else(|| c.get(2))
+            .and_then(|m| m.as_str().parse().ok())
+            .unwrap_or(usize::MAX);
+        groups
+            .and_then(|g| g.get(n))
+            .cloned()
+            .flatten()
+            .unwrap_or_default()
+    })
+    .into_owned()
+}
+
+/// Sets the dialogue's read deadline on the stream.
+fn arm(stream: &TcpStream, deadline: Instant) {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    let _ = stream.set_read_timeout(Some(left));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expand_is_gos() {
+        let g = vec![
+            Some("SSH-2.0-OpenSSH_6.9p1 Debian-2".to_string()),
+            Some("OpenSSH_6.9p1".to_string()),
+            Some("Debian-2".to_string()),
+        ];
+        assert_eq!(expand("CONFIRM ${1}", Some(&g)), "CONFIRM OpenSSH_6.9p1");
+        assert_eq!(expand("X $2 ${9}", Some(&g)), "X Debian-2 ");
+        assert_eq!(expand("plain", None), "plain");
+    }
+
+    #[test]
+    fn expect_reads_lines_until_a_match() {
+        let data = b"hello\r\nSSH-2.0-OpenSSH_9 x\r\n".to_vec();
+        let mut r = BufReader::new(&data[..]);
+        let re = regex::Regex::new("^SSH-2.0-([^ ]+)").unwrap();
+        let g = expect_line(&mut r, &re, Instant::now() + Duration::from_secs(1)).unwrap();
+        assert_eq!(g[1].as_deref(), Some("OpenSSH_9"));
+        let mut r = BufReader::new(&b"nope\n"[..]);
+        assert!(expect_line(&mut r, &re, Instant::now() + Duration::from_secs(1)).is_none());
+    }
 }
