@@ -618,6 +618,76 @@ mod tests {
         assert!(listen_addr("[::1]:80").is_ok());
     }
 
+    fn shared(concurrency: usize, queue: usize) -> Arc<Shared> {
+        let config = config::parse("modules:\n  tcp_connect:\n    prober: tcp\n").unwrap();
+        let options = Options {
+            concurrency,
+            queue,
+            ..Options::default()
+        };
+        Shared::new(options, config)
+    }
+
+    fn asked(shared: &Shared, timeout: Duration) -> Asked {
+        Asked {
+            target: "127.0.0.1:1".into(),
+            module_name: "tcp_connect".into(),
+            hostname: None,
+            debug: false,
+            timeout,
+            config: shared.config(),
+        }
+    }
+
+    #[test]
+    fn no_free_slot_and_a_full_queue_is_refused_and_a_queued_probe_waits() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s = shared(1, 0);
+            let held = Arc::clone(&s.slots).try_acquire_owned().unwrap();
+            let a = asked(&s, Duration::from_secs(1));
+            assert!(run_bounded(&s, &a, Duration::from_secs(1)).await.is_none());
+            drop(held);
+            assert!(run_bounded(&s, &a, Duration::from_secs(1)).await.is_some());
+
+            // With a queue, a probe waits for the slot; past its deadline it is refused.
+            let s = shared(1, 4);
+            let held = Arc::clone(&s.slots).try_acquire_owned().unwrap();
+            let a = asked(&s, Duration::from_millis(100));
+            let t = Instant::now();
+            assert!(run_bounded(&s, &a, Duration::from_millis(100))
+                .await
+                .is_none());
+            assert!(t.elapsed() < Duration::from_millis(500));
+            let s2 = Arc::clone(&s);
+            let release = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                drop(held);
+            });
+            let a = asked(&s2, Duration::from_secs(2));
+            assert!(run_bounded(&s2, &a, Duration::from_secs(2)).await.is_some());
+            release.await.unwrap();
+            assert_eq!(s2.waiting.load(Ordering::SeqCst), 0);
+            assert_eq!(s2.metrics.in_flight(), 0);
+        });
+    }
+
+    #[test]
+    fn an_overrun_is_a_failed_probe_with_the_three_series() {
+        let s = shared(1, 0);
+        let a = asked(&s, Duration::from_millis(500));
+        let o = overrun(&a, Instant::now(), "the probe overran its deadline");
+        assert!(!o.success);
+        assert_eq!(o.metrics.value("probe_success", &[]), Some(0.0));
+        assert_eq!(o.metrics.value("probe_timeout_seconds", &[]), Some(0.5));
+        let text = debug_text(&o, "prober: tcp\n");
+        assert!(text.contains("overran its deadline"));
+        assert!(text.contains("\n\n\nReport:\n"));
+    }
+
     #[test]
     fn dates() {
         assert_eq!(rfc3339(0.0), "1970-01-01T00:00:00Z");
