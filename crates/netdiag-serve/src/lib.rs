@@ -28,5 +28,6 @@ pub mod probers;
 pub mod schedule_run;
 pub mod selfmetrics;
 pub mod server;
+pub mod state;
 pub mod timeout;
 pub mod webconfig;

@@ -5,7 +5,7 @@
 
 use crate::expo::Registry;
 use crate::probers::{self, ProbeRequest};
-use crate::server::Shared;
+use crate::state::Shared;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;

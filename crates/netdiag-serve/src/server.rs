@@ -9,140 +9,22 @@
 //! a probe at its deadline without waiting for it.
 
 use crate::config::{self, Config};
-use crate::expo::{Registry, CONTENT_TYPE};
-use crate::history::History;
+use crate::expo::CONTENT_TYPE;
 use crate::page::PageEntry;
 use crate::probers::{self, ProbeOutcome, ProbeRequest};
-use crate::selfmetrics::{RefusalReason, SelfMetrics};
-use crate::webconfig::WebConfig;
+use crate::selfmetrics::RefusalReason;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
-/// What `netdiag serve` was started with.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// blackbox.yml.
-    pub config_file: PathBuf,
-    /// Listen addresses (`:9115`, `127.0.0.1:0`, `[::1]:9115`).
-    pub listen: Vec<String>,
-    /// Subtracted from the scrape's timeout.
-    pub timeout_offset: f64,
-    /// Recent probes kept for the status page.
-    pub history_limit: usize,
-    /// exporter-toolkit web config (TLS, basic auth).
-    pub web_config: WebConfig,
-    /// Emit `probe_ssl_*` when verification failed (`false`: exactly blackbox).
-    pub cert_series_on_failure: bool,
-    /// Probes running at once.
-    pub concurrency: usize,
-    /// Probes waiting for a slot; beyond that 503.
-    pub queue: usize,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            config_file: PathBuf::from("blackbox.yml"),
-            listen: vec![":9115".into()],
-            timeout_offset: 0.5,
-            history_limit: 100,
-            web_config: WebConfig::default(),
-            cert_series_on_failure: true,
-            concurrency: 64,
-            queue: 256,
-        }
-    }
-}
-
-/// Everything the handlers share.
-#[derive(Debug)]
-pub struct Shared {
-    /// The options.
-    pub options: Options,
-    config: RwLock<Arc<Config>>,
-    /// Bumped on every successful reload (the scheduler restarts on a change).
-    pub generation: AtomicU64,
-    /// Own series.
-    pub metrics: SelfMetrics,
-    history: Mutex<History>,
-    slots: Arc<Semaphore>,
-    waiting: AtomicUsize,
-    /// Latest scheduled results by (target, module).
-    pub scheduled: Mutex<BTreeMap<(String, String), Registry>>,
-}
-
-impl Shared {
-    /// State around a loaded config.
-    pub fn new(options: Options, config: Config) -> Arc<Shared> {
-        let shared = Arc::new(Shared {
-            history: Mutex::new(History::new(options.history_limit)),
-            slots: Arc::new(Semaphore::new(options.concurrency.max(1))),
-            options,
-            config: RwLock::new(Arc::new(config)),
-            generation: AtomicU64::new(0),
-            metrics: SelfMetrics::default(),
-            waiting: AtomicUsize::new(0),
-            scheduled: Mutex::new(BTreeMap::new()),
-        });
-        shared.metrics.reloaded(true, unix_now());
-        shared
-    }
-
-    /// The config in use.
-    pub fn config(&self) -> Arc<Config> {
-        Arc::clone(
-            &self
-                .config
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
-    }
-
-    /// Reloads the config file; a bad file keeps the old config.
-    pub fn reload(&self) -> Result<(), String> {
-        match config::load(&self.options.config_file) {
-            Ok(c) => {
-                *self
-                    .config
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(c);
-                self.generation.fetch_add(1, Ordering::SeqCst);
-                self.metrics.reloaded(true, unix_now());
-                Ok(())
-            }
-            Err(e) => {
-                self.metrics.reloaded(false, unix_now());
-                Err(e.0)
-            }
-        }
-    }
-
-    /// Records a finished probe in the history.
-    pub fn remember(&self, entry: PageEntry) -> u64 {
-        lock(&self.history).add(entry)
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Seconds since the epoch.
-pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
+pub use crate::state::{lock, unix_now, Options, Shared};
 
 /// The router with every endpoint.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -225,7 +107,7 @@ fn check_request(
     shared: &Shared,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
-) -> Result<Asked, Response> {
+) -> Result<Asked, Box<Response>> {
     let config = shared.config();
     let module_name = params
         .get("module")
@@ -234,26 +116,26 @@ fn check_request(
         .unwrap_or_else(|| "http_2xx".to_string());
     let Some(module) = config.modules.get(&module_name) else {
         shared.metrics.module_unknown();
-        return Err(http_error(
+        return Err(Box::new(http_error(
             StatusCode::BAD_REQUEST,
             &format!("Unknown module {module_name:?}"),
-        ));
+        )));
     };
     let header = headers
         .get("X-Prometheus-Scrape-Timeout-Seconds")
         .map(|v| v.to_str().unwrap_or("invalid"));
     let seconds =
         crate::timeout::probe_timeout(module.timeout, header, shared.options.timeout_offset)
-            .map_err(|e| http_error(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+            .map_err(|e| Box::new(http_error(StatusCode::INTERNAL_SERVER_ERROR, &e)))?;
     let target = params
         .get("target")
         .map(|t| unescape_once(t))
         .unwrap_or_default();
     if target.is_empty() {
-        return Err(http_error(
+        return Err(Box::new(http_error(
             StatusCode::BAD_REQUEST,
             "Target parameter is missing",
-        ));
+        )));
     }
     Ok(Asked {
         target,
@@ -272,7 +154,7 @@ async fn probe_handler(
 ) -> Response {
     let asked = match check_request(&shared, &params, &headers) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let started = Instant::now();
     if let Err(why) = allowed(&shared, &asked).await {
@@ -530,7 +412,7 @@ fn html(body: String) -> Response {
 }
 
 async fn index_handler(State(shared): State<Arc<Shared>>) -> Response {
-    let entries = lock(&shared.history).entries();
+    let entries = shared.history().entries();
     html(crate::page::index(&entries))
 }
 
@@ -541,7 +423,7 @@ async fn probe_page_handler(
     let entry = id
         .parse::<u64>()
         .ok()
-        .and_then(|id| lock(&shared.history).get(id));
+        .and_then(|id| shared.history().get(id));
     match entry {
         Some(e) => html(crate::page::probe_page(&e)),
         None => http_error(StatusCode::NOT_FOUND, "Probe not found"),
@@ -553,7 +435,7 @@ async fn logs_handler(
     State(shared): State<Arc<Shared>>,
     Query(params): Query<HashMap<String, String>>,
 ) -> Response {
-    let history = lock(&shared.history);
+    let history = shared.history();
     let entry = if let Some(id) = params.get("id") {
         match id.parse::<u64>() {
             Ok(id) => history.get(id),

@@ -91,6 +91,12 @@ pub struct BasicAuth {
 const CACHE_LIMIT: usize = 64;
 
 impl BasicAuth {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Vec<(String, String)>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Whether `user:password` is valid (blocking: bcrypt).
     pub fn check(&self, user: &str, password: &str) -> bool {
         let Some(hash) = self.users.get(user) else {
@@ -102,25 +108,16 @@ impl BasicAuth {
             return false;
         };
         let key = (user.to_string(), password.to_string());
-        let cache = |f: &mut dyn FnMut(&mut Vec<(String, String)>) -> bool| {
-            let mut guard = self
-                .verified
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut guard)
-        };
-        if cache(&mut |c| c.contains(&key)) {
+        if self.cache().contains(&key) {
             return true;
         }
         let ok = bcrypt::verify(password, hash).unwrap_or(false);
         if ok {
-            cache(&mut |c| {
-                if c.len() >= CACHE_LIMIT {
-                    c.remove(0);
-                }
-                c.push(key.clone());
-                true
-            });
+            let mut cache = self.cache();
+            if cache.len() >= CACHE_LIMIT {
+                cache.remove(0);
+            }
+            cache.push(key);
         }
         ok
     }

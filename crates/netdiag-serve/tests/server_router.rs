@@ -1,6 +1,8 @@
 //! The router in process (no sockets): blackbox's status codes and bodies for `/probe`'s
 //! request errors, the endpoints' methods, and the own series after a probe.
 
+#![allow(clippy::unwrap_used, missing_docs)] // a test: a failed step is a failed test
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use netdiag_serve::server::{router, Options, Shared};

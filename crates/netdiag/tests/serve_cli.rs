@@ -7,6 +7,8 @@
 //! Tests that need a real prober (the probers are other work on this crate) are ignored with the
 //! reason; the rest assert only what the server itself decides.
 
+#![allow(clippy::unwrap_used, missing_docs)] // a test: a failed step is a failed test
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
