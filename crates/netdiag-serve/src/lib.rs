@@ -15,11 +15,19 @@
 //! - [`timeout`]: blackbox's timeout rule (module timeout, scrape-timeout header, offset).
 //! - [`expo`]: one probe's registry and its text exposition.
 //! - [`probers`]: one module + one target → a [`probers::ProbeOutcome`] (metrics, log, report).
-//! - [`page`]: the status page (`/` and `/probe/{id}`), server-rendered HTML.
-//! - the HTTP server and history (added by the server work).
+//! - [`server`], [`listen`]: the HTTP server (blackbox's endpoints, allow-list, bounded
+//!   concurrency); [`history`] and [`page`]: the status page; [`selfmetrics`]: `/metrics`;
+//!   [`webconfig`]: TLS and basic auth; [`schedule_run`]: targets the server probes itself.
 
 pub mod config;
 pub mod expo;
+pub mod history;
+pub mod listen;
 pub mod page;
 pub mod probers;
+pub mod schedule_run;
+pub mod selfmetrics;
+pub mod server;
+pub mod state;
 pub mod timeout;
+pub mod webconfig;

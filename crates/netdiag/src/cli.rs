@@ -29,6 +29,8 @@ pub enum Command {
     K8s(crate::k8s::K8sArgs),
     /// Cloud firewalls (offline exports): is a flow allowed by AWS security groups, network ACLs and routes, and the narrowest fix.
     Cloud(crate::cloud::CloudArgs),
+    /// Run as a Prometheus prober that drops in for blackbox_exporter (same flags, blackbox.yml, /probe and metrics) and says why a probe failed.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// `netdiag check`.

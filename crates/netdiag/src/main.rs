@@ -14,6 +14,7 @@ mod demo;
 mod demo_servers;
 mod format;
 mod k8s;
+mod serve;
 
 use clap::Parser;
 use std::io::Write;
@@ -84,6 +85,7 @@ fn run() -> Result<ExitCode, UsageError> {
         }
         cli::Command::K8s(args) => k8s::request(&args)?,
         cli::Command::Cloud(args) => cloud::request(&args)?,
+        cli::Command::Serve(args) => return Ok(ExitCode::from(serve::run(&args))),
     };
     let diagnosis = netdiag_engine::diagnose(&request)?;
     let code = print(&diagnosis.render(format), diagnosis.exit_code);

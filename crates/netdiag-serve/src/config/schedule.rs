@@ -21,6 +21,17 @@ impl ScheduledTarget {
                 self.target, self.module
             )));
         }
-        super::duration::parse(&self.interval).map(|_| ())
+        if self.interval()?.is_zero() {
+            return Err(super::ConfigError(format!(
+                "schedule: target {:?} has interval 0",
+                self.target
+            )));
+        }
+        Ok(())
+    }
+
+    /// The interval as a duration.
+    pub fn interval(&self) -> Result<std::time::Duration, super::ConfigError> {
+        super::duration::parse(&self.interval)
     }
 }

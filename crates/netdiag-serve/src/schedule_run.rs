@@ -1,0 +1,151 @@
+//! The `schedule:` section at run time: the server probes each scheduled target every interval
+//! itself and `/metrics` exports the latest result of each, with `target` and `module` labels
+//! added to every series. The series are bounded by the config (one result per entry); a reload
+//! restarts the loops and drops results of entries that are gone.
+
+use crate::expo::Registry;
+use crate::probers::{self, ProbeRequest};
+use crate::state::Shared;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Starts one loop per scheduled target of the current config (loops of an older generation
+/// stop at their next tick).
+pub fn restart(shared: &Arc<Shared>) {
+    let config = shared.config();
+    let generation = shared.generation.load(Ordering::SeqCst);
+    {
+        let mut results = shared
+            .scheduled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        results.retain(|(t, m), _| {
+            config
+                .schedule
+                .iter()
+                .any(|s| &s.target == t && &s.module == m)
+        });
+    }
+    for entry in &config.schedule {
+        let Ok(interval) = entry.interval() else {
+            continue;
+        };
+        let shared = Arc::clone(shared);
+        let (target, module) = (entry.target.clone(), entry.module.clone());
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if shared.generation.load(Ordering::SeqCst) != generation {
+                    return;
+                }
+                run_once(&shared, &target, &module, interval).await;
+            }
+        });
+    }
+}
+
+async fn run_once(shared: &Arc<Shared>, target: &str, module_name: &str, interval: Duration) {
+    let config = shared.config();
+    let Some(module) = config.modules.get(module_name) else {
+        return;
+    };
+    let seconds =
+        crate::timeout::probe_timeout(module.timeout, None, shared.options.timeout_offset)
+            .unwrap_or(0.0);
+    let timeout = Duration::try_from_secs_f64(seconds.max(0.0))
+        .unwrap_or(Duration::ZERO)
+        .min(interval);
+    let (t, m, c) = (
+        target.to_string(),
+        module_name.to_string(),
+        Arc::clone(&config),
+    );
+    let cert_series = shared.options.cert_series_on_failure;
+    let task = tokio::task::spawn_blocking(move || {
+        let module = c.modules.get(&m)?;
+        Some(probers::probe(&ProbeRequest {
+            target: &t,
+            module_name: &m,
+            module,
+            hostname: None,
+            timeout,
+            cert_series_on_failure: cert_series,
+        }))
+    });
+    let registry = match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(Some(outcome))) => outcome.metrics,
+        _ => {
+            let mut r = Registry::new();
+            r.gauge(
+                "probe_success",
+                "Displays whether or not the probe was a success",
+                0.0,
+            );
+            r
+        }
+    };
+    shared
+        .scheduled
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert((target.to_string(), module_name.to_string()), registry);
+}
+
+/// The latest scheduled results, every series labelled with its `target` and `module`.
+pub fn encode(shared: &Shared) -> String {
+    let results = shared
+        .scheduled
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    labelled(&results).encode()
+}
+
+/// Merges per-target registries into one, adding `target` and `module` to every sample.
+pub fn labelled(results: &std::collections::BTreeMap<(String, String), Registry>) -> Registry {
+    let mut out = Registry::new();
+    for ((target, module), registry) in results {
+        for family in registry.families() {
+            for (labels, value) in &family.samples {
+                let mut pairs: Vec<(&str, &str)> = labels
+                    .iter()
+                    .filter(|(k, _)| k != "target" && k != "module")
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                pairs.push(("target", target));
+                pairs.push(("module", module));
+                out.set(&family.name, &family.help, family.kind, &pairs, *value);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_series_gets_target_and_module() {
+        let mut a = Registry::new();
+        a.gauge("probe_success", "h", 1.0);
+        a.gauge_with("netdiag_layer_success", "h", &[("layer", "tcp")], 1.0);
+        let mut b = Registry::new();
+        b.gauge("probe_success", "h", 0.0);
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(("127.0.0.1:1".to_string(), "tcp".to_string()), a);
+        m.insert(("127.0.0.1:2".to_string(), "tcp".to_string()), b);
+        let text = labelled(&m).encode();
+        assert!(
+            text.contains("probe_success{target=\"127.0.0.1:1\",module=\"tcp\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("probe_success{target=\"127.0.0.1:2\",module=\"tcp\"} 0\n"));
+        assert!(text.contains(
+            "netdiag_layer_success{layer=\"tcp\",target=\"127.0.0.1:1\",module=\"tcp\"} 1\n"
+        ));
+        assert_eq!(text.matches("# TYPE probe_success").count(), 1);
+    }
+}
