@@ -126,6 +126,9 @@ impl Registry {
             for (labels, value) in &f.samples {
                 out.push_str(&f.name);
                 if !labels.is_empty() {
+                    // Go's client writes label pairs sorted by name.
+                    let mut labels: Vec<&(String, String)> = labels.iter().collect();
+                    labels.sort_by(|a, b| a.0.cmp(&b.0));
                     out.push('{');
                     for (i, (k, v)) in labels.iter().enumerate() {
                         if i > 0 {

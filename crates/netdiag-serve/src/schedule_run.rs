@@ -139,12 +139,12 @@ mod tests {
         m.insert(("127.0.0.1:2".to_string(), "tcp".to_string()), b);
         let text = labelled(&m).encode();
         assert!(
-            text.contains("probe_success{target=\"127.0.0.1:1\",module=\"tcp\"} 1\n"),
+            text.contains("probe_success{module=\"tcp\",target=\"127.0.0.1:1\"} 1\n"),
             "{text}"
         );
-        assert!(text.contains("probe_success{target=\"127.0.0.1:2\",module=\"tcp\"} 0\n"));
+        assert!(text.contains("probe_success{module=\"tcp\",target=\"127.0.0.1:2\"} 0\n"));
         assert!(text.contains(
-            "netdiag_layer_success{layer=\"tcp\",target=\"127.0.0.1:1\",module=\"tcp\"} 1\n"
+            "netdiag_layer_success{layer=\"tcp\",module=\"tcp\",target=\"127.0.0.1:1\"} 1\n"
         ));
         assert_eq!(text.matches("# TYPE probe_success").count(), 1);
     }

@@ -233,6 +233,10 @@ async fn run_bounded(
     Some(run_probe(shared, asked, remaining, permit).await)
 }
 
+/// How long past its deadline a prober may take to hand back its answer before the server
+/// answers for it (`probe_success 0`, "overran its deadline").
+const PROBER_GRACE: Duration = Duration::from_millis(250);
+
 /// One probe under its deadline; the slot is released when the blocking thread really ends.
 async fn run_probe(
     shared: &Arc<Shared>,
@@ -263,7 +267,10 @@ async fn run_probe(
         };
         Some(probers::probe(&request))
     });
-    let outcome = match tokio::time::timeout(deadline, task).await {
+    // The probers end by the deadline themselves and answer with what they saw (blackbox's
+    // probers do the same under their context's deadline); the server's own timer is only the
+    // backstop, so it allows them a moment to return their answer.
+    let outcome = match tokio::time::timeout(deadline + PROBER_GRACE, task).await {
         Ok(Ok(Some(o))) => o,
         Ok(Ok(None)) => overrun(asked, started, "module vanished during a reload"),
         Ok(Err(_)) => overrun(asked, started, "the prober failed internally"),

@@ -352,7 +352,6 @@ fn blackbox_answers_as_known_and_the_comparator_finds_two_runs_equal() {
 }
 
 #[test]
-#[ignore = "needs netdiag serve"]
 fn netdiag_serve_answers_like_blackbox_plus_the_cause() {
     require_bin!(support::BLACKBOX);
     let dir = TempDir::new("diff-netdiag");
@@ -715,7 +714,6 @@ mod silent {
     }
 
     #[test]
-    #[ignore = "needs netdiag serve"]
     fn netdiag_serve_fails_a_silent_target_like_blackbox_and_names_the_timeout() -> Result<()> {
         require_netns!();
         if !support::have(support::BLACKBOX) {

@@ -162,7 +162,6 @@ fn prometheus_scrapes_blackbox_through_relabelling_and_the_alert_fires() {
 }
 
 #[test]
-#[ignore = "needs netdiag serve"]
 fn prometheus_scrapes_netdiag_serve_and_the_alert_names_the_cause() {
     require_bin!(support::PROMETHEUS);
     scrape_and_alert(&Exporter::netdiag());

@@ -739,7 +739,6 @@ fn silent_http() -> (SocketAddr, std::thread::JoinHandle<()>, mpsc::Sender<()>) 
 }
 
 #[test]
-#[ignore = "needs the http prober (shttp)"]
 fn h4_scrape_header_1s_offset_half_against_a_slow_server() {
     let (slow, h, stop) = silent_http();
     let s = Server::start("h4", CONFIG, &[]);
@@ -760,7 +759,6 @@ fn h4_scrape_header_1s_offset_half_against_a_slow_server() {
 }
 
 #[test]
-#[ignore = "needs the http prober (shttp)"]
 fn overload_is_503_with_a_tiny_concurrency_limit() {
     let (slow, h, stop) = silent_http();
     let s = Server::start(
@@ -798,7 +796,6 @@ fn overload_is_503_with_a_tiny_concurrency_limit() {
 }
 
 #[test]
-#[ignore = "needs the tcp prober (shttp)"]
 fn tcp_connect_to_a_local_listener_succeeds() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = l.local_addr().unwrap();
@@ -815,7 +812,6 @@ fn tcp_connect_to_a_local_listener_succeeds() {
 }
 
 #[test]
-#[ignore = "needs the tcp prober (shttp)"]
 fn scheduled_targets_appear_on_metrics_with_target_and_module() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = l.local_addr().unwrap();
@@ -823,7 +819,7 @@ fn scheduled_targets_appear_on_metrics_with_target_and_module() {
         "{CONFIG}schedule:\n  - target: '{target}'\n    module: tcp_connect\n    interval: 1s\n"
     );
     let s = Server::start("sched", &config, &[]);
-    let want = format!("probe_success{{target=\"{target}\",module=\"tcp_connect\"}} 1");
+    let want = format!("probe_success{{module=\"tcp_connect\",target=\"{target}\"}} 1");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !s.metrics().contains(&want) {
         assert!(Instant::now() < deadline, "{want} not on /metrics");

@@ -89,7 +89,6 @@ fn has_red_cell(shot: &Screenshot) -> bool {
 }
 
 #[test]
-#[ignore = "needs netdiag serve (ssrv)"]
 fn status_page_of_a_running_server_in_chromium() {
     let Some(browser) = Chromium::find().unwrap() else {
         assert!(std::env::var_os("CI").is_none(), "CI must install chromium");

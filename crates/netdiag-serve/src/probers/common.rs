@@ -326,11 +326,92 @@ pub fn tls_facts(
         version: version.replace("TLSv", "TLS "),
         not_after: chain.iter().map(|c| c.not_after).collect(),
         verified,
-        leaf: chain
-            .first()
-            .map(|c| (c.subject.clone(), c.issuer.clone(), c.sans.join(","))),
+        leaf: chain.first().map(|c| {
+            let (subject, issuer) = chain_der
+                .first()
+                .and_then(|der| go_names(der))
+                .unwrap_or_else(|| (c.subject.clone(), c.issuer.clone()));
+            (subject, issuer, go_dns_names(&c.sans))
+        }),
         fingerprint,
     })
+}
+
+/// blackbox's `subjectalternative`: Go's `strings.Join(cert.DNSNames, ",")`, so the IP
+/// addresses of the SAN extension are left out.
+fn go_dns_names(sans: &[String]) -> String {
+    sans.iter()
+        .filter(|s| s.parse::<std::net::IpAddr>().is_err())
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The leaf's subject and issuer as Go's `pkix.Name.String()` writes them (what blackbox puts
+/// in `probe_ssl_last_chain_info`): RFC 4514, most specific RDN first, no blanks after commas,
+/// `CN=leaf,O=Org,C=US`.
+fn go_names(der: &[u8]) -> Option<(String, String)> {
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+    Some((go_name(cert.subject()), go_name(cert.issuer())))
+}
+
+fn go_name(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let rdns: Vec<String> = name
+        .iter_rdn()
+        .map(|rdn| {
+            rdn.iter()
+                .map(|atv| {
+                    let oid = atv.attr_type().to_id_string();
+                    let value = atv.as_str().map(rfc4514_escape);
+                    match (go_attribute_name(&oid), value) {
+                        (Some(short), Ok(v)) => format!("{short}={v}"),
+                        _ => {
+                            let raw = atv.attr_value();
+                            let hex: String = raw.data.iter().map(|b| format!("{b:02x}")).collect();
+                            format!("{oid}=#{hex}")
+                        }
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect();
+    rdns.into_iter().rev().collect::<Vec<_>>().join(",")
+}
+
+/// The attribute types Go's crypto/x509/pkix names; every other type is written as its OID.
+fn go_attribute_name(oid: &str) -> Option<&'static str> {
+    Some(match oid {
+        "2.5.4.6" => "C",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "2.5.4.3" => "CN",
+        "2.5.4.5" => "SERIALNUMBER",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.9" => "STREET",
+        "2.5.4.17" => "POSTALCODE",
+        _ => return None,
+    })
+}
+
+/// RFC 4514 escaping as Go's `escape` does it: `,+"\<>;` always, `#` or a blank at the start,
+/// a blank at the end.
+fn rfc4514_escape(value: &str) -> String {
+    let chars: Vec<char> = value.chars().collect();
+    let mut out = String::with_capacity(value.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let edge_blank = c == ' ' && (i == 0 || i + 1 == chars.len());
+        if matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || edge_blank
+            || (i == 0 && c == '#')
+        {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// blackbox's `probe_ssl_*` and `probe_tls_version_info` series for one handshake.
@@ -513,5 +594,36 @@ mod tests {
             .families()
             .iter()
             .all(|f| f.name != "probe_failure_info"));
+    }
+}
+
+#[cfg(test)]
+mod go_name_tests {
+    use super::*;
+
+    #[test]
+    fn names_are_written_like_go_pkix() {
+        let mut params = rcgen::CertificateParams::new(vec!["a.example".into()]).unwrap();
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress(std::net::IpAddr::from([
+                127, 0, 0, 1,
+            ])));
+        let mut dn = rcgen::DistinguishedName::new();
+        dn.push(rcgen::DnType::CountryName, "US");
+        dn.push(rcgen::DnType::OrganizationName, "Acme, Inc");
+        dn.push(rcgen::DnType::CommonName, "leaf");
+        params.distinguished_name = dn;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let (subject, issuer) = go_names(cert.der()).unwrap();
+        assert_eq!(subject, "CN=leaf,O=Acme\\, Inc,C=US");
+        assert_eq!(issuer, subject);
+        assert_eq!(
+            go_dns_names(&["a.example".into(), "127.0.0.1".into(), "::1".into()]),
+            "a.example"
+        );
+        assert_eq!(rfc4514_escape(" #x "), "\\ #x\\ ");
+        assert_eq!(rfc4514_escape("#x"), "\\#x");
     }
 }

@@ -399,7 +399,8 @@ fn start_netdiag(bin: &Path, config: &str, dir: &TempDir) -> RunningExporter {
             if let Some(addr) = line
                 .split("listening on ")
                 .nth(1)
-                .and_then(|a| a.trim().parse::<SocketAddr>().ok())
+                .and_then(|a| a.split_whitespace().next())
+                .and_then(|a| a.parse::<SocketAddr>().ok())
             {
                 let _ = tx.send(addr);
             }
@@ -793,7 +794,17 @@ pub(crate) fn compare(
     let mut diffs = Vec::new();
     for (key, r) in &reference {
         match candidate.get(key) {
-            None => diffs.push(format!("missing: {key} (reference {})", r.value)),
+            None => {
+                let same_name: Vec<&String> = candidate
+                    .iter()
+                    .filter(|(_, c)| c.name == r.name)
+                    .map(|(k, _)| k)
+                    .collect();
+                diffs.push(format!(
+                    "missing: {key} (reference {}; the candidate has {same_name:?})",
+                    r.value
+                ));
+            }
             Some(c) if !is_timing(&r.name) && !same_value(r.value, c.value) => {
                 diffs.push(format!(
                     "value: {key}: reference {} candidate {}",
