@@ -43,6 +43,12 @@ const MODULES: &str = "modules:
     timeout: 5s
     tcp:
       preferred_ip_protocol: ip4
+  tcp_ip6_only:
+    prober: tcp
+    timeout: 5s
+    tcp:
+      preferred_ip_protocol: ip6
+      ip_protocol_fallback: false
   dns_udp:
     prober: dns
     timeout: 3s
@@ -210,6 +216,16 @@ fn tcp_dns_cases(open: SocketAddr, refused: SocketAddr, dns: [SocketAddr; 3]) ->
                 refused.to_string(),
                 false,
                 vec![("probe_failed_due_to_regex{}", 0.0)],
+            )
+        },
+        Case {
+            causes: vec![Cause::DnsNodata],
+            ..c(
+                "tcp, no address of the only family allowed",
+                "tcp_ip6_only",
+                refused.to_string(),
+                false,
+                vec![("probe_ip_protocol{}", 0.0), ("probe_ip_addr_hash{}", 0.0)],
             )
         },
         c(

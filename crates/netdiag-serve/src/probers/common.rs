@@ -115,7 +115,7 @@ pub fn choose(addresses: &[IpAddr], prefer_v4: bool, fallback: bool) -> Option<I
     None
 }
 
-/// The three series of every resolving prober.
+/// The three series of every resolving prober, all present even when resolution failed.
 pub fn address_series(registry: &mut Registry, lookup: Duration, ip: Option<IpAddr>) {
     registry.gauge(
         "probe_dns_lookup_time_seconds",
@@ -131,13 +131,12 @@ pub fn address_series(registry: &mut Registry, lookup: Duration, ip: Option<IpAd
         "Specifies whether probe ip protocol is IP4 or IP6",
         protocol,
     );
-    if ip.is_some() {
-        registry.gauge(
-            "probe_ip_addr_hash",
-            "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
-            hash,
-        );
-    }
+    // Registered before resolving, as blackbox does: present (0) when resolution failed.
+    registry.gauge(
+        "probe_ip_addr_hash",
+        "Specifies the hash of IP address. It's useful to detect if the IP address changes.",
+        hash,
+    );
 }
 
 /// Resolves `host` with the system resolver (getaddrinfo, as blackbox's Go resolver reads the
