@@ -137,14 +137,32 @@ fn check_request(
             "Target parameter is missing",
         )));
     }
+    let hostname = params.get("hostname").filter(|h| !h.is_empty()).cloned();
+    if let (Some(hostname), crate::config::ProberKind::Http) = (&hostname, module.prober) {
+        host_conflict(module, hostname)
+            .map_err(|e| Box::new(http_error(StatusCode::BAD_REQUEST, &e)))?;
+    }
     Ok(Asked {
         target,
         module_name,
-        hostname: params.get("hostname").filter(|h| !h.is_empty()).cloned(),
+        hostname,
         debug: params.get("debug").is_some_and(|d| d == "true"),
         timeout: Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::ZERO),
         config,
     })
+}
+
+/// blackbox's `setHTTPHost`: a `hostname` parameter that disagrees with a `Host` header the
+/// module sets is a 400, never a silent choice of one of them.
+fn host_conflict(module: &crate::config::Module, hostname: &str) -> Result<(), String> {
+    for (name, value) in &module.http.headers {
+        if name.eq_ignore_ascii_case("host") && value != hostname {
+            return Err(format!(
+                "host header defined both in module configuration ({value}) and with URL-parameter 'hostname' ({hostname})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn probe_handler(

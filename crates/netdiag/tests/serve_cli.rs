@@ -36,6 +36,12 @@ const CONFIG: &str = "modules:
   t9_5:
     prober: tcp
     timeout: 9500ms
+  http_host:
+    prober: http
+    timeout: 2s
+    http:
+      headers:
+        host: other.example
 ";
 
 /// A running `netdiag serve`, killed on drop, with its temporary directory.
@@ -272,6 +278,50 @@ fn h8_the_target_is_unescaped_once() {
         assert_eq!(logs.status, 200, "{raw}: {logs:?}");
         assert!(logs.body.starts_with("Logs for the probe:\n"));
     }
+}
+
+/// H7: a listener records the Host header it got; the `hostname` parameter sets it, and one
+/// that disagrees with the module's own Host header is a 400 (blackbox's setHTTPHost).
+#[test]
+fn h7_hostname_sets_the_host_header_and_a_conflict_is_400() {
+    let s = Server::start("h7", CONFIG, &[]);
+    let conflict = s.get("/probe?module=http_host&target=http://127.0.0.1:9/&hostname=foo.example");
+    assert_eq!(conflict.status, 400, "{conflict:?}");
+    assert!(conflict.body.contains("other.example") && conflict.body.contains("foo.example"));
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut host = String::new();
+            for _ in 0..64 {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line
+                    .strip_prefix("Host: ")
+                    .or_else(|| line.strip_prefix("host: "))
+                {
+                    host = v.trim().to_string();
+                }
+            }
+            let _ = std::io::Write::write_all(
+                &mut &stream,
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+            );
+            let _ = tx.send(host);
+        }
+    });
+    let r = s.get(&format!(
+        "/probe?module=http_2xx&target=http://127.0.0.1:{port}/&hostname=foo.example"
+    ));
+    assert_eq!(r.status, 200);
+    let host = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(host, "foo.example");
+    assert!(r.body.contains("probe_success 1"), "{}", r.body);
 }
 
 #[test]
