@@ -270,11 +270,8 @@ pub fn rpfilter_rules(
     if destination.is_ipv4() {
         return None;
     }
-    let read = || {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        rpfilter_rules_of(&crate::firewall::read_rulesets(deadline))
-    };
-    let before = match read() {
+    let read = |deadline: Instant| rpfilter_rules_of(&crate::firewall::read_rulesets(deadline));
+    let before = match read(Instant::now() + Duration::from_secs(2)) {
         Ok(rules) => rules,
         Err(why) => {
             facts
@@ -300,7 +297,8 @@ pub fn rpfilter_rules(
             break;
         }
         std::thread::sleep(Duration::from_millis(150));
-        if let Ok(now) = read() {
+        // A reading never outlasts the budget: the tools are killed at its end.
+        if let Ok(now) = read(started + budget) {
             after = now;
         }
         let facts_now = RpFilterRuleFacts {
