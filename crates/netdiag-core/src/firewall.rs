@@ -16,6 +16,7 @@ mod eval;
 mod fix;
 mod iptables;
 mod nft;
+pub mod rpfilter;
 
 use std::fmt;
 use std::net::IpAddr;

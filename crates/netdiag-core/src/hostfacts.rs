@@ -33,6 +33,9 @@ pub struct KernelFacts {
     /// Replies dropped by reverse-path filtering, measured during a repeat probe, when some
     /// other interface filters strictly (the arrival interface is not known to a socket).
     pub reverse_path: Option<ReversePathFacts>,
+    /// IPv6's counterpart of rp_filter: reverse-path filter rules of the firewall, with their
+    /// counters before and after a repeat probe.
+    pub rpfilter_rules: Option<RpFilterRuleFacts>,
     /// Why a part is missing, one line each.
     pub notes: Vec<String>,
 }
@@ -170,6 +173,68 @@ pub struct ReversePathFacts {
     pub drops_during_probe: Option<u64>,
     /// How long the repeat probe ran.
     pub probe_duration: Duration,
+}
+
+/// IPv6 reverse-path filter rules (`-m rpfilter --invert -j DROP`, `fib saddr . iif oif missing
+/// drop`) read before and after repeating the connect that went unanswered.
+///
+/// Why: IPv6 has no rp_filter sysctl and no `IPReversePathFilter` counter; the rule's own packet
+/// counter growing while only our probe runs is the first-hand evidence that replies came back
+/// and the rule discarded them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpFilterRuleFacts {
+    /// The peer whose replies are filtered (the destination).
+    pub peer: IpAddr,
+    /// The destination's TCP port (the replies' source port).
+    pub port: u16,
+    /// The interface the route to the destination leaves by.
+    pub route_interface: Option<String>,
+    /// The rules before the repeat probe.
+    pub before: Vec<crate::firewall::RuleRef>,
+    /// The same rules after it.
+    pub after: Vec<crate::firewall::RuleRef>,
+    /// How long the repeat probe ran.
+    pub probe_duration: Duration,
+}
+
+impl RpFilterRuleFacts {
+    /// Each rule whose packet counter grew, with its counter before and after.
+    pub fn grown(&self) -> Vec<(&crate::firewall::RuleRef, u64, u64)> {
+        self.after
+            .iter()
+            .filter_map(|now| {
+                let then = self
+                    .before
+                    .iter()
+                    .find(|b| crate::firewall::rpfilter::same_rule(b, now))?;
+                let (a, b) = (then.packets?, now.packets?);
+                (b > a).then_some((now, a, b))
+            })
+            .collect()
+    }
+}
+
+/// The finding for IPv6 reverse-path filter rules whose counter grew during the repeat probe.
+fn rpfilter_rule_finding(r: &RpFilterRuleFacts) -> Option<HostFinding> {
+    let grown = r.grown();
+    let (rule, from, to) = *grown.first()?;
+    let route = r.route_interface.as_deref().unwrap_or("another interface");
+    let (exception, undo) = crate::firewall::rpfilter::exception_for(rule, r.peer, r.port);
+    Some(HostFinding {
+        code: Cause::RpFilterStrictAsymmetric,
+        severity: Severity::Fail,
+        text: format!(
+            "the IPv6 reverse-path filter rule ({rule}) dropped {} packet(s) from {} while the probe was repeated (counter {from} -> {to} in {}): replies arrive on an interface the route back (via {route}) does not use, so the rule discards them",
+            to - from,
+            r.peer,
+            crate::diagnose::human(r.probe_duration)
+        ),
+        fix: format!(
+            "{exception} (a scoped exception before the rule; or make the routing symmetric: route {} out of the interface its replies arrive on, see ip -6 route get {})",
+            r.peer, r.peer
+        ),
+        rollback: undo,
+    })
 }
 
 /// Reads one counter from `/proc/net/netstat` or `/proc/net/snmp` text: pairs of lines, a header
@@ -417,6 +482,18 @@ pub fn classify(facts: &KernelFacts) -> Vec<HostFinding> {
                 ),
                 rollback: set(1),
             });
+        }
+    }
+    if let Some(h) = facts
+        .rpfilter_rules
+        .as_ref()
+        .and_then(rpfilter_rule_finding)
+    {
+        if !out
+            .iter()
+            .any(|o| o.code == Cause::RpFilterStrictAsymmetric)
+        {
+            out.push(h);
         }
     }
     if let Some(ct) = &facts.conntrack {
@@ -968,5 +1045,84 @@ mod tests {
             let text = format!("entries drop early_drop insert_failed\n{}", cells.join("\n"));
             prop_assert!(parse_conntrack_stat(&text).is_some());
         }
+    }
+}
+
+#[cfg(test)]
+mod rpfilter_rule_tests {
+    use super::*;
+    use crate::firewall::{parse_iptables_save, rpfilter::rpfilter_drop_rules, IpFamily};
+
+    fn rules(packets: u64) -> Vec<crate::firewall::RuleRef> {
+        let save = format!(
+            "*raw\n:PREROUTING ACCEPT [0:0]\n[{packets}:{}] -A PREROUTING -m rpfilter --invert -j DROP\nCOMMIT\n",
+            packets * 80
+        );
+        rpfilter_drop_rules(&parse_iptables_save(&save, IpFamily::V6).unwrap())
+    }
+
+    fn facts(before: u64, after: u64) -> KernelFacts {
+        KernelFacts {
+            rpfilter_rules: Some(RpFilterRuleFacts {
+                peer: "fd77:2::2".parse().unwrap(),
+                port: 8080,
+                route_interface: Some("eth0".into()),
+                before: rules(before),
+                after: rules(after),
+                probe_duration: Duration::from_millis(400),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_growing_rpfilter_rule_counter_is_the_cause_naming_the_rule() {
+        let found = classify(&facts(2, 4));
+        assert_eq!(found.len(), 1, "{found:?}");
+        let h = &found[0];
+        assert_eq!(
+            (h.code, h.severity),
+            (Cause::RpFilterStrictAsymmetric, Severity::Fail)
+        );
+        assert!(
+            h.text
+                .contains("(iptables ip6 raw PREROUTING rule 1: -A PREROUTING -m rpfilter --invert -j DROP [4 packets, 320 bytes])"),
+            "{}",
+            h.text
+        );
+        assert!(
+            h.text.contains("dropped 2 packet(s) from fd77:2::2"),
+            "{}",
+            h.text
+        );
+        assert!(h.text.contains("counter 2 -> 4"), "{}", h.text);
+        assert!(
+            h.fix.starts_with(
+                "ip6tables -t raw -I PREROUTING 1 -s fd77:2::2/128 -p tcp --sport 8080"
+            ),
+            "{}",
+            h.fix
+        );
+        assert!(h.fix.contains("make the routing symmetric"), "{}", h.fix);
+        assert!(h
+            .rollback
+            .starts_with("ip6tables -t raw -D PREROUTING -s fd77:2::2/128"));
+    }
+
+    #[test]
+    fn a_still_counter_or_no_counter_is_no_finding() {
+        assert!(classify(&facts(3, 3)).is_empty());
+        let mut f = facts(0, 1);
+        if let Some(r) = f.rpfilter_rules.as_mut() {
+            for rule in r.before.iter_mut() {
+                rule.packets = None;
+            }
+        }
+        assert!(classify(&f).is_empty());
+        let mut other = facts(0, 1);
+        if let Some(r) = other.rpfilter_rules.as_mut() {
+            r.before.clear();
+        }
+        assert!(classify(&other).is_empty());
     }
 }

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use netdiag_core::hostfacts::{
     parse_admin_up, parse_conntrack_stat, parse_netstat_counter, ConntrackFacts, InterfaceFacts,
     KernelFacts, NeighbourFacts, NeighbourState, ReversePathFacts, RpFilterFacts,
+    RpFilterRuleFacts,
 };
 use netdiag_core::observe::{RouteKind, RouteOutcome};
 use netlink_packet_core::{NLM_F_DUMP, NLM_F_REQUEST};
@@ -249,6 +250,76 @@ pub fn reverse_path(
         rejecting_interfaces: rejecting,
         all,
         drops_during_probe: drops,
+        probe_duration: started.elapsed(),
+    })
+}
+
+/// IPv6's reverse-path filter: the firewall's rpfilter rules (`-m rpfilter --invert -j DROP`,
+/// `fib saddr . iif oif missing drop`) read, the connect to `destination` repeated for at most
+/// `budget` while their packet counters are re-read, and both readings kept.
+///
+/// `None` for IPv4 (the sysctl path covers it) or when there is no such rule; a firewall that
+/// cannot be read (no CAP_NET_ADMIN) is a note in `facts`. Nothing is changed.
+pub fn rpfilter_rules(
+    facts: &mut KernelFacts,
+    destination: std::net::SocketAddr,
+    route_interface: Option<&str>,
+    budget: Duration,
+) -> Option<RpFilterRuleFacts> {
+    use netdiag_core::firewall::rpfilter::rpfilter_rules_of;
+    if destination.is_ipv4() {
+        return None;
+    }
+    let read = |deadline: Instant| rpfilter_rules_of(&crate::firewall::read_rulesets(deadline));
+    let before = match read(Instant::now() + Duration::from_secs(2)) {
+        Ok(rules) => rules,
+        Err(why) => {
+            facts
+                .notes
+                .push(format!("IPv6 reverse-path filter rules not read: {why}"));
+            return None;
+        }
+    };
+    if before.is_empty() {
+        return None;
+    }
+    for r in before.iter().filter(|r| r.packets.is_none()) {
+        facts.notes.push(format!(
+            "reverse-path filter rule without a counter (its drops cannot be measured): {r}"
+        ));
+    }
+    let started = Instant::now();
+    let socket = repeat_connect(destination);
+    let mut after = before.clone();
+    // Re-read until a counter grows or the budget is spent; each reading runs the tools once.
+    for _ in 0..16 {
+        if started.elapsed() >= budget {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+        // A reading never outlasts the budget: the tools are killed at its end.
+        if let Ok(now) = read(started + budget) {
+            after = now;
+        }
+        let facts_now = RpFilterRuleFacts {
+            peer: destination.ip(),
+            port: destination.port(),
+            route_interface: None,
+            before: before.clone(),
+            after: after.clone(),
+            probe_duration: Duration::ZERO,
+        };
+        if !facts_now.grown().is_empty() {
+            break;
+        }
+    }
+    drop(socket);
+    Some(RpFilterRuleFacts {
+        peer: destination.ip(),
+        port: destination.port(),
+        route_interface: route_interface.map(str::to_string),
+        before,
+        after,
         probe_duration: started.elapsed(),
     })
 }

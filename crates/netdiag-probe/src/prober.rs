@@ -563,6 +563,13 @@ impl Prober for SystemProber {
                 kernel::REVERSE_PATH_PROBE.min(self.remaining() / 2),
                 self.rp_during_connect,
             );
+            let budget = kernel::REVERSE_PATH_PROBE.min(self.remaining() / 2);
+            facts.rpfilter_rules = kernel::rpfilter_rules(
+                &mut facts,
+                SocketAddr::new(destination, port),
+                route_interface.as_deref(),
+                budget,
+            );
         }
         if route.is_none() && facts.interface.is_none() {
             // No route at all. A link that went down takes its routes with it; name the

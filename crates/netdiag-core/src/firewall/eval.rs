@@ -137,7 +137,7 @@ fn finish(
     }
 }
 
-fn rule_ref(table: &Table, chain: &str, rule: &Rule) -> RuleRef {
+pub(super) fn rule_ref(table: &Table, chain: &str, rule: &Rule) -> RuleRef {
     RuleRef {
         backend: table.backend,
         family: table.family.clone(),

@@ -511,6 +511,15 @@ fn render_value(v: &Value) -> String {
                 }
             } else if let Some(c) = o.get("ct") {
                 format!("ct {}", c.get("key").map(render_value).unwrap_or_default())
+            } else if let Some(f) = o.get("fib") {
+                // `fib saddr . iif oif`, as nft prints it (the reverse-path check).
+                let flags: Vec<String> = match f.get("flags") {
+                    Some(Value::Array(a)) => a.iter().map(render_value).collect(),
+                    Some(v) => vec![render_value(v)],
+                    None => Vec::new(),
+                };
+                let result = f.get("result").map(render_value).unwrap_or_default();
+                format!("fib {} {result}", flags.join(" . "))
             } else {
                 Value::Object(o.clone()).to_string()
             }
@@ -532,6 +541,9 @@ fn render(e: &Value) -> String {
             let right = match v.get("right") {
                 Some(Value::String(s)) if !s.starts_with('@') && left.ends_with("name") => {
                     format!("\"{s}\"")
+                }
+                Some(Value::Bool(found)) if left.starts_with("fib ") => {
+                    if *found { "exists" } else { "missing" }.to_owned()
                 }
                 _ => right,
             };

@@ -201,6 +201,90 @@ fn strict_rp_filter_with_an_asymmetric_return_path_is_the_cause() -> Result<()> 
     Ok(())
 }
 
+/// The lab over IPv6 (client fd77:1::2, server fd77:2::2 listening on 8080) with a second
+/// client-router link, fd77:3::/64, over which the router sends everything for the client: the
+/// replies arrive on the client's second interface while its route back leaves by eth0.
+fn asymmetric_v6_lab(tag: &str) -> Result<(Lab, netdiag_testnet::Link)> {
+    let lab = lab(tag)?;
+    lab.client.add_address("eth0", "fd77:1::2/64")?;
+    lab.router.add_address("eth0", "fd77:1::1/64")?;
+    lab.router.add_address("eth1", "fd77:2::1/64")?;
+    lab.server.add_address("eth0", "fd77:2::2/64")?;
+    lab.client.default_route("fd77:1::1")?;
+    lab.server.default_route("fd77:2::1")?;
+    lab.server.listen_tcp("[fd77:2::2]:8080")?;
+    let second = lab
+        .net
+        .link(&lab.client, "fd77:3::2/64", &lab.router, "fd77:3::1/64")?;
+    lab.router
+        .run("ip -6 route add fd77:1::2/128 via fd77:3::2")?;
+    Ok((lab, second))
+}
+
+/// IPv6 has no rp_filter sysctl: its counterpart is a reverse-path filter rule (firewalld's
+/// `-m rpfilter --invert -j DROP` in raw PREROUTING). The same asymmetric return path as above,
+/// over IPv6: the rule's counter grows while the connect repeats, and the rule is named.
+#[test]
+fn ipv6_rpfilter_rule_with_an_asymmetric_return_path_is_the_cause() -> Result<()> {
+    require_netns!();
+    let (lab, second) = asymmetric_v6_lab("hostrpf6")?;
+    lab.client
+        .run("ip6tables -w -t raw -A PREROUTING -m rpfilter --invert -j DROP")?;
+    assert_eq!(
+        lab.client.tcp_connect("[fd77:2::2]:8080", PROBE)?,
+        TcpConnect::TimedOut
+    );
+
+    let run = lab.check(&lab.client, "tcp://[fd77:2::2]:8080", &["--timeout", "3s"])?;
+    assert_diagnosis(&run, 1, Some("route"), "rp_filter_strict_asymmetric");
+    assert!(
+        run.mentions("ip6 raw PREROUTING rule 1: -A PREROUTING -m rpfilter --invert -j DROP"),
+        "{run}"
+    );
+    assert!(run.mentions("counter "), "{run}");
+    assert!(
+        fix_text(&run)
+            .contains("ip6tables -t raw -I PREROUTING 1 -s fd77:2::2/128 -p tcp --sport 8080"),
+        "{run}"
+    );
+
+    // The route back over the interface the replies arrive on is the other fix: it passes.
+    lab.client.run(&format!(
+        "ip -6 route add fd77:2::/64 via fd77:3::1 dev {}",
+        second.a
+    ))?;
+    let fixed = lab.check(&lab.client, "tcp://[fd77:2::2]:8080", &["--timeout", "3s"])?;
+    assert_diagnosis(&fixed, 0, None, "ok");
+    Ok(())
+}
+
+/// The nftables form of the same filter, `fib saddr . iif oif missing counter drop` in an inet
+/// prerouting chain: named with its handle, and the exception goes in just before it.
+#[test]
+fn ipv6_nft_fib_rpfilter_with_an_asymmetric_return_path_is_the_cause() -> Result<()> {
+    require_netns!();
+    let (lab, _) = asymmetric_v6_lab("hostrpf6n")?;
+    lab.client.run(
+        "nft add table inet ndrpf && \
+         nft add chain inet ndrpf pre '{ type filter hook prerouting priority raw; }' && \
+         nft add rule inet ndrpf pre fib saddr . iif oif missing counter drop",
+    )?;
+    assert_eq!(
+        lab.client.tcp_connect("[fd77:2::2]:8080", PROBE)?,
+        TcpConnect::TimedOut
+    );
+
+    let run = lab.check(&lab.client, "tcp://[fd77:2::2]:8080", &["--timeout", "3s"])?;
+    assert_diagnosis(&run, 1, Some("route"), "rp_filter_strict_asymmetric");
+    assert!(run.mentions("nft inet ndrpf pre rule 1 (handle "), "{run}");
+    assert!(run.mentions("fib saddr . iif oif missing"), "{run}");
+    assert!(
+        fix_text(&run).contains("nft 'insert rule inet ndrpf pre position "),
+        "{run}"
+    );
+    Ok(())
+}
+
 /// Restores the global `nf_conntrack_max` when dropped, even if the test fails.
 struct ConntrackMax {
     saved: String,
