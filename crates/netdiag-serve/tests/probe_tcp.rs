@@ -112,10 +112,17 @@ fn dialogue_expect_and_send() {
     );
     let o = run(&m, &addr.to_string());
     assert!(o.success, "{:?}", o.log);
-    let got: Vec<String> = rx
-        .try_iter()
-        .chain(rx.recv_timeout(Duration::from_secs(2)).ok())
-        .collect();
+    // Each connection reports the line it read: the walk's own connect reports "" when it
+    // closes, the dialogue's reports what was sent. They may arrive in either order.
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut got: Vec<String> = Vec::new();
+    while !got.iter().any(|l| l == "CONFIRM OpenSSH_6.9p1\n") {
+        let left = until.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => got.push(line),
+            Err(_) => break,
+        }
+    }
     assert!(
         got.iter().any(|l| l == "CONFIRM OpenSSH_6.9p1\n"),
         "{got:?}"
