@@ -186,6 +186,8 @@ pub struct Recorder<'p> {
     pub tls: Vec<netdiag_core::observe::TlsObservation>,
     /// Every HTTP exchange.
     pub http: Vec<netdiag_core::observe::HttpObservation>,
+    /// Every DNS question the walk asked, per nameserver, with its outcome.
+    pub dns: Vec<netdiag_core::observe::DnsExchange>,
 }
 
 impl<'p> Recorder<'p> {
@@ -197,9 +199,62 @@ impl<'p> Recorder<'p> {
             connects: Vec::new(),
             tls: Vec::new(),
             http: Vec::new(),
+            dns: Vec::new(),
         }
     }
 }
+
+/// netdiag's per-nameserver facts from the walk's own questions (bounded: resolv.conf holds at
+/// most three nameservers, glibc's MAXNS): `netdiag_dns_nameserver_up{nameserver}` (1 when the
+/// server answered any question, whatever the rcode; 0 when it stayed silent or was
+/// unreachable) and `netdiag_dns_nameserver_response_seconds{nameserver}` (its slowest answer,
+/// or how long it was waited for). A dead first nameserver, the reason "everything is slow",
+/// shows here even when the probe succeeded through the second one.
+pub fn nameserver_series(
+    registry: &mut Registry,
+    exchanges: &[netdiag_core::observe::DnsExchange],
+) {
+    use netdiag_core::observe::DnsOutcome;
+    let mut servers: Vec<(std::net::SocketAddr, bool, Duration)> = Vec::new();
+    for exchange in exchanges {
+        let (answered, took) = match &exchange.outcome {
+            DnsOutcome::Response { latency, .. } => (true, *latency),
+            DnsOutcome::Timeout { waited } => (false, *waited),
+            _ => (false, Duration::ZERO),
+        };
+        let server = exchange.question.server;
+        match servers.iter_mut().find(|(s, _, _)| *s == server) {
+            Some(entry) => {
+                entry.1 |= answered;
+                entry.2 = entry.2.max(took);
+            }
+            None => servers.push((server, answered, took)),
+        }
+    }
+    for (server, answered, took) in servers.into_iter().take(MAX_NAMESERVER_SERIES) {
+        let label = if server.port() == 53 {
+            server.ip().to_string()
+        } else {
+            server.to_string()
+        };
+        registry.gauge_with(
+            "netdiag_dns_nameserver_up",
+            "netdiag: whether this nameserver of the prober's resolv.conf answered the walk's questions (1) or stayed silent or unreachable (0)",
+            &[("nameserver", label.as_str())],
+            if answered { 1.0 } else { 0.0 },
+        );
+        registry.gauge_with(
+            "netdiag_dns_nameserver_response_seconds",
+            "netdiag: the slowest answer of this nameserver, or how long it was waited for, in seconds",
+            &[("nameserver", label.as_str())],
+            took.as_secs_f64(),
+        );
+    }
+}
+
+/// At most this many nameservers get series (glibc reads three; the cap keeps a bad
+/// resolv.conf from growing the label set).
+const MAX_NAMESERVER_SERIES: usize = 3;
 
 mod recorder_impl {
     use super::Recorder;
@@ -217,7 +272,9 @@ mod recorder_impl {
             self.inner.resolver_files()
         }
         fn query(&mut self, questions: &[DnsQuestion]) -> Vec<DnsExchange> {
-            self.inner.query(questions)
+            let seen = self.inner.query(questions);
+            self.dns.extend(seen.iter().cloned());
+            seen
         }
         fn routes(&mut self, destinations: &[IpAddr]) -> Vec<RouteObservation> {
             self.inner.routes(destinations)
@@ -624,5 +681,60 @@ mod go_name_tests {
         );
         assert_eq!(rfc4514_escape(" #x "), "\\ #x\\ ");
         assert_eq!(rfc4514_escape("#x"), "\\#x");
+    }
+}
+
+#[cfg(test)]
+mod nameserver_tests {
+    use super::*;
+    use netdiag_core::observe::{DnsExchange, DnsOutcome, DnsQuestion, RecordType};
+
+    fn exchange(server: &str, outcome: DnsOutcome) -> DnsExchange {
+        DnsExchange {
+            question: DnsQuestion {
+                name: "a.example.".into(),
+                record_type: RecordType::A,
+                server: server.parse().unwrap(),
+                checking_disabled: false,
+            },
+            outcome,
+        }
+    }
+
+    #[test]
+    fn a_silent_first_nameserver_is_down_while_the_second_answers() {
+        let answered = DnsOutcome::Response {
+            rcode: netdiag_core::observe::Rcode::NoError,
+            addresses: vec![],
+            cnames: vec![],
+            unused_answers: 0,
+            authentic_data: false,
+            via_tcp: false,
+            latency: Duration::from_millis(4),
+        };
+        let silent = DnsOutcome::Timeout {
+            waited: Duration::from_secs(1),
+        };
+        let mut reg = Registry::new();
+        nameserver_series(
+            &mut reg,
+            &[
+                exchange("10.0.0.2:53", silent.clone()),
+                exchange("10.0.0.3:53", answered.clone()),
+                exchange("10.0.0.2:53", silent),
+                exchange("127.0.0.1:5353", answered),
+            ],
+        );
+        let up = |ns: &str| reg.value("netdiag_dns_nameserver_up", &[("nameserver", ns)]);
+        assert_eq!(up("10.0.0.2"), Some(0.0));
+        assert_eq!(up("10.0.0.3"), Some(1.0));
+        assert_eq!(up("127.0.0.1:5353"), Some(1.0));
+        assert_eq!(
+            reg.value(
+                "netdiag_dns_nameserver_response_seconds",
+                &[("nameserver", "10.0.0.2")]
+            ),
+            Some(1.0)
+        );
     }
 }

@@ -54,6 +54,8 @@ struct Hop {
     tls: Option<TlsFacts>,
     /// The HTTP exchange's phase times (from the session's start), when one ran.
     timings: Option<netdiag_core::observe::HttpTimings>,
+    /// The walk's DNS questions and their answers, per nameserver.
+    dns: Vec<netdiag_core::observe::DnsExchange>,
 }
 
 /// A final response of one hop.
@@ -182,6 +184,7 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
         }
     }
     verdict_series_with(&hop.report, failure, &mut reg);
+    super::common::nameserver_series(&mut reg, &hop.dns);
     if let Some((layer, cause)) = failure {
         lines.push(format!(
             "Probe failed layer={} cause={} summary={:?}",
@@ -351,6 +354,7 @@ fn run_hop(
     let mut recorder = Recorder::new(&mut prober, module.tls_config.insecure_skip_verify);
     let report = netdiag_engine::live::run_with(target, options, &mut recorder);
     let (http, tls) = (recorder.http.clone(), recorder.tls.clone());
+    let dns_exchanges = std::mem::take(&mut recorder.dns);
     let capture = prober.last_http_capture.take().unwrap_or_default();
     let tls = tls
         .last()
@@ -384,6 +388,7 @@ fn run_hop(
         response,
         tls,
         timings: http.last().map(|h| h.timings.clone()),
+        dns: dns_exchanges,
     }
 }
 
@@ -723,6 +728,7 @@ mod tests {
             }),
             tls: None,
             timings: None,
+            dns: Vec::new(),
         }
     }
 

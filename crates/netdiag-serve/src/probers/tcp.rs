@@ -83,6 +83,7 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
     lines.push(format!("Dialing TCP target={}", target.authority()));
     let mut recorder = Recorder::new(&mut prober, module.tls_config.insecure_skip_verify);
     let mut report = netdiag_engine::live::run_with(&target, options, &mut recorder);
+    let dns_exchanges = std::mem::take(&mut recorder.dns);
     let connected = recorder
         .connects
         .iter()
@@ -119,6 +120,7 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
         }
     }
     verdict_series_with(&report, failure, &mut reg);
+    super::common::nameserver_series(&mut reg, &dns_exchanges);
     match failure {
         Some((layer, cause)) => lines.push(format!(
             "Probe failed layer={} cause={}",
