@@ -409,13 +409,41 @@ fn p18_https_phases() {
 }
 
 #[test]
-fn p19_skip_resolve_phase_with_proxy_is_refused_by_name() {
-    let text = "modules:\n  m:\n    prober: http\n    http:\n      proxy_url: http://127.0.0.1:3128\n      skip_resolve_phase_with_proxy: true\n";
-    let e = parse(text).unwrap_err().0;
-    assert!(
-        e.contains("skip_resolve_phase_with_proxy") && e.contains("not implemented"),
-        "{e}"
-    );
+fn p19_skip_resolve_phase_with_proxy() {
+    // blackbox 0.23 through a proxy: with `skip_resolve_phase_with_proxy` the target is not
+    // resolved locally, so there is no `resolve` phase, no probe_dns_lookup_time_seconds and no
+    // probe_ip_* series; without it all three are there. (`localhost`: the hosts file answers,
+    // no DNS traffic leaves the machine.)
+    for skip in [true, false] {
+        let (proxy, rx) = serve(1, |_| response("200 OK", "", b"ok"));
+        let m = module(&format!(
+            "      proxy_url: http://{proxy}\n      skip_resolve_phase_with_proxy: {skip}\n"
+        ));
+        let o = run(&m, "http://localhost:1/x");
+        assert!(o.success, "skip={skip}: {:?}", o.log);
+        let raw = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(
+            raw.starts_with("GET http://localhost:1/x HTTP/1.1\r\n"),
+            "{raw}"
+        );
+        let resolve = o
+            .metrics
+            .value("probe_http_duration_seconds", &[("phase", "resolve")]);
+        assert_eq!(resolve.is_some(), !skip, "{}", o.metrics.encode());
+        for name in [
+            "probe_dns_lookup_time_seconds",
+            "probe_ip_protocol",
+            "probe_ip_addr_hash",
+        ] {
+            assert_eq!(v(&o, name).is_some(), !skip, "{name} skip={skip}");
+        }
+        for phase in ["connect", "tls", "processing", "transfer"] {
+            let got = o
+                .metrics
+                .value("probe_http_duration_seconds", &[("phase", phase)]);
+            assert!(got.is_some(), "{phase} skip={skip}");
+        }
+    }
 }
 
 #[test]

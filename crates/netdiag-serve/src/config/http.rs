@@ -98,7 +98,7 @@ pub struct HttpProbe {
     /// Not implemented unless false.
     #[serde(default)]
     pub proxy_from_environment: bool,
-    /// Not implemented unless false.
+    /// With `proxy_url`: do not resolve the target locally (the proxy does); no `resolve` phase.
     #[serde(default)]
     pub skip_resolve_phase_with_proxy: bool,
     /// Not implemented.
@@ -380,10 +380,6 @@ impl HttpProbe {
             (self.proxy_connect_header.is_some(), "proxy_connect_header"),
             (self.enable_http3, "enable_http3"),
             (self.proxy_from_environment, "proxy_from_environment"),
-            (
-                self.skip_resolve_phase_with_proxy,
-                "skip_resolve_phase_with_proxy",
-            ),
             (
                 !matches!(self.compression.as_str(), "" | "identity"),
                 "compression",

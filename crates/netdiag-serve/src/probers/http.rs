@@ -45,6 +45,8 @@ struct Phases {
     tls: f64,
     processing: f64,
     transfer: f64,
+    /// No `resolve` phase series (a proxy with `skip_resolve_phase_with_proxy`).
+    skip_resolve: bool,
 }
 
 /// What one hop found.
@@ -109,39 +111,7 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
             return out;
         }
     };
-    let host = target.host_text();
-    lines.push(format!("Resolving target address target={host}"));
-    let (lookup, answer) = resolve(&host, request.timeout);
-    phases.resolve = lookup.as_secs_f64();
-    let chosen = match &answer {
-        Ok(addrs) => choose(
-            addrs,
-            prefers_v4(&module.preferred_ip_protocol),
-            module.ip_protocol_fallback,
-        ),
-        Err(_) => None,
-    };
-    match (&answer, chosen) {
-        (_, Some(ip)) => lines.push(format!("Resolved target address target={host} ip={ip}")),
-        (Err(e), None) => lines.push(format!("Error resolving address err={e:?}")),
-        (Ok(_), None) => lines.push(format!(
-            "Resolution with IP protocol failed target={host} protocol={}",
-            module.preferred_ip_protocol
-        )),
-    }
-    address_series(&mut reg, lookup, chosen);
-    let family = match (chosen, module.ip_protocol_fallback) {
-        (Some(ip), _) if ip.is_ipv4() => Some(Family::V4),
-        (Some(_), _) => Some(Family::V6),
-        // No address of the preferred family and no fallback: the walk looks for that family
-        // only, and says why there is none.
-        (None, false) if answer.is_ok() => Some(if prefers_v4(&module.preferred_ip_protocol) {
-            Family::V4
-        } else {
-            Family::V6
-        }),
-        (None, _) => None,
-    };
+    let family = resolve_target(request, &target, &mut phases, &mut reg, &mut lines);
     let hostname = request.hostname.map(str::to_string);
     let mut current = target;
     let mut redirects = 0u32;
@@ -218,6 +188,56 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
     out.metrics = reg;
     out.report = Some(hop.report);
     out
+}
+
+/// Resolves the target as blackbox does and registers the address series; the family the walk
+/// is restricted to. With `proxy_url` and `skip_resolve_phase_with_proxy` nothing is resolved
+/// (the proxy does it): no address series and no `resolve` phase, as blackbox 0.23.
+fn resolve_target(
+    request: &ProbeRequest<'_>,
+    target: &Target,
+    phases: &mut Phases,
+    reg: &mut Registry,
+    lines: &mut Vec<String>,
+) -> Option<Family> {
+    let module = &request.module.http;
+    if module.skip_resolve_phase_with_proxy && !module.proxy_url.is_empty() {
+        phases.skip_resolve = true;
+        return None;
+    }
+    let host = target.host_text();
+    lines.push(format!("Resolving target address target={host}"));
+    let (lookup, answer) = resolve(&host, request.timeout);
+    phases.resolve = lookup.as_secs_f64();
+    let chosen = match &answer {
+        Ok(addrs) => choose(
+            addrs,
+            prefers_v4(&module.preferred_ip_protocol),
+            module.ip_protocol_fallback,
+        ),
+        Err(_) => None,
+    };
+    match (&answer, chosen) {
+        (_, Some(ip)) => lines.push(format!("Resolved target address target={host} ip={ip}")),
+        (Err(e), None) => lines.push(format!("Error resolving address err={e:?}")),
+        (Ok(_), None) => lines.push(format!(
+            "Resolution with IP protocol failed target={host} protocol={}",
+            module.preferred_ip_protocol
+        )),
+    }
+    address_series(reg, lookup, chosen);
+    match (chosen, module.ip_protocol_fallback) {
+        (Some(ip), _) if ip.is_ipv4() => Some(Family::V4),
+        (Some(_), _) => Some(Family::V6),
+        // No address of the preferred family and no fallback: the walk looks for that family
+        // only, and says why there is none.
+        (None, false) if answer.is_ok() => Some(if prefers_v4(&module.preferred_ip_protocol) {
+            Family::V4
+        } else {
+            Family::V6
+        }),
+        (None, _) => None,
+    }
 }
 
 /// blackbox: a target without a scheme is `http://`.
@@ -697,6 +717,9 @@ fn phase_series(reg: &mut Registry, phases: &Phases) {
         ("processing", phases.processing),
         ("transfer", phases.transfer),
     ] {
+        if phase == "resolve" && phases.skip_resolve {
+            continue;
+        }
         reg.gauge_with(
             "probe_http_duration_seconds",
             DURATION_HELP,
