@@ -51,7 +51,7 @@ fn serve(
     listener.set_nonblocking(true).unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs(20);
+        let until = Instant::now() + Duration::from_secs(60);
         let mut served = 0;
         while served < max && Instant::now() < until {
             match listener.accept() {
@@ -478,4 +478,163 @@ fn p22_cookie_set_on_a_redirect_is_sent_on_the_next_hop() {
         second.contains(&format!("\r\nReferer: http://{addr}/start\r\n")),
         "{second}"
     );
+}
+
+// --- differential: the same rows asked of blackbox 0.23 and of netdiag serve ---------------------
+
+mod support;
+
+/// The rows' modules, valid for both exporters.
+const ROW_MODULES: &str = "modules:
+  plain:
+    prober: http
+    timeout: 5s
+    http: {preferred_ip_protocol: ip4}
+  limit:
+    prober: http
+    timeout: 5s
+    http: {preferred_ip_protocol: ip4, body_size_limit: 128B}
+  post:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      method: POST
+      body: hello body
+      headers: {Accept-Language: en-US}
+  cookie_matches:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_header_matches: [{header: Set-Cookie, regexp: 'b=.*'}]
+  cookie_not_matches:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_header_not_matches: [{header: Set-Cookie, regexp: 'b=.*'}]
+  missing_allowed:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_header_not_matches: [{header: X-Nope, regexp: 'b', allow_missing: true}]
+  missing:
+    prober: http
+    timeout: 5s
+    http:
+      preferred_ip_protocol: ip4
+      fail_if_header_matches: [{header: X-Nope, regexp: 'b'}]
+  tls_on_plain:
+    prober: http
+    timeout: 5s
+    http: {preferred_ip_protocol: ip4, tls_config: {insecure_skip_verify: true}}
+";
+
+/// One fixture for every row, by path; serves up to 400 connections for at most 120 s.
+fn row_fixture() -> SocketAddr {
+    let (addr, _) = serve(400, |path| {
+        let body = [b'x'; 110];
+        if let Some(enc) = path.strip_prefix("/enc/") {
+            return response("200 OK", &format!("Content-Encoding: {enc}\r\n"), &body);
+        }
+        if let Some(n) = path.strip_prefix("/len/").and_then(|n| n.parse().ok()) {
+            return response("200 OK", "", &vec![b'y'; n]);
+        }
+        if let Some(n) = path.strip_prefix("/chunked/").and_then(|n| n.parse().ok()) {
+            return chunked(&vec![b'y'; n]);
+        }
+        match path {
+            "/404" => response("404 Not Found", "", &body),
+            "/cookies" => response("200 OK", "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n", b"ok"),
+            "/redirect" => response(
+                "302 Found",
+                "Set-Cookie: sess=abc; Path=/\r\nLocation: /next\r\n",
+                b"",
+            ),
+            _ => response("200 OK", "", b"ok"),
+        }
+    });
+    addr
+}
+
+#[test]
+fn the_rows_answer_like_blackbox() {
+    require_bin!(support::BLACKBOX);
+    let fixture = row_fixture();
+    let dir = support::TempDir::new("rows-diff");
+    // P19: the fixture is also the forward proxy (it answers any absolute-form request).
+    let config = format!(
+        "{ROW_MODULES}  proxy_skip:
+    prober: http
+    timeout: 5s
+    http: {{preferred_ip_protocol: ip4, proxy_url: 'http://{fixture}', skip_resolve_phase_with_proxy: true}}
+  proxy:
+    prober: http
+    timeout: 5s
+    http: {{preferred_ip_protocol: ip4, proxy_url: 'http://{fixture}'}}
+"
+    );
+    let blackbox = support::Exporter::Blackbox.start(&config, &dir);
+    let netdiag = support::Exporter::netdiag().start(&config, &dir);
+    let mut cases: Vec<(&str, String)> = Vec::new();
+    for enc in ["identity", "none", "xxx", "br", "gzip", "deflate"] {
+        cases.push(("plain", format!("/enc/{enc}")));
+    }
+    for path in ["/404", "/chunked/110", "/redirect"] {
+        cases.push(("plain", path.to_string()));
+    }
+    for path in ["/len/127", "/len/128", "/len/129", "/chunked/129"] {
+        cases.push(("limit", path.to_string()));
+    }
+    for module in [
+        "cookie_matches",
+        "cookie_not_matches",
+        "missing_allowed",
+        "missing",
+    ] {
+        cases.push((module, "/cookies".to_string()));
+    }
+    cases.push(("post", "/x".to_string()));
+    cases.push(("tls_on_plain", "/x".to_string()));
+    let mut failures = Vec::new();
+    let proxied = "http://localhost:1/x";
+    for (module, path) in cases.iter().chain(&[
+        ("proxy_skip", proxied.to_string()),
+        ("proxy", proxied.to_string()),
+    ]) {
+        let target = if path.starts_with("http://") {
+            path.clone()
+        } else {
+            format!("http://{fixture}{path}")
+        };
+        let reference = blackbox.probe_samples(&target, module);
+        let candidate = netdiag.probe_samples(&target, module);
+        for d in support::compare(&reference, &candidate, support::DELIBERATE) {
+            failures.push(format!("{module} {path}: {d}"));
+        }
+        // The reference is what the rows above pin (the comparison is over real answers).
+        let known = match (*module, path.as_str()) {
+            ("limit", "/len/129") => Some((0.0, 129.0, 128.0)),
+            ("limit", "/chunked/129") => Some((0.0, -1.0, 128.0)),
+            ("plain", "/404") => Some((0.0, 110.0, 110.0)),
+            ("plain", "/enc/gzip") => Some((1.0, 110.0, 110.0)),
+            ("proxy_skip", _) => Some((1.0, 2.0, 2.0)),
+            _ => None,
+        };
+        if let Some((success, length, body)) = known {
+            let got = (
+                support::value(&reference, "probe_success"),
+                support::value(&reference, "probe_http_content_length"),
+                support::value(&reference, "probe_http_uncompressed_body_length"),
+            );
+            assert_eq!(
+                got,
+                (Some(success), Some(length), Some(body)),
+                "{module} {path}"
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
