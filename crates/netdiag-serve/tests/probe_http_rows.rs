@@ -406,6 +406,13 @@ fn p18_https_phases() {
         .find(|f| f.name == "probe_http_duration_seconds")
         .unwrap();
     assert_eq!(durations.samples.len(), 5);
+    // netdiag's own per-layer times come on top.
+    for layer in ["tcp", "tls", "http"] {
+        let got = o
+            .metrics
+            .value("netdiag_layer_duration_seconds", &[("layer", layer)]);
+        assert!(got.is_some(), "{layer}: {}", o.metrics.encode());
+    }
 }
 
 #[test]
