@@ -83,7 +83,8 @@ pub struct HttpProbe {
     #[serde(default)]
     pub no_proxy: String,
     /// Bytes of (decompressed) body at most; 0 means no limit (netdiag reads at most 1 MiB).
-    #[serde(default)]
+    /// Written as blackbox writes it (`128B`, `1KB`, `2MiB`: Go's base-2 units) or a plain count.
+    #[serde(default, deserialize_with = "byte_size")]
     pub body_size_limit: u64,
     /// Expected content encoding; only "" and `identity` are implemented.
     #[serde(default)]
@@ -97,7 +98,7 @@ pub struct HttpProbe {
     /// Not implemented unless false.
     #[serde(default)]
     pub proxy_from_environment: bool,
-    /// Not implemented unless false.
+    /// With `proxy_url`: do not resolve the target locally (the proxy does); no `resolve` phase.
     #[serde(default)]
     pub skip_resolve_phase_with_proxy: bool,
     /// Not implemented.
@@ -162,6 +163,83 @@ impl Default for HttpProbe {
             proxy_connect_header: None,
         }
     }
+}
+
+/// Parses a byte size as blackbox's `units.Base2Bytes` (`128B`, `1KB` = `1KiB` = 1024,
+/// compounds such as `1MB512KB`); a plain number is also taken, as bytes.
+pub fn parse_byte_size(text: &str) -> Result<u64, ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "body_size_limit: {text:?} is not a byte size (e.g. 128B, 1MB)"
+        ))
+    };
+    const UNITS: [(&str, u32); 7] = [
+        ("B", 0),
+        ("K", 10),
+        ("M", 20),
+        ("G", 30),
+        ("T", 40),
+        ("P", 50),
+        ("E", 60),
+    ];
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse().map_err(|_| bad());
+    }
+    let mut rest = t;
+    let mut total: u64 = 0;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    // Each round consumes one `<digits><unit>` pair.
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let prefix = match unit {
+            "B" => "B",
+            u if u.len() == 2 && u.ends_with('B') => &u[..1],
+            u if u.len() == 3 && u.ends_with("iB") => &u[..1],
+            _ => return Err(bad()),
+        };
+        let shift = UNITS
+            .iter()
+            .find(|(p, _)| *p == prefix)
+            .map(|(_, s)| *s)
+            .ok_or_else(bad)?;
+        let bytes = number.checked_mul(1u64 << shift).ok_or_else(bad)?;
+        total = total.checked_add(bytes).ok_or_else(bad)?;
+    }
+    Ok(total)
+}
+
+/// serde's side of [`parse_byte_size`]: a YAML integer or a string with units.
+fn byte_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a byte size such as 128B or 1MB")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom(format!("body_size_limit: {v} is negative")))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<u64, E> {
+            parse_byte_size(v).map_err(|e| E::custom(e.0))
+        }
+    }
+    d.deserialize_any(Visitor)
 }
 
 /// One header matcher.
@@ -303,10 +381,6 @@ impl HttpProbe {
             (self.enable_http3, "enable_http3"),
             (self.proxy_from_environment, "proxy_from_environment"),
             (
-                self.skip_resolve_phase_with_proxy,
-                "skip_resolve_phase_with_proxy",
-            ),
-            (
                 !matches!(self.compression.as_str(), "" | "identity"),
                 "compression",
             ),
@@ -437,6 +511,25 @@ mod tests {
                 e.contains(name) && e.contains("not implemented"),
                 "{yaml}: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn byte_sizes_are_go_base2_units() {
+        use super::parse_byte_size as p;
+        assert_eq!(p("128B").unwrap(), 128);
+        assert_eq!(p("1KB").unwrap(), 1024);
+        assert_eq!(p("1MB512KB").unwrap(), (1 << 20) + 512 * 1024);
+        assert_eq!(p("3").unwrap(), 3);
+        for bad in ["", "B", "1Q", "1KBB", "99999999999EB"] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn byte_size_never_panics(text in ".{0,24}") {
+            let _ = super::parse_byte_size(&text);
         }
     }
 

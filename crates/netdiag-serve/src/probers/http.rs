@@ -45,6 +45,8 @@ struct Phases {
     tls: f64,
     processing: f64,
     transfer: f64,
+    /// No `resolve` phase series (a proxy with `skip_resolve_phase_with_proxy`).
+    skip_resolve: bool,
 }
 
 /// What one hop found.
@@ -111,46 +113,23 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
             return out;
         }
     };
-    let host = target.host_text();
-    lines.push(format!("Resolving target address target={host}"));
-    let (lookup, answer) = resolve(&host, request.timeout);
-    phases.resolve = lookup.as_secs_f64();
-    let chosen = match &answer {
-        Ok(addrs) => choose(
-            addrs,
-            prefers_v4(&module.preferred_ip_protocol),
-            module.ip_protocol_fallback,
-        ),
-        Err(_) => None,
-    };
-    match (&answer, chosen) {
-        (_, Some(ip)) => lines.push(format!("Resolved target address target={host} ip={ip}")),
-        (Err(e), None) => lines.push(format!("Error resolving address err={e:?}")),
-        (Ok(_), None) => lines.push(format!(
-            "Resolution with IP protocol failed target={host} protocol={}",
-            module.preferred_ip_protocol
-        )),
-    }
-    address_series(&mut reg, lookup, chosen);
-    let family = match (chosen, module.ip_protocol_fallback) {
-        (Some(ip), _) if ip.is_ipv4() => Some(Family::V4),
-        (Some(_), _) => Some(Family::V6),
-        // No address of the preferred family and no fallback: the walk looks for that family
-        // only, and says why there is none.
-        (None, false) if answer.is_ok() => Some(if prefers_v4(&module.preferred_ip_protocol) {
-            Family::V4
-        } else {
-            Family::V6
-        }),
-        (None, _) => None,
-    };
+    let family = resolve_target(request, &target, &mut phases, &mut reg, &mut lines);
     let hostname = request.hostname.map(str::to_string);
     let mut current = target;
     let mut redirects = 0u32;
     let mut hop;
+    let mut jar = Jar::default();
+    let mut referer: Option<&Target> = None;
+    let mut previous;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         lines.push(format!("Making HTTP request url={}", current.input));
+        let mut extra: Vec<(String, String)> = jar.header(&current).into_iter().collect();
+        if let Some(from) =
+            referer.filter(|f| f.scheme == Scheme::Http || current.scheme == Scheme::Https)
+        {
+            extra.push(("Referer".into(), from.input.clone()));
+        }
         hop = run_hop(
             &current,
             module,
@@ -158,8 +137,12 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
             family,
             ca.clone(),
             left,
+            &extra,
         );
         add_phases(&mut phases, &hop);
+        if let Some(r) = &hop.response {
+            jar.store(&current, &r.headers);
+        }
         let next = match &hop.response {
             Some(r) if module.follows() && (300..400).contains(&r.status) => r
                 .location
@@ -173,10 +156,18 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
         if redirects > MAX_REDIRECTS {
             break;
         }
-        current = next;
+        previous = std::mem::replace(&mut current, next);
+        referer = Some(&previous);
     }
     let (success, failure, regex_failed) = judge(module, &hop, redirects);
-    series(&mut reg, &phases, &hop, redirects, regex_failed);
+    series(
+        &mut reg,
+        &phases,
+        &hop,
+        redirects,
+        regex_failed,
+        module.body_size_limit,
+    );
     if let Some(tls) = &hop.tls {
         if tls.verified || module.tls_config.insecure_skip_verify || request.cert_series_on_failure
         {
@@ -200,6 +191,56 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
     out.metrics = reg;
     out.report = Some(hop.report);
     out
+}
+
+/// Resolves the target as blackbox does and registers the address series; the family the walk
+/// is restricted to. With `proxy_url` and `skip_resolve_phase_with_proxy` nothing is resolved
+/// (the proxy does it): no address series and no `resolve` phase, as blackbox 0.23.
+fn resolve_target(
+    request: &ProbeRequest<'_>,
+    target: &Target,
+    phases: &mut Phases,
+    reg: &mut Registry,
+    lines: &mut Vec<String>,
+) -> Option<Family> {
+    let module = &request.module.http;
+    if module.skip_resolve_phase_with_proxy && !module.proxy_url.is_empty() {
+        phases.skip_resolve = true;
+        return None;
+    }
+    let host = target.host_text();
+    lines.push(format!("Resolving target address target={host}"));
+    let (lookup, answer) = resolve(&host, request.timeout);
+    phases.resolve = lookup.as_secs_f64();
+    let chosen = match &answer {
+        Ok(addrs) => choose(
+            addrs,
+            prefers_v4(&module.preferred_ip_protocol),
+            module.ip_protocol_fallback,
+        ),
+        Err(_) => None,
+    };
+    match (&answer, chosen) {
+        (_, Some(ip)) => lines.push(format!("Resolved target address target={host} ip={ip}")),
+        (Err(e), None) => lines.push(format!("Error resolving address err={e:?}")),
+        (Ok(_), None) => lines.push(format!(
+            "Resolution with IP protocol failed target={host} protocol={}",
+            module.preferred_ip_protocol
+        )),
+    }
+    address_series(reg, lookup, chosen);
+    match (chosen, module.ip_protocol_fallback) {
+        (Some(ip), _) if ip.is_ipv4() => Some(Family::V4),
+        (Some(_), _) => Some(Family::V6),
+        // No address of the preferred family and no fallback: the walk looks for that family
+        // only, and says why there is none.
+        (None, false) if answer.is_ok() => Some(if prefers_v4(&module.preferred_ip_protocol) {
+            Family::V4
+        } else {
+            Family::V6
+        }),
+        (None, _) => None,
+    }
 }
 
 /// blackbox: a target without a scheme is `http://`.
@@ -295,6 +336,7 @@ fn run_hop(
     family: Option<Family>,
     ca: Option<String>,
     left: Duration,
+    extra: &[(String, String)],
 ) -> Hop {
     let mut prober = system_prober(left, left, ca);
     let limit = match module.body_size_limit {
@@ -308,7 +350,10 @@ fn run_hop(
     };
     prober.http_extras = Some(netdiag_probe::http::Extras {
         method: module.method.to_ascii_uppercase(),
-        headers: request_headers(module, hostname),
+        headers: request_headers(module, hostname)
+            .into_iter()
+            .chain(extra.iter().cloned())
+            .collect(),
         body,
         keep_body: limit.saturating_add(1),
     });
@@ -390,6 +435,103 @@ fn run_hop(
         timings: http.last().map(|h| h.timings.clone()),
         dns: dns_exchanges,
     }
+}
+
+/// One cookie of the probe's jar (Go's `cookiejar` as blackbox's client uses it, host-only).
+#[derive(Debug, Clone)]
+struct Cookie {
+    host: String,
+    path: String,
+    name: String,
+    value: String,
+    secure: bool,
+}
+
+/// The cookies a probe collected over its hops: a `Set-Cookie` on a redirect is sent on the
+/// next hop to the same host and path, as blackbox's client does (TestCookieJar). Domain
+/// cookies are kept host-only (the probe follows one site; a documented simplification).
+#[derive(Debug, Default)]
+struct Jar(Vec<Cookie>);
+
+impl Jar {
+    /// Stores the response's `Set-Cookie` values (a `Max-Age<=0` or past expiry removes).
+    fn store(&mut self, from: &Target, headers: &[(String, String)]) {
+        let host = from.host_text().to_ascii_lowercase();
+        let request_path = from.path.clone().unwrap_or_else(|| "/".into());
+        let request_path = request_path.split('?').next().unwrap_or("/").to_string();
+        for (_, raw) in headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        {
+            let mut parts = raw.split(';');
+            let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
+                continue;
+            };
+            let name = name.trim();
+            if name.is_empty() {
+                continue;
+            }
+            let (mut path, mut secure, mut remove) = (None, false, false);
+            for attr in parts {
+                let (k, v) = attr.split_once('=').unwrap_or((attr, ""));
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "path" if v.trim().starts_with('/') => path = Some(v.trim().to_string()),
+                    "secure" => secure = true,
+                    "max-age" => remove = v.trim().parse::<i64>().is_ok_and(|n| n <= 0),
+                    _ => {}
+                }
+            }
+            let path = path.unwrap_or_else(|| default_path(&request_path));
+            self.0
+                .retain(|c| !(c.host == host && c.path == path && c.name == name));
+            if !remove {
+                self.0.push(Cookie {
+                    host: host.clone(),
+                    path,
+                    name: name.to_string(),
+                    value: value.trim().to_string(),
+                    secure,
+                });
+            }
+        }
+    }
+
+    /// The `Cookie` header for a request to `to`, longest path first (RFC 6265 §5.4).
+    fn header(&self, to: &Target) -> Option<(String, String)> {
+        let host = to.host_text().to_ascii_lowercase();
+        let path = to.path.clone().unwrap_or_else(|| "/".into());
+        let path = path.split('?').next().unwrap_or("/");
+        let mut fit: Vec<&Cookie> = self
+            .0
+            .iter()
+            .filter(|c| c.host == host && path_matches(path, &c.path))
+            .filter(|c| !c.secure || to.scheme == Scheme::Https)
+            .collect();
+        if fit.is_empty() {
+            return None;
+        }
+        fit.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
+        let text: Vec<String> = fit
+            .iter()
+            .map(|c| format!("{}={}", c.name, c.value))
+            .collect();
+        Some(("Cookie".into(), text.join("; ")))
+    }
+}
+
+/// RFC 6265 §5.1.4: the directory of the request path.
+fn default_path(path: &str) -> String {
+    match path.rfind('/') {
+        Some(0) | None => "/".into(),
+        Some(i) => path[..i].to_string(),
+    }
+}
+
+/// RFC 6265 §5.1.4 path-match.
+fn path_matches(request: &str, cookie: &str) -> bool {
+    request == cookie
+        || (request.starts_with(cookie)
+            && (cookie.ends_with('/') || request[cookie.len()..].starts_with('/')))
 }
 
 /// Go's `resp.ContentLength`: the header's value, −1 when unknown (chunked, or read to close).
@@ -580,6 +722,9 @@ fn phase_series(reg: &mut Registry, phases: &Phases) {
         ("processing", phases.processing),
         ("transfer", phases.transfer),
     ] {
+        if phase == "resolve" && phases.skip_resolve {
+            continue;
+        }
         reg.gauge_with(
             "probe_http_duration_seconds",
             DURATION_HELP,
@@ -622,7 +767,14 @@ const BASIC: [(&str, &str); 7] = [
     ),
 ];
 
-fn series(reg: &mut Registry, phases: &Phases, hop: &Hop, redirects: u32, regex_failed: bool) {
+fn series(
+    reg: &mut Registry,
+    phases: &Phases,
+    hop: &Hop,
+    redirects: u32,
+    regex_failed: bool,
+    body_size_limit: u64,
+) {
     zero_series(reg, phases);
     reg.gauge(BASIC[3].0, BASIC[3].1, f64::from(redirects));
     reg.gauge(BASIC[6].0, BASIC[6].1, if regex_failed { 1.0 } else { 0.0 });
@@ -631,7 +783,12 @@ fn series(reg: &mut Registry, phases: &Phases, hop: &Hop, redirects: u32, regex_
     };
     reg.gauge(BASIC[0].0, BASIC[0].1, f64::from(r.status));
     reg.gauge(BASIC[1].0, BASIC[1].1, r.content_length as f64);
-    reg.gauge(BASIC[2].0, BASIC[2].1, r.body_bytes as f64);
+    // blackbox reads the body through a MaxBytesReader: it counts at most the limit.
+    let counted = match body_size_limit {
+        0 => r.body_bytes,
+        limit => r.body_bytes.min(limit),
+    };
+    reg.gauge(BASIC[2].0, BASIC[2].1, counted as f64);
     reg.gauge(BASIC[4].0, BASIC[4].1, if r.ssl { 1.0 } else { 0.0 });
     let version = r
         .version
@@ -713,6 +870,35 @@ mod tests {
         };
         assert_eq!(body_of(&capture), b"abcde");
         assert_eq!(content_length(&capture), -1);
+    }
+
+    #[test]
+    fn cookie_jar_matches_host_path_and_secure() {
+        let t = |u: &str| parse_target(u).unwrap();
+        let mut jar = Jar::default();
+        let set = |v: &str| vec![("Set-Cookie".to_string(), v.to_string())];
+        jar.store(&t("http://a.example/dir/page"), &set("d=1"));
+        jar.store(&t("http://a.example/x"), &set("r=2; Path=/; HttpOnly"));
+        jar.store(&t("http://a.example/x"), &set("s=3; Secure; Path=/"));
+        let header = |jar: &Jar, u: &str| jar.header(&t(u)).map(|(_, v)| v);
+        assert_eq!(
+            header(&jar, "http://a.example/dir/next").as_deref(),
+            Some("d=1; r=2")
+        );
+        assert_eq!(
+            header(&jar, "http://a.example/other").as_deref(),
+            Some("r=2")
+        );
+        assert_eq!(
+            header(&jar, "https://a.example/").as_deref(),
+            Some("r=2; s=3")
+        );
+        assert_eq!(header(&jar, "http://b.example/dir/next"), None);
+        jar.store(&t("http://a.example/x"), &set("r=; Path=/; Max-Age=0"));
+        assert_eq!(header(&jar, "http://a.example/other"), None);
+        assert!(path_matches("/dir/x", "/dir") && !path_matches("/dirx", "/dir"));
+        assert_eq!(default_path("/a/b/c"), "/a/b");
+        assert_eq!(default_path("/a"), "/");
     }
 
     fn response(status: u16, body: &str) -> Hop {
