@@ -1,5 +1,5 @@
 //! The `tcp:` module section: blackbox's names and defaults. `query_response` steps with
-//! `expect` and `send` are implemented; `starttls`, `expect_bytes` and `labels` parse and are
+//! `expect`, `send` and `labels` are implemented; `starttls` and `expect_bytes` parse and are
 //! refused naming them, like `source_ip_address`.
 
 use super::http::{check_ip_protocol, check_regex, refuse, TlsConfig};
@@ -67,9 +67,32 @@ pub struct QueryResponse {
     /// Not implemented.
     #[serde(default)]
     pub starttls: bool,
-    /// Not implemented.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<serde_json::Value>,
+    /// `probe_expect_info{name="value"} 1` when this step's `expect` matched; values expand
+    /// `${1}` from that match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<ExpectLabel>,
+}
+
+/// One label of `probe_expect_info` (blackbox's `Label`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectLabel {
+    /// The label name (Prometheus label syntax).
+    #[serde(default)]
+    pub name: String,
+    /// The value template (`${1}`, `$name` from the step's match).
+    #[serde(default)]
+    pub value: String,
+}
+
+/// Prometheus's label name syntax, `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`.
+fn label_name_ok(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
 }
 
 impl TcpProbe {
@@ -86,8 +109,20 @@ impl TcpProbe {
             refuse(&[
                 (q.expect_bytes.is_some(), "query_response.expect_bytes"),
                 (q.starttls, "query_response.starttls"),
-                (q.labels.is_some(), "query_response.labels"),
             ])?;
+            if !q.labels.is_empty() && q.expect.is_empty() {
+                return Err(ConfigError(
+                    "query_response.labels needs an expect in the same step".into(),
+                ));
+            }
+            for l in &q.labels {
+                if !label_name_ok(&l.name) {
+                    return Err(ConfigError(format!(
+                        "query_response.labels: {:?} is not a valid label name",
+                        l.name
+                    )));
+                }
+            }
             if !q.expect.is_empty() {
                 check_regex("query_response.expect", &q.expect)?;
             }
@@ -124,6 +159,18 @@ mod tests {
             assert!(e.contains(name) && e.contains("not implemented"), "{e}");
         }
         assert!(tcp("      query_response: [{expect: '('}]\n").is_err());
+        let t =
+            tcp("      query_response: [{expect: '^(a)', labels: [{name: v, value: '${1}'}]}]\n")
+                .unwrap();
+        assert_eq!(t.query_response[0].labels[0].value, "${1}");
+        for bad in [
+            "      query_response: [{labels: [{name: v, value: x}]}]\n",
+            "      query_response: [{expect: a, labels: [{name: '1v', value: x}]}]\n",
+            "      query_response: [{expect: a, labels: [{name: __v, value: x}]}]\n",
+            "      query_response: [{expect: a, labels: [{name: v, bogus: x}]}]\n",
+        ] {
+            assert!(tcp(bad).is_err(), "{bad}");
+        }
         assert!(tcp("      bogus: 1\n").unwrap_err().contains("bogus"));
         let e = tcp("      tls: true\n      query_response: [{expect: a}]\n").unwrap_err();
         assert!(

@@ -9,7 +9,7 @@
 
 use super::common::{
     address_series, choose, prefers_v4, read_ca_file, resolve, system_prober, tls_facts,
-    tls_series, verdict_series_with, Recorder,
+    tls_series, verdict_series_with, verified_chain_expiry, Recorder,
 };
 use super::{ProbeOutcome, ProbeRequest};
 use crate::config::tcp::{QueryResponse, TcpProbe};
@@ -107,15 +107,25 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
             );
         }
         if failure.is_none() && !module.query_response.is_empty() {
-            let (fail, regex) = dialogue(&module.query_response, address, deadline, &mut lines);
-            if regex {
+            let d = dialogue(&module.query_response, address, deadline, &mut lines);
+            if d.regex_failed {
                 reg.gauge(
                     "probe_failed_due_to_regex",
                     "Indicates if probe failed due to regex",
                     1.0,
                 );
             }
-            failure = fail;
+            if let Some(info) = &d.expect_info {
+                let labels: Vec<(&str, &str)> =
+                    info.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                reg.gauge_with(
+                    "probe_expect_info",
+                    "Explicit content matched",
+                    &labels,
+                    1.0,
+                );
+            }
+            failure = d.failure;
         }
     }
     verdict_series_with(&report, failure, &mut reg);
@@ -164,7 +174,10 @@ fn tls_step(
         }
     };
     let observed = prober.tls(address, sni.as_deref());
-    let facts = tls_facts(&observed, &prober.last_tls_chain_der);
+    let mut facts = tls_facts(&observed, &prober.last_tls_chain_der);
+    if let (Some(f), Some(roots)) = (facts.as_mut(), prober.extra_roots_pem.as_deref()) {
+        f.last_chain = verified_chain_expiry(&prober.last_tls_chain_der, roots);
+    }
     let mut judged = observed.clone();
     if module.tls_config.insecure_skip_verify {
         if let netdiag_core::observe::TlsOutcome::Handshake(s) = &mut judged.outcome {
@@ -198,107 +211,170 @@ fn tls_step(
     Some((Layer::Tls, failure.cause))
 }
 
+/// What a dialogue ended with.
+#[derive(Debug, Default)]
+struct Dialogue {
+    /// The failing layer and cause, if any.
+    failure: Option<(Layer, Cause)>,
+    /// An `expect` read to the end of the stream without a match (blackbox's
+    /// `probe_failed_due_to_regex 1`); a read error or timeout is not a regex failure.
+    regex_failed: bool,
+    /// `probe_expect_info`'s labels, from the last step with `labels` whose `expect` matched.
+    expect_info: Option<Vec<(String, String)>>,
+}
+
+impl Dialogue {
+    fn failed(cause: Cause, regex_failed: bool) -> Self {
+        Dialogue {
+            failure: Some((Layer::Tcp, cause)),
+            regex_failed,
+            expect_info: None,
+        }
+    }
+}
+
+/// One `expect` match: its groups by number and the groups' names.
+#[derive(Debug, Clone, Default)]
+struct Match {
+    groups: Vec<Option<String>>,
+    names: Vec<Option<String>>,
+}
+
+/// How an `expect` read ended without a match.
+#[derive(Debug, PartialEq, Eq)]
+enum NoMatch {
+    /// The server closed (or the byte limit was reached) with no matching line.
+    Eof,
+    /// A read error or the deadline.
+    ReadError,
+}
+
 /// blackbox's `query_response` on a fresh connection: `expect` reads lines until one matches,
-/// `send` writes its text (with `${1}` from the last match) and a newline. Returns the failure
-/// and whether a regex failed.
+/// `send` writes its text (with `${1}` from the last match) and a newline, `labels` name the
+/// match for `probe_expect_info`.
 fn dialogue(
     steps: &[QueryResponse],
     address: SocketAddr,
     deadline: Instant,
     lines: &mut Vec<String>,
-) -> (Option<(Layer, Cause)>, bool) {
+) -> Dialogue {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
-        return (Some((Layer::Tcp, Cause::TcpTimeout)), false);
+        return Dialogue::failed(Cause::TcpTimeout, false);
     }
     let stream = match TcpStream::connect_timeout(&address, left) {
         Ok(s) => s,
-        Err(_) => return (Some((Layer::Tcp, Cause::TcpRefused)), false),
+        Err(_) => return Dialogue::failed(Cause::TcpRefused, false),
     };
     arm(&stream, deadline);
     let mut writer = match stream.try_clone() {
         Ok(w) => w,
-        Err(_) => return (Some((Layer::Tcp, Cause::TcpExpectMismatch)), false),
+        Err(_) => return Dialogue::failed(Cause::TcpExpectMismatch, false),
     };
     let mut reader = BufReader::new(stream.take(MAX_DIALOGUE_BYTES as u64));
-    let mut last: Option<Vec<Option<String>>> = None;
+    let mut last: Option<Match> = None;
+    let mut out = Dialogue::default();
     for (i, step) in steps.iter().enumerate() {
         if !step.expect.is_empty() {
             let Ok(re) = regex::Regex::new(&step.expect) else {
-                return (Some((Layer::Tcp, Cause::TcpExpectMismatch)), true);
+                return Dialogue::failed(Cause::TcpExpectMismatch, true);
             };
             match expect_line(&mut reader, &re, deadline) {
-                Some(groups) => {
+                Ok(m) => {
                     lines.push(format!("Regexp matched regexp={:?} step={i}", step.expect));
-                    last = Some(groups);
+                    if !step.labels.is_empty() {
+                        out.expect_info = Some(
+                            step.labels
+                                .iter()
+                                .map(|l| (l.name.clone(), expand(&l.value, Some(&m))))
+                                .collect(),
+                        );
+                    }
+                    last = Some(m);
                 }
-                None => {
+                Err(NoMatch::Eof) => {
                     lines.push(format!(
                         "Regexp did not match regexp={:?} step={i}",
                         step.expect
                     ));
-                    return (Some((Layer::Tcp, Cause::TcpExpectMismatch)), true);
+                    out.failure = Some((Layer::Tcp, Cause::TcpExpectMismatch));
+                    out.regex_failed = true;
+                    return out;
+                }
+                Err(NoMatch::ReadError) => {
+                    lines.push(format!("Error reading from connection step={i}"));
+                    out.failure = Some((Layer::Tcp, Cause::TcpTimeout));
+                    return out;
                 }
             }
         }
         if !step.send.is_empty() {
-            let text = expand(&step.send, last.as_deref());
+            let text = expand(&step.send, last.as_ref());
             let _ = writer.set_write_timeout(Some(
                 deadline
                     .saturating_duration_since(Instant::now())
                     .max(Duration::from_millis(1)),
             ));
             if writer.write_all(format!("{text}\n").as_bytes()).is_err() {
-                return (Some((Layer::Tcp, Cause::ConnectionReset)), false);
+                out.failure = Some((Layer::Tcp, Cause::ConnectionReset));
+                return out;
             }
         }
     }
-    (None, false)
+    out
 }
 
-/// Reads lines until one matches; the capture groups of the match.
+/// Reads lines until one matches; the match's groups.
 fn expect_line<R: Read>(
     reader: &mut BufReader<R>,
     re: &regex::Regex,
     deadline: Instant,
-) -> Option<Vec<Option<String>>> {
+) -> Result<Match, NoMatch> {
     let mut line = String::new();
     // Bounded by MAX_DIALOGUE_BYTES (the reader's limit) and the deadline.
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return None;
+            return Err(NoMatch::ReadError);
         }
         line.clear();
         match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return None,
+            Ok(0) => return Err(NoMatch::Eof),
+            Err(_) => return Err(NoMatch::ReadError),
             Ok(_) => {}
         }
         let text = line.trim_end_matches(['\r', '\n']);
         if let Some(caps) = re.captures(text) {
-            return Some(
-                caps.iter()
+            return Ok(Match {
+                groups: caps
+                    .iter()
                     .map(|m| m.map(|m| m.as_str().to_string()))
                     .collect(),
-            );
+                names: re.capture_names().map(|n| n.map(str::to_string)).collect(),
+            });
         }
     }
 }
 
-/// Go's `Regexp.Expand` for `${N}` and `$N` with the last match's groups.
-fn expand(template: &str, groups: Option<&[Option<String>]>) -> String {
-    let re = regex::Regex::new(r"\$\{(\d+)\}|\$(\d+)").ok();
-    let Some(re) = re else {
+/// Go's `Regexp.Expand`: `$$` is `$`; `${name}` and `$name` (the longest run of letters,
+/// digits and `_`) name a group by number or by name; an unknown group is empty.
+fn expand(template: &str, m: Option<&Match>) -> String {
+    let Ok(re) = regex::Regex::new(r"\$\$|\$\{([A-Za-z0-9_]+)\}|\$([A-Za-z0-9_]+)") else {
         return template.to_string();
     };
     re.replace_all(template, |c: &regex::Captures<'_>| {
-        let n: usize = c
-            .get(1)
-            .or_else(|| c.get(2))
-            .and_then(|m| m.as_str().parse().ok())
-            .unwrap_or(usize::MAX);
-        groups
-            .and_then(|g| g.get(n))
+        let Some(name) = c.get(1).or_else(|| c.get(2)).map(|g| g.as_str()) else {
+            return "$".to_string();
+        };
+        let Some(m) = m else {
+            return String::new();
+        };
+        let index = match name.parse::<usize>() {
+            Ok(n) => Some(n),
+            Err(_) => m.names.iter().position(|n| n.as_deref() == Some(name)),
+        };
+        index
+            .and_then(|i| m.groups.get(i))
             .cloned()
             .flatten()
             .unwrap_or_default()
@@ -320,13 +396,20 @@ mod tests {
 
     #[test]
     fn expand_is_gos() {
-        let g = vec![
-            Some("SSH-2.0-OpenSSH_6.9p1 Debian-2".to_string()),
-            Some("OpenSSH_6.9p1".to_string()),
-            Some("Debian-2".to_string()),
-        ];
+        let g = Match {
+            groups: vec![
+                Some("SSH-2.0-OpenSSH_6.9p1 Debian-2".to_string()),
+                Some("OpenSSH_6.9p1".to_string()),
+                Some("Debian-2".to_string()),
+            ],
+            names: vec![None, Some("version".into()), None],
+        };
         assert_eq!(expand("CONFIRM ${1}", Some(&g)), "CONFIRM OpenSSH_6.9p1");
         assert_eq!(expand("X $2 ${9}", Some(&g)), "X Debian-2 ");
+        assert_eq!(
+            expand("${version}/$version $$1 $1x", Some(&g)),
+            "OpenSSH_6.9p1/OpenSSH_6.9p1 $1 "
+        );
         assert_eq!(expand("plain", None), "plain");
     }
 
@@ -336,8 +419,11 @@ mod tests {
         let mut r = BufReader::new(&data[..]);
         let re = regex::Regex::new("^SSH-2.0-([^ ]+)").unwrap();
         let g = expect_line(&mut r, &re, Instant::now() + Duration::from_secs(1)).unwrap();
-        assert_eq!(g[1].as_deref(), Some("OpenSSH_9"));
+        assert_eq!(g.groups[1].as_deref(), Some("OpenSSH_9"));
         let mut r = BufReader::new(&b"nope\n"[..]);
-        assert!(expect_line(&mut r, &re, Instant::now() + Duration::from_secs(1)).is_none());
+        assert_eq!(
+            expect_line(&mut r, &re, Instant::now() + Duration::from_secs(1)).unwrap_err(),
+            NoMatch::Eof
+        );
     }
 }
