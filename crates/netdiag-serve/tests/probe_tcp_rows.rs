@@ -1,6 +1,7 @@
-//! The tcp prober's remaining conformance rows of prober-anchors.md §2 (T3, T5, T6, T8, T9),
+//! The tcp prober's remaining conformance rows of prober-anchors.md §2 (T3, T4, T5, T6, T8, T9),
 //! each against a local fixture on loopback, `probers::probe` called directly, with
 //! blackbox's own test scenarios (TestTCPConnectionWithTLSAndVerifiedCertificateChain,
+//! …QueryResponseStartTLS,
 //! …QueryResponseIRC, …QueryResponseMatching/TestProbeExpectInfo, TestTCPConnectionProtocol,
 //! TestPrometheusTimeoutTCP). Server threads are bounded in connections and time.
 
@@ -320,5 +321,117 @@ fn t3_earliest_is_served_and_last_chain_is_best_verified() {
         o.metrics
             .value("probe_ssl_last_chain_expiry_timestamp_seconds", &[]),
         Some(leaf_at as f64)
+    );
+}
+
+/// A self-signed `localhost` certificate: its PEM, its NotAfter and a server configuration.
+fn localhost_tls() -> (String, i64, Arc<rustls::ServerConfig>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let cert = params.self_signed(&key).unwrap();
+    let der = rustls::pki_types::CertificateDer::from(cert.der().to_vec());
+    let pk = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        key.serialize_der(),
+    ));
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![der], pk)
+        .unwrap();
+    (
+        cert.pem(),
+        params.not_after.unix_timestamp(),
+        Arc::new(config),
+    )
+}
+
+/// blackbox's SMTP pseudo-server: banner, EHLO, STARTTLS, then EHLO and QUIT over TLS.
+fn smtp(mut s: TcpStream, config: &Arc<rustls::ServerConfig>) {
+    let _ = s.write_all(b"220 ESMTP StartTLS pseudo-server\r\n");
+    if !read_line(&s).starts_with("EHLO") {
+        return;
+    }
+    let _ = s.write_all(b"250-STARTTLS\r\n");
+    if !read_line(&s).starts_with("STARTTLS") {
+        return;
+    }
+    let _ = s.write_all(b"220\r\n");
+    let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+        return;
+    };
+    let mut tls = rustls::StreamOwned::new(conn, s);
+    let mut r = BufReader::new(&mut tls);
+    let mut line = String::new();
+    let _ = r.read_line(&mut line);
+    if line.starts_with("EHLO") {
+        let _ = tls.write_all(b"250-AUTH\r\n250 OK\r\n");
+        let _ = tls.flush();
+        let mut quit = String::new();
+        let _ = BufReader::new(&mut tls).read_line(&mut quit);
+    }
+}
+
+const SMTP: &str = concat!(
+    "      query_response:\n",
+    "        - expect: '^220.*ESMTP.*$'\n",
+    "        - send: 'EHLO tls.prober'\n",
+    "        - expect: '^250-STARTTLS'\n",
+    "        - send: 'STARTTLS'\n",
+    "        - expect: '^220'\n",
+    "        - starttls: true\n",
+    "        - send: 'EHLO tls.prober'\n",
+    "        - expect: '^250-AUTH'\n",
+    "        - send: 'QUIT'\n",
+);
+
+#[test]
+fn t4_smtp_starttls() {
+    let (pem, not_after, config) = localhost_tls();
+    let addr = serve(8, move |s| smtp(s, &config));
+    let dir = std::env::temp_dir().join(format!("netdiag-serve-t4-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, pem).unwrap();
+    let m = module(&format!(
+        "      preferred_ip_protocol: ip4\n      tls_config: {{ca_file: '{}'}}\n{SMTP}",
+        ca.display()
+    ));
+    let o = run(&m, &format!("localhost:{}", addr.port()));
+    // Another CA: the handshake fails at tls.
+    let (other, _, _) = localhost_tls();
+    std::fs::write(&ca, other).unwrap();
+    let bad = run(&m, &format!("localhost:{}", addr.port()));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(o.success, "{:?} {}", o.log, o.metrics.encode());
+    assert_eq!(
+        o.metrics.value("probe_ssl_earliest_cert_expiry", &[]),
+        Some(not_after as f64)
+    );
+    assert_eq!(
+        o.metrics
+            .value("probe_ssl_last_chain_expiry_timestamp_seconds", &[]),
+        Some(not_after as f64)
+    );
+    assert_eq!(
+        o.metrics
+            .value("probe_tls_version_info", &[("version", "TLS 1.3")]),
+        Some(1.0),
+        "{}",
+        o.metrics.encode()
+    );
+    assert!(!bad.success);
+    assert_eq!(
+        bad.metrics.value(
+            "probe_failure_info",
+            &[
+                ("layer", "tls"),
+                ("cause", Cause::TlsHandshakeFailure.code())
+            ]
+        ),
+        Some(1.0),
+        "{}",
+        bad.metrics.encode()
     );
 }

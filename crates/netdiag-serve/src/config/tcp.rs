@@ -1,6 +1,6 @@
 //! The `tcp:` module section: blackbox's names and defaults. `query_response` steps with
-//! `expect`, `send` and `labels` are implemented; `starttls` and `expect_bytes` parse and are
-//! refused naming them, like `source_ip_address`.
+//! `expect`, `send`, `labels` and `starttls` are implemented; `expect_bytes` (and `starttls`
+//! with `insecure_skip_verify`) parse and are refused naming them, like `source_ip_address`.
 
 use super::http::{check_ip_protocol, check_regex, refuse, TlsConfig};
 use super::ConfigError;
@@ -108,7 +108,10 @@ impl TcpProbe {
         for q in &self.query_response {
             refuse(&[
                 (q.expect_bytes.is_some(), "query_response.expect_bytes"),
-                (q.starttls, "query_response.starttls"),
+                (
+                    q.starttls && self.tls_config.insecure_skip_verify,
+                    "query_response.starttls with insecure_skip_verify",
+                ),
             ])?;
             if !q.labels.is_empty() && q.expect.is_empty() {
                 return Err(ConfigError(
@@ -149,7 +152,10 @@ mod tests {
         assert!(!t.tls && t.query_response.len() == 2 && t.ip_protocol_fallback);
         for (yaml, name) in [
             ("      source_ip_address: 127.0.0.1\n", "source_ip_address"),
-            ("      query_response: [{starttls: true}]\n", "starttls"),
+            (
+                "      query_response: [{starttls: true}]\n      tls_config: {insecure_skip_verify: true}\n",
+                "starttls",
+            ),
             (
                 "      query_response: [{expect_bytes: 'x'}]\n",
                 "expect_bytes",

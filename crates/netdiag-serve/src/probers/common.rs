@@ -340,6 +340,51 @@ pub fn tls_facts(
     })
 }
 
+/// The TLS facts of a handshake the serve prober made itself (the tcp prober's STARTTLS):
+/// the negotiated version as rustls names it (`TLSv1_3`), the served chain, whether it verified.
+pub fn tls_facts_from_der(version: &str, chain_der: &[Vec<u8>], verified: bool) -> TlsFacts {
+    let parsed: Vec<_> = chain_der.iter().filter_map(|d| parse_der(d)).collect();
+    let fingerprint = chain_der
+        .first()
+        .map(|der| {
+            ring::digest::digest(&ring::digest::SHA256, der)
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let leaf = parsed.first().map(|c| {
+        let sans: Vec<String> = c
+            .subject_alternative_name()
+            .ok()
+            .flatten()
+            .map(|ext| {
+                ext.value
+                    .general_names
+                    .iter()
+                    .filter_map(|n| match n {
+                        x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (go_name(c.subject()), go_name(c.issuer()), sans.join(","))
+    });
+    TlsFacts {
+        version: version.replace("TLSv1_", "TLS 1.").replace("TLSv", "TLS "),
+        not_after: parsed
+            .iter()
+            .map(|c| c.validity().not_after.timestamp())
+            .collect(),
+        verified,
+        leaf,
+        fingerprint,
+        last_chain: None,
+    }
+}
+
 /// At most this many certificates in one verified chain (Go's chain building is bounded too).
 const MAX_CHAIN_DEPTH: usize = 8;
 
