@@ -399,7 +399,7 @@ fn t4_smtp_starttls() {
         ca.display()
     ));
     let o = run(&m, &format!("localhost:{}", addr.port()));
-    // Another CA: the handshake fails at tls.
+    // Another CA: the handshake fails at tls, naming the untrusted issuer.
     let (other, _, _) = localhost_tls();
     std::fs::write(&ca, other).unwrap();
     let bad = run(&m, &format!("localhost:{}", addr.port()));

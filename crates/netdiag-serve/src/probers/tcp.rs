@@ -489,9 +489,9 @@ fn dialogue(
                     reader = Lines::default();
                     out.tls = Some(facts);
                 }
-                Err(e) => {
+                Err((e, cause)) => {
                     lines.push(format!("TLS Handshake (client) failed err={e:?} step={i}"));
-                    out.failure = Some((Layer::Tls, Cause::TlsHandshakeFailure));
+                    out.failure = Some((Layer::Tls, cause));
                     return out;
                 }
             }
@@ -501,9 +501,17 @@ fn dialogue(
 }
 
 /// The STARTTLS handshake on the dialogue's connection, bounded by the deadline.
-fn upgrade(wire: Wire, ctx: &StartTls, deadline: Instant) -> Result<(Wire, TlsFacts), String> {
+fn upgrade(
+    wire: Wire,
+    ctx: &StartTls,
+    deadline: Instant,
+) -> Result<(Wire, TlsFacts), (String, Cause)> {
+    let handshake = Cause::TlsHandshakeFailure;
     let Wire::Plain(sock) = wire else {
-        return Err("starttls on a connection that is already TLS".into());
+        return Err((
+            "starttls on a connection that is already TLS".into(),
+            handshake,
+        ));
     };
     let left = deadline
         .saturating_duration_since(Instant::now())
@@ -511,16 +519,16 @@ fn upgrade(wire: Wire, ctx: &StartTls, deadline: Instant) -> Result<(Wire, TlsFa
     let _ = sock.set_read_timeout(Some(left));
     let _ = sock.set_write_timeout(Some(left));
     let conn = rustls::ClientConnection::new(ctx.config.clone(), ctx.name.clone())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| (e.to_string(), handshake))?;
     let mut tls = rustls::StreamOwned::new(conn, sock);
     // Bounded: each turn moves handshake bytes or fails, and every read has the deadline.
     while tls.conn.is_handshaking() {
         if Instant::now() >= deadline {
-            return Err("deadline".into());
+            return Err(("deadline".into(), Cause::TlsHandshakeFailure));
         }
-        tls.conn
-            .complete_io(&mut tls.sock)
-            .map_err(|e| e.to_string())?;
+        if let Err(e) = tls.conn.complete_io(&mut tls.sock) {
+            return Err((e.to_string(), starttls_cause(&e)));
+        }
     }
     let chain: Vec<Vec<u8>> = tls
         .conn
@@ -537,6 +545,25 @@ fn upgrade(wire: Wire, ctx: &StartTls, deadline: Instant) -> Result<(Wire, TlsFa
         facts.last_chain = verified_chain_expiry(&chain, pem);
     }
     Ok((Wire::Tls(Box::new(tls)), facts))
+}
+
+/// The cause of a failed STARTTLS handshake: rustls's certificate verdict when it gave one.
+fn starttls_cause(e: &std::io::Error) -> Cause {
+    use rustls::CertificateError as C;
+    let Some(rustls::Error::InvalidCertificate(c)) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return Cause::TlsHandshakeFailure;
+    };
+    match c {
+        C::UnknownIssuer => Cause::TlsUntrustedIssuer,
+        C::Expired | C::ExpiredContext { .. } => Cause::TlsCertExpired,
+        C::NotValidYet | C::NotValidYetContext { .. } => Cause::TlsCertNotYetValid,
+        C::NotValidForName | C::NotValidForNameContext { .. } => Cause::TlsNameMismatch,
+        C::Revoked => Cause::TlsCertRevoked,
+        _ => Cause::TlsHandshakeFailure,
+    }
 }
 
 /// Reads lines until one matches; the match's groups.
