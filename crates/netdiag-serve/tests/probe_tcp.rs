@@ -127,11 +127,8 @@ fn dialogue_expect_and_send() {
         got.iter().any(|l| l == "CONFIRM OpenSSH_6.9p1\n"),
         "{got:?}"
     );
-    let m = module("      query_response:\n        - expect: '^:[^ ]+ 001'\n");
-    let o = run(&m, &addr.to_string());
-    assert!(!o.success);
-    assert_eq!(o.metrics.value("probe_failed_due_to_regex", &[]), Some(1.0));
-    assert!(cause(&o, "tcp", Cause::TcpExpectMismatch));
+    // A line that never matches (server closing vs. the deadline) is probe_tcp_rows.rs's T5
+    // and T9: their servers' timing is deterministic, this fixture's 5 s read timeout is not.
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The `tcp:` module section: blackbox's names and defaults. `query_response` steps with
-//! `expect` and `send` are implemented; `starttls`, `expect_bytes` and `labels` parse and are
-//! refused naming them, like `source_ip_address`.
+//! `expect`, `send`, `labels` and `starttls` are implemented; `expect_bytes` (and `starttls`
+//! with `insecure_skip_verify`) parse and are refused naming them, like `source_ip_address`.
 
 use super::http::{check_ip_protocol, check_regex, refuse, TlsConfig};
 use super::ConfigError;
@@ -67,9 +67,32 @@ pub struct QueryResponse {
     /// Not implemented.
     #[serde(default)]
     pub starttls: bool,
-    /// Not implemented.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<serde_json::Value>,
+    /// `probe_expect_info{name="value"} 1` when this step's `expect` matched; values expand
+    /// `${1}` from that match.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<ExpectLabel>,
+}
+
+/// One label of `probe_expect_info` (blackbox's `Label`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectLabel {
+    /// The label name (Prometheus label syntax).
+    #[serde(default)]
+    pub name: String,
+    /// The value template (`${1}`, `$name` from the step's match).
+    #[serde(default)]
+    pub value: String,
+}
+
+/// Prometheus's label name syntax, `[a-zA-Z_][a-zA-Z0-9_]*`, not starting with `__`.
+fn label_name_ok(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
 }
 
 impl TcpProbe {
@@ -85,9 +108,24 @@ impl TcpProbe {
         for q in &self.query_response {
             refuse(&[
                 (q.expect_bytes.is_some(), "query_response.expect_bytes"),
-                (q.starttls, "query_response.starttls"),
-                (q.labels.is_some(), "query_response.labels"),
+                (
+                    q.starttls && self.tls_config.insecure_skip_verify,
+                    "query_response.starttls with insecure_skip_verify",
+                ),
             ])?;
+            if !q.labels.is_empty() && q.expect.is_empty() {
+                return Err(ConfigError(
+                    "query_response.labels needs an expect in the same step".into(),
+                ));
+            }
+            for l in &q.labels {
+                if !label_name_ok(&l.name) {
+                    return Err(ConfigError(format!(
+                        "query_response.labels: {:?} is not a valid label name",
+                        l.name
+                    )));
+                }
+            }
             if !q.expect.is_empty() {
                 check_regex("query_response.expect", &q.expect)?;
             }
@@ -114,7 +152,10 @@ mod tests {
         assert!(!t.tls && t.query_response.len() == 2 && t.ip_protocol_fallback);
         for (yaml, name) in [
             ("      source_ip_address: 127.0.0.1\n", "source_ip_address"),
-            ("      query_response: [{starttls: true}]\n", "starttls"),
+            (
+                "      query_response: [{starttls: true}]\n      tls_config: {insecure_skip_verify: true}\n",
+                "starttls",
+            ),
             (
                 "      query_response: [{expect_bytes: 'x'}]\n",
                 "expect_bytes",
@@ -124,6 +165,18 @@ mod tests {
             assert!(e.contains(name) && e.contains("not implemented"), "{e}");
         }
         assert!(tcp("      query_response: [{expect: '('}]\n").is_err());
+        let t =
+            tcp("      query_response: [{expect: '^(a)', labels: [{name: v, value: '${1}'}]}]\n")
+                .unwrap();
+        assert_eq!(t.query_response[0].labels[0].value, "${1}");
+        for bad in [
+            "      query_response: [{labels: [{name: v, value: x}]}]\n",
+            "      query_response: [{expect: a, labels: [{name: '1v', value: x}]}]\n",
+            "      query_response: [{expect: a, labels: [{name: __v, value: x}]}]\n",
+            "      query_response: [{expect: a, labels: [{name: v, bogus: x}]}]\n",
+        ] {
+            assert!(tcp(bad).is_err(), "{bad}");
+        }
         assert!(tcp("      bogus: 1\n").unwrap_err().contains("bogus"));
         let e = tcp("      tls: true\n      query_response: [{expect: a}]\n").unwrap_err();
         assert!(

@@ -355,6 +355,9 @@ pub struct TlsFacts {
     pub leaf: Option<(String, String, String)>,
     /// SHA-256 of the leaf's DER, lower-case hex.
     pub fingerprint: String,
+    /// blackbox's last chain expiry when the verified chains are known (see
+    /// [`verified_chain_expiry`]); `None` falls back to the served chain's earliest NotAfter.
+    pub last_chain: Option<i64>,
 }
 
 /// The TLS facts of a recorded observation (`None` when no certificate arrived).
@@ -390,7 +393,137 @@ pub fn tls_facts(
             (subject, issuer, go_dns_names(&c.sans))
         }),
         fingerprint,
+        last_chain: None,
     })
+}
+
+/// The TLS facts of a handshake the serve prober made itself (the tcp prober's STARTTLS):
+/// the negotiated version as rustls names it (`TLSv1_3`), the served chain, whether it verified.
+pub fn tls_facts_from_der(version: &str, chain_der: &[Vec<u8>], verified: bool) -> TlsFacts {
+    let parsed: Vec<_> = chain_der.iter().filter_map(|d| parse_der(d)).collect();
+    let fingerprint = chain_der
+        .first()
+        .map(|der| {
+            ring::digest::digest(&ring::digest::SHA256, der)
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let leaf = parsed.first().map(|c| {
+        let sans: Vec<String> = c
+            .subject_alternative_name()
+            .ok()
+            .flatten()
+            .map(|ext| {
+                ext.value
+                    .general_names
+                    .iter()
+                    .filter_map(|n| match n {
+                        x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (go_name(c.subject()), go_name(c.issuer()), sans.join(","))
+    });
+    TlsFacts {
+        version: version.replace("TLSv1_", "TLS 1.").replace("TLSv", "TLS "),
+        not_after: parsed
+            .iter()
+            .map(|c| c.validity().not_after.timestamp())
+            .collect(),
+        verified,
+        leaf,
+        fingerprint,
+        last_chain: None,
+    }
+}
+
+/// At most this many certificates in one verified chain (Go's chain building is bounded too).
+const MAX_CHAIN_DEPTH: usize = 8;
+
+/// blackbox's `probe_ssl_last_chain_expiry_timestamp_seconds` from the chains Go's
+/// `x509.Verify` would build: every path from the served leaf through served intermediates to
+/// a trust anchor of `roots_pem` (issuer name equal, signature valid, each certificate inside
+/// its validity), each path valued at its earliest NotAfter, the latest of those. `None` when
+/// no path ends in `roots_pem` (the trust came from the system store, or nothing verified).
+pub fn verified_chain_expiry(chain_der: &[Vec<u8>], roots_pem: &str) -> Option<i64> {
+    use x509_parser::certificate::X509Certificate;
+    let root_ders: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(roots_pem.as_bytes())
+        .filter_map(Result::ok)
+        .filter(|p| p.label == "CERTIFICATE")
+        .map(|p| p.contents)
+        .collect();
+    let roots: Vec<X509Certificate<'_>> = root_ders
+        .iter()
+        .filter_map(|d| parse_der(d))
+        .filter(|c| c.validity().is_valid())
+        .collect();
+    let served: Vec<X509Certificate<'_>> = chain_der.iter().filter_map(|d| parse_der(d)).collect();
+    let leaf = served.first()?;
+    if served.len() != chain_der.len() || !leaf.validity().is_valid() {
+        return None;
+    }
+    let mut best = None;
+    let mut used = vec![0usize];
+    chain_paths(
+        &served,
+        &roots,
+        leaf,
+        leaf.validity().not_after.timestamp(),
+        &mut used,
+        &mut best,
+    );
+    best
+}
+
+fn parse_der(der: &[u8]) -> Option<x509_parser::certificate::X509Certificate<'_>> {
+    use x509_parser::prelude::FromDer;
+    x509_parser::certificate::X509Certificate::from_der(der)
+        .ok()
+        .map(|(_, c)| c)
+}
+
+/// `child` is signed by `parent` the way chain building needs it.
+fn issued_by(
+    child: &x509_parser::certificate::X509Certificate<'_>,
+    parent: &x509_parser::certificate::X509Certificate<'_>,
+) -> bool {
+    child.issuer().as_raw() == parent.subject().as_raw()
+        && child.verify_signature(Some(parent.public_key())).is_ok()
+}
+
+/// The depth-first part of [`verified_chain_expiry`]; `used` holds the served certificates on
+/// the path (by index), so no certificate repeats and the depth is bounded.
+fn chain_paths(
+    served: &[x509_parser::certificate::X509Certificate<'_>],
+    roots: &[x509_parser::certificate::X509Certificate<'_>],
+    node: &x509_parser::certificate::X509Certificate<'_>,
+    earliest: i64,
+    used: &mut Vec<usize>,
+    best: &mut Option<i64>,
+) {
+    for root in roots {
+        if root.as_raw() != node.as_raw() && issued_by(node, root) {
+            let value = earliest.min(root.validity().not_after.timestamp());
+            *best = Some(best.map_or(value, |b: i64| b.max(value)));
+        }
+    }
+    if used.len() >= MAX_CHAIN_DEPTH {
+        return;
+    }
+    for (i, next) in served.iter().enumerate().skip(1) {
+        if used.contains(&i) || !next.validity().is_valid() || !issued_by(node, next) {
+            continue;
+        }
+        used.push(i);
+        let value = earliest.min(next.validity().not_after.timestamp());
+        chain_paths(served, roots, next, value, used, best);
+        used.pop();
+    }
 }
 
 /// blackbox's `subjectalternative`: Go's `strings.Join(cert.DNSNames, ",")`, so the IP
@@ -480,7 +613,7 @@ pub fn tls_series(registry: &mut Registry, facts: &TlsFacts) {
         );
     }
     let last_chain = match (facts.verified, facts.not_after.iter().min()) {
-        (true, Some(min)) => *min as f64,
+        (true, Some(min)) => facts.last_chain.unwrap_or(*min) as f64,
         _ => GO_ZERO_TIME,
     };
     registry.gauge(
