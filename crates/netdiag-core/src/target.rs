@@ -89,6 +89,26 @@ impl Target {
             None => self.host.to_string(),
         }
     }
+
+    /// Where a `Location` header sent from this URL points, resolved as a browser does
+    /// (absolute, scheme-relative or a path); `None` unless it is an http(s) target.
+    pub fn redirect(&self, location: &str) -> Option<Target> {
+        let loc = location.trim();
+        let url = if loc.contains("://") {
+            loc.to_string()
+        } else if let Some(rest) = loc.strip_prefix("//") {
+            format!("{}://{rest}", self.scheme.name())
+        } else if loc.starts_with('/') {
+            format!("{}://{}{loc}", self.scheme.name(), self.authority())
+        } else {
+            let base = self.path.clone().unwrap_or_else(|| "/".into());
+            let dir = base.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            format!("{}://{}{dir}/{loc}", self.scheme.name(), self.authority())
+        };
+        parse_target(&url)
+            .ok()
+            .filter(|t| matches!(t.scheme, Scheme::Http | Scheme::Https))
+    }
 }
 
 /// Why a target could not be parsed.
@@ -316,6 +336,21 @@ pub fn validate_name(name: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_resolve_like_a_browser() {
+        let from = parse_target("https://a.test:8443/x/y?q").unwrap();
+        let cases = [
+            ("https://b.test/z", "https://b.test/z"),
+            ("//c.test/p", "https://c.test/p"),
+            ("/root", "https://a.test:8443/root"),
+        ];
+        for (location, want) in cases {
+            let got = from.redirect(location).map(|t| t.input);
+            assert_eq!(got.as_deref(), Some(want), "{location}");
+        }
+        assert!(from.redirect("ftp://d.test/").is_none());
+    }
     use proptest::prelude::*;
 
     fn ok(s: &str) -> Target {

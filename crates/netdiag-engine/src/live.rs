@@ -8,7 +8,7 @@ use netdiag_core::oracle::FlowOracle;
 use netdiag_core::proxyenv::Proxy;
 use netdiag_core::render::{render, render_many, Format, Rendered};
 use netdiag_core::report::{rfc3339_utc, Report};
-use netdiag_core::target::{parse_target, Host, Scheme, Target};
+use netdiag_core::target::{Host, Scheme, Target};
 use netdiag_core::walk::{walk, Family, Prober, WalkOptions};
 use netdiag_probe::{ConfigPaths, SystemProber};
 use std::path::{Path, PathBuf};
@@ -114,25 +114,6 @@ fn elapsed_ms(since: Instant) -> u64 {
 /// At most this many redirects are followed with `-L`.
 pub const MAX_REDIRECTS: usize = 5;
 
-/// Resolves a `Location` against the URL it came from (absolute, scheme-relative or a path).
-fn redirect_target(from: &Target, location: &str) -> Option<Target> {
-    let loc = location.trim();
-    let url = if loc.contains("://") {
-        loc.to_string()
-    } else if let Some(rest) = loc.strip_prefix("//") {
-        format!("{}://{rest}", from.scheme.name())
-    } else if loc.starts_with('/') {
-        format!("{}://{}{loc}", from.scheme.name(), from.authority())
-    } else {
-        let base = from.path.clone().unwrap_or_else(|| "/".into());
-        let dir = base.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-        format!("{}://{}{dir}/{loc}", from.scheme.name(), from.authority())
-    };
-    parse_target(&url)
-        .ok()
-        .filter(|t| matches!(t.scheme, Scheme::Http | Scheme::Https))
-}
-
 /// Walks one target, following redirects when asked: every hop is walked in full, and the last
 /// report records the chain in `followed`.
 pub fn check_one(check: &LiveCheck) -> Report {
@@ -143,11 +124,7 @@ pub fn check_one(check: &LiveCheck) -> Report {
     let mut followed = Vec::new();
     let mut current = check.target.clone();
     for _ in 0..MAX_REDIRECTS {
-        let Some(next) = report
-            .redirect
-            .as_deref()
-            .and_then(|l| redirect_target(&current, l))
-        else {
+        let Some(next) = report.redirect.as_deref().and_then(|l| current.redirect(l)) else {
             break;
         };
         followed.push(format!("{} -> {}", current.input, next.input));
@@ -358,25 +335,5 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redirects_resolve_like_a_browser() {
-        let from = parse_target("https://a.test:8443/x/y?q").unwrap();
-        let cases = [
-            ("https://b.test/z", "https://b.test/z"),
-            ("//c.test/p", "https://c.test/p"),
-            ("/root", "https://a.test:8443/root"),
-        ];
-        for (location, want) in cases {
-            let got = redirect_target(&from, location).map(|t| t.input);
-            assert_eq!(got.as_deref(), Some(want), "{location}");
-        }
-        assert!(redirect_target(&from, "ftp://d.test/").is_none());
     }
 }

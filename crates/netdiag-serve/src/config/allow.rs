@@ -283,7 +283,7 @@ mod tests {
             Ok(Some("web.internal".to_string()))
         );
         let ok = ["127.0.0.5".parse().unwrap()];
-        let bad = ["127.0.0.5".parse().unwrap(), "8.8.8.8".parse().unwrap()];
+        let bad = ["127.0.0.5".parse().unwrap(), "203.0.113.8".parse().unwrap()];
         assert!(a.check_addresses("t", &ok).is_ok());
         assert!(a.check_addresses("t", &bad).is_err());
         assert!(a.check_addresses("t", &[]).is_err());

@@ -144,10 +144,9 @@ pub fn probe(request: &ProbeRequest<'_>) -> ProbeOutcome {
             jar.store(&current, &r.headers);
         }
         let next = match &hop.response {
-            Some(r) if module.follows() && (300..400).contains(&r.status) => r
-                .location
-                .as_deref()
-                .and_then(|l| redirect_target(&current, l)),
+            Some(r) if module.follows() && (300..400).contains(&r.status) => {
+                r.location.as_deref().and_then(|l| current.redirect(l))
+            }
             _ => None,
         };
         let Some(next) = next else { break };
@@ -250,25 +249,6 @@ fn with_scheme(target: &str) -> String {
     } else {
         format!("http://{target}")
     }
-}
-
-/// Resolves a `Location` against the URL it came from (absolute, scheme-relative or a path).
-fn redirect_target(from: &Target, location: &str) -> Option<Target> {
-    let loc = location.trim();
-    let url = if loc.contains("://") {
-        loc.to_string()
-    } else if let Some(rest) = loc.strip_prefix("//") {
-        format!("{}://{rest}", from.scheme.name())
-    } else if loc.starts_with('/') {
-        format!("{}://{}{loc}", from.scheme.name(), from.authority())
-    } else {
-        let base = from.path.clone().unwrap_or_else(|| "/".into());
-        let dir = base.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-        format!("{}://{}{dir}/{loc}", from.scheme.name(), from.authority())
-    };
-    parse_target(&url)
-        .ok()
-        .filter(|t| matches!(t.scheme, Scheme::Http | Scheme::Https))
 }
 
 /// The request's extra headers: the module's, the `hostname` parameter as Host, auth.
