@@ -303,68 +303,183 @@ async fn config(source: &LiveSource) -> Result<(Config, String), LiveError> {
 
 async fn read(source: &LiveSource, deadline: Duration) -> Result<Cluster, LiveError> {
     let start = Instant::now();
-    let (mut config, source_name) = config(source).await?;
-    // Per-connection limits inside the overall deadline, so one stalled request cannot use it all
-    // without being named.
-    config.connect_timeout = Some(deadline);
-    config.read_timeout = Some(deadline);
-    let server = config.cluster_url.to_string();
-    let server = server.trim_end_matches('/').to_string();
+    let api = Api::connect(source, deadline).await?;
     let mut cluster = Cluster::default();
-    let mut client: Option<kube::Client> = None;
     for resource in RESOURCES {
-        let transport = |message: String| LiveError::Transport {
-            resource: resource.plural,
-            server: server.clone(),
-            message,
-        };
-        let client = match &client {
-            Some(c) => c.clone(),
-            None => {
-                // Building the client builds the TLS config: a bad CA or client key fails here.
-                let c =
-                    kube::Client::try_from(config.clone()).map_err(|e| transport(one_line(&e)))?;
-                client.insert(c).clone()
-            }
-        };
         let path = resource.path();
         let api_version = resource.api_version();
+        api.list_pages(resource, &path, None, start, deadline, |text| {
+            Ok(cluster.load_api_list(Path::new(&path), resource.kind, &api_version, text)?)
+        })
+        .await?;
+    }
+    Ok(cluster)
+}
+
+/// A connected client and what its errors need to name.
+struct Api {
+    client: kube::Client,
+    server: String,
+    source_name: String,
+}
+
+impl Api {
+    async fn connect(source: &LiveSource, deadline: Duration) -> Result<Api, LiveError> {
+        let (mut config, source_name) = config(source).await?;
+        // Per-connection limits inside the overall deadline, so one stalled request cannot use
+        // it all without being named.
+        config.connect_timeout = Some(deadline);
+        config.read_timeout = Some(deadline);
+        let server = config.cluster_url.to_string();
+        let server = server.trim_end_matches('/').to_string();
+        // Building the client builds the TLS config: a bad CA or client key fails here.
+        let client = kube::Client::try_from(config).map_err(|e| LiveError::Transport {
+            resource: RESOURCES[0].plural,
+            server: server.clone(),
+            message: one_line(&e),
+        })?;
+        Ok(Api {
+            client,
+            server,
+            source_name,
+        })
+    }
+
+    /// Lists `path` page by page; `on_page` takes each page's text and returns its `continue`
+    /// token.
+    async fn list_pages(
+        &self,
+        resource: Resource,
+        path: &str,
+        label_selector: Option<&str>,
+        start: Instant,
+        deadline: Duration,
+        mut on_page: impl FnMut(&str) -> Result<Option<String>, LiveError>,
+    ) -> Result<(), LiveError> {
+        let transport = |message: String| LiveError::Transport {
+            resource: resource.plural,
+            server: self.server.clone(),
+            message,
+        };
         let mut token: Option<String> = None;
-        let mut pages = 0;
-        loop {
-            if pages == MAX_PAGES {
-                return Err(LiveError::TooMany {
-                    resource: resource.plural,
-                });
-            }
-            pages += 1;
+        for _ in 0..MAX_PAGES {
             let mut params = kube::api::ListParams::default().limit(PAGE_SIZE);
+            if let Some(selector) = label_selector {
+                params = params.labels(selector);
+            }
             if let Some(t) = &token {
                 params = params.continue_token(t);
             }
-            let request = kube::core::Request::new(&path)
+            let request = kube::core::Request::new(path)
                 .list(&params)
                 .map_err(|e| transport(one_line(&e)))?;
             let remaining = deadline.saturating_sub(start.elapsed());
             let timeout = || LiveError::Timeout {
                 resource: resource.plural,
-                server: server.clone(),
+                server: self.server.clone(),
                 secs: deadline.as_secs(),
             };
-            let text = match tokio::time::timeout(remaining, client.request_text(request)).await {
-                Err(_elapsed) => return Err(timeout()),
-                Ok(Ok(text)) => text,
-                Ok(Err(e)) => {
-                    return Err(api_error(resource, &server, &source_name, e, &timeout));
-                }
-            };
-            token = cluster.load_api_list(Path::new(&path), resource.kind, &api_version, &text)?;
+            let text =
+                match tokio::time::timeout(remaining, self.client.request_text(request)).await {
+                    Err(_elapsed) => return Err(timeout()),
+                    Ok(Ok(text)) => text,
+                    Ok(Err(e)) => {
+                        return Err(api_error(
+                            resource,
+                            &self.server,
+                            &self.source_name,
+                            e,
+                            &timeout,
+                        ));
+                    }
+                };
+            token = on_page(&text)?;
             if token.is_none() {
-                break;
+                return Ok(());
             }
         }
+        Err(LiveError::TooMany {
+            resource: resource.plural,
+        })
     }
-    Ok(cluster)
+}
+
+/// One namespaced, label-selected list: what a fleet member reads (its peers, the DNS
+/// endpoints). `plural` and `group` are as in an RBAC rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListRequest<'a> {
+    /// The resource, plural (`pods`).
+    pub plural: &'static str,
+    /// Its API group (`""` is the core group).
+    pub group: &'static str,
+    /// The namespace (a DNS-1123 label; the caller validates it).
+    pub namespace: &'a str,
+    /// An equality label selector (`key=value,...`).
+    pub label_selector: &'a str,
+}
+
+/// Lists one namespaced resource, every page, and returns the items as JSON values. Read-only
+/// (`GET` with `list`), bounded like [`load_live`].
+pub fn list_items(
+    source: &LiveSource,
+    request: &ListRequest<'_>,
+    deadline: Duration,
+) -> Result<Vec<serde_json::Value>, LiveError> {
+    ensure_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(LiveError::Runtime)?;
+    runtime.block_on(async {
+        let start = Instant::now();
+        let api = Api::connect(source, deadline).await?;
+        let resource = Resource {
+            plural: request.plural,
+            group: request.group,
+            kind: "",
+        };
+        let path = if request.group.is_empty() {
+            format!(
+                "/api/v1/namespaces/{}/{}",
+                request.namespace, request.plural
+            )
+        } else {
+            format!(
+                "/apis/{}/v1/namespaces/{}/{}",
+                request.group, request.namespace, request.plural
+            )
+        };
+        let mut items = Vec::new();
+        api.list_pages(
+            resource,
+            &path,
+            Some(request.label_selector),
+            start,
+            deadline,
+            |text| {
+                let mut page: serde_json::Value =
+                    serde_json::from_str(text).map_err(|e| LiveError::Transport {
+                        resource: request.plural,
+                        server: api.server.clone(),
+                        message: format!("the answer is not JSON: {}", first_line(&e.to_string())),
+                    })?;
+                if let Some(serde_json::Value::Array(page_items)) = page.get_mut("items") {
+                    items.append(page_items);
+                }
+                Ok(page
+                    .pointer("/metadata/continue")
+                    .and_then(serde_json::Value::as_str)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string))
+            },
+        )
+        .await?;
+        Ok(items)
+    })
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
 }
 
 fn api_error(

@@ -914,7 +914,7 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
 
 /// `base64(user:password)` for `Basic` authentication (RFC 7617), by hand: 20 lines do not
 /// justify a dependency.
-pub(crate) fn basic_credentials(user: &str, password: &str) -> String {
+pub fn basic_credentials(user: &str, password: &str) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let input = format!("{user}:{password}");
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);

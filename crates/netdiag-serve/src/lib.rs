@@ -21,6 +21,7 @@
 
 pub mod config;
 pub mod expo;
+pub mod fleet;
 pub mod history;
 pub mod listen;
 pub mod page;

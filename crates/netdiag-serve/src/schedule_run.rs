@@ -45,12 +45,38 @@ pub fn restart(shared: &Arc<Shared>) {
             }
         });
     }
+    crate::fleet::run::restart(shared);
 }
 
 async fn run_once(shared: &Arc<Shared>, target: &str, module_name: &str, interval: Duration) {
+    let registry = probe(shared, target, module_name, interval).await;
+    shared
+        .scheduled
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert((target.to_string(), module_name.to_string()), registry);
+}
+
+/// One probe of `target` with the current config's module, within the module's timeout and at
+/// most `interval`: its registry, or `probe_success 0` when it could not finish.
+pub async fn probe(
+    shared: &Arc<Shared>,
+    target: &str,
+    module_name: &str,
+    interval: Duration,
+) -> Registry {
     let config = shared.config();
+    let failed = || {
+        let mut r = Registry::new();
+        r.gauge(
+            "probe_success",
+            "Displays whether or not the probe was a success",
+            0.0,
+        );
+        r
+    };
     let Some(module) = config.modules.get(module_name) else {
-        return;
+        return failed();
     };
     let seconds =
         crate::timeout::probe_timeout(module.timeout, None, shared.options.timeout_offset)
@@ -75,52 +101,58 @@ async fn run_once(shared: &Arc<Shared>, target: &str, module_name: &str, interva
             cert_series_on_failure: cert_series,
         }))
     });
-    let registry = match tokio::time::timeout(timeout, task).await {
+    match tokio::time::timeout(timeout, task).await {
         Ok(Ok(Some(outcome))) => outcome.metrics,
-        _ => {
-            let mut r = Registry::new();
-            r.gauge(
-                "probe_success",
-                "Displays whether or not the probe was a success",
-                0.0,
-            );
-            r
-        }
-    };
-    shared
-        .scheduled
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .insert((target.to_string(), module_name.to_string()), registry);
+        _ => failed(),
+    }
 }
 
 /// The latest scheduled results, every series labelled with its `target` and `module`.
 pub fn encode(shared: &Shared) -> String {
-    let results = shared
-        .scheduled
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    labelled(&results).encode()
+    let node = shared.options.node.as_deref();
+    let mut out = Registry::new();
+    {
+        let results = shared
+            .scheduled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for ((target, module), registry) in results.iter() {
+            let mut labels = vec![("target", target.as_str()), ("module", module.as_str())];
+            labels.extend(node.map(|n| ("node", n)));
+            add_labelled(&mut out, registry, &labels);
+        }
+    }
+    crate::fleet::run::encode_into(shared, &mut out);
+    out.encode()
 }
 
 /// Merges per-target registries into one, adding `target` and `module` to every sample.
 pub fn labelled(results: &std::collections::BTreeMap<(String, String), Registry>) -> Registry {
     let mut out = Registry::new();
     for ((target, module), registry) in results {
-        for family in registry.families() {
-            for (labels, value) in &family.samples {
-                let mut pairs: Vec<(&str, &str)> = labels
-                    .iter()
-                    .filter(|(k, _)| k != "target" && k != "module")
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                pairs.push(("target", target));
-                pairs.push(("module", module));
-                out.set(&family.name, &family.help, family.kind, &pairs, *value);
-            }
-        }
+        add_labelled(
+            &mut out,
+            registry,
+            &[("target", target), ("module", module)],
+        );
     }
     out
+}
+
+/// Adds every sample of `registry` to `out` with `extra` labels (which replace any of the same
+/// name the probe set).
+pub fn add_labelled(out: &mut Registry, registry: &Registry, extra: &[(&str, &str)]) {
+    for family in registry.families() {
+        for (labels, value) in &family.samples {
+            let mut pairs: Vec<(&str, &str)> = labels
+                .iter()
+                .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            pairs.extend_from_slice(extra);
+            out.set(&family.name, &family.help, family.kind, &pairs, *value);
+        }
+    }
 }
 
 #[cfg(test)]

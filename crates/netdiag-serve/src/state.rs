@@ -34,6 +34,9 @@ pub struct Options {
     pub concurrency: usize,
     /// Probes waiting for a slot; beyond that 503.
     pub queue: usize,
+    /// The fleet member's node name (`--fleet.node`): the `node` label of scheduled and fleet
+    /// series, and the member the mesh ring is walked from.
+    pub node: Option<String>,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             cert_series_on_failure: true,
             concurrency: 64,
             queue: 256,
+            node: None,
         }
     }
 }
@@ -66,6 +70,8 @@ pub struct Shared {
     pub(crate) waiting: AtomicUsize,
     /// Latest scheduled results by (target, module).
     pub scheduled: Mutex<BTreeMap<(String, String), Registry>>,
+    /// The fleet member's results and listing status.
+    pub fleet: Mutex<crate::fleet::run::FleetState>,
 }
 
 impl Shared {
@@ -80,6 +86,7 @@ impl Shared {
             metrics: SelfMetrics::default(),
             waiting: AtomicUsize::new(0),
             scheduled: Mutex::new(BTreeMap::new()),
+            fleet: Mutex::new(crate::fleet::run::FleetState::default()),
         });
         shared.metrics.reloaded(true, unix_now());
         shared

@@ -31,6 +31,8 @@ pub enum Command {
     Cloud(crate::cloud::CloudArgs),
     /// Run as a Prometheus prober that drops in for blackbox_exporter (same flags, blackbox.yml, /probe and metrics) and says why a probe failed.
     Serve(crate::serve::ServeArgs),
+    /// Fleet mode (a DaemonSet of `serve` members): `fleet report` says which nodes fail which layer and why, from Prometheus.
+    Fleet(crate::fleet::FleetArgs),
 }
 
 /// `netdiag check`.

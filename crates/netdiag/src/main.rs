@@ -12,6 +12,7 @@ mod cli;
 mod cloud;
 mod demo;
 mod demo_servers;
+mod fleet;
 mod format;
 mod k8s;
 mod serve;
@@ -86,6 +87,10 @@ fn run() -> Result<ExitCode, UsageError> {
         cli::Command::K8s(args) => k8s::request(&args)?,
         cli::Command::Cloud(args) => cloud::request(&args)?,
         cli::Command::Serve(args) => return Ok(ExitCode::from(serve::run(&args))),
+        cli::Command::Fleet(args) => {
+            let (output, code) = fleet::run(&args)?;
+            return Ok(print(&output, code));
+        }
     };
     let diagnosis = netdiag_engine::diagnose(&request)?;
     let code = print(&diagnosis.render(format), diagnosis.exit_code);

@@ -1,8 +1,8 @@
 //! `netdiag serve`: blackbox_exporter's command line, spelled exactly as blackbox spells it
 //! (`--config.file`, `--web.listen-address`, `--timeout-offset`, `--history.limit`,
 //! `--web.config.file`, `--config.check`), so a unit file or a container's args keep working when
-//! the binary changes. netdiag's additions: `--probe.concurrency`, `--probe.queue` and
-//! `--no-cert-series-on-failure`.
+//! the binary changes. netdiag's additions: `--probe.concurrency`, `--probe.queue`,
+//! `--no-cert-series-on-failure` and `--fleet.node`.
 
 use clap::Args;
 use netdiag_serve::server::{Options, Shared};
@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// (netdiag keeps them by default so expiry stays visible).
     #[arg(long = "no-cert-series-on-failure")]
     pub no_cert_series_on_failure: bool,
+    /// Fleet mode: this member's Kubernetes node name (the DaemonSet passes
+    /// `$(NODE_NAME)` from the downward API). Labels every scheduled and fleet series `node`.
+    #[arg(long = "fleet.node", value_name = "NAME")]
+    pub fleet_node: Option<String>,
 }
 
 /// Runs the subcommand; returns the exit status (0 stopped cleanly or config valid, 2 bad
@@ -68,7 +72,17 @@ fn start(args: &ServeArgs) -> Result<(), String> {
     if args.concurrency == 0 {
         return Err("--probe.concurrency must be at least 1".into());
     }
+    if let Some(node) = &args.fleet_node {
+        netdiag_serve::fleet::validate_node_name(node)?;
+    }
     let config = netdiag_serve::config::load(&args.config_file).map_err(|e| e.0)?;
+    let mesh = config.fleet.as_ref().is_some_and(|f| f.mesh.is_some());
+    if mesh && args.fleet_node.is_none() {
+        return Err(format!(
+            "{}: fleet.mesh needs --fleet.node NAME (the member's own node, to walk the ring from)",
+            args.config_file.display()
+        ));
+    }
     let web_config = match &args.web_config {
         Some(path) => netdiag_serve::webconfig::load(path)?,
         None => netdiag_serve::webconfig::WebConfig::default(),
@@ -93,6 +107,7 @@ fn start(args: &ServeArgs) -> Result<(), String> {
         cert_series_on_failure: !args.no_cert_series_on_failure,
         concurrency: args.concurrency,
         queue: args.queue,
+        node: args.fleet_node.clone(),
     };
     netdiag_serve::listen::run(Shared::new(options, config))
 }

@@ -1,7 +1,7 @@
 //! blackbox.yml, read strictly: every key blackbox_exporter knows is accepted where netdiag
 //! implements it, a key it knows but netdiag does not implement is an error naming the key, and
 //! an unknown key is an error naming it (blackbox decodes with `KnownFields(true)`). netdiag's
-//! own sections (`allow`, `schedule`) and module kinds (`prober: netdiag`, `prober: udp`) are
+//! own sections (`allow`, `schedule`, `fleet`) and module kinds (`prober: netdiag`, `prober: udp`) are
 //! additions, never changes.
 //!
 //! Pure: text in, [`Config`] or a one-line [`ConfigError`] out. `load` is the only I/O.
@@ -9,6 +9,7 @@
 pub mod allow;
 pub mod dns;
 pub mod duration;
+pub mod fleet;
 pub mod http;
 pub mod icmp;
 pub mod netdiag;
@@ -86,6 +87,8 @@ pub struct Config {
     pub allow: Option<allow::AllowList>,
     /// Targets the prober runs itself, exported on `/metrics`.
     pub schedule: Vec<schedule::ScheduledTarget>,
+    /// What a fleet member checks beyond `schedule` (peers, cluster DNS endpoints).
+    pub fleet: Option<fleet::FleetConfig>,
 }
 
 /// Reads and parses a config file (at most [`MAX_CONFIG_BYTES`]).
@@ -117,6 +120,8 @@ struct RawConfig {
     allow: Option<allow::AllowList>,
     #[serde(default)]
     schedule: Vec<schedule::ScheduledTarget>,
+    #[serde(default)]
+    fleet: Option<fleet::FleetConfig>,
 }
 
 /// One module as written. `grpc`, `unix` and `websocket` are blackbox sections netdiag does not
@@ -165,12 +170,16 @@ pub fn parse(text: &str) -> Result<Config, ConfigError> {
         modules,
         allow: raw.allow,
         schedule: raw.schedule,
+        fleet: raw.fleet,
     };
     for s in &config.schedule {
         s.validate(&config)?;
     }
     if let Some(a) = &config.allow {
         a.validate()?;
+    }
+    if let Some(f) = &config.fleet {
+        f.validate(&config)?;
     }
     Ok(config)
 }

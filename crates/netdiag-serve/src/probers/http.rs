@@ -272,10 +272,12 @@ fn request_headers(module: &HttpProbe, hostname: Option<&str>) -> Vec<(String, S
         ));
     }
     if let Some(auth) = &module.basic_auth {
-        let pair = format!("{}:{}", auth.username, auth.password);
         headers.push((
             "Authorization".into(),
-            format!("Basic {}", base64(pair.as_bytes())),
+            format!(
+                "Basic {}",
+                netdiag_probe::http::basic_credentials(&auth.username, &auth.password)
+            ),
         ));
     } else if !module.bearer_token.is_empty() {
         headers.push((
@@ -284,28 +286,6 @@ fn request_headers(module: &HttpProbe, hostname: Option<&str>) -> Vec<(String, S
         ));
     }
     headers
-}
-
-/// Standard base64 with padding (RFC 4648 §4).
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ABC[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// One walk of one URL.
@@ -835,14 +815,12 @@ mod tests {
     }
 
     #[test]
-    fn dates_base64_and_chunks() {
+    fn dates_and_chunks() {
         assert_eq!(
             http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
             Some(784_111_777)
         );
         assert_eq!(http_date("yesterday"), None);
-        assert_eq!(base64(b"u:p"), "dTpw");
-        assert_eq!(base64(b"ab"), "YWI=");
         let capture = netdiag_probe::http::Capture {
             body: b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n".to_vec(),
             chunked: true,
