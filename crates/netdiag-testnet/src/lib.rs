@@ -42,6 +42,7 @@
 //! It must never touch the host's own network namespace beyond creating and deleting its own
 //! named namespaces.
 
+mod apiserver;
 mod browser;
 mod dns;
 mod error;
@@ -55,6 +56,7 @@ mod run;
 mod servers;
 mod tempdir;
 
+pub use apiserver::{api_status, ApiAnswer, ApiRoutes, FakeApiServer, API_SERVER_LIFETIME};
 pub use browser::{Chromium, Screenshot};
 pub use dns::{Dig, Dnsmasq, Unbound};
 pub use error::{Error, Result};

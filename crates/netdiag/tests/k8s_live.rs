@@ -6,26 +6,20 @@
 //! The verdict read live must equal the verdict read from the same objects as a manifest file;
 //! the server records every request so the tests can assert that netdiag only ever sends `GET`,
 //! and that the bearer token it was given never shows up in netdiag's output. Loopback only; the
-//! server thread stops on drop or, at the latest, after [`SERVER_LIFETIME`].
+//! server (netdiag-testnet's `FakeApiServer`) stops on drop or after its bounded lifetime.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use assert_cmd::Command;
-use netdiag_testnet::{Pki, Signer, TempDir, Validity};
+use netdiag_testnet::{api_status, ApiRoutes, FakeApiServer, Pki, Signer, TempDir, Validity};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/k8s_live");
 const TOKEN: &str = "netdiag-test-token-4f1c2e9a7b";
-const SERVER_LIFETIME: Duration = Duration::from_secs(60);
-const MAX_CONNECTIONS: usize = 500;
-const MAX_HEAD: usize = 64 * 1024;
 
 /// How the fake API server behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,145 +30,33 @@ enum Mode {
     ForbidNetworkPolicies,
 }
 
-struct ApiServer {
-    port: u16,
-    requests: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl ApiServer {
-    fn start(mode: Mode, tls: Option<Arc<rustls::ServerConfig>>) -> ApiServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (log, halt) = (requests.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let start = Instant::now();
-            let mut served = 0;
-            while !halt.load(Ordering::Relaxed)
-                && start.elapsed() < SERVER_LIFETIME
-                && served < MAX_CONNECTIONS
-            {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        served += 1;
-                        serve(stream, mode, tls.clone(), &log);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        ApiServer {
-            port,
-            requests,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for ApiServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// One request per connection (`Connection: close`), every read bounded by a timeout.
-fn serve(
-    stream: TcpStream,
-    mode: Mode,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    log: &Mutex<Vec<String>>,
-) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    match tls {
-        Some(config) => {
-            let Ok(conn) = rustls::ServerConnection::new(config) else {
-                return;
-            };
-            let mut tls = rustls::StreamOwned::new(conn, stream);
-            exchange(&mut tls, mode, log);
-            tls.conn.send_close_notify();
-            let _ = tls.flush();
-        }
-        None => {
-            let mut plain = stream;
-            exchange(&mut plain, mode, log);
-        }
-    }
-}
-
-fn exchange(stream: &mut impl ReadWrite, mode: Mode, log: &Mutex<Vec<String>>) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
-    let mut lines = head.lines();
-    let request_line = lines.next().unwrap_or_default().to_string();
-    let authorized = lines.any(|l| {
-        l.split_once(':').is_some_and(|(k, v)| {
-            k.eq_ignore_ascii_case("authorization") && v.trim() == format!("Bearer {TOKEN}")
-        })
-    });
-    log.lock().unwrap().push(request_line.clone());
-    let target = request_line.split(' ').nth(1).unwrap_or_default();
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let (code, file) = if !authorized {
-        (401, "unauthorized.json")
-    } else {
-        match path {
-            "/api/v1/namespaces" => (200, "namespaces.json"),
-            "/api/v1/pods" if query.contains("continue=") => (200, "pods-page2.json"),
-            "/api/v1/pods" => (200, "pods-page1.json"),
-            "/api/v1/nodes" => (200, "nodes.json"),
-            "/api/v1/services" => (200, "services.json"),
-            "/apis/discovery.k8s.io/v1/endpointslices" => (200, "endpointslices.json"),
+/// The fake API server (netdiag-testnet's), answering the recorded lists.
+fn start_api(mode: Mode, tls: Option<Arc<rustls::ServerConfig>>) -> FakeApiServer {
+    let routes: ApiRoutes = Arc::new(move |path: &str, query: &str| {
+        let file = match path {
+            "/api/v1/namespaces" => "namespaces.json",
+            "/api/v1/pods" if query.contains("continue=") => "pods-page2.json",
+            "/api/v1/pods" => "pods-page1.json",
+            "/api/v1/nodes" => "nodes.json",
+            "/api/v1/services" => "services.json",
+            "/apis/discovery.k8s.io/v1/endpointslices" => "endpointslices.json",
             "/apis/networking.k8s.io/v1/networkpolicies" if mode == Mode::ForbidNetworkPolicies => {
-                (403, "forbidden-networkpolicies.json")
+                let body = std::fs::read_to_string(
+                    Path::new(FIXTURES).join("forbidden-networkpolicies.json"),
+                )
+                .unwrap();
+                return (403, body);
             }
-            "/apis/networking.k8s.io/v1/networkpolicies" => (200, "networkpolicies.json"),
-            _ => (404, ""),
-        }
-    };
-    let body = if file.is_empty() {
-        r#"{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}"#
-            .to_string()
-    } else {
-        std::fs::read_to_string(Path::new(FIXTURES).join(file)).unwrap()
-    };
-    let reason = match code {
-        200 => "OK",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        _ => "Not Found",
-    };
-    let response = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes());
-    let _ = stream.flush();
+            "/apis/networking.k8s.io/v1/networkpolicies" => "networkpolicies.json",
+            _ => return api_status(404, "NotFound", "not found"),
+        };
+        (
+            200,
+            std::fs::read_to_string(Path::new(FIXTURES).join(file)).unwrap(),
+        )
+    });
+    FakeApiServer::start(TOKEN, routes, tls).unwrap()
 }
-
-trait ReadWrite: Read + Write {}
-impl<T: Read + Write> ReadWrite for T {}
 
 /// A kubeconfig with two contexts on the same server: `live` (the default) with the right token
 /// and `stale` with a wrong one.
@@ -265,9 +147,9 @@ const FLOWS: [[&str; 3]; 4] = [
 
 #[test]
 fn live_verdict_equals_the_manifest_verdict_and_only_gets_are_sent() {
-    let server = ApiServer::start(Mode::Healthy, None);
+    let server = start_api(Mode::Healthy, None);
     let dir = TempDir::new("k8s-live").unwrap();
-    let config = kubeconfig(&dir, &format!("http://127.0.0.1:{}", server.port), None);
+    let config = kubeconfig(&dir, &format!("http://127.0.0.1:{}", server.port()), None);
     let manifests = equivalent_manifests(&dir);
     let mut codes = Vec::new();
     for [from, to, port] in FLOWS {
@@ -312,9 +194,9 @@ fn live_verdict_equals_the_manifest_verdict_and_only_gets_are_sent() {
 
 #[test]
 fn forbidden_list_names_the_resource_and_the_rbac_rule() {
-    let server = ApiServer::start(Mode::ForbidNetworkPolicies, None);
+    let server = start_api(Mode::ForbidNetworkPolicies, None);
     let dir = TempDir::new("k8s-live-403").unwrap();
-    let config = kubeconfig(&dir, &format!("http://127.0.0.1:{}", server.port), None);
+    let config = kubeconfig(&dir, &format!("http://127.0.0.1:{}", server.port()), None);
     let out = netdiag(&[
         "--kubeconfig",
         config.to_str().unwrap(),
@@ -344,9 +226,9 @@ fn forbidden_list_names_the_resource_and_the_rbac_rule() {
 
 #[test]
 fn rejected_credentials_are_a_401_naming_the_context() {
-    let server = ApiServer::start(Mode::Healthy, None);
+    let server = start_api(Mode::Healthy, None);
     let dir = TempDir::new("k8s-live-401").unwrap();
-    let config = kubeconfig(&dir, &format!("http://127.0.0.1:{}", server.port), None);
+    let config = kubeconfig(&dir, &format!("http://127.0.0.1:{}", server.port()), None);
     let out = netdiag(&[
         "--kubeconfig",
         config.to_str().unwrap(),
@@ -394,10 +276,10 @@ fn tls_api_server_with_the_kubeconfig_ca_is_read_with_ring() {
     .with_no_client_auth()
     .with_single_cert(chain, key)
     .unwrap();
-    let server = ApiServer::start(Mode::Healthy, Some(Arc::new(tls)));
+    let server = start_api(Mode::Healthy, Some(Arc::new(tls)));
     let config = kubeconfig(
         &dir,
-        &format!("https://127.0.0.1:{}", server.port),
+        &format!("https://127.0.0.1:{}", server.port()),
         Some(pki.root_pem()),
     );
     let out = netdiag(&[
@@ -422,9 +304,9 @@ fn tls_api_server_with_the_kubeconfig_ca_is_read_with_ring() {
 #[test]
 fn tls_error_is_one_line_exit_2_not_a_crypto_provider_panic() {
     // A plain-HTTP server behind an https:// URL: the TLS handshake fails.
-    let server = ApiServer::start(Mode::Healthy, None);
+    let server = start_api(Mode::Healthy, None);
     let dir = TempDir::new("k8s-live-tls-error").unwrap();
-    let config = kubeconfig(&dir, &format!("https://127.0.0.1:{}", server.port), None);
+    let config = kubeconfig(&dir, &format!("https://127.0.0.1:{}", server.port()), None);
     let out = netdiag(&[
         "--kubeconfig",
         config.to_str().unwrap(),
@@ -505,9 +387,9 @@ fn bad_kubeconfigs_and_unreachable_servers_are_one_line_exit_2() {
 
 #[test]
 fn live_matrix_equals_the_manifest_matrix() {
-    let server = ApiServer::start(Mode::Healthy, None);
+    let server = start_api(Mode::Healthy, None);
     let dir = TempDir::new("k8s-live-matrix").unwrap();
-    let config = kubeconfig(&dir, &format!("http://127.0.0.1:{}", server.port), None);
+    let config = kubeconfig(&dir, &format!("http://127.0.0.1:{}", server.port()), None);
     let manifests = equivalent_manifests(&dir);
     let run = |source: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_netdiag"))
