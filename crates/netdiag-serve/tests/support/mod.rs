@@ -331,8 +331,23 @@ impl Exporter {
                 }
                 panic!("blackbox_exporter did not become healthy in 3 attempts");
             }
-            Exporter::Netdiag(bin) => start_netdiag(bin, &config_arg, dir),
+            Exporter::Netdiag(bin) => start_netdiag(bin, &config_arg, dir, &[]),
         }
+    }
+
+    /// `netdiag serve` with `config` and extra flags (e.g. `--fleet.node`); panics for blackbox.
+    #[allow(dead_code)] // not every test binary uses it
+    pub(crate) fn start_with(
+        &self,
+        config: &str,
+        dir: &TempDir,
+        extra: &[&str],
+    ) -> RunningExporter {
+        let Exporter::Netdiag(bin) = self else {
+            panic!("start_with is for netdiag serve");
+        };
+        let config_file = dir.write("netdiag-config.yml", config);
+        start_netdiag(bin, &config_file.display().to_string(), dir, extra)
     }
 
     fn file_tag(&self) -> &'static str {
@@ -365,7 +380,7 @@ fn wait_healthy(mut child: ChildGuard, addr: SocketAddr) -> Option<ChildGuard> {
 
 /// `netdiag serve --config.file F --web.listen-address 127.0.0.1:0`, reading the chosen port
 /// from its `listening on 127.0.0.1:PORT` stderr line.
-fn start_netdiag(bin: &Path, config: &str, dir: &TempDir) -> RunningExporter {
+fn start_netdiag(bin: &Path, config: &str, dir: &TempDir, extra: &[&str]) -> RunningExporter {
     assert!(
         bin.exists(),
         "{} does not exist: `cargo build -p netdiag` or set NETDIAG_BIN",
@@ -380,6 +395,7 @@ fn start_netdiag(bin: &Path, config: &str, dir: &TempDir) -> RunningExporter {
             "--web.listen-address",
             "127.0.0.1:0",
         ])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
