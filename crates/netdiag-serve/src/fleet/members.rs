@@ -185,4 +185,23 @@ mod tests {
         assert_eq!(got[1].name, "endpoint-1");
         assert_eq!(got[1].ip.to_string(), "10.244.3.3");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_json_is_members_or_nothing(text in "\\PC{0,300}", node in "\\PC{0,40}", ip in "\\PC{0,40}") {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                let _ = members_from_pods(std::slice::from_ref(&v));
+                let _ = dns_endpoints(std::slice::from_ref(&v));
+            }
+            let p = json!({"metadata": {"name": node.clone()}, "spec": {"nodeName": node.clone()},
+                           "status": {"phase": "Running", "podIP": ip.clone()}});
+            for m in members_from_pods(&[p]) {
+                proptest::prop_assert!(crate::fleet::validate_node_name(&m.node).is_ok());
+            }
+            let e = json!({"endpoints": [{"addresses": [ip], "targetRef": {"name": node}}]});
+            for d in dns_endpoints(&[e]) {
+                proptest::prop_assert!(d.name.parse::<IpAddr>().is_err());
+            }
+        }
+    }
 }

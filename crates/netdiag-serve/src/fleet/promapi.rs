@@ -374,4 +374,15 @@ mod tests {
     fn queries_are_percent_encoded() {
         assert_eq!(percent_encode(r#"a{b="c d"}"#), "a%7Bb%3D%22c%20d%22%7D");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parsers_never_panic(text in "\\PC{0,200}", body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            let _ = PrometheusUrl::parse(&text);
+            let _ = PrometheusUrl::parse(&format!("http://{text}"));
+            let _ = parse_matrix(&body);
+            let _ = parse_matrix(format!(r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"a":"{text}"}},"values":[[1,"{text}"]]}}]}}}}"#).as_bytes());
+            let _ = crate::fleet::validate_selector(&text);
+        }
+    }
 }
