@@ -134,37 +134,48 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, FleetState> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The section's module, list request and interval, read from the current config.
-fn section_config(
-    fleet: &FleetConfig,
-    section: Section,
-) -> Option<(String, ListRequest<'_>, Duration)> {
-    match section {
-        Section::Mesh => {
-            let m = fleet.mesh.as_ref()?;
-            Some((
-                m.module.clone(),
-                ListRequest {
-                    plural: READ_PODS.resource,
-                    group: READ_PODS.group,
-                    namespace: &m.namespace,
-                    label_selector: &m.selector,
-                },
-                m.interval().ok()?,
-            ))
+/// What a section lists and probes, read from the current config.
+#[derive(Debug, Clone)]
+struct SectionSpec {
+    module: String,
+    read: super::ApiRead,
+    namespace: String,
+    selector: String,
+    interval: Duration,
+}
+
+impl SectionSpec {
+    fn of(fleet: &FleetConfig, section: Section) -> Option<SectionSpec> {
+        match section {
+            Section::Mesh => {
+                let m = fleet.mesh.as_ref()?;
+                Some(SectionSpec {
+                    module: m.module.clone(),
+                    read: READ_PODS,
+                    namespace: m.namespace.clone(),
+                    selector: m.selector.clone(),
+                    interval: m.interval().ok()?,
+                })
+            }
+            Section::ClusterDns => {
+                let d = fleet.cluster_dns.as_ref()?;
+                Some(SectionSpec {
+                    module: d.module.clone(),
+                    read: READ_ENDPOINTSLICES,
+                    namespace: d.namespace.clone(),
+                    selector: format!("kubernetes.io/service-name={}", d.service),
+                    interval: d.interval().ok()?,
+                })
+            }
         }
-        Section::ClusterDns => {
-            let d = fleet.cluster_dns.as_ref()?;
-            Some((
-                d.module.clone(),
-                ListRequest {
-                    plural: READ_ENDPOINTSLICES.resource,
-                    group: READ_ENDPOINTSLICES.group,
-                    namespace: &d.namespace,
-                    label_selector: "",
-                },
-                d.interval().ok()?,
-            ))
+    }
+
+    fn request(&self) -> ListRequest<'_> {
+        ListRequest {
+            plural: self.read.resource,
+            group: self.read.group,
+            namespace: &self.namespace,
+            label_selector: &self.selector,
         }
     }
 }
@@ -179,13 +190,14 @@ fn spawn(
     let shared = Arc::clone(shared);
     tokio::spawn(async move {
         let config = shared.config();
-        let Some((_, _, interval)) = config
+        let Some(spec) = config
             .fleet
             .as_ref()
-            .and_then(|f| section_config(f, section))
+            .and_then(|f| SectionSpec::of(f, section))
         else {
             return;
         };
+        let interval = spec.interval;
         let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut planned: Vec<Planned> = Vec::new();
@@ -195,18 +207,13 @@ fn spawn(
             if shared.generation.load(Ordering::SeqCst) != generation {
                 return;
             }
-            let listed = list(&shared, section, &source, interval).await;
+            let listed = list(&spec, &source).await;
             let ok = listed.is_ok();
             match listed {
                 Ok(items) => (listed_count, planned) = plan(&items),
                 Err(e) => eprintln!("netdiag serve: fleet: {e}"),
             }
-            let module = config
-                .fleet
-                .as_ref()
-                .and_then(|f| section_config(f, section))
-                .map(|(m, _, _)| m)
-                .unwrap_or_default();
+            let module = spec.module.clone();
             let mut set = tokio::task::JoinSet::new();
             for p in planned.clone() {
                 let (shared, module) = (Arc::clone(&shared), module.clone());
@@ -242,31 +249,11 @@ fn spawn(
     });
 }
 
-async fn list(
-    shared: &Arc<Shared>,
-    section: Section,
-    source: &LiveSource,
-    interval: Duration,
-) -> Result<Vec<serde_json::Value>, String> {
-    let config = shared.config();
-    let fleet = config.fleet.clone().unwrap_or_default();
-    let source = source.clone();
-    let deadline = interval.min(LIST_DEADLINE);
+async fn list(spec: &SectionSpec, source: &LiveSource) -> Result<Vec<serde_json::Value>, String> {
+    let (spec, source) = (spec.clone(), source.clone());
+    let deadline = spec.interval.min(LIST_DEADLINE);
     tokio::task::spawn_blocking(move || {
-        let (_, request, _) =
-            section_config(&fleet, section).ok_or_else(|| "section is gone".to_string())?;
-        let selector;
-        let request = if section == Section::ClusterDns {
-            let dns = fleet.cluster_dns.as_ref().ok_or("section is gone")?;
-            selector = format!("kubernetes.io/service-name={}", dns.service);
-            ListRequest {
-                label_selector: &selector,
-                ..request
-            }
-        } else {
-            request
-        };
-        list_items(&source, &request, deadline).map_err(|e| e.to_string())
+        list_items(&source, &spec.request(), deadline).map_err(|e| e.to_string())
     })
     .await
     .map_err(|_| "the listing stopped".to_string())?
