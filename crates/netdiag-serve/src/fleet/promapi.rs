@@ -157,7 +157,7 @@ pub fn query_ranges(
             let path = format!(
                 "{}/api/v1/query_range?query={}&start={:.3}&end={:.3}&step={}",
                 url.prefix,
-                percent_encode(q.query),
+                percent_encode(q.query, b""),
                 q.start,
                 q.end,
                 q.step.max(1.0).round()
@@ -257,10 +257,11 @@ where
     sender.send_request(request).await
 }
 
-fn percent_encode(s: &str) -> String {
+/// Percent-encodes a query value: everything but RFC 3986's unreserved characters and `keep`.
+pub(crate) fn percent_encode(s: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -372,7 +373,11 @@ mod tests {
 
     #[test]
     fn queries_are_percent_encoded() {
-        assert_eq!(percent_encode(r#"a{b="c d"}"#), "a%7Bb%3D%22c%20d%22%7D");
+        assert_eq!(
+            percent_encode(r#"a{b="c d"}"#, b""),
+            "a%7Bb%3D%22c%20d%22%7D"
+        );
+        assert_eq!(percent_encode("[::1]:80/x y", b":/[]"), "[::1]:80/x%20y");
     }
 
     proptest::proptest! {

@@ -402,10 +402,11 @@ fn detail(f: &Failure) -> Option<String> {
             "kubectl -n netdiag logs {pod} | grep -i dns   # the member's last probe of that endpoint; or curl its /probe?debug=true"
         ));
     }
+    // `:/[]` stay readable in a target such as db:5432 or [fd00::1]:443.
     let query = format!(
         "module={}&target={}&debug=true",
-        url_encode(&f.module),
-        url_encode(&f.target)
+        super::promapi::percent_encode(&f.module, b":/[]"),
+        super::promapi::percent_encode(&f.target, b":/[]")
     );
     match (&f.instance, &f.pod) {
         (Some(instance), _) => Some(format!("curl -s 'http://{instance}/probe?{query}'")),
@@ -414,18 +415,6 @@ fn detail(f: &Failure) -> Option<String> {
         )),
         (None, None) => None,
     }
-}
-
-fn url_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~:/[]".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// Findings about ordinary targets and DNS endpoints.
@@ -541,7 +530,6 @@ fn mesh_findings(checks: &BTreeMap<Key, Check>, failures: &[Failure]) -> Vec<Fin
     }
     let mut out = Vec::new();
     let mut explained: BTreeSet<(&str, &str)> = BTreeSet::new();
-    let module = |fs: &[&Failure]| fs.first().map(|f| f.module.clone()).unwrap_or_default();
     // A node most of its probers cannot reach.
     let mut by_peer: BTreeMap<&str, Vec<&Failure>> = BTreeMap::new();
     for f in &mesh {
@@ -552,26 +540,12 @@ fn mesh_findings(checks: &BTreeMap<Key, Check>, failures: &[Failure]) -> Vec<Fin
     for (peer, fs) in &by_peer {
         let of = probers_of.get(peer).copied().unwrap_or(fs.len());
         if fs.len() >= 2 && fs.len() * 2 > of {
-            let (layer, cause) = common_cause(fs);
-            let state = worst(fs);
-            let since = earliest(fs);
-            out.push(Finding {
-                pattern: Pattern::MeshUnreachable,
-                state,
-                summary: format!(
-                    "mesh: {peer} unreachable from {} of {of} peers ({cause}) {}: the node, its CNI or its netdiag pod",
-                    fs.len(),
-                    state_words(state, &since)
-                ),
-                layer,
-                cause,
-                target: MESH_TARGET.into(),
-                module: module(fs),
-                nodes: vec![peer.to_string()],
-                of,
-                since,
-                detail: fs.first().and_then(|f| detail(f)),
-            });
+            out.push(group_finding(Pattern::MeshUnreachable, peer, fs, of, |cause, when| {
+                format!(
+                    "mesh: {peer} unreachable from {} of {of} peers ({cause}) {when}: the node, its CNI or its netdiag pod",
+                    fs.len()
+                )
+            }));
             for f in fs {
                 explained.insert((&f.node, peer));
             }
@@ -604,26 +578,12 @@ fn mesh_findings(checks: &BTreeMap<Key, Check>, failures: &[Failure]) -> Vec<Fin
             .unwrap_or(0)
             .max(fs.len());
         if fs.len() >= 2 && fs.len() * 2 > of {
-            let (layer, cause) = common_cause(fs);
-            let state = worst(fs);
-            let since = earliest(fs);
-            out.push(Finding {
-                pattern: Pattern::MeshIsolated,
-                state,
-                summary: format!(
-                    "mesh: {node} cannot reach {} of {of} peers ({cause}) {}: that node's own egress",
-                    fs.len(),
-                    state_words(state, &since)
-                ),
-                layer,
-                cause,
-                target: MESH_TARGET.into(),
-                module: module(fs),
-                nodes: vec![node.to_string()],
-                of,
-                since,
-                detail: fs.first().and_then(|f| detail(f)),
-            });
+            out.push(group_finding(Pattern::MeshIsolated, node, fs, of, |cause, when| {
+                format!(
+                    "mesh: {node} cannot reach {} of {of} peers ({cause}) {when}: that node's own egress",
+                    fs.len()
+                )
+            }));
             for f in fs {
                 explained.insert((&f.node, f.peer_node.as_deref().unwrap_or("")));
             }
@@ -655,6 +615,33 @@ fn mesh_findings(checks: &BTreeMap<Key, Check>, failures: &[Failure]) -> Vec<Fin
         });
     }
     out
+}
+
+/// A mesh finding about one node from a group of failures: the common cause, the worst state,
+/// the earliest start; `describe(cause, when)` writes the sentence.
+fn group_finding(
+    pattern: Pattern,
+    node: &str,
+    fs: &[&Failure],
+    of: usize,
+    describe: impl Fn(&str, &str) -> String,
+) -> Finding {
+    let (layer, cause) = common_cause(fs);
+    let state = worst(fs);
+    let since = earliest(fs);
+    Finding {
+        pattern,
+        state,
+        summary: describe(&cause, &state_words(state, &since)),
+        layer,
+        cause,
+        target: MESH_TARGET.into(),
+        module: fs.first().map(|f| f.module.clone()).unwrap_or_default(),
+        nodes: vec![node.to_string()],
+        of,
+        since,
+        detail: fs.first().and_then(|f| detail(f)),
+    }
 }
 
 /// A node that is alone in failing two or more different checks.
