@@ -126,17 +126,19 @@ pub fn validate_selector(selector: &str) -> Result<(), String> {
 pub fn read_report(request: &ReportRequest, now: f64) -> Result<report::FleetReport, String> {
     let since = request.since.as_secs_f64().max(60.0);
     let start = now - since;
-    // About 100 points per series, never finer than 15 s (members run every 30 s).
-    let step = (since / 100.0).clamp(15.0, 300.0);
+    // About 100 points per series, whole seconds, at least 15 s. Each point covers its whole
+    // step (min/max over it), so a failure shorter than a step still shows, whatever the
+    // members' intervals are.
+    let step = (since / 100.0).clamp(15.0, 300.0).round();
     let extra = if request.selector.is_empty() {
         String::new()
     } else {
         format!(",{}", request.selector)
     };
     let queries = [
-        format!("probe_success{{node!=\"\"{extra}}}"),
-        format!("probe_failure_info{{node!=\"\"{extra}}}"),
-        format!("netdiag_fleet_list_success{{node!=\"\"{extra}}}"),
+        format!("min_over_time(probe_success{{node!=\"\"{extra}}}[{step}s])"),
+        format!("max_over_time(probe_failure_info{{node!=\"\"{extra}}}[{step}s])"),
+        format!("min_over_time(netdiag_fleet_list_success{{node!=\"\"{extra}}}[{step}s])"),
     ];
     let ranges: Vec<promapi::RangeQuery<'_>> = queries
         .iter()
