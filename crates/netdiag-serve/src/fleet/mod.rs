@@ -135,25 +135,47 @@ pub fn read_report(request: &ReportRequest, now: f64) -> Result<report::FleetRep
     } else {
         format!(",{}", request.selector)
     };
-    let queries = [
-        format!("min_over_time(probe_success{{node!=\"\"{extra}}}[{step}s])"),
-        format!("max_over_time(probe_failure_info{{node!=\"\"{extra}}}[{step}s])"),
-        format!("min_over_time(netdiag_fleet_list_success{{node!=\"\"{extra}}}[{step}s])"),
-    ];
-    let ranges: Vec<promapi::RangeQuery<'_>> = queries
-        .iter()
-        .map(|q| promapi::RangeQuery {
-            query: q,
+    let sel = format!("node!=\"\"{extra}");
+    let window = format!("{}s", since.round());
+    let identity = "node, target, module, peer_node, dns_endpoint";
+    // What each member checks (one small instant series per check, whatever its health); the
+    // points only of checks that failed at some time in the window (a healthy fleet's answer
+    // stays small at 1,000 nodes); the verdicts (present only while failing); the listings
+    // that failed the whole window.
+    let checks = format!(
+        "count by ({identity}, instance, pod) (count_over_time(probe_success{{{sel}}}[{window}]))"
+    );
+    let success = format!(
+        "min_over_time(probe_success{{{sel}}}[{step}s]) and on ({identity}) (min_over_time(probe_success{{{sel}}}[{window}] @ end()) < 1)"
+    );
+    let failure_info = format!("max_over_time(probe_failure_info{{{sel}}}[{step}s])");
+    let lists = format!("max_over_time(netdiag_fleet_list_success{{{sel}}}[{window}]) == 0");
+    fn range(query: &str, start: f64, end: f64, step: f64) -> promapi::Query<'_> {
+        promapi::Query::Range {
+            query,
             start,
-            end: now,
+            end,
             step,
-        })
-        .collect();
-    let mut answers = promapi::query_ranges(&request.prometheus, &ranges, request.deadline)?;
+        }
+    }
+    let queries = [
+        promapi::Query::Instant {
+            query: &checks,
+            time: now,
+        },
+        range(&success, start, now, step),
+        range(&failure_info, start, now, step),
+        promapi::Query::Instant {
+            query: &lists,
+            time: now,
+        },
+    ];
+    let mut answers = promapi::run_queries(&request.prometheus, &queries, request.deadline)?;
     let lists = answers.pop().unwrap_or_default();
     let failure_info = answers.pop().unwrap_or_default();
     let success = answers.pop().unwrap_or_default();
-    if success.is_empty() {
+    let checks = answers.pop().unwrap_or_default();
+    if checks.is_empty() {
         return Err(format!(
             "Prometheus at {} has no probe_success series with a node label{} in the last {} s: is the fleet's scrape job running (see deploy/prometheus/fleet-scrape.yml)?",
             request.prometheus.display(),
@@ -165,5 +187,12 @@ pub fn read_report(request: &ReportRequest, now: f64) -> Result<report::FleetRep
             request.since.as_secs()
         ));
     }
-    Ok(report::analyse(&success, &failure_info, &lists, start, now))
+    Ok(report::analyse(
+        &checks,
+        &success,
+        &failure_info,
+        &lists,
+        start,
+        now,
+    ))
 }

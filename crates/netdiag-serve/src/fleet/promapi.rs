@@ -1,8 +1,8 @@
-//! Reading the fleet's results back from Prometheus's HTTP API (`/api/v1/query_range`), for
+//! Reading the fleet's results back from Prometheus's HTTP API (`/api/v1/query_range` and `/api/v1/query`), for
 //! `netdiag fleet report`. Prometheus is the engine that collects and stores what every member
 //! probed; this is the one place that talks to it.
 //!
-//! Small on purpose: one `GET` per query on its own connection (hyper's HTTP/1 client over a
+//! Small on purpose: one `GET` per query (`query_range` or `query`) on its own connection (hyper's HTTP/1 client over a
 //! TCP stream, rustls for `https://` with the system's roots), a deadline for each request, the
 //! answer bounded in size, credentials from the URL's `user:password@` sent as basic auth and
 //! never printed. Parsing the answer ([`parse_matrix`]) is pure and tested on recorded answers.
@@ -128,23 +128,60 @@ fn redact_userinfo(text: &str) -> String {
     }
 }
 
-/// A range query.
+/// A query: over a range (`query_range`, a matrix) or at one instant (`query`, a vector).
 #[derive(Debug, Clone, PartialEq)]
-pub struct RangeQuery<'a> {
-    /// PromQL.
-    pub query: &'a str,
-    /// Unix seconds.
-    pub start: f64,
-    /// Unix seconds.
-    pub end: f64,
-    /// Seconds between points.
-    pub step: f64,
+pub enum Query<'a> {
+    /// `query_range`.
+    Range {
+        /// PromQL.
+        query: &'a str,
+        /// Unix seconds.
+        start: f64,
+        /// Unix seconds.
+        end: f64,
+        /// Seconds between points.
+        step: f64,
+    },
+    /// `query` at `time` (unix seconds).
+    Instant {
+        /// PromQL.
+        query: &'a str,
+        /// Unix seconds.
+        time: f64,
+    },
 }
 
-/// Runs range queries one after another, each within `deadline`.
-pub fn query_ranges(
+impl Query<'_> {
+    fn path(&self, prefix: &str) -> String {
+        match self {
+            Query::Range {
+                query,
+                start,
+                end,
+                step,
+            } => format!(
+                "{prefix}/api/v1/query_range?query={}&start={start:.3}&end={end:.3}&step={}",
+                percent_encode(query, b""),
+                step.max(1.0).round()
+            ),
+            Query::Instant { query, time } => format!(
+                "{prefix}/api/v1/query?query={}&time={time:.3}",
+                percent_encode(query, b"")
+            ),
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Query::Range { query, .. } | Query::Instant { query, .. } => query,
+        }
+    }
+}
+
+/// Runs queries one after another, each within `deadline`.
+pub fn run_queries(
     url: &PrometheusUrl,
-    queries: &[RangeQuery<'_>],
+    queries: &[Query<'_>],
     deadline: Duration,
 ) -> Result<Vec<Vec<Series>>, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -154,15 +191,7 @@ pub fn query_ranges(
     runtime.block_on(async {
         let mut out = Vec::new();
         for q in queries {
-            let path = format!(
-                "{}/api/v1/query_range?query={}&start={:.3}&end={:.3}&step={}",
-                url.prefix,
-                percent_encode(q.query, b""),
-                q.start,
-                q.end,
-                q.step.max(1.0).round()
-            );
-            let body = tokio::time::timeout(deadline, get(url, &path))
+            let body = tokio::time::timeout(deadline, get(url, &q.path(&url.prefix)))
                 .await
                 .map_err(|_| {
                     format!(
@@ -171,11 +200,11 @@ pub fn query_ranges(
                         deadline.as_secs()
                     )
                 })??;
-            out.push(parse_matrix(&body).map_err(|e| {
+            out.push(parse_result(&body).map_err(|e| {
                 format!(
                     "Prometheus at {} answered {:?}: {e}",
                     url.display(),
-                    q.query
+                    q.text()
                 )
             })?);
         }
@@ -270,9 +299,9 @@ pub(crate) fn percent_encode(s: &str, keep: &[u8]) -> String {
     out
 }
 
-/// Parses a `query_range` answer (`resultType: matrix`); Prometheus's own error is returned as
-/// its message.
-pub fn parse_matrix(body: &[u8]) -> Result<Vec<Series>, String> {
+/// Parses a query answer: a `matrix` (range) or a `vector` (instant, one point per series).
+/// Prometheus's own error is returned as its message.
+pub fn parse_result(body: &[u8]) -> Result<Vec<Series>, String> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| format!("the answer is not JSON ({e}); is this the Prometheus API?"))?;
     if v.get("status").and_then(Value::as_str) != Some("success") {
@@ -287,8 +316,9 @@ pub fn parse_matrix(body: &[u8]) -> Result<Vec<Series>, String> {
         return Err(format!("{kind}: {msg}"));
     }
     let data = v.get("data").ok_or("the answer has no data")?;
-    if data.get("resultType").and_then(Value::as_str) != Some("matrix") {
-        return Err("the answer is not a range (matrix) result".into());
+    let result_type = data.get("resultType").and_then(Value::as_str);
+    if !matches!(result_type, Some("matrix" | "vector")) {
+        return Err("the answer is neither a range (matrix) nor an instant (vector) result".into());
     }
     let Some(Value::Array(result)) = data.get("result") else {
         return Err("the answer has no result list".into());
@@ -302,15 +332,14 @@ pub fn parse_matrix(body: &[u8]) -> Result<Vec<Series>, String> {
                 .collect(),
             _ => BTreeMap::new(),
         };
-        let points = match item.get("values") {
-            Some(Value::Array(values)) => values
-                .iter()
-                .filter_map(|p| {
-                    let ts = p.get(0)?.as_f64()?;
-                    let value: f64 = p.get(1)?.as_str()?.parse().ok()?;
-                    (ts.is_finite() && value.is_finite()).then_some((ts, value))
-                })
-                .collect(),
+        let point = |p: &Value| {
+            let ts = p.get(0)?.as_f64()?;
+            let value: f64 = p.get(1)?.as_str()?.parse().ok()?;
+            (ts.is_finite() && value.is_finite()).then_some((ts, value))
+        };
+        let points = match (item.get("values"), item.get("value")) {
+            (Some(Value::Array(values)), _) => values.iter().filter_map(point).collect(),
+            (None, Some(p)) => point(p).into_iter().collect(),
             _ => Vec::new(),
         };
         out.push(Series { labels, points });
@@ -355,18 +384,20 @@ mod tests {
         let body = br#"{"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{"__name__":"probe_success","node":"node-1","target":"db:5432"},
              "values":[[1764583200,"1"],[1764583230,"0"],[1764583260,"NaN"]]}]}}"#;
-        let s = parse_matrix(body).unwrap();
+        let s = parse_result(body).unwrap();
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].labels["node"], "node-1");
         assert_eq!(s[0].points, [(1764583200.0, 1.0), (1764583230.0, 0.0)]);
-        let e = parse_matrix(
+        let e = parse_result(
             br#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#,
         )
         .unwrap_err();
         assert!(e.contains("bad_data") && e.contains("parse error"), "{e}");
-        assert!(parse_matrix(b"<html>").unwrap_err().contains("not JSON"));
-        assert!(parse_matrix(
-            br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+        assert!(parse_result(b"<html>").unwrap_err().contains("not JSON"));
+        let v = parse_result(br#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"node":"n"},"value":[1764583200.5,"3"]}]}}"#).unwrap();
+        assert_eq!(v[0].points, [(1764583200.5, 3.0)]);
+        assert!(parse_result(
+            br#"{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}"#
         )
         .is_err());
     }
@@ -385,8 +416,8 @@ mod tests {
         fn parsers_never_panic(text in "\\PC{0,200}", body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
             let _ = PrometheusUrl::parse(&text);
             let _ = PrometheusUrl::parse(&format!("http://{text}"));
-            let _ = parse_matrix(&body);
-            let _ = parse_matrix(format!(r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"a":"{text}"}},"values":[[1,"{text}"]]}}]}}}}"#).as_bytes());
+            let _ = parse_result(&body);
+            let _ = parse_result(format!(r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{"a":"{text}"}},"values":[[1,"{text}"]]}}]}}}}"#).as_bytes());
             let _ = crate::fleet::validate_selector(&text);
         }
     }

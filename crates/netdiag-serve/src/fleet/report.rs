@@ -176,9 +176,13 @@ fn key(labels: &BTreeMap<String, String>) -> Option<Key> {
     (k[0].is_some() && k[1].is_some()).then_some(k)
 }
 
-/// Builds the verdict from `probe_success` and `probe_failure_info` range results (and,
-/// optionally, `netdiag_fleet_list_success`) over `[from, to]` (unix seconds).
+/// Builds the verdict over `[from, to]` (unix seconds) from: `reporting`, one series per check
+/// that reported in the window (its points are not used; empty: the checks of `success`);
+/// `success`, the `probe_success` points of (at least) every check that failed; the
+/// `probe_failure_info` points; and the listings that failed (`netdiag_fleet_list_success`,
+/// all points 0).
 pub fn analyse(
+    reporting: &[Series],
     success: &[Series],
     failure_info: &[Series],
     list_success: &[Series],
@@ -186,6 +190,15 @@ pub fn analyse(
     to: f64,
 ) -> FleetReport {
     let mut checks: BTreeMap<Key, Check> = BTreeMap::new();
+    for s in reporting {
+        let Some(k) = key(&s.labels) else { continue };
+        let c = checks.entry(k).or_default();
+        c.instance = c
+            .instance
+            .take()
+            .or_else(|| s.labels.get("instance").cloned());
+        c.pod = c.pod.take().or_else(|| s.labels.get("pod").cloned());
+    }
     for s in success {
         let Some(k) = key(&s.labels) else { continue };
         let c = checks.entry(k).or_default();
@@ -888,7 +901,7 @@ mod tests {
             "tcp_timeout",
             &[0.0, 0.0, 1.0, 1.0],
         )];
-        let r = analyse(&success, &info, &[], T0, T0 + 90.0);
+        let r = analyse(&[], &success, &info, &[], T0, T0 + 90.0);
         assert!(!r.healthy);
         assert_eq!(r.exit_code(), 1);
         assert_eq!((r.nodes, r.checks), (3, 3));
@@ -940,7 +953,7 @@ mod tests {
                 &[0.0, 0.0, 1.0, 1.0],
             ),
         ];
-        let r = analyse(&success, &info, &[], T0, T0 + 90.0);
+        let r = analyse(&[], &success, &info, &[], T0, T0 + 90.0);
         let every = r
             .findings
             .iter()
@@ -970,7 +983,7 @@ mod tests {
     #[test]
     fn recovered_only_is_healthy_with_a_warning() {
         let success = vec![target("node-1", "db:5432", &[0.0, 1.0, 1.0, 1.0])];
-        let r = analyse(&success, &[], &[], T0, T0 + 90.0);
+        let r = analyse(&[], &success, &[], &[], T0, T0 + 90.0);
         assert!(r.healthy);
         assert_eq!(r.exit_code(), 0);
         assert_eq!(r.findings[0].state, State::Recovered);
@@ -991,7 +1004,7 @@ mod tests {
         // One pair is broken on its own: node-1 → node-2.
         success.retain(|s| !(s.labels["node"] == "node-1" && s.labels["peer_node"] == "node-2"));
         success.push(mesh("node-1", "node-2", &DOWN_AT_2));
-        let r = analyse(&success, &[], &[], T0, T0 + 90.0);
+        let r = analyse(&[], &success, &[], &[], T0, T0 + 90.0);
         let unreachable: Vec<&Finding> = r
             .findings
             .iter()
@@ -1033,7 +1046,7 @@ mod tests {
                 }
             }
         }
-        let r = analyse(&success, &[], &[], T0, T0 + 90.0);
+        let r = analyse(&[], &success, &[], &[], T0, T0 + 90.0);
         assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
         assert_eq!(r.findings[0].pattern, Pattern::MeshIsolated);
         assert!(r.findings[0]
@@ -1065,7 +1078,7 @@ mod tests {
                 &[0.0, 0.0, 1.0, 1.0],
             ),
         ];
-        let r = analyse(&success, &info, &[], T0, T0 + 90.0);
+        let r = analyse(&[], &success, &info, &[], T0, T0 + 90.0);
         let suspect = r
             .findings
             .iter()
@@ -1076,6 +1089,23 @@ mod tests {
     }
 
     #[test]
+    fn reporting_checks_count_even_when_only_failures_carry_points() {
+        // What read_report asks for at scale: every check once, points only for failing ones.
+        let reporting: Vec<Series> = (1..=10)
+            .map(|i| target(&format!("node-{i}"), "db:5432", &[1.0]))
+            .collect();
+        let success = vec![target("node-4", "db:5432", &DOWN_AT_2)];
+        let r = analyse(&reporting, &success, &[], &[], T0, T0 + 90.0);
+        assert_eq!((r.nodes, r.checks), (10, 10));
+        assert_eq!(r.findings[0].pattern, Pattern::OneNode);
+        assert!(
+            r.findings[0].summary.contains("the other 9 nodes pass"),
+            "{}",
+            r.findings[0].summary
+        );
+    }
+
+    #[test]
     fn garbage_series_are_ignored_and_a_listing_failure_is_a_warning() {
         let success = vec![
             series(&[("target", "x")], &[0.0]),
@@ -1083,7 +1113,7 @@ mod tests {
             target("node-1", "db:5432", &OK),
         ];
         let lists = vec![series(&[("node", "node-1"), ("list", "pods")], &[0.0, 0.0])];
-        let r = analyse(&success, &[], &lists, T0, T0 + 90.0);
+        let r = analyse(&[], &success, &[], &lists, T0, T0 + 90.0);
         assert!(r.healthy);
         assert_eq!(r.checks, 1);
         assert_eq!(r.list_failures.len(), 1);
