@@ -27,7 +27,7 @@ pub struct ReportArgs {
     /// The Prometheus server that scrapes the members: http[s]://[user:password@]host[:port][/prefix].
     #[arg(long, value_name = "URL")]
     pub prometheus: String,
-    /// How far back to look (e.g. 15m, 1h).
+    /// How far back to look, a Prometheus duration (15m, 1h, 1h30m, 2d).
     #[arg(long, value_name = "DURATION", default_value = "15m")]
     pub since: String,
     /// Output format.
@@ -46,7 +46,9 @@ pub struct ReportArgs {
 /// Prometheus could not give a verdict), or a usage error.
 pub fn run(args: &FleetArgs) -> Result<(String, i32), String> {
     let FleetCommand::Report(args) = &args.command;
-    let since = crate::cli::parse_duration(&args.since).map_err(|e| format!("--since: {e}"))?;
+    // A Prometheus duration, as Prometheus users write a range (`[1h]`).
+    let since = netdiag_serve::config::duration::parse(&args.since)
+        .map_err(|e| format!("--since: {e}; use e.g. 15m, 1h or 2d"))?;
     if since < Duration::from_secs(60) || since > Duration::from_secs(31 * 24 * 3600) {
         return Err("--since: give 1m to 31d".into());
     }

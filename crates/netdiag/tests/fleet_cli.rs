@@ -60,6 +60,20 @@ fn bad_input_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn since_takes_prometheus_durations() {
+    // Accepted durations get as far as Prometheus (a closed port: exit 3); refused ones are 2.
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    for since in ["15m", "1h", "1h30m", "2d"] {
+        let (code, _, stderr) = fleet(&["--prometheus", &url, "--since", since]);
+        assert_eq!(code, 3, "{since}: {stderr}");
+    }
+    for since in ["15", "1x", "32d", "30s"] {
+        let (code, _, stderr) = fleet(&["--prometheus", &url, "--since", since]);
+        assert_eq!(code, 2, "{since}: {stderr}");
+    }
+}
+
+#[test]
 fn an_unreachable_prometheus_is_exit_3_named_without_credentials() {
     let url = format!("http://ops:hunter2@127.0.0.1:{}", closed_port());
     let (code, stdout, stderr) = fleet(&["--prometheus", &url, "--timeout", "3s"]);
