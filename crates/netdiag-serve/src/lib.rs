@@ -17,13 +17,15 @@
 //! - [`probers`]: one module + one target → a [`probers::ProbeOutcome`] (metrics, log, report).
 //! - [`server`], [`listen`]: the HTTP server (blackbox's endpoints, allow-list, bounded
 //!   concurrency); [`history`] and [`page`]: the status page; [`selfmetrics`]: `/metrics`;
-//!   [`webconfig`]: TLS and basic auth; [`schedule_run`]: targets the server probes itself.
+//!   [`webconfig`]: TLS and basic auth; [`schedule_run`]: targets the server probes itself;
+//!   [`fleet`]: fleet members and the fleet report; [`offpath`]: probes off the request path.
 
 pub mod config;
 pub mod expo;
 pub mod fleet;
 pub mod history;
 pub mod listen;
+pub mod offpath;
 pub mod page;
 pub mod probers;
 pub mod schedule_run;

@@ -4,7 +4,6 @@
 //! restarts the loops and drops results of entries that are gone.
 
 use crate::expo::Registry;
-use crate::probers::{self, ProbeRequest};
 use crate::state::Shared;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -49,62 +48,12 @@ pub fn restart(shared: &Arc<Shared>) {
 }
 
 async fn run_once(shared: &Arc<Shared>, target: &str, module_name: &str, interval: Duration) {
-    let registry = probe(shared, target, module_name, interval).await;
+    let registry = crate::offpath::probe(shared, target, module_name, interval).await;
     shared
         .scheduled
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .insert((target.to_string(), module_name.to_string()), registry);
-}
-
-/// One probe of `target` with the current config's module, within the module's timeout and at
-/// most `interval`: its registry, or `probe_success 0` when it could not finish.
-pub async fn probe(
-    shared: &Arc<Shared>,
-    target: &str,
-    module_name: &str,
-    interval: Duration,
-) -> Registry {
-    let config = shared.config();
-    let failed = || {
-        let mut r = Registry::new();
-        r.gauge(
-            "probe_success",
-            "Displays whether or not the probe was a success",
-            0.0,
-        );
-        r
-    };
-    let Some(module) = config.modules.get(module_name) else {
-        return failed();
-    };
-    let seconds =
-        crate::timeout::probe_timeout(module.timeout, None, shared.options.timeout_offset)
-            .unwrap_or(0.0);
-    let timeout = Duration::try_from_secs_f64(seconds.max(0.0))
-        .unwrap_or(Duration::ZERO)
-        .min(interval);
-    let (t, m, c) = (
-        target.to_string(),
-        module_name.to_string(),
-        Arc::clone(&config),
-    );
-    let cert_series = shared.options.cert_series_on_failure;
-    let task = tokio::task::spawn_blocking(move || {
-        let module = c.modules.get(&m)?;
-        Some(probers::probe(&ProbeRequest {
-            target: &t,
-            module_name: &m,
-            module,
-            hostname: None,
-            timeout,
-            cert_series_on_failure: cert_series,
-        }))
-    });
-    match tokio::time::timeout(timeout, task).await {
-        Ok(Ok(Some(outcome))) => outcome.metrics,
-        _ => failed(),
-    }
 }
 
 /// The latest scheduled results, every series labelled with its `target` and `module`.
@@ -119,7 +68,7 @@ pub fn encode(shared: &Shared) -> String {
         for ((target, module), registry) in results.iter() {
             let mut labels = vec![("target", target.as_str()), ("module", module.as_str())];
             labels.extend(node.map(|n| ("node", n)));
-            add_labelled(&mut out, registry, &labels);
+            crate::offpath::add_labelled(&mut out, registry, &labels);
         }
     }
     crate::fleet::run::encode_into(shared, &mut out);
@@ -130,29 +79,13 @@ pub fn encode(shared: &Shared) -> String {
 pub fn labelled(results: &std::collections::BTreeMap<(String, String), Registry>) -> Registry {
     let mut out = Registry::new();
     for ((target, module), registry) in results {
-        add_labelled(
+        crate::offpath::add_labelled(
             &mut out,
             registry,
             &[("target", target), ("module", module)],
         );
     }
     out
-}
-
-/// Adds every sample of `registry` to `out` with `extra` labels (which replace any of the same
-/// name the probe set).
-pub fn add_labelled(out: &mut Registry, registry: &Registry, extra: &[(&str, &str)]) {
-    for family in registry.families() {
-        for (labels, value) in &family.samples {
-            let mut pairs: Vec<(&str, &str)> = labels
-                .iter()
-                .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            pairs.extend_from_slice(extra);
-            out.set(&family.name, &family.help, family.kind, &pairs, *value);
-        }
-    }
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ pub struct Shared {
     /// Latest scheduled results by (target, module).
     pub scheduled: Mutex<BTreeMap<(String, String), Registry>>,
     /// The fleet member's results and listing status.
-    pub fleet: Mutex<crate::fleet::run::FleetState>,
+    pub fleet: Mutex<crate::fleet::state::FleetState>,
 }
 
 impl Shared {
@@ -86,7 +86,7 @@ impl Shared {
             metrics: SelfMetrics::default(),
             waiting: AtomicUsize::new(0),
             scheduled: Mutex::new(BTreeMap::new()),
-            fleet: Mutex::new(crate::fleet::run::FleetState::default()),
+            fleet: Mutex::new(crate::fleet::state::FleetState::default()),
         });
         shared.metrics.reloaded(true, unix_now());
         shared

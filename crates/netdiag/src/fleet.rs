@@ -52,8 +52,8 @@ pub fn run(args: &FleetArgs) -> Result<(String, i32), String> {
     if since < Duration::from_secs(60) || since > Duration::from_secs(31 * 24 * 3600) {
         return Err("--since: give 1m to 31d".into());
     }
-    let deadline =
-        crate::cli::parse_duration(&args.timeout).map_err(|e| format!("--timeout: {e}"))?;
+    let deadline = netdiag_serve::config::duration::parse(&args.timeout)
+        .map_err(|e| format!("--timeout: {e}; use e.g. 20s"))?;
     let prometheus = netdiag_serve::fleet::promapi::PrometheusUrl::parse(&args.prometheus)?;
     netdiag_serve::fleet::validate_selector(&args.selector)?;
     let request = netdiag_serve::fleet::ReportRequest {

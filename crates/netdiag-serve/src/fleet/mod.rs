@@ -10,13 +10,15 @@
 //!
 //! - [`members`]: the API answers (a PodList, an EndpointSliceList) → members and endpoints. Pure.
 //! - [`ring`]: which K members a member probes. Pure and deterministic.
-//! - [`run`]: the loops that list, choose and probe, and the series they export.
+//! - [`run`]: the loops that list, choose and probe, and the series they export; [`state`]:
+//!   what they leave for `/metrics`.
 
 pub mod members;
 pub mod promapi;
 pub mod report;
 pub mod ring;
 pub mod run;
+pub mod state;
 
 /// One kind a member reads from the API server: exactly what its ClusterRole must grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,13 +12,13 @@
 
 use super::members::{dns_endpoints, members_from_pods};
 use super::ring::peers;
+use super::state::{FleetState, ListStatus, Section};
 use super::{READ_ENDPOINTSLICES, READ_PODS};
 use crate::config::fleet::{ClusterDnsConfig, FleetConfig, MeshConfig};
 use crate::config::ProberKind;
 use crate::expo::{Kind, Registry};
 use crate::state::Shared;
 use netdiag_k8s::live::{list_items, ListRequest, LiveSource};
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -27,44 +27,6 @@ use std::time::Duration;
 
 /// The longest a listing may take (the API server's answer for one namespace is small).
 const LIST_DEADLINE: Duration = Duration::from_secs(10);
-
-/// Which section a result belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Section {
-    /// `fleet.mesh`.
-    Mesh,
-    /// `fleet.cluster_dns`.
-    ClusterDns,
-}
-
-impl Section {
-    fn list_label(self) -> &'static str {
-        match self {
-            Section::Mesh => "pods",
-            Section::ClusterDns => "endpointslices",
-        }
-    }
-}
-
-/// How the last listing of a section went.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ListStatus {
-    /// The last listing answered.
-    pub ok: bool,
-    /// Members (or endpoints) the last good listing gave.
-    pub listed: usize,
-    /// Peers (or endpoints) probed.
-    pub probed: usize,
-}
-
-/// The member's fleet results.
-#[derive(Debug, Default)]
-pub struct FleetState {
-    /// Latest results by section and their labels (besides `node`).
-    pub results: BTreeMap<(Section, Vec<(String, String)>), Registry>,
-    /// Listing status by section.
-    pub lists: BTreeMap<Section, ListStatus>,
-}
 
 /// One thing to probe: its labels and the target text the module takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,7 +181,7 @@ fn spawn(
                 let (shared, module) = (Arc::clone(&shared), module.clone());
                 set.spawn(async move {
                     let registry =
-                        crate::schedule_run::probe(&shared, &p.target, &module, interval).await;
+                        crate::offpath::probe(&shared, &p.target, &module, interval).await;
                     (p.labels, registry)
                 });
             }
@@ -325,7 +287,7 @@ pub fn encode_into(shared: &Shared, out: &mut Registry) {
         if !node.is_empty() {
             extra.push(("node", &node));
         }
-        crate::schedule_run::add_labelled(out, registry, &extra);
+        crate::offpath::add_labelled(out, registry, &extra);
     }
     for (section, status) in &state.lists {
         let mut labels = vec![("list", section.list_label())];
