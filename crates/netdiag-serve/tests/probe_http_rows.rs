@@ -336,13 +336,22 @@ fn tls_server(max: usize) -> SocketAddr {
     let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     let cert = params.self_signed(&key).unwrap();
     let der = rustls::pki_types::CertificateDer::from(cert.der().to_vec());
+    tls_server_with(max, vec![der], &key)
+}
+
+/// [`tls_server`] serving `chain` (leaf first) signed for `key`.
+fn tls_server_with(
+    max: usize,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: &rcgen::KeyPair,
+) -> SocketAddr {
     let pk = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
         key.serialize_der(),
     ));
     let config = Arc::new(
         rustls::ServerConfig::builder()
             .with_no_client_auth()
-            .with_single_cert(vec![der], pk)
+            .with_single_cert(chain, pk)
             .unwrap(),
     );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -378,6 +387,69 @@ fn tls_server(max: usize) -> SocketAddr {
         }
     });
     addr
+}
+
+fn days(n: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    now + n * 86_400
+}
+
+fn cert_params(epoch: u64, ca: bool) -> rcgen::CertificateParams {
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    p.not_after = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(epoch);
+    if ca {
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "netdiag test root");
+    }
+    p
+}
+
+/// blackbox's two expiries differ: `probe_ssl_earliest_cert_expiry` is the earliest NotAfter of
+/// what the server sent (an extra, older copy of the root), `probe_ssl_last_chain_expiry_…` the
+/// best chain that verifies against ca_file (leaf → root, valued at the leaf's NotAfter).
+#[test]
+fn p20_earliest_is_served_and_last_chain_is_best_verified() {
+    let (root_at, older_at, leaf_at) = (days(3), days(1), days(2));
+    let root_key = rcgen::KeyPair::generate().unwrap();
+    let root = cert_params(root_at, true).self_signed(&root_key).unwrap();
+    let older = cert_params(older_at, true).self_signed(&root_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf_params = cert_params(leaf_at, false);
+    leaf_params.subject_alt_names = vec![rcgen::SanType::DnsName("localhost".try_into().unwrap())];
+    leaf_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let issuer = rcgen::Issuer::new(cert_params(root_at, true), &root_key);
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let chain = vec![
+        rustls::pki_types::CertificateDer::from(leaf.der().to_vec()),
+        rustls::pki_types::CertificateDer::from(older.der().to_vec()),
+    ];
+    let addr = tls_server_with(2, chain, &leaf_key);
+    let dir = std::env::temp_dir().join(format!("netdiag-serve-p20-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, format!("{}{}", root.pem(), older.pem())).unwrap();
+    let m = module(&format!(
+        "      tls_config: {{ca_file: '{}'}}\n",
+        ca.display()
+    ));
+    let o = run(&m, &format!("https://localhost:{}/", addr.port()));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(o.success, "{:?} {}", o.log, o.metrics.encode());
+    assert_eq!(
+        v(&o, "probe_ssl_earliest_cert_expiry"),
+        Some(older_at as f64)
+    );
+    assert_eq!(
+        v(&o, "probe_ssl_last_chain_expiry_timestamp_seconds"),
+        Some(leaf_at as f64)
+    );
 }
 
 #[test]

@@ -19,7 +19,7 @@
 
 use super::common::{
     address_series, choose, prefers_v4, read_ca_file, resolve, system_prober, tls_facts,
-    tls_series, verdict_series_with, Recorder, TlsFacts,
+    tls_series, verdict_series_with, verified_chain_expiry, Recorder, TlsFacts,
 };
 use super::{ProbeOutcome, ProbeRequest};
 use crate::config::http::HttpProbe;
@@ -361,9 +361,14 @@ fn run_hop(
     let (http, tls) = (recorder.http.clone(), recorder.tls.clone());
     let dns_exchanges = std::mem::take(&mut recorder.dns);
     let capture = prober.last_http_capture.take().unwrap_or_default();
-    let tls = tls
+    let mut tls = tls
         .last()
         .and_then(|t| tls_facts(t, &prober.last_tls_chain_der));
+    // With a ca_file, blackbox's last chain expiry is the best chain that verifies against it,
+    // not the served chain's earliest NotAfter (the same rule as the tcp prober's).
+    if let (Some(f), Some(roots)) = (tls.as_mut(), prober.extra_roots_pem.as_deref()) {
+        f.last_chain = verified_chain_expiry(&prober.last_tls_chain_der, roots);
+    }
     let response = http.last().and_then(|obs| match &obs.outcome {
         HttpOutcome::Response {
             version,
