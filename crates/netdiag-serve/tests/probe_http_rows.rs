@@ -15,6 +15,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::fixtures::{cert_params, days_from_now};
 
 /// Reads one request: the head, then `Content-Length` bytes of body (bounded).
 fn read_request(s: &mut impl Read) -> Vec<u8> {
@@ -389,32 +390,12 @@ fn tls_server_with(
     addr
 }
 
-fn days(n: u64) -> u64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    now + n * 86_400
-}
-
-fn cert_params(epoch: u64, ca: bool) -> rcgen::CertificateParams {
-    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    p.not_after = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(epoch);
-    if ca {
-        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        p.distinguished_name
-            .push(rcgen::DnType::CommonName, "netdiag test root");
-    }
-    p
-}
-
 /// blackbox's two expiries differ: `probe_ssl_earliest_cert_expiry` is the earliest NotAfter of
 /// what the server sent (an extra, older copy of the root), `probe_ssl_last_chain_expiry_…` the
 /// best chain that verifies against ca_file (leaf → root, valued at the leaf's NotAfter).
 #[test]
 fn p20_earliest_is_served_and_last_chain_is_best_verified() {
-    let (root_at, older_at, leaf_at) = (days(3), days(1), days(2));
+    let (root_at, older_at, leaf_at) = (days_from_now(3), days_from_now(1), days_from_now(2));
     let root_key = rcgen::KeyPair::generate().unwrap();
     let root = cert_params(root_at, true).self_signed(&root_key).unwrap();
     let older = cert_params(older_at, true).self_signed(&root_key).unwrap();

@@ -14,7 +14,10 @@ use netdiag_serve::probers::{probe, ProbeOutcome, ProbeRequest};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use support::fixtures::{cert_params, days_from_now};
+
+mod support;
 
 fn module(yaml: &str) -> Module {
     let text = format!("modules:\n  m:\n    prober: tcp\n    tcp:\n{yaml}");
@@ -243,42 +246,19 @@ fn t9_expect_but_silent_close_fails() {
     assert_eq!(o.metrics.value("probe_failed_due_to_regex", &[]), Some(0.0));
 }
 
-fn days(n: u64) -> u64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    now + n * 86_400
-}
-
-fn at(epoch: u64) -> rcgen::CertificateParams {
-    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    p.not_after = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(epoch);
-    p
-}
-
-fn ca_params(epoch: u64) -> rcgen::CertificateParams {
-    let mut p = at(epoch);
-    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    p.distinguished_name
-        .push(rcgen::DnType::CommonName, "netdiag test root");
-    p
-}
-
 #[test]
 fn t3_earliest_is_served_and_last_chain_is_best_verified() {
-    let (root_at, older_at, leaf_at) = (days(3), days(1), days(2));
+    let (root_at, older_at, leaf_at) = (days_from_now(3), days_from_now(1), days_from_now(2));
     let root_key = rcgen::KeyPair::generate().unwrap();
-    let root = ca_params(root_at).self_signed(&root_key).unwrap();
-    let older = ca_params(older_at).self_signed(&root_key).unwrap();
+    let root = cert_params(root_at, true).self_signed(&root_key).unwrap();
+    let older = cert_params(older_at, true).self_signed(&root_key).unwrap();
     let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let mut leaf_params = at(leaf_at);
+    let mut leaf_params = cert_params(leaf_at, false);
     leaf_params.subject_alt_names = vec![rcgen::SanType::DnsName("localhost".try_into().unwrap())];
     leaf_params
         .distinguished_name
         .push(rcgen::DnType::CommonName, "localhost");
-    let issuer = rcgen::Issuer::new(ca_params(root_at), &root_key);
+    let issuer = rcgen::Issuer::new(cert_params(root_at, true), &root_key);
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
     let chain = vec![
         rustls::pki_types::CertificateDer::from(leaf.der().to_vec()),

@@ -215,3 +215,28 @@ pub(crate) fn dns_reply(query: &[u8], mode: DnsMode) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+/// Unix seconds `n` days from now (a certificate's NotAfter in the tests).
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn days_from_now(n: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    now + n * 86_400
+}
+
+/// Certificate parameters valid from 2020 until `not_after` (unix seconds); a CA named
+/// "netdiag test root" when `ca`.
+#[allow(dead_code)] // not every test binary uses it
+pub(crate) fn cert_params(not_after: u64, ca: bool) -> rcgen::CertificateParams {
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).expect("no names");
+    p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    p.not_after = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(not_after);
+    if ca {
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "netdiag test root");
+    }
+    p
+}
