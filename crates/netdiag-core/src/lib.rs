@@ -6,6 +6,7 @@
 //! There is no I/O, no clock and no async here: probes pass observations in, reports come out.
 //! That is what keeps the diagnosis testable on plain data.
 
+pub mod catalogue;
 pub mod cause;
 pub mod layer;
 pub mod observe;

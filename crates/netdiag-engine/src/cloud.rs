@@ -2,7 +2,8 @@
 //! report built. The same call serves `netdiag cloud check`, and any front-end that asks about a
 //! flow by its cloud addresses.
 
-use netdiag_cloud::check::{exit_code, load_estate_from_paths, report};
+use netdiag_cloud::check::{exit_code, load_estate, load_estate_from_paths, report, CheckError};
+use netdiag_cloud::doc::Document;
 use netdiag_cloud::estate::Estate;
 use netdiag_cloud::flow::Query;
 use netdiag_cloud::provider::Provider;
@@ -16,6 +17,9 @@ pub struct CloudRequest {
     pub provider: Option<Provider>,
     /// The export files and directories (`--resources`).
     pub resources: Vec<PathBuf>,
+    /// Exports given as text (an MCP tool's inline JSON): a name for messages and the text.
+    /// Read together with `resources`.
+    pub inline: Vec<(String, String)>,
     /// The flow.
     pub query: Query,
 }
@@ -39,11 +43,28 @@ impl CloudAnswer {
 /// Loads the exports and evaluates the flow. `Err` is bad input (exit 2): an unreadable or
 /// malformed export, or a flow the exports cannot answer as asked.
 pub fn check(request: &CloudRequest) -> Result<CloudAnswer, String> {
-    let (provider, estate) =
-        load_estate_from_paths(request.provider, &request.resources).map_err(|e| e.to_string())?;
+    let (provider, estate) = if request.inline.is_empty() {
+        load_estate_from_paths(request.provider, &request.resources)
+    } else {
+        inline_documents(request).and_then(|docs| load_estate(request.provider, &docs))
+    }
+    .map_err(|e| e.to_string())?;
     let evaluation = estate.evaluate(&request.query).map_err(|e| e.to_string())?;
     Ok(CloudAnswer {
         report: report(provider, evaluation),
         estate,
     })
+}
+
+/// The files' documents, then the inline ones.
+fn inline_documents(request: &CloudRequest) -> Result<Vec<Document>, CheckError> {
+    let mut docs = if request.resources.is_empty() {
+        Vec::new()
+    } else {
+        netdiag_cloud::doc::load(&request.resources)?
+    };
+    for (name, text) in &request.inline {
+        docs.push(Document::from_str(name.as_str(), text)?);
+    }
+    Ok(docs)
 }

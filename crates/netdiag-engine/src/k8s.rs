@@ -17,12 +17,21 @@ pub struct ClusterInput {
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context (default: its current context).
     pub context: Option<String>,
+    /// Manifests given as text (an MCP tool's inline YAML or JSON): a name for messages (`.json`
+    /// picks JSON) and the text. Read together with `manifests`.
+    pub inline: Vec<(String, String)>,
 }
 
 /// Loads the cluster's objects. `Err` is a one-line message for exit status 2.
 pub fn load_cluster(input: &ClusterInput) -> Result<Cluster, String> {
-    if !input.manifests.is_empty() {
-        return Cluster::load(&input.manifests).map_err(|e| e.to_string());
+    if !input.manifests.is_empty() || !input.inline.is_empty() {
+        let mut cluster = Cluster::load(&input.manifests).map_err(|e| e.to_string())?;
+        for (name, text) in &input.inline {
+            cluster
+                .load_str(std::path::Path::new(name), text)
+                .map_err(|e| e.to_string())?;
+        }
+        return Ok(cluster);
     }
     let live = match &input.kubeconfig {
         Some(path) => LiveSource::Kubeconfig {

@@ -13,10 +13,14 @@
 //!   one target (the prober's unit of work).
 //! - [`cloud`]: [`CloudRequest`] → [`check`](cloud::check) → [`CloudAnswer`].
 //! - [`k8s`]: [`ClusterInput`] + a flow → [`check`](k8s::check), or the [`matrix`](k8s::matrix).
+//! - [`options`]: the live check's options as typed → [`resolve`](options::resolve) → the
+//!   validated [`LiveCheck`]s, with the same messages for the CLI's flags and the MCP tools'
+//!   arguments.
 
 pub mod cloud;
 pub mod k8s;
 pub mod live;
+pub mod options;
 
 pub use cloud::{CloudAnswer, CloudRequest};
 pub use k8s::ClusterInput;

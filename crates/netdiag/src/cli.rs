@@ -21,7 +21,7 @@ const EXIT_CODES: &str = "Exit status: 0 healthy (warnings allowed), 1 a layer f
 pub enum Command {
     /// Walk resolver -> dns -> route -> proxy -> tcp/udp -> mtu -> tls -> http for TARGET and stop at the first failing layer.
     Check(Box<CheckArgs>),
-    /// Print the cause catalogue: every cause code with its layer and meaning.
+    /// Print the cause catalogue (every cause code with its layer and meaning), or one cause explained with its typical fix.
     Causes(CausesArgs),
     /// Start throwaway faults on loopback (no root, no network) and show how netdiag reports them.
     Demo(DemoArgs),
@@ -114,6 +114,9 @@ pub struct CheckArgs {
 /// `netdiag causes`.
 #[derive(Debug, Args)]
 pub struct CausesArgs {
+    /// Explain this cause (e.g. tcp_refused): its meaning, typical fix, pre-state, rollback and runbook.
+    #[arg(value_name = "CAUSE")]
+    pub cause: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
@@ -127,55 +130,9 @@ pub struct DemoArgs {
     pub format: FormatArg,
 }
 
-/// Parses a duration such as `10s`, `500ms`, `1.5s`, `2m` or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let (number, unit) = match t.find(|c: char| !(c.is_ascii_digit() || c == '.')) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration '{text}': use e.g. 10s, 500ms or 2m"))?;
-    let secs = match unit {
-        "ms" => value / 1000.0,
-        "s" | "" => value,
-        "m" => value * 60.0,
-        _ => {
-            return Err(format!(
-                "invalid duration '{text}': unknown unit '{unit}' (use ms, s or m)"
-            ))
-        }
-    };
-    if !secs.is_finite() || secs <= 0.0 {
-        return Err(format!(
-            "invalid duration '{text}': it must be greater than zero"
-        ));
-    }
-    if secs > 3600.0 {
-        return Err(format!("invalid duration '{text}': at most 1 hour"));
-    }
-    Ok(std::time::Duration::from_secs_f64(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        for bad in [
-            "", "0s", "-1s", "abc", "10h", "1e9", "99999m", "NaNs", "1..2s",
-        ] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn cli_definition_is_consistent() {

@@ -90,6 +90,7 @@ pub fn request(args: &CloudArgs) -> Result<(netdiag_engine::Request, Format), St
             let request = netdiag_engine::CloudRequest {
                 provider,
                 resources: a.resources.clone(),
+                inline: Vec::new(),
                 query,
             };
             Ok((netdiag_engine::Request::Cloud(request), a.format.into()))

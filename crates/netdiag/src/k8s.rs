@@ -62,6 +62,7 @@ impl ClusterSource {
             manifests: self.manifests.clone(),
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
+            inline: Vec::new(),
         }
     }
 }

@@ -78,7 +78,8 @@ fn run() -> Result<ExitCode, UsageError> {
             (check::request(checks, args.evidence.as_deref()), format)
         }
         cli::Command::Causes(args) => {
-            return Ok(print(&causes::render(args.format.into()), 0));
+            let output = causes::render(args.cause.as_deref(), args.format.into())?;
+            return Ok(print(&output, 0));
         }
         cli::Command::Demo(args) => {
             let (output, code) = demo::run(args.format.into());
