@@ -44,6 +44,15 @@ pub struct LiveCheck {
     pub follow: bool,
     /// Asked about a failed flow after the walk (the cloud exports of `--cloud`).
     pub oracle: Option<Arc<dyn FlowOracle>>,
+    /// Asked before a redirect is followed (`-L`): the MCP server's `--allow-targets`, so a
+    /// redirect cannot take a check somewhere the operator did not allow. `None`: every hop.
+    pub hop_guard: Option<Arc<dyn HopGuard>>,
+}
+
+/// Decides whether a redirect's new target may be walked.
+pub trait HopGuard: Send + Sync + std::fmt::Debug {
+    /// `Err` says why not (it is recorded in the report's `followed`).
+    fn permits(&self, target: &Target) -> Result<(), String>;
 }
 
 /// The reports of one run: one target's report, or the summary of many.
@@ -127,6 +136,13 @@ pub fn check_one(check: &LiveCheck) -> Report {
         let Some(next) = report.redirect.as_deref().and_then(|l| current.redirect(l)) else {
             break;
         };
+        if let Some(Err(why)) = check.hop_guard.as_ref().map(|g| g.permits(&next)) {
+            followed.push(format!(
+                "{} -> {} (not followed: {why})",
+                current.input, next.input
+            ));
+            break;
+        }
         followed.push(format!("{} -> {}", current.input, next.input));
         let hop = LiveCheck {
             target: next.clone(),

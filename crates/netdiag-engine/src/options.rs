@@ -321,6 +321,7 @@ pub fn resolve(options: &CheckOptions, spelling: Spelling) -> Result<Vec<LiveChe
             probe_mtu: options.mtu,
             follow: options.follow,
             oracle: oracle.clone(),
+            hop_guard: None,
         });
     }
     Ok(checks)

@@ -33,6 +33,8 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
     /// Fleet mode (a DaemonSet of `serve` members): `fleet report` says which nodes fail which layer and why, from Prometheus.
     Fleet(crate::fleet::FleetArgs),
+    /// Serve the diagnoses as MCP tools for AI agents (stdio, or Streamable HTTP with --listen), read-only by construction.
+    Mcp(Box<crate::mcp::McpArgs>),
 }
 
 /// `netdiag check`.

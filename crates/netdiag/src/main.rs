@@ -15,6 +15,7 @@ mod demo_servers;
 mod fleet;
 mod format;
 mod k8s;
+mod mcp;
 mod serve;
 
 use clap::Parser;
@@ -88,6 +89,10 @@ fn run() -> Result<ExitCode, UsageError> {
         cli::Command::K8s(args) => k8s::request(&args)?,
         cli::Command::Cloud(args) => cloud::request(&args)?,
         cli::Command::Serve(args) => return Ok(ExitCode::from(serve::run(&args))),
+        cli::Command::Mcp(args) => {
+            let (output, code) = mcp::run(&args)?;
+            return Ok(print(&output, code));
+        }
         cli::Command::Fleet(args) => {
             let (output, code) = fleet::run(&args)?;
             return Ok(print(&output, code));

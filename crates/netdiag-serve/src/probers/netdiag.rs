@@ -80,5 +80,6 @@ fn check(request: &ProbeRequest<'_>) -> Result<LiveCheck, String> {
         probe_mtu: module.mtu,
         follow: module.follow,
         oracle: None,
+        hop_guard: None,
     })
 }
