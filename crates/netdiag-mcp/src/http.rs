@@ -157,8 +157,45 @@ async fn handle(
             ));
         }
     }
+    let request = match screened(request).await {
+        Ok(r) => r,
+        Err(refusal) => return Ok(refusal),
+    };
     let mut mcp = mcp;
     mcp.call(request).await
+}
+
+/// Reads a POST body (at most [`MAX_BODY_BYTES`]) and answers what is not a JSON-RPC message
+/// itself, as the transport asks: 400 with the JSON-RPC error (-32700 not JSON, -32600 not a
+/// message), 413 when too large. rmcp alone answers a body that is not JSON with a 415 and
+/// plain text, which a client cannot match to a JSON-RPC error.
+async fn screened(request: Request<Incoming>) -> Result<Request<Full<Bytes>>, Response<Body>> {
+    let (parts, body) = request.into_parts();
+    let bytes = match http_body_util::Limited::new(body, MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return Err(plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large (at most 16 MiB)\n",
+                None,
+            ))
+        }
+    };
+    if parts.method == hyper::Method::POST {
+        if let crate::stdio::Screened::Answer(error) = crate::stdio::screen(&bytes) {
+            let mut response = Response::new(Full::new(Bytes::from(error)).boxed());
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("application/json"),
+            );
+            return Err(response);
+        }
+    }
+    Ok(Request::from_parts(parts, Full::new(bytes)))
 }
 
 /// Serves until SIGINT or SIGTERM. The bound address is printed on stderr as

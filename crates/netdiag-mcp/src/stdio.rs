@@ -44,6 +44,13 @@ pub fn screen(line: &[u8]) -> Screened {
     if text.is_empty() {
         return Screened::Skip;
     }
+    if text.len() > MAX_LINE_BYTES {
+        return Screened::Answer(error(
+            Value::Null,
+            -32700,
+            &format!("parse error: the message is longer than {MAX_LINE_BYTES} bytes"),
+        ));
+    }
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
