@@ -22,7 +22,7 @@ fn the_official_python_sdk_drives_every_tool() {
     };
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let workspace = crate_dir.join("../..");
-    let mut child = Command::new(python)
+    let child = Command::new(python)
         .arg(crate_dir.join("tests/mcp_sdk/drive.py"))
         .arg(env!("CARGO_BIN_EXE_netdiag"))
         .arg(workspace.join("crates/netdiag-k8s/tests/fixtures"))
