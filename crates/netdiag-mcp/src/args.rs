@@ -327,3 +327,21 @@ pub struct CauseArgs {
     /// A cause code, e.g. "tcp_refused" or "netpol_ingress_denied" (causes_list lists them).
     pub cause: String,
 }
+
+/// `prober_results_list`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProberArgs {
+    /// Only this target, exactly as the prober probes it (e.g. "https://api.internal/").
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Only this module of the prober's config (e.g. "http_2xx").
+    #[serde(default)]
+    pub module: Option<String>,
+    /// Only failed probes.
+    #[serde(default)]
+    pub failed_only: bool,
+    /// At most this many probes, newest first (1-100, default 20).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}

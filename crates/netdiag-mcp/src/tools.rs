@@ -9,7 +9,7 @@
 
 use crate::args::{
     CauseArgs, CloudFlowArgs, CloudProtocolArg, ClusterArgs, FamilyArg, InlineDocument,
-    K8sFlowArgs, K8sProtocolArg, LiveOptions, NoArgs, ProviderArg, TargetCheckArgs,
+    K8sFlowArgs, K8sProtocolArg, LiveOptions, NoArgs, ProberArgs, ProviderArg, TargetCheckArgs,
     TargetsCheckArgs,
 };
 use crate::guard::{AllowList, FileRoot};
@@ -19,6 +19,7 @@ use netdiag_core::walk::Family;
 use netdiag_engine::live::HopGuard;
 use netdiag_engine::options::{resolve, CheckOptions, Spelling};
 use netdiag_engine::{CloudRequest, ClusterInput, LiveCheck, Request};
+use netdiag_serve::fleet::promapi::{fetch, percent_encode, PrometheusUrl};
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use rmcp::schemars::JsonSchema;
 use serde_json::{json, Value};
@@ -54,6 +55,8 @@ pub struct Limits {
     pub max_targets: usize,
     /// At most this many bytes of inline manifests or exports in one call.
     pub max_inline_bytes: usize,
+    /// The `netdiag serve` prober whose recent results `prober_results_list` reads (`--prober`).
+    pub prober: Option<PrometheusUrl>,
 }
 
 impl Default for Limits {
@@ -65,6 +68,7 @@ impl Default for Limits {
             max_timeout: Duration::from_secs(60),
             max_targets: 64,
             max_inline_bytes: 8 * 1024 * 1024,
+            prober: None,
         }
     }
 }
@@ -86,11 +90,13 @@ pub enum ToolName {
     CausesList,
     /// One cause explained.
     CauseExplain,
+    /// A `netdiag serve` prober's recent results (listed only with `--prober`).
+    ProberResultsList,
 }
 
 impl ToolName {
     /// Every tool, in list order.
-    pub const ALL: [ToolName; 7] = [
+    pub const ALL: [ToolName; 8] = [
         ToolName::TargetCheck,
         ToolName::TargetsCheck,
         ToolName::K8sFlowCheck,
@@ -98,6 +104,7 @@ impl ToolName {
         ToolName::CloudFlowCheck,
         ToolName::CausesList,
         ToolName::CauseExplain,
+        ToolName::ProberResultsList,
     ];
 
     /// The tool's name on the wire.
@@ -110,6 +117,7 @@ impl ToolName {
             ToolName::CloudFlowCheck => "cloud_flow_check",
             ToolName::CausesList => "causes_list",
             ToolName::CauseExplain => "cause_explain",
+            ToolName::ProberResultsList => "prober_results_list",
         }
     }
 
@@ -123,6 +131,12 @@ impl ToolName {
         matches!(self, ToolName::TargetCheck | ToolName::TargetsCheck)
     }
 
+    /// Whether the tool evaluates inputs only (no network at all): these are the tools
+    /// `--offline-only` keeps.
+    pub fn is_offline(self) -> bool {
+        !self.is_live() && self != ToolName::ProberResultsList
+    }
+
     fn title(self) -> &'static str {
         match self {
             ToolName::TargetCheck => "Target: Check",
@@ -132,6 +146,7 @@ impl ToolName {
             ToolName::CloudFlowCheck => "Cloud flow: Check",
             ToolName::CausesList => "Causes: List",
             ToolName::CauseExplain => "Cause: Explain",
+            ToolName::ProberResultsList => "Prober results: List",
         }
     }
 
@@ -143,6 +158,7 @@ impl ToolName {
             ToolName::K8sMatrixCompute => "Every pod-to-pod verdict of a cluster on every declared or policy-named port, pods grouped into equivalence classes (the same labels, namespace and ports), from manifests or a live read. Answers netdiag.k8s.matrix/v1 (compact). Use k8s_flow_check to explain one cell.",
             ToolName::CloudFlowCheck => "Is a flow allowed by the cloud's firewalls and routes? Evaluates AWS security groups, network ACLs (both directions, with the reply ports) and route tables, GCP firewall rules and network firewall policies, or Azure NSGs (subnet and NIC) from the provider CLI's own JSON exports (paths or inline), for SRC -> DST:PORT. Names the blocking resource and rule and the narrowest fix (never 0.0.0.0/0) with rollback and pre-state commands. Answers netdiag.cloud.check/v1. Offline: reads the exports only, calls no cloud API.",
             ToolName::CausesList => "The cause catalogue: every cause code netdiag can report (live layers, Kubernetes, cloud), with its domain, layer and meaning. Answers netdiag.causes/v1.",
+            ToolName::ProberResultsList => "What has the netdiag serve prober (the Prometheus prober that replaces blackbox_exporter) seen lately? Its recent probes, newest first, optionally only failures or one target/module, each with success, duration, the verdict (layer, cause, summary) and the full netdiag.report/v1 when the prober walked the layers. Reads the prober the operator named with --prober; probes nothing itself. Answers netdiag.probes/v1.",
             ToolName::CauseExplain => "Explain one cause code: what it means, at which layer, and its typical fix, pre-state to capture, rollback and runbook entry, with placeholders (TARGET_IP, PORT, ...) where a real report names the flow. Answers netdiag.cause/v1.",
         }
     }
@@ -156,6 +172,7 @@ impl ToolName {
             ToolName::CloudFlowCheck => include_str!("../schemas/cloud-check.schema.json"),
             ToolName::CausesList => include_str!("../schemas/causes.schema.json"),
             ToolName::CauseExplain => include_str!("../schemas/cause.schema.json"),
+            ToolName::ProberResultsList => include_str!("../schemas/probes.schema.json"),
         }
     }
 
@@ -168,6 +185,7 @@ impl ToolName {
             ToolName::CloudFlowCheck => input_schema::<CloudFlowArgs>(),
             ToolName::CausesList => input_schema::<NoArgs>(),
             ToolName::CauseExplain => input_schema::<CauseArgs>(),
+            ToolName::ProberResultsList => input_schema::<ProberArgs>(),
         }
     }
 
@@ -182,7 +200,7 @@ impl ToolName {
         let annotations = ToolAnnotations::with_title(self.title())
             .read_only(true)
             .destructive(false)
-            .idempotent(!self.is_live())
+            .idempotent(self.is_offline())
             .open_world(open_world);
         let output: JsonObject = serde_json::from_str(self.output_schema()).unwrap_or_default();
         Tool::new(self.name(), self.description(), self.input_schema())
@@ -196,7 +214,8 @@ impl ToolName {
 pub fn listed(limits: &Limits) -> Vec<ToolName> {
     ToolName::ALL
         .into_iter()
-        .filter(|t| !(limits.offline_only && t.is_live()))
+        .filter(|t| !limits.offline_only || t.is_offline())
+        .filter(|t| *t != ToolName::ProberResultsList || limits.prober.is_some())
         .collect()
 }
 
@@ -259,7 +278,7 @@ fn parse_args<T: serde::de::DeserializeOwned>(
 
 /// Runs one call (blocking: the walk and the loaders are synchronous).
 pub fn call(tool: ToolName, arguments: JsonObject, limits: &Limits) -> Outcome {
-    if limits.offline_only && tool.is_live() {
+    if limits.offline_only && !tool.is_offline() {
         return Err(format!(
             "{} is a live tool and this server runs with --offline-only",
             tool.name()
@@ -334,6 +353,10 @@ pub fn call(tool: ToolName, arguments: JsonObject, limits: &Limits) -> Outcome {
                 ),
             })
         }
+        ToolName::ProberResultsList => {
+            let a: ProberArgs = parse_args(tool, arguments)?;
+            prober_results(&a, limits)
+        }
         ToolName::CauseExplain => {
             let a: CauseArgs = parse_args(tool, arguments)?;
             let cause = netdiag_core::catalogue::lookup(&a.cause)?;
@@ -343,6 +366,64 @@ pub fn call(tool: ToolName, arguments: JsonObject, limits: &Limits) -> Outcome {
             })
         }
     }
+}
+
+/// Reads the prober's `/api/v1/probes` with the agent's filter.
+fn prober_results(a: &ProberArgs, limits: &Limits) -> Outcome {
+    let Some(prober) = &limits.prober else {
+        return Err("no prober: start netdiag mcp with --prober URL (a netdiag serve)".into());
+    };
+    let limit = a.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(format!("limit {limit}: give 1 to 100"));
+    }
+    let mut query = format!("/api/v1/probes?limit={limit}");
+    if a.failed_only {
+        query.push_str("&failed=true");
+    }
+    for (key, value) in [("target", &a.target), ("module", &a.module)] {
+        if let Some(v) = value {
+            query.push_str(&format!("&{key}={}", percent_encode(v, b"")));
+        }
+    }
+    let body = fetch(prober, &query, Duration::from_secs(10), "the prober")?;
+    let mut document: Value = serde_json::from_slice(&body).map_err(|_| {
+        let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        format!(
+            "the prober at {} answered no netdiag.probes/v1 document: {text}",
+            prober.display()
+        )
+    })?;
+    if document["schema"] != "netdiag.probes/v1" {
+        return Err(format!(
+            "the prober at {} answered no netdiag.probes/v1 document (is it netdiag serve?)",
+            prober.display()
+        ));
+    }
+    document["prober"] = Value::String(prober.display());
+    let probes = document["probes"].as_array().cloned().unwrap_or_default();
+    let failed = probes.iter().filter(|p| p["success"] == false).count();
+    let mut markdown = format!(
+        "**{} probes** from {}, {failed} failed\n",
+        probes.len(),
+        prober.display()
+    );
+    for p in probes.iter().filter(|p| p["success"] == false).take(10) {
+        let v = &p["verdict"];
+        markdown.push_str(&format!(
+            "\n- `{}` ({}) at {}: {}",
+            text(&p["target"]),
+            text(&p["module"]),
+            text(&p["started_at"]),
+            if v.is_object() {
+                one_line(p)
+            } else {
+                "failed".to_string()
+            }
+        ));
+    }
+    markdown.push('\n');
+    Ok(Answer { document, markdown })
 }
 
 /// The redirect guard of a live check under `--allow-targets`.
@@ -639,13 +720,17 @@ mod tests {
                 offline_only: true,
                 ..Limits::default()
             },
+            Limits {
+                prober: PrometheusUrl::parse_flag("http://127.0.0.1:9115", "--prober").ok(),
+                ..Limits::default()
+            },
         ] {
             for tool in listed(&limits) {
                 let def = tool.definition(&limits);
                 let hints = def.annotations.clone().unwrap_or_default();
                 assert_eq!(hints.read_only_hint, Some(true), "{}", tool.name());
                 assert_eq!(hints.destructive_hint, Some(false), "{}", tool.name());
-                if !tool.is_live() {
+                if tool.is_offline() {
                     assert_eq!(hints.idempotent_hint, Some(true), "{}", tool.name());
                 }
                 assert!(def
@@ -669,8 +754,9 @@ mod tests {
             offline_only: true,
             ..Limits::default()
         });
-        assert!(offline.iter().all(|t| !t.is_live()));
-        assert_eq!(offline.len(), ToolName::ALL.len() - 2);
+        assert!(offline.iter().all(|t| t.is_offline()));
+        assert_eq!(offline.len(), ToolName::ALL.len() - 3);
+        assert!(!listed(&Limits::default()).contains(&ToolName::ProberResultsList));
     }
 
     #[test]

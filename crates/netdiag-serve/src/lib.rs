@@ -20,6 +20,7 @@
 //!   [`webconfig`]: TLS and basic auth; [`schedule_run`]: targets the server probes itself;
 //!   [`fleet`]: fleet members and the fleet report; [`offpath`]: probes off the request path.
 
+pub mod api;
 pub mod config;
 pub mod expo;
 pub mod fleet;

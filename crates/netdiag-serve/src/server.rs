@@ -1,5 +1,6 @@
 //! The HTTP server: blackbox_exporter's endpoints with blackbox's semantics (`/probe`,
-//! `/metrics`, `/-/reload`, `/-/healthy`, `/config`, `/`, `/logs`), plus netdiag's safety:
+//! `/metrics`, `/-/reload`, `/-/healthy`, `/config`, `/`, `/logs`), netdiag's `/api/v1/probes`
+//! (the history as JSON, [`crate::api`]), plus netdiag's safety:
 //! an allow-list (403), bounded concurrency with a bounded queue (503), and a hard deadline on
 //! every probe (the answer is `probe_success 0` when the prober overruns; the server never hangs
 //! on a probe).
@@ -36,6 +37,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/-/healthy", get(|| async { "Healthy" }))
         .route("/config", get(config_handler))
         .route("/logs", get(logs_handler))
+        .route("/api/v1/probes", get(probes_handler))
         .route("/", get(index_handler));
     let router = match shared.options.web_config.auth.clone() {
         Some(auth) => router.layer(axum::middleware::from_fn(move |req, next| {
@@ -452,6 +454,25 @@ async fn probe_page_handler(
     match entry {
         Some(e) => html(crate::page::probe_page(&e)),
         None => http_error(StatusCode::NOT_FOUND, "Probe not found"),
+    }
+}
+
+/// `/api/v1/probes?target=T&module=M&failed=true&limit=N`: the history as `netdiag.probes/v1`.
+async fn probes_handler(
+    State(shared): State<Arc<Shared>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    match crate::api::ProbeFilter::from_query(&params) {
+        Ok(filter) => {
+            let doc = crate::api::probes_document(&shared.history().entries(), &filter);
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json")],
+                doc.to_string(),
+            )
+                .into_response()
+        }
+        Err(why) => http_error(StatusCode::BAD_REQUEST, &why),
     }
 }
 

@@ -1,4 +1,4 @@
-//! docs/mcp-tools.md is generated from the code (`netdiag mcp --list-tools --format markdown`),
+//! docs/mcp-tools.md is generated from the code (`netdiag mcp --list-tools --format markdown --prober …`),
 //! like docs/causes.md: this test fails when a tool, its hints or its arguments change and the
 //! page was not regenerated.
 
@@ -7,7 +7,14 @@ use std::process::Command;
 #[test]
 fn the_tool_page_is_generated_from_the_code() {
     let output = Command::new(env!("CARGO_BIN_EXE_netdiag"))
-        .args(["mcp", "--list-tools", "--format", "markdown"])
+        .args([
+            "mcp",
+            "--list-tools",
+            "--format",
+            "markdown",
+            "--prober",
+            "http://localhost:9115",
+        ])
         .output()
         .expect("run netdiag mcp --list-tools");
     assert!(output.status.success(), "{output:?}");
@@ -19,7 +26,7 @@ fn the_tool_page_is_generated_from_the_code() {
     assert_eq!(
         String::from_utf8_lossy(&output.stdout),
         page,
-        "docs/mcp-tools.md is stale: run `netdiag mcp --list-tools --format markdown > docs/mcp-tools.md`"
+        "docs/mcp-tools.md is stale: run `netdiag mcp --list-tools --format markdown --prober http://localhost:9115 > docs/mcp-tools.md`"
     );
 }
 

@@ -46,14 +46,20 @@ impl std::fmt::Debug for PrometheusUrl {
 impl PrometheusUrl {
     /// Parses `http[s]://[user:password@]host[:port][/prefix]`.
     pub fn parse(text: &str) -> Result<PrometheusUrl, String> {
-        let bad = |why: &str| format!("--prometheus {:?}: {why}", redact_userinfo(text));
+        PrometheusUrl::parse_flag(text, "--prometheus")
+    }
+
+    /// [`PrometheusUrl::parse`] for another flag naming an HTTP server of the same shape (e.g.
+    /// `netdiag mcp --prober`), whose name starts the messages.
+    pub fn parse_flag(text: &str, flag: &str) -> Result<PrometheusUrl, String> {
+        let bad = |why: &str| format!("{flag} {:?}: {why}", redact_userinfo(text));
         let (tls, rest) = if let Some(r) = text.strip_prefix("http://") {
             (false, r)
         } else if let Some(r) = text.strip_prefix("https://") {
             (true, r)
         } else {
             return Err(bad(
-                "give an http:// or https:// URL, e.g. http://prometheus:9090",
+                "give an http:// or https:// URL, e.g. http://host:9090",
             ));
         };
         let (authority, path) = match rest.find('/') {
@@ -212,9 +218,40 @@ pub fn run_queries(
     })
 }
 
+/// `GET prefix + path_and_query` on `service` (named in messages) within `deadline`: the body of
+/// a 2xx answer, else a one-line error. Blocking (its own runtime on this thread).
+pub fn fetch(
+    url: &PrometheusUrl,
+    path_and_query: &str,
+    deadline: Duration,
+    service: &str,
+) -> Result<Vec<u8>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
+    let path = format!("{}{path_and_query}", url.prefix);
+    runtime.block_on(async {
+        let body = tokio::time::timeout(deadline, get_from(url, &path, service))
+            .await
+            .map_err(|_| {
+                format!(
+                    "{service} at {} did not answer within {} s",
+                    url.display(),
+                    deadline.as_secs()
+                )
+            })?;
+        body
+    })
+}
+
 async fn get(url: &PrometheusUrl, path: &str) -> Result<Vec<u8>, String> {
+    get_from(url, path, "Prometheus").await
+}
+
+async fn get_from(url: &PrometheusUrl, path: &str, service: &str) -> Result<Vec<u8>, String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| {
-        format!("cannot read Prometheus at {}: {what}: {e}", url.display())
+        format!("cannot read {service} at {}: {what}: {e}", url.display())
     };
     let tcp = tokio::net::TcpStream::connect((url.host.as_str(), url.port))
         .await
@@ -222,7 +259,7 @@ async fn get(url: &PrometheusUrl, path: &str) -> Result<Vec<u8>, String> {
     let mut request = hyper::Request::get(path)
         .header(hyper::header::HOST, url.host.as_str())
         .header(hyper::header::ACCEPT, "application/json")
-        .header(hyper::header::USER_AGENT, "netdiag-fleet-report");
+        .header(hyper::header::USER_AGENT, "netdiag");
     if let Some(auth) = &url.authorization {
         request = request.header(hyper::header::AUTHORIZATION, auth.as_str());
     }
@@ -263,7 +300,7 @@ async fn get(url: &PrometheusUrl, path: &str) -> Result<Vec<u8>, String> {
         Ok(body)
     } else {
         Err(format!(
-            "cannot read Prometheus at {}: HTTP {status}{}",
+            "cannot read {service} at {}: HTTP {status}{}",
             url.display(),
             if status.as_u16() == 401 || status.as_u16() == 403 {
                 " (give credentials as https://user:password@host)"
@@ -287,7 +324,7 @@ where
 }
 
 /// Percent-encodes a query value: everything but RFC 3986's unreserved characters and `keep`.
-pub(crate) fn percent_encode(s: &str, keep: &[u8]) -> String {
+pub fn percent_encode(s: &str, keep: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || keep.contains(&b) {

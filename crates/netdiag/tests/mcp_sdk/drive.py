@@ -354,6 +354,48 @@ async def over_http(faults, workdir):
         guarded.close()
 
 
+# ---------------------------------------------------------------- a prober's recent results
+
+async def prober(faults, workdir):
+    config = os.path.join(workdir, "blackbox.yml")
+    with open(config, "w", encoding="utf-8") as f:
+        f.write("modules:\n  walk:\n    prober: netdiag\n    timeout: 5s\n")
+    serve = subprocess.Popen([NETDIAG, "serve", "--config.file", config, "--web.listen-address", "127.0.0.1:0"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for _ in range(50):
+            m = re.search(r"listening on (\S+) \(http\)", serve.stderr.readline())
+            if m:
+                url = f"http://{m.group(1)}"
+                break
+        assert url, "netdiag serve did not start"
+        async with httpx2.AsyncClient(timeout=20) as raw:
+            for target in (faults["refused"], faults["healthy"]):
+                probe = await raw.get(f"{url}/probe", params={"module": "walk", "target": target})
+                assert probe.status_code == 200, probe.status_code
+        async with Client(stdio(), mode="legacy") as client:
+            assert "prober_results_list" not in [t.name for t in (await client.list_tools()).tools]
+        for era in ERAS:
+            async with Client(stdio("--prober", url), mode=era) as client:
+                tools = (await client.list_tools()).tools
+                assert [t.name for t in tools] == TOOLS + ["prober_results_list"], [t.name for t in tools]
+                schemas = schemas_of(tools)
+                every = await call(client, schemas, "prober_results_list", {})
+                assert [p["target"] for p in every.structured_content["probes"]] == [faults["healthy"], faults["refused"]]
+                failed = await call(client, schemas, "prober_results_list", {"failed_only": True})
+                probes = failed.structured_content["probes"]
+                assert len(probes) == 1 and probes[0]["verdict"]["cause"] == "tcp_refused", probes
+                assert probes[0]["report"]["schema"] == "netdiag.report/v1"
+                note(f"prober {era}: prober_results_list reads netdiag serve's recent probes and their verdicts")
+    finally:
+        serve.terminate()
+        try:
+            serve.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+
+
 # ---------------------------------------------------------------- a silent port, in a namespace
 
 async def silent(workdir):
@@ -384,6 +426,7 @@ async def main():
     try:
         await asyncio.wait_for(over_stdio(faults), 300)
         await asyncio.wait_for(over_http(faults, workdir), 300)
+        await asyncio.wait_for(prober(faults, workdir), 120)
         await asyncio.wait_for(silent(workdir), 120)
     finally:
         for s in servers:
