@@ -275,10 +275,10 @@ async def over_stdio(faults):
 
 
 class Listener:
-    """`netdiag mcp --listen 127.0.0.1:0`, its address read from stderr."""
+    """`netdiag mcp --listen ADDR` (127.0.0.1:0 by default), its address read from stderr."""
 
-    def __init__(self, *flags):
-        self.proc = subprocess.Popen([NETDIAG, "mcp", "--listen", "127.0.0.1:0", *flags],
+    def __init__(self, *flags, listen="127.0.0.1:0"):
+        self.proc = subprocess.Popen([NETDIAG, "mcp", "--listen", listen, *flags],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
         line = ""
@@ -352,6 +352,37 @@ async def over_http(faults, workdir):
         note("http: --bearer-token-file refuses a request without the token (401) and serves one with it")
     finally:
         guarded.close()
+
+    # Off loopback: TLS and basic auth from the web config file `netdiag serve` reads too.
+    cert, key = os.path.join(workdir, "mcp-cert.pem"), os.path.join(workdir, "mcp-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=netdiag-mcp-test", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True, timeout=60)
+    web = os.path.join(workdir, "web.yml")
+    with open(web, "w", encoding="utf-8") as f:
+        # alice:secret (bcrypt, cost 4)
+        f.write(f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n"
+                "basic_auth_users:\n  alice: '$2b$04$0zQhjo8y32uGmQb52DkkcOp0EC.sQV.1wi7BYfmS8BFFHSjyqrbW2'\n")
+    bare = subprocess.run([NETDIAG, "mcp", "--listen", "0.0.0.0:0"], capture_output=True, text=True, timeout=10)
+    assert bare.returncode == 2 and "tls_server_config" in bare.stderr, bare
+    wide = Listener("--web.config.file", web, listen="0.0.0.0:0")
+    try:
+        assert wide.url.startswith("https://"), wide.url
+        url = wide.url.replace("0.0.0.0", "127.0.0.1")
+        trust = ssl.create_default_context(cafile=cert)
+        async with httpx2.AsyncClient(verify=trust, timeout=10) as raw:
+            denied = await raw.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                                    headers={"accept": "application/json, text/event-stream"})
+            assert denied.status_code == 401 and denied.headers.get("www-authenticate") == "Basic", denied.status_code
+        http_client = httpx2.AsyncClient(verify=trust, auth=("alice", "secret"), timeout=CALL_TIMEOUT)
+        async with http_client:
+            async with Client(streamable_http_client(url, http_client=http_client), mode="legacy") as client:
+                tools = (await client.list_tools()).tools
+                refused = await call(client, schemas_of(tools), "target_check", {"target": faults["refused"], "timeout": "5s"})
+                assert verdict(refused)["cause"] == "tcp_refused"
+        note("https off loopback: refuses to start without TLS and a credential; with them, 401 without basic auth, tools with it")
+    finally:
+        wide.close()
 
 
 # ---------------------------------------------------------------- a prober's recent results
