@@ -37,7 +37,9 @@ struct Inner {
     limits: Limits,
     policy: CallPolicy,
     tools: Vec<Tool>,
-    turns: Semaphore,
+    /// One permit per call running; a call's permit is held by its blocking work, so a call
+    /// given up at its deadline still counts until its walk (which has its own deadline) ends.
+    turns: Arc<Semaphore>,
 }
 
 /// The netdiag MCP server (cheap to clone: one per HTTP request shares the same state).
@@ -56,7 +58,7 @@ impl NetdiagServer {
             .into_iter()
             .map(|t| t.definition(&limits))
             .collect();
-        let turns = Semaphore::new(policy.max_concurrent.max(1));
+        let turns = Arc::new(Semaphore::new(policy.max_concurrent.max(1)));
         NetdiagServer {
             inner: Arc::new(Inner {
                 limits,
@@ -101,13 +103,17 @@ impl NetdiagServer {
         );
         let inner = Arc::clone(&self.inner);
         let outcome = tokio::time::timeout(deadline, async move {
-            let Ok(_turn) = inner.turns.acquire().await else {
+            let Ok(turn) = Arc::clone(&inner.turns).acquire_owned().await else {
                 return Err("the server is shutting down".to_string());
             };
             let limits = inner.limits.clone();
-            tokio::task::spawn_blocking(move || tools::call(tool, arguments, &limits))
-                .await
-                .unwrap_or_else(|e| Err(format!("internal error: the call failed ({e})")))
+            tokio::task::spawn_blocking(move || {
+                let outcome = tools::call(tool, arguments, &limits);
+                drop(turn);
+                outcome
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("internal error: the call failed ({e})")))
         })
         .await
         .unwrap_or_else(|_| {

@@ -447,6 +447,21 @@ async def silent(workdir):
                 v = verdict(quiet)
                 assert (v["layer"], v["cause"]) == ("tcp", "tcp_timeout"), v
                 note(f"netns {era}: target_check silent (iptables DROP) -> tcp/tcp_timeout, not a refusal")
+
+        # --max-calls 1: three silent checks of 4 s each run one after another; each call's
+        # deadline is its timeout plus 5 s, so the third (which would end at about 12 s) is cut
+        # off at its deadline as a tool error, and the server goes on answering.
+        async with Client(stdio("--max-calls", "1", prefix=("ip", "netns", "exec", ns)), mode="legacy",
+                          read_timeout_seconds=CALL_TIMEOUT) as client:
+            arguments = {"target": "tcp://127.0.0.1:9", "timeout": "4s", "connect_timeout": "4s"}
+            results = await asyncio.gather(*[
+                client.call_tool("target_check", arguments, read_timeout_seconds=CALL_TIMEOUT) for _ in range(3)])
+            late = [r for r in results if r.is_error]
+            done = [r for r in results if not r.is_error]
+            assert len(done) == 2 and len(late) == 1, [r.content[0].text[:120] for r in results]
+            assert "did not finish within" in late[0].content[0].text, late[0].content
+            assert (await client.call_tool("causes_list", {})).is_error is False
+            note("netns: --max-calls 1 runs calls one at a time and a call past its deadline is a tool error")
     finally:
         subprocess.run(["ip", "netns", "del", ns], timeout=10)
 
