@@ -364,4 +364,22 @@ mod tests {
         }
         let _ = std::fs::remove_dir_all(&base);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_flag_value_parses_or_is_one_line(value in "\\PC{0,40}") {
+            match AllowList::parse(&[value]) {
+                Ok(_) => {}
+                Err(e) => proptest::prop_assert!(e.starts_with("--allow-targets") && !e.contains('\n')),
+            }
+        }
+
+        #[test]
+        fn a_glob_matches_itself_and_star_matches_all(name in "[a-z0-9.-]{1,30}") {
+            proptest::prop_assert!(glob_matches(&name, &name));
+            proptest::prop_assert!(glob_matches("*", &name));
+            let starred = format!("*{}", &name[name.len() / 2..]);
+            proptest::prop_assert!(glob_matches(&starred, &name));
+        }
+    }
 }

@@ -259,4 +259,17 @@ mod tests {
         let _ = writer.await;
         reader.abort();
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_line_is_forwarded_skipped_or_answered_with_one_json_error(
+            line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)
+        ) {
+            if let Screened::Answer(text) = screen(&line) {
+                let v: Value = serde_json::from_str(&text).unwrap_or_default();
+                proptest::prop_assert!(v["error"]["code"].is_i64());
+                proptest::prop_assert!(!text.contains('\n'));
+            }
+        }
+    }
 }
