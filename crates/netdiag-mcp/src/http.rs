@@ -186,8 +186,15 @@ async fn screened(request: Request<Incoming>) -> Result<Request<Full<Bytes>>, Re
     };
     if parts.method == hyper::Method::POST {
         if let crate::stdio::Screened::Answer(error) = crate::stdio::screen(&bytes) {
+            // A request that is no JSON-RPC message is the transport's 400; a well-formed
+            // request with wrong params is answered like any JSON-RPC error.
+            let status = if error.contains("\"code\":-32602") {
+                StatusCode::OK
+            } else {
+                StatusCode::BAD_REQUEST
+            };
             let mut response = Response::new(Full::new(Bytes::from(error)).boxed());
-            *response.status_mut() = StatusCode::BAD_REQUEST;
+            *response.status_mut() = status;
             response.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
                 hyper::header::HeaderValue::from_static("application/json"),

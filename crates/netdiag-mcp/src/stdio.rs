@@ -61,32 +61,67 @@ pub fn screen(line: &[u8]) -> Screened {
             ))
         }
     };
-    match &value {
-        Value::Object(o) => {
-            let is_message = o.get("jsonrpc") == Some(&json!("2.0"))
-                && (o.get("method").is_some_and(Value::is_string)
-                    || o.contains_key("result")
-                    || o.contains_key("error"));
-            if is_message {
-                Screened::Forward
-            } else {
-                let id = o
-                    .get("id")
-                    .cloned()
-                    .filter(|i| i.is_string() || i.is_number())
-                    .unwrap_or(Value::Null);
-                Screened::Answer(error(
-                    id,
-                    -32600,
-                    "invalid request: a JSON-RPC 2.0 message needs \"jsonrpc\": \"2.0\" and a method (or a result or error)",
-                ))
-            }
-        }
-        _ => Screened::Answer(error(
+    let Value::Object(o) = &value else {
+        return Screened::Answer(error(
             Value::Null,
             -32600,
             "invalid request: a message is one JSON object per line (batches are not part of MCP)",
-        )),
+        ));
+    };
+    let id = o.get("id");
+    let usable_id = id
+        .cloned()
+        .filter(|i| i.is_string() || i.is_number())
+        .unwrap_or(Value::Null);
+    let is_message = o.get("jsonrpc") == Some(&json!("2.0"))
+        && (o.get("method").is_some_and(Value::is_string)
+            || o.contains_key("result")
+            || o.contains_key("error"));
+    if !is_message {
+        return Screened::Answer(error(
+            usable_id,
+            -32600,
+            "invalid request: a JSON-RPC 2.0 message needs \"jsonrpc\": \"2.0\" and a method (or a result or error)",
+        ));
+    }
+    let Some(method) = o.get("method").and_then(Value::as_str) else {
+        return Screened::Forward; // a response to a request of ours
+    };
+    if id.is_some_and(|i| !(i.is_string() || i.is_number())) {
+        return Screened::Answer(error(
+            Value::Null,
+            -32600,
+            "invalid request: the id must be a string or a number",
+        ));
+    }
+    match params_problem(method, o.get("params")) {
+        None => Screened::Forward,
+        // A notification gets no answer, even a wrong one.
+        Some(_) if id.is_none() => Screened::Skip,
+        Some(why) => Screened::Answer(error(usable_id, -32602, &format!("invalid params: {why}"))),
+    }
+}
+
+/// What is wrong with a request's params, before rmcp sees them: rmcp answers a `tools/call`
+/// whose params do not parse with "method not found" (-32601), and params that are not an
+/// object with an error that has no id, neither of which a client can act on.
+fn params_problem(method: &str, params: Option<&Value>) -> Option<String> {
+    match params {
+        None | Some(Value::Object(_)) => {}
+        Some(_) => return Some(format!("{method}: params must be an object")),
+    }
+    if method != "tools/call" {
+        return None;
+    }
+    let Some(Value::Object(p)) = params else {
+        return Some("tools/call needs params with the tool's name".into());
+    };
+    if !p.get("name").is_some_and(Value::is_string) {
+        return Some("tools/call: name must be the tool's name, a string".into());
+    }
+    match p.get("arguments") {
+        None | Some(Value::Object(_)) | Some(Value::Null) => None,
+        Some(_) => Some("tools/call: arguments must be an object".into()),
     }
 }
 
@@ -230,6 +265,32 @@ mod tests {
             panic!()
         };
         assert!(text.contains(r#""id":3"#), "{text}");
+    }
+
+    #[test]
+    fn malformed_params_are_invalid_params_with_the_id() {
+        for (line, code, id) in [
+            (&br#"{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"causes_list","arguments":[1]}}"#[..], -32602, json!(16)),
+            (&br#"{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":5}}"#[..], -32602, json!(12)),
+            (&br#"{"jsonrpc":"2.0","id":"a","method":"tools/call"}"#[..], -32602, json!("a")),
+            (&br#"{"jsonrpc":"2.0","id":10,"method":"tools/call","params":"x"}"#[..], -32602, json!(10)),
+            (&br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#[..], -32600, Value::Null),
+            (&br#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#[..], -32600, Value::Null),
+        ] {
+            let Screened::Answer(text) = screen(line) else {
+                panic!("{} forwarded", String::from_utf8_lossy(line))
+            };
+            let v: Value = serde_json::from_str(&text).unwrap_or_default();
+            assert_eq!((v["error"]["code"].as_i64(), &v["id"]), (Some(code), &id), "{text}");
+        }
+        assert_eq!(
+            screen(br#"{"jsonrpc":"2.0","method":"notifications/x","params":3}"#),
+            Screened::Skip
+        );
+        assert_eq!(
+            screen(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"causes_list"}}"#),
+            Screened::Forward
+        );
     }
 
     #[tokio::test]
