@@ -3,6 +3,8 @@
 //! unknown fields are refused, so a misspelt option is an error rather than silently ignored.
 //! The values are handed, as typed, to the same validation the CLI's flags go through.
 
+use netdiag_core::walk::Family;
+use netdiag_engine::options::CheckOptions;
 use rmcp::schemars::{self, JsonSchema};
 use serde::Deserialize;
 
@@ -16,52 +18,10 @@ pub enum FamilyArg {
     Ipv6,
 }
 
-/// The options of a live check, the `netdiag check` flags that make sense for an agent, as
-/// the engine's validation takes them.
-#[derive(Debug, Clone, Default)]
-pub struct LiveOptions {
-    /// Deadline for the whole check, e.g. "10s", "500ms", "1m" (default 10s, at most the
-    /// server's --max-timeout).
-    pub timeout: Option<String>,
-    /// How long an unanswered TCP SYN is waited for before it is tcp_timeout (default 3s; at most
-    /// timeout).
-    pub connect_timeout: Option<String>,
-    /// Read this file instead of /etc/resolv.conf (a path on the server; under --root when set).
-    pub resolv_conf: Option<String>,
-    /// Read this file instead of /etc/hosts.
-    pub hosts_file: Option<String>,
-    /// Read this file instead of /etc/nsswitch.conf.
-    pub nsswitch_conf: Option<String>,
-    /// A PEM file of extra CA certificates to trust (the tls layer).
-    pub cacert: Option<String>,
-    /// Extra CA certificates to trust, as PEM text.
-    pub cacert_pem: Option<String>,
-    /// A certificate revocation list file (PEM or DER).
-    pub crlfile: Option<String>,
-    /// Server name to send in TLS SNI.
-    pub sni: Option<String>,
-    /// Use only this address family.
-    pub family: Option<FamilyArg>,
-    /// Use this HTTP proxy for http(s) targets, e.g. "http://proxy.corp:3128" (overrides the
-    /// server's https_proxy/http_proxy environment).
-    pub proxy: Option<String>,
-    /// Ignore the server's proxy environment variables.
-    pub no_proxy: bool,
-    /// First-byte time above which HTTP is reported as http_slow (default 2s).
-    pub slow: Option<String>,
-    /// Probe the path MTU actively even when nothing stalled.
-    pub mtu: bool,
-    /// Follow HTTP redirects (at most 5), checking every hop.
-    pub follow: bool,
-    /// After a tcp/udp failure, ask the cloud firewalls about the same flow from these export
-    /// files or directories (aws ec2 describe-*, gcloud --format=json, az -o json).
-    pub cloud: Vec<String>,
-    /// The provider of the `cloud` exports: "aws", "gcp" or "azure" (default: detected).
-    pub cloud_provider: Option<String>,
-}
-
-/// Declares a live tool's arguments: its own fields, then every [`LiveOptions`] field (serde's
-/// `flatten` cannot be combined with `deny_unknown_fields`, so the fields are written out).
+/// Declares a live tool's arguments: its own fields, then the `netdiag check` options that make
+/// sense for an agent (serde's `flatten` cannot be combined with `deny_unknown_fields`, so the
+/// fields are written out here, once), and `check_options`, which hands them as typed to the
+/// engine's validation ([`CheckOptions`], the CLI's too).
 macro_rules! live_arguments {
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty,)* }) => {
         $(#[$meta])*
@@ -70,66 +30,89 @@ macro_rules! live_arguments {
         pub struct $name {
             $($(#[$fmeta])* pub $field: $ty,)*
             /// Deadline for the whole check, e.g. "10s", "500ms", "1m" (default 10s, at most the
-                /// server's --max-timeout).
-                #[serde(default)]
-                pub timeout: Option<String>,
-                /// How long an unanswered TCP SYN is waited for before it is tcp_timeout (default 3s; at most
-                /// timeout).
-                #[serde(default)]
-                pub connect_timeout: Option<String>,
-                /// Read this file instead of /etc/resolv.conf (a path on the server; under --root when set).
-                #[serde(default)]
-                pub resolv_conf: Option<String>,
-                /// Read this file instead of /etc/hosts.
-                #[serde(default)]
-                pub hosts_file: Option<String>,
-                /// Read this file instead of /etc/nsswitch.conf.
-                #[serde(default)]
-                pub nsswitch_conf: Option<String>,
-                /// A PEM file of extra CA certificates to trust (the tls layer).
-                #[serde(default)]
-                pub cacert: Option<String>,
-                /// Extra CA certificates to trust, as PEM text.
-                #[serde(default)]
-                pub cacert_pem: Option<String>,
-                /// A certificate revocation list file (PEM or DER).
-                #[serde(default)]
-                pub crlfile: Option<String>,
-                /// Server name to send in TLS SNI.
-                #[serde(default)]
-                pub sni: Option<String>,
-                /// Use only this address family.
-                #[serde(default)]
-                pub family: Option<FamilyArg>,
-                /// Use this HTTP proxy for http(s) targets, e.g. "http://proxy.corp:3128" (overrides the
-                /// server's https_proxy/http_proxy environment).
-                #[serde(default)]
-                pub proxy: Option<String>,
-                /// Ignore the server's proxy environment variables.
-                #[serde(default)]
-                pub no_proxy: bool,
-                /// First-byte time above which HTTP is reported as http_slow (default 2s).
-                #[serde(default)]
-                pub slow: Option<String>,
-                /// Probe the path MTU actively even when nothing stalled.
-                #[serde(default)]
-                pub mtu: bool,
-                /// Follow HTTP redirects (at most 5), checking every hop.
-                #[serde(default)]
-                pub follow: bool,
-                /// After a tcp/udp failure, ask the cloud firewalls about the same flow from these export
-                /// files or directories (aws ec2 describe-*, gcloud --format=json, az -o json).
-                #[serde(default)]
-                pub cloud: Vec<String>,
-                /// The provider of the `cloud` exports: "aws", "gcp" or "azure" (default: detected).
-                #[serde(default)]
-                pub cloud_provider: Option<String>,
+            /// server's --max-timeout).
+            #[serde(default)]
+            pub timeout: Option<String>,
+            /// How long an unanswered TCP SYN is waited for before it is tcp_timeout (default 3s; at most
+            /// timeout).
+            #[serde(default)]
+            pub connect_timeout: Option<String>,
+            /// Read this file instead of /etc/resolv.conf (a path on the server; under --root when set).
+            #[serde(default)]
+            pub resolv_conf: Option<String>,
+            /// Read this file instead of /etc/hosts.
+            #[serde(default)]
+            pub hosts_file: Option<String>,
+            /// Read this file instead of /etc/nsswitch.conf.
+            #[serde(default)]
+            pub nsswitch_conf: Option<String>,
+            /// A PEM file of extra CA certificates to trust (the tls layer).
+            #[serde(default)]
+            pub cacert: Option<String>,
+            /// Extra CA certificates to trust, as PEM text.
+            #[serde(default)]
+            pub cacert_pem: Option<String>,
+            /// A certificate revocation list file (PEM or DER).
+            #[serde(default)]
+            pub crlfile: Option<String>,
+            /// Server name to send in TLS SNI.
+            #[serde(default)]
+            pub sni: Option<String>,
+            /// Use only this address family.
+            #[serde(default)]
+            pub family: Option<FamilyArg>,
+            /// Use this HTTP proxy for http(s) targets, e.g. "http://proxy.corp:3128" (overrides the
+            /// server's https_proxy/http_proxy environment).
+            #[serde(default)]
+            pub proxy: Option<String>,
+            /// Ignore the server's proxy environment variables.
+            #[serde(default)]
+            pub no_proxy: bool,
+            /// First-byte time above which HTTP is reported as http_slow (default 2s).
+            #[serde(default)]
+            pub slow: Option<String>,
+            /// Probe the path MTU actively even when nothing stalled.
+            #[serde(default)]
+            pub mtu: bool,
+            /// Follow HTTP redirects (at most 5), checking every hop.
+            #[serde(default)]
+            pub follow: bool,
+            /// After a tcp/udp failure, ask the cloud firewalls about the same flow from these export
+            /// files or directories (aws ec2 describe-*, gcloud --format=json, az -o json).
+            #[serde(default)]
+            pub cloud: Vec<String>,
+            /// The provider of the `cloud` exports: "aws", "gcp" or "azure" (default: detected).
+            #[serde(default)]
+            pub cloud_provider: Option<String>,
         }
 
         impl $name {
-            /// The check's options.
-            pub fn live_options(&self) -> LiveOptions {
-                LiveOptions { timeout: self.timeout.clone(), connect_timeout: self.connect_timeout.clone(), resolv_conf: self.resolv_conf.clone(), hosts_file: self.hosts_file.clone(), nsswitch_conf: self.nsswitch_conf.clone(), cacert: self.cacert.clone(), cacert_pem: self.cacert_pem.clone(), crlfile: self.crlfile.clone(), sni: self.sni.clone(), family: self.family.clone(), proxy: self.proxy.clone(), no_proxy: self.no_proxy.clone(), slow: self.slow.clone(), mtu: self.mtu.clone(), follow: self.follow.clone(), cloud: self.cloud.clone(), cloud_provider: self.cloud_provider.clone() }
+            /// The options as typed, for the engine's validation; file paths are not yet
+            /// resolved under `--root` (the caller does that).
+            pub fn check_options(&self, targets: Vec<String>) -> CheckOptions {
+                CheckOptions {
+                    targets,
+                    timeout: self.timeout.clone(),
+                    connect_timeout: self.connect_timeout.clone(),
+                    resolv_conf: self.resolv_conf.clone(),
+                    hosts_file: self.hosts_file.clone(),
+                    nsswitch_conf: self.nsswitch_conf.clone(),
+                    cacert: self.cacert.clone(),
+                    cacert_pem: self.cacert_pem.clone(),
+                    crlfile: self.crlfile.clone(),
+                    sni: self.sni.clone(),
+                    family: self.family.map(|f| match f {
+                        FamilyArg::Ipv4 => Family::V4,
+                        FamilyArg::Ipv6 => Family::V6,
+                    }),
+                    proxy: self.proxy.clone(),
+                    no_proxy: self.no_proxy,
+                    slow: self.slow.clone(),
+                    mtu: self.mtu,
+                    follow: self.follow,
+                    cloud: self.cloud.iter().map(std::path::PathBuf::from).collect(),
+                    cloud_provider: self.cloud_provider.clone(),
+                }
             }
         }
     };

@@ -8,14 +8,12 @@
 //! on calls at once and the MCP framing.
 
 use crate::args::{
-    CauseArgs, CloudFlowArgs, CloudProtocolArg, ClusterArgs, FamilyArg, InlineDocument,
-    K8sFlowArgs, K8sProtocolArg, LiveOptions, NoArgs, ProberArgs, ProviderArg, TargetCheckArgs,
-    TargetsCheckArgs,
+    CauseArgs, CloudFlowArgs, CloudProtocolArg, ClusterArgs, InlineDocument, K8sFlowArgs,
+    K8sProtocolArg, NoArgs, ProberArgs, ProviderArg, TargetCheckArgs, TargetsCheckArgs,
 };
 use crate::guard::{AllowList, FileRoot};
 use netdiag_core::render::{render_many, Format};
 use netdiag_core::target::Target;
-use netdiag_core::walk::Family;
 use netdiag_engine::live::HopGuard;
 use netdiag_engine::options::{resolve, CheckOptions, Spelling};
 use netdiag_engine::{CloudRequest, ClusterInput, LiveCheck, Request};
@@ -287,7 +285,7 @@ pub fn call(tool: ToolName, arguments: JsonObject, limits: &Limits) -> Outcome {
     match tool {
         ToolName::TargetCheck => {
             let a: TargetCheckArgs = parse_args(tool, arguments)?;
-            let checks = live_checks(vec![a.target.clone()], &a.live_options(), limits)?;
+            let checks = live_checks(a.check_options(vec![a.target.clone()]), limits)?;
             let diagnosis = netdiag_engine::diagnose(&Request::Live {
                 checks,
                 evidence: None,
@@ -303,7 +301,7 @@ pub fn call(tool: ToolName, arguments: JsonObject, limits: &Limits) -> Outcome {
                     limits.max_targets
                 ));
             }
-            let checks = live_checks(a.targets.clone(), &a.live_options(), limits)?;
+            let checks = live_checks(a.check_options(a.targets.clone()), limits)?;
             let reports = netdiag_engine::live::run(&checks, None).map_err(|e| e.to_string())?;
             answer(&render_many(
                 &reports.reports,
@@ -436,55 +434,32 @@ impl HopGuard for AllowedHops {
     }
 }
 
-/// The engine's options from the tool's, file arguments resolved under `--root`.
-fn check_options(
-    targets: Vec<String>,
-    o: &LiveOptions,
-    limits: &Limits,
-) -> Result<CheckOptions, String> {
-    let file = |argument: &str, path: &Option<String>| -> Result<Option<String>, String> {
-        path.as_deref()
-            .map(|p| limits.root.resolve_text(argument, p))
-            .transpose()
-    };
-    let cloud = o
+/// The options with every file argument resolved under `--root`.
+fn confined(mut o: CheckOptions, limits: &Limits) -> Result<CheckOptions, String> {
+    let root = &limits.root;
+    for (argument, path) in [
+        ("resolv_conf", &mut o.resolv_conf),
+        ("hosts_file", &mut o.hosts_file),
+        ("nsswitch_conf", &mut o.nsswitch_conf),
+        ("cacert", &mut o.cacert),
+        ("crlfile", &mut o.crlfile),
+    ] {
+        if let Some(p) = path.as_deref() {
+            *path = Some(root.resolve_text(argument, p)?);
+        }
+    }
+    o.cloud = o
         .cloud
         .iter()
-        .map(|p| limits.root.resolve("cloud", p))
+        .map(|p| root.resolve("cloud", &p.to_string_lossy()))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(CheckOptions {
-        targets,
-        timeout: o.timeout.clone(),
-        connect_timeout: o.connect_timeout.clone(),
-        resolv_conf: file("resolv_conf", &o.resolv_conf)?,
-        hosts_file: file("hosts_file", &o.hosts_file)?,
-        nsswitch_conf: file("nsswitch_conf", &o.nsswitch_conf)?,
-        cacert: file("cacert", &o.cacert)?,
-        cacert_pem: o.cacert_pem.clone(),
-        crlfile: file("crlfile", &o.crlfile)?,
-        sni: o.sni.clone(),
-        family: o.family.map(|f| match f {
-            FamilyArg::Ipv4 => Family::V4,
-            FamilyArg::Ipv6 => Family::V6,
-        }),
-        proxy: o.proxy.clone(),
-        no_proxy: o.no_proxy,
-        slow: o.slow.clone(),
-        mtu: o.mtu,
-        follow: o.follow,
-        cloud,
-        cloud_provider: o.cloud_provider.clone(),
-    })
+    Ok(o)
 }
 
 /// Validates a live call the way `netdiag check` validates its flags, then applies the
 /// operator's limits: the deadline, the targets, the proxy and the nameservers it would contact.
-fn live_checks(
-    targets: Vec<String>,
-    o: &LiveOptions,
-    limits: &Limits,
-) -> Result<Vec<LiveCheck>, String> {
-    let options = check_options(targets, o, limits)?;
+fn live_checks(options: CheckOptions, limits: &Limits) -> Result<Vec<LiveCheck>, String> {
+    let options = confined(options, limits)?;
     let mut checks = resolve(&options, Spelling::Arguments)?;
     let guard: Option<Arc<dyn HopGuard>> = limits
         .allow
