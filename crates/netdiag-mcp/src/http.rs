@@ -9,21 +9,16 @@ use bytes::Bytes;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use netdiag_serve::webconfig::{BasicAuth, WebConfig};
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// The path the MCP endpoint answers on.
 pub const ENDPOINT: &str = "/mcp";
-
-/// How long a client has to finish a TLS handshake or send its request headers.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest request body (inline manifests travel in it).
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -177,11 +172,17 @@ async fn screened(request: Request<Incoming>) -> Result<Request<Full<Bytes>>, Re
     {
         Ok(collected) => collected.to_bytes(),
         Err(_) => {
-            return Err(plain(
+            // The rest of the body is not read: the connection cannot carry another request.
+            let mut refusal = plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request body too large (at most 16 MiB)\n",
                 None,
-            ))
+            );
+            refusal.headers_mut().insert(
+                hyper::header::CONNECTION,
+                hyper::header::HeaderValue::from_static("close"),
+            );
+            return Err(refusal);
         }
     };
     if parts.method == hyper::Method::POST {
@@ -261,43 +262,11 @@ async fn accept_loop(
     credentials: Credentials,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((s, _)) => s,
-            Err(_) => {
-                // Out of descriptors, mostly: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let (mcp, credentials, tls) = (mcp.clone(), credentials.clone(), tls.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                handle(request, mcp.clone(), credentials.clone())
-            });
-            let builder = {
-                let mut b = hyper::server::conn::http1::Builder::new();
-                b.timer(TokioTimer::new())
-                    .header_read_timeout(HANDSHAKE_TIMEOUT);
-                b
-            };
-            match tls {
-                Some(acceptor) => {
-                    if let Ok(Ok(s)) =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        let _ = builder.serve_connection(TokioIo::new(s), service).await;
-                    }
-                }
-                None => {
-                    let _ = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                }
-            }
-        });
-    }
+    netdiag_serve::listen::serve_http1(listener, tls, move || {
+        let (mcp, credentials) = (mcp.clone(), credentials.clone());
+        hyper::service::service_fn(move |request| handle(request, mcp.clone(), credentials.clone()))
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -83,41 +83,63 @@ async fn accept_loop(
     app: axum::Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
+    serve_http1(listener, tls, move || {
+        hyper_util::service::TowerToHyperService::new(app.clone())
+    })
+    .await;
+}
+
+/// Accepts connections forever and serves each with HTTP/1.1 (over TLS when `tls` is given):
+/// a bounded TLS handshake and header read, a back-off when accepting fails (out of
+/// descriptors, mostly). `service` makes the service of one connection. Shared by `netdiag
+/// serve` and `netdiag mcp --listen`.
+pub async fn serve_http1<F, S, B>(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    service: F,
+) where
+    F: Fn() -> S,
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<B>,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
             Err(_) => {
-                // Out of descriptors, mostly: back off instead of spinning.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
         let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let service = service();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper_util::service::TowerToHyperService::new(app);
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(HANDSHAKE_TIMEOUT);
             match tls {
                 Some(acceptor) => {
                     if let Ok(Ok(s)) =
                         tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                     {
-                        serve_connection(TokioIo::new(s), service).await;
+                        let _ = builder.serve_connection(TokioIo::new(s), service).await;
                     }
                 }
-                None => serve_connection(TokioIo::new(stream), service).await,
+                None => {
+                    let _ = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
             }
         });
     }
-}
-
-async fn serve_connection<I>(io: I, service: hyper_util::service::TowerToHyperService<axum::Router>)
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let _ = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HANDSHAKE_TIMEOUT)
-        .serve_connection(io, service)
-        .await;
 }
