@@ -814,6 +814,31 @@ mod tests {
     }
 
     #[test]
+    fn proxy_credentials_never_reach_the_answer() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(9);
+        let answer = call(
+            ToolName::TargetCheck,
+            args(json!({
+                "target": "http://127.0.0.1:1/",
+                "proxy": format!("http://bob:s3cret-pw@127.0.0.1:{closed}"),
+                "timeout": "3s",
+            })),
+            &Limits::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            answer.document["verdict"]["layer"], "proxy",
+            "{}",
+            answer.document
+        );
+        let everything = format!("{}{}", answer.document, answer.markdown);
+        assert!(!everything.contains("s3cret-pw"), "{everything}");
+    }
+
+    #[test]
     fn longer_timeouts_than_the_servers_are_refused() {
         let err = call(
             ToolName::TargetCheck,
