@@ -108,17 +108,8 @@ impl Credentials {
         if let (Some(token), Some(sent)) = (&self.bearer, header.strip_prefix("Bearer ")) {
             return same(token.as_bytes(), sent.trim().as_bytes());
         }
-        if let (Some(basic), Some(b64)) = (&self.basic, header.strip_prefix("Basic ")) {
-            let decoded = netdiag_serve::webconfig::base64_decode(b64.trim())
-                .and_then(|raw| String::from_utf8(raw).ok());
-            let Some((user, password)) = decoded.as_deref().and_then(|c| c.split_once(':')) else {
-                return false;
-            };
-            let (basic, user, password) =
-                (Arc::clone(basic), user.to_string(), password.to_string());
-            return tokio::task::spawn_blocking(move || basic.check(&user, &password))
-                .await
-                .unwrap_or(false);
+        if let Some(basic) = &self.basic {
+            return netdiag_serve::webconfig::admits(basic, Some(header)).await;
         }
         false
     }
@@ -186,10 +177,10 @@ async fn screened(request: Request<Incoming>) -> Result<Request<Full<Bytes>>, Re
         }
     };
     if parts.method == hyper::Method::POST {
-        if let crate::stdio::Screened::Answer(error) = crate::stdio::screen(&bytes) {
+        if let crate::stdio::Screened::Answer { code, text: error } = crate::stdio::screen(&bytes) {
             // A request that is no JSON-RPC message is the transport's 400; a well-formed
             // request with wrong params is answered like any JSON-RPC error.
-            let status = if error.contains("\"code\":-32602") {
+            let status = if code == -32602 {
                 StatusCode::OK
             } else {
                 StatusCode::BAD_REQUEST

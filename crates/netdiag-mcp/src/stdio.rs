@@ -21,52 +21,47 @@ pub enum Screened {
     Forward,
     /// Nothing (a blank line).
     Skip,
-    /// Answer this instead.
-    Answer(String),
+    /// Answer this JSON-RPC error instead.
+    Answer {
+        /// The error code (-32700, -32600, -32602).
+        code: i64,
+        /// The whole response, one line of JSON.
+        text: String,
+    },
 }
 
-fn error(id: Value, code: i64, message: &str) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
+fn answer(id: Value, code: i64, message: &str) -> Screened {
+    let text = json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+        .to_string();
+    Screened::Answer { code, text }
 }
 
 /// Screens one line (without its newline).
 pub fn screen(line: &[u8]) -> Screened {
     let text = match std::str::from_utf8(line) {
         Ok(t) => t.trim(),
-        Err(_) => {
-            return Screened::Answer(error(
-                Value::Null,
-                -32700,
-                "parse error: the line is not UTF-8",
-            ))
-        }
+        Err(_) => return answer(Value::Null, -32700, "parse error: the line is not UTF-8"),
     };
     if text.is_empty() {
         return Screened::Skip;
     }
     if text.len() > MAX_LINE_BYTES {
-        return Screened::Answer(error(
+        return answer(
             Value::Null,
             -32700,
             &format!("parse error: the message is longer than {MAX_LINE_BYTES} bytes"),
-        ));
+        );
     }
     let value: Value = match serde_json::from_str(text) {
         Ok(v) => v,
-        Err(e) => {
-            return Screened::Answer(error(
-                Value::Null,
-                -32700,
-                &format!("parse error: not JSON ({e})"),
-            ))
-        }
+        Err(e) => return answer(Value::Null, -32700, &format!("parse error: not JSON ({e})")),
     };
     let Value::Object(o) = &value else {
-        return Screened::Answer(error(
+        return answer(
             Value::Null,
             -32600,
             "invalid request: a message is one JSON object per line (batches are not part of MCP)",
-        ));
+        );
     };
     let id = o.get("id");
     let usable_id = id
@@ -78,27 +73,27 @@ pub fn screen(line: &[u8]) -> Screened {
             || o.contains_key("result")
             || o.contains_key("error"));
     if !is_message {
-        return Screened::Answer(error(
+        return answer(
             usable_id,
             -32600,
             "invalid request: a JSON-RPC 2.0 message needs \"jsonrpc\": \"2.0\" and a method (or a result or error)",
-        ));
+        );
     }
     let Some(method) = o.get("method").and_then(Value::as_str) else {
         return Screened::Forward; // a response to a request of ours
     };
     if id.is_some_and(|i| !(i.is_string() || i.is_number())) {
-        return Screened::Answer(error(
+        return answer(
             Value::Null,
             -32600,
             "invalid request: the id must be a string or a number",
-        ));
+        );
     }
     match params_problem(method, o.get("params")) {
         None => Screened::Forward,
         // A notification gets no answer, even a wrong one.
         Some(_) if id.is_none() => Screened::Skip,
-        Some(why) => Screened::Answer(error(usable_id, -32602, &format!("invalid params: {why}"))),
+        Some(why) => answer(usable_id, -32602, &format!("invalid params: {why}")),
     }
 }
 
@@ -157,11 +152,11 @@ where
             continue;
         }
         let outcome = if too_long {
-            Screened::Answer(error(
+            answer(
                 Value::Null,
                 -32700,
                 &format!("parse error: the line is longer than {MAX_LINE_BYTES} bytes"),
-            ))
+            )
         } else {
             screen(&line)
         };
@@ -173,7 +168,7 @@ where
                 }
             }
             Screened::Skip => {}
-            Screened::Answer(mut text) => {
+            Screened::Answer { mut text, .. } => {
                 text.push('\n');
                 if answers.send(text.into_bytes()).await.is_err() {
                     break;
@@ -255,13 +250,13 @@ mod tests {
             (&br#"[1,2]"#[..], -32600),
             (&b"42"[..], -32600),
         ] {
-            let Screened::Answer(text) = screen(line) else {
+            let Screened::Answer { text, .. } = screen(line) else {
                 panic!("{line:?} forwarded")
             };
             let v: Value = serde_json::from_str(&text).unwrap_or_default();
             assert_eq!(v["error"]["code"], code, "{text}");
         }
-        let Screened::Answer(text) = screen(br#"{"id":3,"method":"x"}"#) else {
+        let Screened::Answer { text, .. } = screen(br#"{"id":3,"method":"x"}"#) else {
             panic!()
         };
         assert!(text.contains(r#""id":3"#), "{text}");
@@ -277,7 +272,7 @@ mod tests {
             (&br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#[..], -32600, Value::Null),
             (&br#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#[..], -32600, Value::Null),
         ] {
-            let Screened::Answer(text) = screen(line) else {
+            let Screened::Answer { text, .. } = screen(line) else {
                 panic!("{} forwarded", String::from_utf8_lossy(line))
             };
             let v: Value = serde_json::from_str(&text).unwrap_or_default();
@@ -326,7 +321,7 @@ mod tests {
         fn any_line_is_forwarded_skipped_or_answered_with_one_json_error(
             line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)
         ) {
-            if let Screened::Answer(text) = screen(&line) {
+            if let Screened::Answer { text, .. } = screen(&line) {
                 let v: Value = serde_json::from_str(&text).unwrap_or_default();
                 proptest::prop_assert!(v["error"]["code"].is_i64());
                 proptest::prop_assert!(!text.contains('\n'));

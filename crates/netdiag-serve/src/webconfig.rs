@@ -123,6 +123,22 @@ impl BasicAuth {
     }
 }
 
+/// Whether an `Authorization` header value carries valid basic-auth credentials (bcrypt runs on
+/// a blocking thread). Shared by the middleware below and `netdiag mcp --listen`.
+pub async fn admits(auth: &Arc<BasicAuth>, authorization: Option<&str>) -> bool {
+    let credentials = authorization
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| base64_decode(b64.trim()))
+        .and_then(|raw| String::from_utf8(raw).ok());
+    let Some((user, password)) = credentials.as_deref().and_then(|c| c.split_once(':')) else {
+        return false;
+    };
+    let (auth, user, password) = (Arc::clone(auth), user.to_string(), password.to_string());
+    tokio::task::spawn_blocking(move || auth.check(&user, &password))
+        .await
+        .unwrap_or(false)
+}
+
 /// The basic-auth middleware: 401 with `WWW-Authenticate: Basic` unless the credentials check.
 pub async fn require(
     auth: Arc<BasicAuth>,
@@ -130,26 +146,11 @@ pub async fn require(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let credentials = request
+    let header = request
         .headers()
         .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b64| base64_decode(b64.trim()))
-        .and_then(|raw| String::from_utf8(raw).ok());
-    let ok = match credentials {
-        Some(c) => match c.split_once(':') {
-            Some((user, password)) => {
-                let (user, password) = (user.to_string(), password.to_string());
-                let auth = Arc::clone(&auth);
-                tokio::task::spawn_blocking(move || auth.check(&user, &password))
-                    .await
-                    .unwrap_or(false)
-            }
-            None => false,
-        },
-        None => false,
-    };
+        .and_then(|v| v.to_str().ok());
+    let ok = admits(&auth, header).await;
     if ok {
         return next.run(request).await;
     }

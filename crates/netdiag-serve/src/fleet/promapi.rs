@@ -197,15 +197,7 @@ pub fn run_queries(
     runtime.block_on(async {
         let mut out = Vec::new();
         for q in queries {
-            let body = tokio::time::timeout(deadline, get(url, &q.path(&url.prefix)))
-                .await
-                .map_err(|_| {
-                    format!(
-                        "Prometheus at {} did not answer within {} s",
-                        url.display(),
-                        deadline.as_secs()
-                    )
-                })??;
+            let body = get_within(url, &q.path(&url.prefix), deadline, "Prometheus").await?;
             out.push(parse_result(&body).map_err(|e| {
                 format!(
                     "Prometheus at {} answered {:?}: {e}",
@@ -231,22 +223,25 @@ pub fn fetch(
         .build()
         .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
     let path = format!("{}{path_and_query}", url.prefix);
-    runtime.block_on(async {
-        let body = tokio::time::timeout(deadline, get_from(url, &path, service))
-            .await
-            .map_err(|_| {
-                format!(
-                    "{service} at {} did not answer within {} s",
-                    url.display(),
-                    deadline.as_secs()
-                )
-            })?;
-        body
-    })
+    runtime.block_on(get_within(url, &path, deadline, service))
 }
 
-async fn get(url: &PrometheusUrl, path: &str) -> Result<Vec<u8>, String> {
-    get_from(url, path, "Prometheus").await
+/// [`get_from`] bounded by `deadline`, the overrun named as `service` not answering.
+async fn get_within(
+    url: &PrometheusUrl,
+    path: &str,
+    deadline: Duration,
+    service: &str,
+) -> Result<Vec<u8>, String> {
+    tokio::time::timeout(deadline, get_from(url, path, service))
+        .await
+        .map_err(|_| {
+            format!(
+                "{service} at {} did not answer within {} s",
+                url.display(),
+                deadline.as_secs()
+            )
+        })?
 }
 
 async fn get_from(url: &PrometheusUrl, path: &str, service: &str) -> Result<Vec<u8>, String> {
